@@ -1,0 +1,168 @@
+//! Admin operations. The CLI builds a `Request`; it is executed by the running server (over the
+//! unix socket, so in-memory state changes at once) or, when no server runs, directly on the
+//! store. Both paths call `execute`, and answer the same JSON.
+
+pub mod socket;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::app::{self, App, IssuedKey};
+use crate::auth::ScopeSet;
+use crate::store::{self, keys::ApiKey, tenants::Tenant};
+use crate::time::{format_ms, now_ms, parse_duration_ms};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    TenantCreate {
+        slug: String,
+        name: String,
+        seats: u32,
+    },
+    TenantList,
+    TenantShow {
+        slug: String,
+    },
+    TenantSetSeats {
+        slug: String,
+        seats: u32,
+    },
+    /// None restores the server default; Some(0) is unlimited.
+    TenantSetRateLimit {
+        slug: String,
+        per_minute: Option<u32>,
+    },
+    KeyCreate {
+        tenant: String,
+        scopes: Vec<String>,
+        description: String,
+        expires_in: Option<String>,
+    },
+    KeyList {
+        tenant: String,
+    },
+    KeyRevoke {
+        key_id: Uuid,
+    },
+    KeyRotate {
+        key_id: Uuid,
+    },
+}
+
+impl Request {
+    /// Whether running it on a data directory without a store makes sense (else it is a typo).
+    pub fn may_create_store(&self) -> bool {
+        matches!(self, Request::TenantCreate { .. })
+    }
+}
+
+pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
+    match req {
+        Request::TenantCreate { slug, name, seats } => {
+            let t = app.create_tenant(&slug, &name, seats).await?;
+            Ok(tenant_json(&t, 0))
+        }
+        Request::TenantList => {
+            let list = app.tenants().await?;
+            Ok(
+                json!({"tenants": list.iter().map(|(t, used)| tenant_json(t, *used)).collect::<Vec<_>>()}),
+            )
+        }
+        Request::TenantShow { slug } => {
+            let (t, used) = app.tenant(&slug).await?;
+            Ok(tenant_json(&t, used))
+        }
+        Request::TenantSetSeats { slug, seats } => {
+            app.update_tenant(&slug, move |t| t.seat_capacity = seats)
+                .await?;
+            let (t, used) = app.tenant(&slug).await?;
+            Ok(tenant_json(&t, used))
+        }
+        Request::TenantSetRateLimit { slug, per_minute } => {
+            app.update_tenant(&slug, move |t| t.rate_limit_per_minute = per_minute)
+                .await?;
+            let (t, used) = app.tenant(&slug).await?;
+            Ok(tenant_json(&t, used))
+        }
+        Request::KeyCreate {
+            tenant,
+            scopes,
+            description,
+            expires_in,
+        } => {
+            let scopes = ScopeSet::resolve_all(&scopes).map_err(store::Error::Invalid)?;
+            let expires_at = match expires_in {
+                Some(d) => Some(now_ms() + parse_duration_ms(&d).map_err(store::Error::Invalid)?),
+                None => None,
+            };
+            let issued = app
+                .create_key(&tenant, scopes, &description, expires_at)
+                .await?;
+            Ok(issued_json(&issued, &tenant))
+        }
+        Request::KeyList { tenant } => {
+            let (t, keys) = app.keys(&tenant).await?;
+            let now = now_ms();
+            Ok(json!({"keys": keys.iter().map(|k| key_json(k, &t.slug, now)).collect::<Vec<_>>()}))
+        }
+        Request::KeyRevoke { key_id } => {
+            let key = app.revoke_key(key_id).await?;
+            Ok(key_json(&key, &tenant_slug(app, &key).await?, now_ms()))
+        }
+        Request::KeyRotate { key_id } => {
+            let issued = app.rotate_key(key_id).await?;
+            let slug = tenant_slug(app, &issued.key).await?;
+            let mut out = issued_json(&issued, &slug);
+            out["replaces"] = json!(key_id);
+            Ok(out)
+        }
+    }
+}
+
+async fn tenant_slug(app: &App, key: &ApiKey) -> Result<String, store::Error> {
+    let id = key.tenant_id;
+    app.store
+        .read(move |tx| Ok(store::tenants::get(tx, id)?.slug))
+        .await
+}
+
+fn ts(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |ms| json!(format_ms(ms)))
+}
+
+pub fn tenant_json(t: &Tenant, used: u64) -> Value {
+    json!({
+        "id": t.id,
+        "slug": t.slug,
+        "name": t.name,
+        "seat_capacity": t.seat_capacity,
+        "seats_provisioned": used,
+        "seats_available": u64::from(t.seat_capacity).saturating_sub(used),
+        "rate_limit_per_minute": t.rate_limit_per_minute,
+        "owner_user_id": t.owner_user_id,
+        "created_at": format_ms(t.created_at),
+    })
+}
+
+pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
+    json!({
+        "key_id": k.id,
+        "tenant": tenant_slug,
+        "prefix": k.prefix,
+        "description": k.description,
+        "scopes": k.scopes,
+        "status": app::key_status(k, now),
+        "created_at": format_ms(k.created_at),
+        "expires_at": ts(k.expires_at),
+        "revoked_at": ts(k.revoked_at),
+        "last_used_at": ts(k.last_used_at),
+    })
+}
+
+fn issued_json(issued: &IssuedKey, tenant_slug: &str) -> Value {
+    let mut out = key_json(&issued.key, tenant_slug, now_ms());
+    out["secret"] = json!(issued.secret);
+    out
+}

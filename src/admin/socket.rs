@@ -1,0 +1,102 @@
+//! The admin socket: HTTP over `<data-dir>/admin.sock` (mode 0600, so only the service's user
+//! and root can speak to it). `POST /admin` with a JSON `Request`; the answer is what `execute`
+//! returned, or `{"error": …}` with a 4xx/5xx status.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::UnixStream;
+
+use super::{Request, execute};
+use crate::app::App;
+use crate::http::listener::{Handler, HttpResponse};
+use crate::http::{body, response};
+use crate::store;
+
+pub const SOCKET_FILE: &str = "admin.sock";
+const ADMIN_PATH: &str = "/admin";
+const MAX_REQUEST: usize = 64 * 1024;
+
+pub struct AdminSocket(pub Arc<App>);
+
+impl Handler for AdminSocket {
+    async fn call(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+        _: Option<SocketAddr>,
+    ) -> HttpResponse {
+        if req.method() != Method::POST || req.uri().path() != ADMIN_PATH {
+            return error(StatusCode::NOT_FOUND, "use POST /admin");
+        }
+        let request: Request = match body::json(req, MAX_REQUEST).await {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e.message()),
+        };
+        match execute(&self.0, request).await {
+            Ok(value) => response::json(StatusCode::OK, &value),
+            Err(e) => error(status_of(&e), &e.to_string()),
+        }
+    }
+}
+
+fn status_of(e: &store::Error) -> StatusCode {
+    match e {
+        store::Error::NotFound(_) => StatusCode::NOT_FOUND,
+        store::Error::Conflict(_) => StatusCode::CONFLICT,
+        store::Error::Invalid(_) | store::Error::NoCapacity { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> HttpResponse {
+    response::json(status, &json!({ "error": message }))
+}
+
+/// Sends `request` to a running server. `Ok(None)` means no server is listening on `path`.
+pub async fn call(path: &Path, request: &Request) -> Result<Option<Value>, String> {
+    let stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("connecting to {}: {e}", path.display())),
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("admin socket handshake: {e}"))?;
+    tokio::spawn(conn);
+    let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    let req = hyper::Request::post(ADMIN_PATH)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("admin socket: {e}"))?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("admin socket: {e}"))?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("admin socket answered something that is not JSON: {e}"))?;
+    if status.is_success() {
+        Ok(Some(value))
+    } else {
+        Err(value["error"]
+            .as_str()
+            .unwrap_or("admin request failed")
+            .to_owned())
+    }
+}

@@ -1,0 +1,263 @@
+//! The application core: the store plus the in-memory registry, and the operations that must
+//! change both together (a key created or revoked is usable or dead the moment its commit lands).
+//! The admin socket and the offline CLI both call these.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::auth::{Registry, ScopeSet, secret};
+use crate::store::{self, Store, counters, keys, keys::ApiKey, tenants, tenants::Tenant};
+use crate::time::now_ms;
+
+pub type Result<T> = std::result::Result<T, store::Error>;
+
+/// A key just created, with the only copy of its secret.
+pub struct IssuedKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+pub struct App {
+    pub store: Store,
+    pub registry: Registry,
+}
+
+impl App {
+    pub fn open(data_dir: &Path) -> Result<Arc<App>> {
+        let store = Store::open(data_dir)?;
+        let (tenants, keys) = store.read_now(|tx| Ok((tenants::list(tx)?, keys::list_all(tx)?)))?;
+        let registry = Registry::new(&tenants, &keys);
+        Ok(Arc::new(App { store, registry }))
+    }
+
+    pub async fn create_tenant(&self, slug: &str, name: &str, seats: u32) -> Result<Tenant> {
+        tenants::validate_slug(slug)?;
+        let tenant = Tenant {
+            id: Uuid::now_v7(),
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            seat_capacity: seats,
+            rate_limit_per_minute: None,
+            owner_user_id: None,
+            created_at: now_ms(),
+        };
+        let t = tenant.clone();
+        self.store
+            .write(move |txn| tenants::create(txn, &t))
+            .await?;
+        self.registry.upsert_tenant(&tenant);
+        Ok(tenant)
+    }
+
+    /// A tenant with its seats in use.
+    pub async fn tenant(&self, slug: &str) -> Result<(Tenant, u64)> {
+        let slug = slug.to_owned();
+        self.store
+            .read(move |tx| {
+                let t = tenants::get_by_slug(tx, &slug)?;
+                let used = counters::get(tx, t.id, counters::SEATS_PROVISIONED)?;
+                Ok((t, used))
+            })
+            .await
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<(Tenant, u64)>> {
+        self.store
+            .read(|tx| {
+                let mut out = Vec::new();
+                for t in tenants::list(tx)? {
+                    let used = counters::get(tx, t.id, counters::SEATS_PROVISIONED)?;
+                    out.push((t, used));
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    pub async fn update_tenant(
+        &self,
+        slug: &str,
+        change: impl Fn(&mut Tenant) + Send + 'static,
+    ) -> Result<Tenant> {
+        let slug = slug.to_owned();
+        let tenant = self
+            .store
+            .write(move |txn| {
+                let mut t = tenants::get_by_slug(txn, &slug)?;
+                change(&mut t);
+                tenants::put(txn, &t)?;
+                Ok(t)
+            })
+            .await?;
+        self.registry.upsert_tenant(&tenant);
+        Ok(tenant)
+    }
+
+    pub async fn create_key(
+        &self,
+        tenant_slug: &str,
+        scopes: ScopeSet,
+        description: &str,
+        expires_at: Option<i64>,
+    ) -> Result<IssuedKey> {
+        let issued = new_key(Uuid::nil(), scopes, description, expires_at)?;
+        let slug = tenant_slug.to_owned();
+        let draft = issued.key.clone();
+        let key = self
+            .store
+            .write(move |txn| {
+                let tenant = tenants::get_by_slug(txn, &slug)?;
+                let key = ApiKey {
+                    tenant_id: tenant.id,
+                    ..draft.clone()
+                };
+                keys::insert(txn, &key)?;
+                Ok(key)
+            })
+            .await?;
+        self.registry.upsert_key(&key);
+        Ok(IssuedKey {
+            key,
+            secret: issued.secret,
+        })
+    }
+
+    /// A tenant's keys, oldest first, with last-used times as the running server knows them.
+    pub async fn keys(&self, tenant_slug: &str) -> Result<(Tenant, Vec<ApiKey>)> {
+        let slug = tenant_slug.to_owned();
+        let (tenant, mut list) = self
+            .store
+            .read(move |tx| {
+                let tenant = tenants::get_by_slug(tx, &slug)?;
+                let mut list = keys::list_all(tx)?;
+                list.retain(|k| k.tenant_id == tenant.id);
+                Ok((tenant, list))
+            })
+            .await?;
+        for key in &mut list {
+            if let Some(live) = self.registry.by_id(key.id).and_then(|k| k.last_used()) {
+                key.last_used_at = key.last_used_at.max(Some(live));
+            }
+        }
+        Ok((tenant, list))
+    }
+
+    pub async fn key(&self, id: Uuid) -> Result<ApiKey> {
+        self.store.read(move |tx| keys::get(tx, id)).await
+    }
+
+    pub async fn revoke_key(&self, id: Uuid) -> Result<ApiKey> {
+        let now = now_ms();
+        let key = self
+            .store
+            .write(move |txn| keys::revoke(txn, id, now))
+            .await?;
+        self.registry.revoke(id);
+        Ok(key)
+    }
+
+    /// Issues a new key with the same tenant, scopes and description; the old one stays valid
+    /// until it is revoked, so an integration can switch without downtime.
+    pub async fn rotate_key(&self, id: Uuid) -> Result<IssuedKey> {
+        let old = self.key(id).await?;
+        if old.revoked_at.is_some() {
+            return Err(store::Error::Invalid(
+                "the key is revoked; create a new one".into(),
+            ));
+        }
+        let issued = new_key(
+            old.tenant_id,
+            ScopeSet::from_stored(&old.scopes),
+            &old.description,
+            None,
+        )?;
+        let key = issued.key.clone();
+        self.store.write(move |txn| keys::insert(txn, &key)).await?;
+        self.registry.upsert_key(&issued.key);
+        Ok(issued)
+    }
+
+    /// Writes the last-used times gathered since the previous flush, in one mutation.
+    pub async fn flush_last_used(&self) -> Result<usize> {
+        let seen = self.registry.take_last_used();
+        if seen.is_empty() {
+            return Ok(0);
+        }
+        let n = seen.len();
+        self.store
+            .write(move |txn| keys::record_last_used(txn, &seen))
+            .await?;
+        Ok(n)
+    }
+
+    /// On an empty store: tenant `default` (100 seats) and one key holding every scope.
+    pub async fn bootstrap(&self) -> Result<Option<(Tenant, IssuedKey)>> {
+        let tenant = Tenant {
+            id: Uuid::now_v7(),
+            slug: "default".into(),
+            name: "Default".into(),
+            seat_capacity: 100,
+            rate_limit_per_minute: None,
+            owner_user_id: None,
+            created_at: now_ms(),
+        };
+        let all = ScopeSet::resolve_all(&["all"]).map_err(store::Error::Invalid)?;
+        let issued = new_key(tenant.id, all, "bootstrap key (all scopes)", None)?;
+        let (t, k) = (tenant.clone(), issued.key.clone());
+        let created = self
+            .store
+            .write(move |txn| {
+                if !tenants::is_empty(txn)? {
+                    return Ok(false);
+                }
+                tenants::create(txn, &t)?;
+                keys::insert(txn, &k)?;
+                Ok(true)
+            })
+            .await?;
+        if !created {
+            return Ok(None);
+        }
+        self.registry.upsert_tenant(&tenant);
+        self.registry.upsert_key(&issued.key);
+        Ok(Some((tenant, issued)))
+    }
+}
+
+fn new_key(
+    tenant_id: Uuid,
+    scopes: ScopeSet,
+    description: &str,
+    expires_at: Option<i64>,
+) -> Result<IssuedKey> {
+    let fresh = secret::generate().map_err(store::Error::Storage)?;
+    let key = ApiKey {
+        id: Uuid::now_v7(),
+        tenant_id,
+        hash: fresh.hash,
+        prefix: fresh.prefix,
+        description: description.to_owned(),
+        scopes: scopes.names(),
+        created_at: now_ms(),
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    Ok(IssuedKey {
+        key,
+        secret: fresh.secret,
+    })
+}
+
+/// `active`, `expired` or `revoked`, as listings show it.
+pub fn key_status(key: &ApiKey, now: i64) -> &'static str {
+    if key.revoked_at.is_some() {
+        "revoked"
+    } else if key.expires_at.is_some_and(|at| at <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}

@@ -1,0 +1,277 @@
+//! The command line: `serve` and the admin commands. Admin commands go to the running server
+//! through its socket, or straight to the store when no server runs.
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::admin::{self, Request, socket};
+use crate::app::App;
+use crate::http::Settings;
+use crate::server::{self, INITIAL_KEY_FILE, ServeOptions};
+use crate::store::STORE_FILE;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "whoot-mgmt",
+    version,
+    about = "On-prem user-provisioning server: SCIM 2.0, native JSON API, scoped API keys, seats",
+    long_about = "On-prem user-provisioning server: SCIM 2.0 for identity providers, a native JSON \
+API, scoped API keys, seat accounting and rate limits, all in one redb file.\n\n\
+Start with `whoot-mgmt serve`. Admin commands (tenant, key) work whether or not the server \
+runs: through its admin socket when it does, directly on the store when it does not."
+)]
+pub struct Cli {
+    /// Directory holding the store, the admin socket and the bootstrap key.
+    #[arg(long, global = true, env = "WHOOT_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (API on --listen, admin socket in the data directory).
+    Serve(ServeArgs),
+    /// Create, list and change tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Create, list, revoke and rotate API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "WHOOT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Do not create the default tenant and key on an empty store.
+    #[arg(long)]
+    no_bootstrap: bool,
+    /// Requests per minute per API key, unless the tenant overrides it (0 = unlimited).
+    #[arg(long, env = "WHOOT_RATE_LIMIT", default_value_t = 600)]
+    rate_limit: u32,
+    /// Failed authentications allowed per minute per client address (0 = unlimited).
+    #[arg(long, env = "WHOOT_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    auth_failures_per_minute: u32,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "WHOOT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// URL slug: lowercase letters, digits and inner hyphens.
+        slug: String,
+        /// Display name (defaults to the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// Seat (licence) capacity: how many active users the tenant may have.
+        #[arg(long)]
+        seats: u32,
+    },
+    /// List tenants with their seat usage.
+    List,
+    /// Show one tenant.
+    Show { slug: String },
+    /// Change a tenant's seat capacity.
+    SetSeats { slug: String, seats: u32 },
+    /// Override the per-key rate limit: requests per minute, 0 for unlimited, or `default`.
+    SetRateLimit { slug: String, per_minute: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Create an API key; its secret is printed once.
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Scope to grant (repeat): scim:users:read, scim:users:write, scim:groups:read,
+        /// scim:groups:write, api:users:read, api:users:write, api:rooms:read,
+        /// api:rooms:write, usage, webhooks; aliases scim:read, scim:write,
+        /// api:channels:read, api:channels:write, all.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// What the key is for ("Okta SCIM production").
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Expire the key after this long (90s, 15m, 12h, 30d, 2w); never, if omitted.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key; it fails from the very next request.
+    Revoke { key_id: Uuid },
+    /// Issue a replacement with the same scopes; revoke the old key once clients switched.
+    Rotate { key_id: Uuid },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHOOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let request = match cli.command {
+        Command::Serve(args) => return serve(&cli.data_dir, args).await,
+        Command::Tenant(cmd) => tenant_request(cmd)?,
+        Command::Key(cmd) => key_request(cmd),
+    };
+    let answer = admin_call(&cli.data_dir, request.clone()).await?;
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", output::human(&request, &answer));
+    }
+    Ok(())
+}
+
+fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
+    Ok(match cmd {
+        TenantCommand::Create { name, slug, seats } => Request::TenantCreate {
+            name: name.unwrap_or_else(|| slug.clone()),
+            slug,
+            seats,
+        },
+        TenantCommand::List => Request::TenantList,
+        TenantCommand::Show { slug } => Request::TenantShow { slug },
+        TenantCommand::SetSeats { slug, seats } => Request::TenantSetSeats { slug, seats },
+        TenantCommand::SetRateLimit { slug, per_minute } => {
+            let per_minute = match per_minute.as_str() {
+                "default" => None,
+                n => Some(n.parse::<u32>().map_err(|_| {
+                    format!(
+                        "rate limit {n:?}: give requests per minute, 0 for unlimited, or `default`"
+                    )
+                })?),
+            };
+            Request::TenantSetRateLimit { slug, per_minute }
+        }
+    })
+}
+
+fn key_request(cmd: KeyCommand) -> Request {
+    match cmd {
+        KeyCommand::Create {
+            tenant,
+            scopes,
+            description,
+            expires_in,
+        } => Request::KeyCreate {
+            tenant,
+            scopes,
+            description,
+            expires_in,
+        },
+        KeyCommand::List { tenant } => Request::KeyList { tenant },
+        KeyCommand::Revoke { key_id } => Request::KeyRevoke { key_id },
+        KeyCommand::Rotate { key_id } => Request::KeyRotate { key_id },
+    }
+}
+
+/// Through the running server if there is one, else directly on the store.
+async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> {
+    if let Some(answer) = socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {
+        return Ok(answer);
+    }
+    if !request.may_create_store() && !data_dir.join(STORE_FILE).exists() {
+        return Err(format!(
+            "no store in {} (wrong --data-dir? create a tenant or run `serve` first)",
+            data_dir.display()
+        ));
+    }
+    let app = App::open(data_dir).map_err(|e| e.to_string())?;
+    admin::execute(&app, request)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
+    let opts = ServeOptions {
+        data_dir: data_dir.to_owned(),
+        listen: args.listen,
+        bootstrap: !args.no_bootstrap,
+        settings: Settings {
+            default_rate_limit: args.rate_limit,
+            auth_failures_per_minute: args.auth_failures_per_minute,
+            max_body_bytes: args.max_body_bytes,
+        },
+    };
+    let running = server::start(opts).await?;
+    if let Some((tenant, issued)) = &running.bootstrap {
+        println!(
+            "bootstrap: created tenant {:?} ({} seats) and an API key with every scope:",
+            tenant.slug, tenant.seat_capacity
+        );
+        println!("  {}", issued.secret);
+        println!(
+            "  (also in {}, mode 0600; it is not shown again)",
+            data_dir.join(INITIAL_KEY_FILE).display()
+        );
+    }
+    println!("admin socket: {}", running.admin_socket.display());
+    println!("listening on http://{}", running.addr);
+    tracing::info!(addr = %running.addr, "ready");
+    wait_for_signal().await?;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    Ok(())
+}

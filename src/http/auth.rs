@@ -1,0 +1,97 @@
+//! The one place a request is authenticated, scoped and rate-limited.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::HeaderMap;
+use hyper::header::AUTHORIZATION;
+
+use super::State;
+use super::error::ApiError;
+use super::router::{Access, Route};
+use crate::auth::{KeyState, ratelimit::Decision, secret};
+use crate::time::now_ms;
+
+/// An authenticated caller and its rate-limit standing (for the response headers).
+pub struct Caller {
+    pub key: Arc<KeyState>,
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_secs: u32,
+}
+
+pub fn authorize(
+    state: &State,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    route: &Route<'_>,
+    access: Access,
+) -> Result<Caller, ApiError> {
+    let now = Instant::now();
+    // The admin socket has no peer address; the API always does.
+    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
+    if let Some(retry_after_secs) = state.auth_failures.blocked(ip, now) {
+        return Err(ApiError::TooManyAuthFailures { retry_after_secs });
+    }
+    let Some(key) = verify(state, headers) else {
+        state.auth_failures.record_failure(ip, now);
+        return Err(ApiError::Unauthorized);
+    };
+    // Another tenant's slug answers exactly like an unknown one.
+    if route
+        .tenant_slug
+        .is_some_and(|slug| slug != key.tenant.slug)
+    {
+        return Err(ApiError::NotFound);
+    }
+    if let Access::Scope(scope) = access
+        && !key.scopes.contains(scope)
+    {
+        return Err(ApiError::Forbidden {
+            required_scope: scope.name(),
+        });
+    }
+    let per_minute = key.tenant.rate_limit(state.settings.default_rate_limit);
+    match key.bucket.take(per_minute, now) {
+        Decision::Allowed {
+            limit,
+            remaining,
+            reset_secs,
+        } => Ok(Caller {
+            key,
+            limit,
+            remaining,
+            reset_secs,
+        }),
+        Decision::Limited {
+            limit,
+            retry_after_secs,
+            reset_secs,
+        } => Err(ApiError::RateLimited {
+            limit,
+            retry_after_secs,
+            reset_secs,
+        }),
+    }
+}
+
+/// The active key named by `Authorization: Bearer …`, without touching the disk.
+fn verify(state: &State, headers: &HeaderMap) -> Option<Arc<KeyState>> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    if !secret::well_formed(token) {
+        return None;
+    }
+    let key = state.app.registry.by_hash(&secret::hash(token))?;
+    let now = now_ms();
+    if !key.is_active(now) {
+        return None;
+    }
+    key.touch(now);
+    Some(key)
+}

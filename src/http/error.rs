@@ -1,0 +1,202 @@
+//! The one place errors become HTTP responses, in the native style
+//! (`{"error", "code", …}`) or the SCIM style (RFC 7644 §3.12). Every error carries a stable
+//! `code` clients can match on.
+
+use hyper::StatusCode;
+use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER};
+use serde_json::{Map, Value, json};
+
+use super::listener::HttpResponse;
+use super::response;
+use super::router::Style;
+use crate::store;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden {
+        required_scope: &'static str,
+    },
+    NotFound,
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    RateLimited {
+        limit: u32,
+        retry_after_secs: u32,
+        reset_secs: u32,
+    },
+    TooManyAuthFailures {
+        retry_after_secs: u32,
+    },
+    PayloadTooLarge {
+        limit: usize,
+    },
+    /// Malformed input; `scim_type` is RFC 7644's keyword (`invalidSyntax`, `invalidValue`, …).
+    BadRequest {
+        detail: String,
+        scim_type: &'static str,
+    },
+    UnsupportedMediaType,
+    Conflict(String),
+    NoCapacity {
+        licensed: u64,
+        used: u64,
+    },
+    Unavailable,
+    Internal,
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            detail: detail.into(),
+            scim_type: "invalidValue",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } | ApiError::NoCapacity { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited { .. } | ApiError::TooManyAuthFailures { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::Forbidden { .. } => "INSUFFICIENT_SCOPE",
+            ApiError::NotFound => "NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::TooManyAuthFailures { .. } => "TOO_MANY_AUTH_FAILURES",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::BadRequest { .. } => "INVALID_REQUEST",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::NoCapacity { .. } => "NO_LICENSE_CAPACITY",
+            ApiError::Unavailable => "UNAVAILABLE",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthorized => "Missing or invalid API key".into(),
+            ApiError::Forbidden { .. } => "Insufficient API key scope".into(),
+            ApiError::NotFound => "Not found".into(),
+            ApiError::MethodNotAllowed { allow } => format!("Method not allowed; use {allow}"),
+            ApiError::RateLimited { limit, .. } => {
+                format!("Rate limit exceeded: {limit} requests per minute per API key")
+            }
+            ApiError::TooManyAuthFailures { .. } => {
+                "Too many failed authentication attempts from this address".into()
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                format!("Request body too large (limit {limit} bytes)")
+            }
+            ApiError::BadRequest { detail, .. } => detail.clone(),
+            ApiError::UnsupportedMediaType => {
+                "Content-Type must be application/json or application/scim+json".into()
+            }
+            ApiError::Conflict(m) => m.clone(),
+            ApiError::NoCapacity { .. } => "Not enough user licenses available".into(),
+            ApiError::Unavailable => "Service temporarily unavailable; retry shortly".into(),
+            ApiError::Internal => "Internal error".into(),
+        }
+    }
+
+    /// Fields beyond the message that both styles carry.
+    fn extra_fields(&self, body: &mut Map<String, Value>) {
+        match self {
+            ApiError::Forbidden { required_scope } => {
+                body.insert("required_scope".into(), json!(required_scope));
+            }
+            ApiError::NoCapacity { licensed, used } => {
+                body.insert("licensed".into(), json!(licensed));
+                body.insert("used".into(), json!(used));
+            }
+            _ => {}
+        }
+    }
+
+    fn scim_type(&self) -> Option<&'static str> {
+        match self {
+            ApiError::BadRequest { scim_type, .. } => Some(scim_type),
+            ApiError::Conflict(_) => Some("uniqueness"),
+            ApiError::NoCapacity { .. } => Some("invalidValue"),
+            ApiError::PayloadTooLarge { .. } => Some("tooLarge"),
+            _ => None,
+        }
+    }
+
+    pub fn into_response(self, style: Style) -> HttpResponse {
+        let status = self.status();
+        let mut body = Map::new();
+        match style {
+            Style::Native => {
+                body.insert("error".into(), json!(self.message()));
+            }
+            Style::Scim => {
+                body.insert("schemas".into(), json!([response::SCIM_ERROR_SCHEMA]));
+                body.insert("status".into(), json!(status.as_str()));
+                if let Some(t) = self.scim_type() {
+                    body.insert("scimType".into(), json!(t));
+                }
+                body.insert("detail".into(), json!(self.message()));
+            }
+        }
+        body.insert("code".into(), json!(self.code()));
+        self.extra_fields(&mut body);
+        let mut resp = response::json_in_style(status, &Value::Object(body), style);
+        let headers = resp.headers_mut();
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::RateLimited {
+                limit,
+                retry_after_secs,
+                reset_secs,
+            } => {
+                headers.insert(RETRY_AFTER, retry_after_secs.into());
+                response::rate_limit_headers(headers, limit, 0, reset_secs);
+            }
+            ApiError::TooManyAuthFailures { retry_after_secs } => {
+                headers.insert(RETRY_AFTER, retry_after_secs.into());
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::NotFound(_) => ApiError::NotFound,
+            store::Error::Conflict(m) => ApiError::Conflict(m),
+            store::Error::Invalid(m) => ApiError::bad_request(m),
+            store::Error::NoCapacity { licensed, used } => ApiError::NoCapacity { licensed, used },
+            store::Error::Unavailable => ApiError::Unavailable,
+            store::Error::Locked
+            | store::Error::TooNew { .. }
+            | store::Error::Storage(_)
+            | store::Error::Corrupt(_) => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::Internal
+            }
+        }
+    }
+}

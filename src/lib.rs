@@ -1,0 +1,15 @@
+//! whoot-mgmt: an on-prem user-provisioning server in one binary.
+//!
+//! `store` keeps everything in one redb file; `app` pairs it with the in-memory key `registry`;
+//! `http` serves the native and SCIM APIs on hyper; `admin` is the operator's side (unix socket
+//! and offline CLI); `server` wires them together for `serve`.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod http;
+pub mod native;
+pub mod server;
+pub mod store;
+pub mod time;

@@ -1,0 +1,59 @@
+//! `GET /me` and `GET /usage`: what a key is, and how many seats its tenant has left.
+
+use hyper::StatusCode;
+use serde::Serialize;
+
+use crate::http::State;
+use crate::http::auth::Caller;
+use crate::http::error::ApiError;
+use crate::http::listener::HttpResponse;
+use crate::http::response;
+use crate::store::{counters, tenants};
+
+#[derive(Serialize)]
+struct Me<'a> {
+    key_id: uuid::Uuid,
+    tenant_slug: &'a str,
+    tenant_id: uuid::Uuid,
+    scopes: Vec<&'static str>,
+    description: &'a str,
+}
+
+pub fn me(caller: &Caller) -> HttpResponse {
+    let key = &caller.key;
+    response::json(
+        StatusCode::OK,
+        &Me {
+            key_id: key.id,
+            tenant_slug: &key.tenant.slug,
+            tenant_id: key.tenant.id,
+            scopes: key.scopes.iter().map(|s| s.name()).collect(),
+            description: &key.description,
+        },
+    )
+}
+
+#[derive(Serialize)]
+pub struct Usage {
+    pub seat_capacity: u64,
+    pub seats_provisioned: u64,
+    pub seats_available: u64,
+}
+
+pub async fn usage(state: &State, caller: &Caller) -> Result<HttpResponse, ApiError> {
+    let tenant_id = caller.key.tenant.id;
+    let usage = state
+        .app
+        .store
+        .read(move |tx| {
+            let capacity = u64::from(tenants::get(tx, tenant_id)?.seat_capacity);
+            let used = counters::get(tx, tenant_id, counters::SEATS_PROVISIONED)?;
+            Ok(Usage {
+                seat_capacity: capacity,
+                seats_provisioned: used,
+                seats_available: capacity.saturating_sub(used),
+            })
+        })
+        .await?;
+    Ok(response::json(StatusCode::OK, &usage))
+}

@@ -1,0 +1,3 @@
+//! Native JSON handlers.
+
+pub mod account;

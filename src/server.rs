@@ -1,0 +1,154 @@
+//! `serve`: open the store, bootstrap an empty one, bind the API and the admin socket, run the
+//! background chores, and shut down in order (stop accepting, drain, flush last-used times).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::admin::socket::{AdminSocket, SOCKET_FILE};
+use crate::app::{App, IssuedKey};
+use crate::http::{Api, Settings, State, listener};
+use crate::store::tenants::Tenant;
+
+/// File the bootstrap key's secret is written to, mode 0600.
+pub const INITIAL_KEY_FILE: &str = "initial-api-key";
+/// How often last-used times are written to the store.
+const LAST_USED_FLUSH_EVERY: Duration = Duration::from_secs(5);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub bootstrap: bool,
+    pub settings: Settings,
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_socket: PathBuf,
+    /// Present when this start created the default tenant and its key.
+    pub bootstrap: Option<(Tenant, IssuedKey)>,
+    pub state: Arc<State>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+pub async fn start(opts: ServeOptions) -> Result<Running, String> {
+    let app = App::open(&opts.data_dir).map_err(|e| e.to_string())?;
+    let bootstrap = if opts.bootstrap {
+        let created = app.bootstrap().await.map_err(|e| e.to_string())?;
+        if let Some((_, issued)) = &created {
+            write_secret_file(&opts.data_dir.join(INITIAL_KEY_FILE), &issued.secret)?;
+        }
+        created
+    } else {
+        None
+    };
+
+    let api = TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+    let addr = api.local_addr().map_err(|e| e.to_string())?;
+    let admin_socket = opts.data_dir.join(SOCKET_FILE);
+    let admin = bind_private_socket(&admin_socket)?;
+
+    let state = Arc::new(State::new(app.clone(), opts.settings.clone()));
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(listener::serve(
+        api,
+        Arc::new(Api(state.clone())),
+        stopped.clone(),
+    ));
+    tasks.spawn(listener::serve(
+        admin,
+        Arc::new(AdminSocket(app.clone())),
+        stopped.clone(),
+    ));
+    tasks.spawn(every(LAST_USED_FLUSH_EVERY, stopped.clone(), {
+        let app = app.clone();
+        move || {
+            let app = app.clone();
+            async move {
+                if let Err(e) = app.flush_last_used().await {
+                    tracing::warn!(error = %e, "could not record key last-used times");
+                }
+            }
+        }
+    }));
+    tasks.spawn(every(PRUNE_EVERY, stopped, {
+        let state = state.clone();
+        move || {
+            state.auth_failures.prune(Instant::now());
+            std::future::ready(())
+        }
+    }));
+    Ok(Running {
+        addr,
+        admin_socket,
+        bootstrap,
+        state,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, then records last-used times.
+    pub async fn shutdown(mut self) {
+        self.state.shutting_down.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        if let Err(e) = self.state.app.flush_last_used().await {
+            tracing::warn!(error = %e, "could not record key last-used times at shutdown");
+        }
+        let _ = std::fs::remove_file(&self.admin_socket);
+    }
+}
+
+async fn every<F, Fut>(period: Duration, mut stopped: watch::Receiver<bool>, chore: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => chore().await,
+            _ = listener::stop_requested(&mut stopped) => return,
+        }
+    }
+}
+
+/// Binds the admin socket readable and writable by this user only. We hold the store's lock,
+/// so a socket file already there is a leftover from a crash and safe to replace.
+fn bind_private_socket(path: &Path) -> Result<UnixListener, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)
+        .map_err(|e| format!("cannot create admin socket {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict admin socket {}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+fn write_secret_file(path: &Path, secret: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    writeln!(file, "{secret}").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

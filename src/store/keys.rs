@@ -1,0 +1,76 @@
+//! API key records. Only the secret's hash is stored; verification happens in memory
+//! (`auth::registry`), so this table is read at startup and written on key changes and on the
+//! batched last-used flush.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::tables::KEYS;
+use super::{Error, Result, Tx, codec};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// blake3 of the full secret.
+    pub hash: [u8; 32],
+    /// The first characters of the secret, safe to show (`wh_live_AbCd1234`).
+    pub prefix: String,
+    pub description: String,
+    /// Canonical scope names (aliases resolved at creation).
+    pub scopes: Vec<String>,
+    /// Unix milliseconds, like every timestamp below.
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+pub fn insert(txn: &WriteTransaction, key: &ApiKey) -> Result<()> {
+    let bytes = codec::encode(key)?;
+    txn.open_table(KEYS)?
+        .insert(key.id.as_u128(), bytes.as_slice())?;
+    Ok(())
+}
+
+pub fn get(tx: &impl Tx, id: Uuid) -> Result<ApiKey> {
+    let table = tx.table(KEYS)?;
+    let bytes = table.get(id.as_u128())?.ok_or(Error::NotFound("API key"))?;
+    codec::decode(bytes.value())
+}
+
+pub fn list_all(tx: &impl Tx) -> Result<Vec<ApiKey>> {
+    let table = tx.table(KEYS)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (_, bytes) = row?;
+        out.push(codec::decode(bytes.value())?);
+    }
+    Ok(out)
+}
+
+/// Marks a key revoked; revoking twice keeps the first time.
+pub fn revoke(txn: &WriteTransaction, id: Uuid, now: i64) -> Result<ApiKey> {
+    let mut key = get(txn, id)?;
+    key.revoked_at.get_or_insert(now);
+    insert(txn, &key)?;
+    Ok(key)
+}
+
+/// Records last-used times gathered in memory; keys deleted meanwhile are skipped.
+pub fn record_last_used(txn: &WriteTransaction, seen: &[(Uuid, i64)]) -> Result<()> {
+    for &(id, at) in seen {
+        match get(txn, id) {
+            Ok(mut key) => {
+                if key.last_used_at.is_none_or(|prev| prev < at) {
+                    key.last_used_at = Some(at);
+                    insert(txn, &key)?;
+                }
+            }
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The store: one redb file, a narrow API of domain operations, and one writer thread.
+//!
+//! Reads run on read transactions in the blocking pool and never wait for the writer. Writes are
+//! closures queued to the writer (see `writer`), which folds whatever is queued together into one
+//! durable commit. Domain modules (`tenants`, `keys`, `counters`) own their tables; nothing outside
+//! `store` touches a table.
+
+pub mod codec;
+pub mod counters;
+pub mod keys;
+mod tables;
+pub mod tenants;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
+
+/// Schema version this build reads and writes (recorded in the `meta` table).
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// File name of the store inside the data directory.
+pub const STORE_FILE: &str = "whoot.redb";
+
+/// Everything a store operation can fail with. Domain outcomes (not found, conflict, capacity)
+/// and infrastructure failures share one enum so a mutation closure can return either.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    NotFound(&'static str),
+    Conflict(String),
+    Invalid(String),
+    NoCapacity {
+        licensed: u64,
+        used: u64,
+    },
+    /// The data file is held by another process (the server, usually).
+    Locked,
+    /// The file was written by a newer build.
+    TooNew {
+        found: u64,
+    },
+    Storage(String),
+    Corrupt(String),
+    /// The writer has stopped (shutdown).
+    Unavailable,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::NotFound(what) => write!(f, "{what} not found"),
+            Error::Conflict(m) | Error::Invalid(m) => f.write_str(m),
+            Error::NoCapacity { licensed, used } => {
+                write!(f, "Not enough user licenses available ({used} of {licensed} used)")
+            }
+            Error::Locked => f.write_str(
+                "the data file is in use by another process (is the server running? its admin socket was not reachable)",
+            ),
+            Error::TooNew { found } => write!(
+                f,
+                "the store has schema version {found}, newer than this build supports ({SCHEMA_VERSION}); upgrade whoot-mgmt"
+            ),
+            Error::Storage(m) => write!(f, "storage error: {m}"),
+            Error::Corrupt(m) => write!(f, "corrupt record: {m}"),
+            Error::Unavailable => f.write_str("the store is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+macro_rules! storage_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_errors!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Counters the writer keeps about itself, for tests, benchmarks and metrics.
+#[derive(Default, Debug)]
+pub struct WriterStats {
+    pub commits: AtomicU64,
+    pub mutations: AtomicU64,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    queue: mpsc::UnboundedSender<Box<dyn writer::Job>>,
+    stats: Arc<WriterStats>,
+}
+
+/// Handle to the open store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens (or creates) the store file in `data_dir`, creating the directory (mode 0700) if
+    /// needed, and starts the writer thread.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        create_private_dir(data_dir)?;
+        let path = data_dir.join(STORE_FILE);
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::Locked),
+            Err(e) => return Err(Error::Storage(format!("opening {}: {e}", path.display()))),
+        };
+        let db = Arc::new(db);
+        init_schema(&db)?;
+        let stats = Arc::new(WriterStats::default());
+        let (queue, rx) = mpsc::unbounded_channel();
+        writer::spawn(db.clone(), rx, stats.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                queue,
+                stats,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    /// Runs `op` inside the next group commit and resolves once that commit is durable.
+    ///
+    /// `op` may run more than once (if another mutation in its batch fails, the batch is replayed
+    /// without it), so it must be a pure function of its captured input and the transaction:
+    /// generate ids and timestamps before calling `write`.
+    pub async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&WriteTransaction) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .queue
+            .send(writer::job(op, reply))
+            .map_err(|_| Error::Unavailable)?;
+        rx.await.unwrap_or(Err(Error::Unavailable))
+    }
+
+    /// Runs `f` on a read transaction in the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
+    {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || f(&db.begin_read()?))
+            .await
+            .map_err(|_| Error::Unavailable)?
+    }
+
+    /// Runs `f` on a read transaction on the calling thread (startup, CLI).
+    pub fn read_now<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
+        f(&self.inner.db.begin_read()?)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::Storage(format!("creating data directory {}: {e}", dir.display())))
+}
+
+/// Creates every table and records the schema version; refuses a store from a newer build.
+fn init_schema(db: &Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        let found = meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value());
+        match found {
+            Some(v) if v > SCHEMA_VERSION => return Err(Error::TooNew { found: v }),
+            Some(_) => {}
+            None => {
+                meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+            }
+        }
+    }
+    tables::create_all(&txn)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Table access shared by read and write transactions, so read-side domain functions work
+/// inside a mutation too.
+pub trait Tx {
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<impl ReadableTable<K, V> + '_>;
+}
+
+impl Tx for ReadTransaction {
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<impl ReadableTable<K, V> + '_> {
+        Ok(self.open_table(def)?)
+    }
+}
+
+impl Tx for WriteTransaction {
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<impl ReadableTable<K, V> + '_> {
+        Ok(self.open_table(def)?)
+    }
+}

@@ -1,0 +1,32 @@
+//! Table layout. UUIDs are stored as u128; ids are UUIDv7, so a range scan in key order is
+//! creation order. Values are `codec` records unless the type says otherwise.
+//!
+//! Planned neighbours (same conventions): users `(tenant, user)`, unique indexes
+//! `(tenant, normalized value) -> user`, rooms, memberships both ways, and an event outbox keyed
+//! by a monotonic sequence.
+
+use redb::{TableDefinition, WriteTransaction};
+
+use super::Result;
+
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub const META_SCHEMA_VERSION: &str = "schema_version";
+
+/// tenant id -> Tenant
+pub const TENANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("tenants");
+/// slug -> tenant id
+pub const TENANT_SLUGS: TableDefinition<&str, u128> = TableDefinition::new("tenant_slugs");
+/// key id -> ApiKey
+pub const KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("api_keys");
+/// (tenant id, counter name) -> value
+pub const COUNTERS: TableDefinition<(u128, &str), u64> = TableDefinition::new("counters");
+
+/// Opening a table in a write transaction creates it; doing so once at startup lets read
+/// transactions assume every table exists.
+pub fn create_all(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(TENANTS)?;
+    txn.open_table(TENANT_SLUGS)?;
+    txn.open_table(KEYS)?;
+    txn.open_table(COUNTERS)?;
+    Ok(())
+}

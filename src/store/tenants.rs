@@ -1,0 +1,89 @@
+//! Tenants: the unit of isolation. Every other record belongs to exactly one.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::tables::{TENANT_SLUGS, TENANTS};
+use super::{Error, Result, Tx, codec};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub seat_capacity: u32,
+    /// Requests per minute per key; None = the server default, Some(0) = unlimited.
+    pub rate_limit_per_minute: Option<u32>,
+    pub owner_user_id: Option<Uuid>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// Slugs appear in URLs: lowercase letters, digits and inner hyphens, 1 to 63 characters.
+pub fn validate_slug(slug: &str) -> Result<()> {
+    let ok = (1..=63).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+        && slug != "v1";
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid tenant slug {slug:?}: use 1-63 lowercase letters, digits and inner hyphens"
+        )))
+    }
+}
+
+pub fn create(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
+    validate_slug(&tenant.slug)?;
+    let mut slugs = txn.open_table(TENANT_SLUGS)?;
+    if slugs.get(tenant.slug.as_str())?.is_some() {
+        return Err(Error::Conflict(format!(
+            "tenant {:?} already exists",
+            tenant.slug
+        )));
+    }
+    slugs.insert(tenant.slug.as_str(), tenant.id.as_u128())?;
+    put(txn, tenant)
+}
+
+/// Overwrites an existing tenant record (the slug never changes).
+pub fn put(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
+    let bytes = codec::encode(tenant)?;
+    txn.open_table(TENANTS)?
+        .insert(tenant.id.as_u128(), bytes.as_slice())?;
+    Ok(())
+}
+
+pub fn get(tx: &impl Tx, id: Uuid) -> Result<Tenant> {
+    let table = tx.table(TENANTS)?;
+    let bytes = table.get(id.as_u128())?.ok_or(Error::NotFound("tenant"))?;
+    codec::decode(bytes.value())
+}
+
+pub fn get_by_slug(tx: &impl Tx, slug: &str) -> Result<Tenant> {
+    let id = tx
+        .table(TENANT_SLUGS)?
+        .get(slug)?
+        .map(|v| v.value())
+        .ok_or(Error::NotFound("tenant"))?;
+    get(tx, Uuid::from_u128(id))
+}
+
+pub fn list(tx: &impl Tx) -> Result<Vec<Tenant>> {
+    let table = tx.table(TENANTS)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (_, bytes) = row?;
+        out.push(codec::decode(bytes.value())?);
+    }
+    Ok(out)
+}
+
+pub fn is_empty(tx: &impl Tx) -> Result<bool> {
+    Ok(tx.table(TENANTS)?.first()?.is_none())
+}
