@@ -17,6 +17,7 @@ use tokio::net::UnixStream;
 use super::{Request, execute};
 use crate::app::App;
 use crate::http::listener::{Handler, HttpResponse};
+use crate::http::router::Style;
 use crate::http::{body, response};
 use crate::store;
 
@@ -37,7 +38,7 @@ impl Handler for AdminSocket {
         }
         let request: Request = match body::json(req, MAX_REQUEST).await {
             Ok(r) => r,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.message()),
+            Err(e) => return e.into_response(Style::Native),
         };
         match execute(&self.0, request).await {
             Ok(value) => response::json(StatusCode::OK, &value),

@@ -104,7 +104,20 @@ struct Inner {
     db: Arc<Database>,
     path: PathBuf,
     queue: mpsc::UnboundedSender<Box<dyn writer::Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     stats: Arc<WriterStats>,
+}
+
+impl Drop for Inner {
+    /// Closes the queue and waits for the writer to finish what was queued, so the file lock is
+    /// released when the last handle goes (a reopen right after must succeed).
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.queue, closed));
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 /// Handle to the open store; cheap to clone.
@@ -128,12 +141,13 @@ impl Store {
         init_schema(&db)?;
         let stats = Arc::new(WriterStats::default());
         let (queue, rx) = mpsc::unbounded_channel();
-        writer::spawn(db.clone(), rx, stats.clone())?;
+        let writer = Some(writer::spawn(db.clone(), rx, stats.clone())?);
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
                 path,
                 queue,
+                writer,
                 stats,
             }),
         })

@@ -65,7 +65,7 @@ pub(super) fn spawn(
     db: Arc<Database>,
     mut queue: mpsc::UnboundedReceiver<Box<dyn Job>>,
     stats: Arc<WriterStats>,
-) -> Result<()> {
+) -> Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || {
@@ -80,7 +80,6 @@ pub(super) fn spawn(
                 commit_batch(&db, batch, &stats);
             }
         })
-        .map(|_| ())
         .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))
 }
 

@@ -1,0 +1,227 @@
+//! Boots the real binary in a temp dir on port 0 and talks HTTP to it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_whoot-mgmt");
+
+pub struct Server {
+    child: Option<Child>,
+    pub addr: String,
+    pub stdout: String,
+    pub dir: PathBuf,
+    /// Keeps the temp dir alive for servers that own it.
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A fresh data dir with the bootstrap tenant `default` and its all-scopes key.
+    pub fn start() -> Server {
+        Server::start_args(&[])
+    }
+
+    pub fn start_args(args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = Server::start_in(tmp.path(), args);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(args)
+            .env("WHOOT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                seen.push_str(&line);
+                seen.push('\n');
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send((addr.to_owned(), seen.clone()));
+                }
+            }
+        });
+        let (addr, stdout) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server printed its address");
+        Server {
+            child: Some(child),
+            addr,
+            stdout,
+            dir: dir.to_owned(),
+            _tmp: None,
+        }
+    }
+
+    /// The bootstrap key's secret.
+    pub fn root_key(&self) -> String {
+        std::fs::read_to_string(self.dir.join("initial-api-key"))
+            .expect("initial-api-key")
+            .trim()
+            .to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn get(&self, path: &str, key: Option<&str>) -> Resp {
+        self.request("GET", path, key, None)
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Resp {
+        self.request_with(method, path, key, body, &[])
+    }
+
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        if let Some(key) = key {
+            req = req.header("Authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .expect("request");
+        let resp = agent.run(req).expect("HTTP round trip");
+        Resp::from(resp)
+    }
+
+    /// Runs an admin command against this server's data dir.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli_in(&self.dir, args)
+    }
+
+    /// Runs an admin command with `--json` and parses its answer; panics on failure.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        cli_json_in(&self.dir, args)
+    }
+
+    /// Creates a key on tenant `tenant` with the given scopes and returns its secret and id.
+    pub fn create_key(&self, tenant: &str, scopes: &[&str]) -> (String, String) {
+        let mut args = vec!["key", "create", "--tenant", tenant];
+        for s in scopes {
+            args.extend(["--scope", s]);
+        }
+        let v = self.cli_json(&args);
+        (
+            v["secret"].as_str().unwrap().to_owned(),
+            v["key_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// SIGTERM, then wait; returns whether the process exited successfully.
+    pub fn stop(mut self) -> bool {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let status = child.wait().expect("wait");
+        status.success()
+    }
+
+    /// Sends a raw HTTP/1.1 request over the admin unix socket.
+    pub fn admin_raw(&self, request: &[u8]) -> String {
+        let mut stream = std::os::unix::net::UnixStream::connect(self.dir.join("admin.sock"))
+            .expect("admin socket");
+        stream.write_all(request).unwrap();
+        let mut out = String::new();
+        let _ = stream.read_to_string(&mut out);
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn cli_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("WHOOT_LOG", "warn")
+        .output()
+        .expect("run CLI")
+}
+
+pub fn cli_json_in(dir: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = cli_in(dir, &all);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("CLI printed JSON")
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl From<ureq::http::Response<ureq::Body>> for Resp {
+    fn from(mut resp: ureq::http::Response<ureq::Body>) -> Self {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}

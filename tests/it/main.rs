@@ -1,0 +1,12 @@
+//! Integration tests: the real binary, a real redb file in a temp dir, HTTP on port 0.
+
+// Test code: a failed expectation is supposed to panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod admin_cli;
+mod api_auth;
+mod group_commit;
+mod lifecycle;
+mod rate_limits;
