@@ -1,1 +1,190 @@
-fn main() {}
+//! Load benchmark for `GET /me` (authentication, scope check, rate-limit bucket, JSON) against
+//! a bare hyper HTTP/1.1 handler answering a fixed body of similar size, in the same run.
+//!
+//! cargo bench --bench me_load [-- --seconds 5]
+//!
+//! Both servers get their own 2-thread runtime; the load generator has another, with one
+//! keep-alive connection per concurrent client. Everything shares the machine's cores, so the
+//! ratio is what to compare across machines, not the absolute numbers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use whoot_mgmt::http::Settings;
+use whoot_mgmt::server::{self, ServeOptions};
+
+const BARE_BODY: &str = r#"{"key_id":"01a20654-2276-7691-aa25-1874547ce5b4","tenant_slug":"default","tenant_id":"01a20654-2275-7040-b439-a3bdeff73c8c","scopes":["scim:users:read","scim:users:write","scim:groups:read","scim:groups:write","api:users:read","api:users:write","api:rooms:read","api:rooms:write","usage","webhooks"],"description":"bootstrap key (all scopes)"}"#;
+
+struct Result {
+    requests: usize,
+    elapsed: Duration,
+    p50_us: u64,
+    p99_us: u64,
+    errors: usize,
+}
+
+fn main() {
+    let seconds: u64 = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let server_rt = runtime(2);
+    let bare_rt = runtime(2);
+    let client_rt = runtime(2);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let running = server_rt
+        .block_on(server::start(ServeOptions {
+            data_dir: tmp.path().to_owned(),
+            listen: "127.0.0.1:0".into(),
+            bootstrap: true,
+            settings: Settings {
+                // The bucket is still taken on every request; it just never runs dry.
+                default_rate_limit: 1_000_000_000,
+                ..Settings::default()
+            },
+        }))
+        .unwrap();
+    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
+    let whoot = running.addr;
+    let bare = bare_rt.block_on(start_bare());
+
+    println!(
+        "GET /me, keep-alive, {seconds}s per run after a 1s warm-up ({} cores)",
+        cores()
+    );
+    println!(
+        "{:<12} {:>5} {:>10} {:>9} {:>9} {:>7}",
+        "target", "conc", "req/s", "p50 µs", "p99 µs", "errors"
+    );
+    for concurrency in [1usize, 64] {
+        let mut rates = Vec::new();
+        for (name, addr, key) in [
+            ("bare hyper", bare, None),
+            ("whoot /me", whoot, Some(secret.as_str())),
+        ] {
+            client_rt.block_on(drive(addr, key, concurrency, Duration::from_secs(1)));
+            let r = client_rt.block_on(drive(addr, key, concurrency, Duration::from_secs(seconds)));
+            let rps = r.requests as f64 / r.elapsed.as_secs_f64();
+            println!(
+                "{name:<12} {concurrency:>5} {rps:>10.0} {:>9} {:>9} {:>7}",
+                r.p50_us, r.p99_us, r.errors
+            );
+            rates.push(rps);
+        }
+        println!(
+            "{:<12} {concurrency:>5} {:>9.0}% of bare hyper",
+            "ratio",
+            100.0 * rates[1] / rates[0]
+        );
+    }
+    server_rt.block_on(running.shutdown());
+}
+
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+async fn start_bare() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            stream.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req| async {
+                    let mut resp =
+                        hyper::Response::new(Full::new(Bytes::from_static(BARE_BODY.as_bytes())));
+                    resp.headers_mut()
+                        .insert("content-type", "application/json".parse().unwrap());
+                    Ok::<_, Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn drive(
+    addr: SocketAddr,
+    key: Option<&str>,
+    concurrency: usize,
+    length: Duration,
+) -> Result {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let started = Instant::now();
+    let deadline = started + length;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let auth = auth.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut latencies = Vec::with_capacity(100_000);
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let mut req = hyper::Request::get("/me").header("host", "bench");
+                if let Some(auth) = &auth {
+                    req = req.header("authorization", auth);
+                }
+                let req = req.body(Empty::<Bytes>::new()).unwrap();
+                let t = Instant::now();
+                let resp = sender.send_request(req).await.unwrap();
+                let ok = resp.status().is_success();
+                resp.into_body().collect().await.unwrap();
+                latencies.push(t.elapsed().as_micros() as u64);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (latencies, e) = task.await.unwrap();
+        all.extend(latencies);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Result {
+        requests: all.len(),
+        elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        errors,
+    }
+}
