@@ -57,20 +57,16 @@ fn main() {
     let whoot = running.addr;
     let bare = bare_rt.block_on(start_bare());
 
-    println!(
-        "GET /me, keep-alive, {seconds}s per run after a 1s warm-up ({} cores)",
-        cores()
-    );
+    println!("GET /me, keep-alive, {seconds}s per run after a 1s warm-up ({} cores)", cores());
     println!(
         "{:<12} {:>5} {:>10} {:>9} {:>9} {:>7}",
         "target", "conc", "req/s", "p50 µs", "p99 µs", "errors"
     );
     for concurrency in [1usize, 64] {
         let mut rates = Vec::new();
-        for (name, addr, key) in [
-            ("bare hyper", bare, None),
-            ("whoot /me", whoot, Some(secret.as_str())),
-        ] {
+        for (name, addr, key) in
+            [("bare hyper", bare, None), ("whoot /me", whoot, Some(secret.as_str()))]
+        {
             client_rt.block_on(drive(addr, key, concurrency, Duration::from_secs(1)));
             let r = client_rt.block_on(drive(addr, key, concurrency, Duration::from_secs(seconds)));
             let rps = r.requests as f64 / r.elapsed.as_secs_f64();
@@ -114,8 +110,7 @@ async fn start_bare() -> SocketAddr {
                 let service = hyper::service::service_fn(|_req| async {
                     let mut resp =
                         hyper::Response::new(Full::new(Bytes::from_static(BARE_BODY.as_bytes())));
-                    resp.headers_mut()
-                        .insert("content-type", "application/json".parse().unwrap());
+                    resp.headers_mut().insert("content-type", "application/json".parse().unwrap());
                     Ok::<_, Infallible>(resp)
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -142,9 +137,8 @@ async fn drive(
         tasks.push(tokio::spawn(async move {
             let stream = TcpStream::connect(addr).await.unwrap();
             stream.set_nodelay(true).unwrap();
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
             tokio::spawn(conn);
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0;
@@ -180,11 +174,5 @@ async fn drive(
             .copied()
             .unwrap_or(0)
     };
-    Result {
-        requests: all.len(),
-        elapsed,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
-        errors,
-    }
+    Result { requests: all.len(), elapsed, p50_us: pct(0.50), p99_us: pct(0.99), errors }
 }

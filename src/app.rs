@@ -44,9 +44,7 @@ impl App {
             created_at: now_ms(),
         };
         let t = tenant.clone();
-        self.store
-            .write(move |txn| tenants::create(txn, &t))
-            .await?;
+        self.store.write(move |txn| tenants::create(txn, &t)).await?;
         self.registry.upsert_tenant(&tenant);
         Ok(tenant)
     }
@@ -109,19 +107,13 @@ impl App {
             .store
             .write(move |txn| {
                 let tenant = tenants::get_by_slug(txn, &slug)?;
-                let key = ApiKey {
-                    tenant_id: tenant.id,
-                    ..draft.clone()
-                };
+                let key = ApiKey { tenant_id: tenant.id, ..draft.clone() };
                 keys::insert(txn, &key)?;
                 Ok(key)
             })
             .await?;
         self.registry.upsert_key(&key);
-        Ok(IssuedKey {
-            key,
-            secret: issued.secret,
-        })
+        Ok(IssuedKey { key, secret: issued.secret })
     }
 
     /// A tenant's keys, oldest first, with last-used times as the running server knows them.
@@ -150,10 +142,7 @@ impl App {
 
     pub async fn revoke_key(&self, id: Uuid) -> Result<ApiKey> {
         let now = now_ms();
-        let key = self
-            .store
-            .write(move |txn| keys::revoke(txn, id, now))
-            .await?;
+        let key = self.store.write(move |txn| keys::revoke(txn, id, now)).await?;
         self.registry.revoke(id);
         Ok(key)
     }
@@ -163,16 +152,10 @@ impl App {
     pub async fn rotate_key(&self, id: Uuid) -> Result<IssuedKey> {
         let old = self.key(id).await?;
         if old.revoked_at.is_some() {
-            return Err(store::Error::Invalid(
-                "the key is revoked; create a new one".into(),
-            ));
+            return Err(store::Error::Invalid("the key is revoked; create a new one".into()));
         }
-        let issued = new_key(
-            old.tenant_id,
-            ScopeSet::from_stored(&old.scopes),
-            &old.description,
-            None,
-        )?;
+        let issued =
+            new_key(old.tenant_id, ScopeSet::from_stored(&old.scopes), &old.description, None)?;
         let key = issued.key.clone();
         self.store.write(move |txn| keys::insert(txn, &key)).await?;
         self.registry.upsert_key(&issued.key);
@@ -186,9 +169,7 @@ impl App {
             return Ok(0);
         }
         let n = seen.len();
-        self.store
-            .write(move |txn| keys::record_last_used(txn, &seen))
-            .await?;
+        self.store.write(move |txn| keys::record_last_used(txn, &seen)).await?;
         Ok(n)
     }
 
@@ -245,10 +226,7 @@ fn new_key(
         revoked_at: None,
         last_used_at: None,
     };
-    Ok(IssuedKey {
-        key,
-        secret: fresh.secret,
-    })
+    Ok(IssuedKey { key, secret: fresh.secret })
 }
 
 /// `active`, `expired` or `revoked`, as listings show it.

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod http;
 pub mod native;
+pub mod scim;
 pub mod server;
 pub mod store;
 pub mod time;

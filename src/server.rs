@@ -62,16 +62,8 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let state = Arc::new(State::new(app.clone(), opts.settings.clone()));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(listener::serve(
-        api,
-        Arc::new(Api(state.clone())),
-        stopped.clone(),
-    ));
-    tasks.spawn(listener::serve(
-        admin,
-        Arc::new(AdminSocket(app.clone())),
-        stopped.clone(),
-    ));
+    tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone()));
+    tasks.spawn(listener::serve(admin, Arc::new(AdminSocket(app.clone())), stopped.clone()));
     tasks.spawn(every(LAST_USED_FLUSH_EVERY, stopped.clone(), {
         let app = app.clone();
         move || {
@@ -90,14 +82,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
             std::future::ready(())
         }
     }));
-    Ok(Running {
-        addr,
-        admin_socket,
-        bootstrap,
-        state,
-        stop,
-        tasks,
-    })
+    Ok(Running { addr, admin_socket, bootstrap, state, stop, tasks })
 }
 
 impl Running {

@@ -15,9 +15,7 @@ pub fn format_ms(ms: i64) -> String {
 /// Parses an admin's duration: a whole number and a unit (`90s`, `15m`, `12h`, `30d`, `2w`).
 pub fn parse_duration_ms(input: &str) -> Result<i64, String> {
     let input = input.trim();
-    let split = input
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(input.len());
+    let split = input.find(|c: char| !c.is_ascii_digit()).unwrap_or(input.len());
     let (digits, unit) = input.split_at(split);
     let n: i64 = digits.parse().map_err(|_| bad_duration(input))?;
     let unit_ms: i64 = match unit {
@@ -30,9 +28,7 @@ pub fn parse_duration_ms(input: &str) -> Result<i64, String> {
     };
     match n.checked_mul(unit_ms) {
         Some(ms) if n > 0 && ms < 100 * 365 * 86_400_000 => Ok(ms),
-        _ => Err(format!(
-            "duration {input:?} must be positive and under 100 years"
-        )),
+        _ => Err(format!("duration {input:?} must be positive and under 100 years")),
     }
 }
 

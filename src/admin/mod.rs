@@ -75,31 +75,22 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(tenant_json(&t, used))
         }
         Request::TenantSetSeats { slug, seats } => {
-            app.update_tenant(&slug, move |t| t.seat_capacity = seats)
-                .await?;
+            app.update_tenant(&slug, move |t| t.seat_capacity = seats).await?;
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
         }
         Request::TenantSetRateLimit { slug, per_minute } => {
-            app.update_tenant(&slug, move |t| t.rate_limit_per_minute = per_minute)
-                .await?;
+            app.update_tenant(&slug, move |t| t.rate_limit_per_minute = per_minute).await?;
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
         }
-        Request::KeyCreate {
-            tenant,
-            scopes,
-            description,
-            expires_in,
-        } => {
+        Request::KeyCreate { tenant, scopes, description, expires_in } => {
             let scopes = ScopeSet::resolve_all(&scopes).map_err(store::Error::Invalid)?;
             let expires_at = match expires_in {
                 Some(d) => Some(now_ms() + parse_duration_ms(&d).map_err(store::Error::Invalid)?),
                 None => None,
             };
-            let issued = app
-                .create_key(&tenant, scopes, &description, expires_at)
-                .await?;
+            let issued = app.create_key(&tenant, scopes, &description, expires_at).await?;
             Ok(issued_json(&issued, &tenant))
         }
         Request::KeyList { tenant } => {
@@ -123,9 +114,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
 
 async fn tenant_slug(app: &App, key: &ApiKey) -> Result<String, store::Error> {
     let id = key.tenant_id;
-    app.store
-        .read(move |tx| Ok(store::tenants::get(tx, id)?.slug))
-        .await
+    app.store.read(move |tx| Ok(store::tenants::get(tx, id)?.slug)).await
 }
 
 fn ts(ms: Option<i64>) -> Value {

@@ -79,25 +79,15 @@ pub async fn call(path: &Path, request: &Request) -> Result<Option<Value>, Strin
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("admin socket: {e}"))?;
+    let resp = sender.send_request(req).await.map_err(|e| format!("admin socket: {e}"))?;
     let status = resp.status();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("admin socket: {e}"))?
-        .to_bytes();
+    let bytes =
+        resp.into_body().collect().await.map_err(|e| format!("admin socket: {e}"))?.to_bytes();
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("admin socket answered something that is not JSON: {e}"))?;
     if status.is_success() {
         Ok(Some(value))
     } else {
-        Err(value["error"]
-            .as_str()
-            .unwrap_or("admin request failed")
-            .to_owned())
+        Err(value["error"].as_str().unwrap_or("admin request failed").to_owned())
     }
 }

@@ -32,10 +32,7 @@ struct State {
 
 impl State {
     fn full(per_minute: u32, now: Instant) -> State {
-        State {
-            tokens: f64::from(per_minute),
-            last: now,
-        }
+        State { tokens: f64::from(per_minute), last: now }
     }
 
     /// Refills for the time since the last call, then takes one token if there is one.
@@ -83,16 +80,10 @@ impl Default for Bucket {
 impl Bucket {
     pub fn take(&self, per_minute: u32, now: Instant) -> Decision {
         if per_minute == 0 {
-            return Decision::Allowed {
-                limit: 0,
-                remaining: 0,
-                reset_secs: 0,
-            };
+            return Decision::Allowed { limit: 0, remaining: 0, reset_secs: 0 };
         }
         let mut state = self.0.lock();
-        state
-            .get_or_insert_with(|| State::full(per_minute, now))
-            .take(per_minute, now)
+        state.get_or_insert_with(|| State::full(per_minute, now)).take(per_minute, now)
     }
 }
 
@@ -140,19 +131,14 @@ impl FailureLimiter {
         if shard.len() >= SHARD_SOFT_CAP {
             shard.retain(|_, s| s.tokens_at(per_minute, now) < f64::from(per_minute));
         }
-        shard
-            .entry(ip)
-            .or_insert_with(|| State::full(per_minute, now))
-            .take(per_minute, now);
+        shard.entry(ip).or_insert_with(|| State::full(per_minute, now)).take(per_minute, now);
     }
 
     /// Forgets addresses whose allowance has refilled; run periodically.
     pub fn prune(&self, now: Instant) {
         let per_minute = self.per_minute;
         for shard in &self.shards {
-            shard
-                .lock()
-                .retain(|_, s| s.tokens_at(per_minute, now) < f64::from(per_minute));
+            shard.lock().retain(|_, s| s.tokens_at(per_minute, now) < f64::from(per_minute));
         }
     }
 }
@@ -167,17 +153,10 @@ mod tests {
         let b = Bucket::default();
         let t0 = Instant::now();
         for i in 0..600 {
-            assert!(
-                matches!(b.take(600, t0), Decision::Allowed { .. }),
-                "request {i}"
-            );
+            assert!(matches!(b.take(600, t0), Decision::Allowed { .. }), "request {i}");
         }
         match b.take(600, t0) {
-            Decision::Limited {
-                retry_after_secs,
-                limit,
-                ..
-            } => {
+            Decision::Limited { retry_after_secs, limit, .. } => {
                 assert_eq!(limit, 600);
                 assert_eq!(retry_after_secs, 1);
             }
@@ -189,10 +168,7 @@ mod tests {
             assert!(matches!(b.take(600, later), Decision::Allowed { .. }));
         }
         assert!(matches!(b.take(600, later), Decision::Limited { .. }));
-        assert!(matches!(
-            b.take(0, later),
-            Decision::Allowed { limit: 0, .. }
-        ));
+        assert!(matches!(b.take(0, later), Decision::Allowed { limit: 0, .. }));
     }
 
     #[test]

@@ -33,8 +33,7 @@ impl TenantState {
     }
 
     fn set_override(&self, limit: Option<u32>) {
-        self.rate_override
-            .store(limit.unwrap_or(NO_OVERRIDE), Ordering::Relaxed);
+        self.rate_override.store(limit.unwrap_or(NO_OVERRIDE), Ordering::Relaxed);
     }
 }
 
@@ -127,9 +126,7 @@ impl Registry {
         });
         if let Some(old) = maps.by_id.insert(k.id, state.clone()) {
             // Keep in-memory use the store has not seen yet.
-            state
-                .last_used
-                .fetch_max(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+            state.last_used.fetch_max(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         maps.by_hash.insert(k.hash, state);
     }

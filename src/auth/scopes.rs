@@ -140,10 +140,7 @@ mod tests {
         assert!(set.contains(Scope::ScimUsersWrite) && set.contains(Scope::ScimGroupsWrite));
         assert!(set.contains(Scope::ApiRoomsRead));
         assert!(!set.contains(Scope::ScimUsersRead));
-        assert_eq!(
-            set.names(),
-            ["scim:users:write", "scim:groups:write", "api:rooms:read"]
-        );
+        assert_eq!(set.names(), ["scim:users:write", "scim:groups:write", "api:rooms:read"]);
         assert!(ScopeSet::resolve_all(&["scim:admin"]).is_err());
         assert!(ScopeSet::resolve_all::<&str>(&[]).is_err());
         assert_eq!(ScopeSet::from_stored(&set.names()), set);

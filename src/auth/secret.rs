@@ -31,11 +31,7 @@ pub fn generate() -> Result<NewSecret, String> {
         }
     }
     let secret = format!("{PREFIX}{body}{}", checksum(&body));
-    Ok(NewSecret {
-        hash: hash(&secret),
-        prefix: secret[..SHOWN_LEN].to_owned(),
-        secret,
-    })
+    Ok(NewSecret { hash: hash(&secret), prefix: secret[..SHOWN_LEN].to_owned(), secret })
 }
 
 pub fn hash(secret: &str) -> [u8; 32] {
@@ -56,10 +52,7 @@ pub fn well_formed(token: &str) -> bool {
 
 fn checksum(body: &str) -> String {
     let digest = blake3::hash(body.as_bytes());
-    digest.as_bytes()[..CHECK_LEN]
-        .iter()
-        .map(|b| ALPHABET[(b % 62) as usize] as char)
-        .collect()
+    digest.as_bytes()[..CHECK_LEN].iter().map(|b| ALPHABET[(b % 62) as usize] as char).collect()
 }
 
 #[cfg(test)]

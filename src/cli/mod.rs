@@ -125,10 +125,7 @@ enum KeyCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -148,10 +145,7 @@ pub fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WHOOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -162,10 +156,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let answer = admin_call(&cli.data_dir, request.clone()).await?;
     if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
     } else {
         print!("{}", output::human(&request, &answer));
     }
@@ -174,11 +165,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
     Ok(match cmd {
-        TenantCommand::Create { name, slug, seats } => Request::TenantCreate {
-            name: name.unwrap_or_else(|| slug.clone()),
-            slug,
-            seats,
-        },
+        TenantCommand::Create { name, slug, seats } => {
+            Request::TenantCreate { name: name.unwrap_or_else(|| slug.clone()), slug, seats }
+        }
         TenantCommand::List => Request::TenantList,
         TenantCommand::Show { slug } => Request::TenantShow { slug },
         TenantCommand::SetSeats { slug, seats } => Request::TenantSetSeats { slug, seats },
@@ -198,17 +187,9 @@ fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
 
 fn key_request(cmd: KeyCommand) -> Request {
     match cmd {
-        KeyCommand::Create {
-            tenant,
-            scopes,
-            description,
-            expires_in,
-        } => Request::KeyCreate {
-            tenant,
-            scopes,
-            description,
-            expires_in,
-        },
+        KeyCommand::Create { tenant, scopes, description, expires_in } => {
+            Request::KeyCreate { tenant, scopes, description, expires_in }
+        }
         KeyCommand::List { tenant } => Request::KeyList { tenant },
         KeyCommand::Revoke { key_id } => Request::KeyRevoke { key_id },
         KeyCommand::Rotate { key_id } => Request::KeyRotate { key_id },
@@ -227,9 +208,7 @@ async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> 
         ));
     }
     let app = App::open(data_dir).map_err(|e| e.to_string())?;
-    admin::execute(&app, request)
-        .await
-        .map_err(|e| e.to_string())
+    admin::execute(&app, request).await.map_err(|e| e.to_string())
 }
 
 async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {

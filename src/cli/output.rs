@@ -26,11 +26,8 @@ pub fn human(request: &Request, answer: &Value) -> String {
                     "  replaces key {old}: revoke it once clients use the new secret"
                 );
             }
-            let _ = writeln!(
-                out,
-                "\nsecret (shown once; store it now):\n  {}",
-                s(&answer["secret"])
-            );
+            let _ =
+                writeln!(out, "\nsecret (shown once; store it now):\n  {}", s(&answer["secret"]));
         }
         Request::KeyRevoke { .. } => {
             let _ = writeln!(
@@ -61,9 +58,7 @@ fn or_never(v: &Value) -> String {
 }
 
 fn list(v: &Value) -> String {
-    v.as_array()
-        .map(|a| a.iter().map(s).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    v.as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 fn rate(v: &Value) -> String {
@@ -89,11 +84,7 @@ fn tenant_detail(out: &mut String, t: &Value) {
 }
 
 fn tenant_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let _ = writeln!(
-        out,
-        "{:<24} {:<24} {:>13} {:>10}  ID",
-        "SLUG", "NAME", "SEATS", "RATE"
-    );
+    let _ = writeln!(out, "{:<24} {:<24} {:>13} {:>10}  ID", "SLUG", "NAME", "SEATS", "RATE");
     for t in rows.into_iter().flatten() {
         let seats = format!("{}/{}", s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
         let _ = writeln!(

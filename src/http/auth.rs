@@ -39,40 +39,22 @@ pub fn authorize(
         return Err(ApiError::Unauthorized);
     };
     // Another tenant's slug answers exactly like an unknown one.
-    if route
-        .tenant_slug
-        .is_some_and(|slug| slug != key.tenant.slug)
-    {
+    if route.tenant_slug.is_some_and(|slug| slug != key.tenant.slug) {
         return Err(ApiError::NotFound);
     }
     if let Access::Scope(scope) = access
         && !key.scopes.contains(scope)
     {
-        return Err(ApiError::Forbidden {
-            required_scope: scope.name(),
-        });
+        return Err(ApiError::Forbidden { required_scope: scope.name() });
     }
     let per_minute = key.tenant.rate_limit(state.settings.default_rate_limit);
     match key.bucket.take(per_minute, now) {
-        Decision::Allowed {
-            limit,
-            remaining,
-            reset_secs,
-        } => Ok(Caller {
-            key,
-            limit,
-            remaining,
-            reset_secs,
-        }),
-        Decision::Limited {
-            limit,
-            retry_after_secs,
-            reset_secs,
-        } => Err(ApiError::RateLimited {
-            limit,
-            retry_after_secs,
-            reset_secs,
-        }),
+        Decision::Allowed { limit, remaining, reset_secs } => {
+            Ok(Caller { key, limit, remaining, reset_secs })
+        }
+        Decision::Limited { limit, retry_after_secs, reset_secs } => {
+            Err(ApiError::RateLimited { limit, retry_after_secs, reset_secs })
+        }
     }
 }
 

@@ -23,9 +23,7 @@ pub async fn read(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiErro
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::PayloadTooLarge { limit })
         }
-        Err(e) => Err(ApiError::bad_request(format!(
-            "Could not read the request body: {e}"
-        ))),
+        Err(e) => Err(ApiError::bad_request(format!("Could not read the request body: {e}"))),
     }
 }
 
@@ -36,13 +34,7 @@ pub async fn json<T: DeserializeOwned>(
     limit: usize,
 ) -> Result<T, ApiError> {
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-        let ct = ct
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim();
+        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
         if !ct.eq_ignore_ascii_case("application/json")
             && !ct.eq_ignore_ascii_case("application/scim+json")
         {
@@ -61,14 +53,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         });
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        let scim_type = if e.is_data() {
-            "invalidValue"
-        } else {
-            "invalidSyntax"
-        };
-        ApiError::BadRequest {
-            detail: format!("Invalid JSON body: {e}"),
-            scim_type,
-        }
+        let scim_type = if e.is_data() { "invalidValue" } else { "invalidSyntax" };
+        ApiError::BadRequest { detail: format!("Invalid JSON body: {e}"), scim_type }
     })
 }

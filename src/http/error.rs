@@ -39,6 +39,9 @@ pub enum ApiError {
     },
     UnsupportedMediaType,
     Conflict(String),
+    /// A rule forbids the change (the account owner), with the reason.
+    Refused(String),
+    PreconditionFailed,
     NoCapacity {
         licensed: u64,
         used: u64,
@@ -49,10 +52,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
-        ApiError::BadRequest {
-            detail: detail.into(),
-            scim_type: "invalidValue",
-        }
+        ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
     }
 
     fn status(&self) -> StatusCode {
@@ -68,6 +68,8 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Refused(_) => StatusCode::FORBIDDEN,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -85,6 +87,8 @@ impl ApiError {
             ApiError::BadRequest { .. } => "INVALID_REQUEST",
             ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Refused(_) => "FORBIDDEN",
+            ApiError::PreconditionFailed => "PRECONDITION_FAILED",
             ApiError::NoCapacity { .. } => "NO_LICENSE_CAPACITY",
             ApiError::Unavailable => "UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
@@ -110,7 +114,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "Content-Type must be application/json or application/scim+json".into()
             }
-            ApiError::Conflict(m) => m.clone(),
+            ApiError::Conflict(m) | ApiError::Refused(m) => m.clone(),
+            ApiError::PreconditionFailed => {
+                "The resource has changed: If-Match does not match its current version".into()
+            }
             ApiError::NoCapacity { .. } => "Not enough user licenses available".into(),
             ApiError::Unavailable => "Service temporarily unavailable; retry shortly".into(),
             ApiError::Internal => "Internal error".into(),
@@ -165,11 +172,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
             }
-            ApiError::RateLimited {
-                limit,
-                retry_after_secs,
-                reset_secs,
-            } => {
+            ApiError::RateLimited { limit, retry_after_secs, reset_secs } => {
                 headers.insert(RETRY_AFTER, retry_after_secs.into());
                 response::rate_limit_headers(headers, limit, 0, reset_secs);
             }
@@ -187,6 +190,8 @@ impl From<store::Error> for ApiError {
         match e {
             store::Error::NotFound(_) => ApiError::NotFound,
             store::Error::Conflict(m) => ApiError::Conflict(m),
+            store::Error::Forbidden(m) => ApiError::Refused(m),
+            store::Error::VersionMismatch => ApiError::PreconditionFailed,
             store::Error::Invalid(m) => ApiError::bad_request(m),
             store::Error::NoCapacity { licensed, used } => ApiError::NoCapacity { licensed, used },
             store::Error::Unavailable => ApiError::Unavailable,

@@ -35,11 +35,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            default_rate_limit: 600,
-            auth_failures_per_minute: 30,
-            max_body_bytes: 1 << 20,
-        }
+        Settings { default_rate_limit: 600, auth_failures_per_minute: 30, max_body_bytes: 1 << 20 }
     }
 }
 
@@ -78,8 +74,7 @@ impl Handler for Api {
             Ok(resp) => resp,
             Err((err, style)) => err.into_response(style),
         };
-        resp.headers_mut()
-            .insert(response::X_REQUEST_ID.clone(), request_id);
+        resp.headers_mut().insert(response::X_REQUEST_ID.clone(), request_id);
         resp
     }
 }
@@ -132,10 +127,7 @@ struct RequestIds {
 
 impl RequestIds {
     fn new() -> RequestIds {
-        RequestIds {
-            process: uuid::Uuid::new_v4().as_u128() as u32,
-            next: AtomicU64::new(1),
-        }
+        RequestIds { process: uuid::Uuid::new_v4().as_u128() as u32, next: AtomicU64::new(1) }
     }
 
     fn for_request(&self, req: &Request<Incoming>) -> HeaderValue {

@@ -79,11 +79,7 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
     };
     let only = |allowed: Method, allow: &'static str, endpoint: Endpoint| {
         if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
-            Ok(Route {
-                endpoint,
-                tenant_slug,
-                style,
-            })
+            Ok(Route { endpoint, tenant_slug, style })
         } else {
             Err(RouteError::MethodNotAllowed { style, allow })
         }
@@ -109,40 +105,22 @@ mod tests {
         assert_eq!(tenant.endpoint, Endpoint::Me);
         assert_eq!(root.tenant_slug, None);
         assert_eq!(tenant.tenant_slug, Some("acme"));
-        assert_eq!(
-            parse(&Method::GET, "/v1/acme/usage/").unwrap().endpoint,
-            Endpoint::Usage
-        );
+        assert_eq!(parse(&Method::GET, "/v1/acme/usage/").unwrap().endpoint, Endpoint::Usage);
     }
 
     #[test]
     fn unknown_paths_and_methods() {
-        assert_eq!(
-            parse(&Method::GET, "/nope"),
-            Err(RouteError::NotFound(Style::Native))
-        );
-        assert_eq!(
-            parse(&Method::GET, "/v1/"),
-            Err(RouteError::NotFound(Style::Native))
-        );
-        assert_eq!(
-            parse(&Method::GET, "/v1"),
-            Err(RouteError::NotFound(Style::Native))
-        );
+        assert_eq!(parse(&Method::GET, "/nope"), Err(RouteError::NotFound(Style::Native)));
+        assert_eq!(parse(&Method::GET, "/v1/"), Err(RouteError::NotFound(Style::Native)));
+        assert_eq!(parse(&Method::GET, "/v1"), Err(RouteError::NotFound(Style::Native)));
         assert_eq!(
             parse(&Method::GET, "/v1/acme/scim/v2/Nope"),
             Err(RouteError::NotFound(Style::Scim))
         );
         assert_eq!(
             parse(&Method::POST, "/me"),
-            Err(RouteError::MethodNotAllowed {
-                style: Style::Native,
-                allow: "GET"
-            })
+            Err(RouteError::MethodNotAllowed { style: Style::Native, allow: "GET" })
         );
-        assert_eq!(
-            parse(&Method::HEAD, "/healthz").unwrap().endpoint,
-            Endpoint::Healthz
-        );
+        assert_eq!(parse(&Method::HEAD, "/healthz").unwrap().endpoint, Endpoint::Healthz);
     }
 }

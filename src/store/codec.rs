@@ -39,10 +39,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_rejects_unknown_format() {
-        let r = R {
-            a: 7,
-            b: Some("x".into()),
-        };
+        let r = R { a: 7, b: Some("x".into()) };
         let bytes = encode(&r).unwrap();
         assert_eq!(bytes[0], FORMAT_V1);
         assert_eq!(decode::<R>(&bytes).unwrap(), r);

@@ -7,22 +7,18 @@ use super::{Error, Result, Tx, tables::COUNTERS};
 
 /// Number of active users, i.e. seats taken.
 pub const SEATS_PROVISIONED: &str = "seats_provisioned";
+/// Number of users the APIs can see (active or not, not deleted): list totals without a scan.
+pub const USERS: &str = "users";
 
 pub fn get(tx: &impl Tx, tenant: Uuid, name: &str) -> Result<u64> {
     let table = tx.table(COUNTERS)?;
-    Ok(table
-        .get((tenant.as_u128(), name))?
-        .map(|v| v.value())
-        .unwrap_or(0))
+    Ok(table.get((tenant.as_u128(), name))?.map(|v| v.value()).unwrap_or(0))
 }
 
 /// Adds `delta` and returns the new value; going below zero means the store is inconsistent.
 pub fn add(txn: &WriteTransaction, tenant: Uuid, name: &str, delta: i64) -> Result<u64> {
     let mut table = txn.open_table(COUNTERS)?;
-    let current = table
-        .get((tenant.as_u128(), name))?
-        .map(|v| v.value())
-        .unwrap_or(0);
+    let current = table.get((tenant.as_u128(), name))?.map(|v| v.value()).unwrap_or(0);
     let next = current
         .checked_add_signed(delta)
         .ok_or_else(|| Error::Corrupt(format!("counter {name} would leave range")))?;

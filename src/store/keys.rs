@@ -29,8 +29,7 @@ pub struct ApiKey {
 
 pub fn insert(txn: &WriteTransaction, key: &ApiKey) -> Result<()> {
     let bytes = codec::encode(key)?;
-    txn.open_table(KEYS)?
-        .insert(key.id.as_u128(), bytes.as_slice())?;
+    txn.open_table(KEYS)?.insert(key.id.as_u128(), bytes.as_slice())?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod keys;
 mod tables;
 pub mod tenants;
+pub mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ pub enum Error {
         licensed: u64,
         used: u64,
     },
+    /// The operation is not allowed on this record (the account owner).
+    Forbidden(String),
+    /// `If-Match` named a version that is not the current one.
+    VersionMismatch,
     /// The data file is held by another process (the server, usually).
     Locked,
     /// The file was written by a newer build.
@@ -54,7 +59,8 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::NotFound(what) => write!(f, "{what} not found"),
-            Error::Conflict(m) | Error::Invalid(m) => f.write_str(m),
+            Error::Conflict(m) | Error::Invalid(m) | Error::Forbidden(m) => f.write_str(m),
+            Error::VersionMismatch => f.write_str("the resource has changed (If-Match does not match)"),
             Error::NoCapacity { licensed, used } => {
                 write!(f, "Not enough user licenses available ({used} of {licensed} used)")
             }
@@ -142,15 +148,7 @@ impl Store {
         let stats = Arc::new(WriterStats::default());
         let (queue, rx) = mpsc::unbounded_channel();
         let writer = Some(writer::spawn(db.clone(), rx, stats.clone())?);
-        Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                path,
-                queue,
-                writer,
-                stats,
-            }),
-        })
+        Ok(Store { inner: Arc::new(Inner { db, path, queue, writer, stats }) })
     }
 
     pub fn path(&self) -> &Path {
@@ -172,10 +170,7 @@ impl Store {
         F: Fn(&WriteTransaction) -> Result<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        self.inner
-            .queue
-            .send(writer::job(op, reply))
-            .map_err(|_| Error::Unavailable)?;
+        self.inner.queue.send(writer::job(op, reply)).map_err(|_| Error::Unavailable)?;
         rx.await.unwrap_or(Err(Error::Unavailable))
     }
 

@@ -1,8 +1,7 @@
 //! Table layout. UUIDs are stored as u128; ids are UUIDv7, so a range scan in key order is
 //! creation order. Values are `codec` records unless the type says otherwise.
 //!
-//! Planned neighbours (same conventions): users `(tenant, user)`, unique indexes
-//! `(tenant, normalized value) -> user`, rooms, memberships both ways, and an event outbox keyed
+//! Planned neighbours (same conventions): rooms, memberships both ways, and an event outbox keyed
 //! by a monotonic sequence.
 
 use redb::{TableDefinition, WriteTransaction};
@@ -20,6 +19,13 @@ pub const TENANT_SLUGS: TableDefinition<&str, u128> = TableDefinition::new("tena
 pub const KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("api_keys");
 /// (tenant id, counter name) -> value
 pub const COUNTERS: TableDefinition<(u128, &str), u64> = TableDefinition::new("counters");
+/// (tenant id, user id) -> User, for users the APIs can see (active or not)
+pub const USERS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("users");
+/// (tenant id, user id) -> User, SCIM-deleted users kept for audit
+pub const DELETED_USERS: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("deleted_users");
+/// (tenant id, "u:" lowercased userName | "x:" externalId | "e:" lowercased email) -> user id
+pub const USER_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new("user_index");
 
 /// Opening a table in a write transaction creates it; doing so once at startup lets read
 /// transactions assume every table exists.
@@ -28,5 +34,8 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(TENANT_SLUGS)?;
     txn.open_table(KEYS)?;
     txn.open_table(COUNTERS)?;
+    txn.open_table(USERS)?;
+    txn.open_table(DELETED_USERS)?;
+    txn.open_table(USER_INDEX)?;
     Ok(())
 }

@@ -23,9 +23,7 @@ pub struct Tenant {
 /// Slugs appear in URLs: lowercase letters, digits and inner hyphens, 1 to 63 characters.
 pub fn validate_slug(slug: &str) -> Result<()> {
     let ok = (1..=63).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-')
         && slug != "v1";
@@ -42,10 +40,7 @@ pub fn create(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
     validate_slug(&tenant.slug)?;
     let mut slugs = txn.open_table(TENANT_SLUGS)?;
     if slugs.get(tenant.slug.as_str())?.is_some() {
-        return Err(Error::Conflict(format!(
-            "tenant {:?} already exists",
-            tenant.slug
-        )));
+        return Err(Error::Conflict(format!("tenant {:?} already exists", tenant.slug)));
     }
     slugs.insert(tenant.slug.as_str(), tenant.id.as_u128())?;
     put(txn, tenant)
@@ -54,8 +49,7 @@ pub fn create(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
 /// Overwrites an existing tenant record (the slug never changes).
 pub fn put(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
     let bytes = codec::encode(tenant)?;
-    txn.open_table(TENANTS)?
-        .insert(tenant.id.as_u128(), bytes.as_slice())?;
+    txn.open_table(TENANTS)?.insert(tenant.id.as_u128(), bytes.as_slice())?;
     Ok(())
 }
 
@@ -66,11 +60,8 @@ pub fn get(tx: &impl Tx, id: Uuid) -> Result<Tenant> {
 }
 
 pub fn get_by_slug(tx: &impl Tx, slug: &str) -> Result<Tenant> {
-    let id = tx
-        .table(TENANT_SLUGS)?
-        .get(slug)?
-        .map(|v| v.value())
-        .ok_or(Error::NotFound("tenant"))?;
+    let id =
+        tx.table(TENANT_SLUGS)?.get(slug)?.map(|v| v.value()).ok_or(Error::NotFound("tenant"))?;
     get(tx, Uuid::from_u128(id))
 }
 

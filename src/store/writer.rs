@@ -36,11 +36,7 @@ where
     T: Send + 'static,
     F: Fn(&WriteTransaction) -> Result<T> + Send + 'static,
 {
-    Box::new(Op {
-        op,
-        outcome: None,
-        reply,
-    })
+    Box::new(Op { op, outcome: None, reply })
 }
 
 impl<T: Send, F: Fn(&WriteTransaction) -> Result<T> + Send> Job for Op<T, F> {
@@ -101,9 +97,7 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
         let committed = txn.commit().map_err(Error::from);
         if committed.is_ok() {
             stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats
-                .mutations
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            stats.mutations.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
         for job in batch {
             job.finish(committed.clone());

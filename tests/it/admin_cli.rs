@@ -28,9 +28,8 @@ fn malformed_oversized_and_unknown_requests_are_4xx() {
     assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
     assert!(too_big.contains("too large"), "{too_big}");
 
-    let wrong_type = s.admin_raw(&post(
-        "{\"op\":\"tenant-create\",\"slug\":\"x\",\"name\":\"x\",\"seats\":-1}",
-    ));
+    let wrong_type =
+        s.admin_raw(&post("{\"op\":\"tenant-create\",\"slug\":\"x\",\"name\":\"x\",\"seats\":-1}"));
     assert!(wrong_type.starts_with("HTTP/1.1 400"), "{wrong_type}");
 
     let get = s.admin_raw(b"GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");

@@ -56,30 +56,20 @@ fn missing_malformed_and_unknown_keys_are_401() {
         ("garbage", Some("Bearer garbage".into())),
         ("empty bearer", Some("Bearer ".into())),
         ("wrong scheme", Some(format!("Basic {valid}"))),
-        (
-            "bad checksum",
-            Some(format!("Bearer {}x", &valid[..valid.len() - 1])),
-        ),
+        ("bad checksum", Some(format!("Bearer {}x", &valid[..valid.len() - 1]))),
         ("revoked", Some(format!("Bearer {other}"))),
     ];
     for (what, header) in cases {
-        let headers: Vec<(&str, &str)> = header
-            .iter()
-            .map(|h| ("Authorization", h.as_str()))
-            .collect();
+        let headers: Vec<(&str, &str)> =
+            header.iter().map(|h| ("Authorization", h.as_str())).collect();
         let r = s.request_with("GET", "/me", None, None, &headers);
         assert_eq!(r.status, 401, "{what}");
         assert_eq!(r.json()["error"], "Missing or invalid API key", "{what}");
         assert_eq!(r.json()["code"], "UNAUTHORIZED");
     }
     // The scheme is case-insensitive (RFC 7235).
-    let r = s.request_with(
-        "GET",
-        "/me",
-        None,
-        None,
-        &[("Authorization", &format!("bearer {valid}"))],
-    );
+    let r =
+        s.request_with("GET", "/me", None, None, &[("Authorization", &format!("bearer {valid}"))]);
     assert_eq!(r.status, 200);
 }
 
@@ -95,10 +85,7 @@ fn another_tenants_slug_is_404_exactly_like_an_unknown_one() {
     assert_eq!(other.body, unknown.body);
     // And an acme key sees acme, not default.
     let (acme_key, _) = s.create_key("acme", &["usage"]);
-    assert_eq!(
-        s.get("/v1/acme/usage", Some(&acme_key)).json()["seat_capacity"],
-        5
-    );
+    assert_eq!(s.get("/v1/acme/usage", Some(&acme_key)).json()["seat_capacity"], 5);
     assert_eq!(s.get("/usage", Some(&acme_key)).json()["seat_capacity"], 5);
     assert_eq!(s.get("/v1/default/usage", Some(&acme_key)).status, 404);
 }
@@ -114,10 +101,7 @@ fn a_missing_scope_is_403_naming_it() {
     assert_eq!(body["required_scope"], "usage");
     // /me needs only a valid key.
     let me = s.get("/me", Some(&key)).json();
-    assert_eq!(
-        me["scopes"],
-        serde_json::json!(["scim:users:read", "scim:groups:read"])
-    );
+    assert_eq!(me["scopes"], serde_json::json!(["scim:users:read", "scim:groups:read"]));
 }
 
 #[test]
@@ -141,10 +125,7 @@ fn scim_paths_answer_in_the_scim_error_style() {
     assert_eq!(r.status, 404);
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
     let body = r.json();
-    assert_eq!(
-        body["schemas"][0],
-        "urn:ietf:params:scim:api:messages:2.0:Error"
-    );
+    assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
     assert_eq!(body["status"], "404");
     assert!(body["detail"].is_string());
 }
@@ -152,20 +133,11 @@ fn scim_paths_answer_in_the_scim_error_style() {
 #[test]
 fn request_ids_are_echoed_or_generated() {
     let s = Server::start();
-    let r = s.request_with(
-        "GET",
-        "/healthz",
-        None,
-        None,
-        &[("X-Request-Id", "abc-123")],
-    );
+    let r = s.request_with("GET", "/healthz", None, None, &[("X-Request-Id", "abc-123")]);
     assert_eq!(r.header("x-request-id"), Some("abc-123"));
     let a = s.get("/healthz", None);
     let b = s.get("/me", None);
-    let (a, b) = (
-        a.header("x-request-id").unwrap(),
-        b.header("x-request-id").unwrap(),
-    );
+    let (a, b) = (a.header("x-request-id").unwrap(), b.header("x-request-id").unwrap());
     assert!(!a.is_empty() && a != b, "{a} {b}");
     // An id with spaces is not echoed.
     let r = s.request_with("GET", "/healthz", None, None, &[("X-Request-Id", "a b")]);

@@ -9,10 +9,7 @@ use whoot_mgmt::store::{Error, Store, counters};
 #[test]
 fn concurrent_writes_share_commits_and_fail_alone() {
     let tmp = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let tenant = Uuid::now_v7();
     rt.block_on(async {
         let store = Store::open(tmp.path()).unwrap();
@@ -46,25 +43,17 @@ fn concurrent_writes_share_commits_and_fail_alone() {
         }
         assert_eq!(failed, 67);
         let stats = store.writer_stats();
-        let (commits, mutations) = (
-            stats.commits.load(Ordering::Relaxed),
-            stats.mutations.load(Ordering::Relaxed),
-        );
+        let (commits, mutations) =
+            (stats.commits.load(Ordering::Relaxed), stats.mutations.load(Ordering::Relaxed));
         assert_eq!(mutations, 133);
-        assert!(
-            commits < mutations,
-            "no group commit: {commits} commits for {mutations}"
-        );
+        assert!(commits < mutations, "no group commit: {commits} commits for {mutations}");
         drop(store);
     });
     // Durable and consistent after reopening.
     let store = Store::open(tmp.path()).unwrap();
     let (attempted, done) = store
         .read_now(|tx| {
-            Ok((
-                counters::get(tx, tenant, "attempted")?,
-                counters::get(tx, tenant, "done")?,
-            ))
+            Ok((counters::get(tx, tenant, "attempted")?, counters::get(tx, tenant, "done")?))
         })
         .unwrap();
     assert_eq!((attempted, done), (133, 133));

@@ -54,16 +54,9 @@ impl Server {
                 }
             }
         });
-        let (addr, stdout) = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server printed its address");
-        Server {
-            child: Some(child),
-            addr,
-            stdout,
-            dir: dir.to_owned(),
-            _tmp: None,
-        }
+        let (addr, stdout) =
+            rx.recv_timeout(Duration::from_secs(30)).expect("server printed its address");
+        Server { child: Some(child), addr, stdout, dir: dir.to_owned(), _tmp: None }
     }
 
     /// The bootstrap key's secret.
@@ -100,22 +93,16 @@ impl Server {
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(self.url(path));
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut req = ureq::http::Request::builder().method(method).uri(self.url(path));
         if let Some(key) = key {
             req = req.header("Authorization", format!("Bearer {key}"));
         }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let req = req
-            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-            .expect("request");
+        let req = req.body(body.map(<[u8]>::to_vec).unwrap_or_default()).expect("request");
         let resp = agent.run(req).expect("HTTP round trip");
         Resp::from(resp)
     }
@@ -137,19 +124,13 @@ impl Server {
             args.extend(["--scope", s]);
         }
         let v = self.cli_json(&args);
-        (
-            v["secret"].as_str().unwrap().to_owned(),
-            v["key_id"].as_str().unwrap().to_owned(),
-        )
+        (v["secret"].as_str().unwrap().to_owned(), v["key_id"].as_str().unwrap().to_owned())
     }
 
     /// SIGTERM, then wait; returns whether the process exited successfully.
     pub fn stop(mut self) -> bool {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         let status = child.wait().expect("wait");
         status.success()
     }
@@ -188,11 +169,7 @@ pub fn cli_json_in(dir: &Path, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
     let out = cli_in(dir, &all);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("CLI printed JSON")
 }
 
@@ -218,10 +195,6 @@ impl From<ureq::http::Response<ureq::Body>> for Resp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.body_mut().read_to_string().unwrap_or_default();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 }

@@ -10,22 +10,12 @@ fn bootstrap_creates_tenant_and_key_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let s = Server::start_in(&data, &[]);
-    assert!(
-        s.stdout.contains("bootstrap: created tenant \"default\""),
-        "{}",
-        s.stdout
-    );
+    assert!(s.stdout.contains("bootstrap: created tenant \"default\""), "{}", s.stdout);
     let key = s.root_key();
     assert!(s.stdout.contains(&key), "the secret is printed once");
-    let mode = std::fs::metadata(s.dir.join("initial-api-key"))
-        .unwrap()
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(s.dir.join("initial-api-key")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let sock = std::fs::metadata(s.dir.join("admin.sock"))
-        .unwrap()
-        .permissions()
-        .mode();
+    let sock = std::fs::metadata(s.dir.join("admin.sock")).unwrap().permissions().mode();
     assert_eq!(sock & 0o777, 0o600);
     let dir = std::fs::metadata(&data).unwrap().permissions().mode();
     assert_eq!(dir & 0o777, 0o700, "a data dir we create is private");
@@ -42,32 +32,18 @@ fn bootstrap_creates_tenant_and_key_once() {
 fn no_bootstrap_leaves_the_store_empty() {
     let s = Server::start_args(&["--no-bootstrap"]);
     assert!(!s.dir.join("initial-api-key").exists());
-    assert_eq!(
-        s.cli_json(&["tenant", "list"])["tenants"],
-        serde_json::json!([])
-    );
+    assert_eq!(s.cli_json(&["tenant", "list"])["tenants"], serde_json::json!([]));
 }
 
 #[test]
 fn restart_keeps_tenants_keys_and_last_used() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Server::start_in(tmp.path(), &[]);
-    s.cli_json(&[
-        "tenant",
-        "create",
-        "acme",
-        "--name",
-        "Acme Corp",
-        "--seats",
-        "25",
-    ]);
+    s.cli_json(&["tenant", "create", "acme", "--name", "Acme Corp", "--seats", "25"]);
     let (key, key_id) = s.create_key("acme", &["usage", "api:users:read"]);
     assert_eq!(s.get("/v1/acme/usage", Some(&key)).status, 200);
     assert!(s.stop(), "graceful shutdown exits 0");
-    assert!(
-        !tmp.path().join("admin.sock").exists(),
-        "socket removed on shutdown"
-    );
+    assert!(!tmp.path().join("admin.sock").exists(), "socket removed on shutdown");
 
     let s = Server::start_in(tmp.path(), &[]);
     let usage = s.get("/v1/acme/usage", Some(&key)).json();
@@ -76,15 +52,9 @@ fn restart_keeps_tenants_keys_and_last_used() {
     let listed = &keys["keys"][0];
     assert_eq!(listed["key_id"], key_id.as_str());
     assert_eq!(listed["status"], "active");
-    assert!(
-        listed["last_used_at"].is_string(),
-        "flushed at shutdown: {listed}"
-    );
+    assert!(listed["last_used_at"].is_string(), "flushed at shutdown: {listed}");
     assert!(listed.get("secret").is_none());
-    assert!(
-        !keys.to_string().contains(&key),
-        "a listing never shows a secret"
-    );
+    assert!(!keys.to_string().contains(&key), "a listing never shows a secret");
     let t = s.cli_json(&["tenant", "show", "acme"]);
     assert_eq!(t["name"], "Acme Corp");
 }
@@ -97,16 +67,7 @@ fn cli_works_directly_on_the_store_when_no_server_runs() {
     assert_eq!(t["name"], "acme");
     let created = cli_json_in(
         tmp.path(),
-        &[
-            "key",
-            "create",
-            "--tenant",
-            "acme",
-            "--scope",
-            "usage",
-            "--description",
-            "ci",
-        ],
+        &["key", "create", "--tenant", "acme", "--scope", "usage", "--description", "ci"],
     );
     let secret = created["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("wh_live_"));
@@ -115,10 +76,7 @@ fn cli_works_directly_on_the_store_when_no_server_runs() {
     cli_json_in(tmp.path(), &["tenant", "set-seats", "acme", "7"]);
 
     let s = Server::start_in(tmp.path(), &[]);
-    assert!(
-        !s.stdout.contains("bootstrap"),
-        "a store with tenants is not bootstrapped"
-    );
+    assert!(!s.stdout.contains("bootstrap"), "a store with tenants is not bootstrapped");
     assert_eq!(s.get("/usage", Some(&secret)).json()["seat_capacity"], 7);
 }
 
@@ -131,12 +89,8 @@ fn revoking_through_the_cli_fails_the_very_next_request() {
     assert_eq!(revoked["status"], "revoked");
     assert_eq!(s.get("/usage", Some(&key)).status, 401);
     let listed = s.cli_json(&["key", "list", "--tenant", "default"]);
-    let entry = listed["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["key_id"] == id.as_str())
-        .unwrap();
+    let entry =
+        listed["keys"].as_array().unwrap().iter().find(|k| k["key_id"] == id.as_str()).unwrap();
     assert_eq!(entry["status"], "revoked");
     assert!(entry["revoked_at"].is_string());
 }
@@ -160,13 +114,7 @@ fn an_expired_key_fails() {
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(s.get("/usage", Some(key)).status, 401);
     let listed = s.cli_json(&["key", "list", "--tenant", "default"]);
-    assert!(
-        listed["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k["status"] == "expired")
-    );
+    assert!(listed["keys"].as_array().unwrap().iter().any(|k| k["status"] == "expired"));
 }
 
 #[test]
@@ -191,43 +139,16 @@ fn rotation_keeps_both_keys_valid_until_the_old_is_revoked() {
 fn cli_errors_are_clear_and_exit_nonzero() {
     let s = Server::start();
     let cases: &[(&[&str], &str)] = &[
+        (&["key", "create", "--tenant", "nope", "--scope", "usage"], "tenant not found"),
+        (&["key", "create", "--tenant", "default", "--scope", "root"], "unknown scope"),
         (
-            &["key", "create", "--tenant", "nope", "--scope", "usage"],
-            "tenant not found",
-        ),
-        (
-            &["key", "create", "--tenant", "default", "--scope", "root"],
-            "unknown scope",
-        ),
-        (
-            &[
-                "key",
-                "create",
-                "--tenant",
-                "default",
-                "--scope",
-                "usage",
-                "--expires-in",
-                "soon",
-            ],
+            &["key", "create", "--tenant", "default", "--scope", "usage", "--expires-in", "soon"],
             "invalid duration",
         ),
-        (
-            &["tenant", "create", "Bad Slug", "--seats", "1"],
-            "invalid tenant slug",
-        ),
-        (
-            &["tenant", "create", "default", "--seats", "1"],
-            "already exists",
-        ),
-        (
-            &["key", "revoke", "00000000-0000-0000-0000-000000000000"],
-            "API key not found",
-        ),
-        (
-            &["tenant", "set-rate-limit", "default", "fast"],
-            "rate limit",
-        ),
+        (&["tenant", "create", "Bad Slug", "--seats", "1"], "invalid tenant slug"),
+        (&["tenant", "create", "default", "--seats", "1"], "already exists"),
+        (&["key", "revoke", "00000000-0000-0000-0000-000000000000"], "API key not found"),
+        (&["tenant", "set-rate-limit", "default", "fast"], "rate limit"),
     ];
     for (args, expected) in cases {
         let out = s.cli(args);

@@ -26,14 +26,7 @@ fn the_601st_request_in_a_minute_is_429_with_headers() {
     assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
     let retry: u32 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
-    assert!(
-        limited
-            .header("ratelimit-reset")
-            .unwrap()
-            .parse::<u32>()
-            .unwrap()
-            >= retry
-    );
+    assert!(limited.header("ratelimit-reset").unwrap().parse::<u32>().unwrap() >= retry);
     assert_eq!(limited.json()["code"], "RATE_LIMITED");
     // Other keys have their own bucket.
     let (other, _) = s.create_key("default", &["usage"]);
@@ -44,17 +37,10 @@ fn the_601st_request_in_a_minute_is_429_with_headers() {
 fn a_tenant_override_applies_at_once_and_zero_is_unlimited() {
     let s = Server::start();
     let key = s.root_key();
-    assert_eq!(
-        s.get("/me", Some(&key)).header("ratelimit-limit"),
-        Some("600")
-    );
+    assert_eq!(s.get("/me", Some(&key)).header("ratelimit-limit"), Some("600"));
     s.cli_json(&["tenant", "set-rate-limit", "default", "5"]);
     let statuses: Vec<u16> = (0..8).map(|_| s.get("/me", Some(&key)).status).collect();
-    assert_eq!(
-        statuses.iter().filter(|&&st| st == 429).count(),
-        3,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|&&st| st == 429).count(), 3, "{statuses:?}");
     s.cli_json(&["tenant", "set-rate-limit", "default", "0"]);
     for _ in 0..50 {
         let r = s.get("/me", Some(&key));

@@ -1,0 +1,4 @@
+//! SCIM 2.0 service provider (RFC 7643/7644): filters, PATCH, resources and discovery.
+
+pub mod filter;
+pub mod patch;

@@ -1,0 +1,313 @@
+//! Users and everything that must change with them in one transaction: the unique indexes
+//! (userName and email case-insensitive, externalId exact), the seat counter and the
+//! visible-user counter, the owner rule, and (later) room memberships.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::tables::{DELETED_USERS, USER_INDEX, USERS};
+use super::{Error, Result, Tx, codec, counters, tenants};
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub admin: bool,
+    pub member: bool,
+    pub editor: bool,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Roles { admin: false, member: true, editor: false }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct User {
+    pub id: Uuid,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    /// The primary email.
+    pub email: Option<String>,
+    /// `display_name` / `full_name` natively, `name.formatted` and `displayName` in SCIM.
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub active: bool,
+    pub roles: Roles,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Bumped on every change; the ETag.
+    pub version: u64,
+    pub deleted_at: Option<i64>,
+    /// The other SCIM attributes this server keeps (emails, phoneNumbers, title, the enterprise
+    /// extension…), as a JSON object with canonical attribute names.
+    pub extra: String,
+}
+
+impl User {
+    pub fn new(id: Uuid, user_name: String, now: i64) -> User {
+        User {
+            id,
+            user_name,
+            external_id: None,
+            email: None,
+            display_name: None,
+            given_name: None,
+            family_name: None,
+            active: true,
+            roles: Roles::default(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            deleted_at: None,
+            extra: "{}".into(),
+        }
+    }
+
+    /// The index entries this user owns.
+    fn index_keys(&self) -> Vec<(String, &'static str)> {
+        let mut keys = vec![(user_name_key(&self.user_name), "userName")];
+        if let Some(x) = &self.external_id {
+            keys.push((external_id_key(x), "externalId"));
+        }
+        if let Some(e) = &self.email {
+            keys.push((email_key(e), "email"));
+        }
+        keys
+    }
+}
+
+pub fn user_name_key(user_name: &str) -> String {
+    format!("u:{}", user_name.to_lowercase())
+}
+
+pub fn external_id_key(external_id: &str) -> String {
+    format!("x:{external_id}")
+}
+
+pub fn email_key(email: &str) -> String {
+    format!("e:{}", email.to_lowercase())
+}
+
+/// What a change did to the seat count, for callers that report it (webhooks, later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatChange {
+    None,
+    Taken,
+    Freed,
+}
+
+pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<User> {
+    let table = tx.table(USERS)?;
+    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::NotFound("user"))?;
+    codec::decode(bytes.value())
+}
+
+/// The user owning an index entry (`user_name_key`, `external_id_key`, `email_key`).
+pub fn find(tx: &impl Tx, tenant: Uuid, index_key: &str) -> Result<Option<User>> {
+    let id = tx.table(USER_INDEX)?.get((tenant.as_u128(), index_key))?.map(|v| v.value());
+    match id {
+        Some(id) => get(tx, tenant, Uuid::from_u128(id)).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub fn count(tx: &impl Tx, tenant: Uuid) -> Result<u64> {
+    counters::get(tx, tenant, counters::USERS)
+}
+
+/// Visits the tenant's users in creation order, from the `skip`th on, until `visit` says stop.
+pub fn scan(
+    tx: &impl Tx,
+    tenant: Uuid,
+    skip: u64,
+    mut visit: impl FnMut(User) -> Result<bool>,
+) -> Result<()> {
+    let table = tx.table(USERS)?;
+    let t = tenant.as_u128();
+    for row in table.range((t, 0)..=(t, u128::MAX))?.skip(skip as usize) {
+        let (_, bytes) = row?;
+        if !visit(codec::decode(bytes.value())?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Users deleted through SCIM, kept for audit.
+pub fn list_deleted(tx: &impl Tx, tenant: Uuid) -> Result<Vec<User>> {
+    let table = tx.table(DELETED_USERS)?;
+    let t = tenant.as_u128();
+    let mut out = Vec::new();
+    for row in table.range((t, 0)..=(t, u128::MAX))? {
+        out.push(codec::decode(row?.1.value())?);
+    }
+    Ok(out)
+}
+
+/// Creates a user; an active one takes a seat or fails with `NoCapacity`.
+pub fn create(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<SeatChange> {
+    claim_indexes(txn, tenant, user, None)?;
+    let seats = if user.active {
+        take_seat(txn, tenant)?;
+        SeatChange::Taken
+    } else {
+        SeatChange::None
+    };
+    counters::add(txn, tenant, counters::USERS, 1)?;
+    put(txn, tenant, user)?;
+    Ok(seats)
+}
+
+/// Replaces a user with `next` (same id): indexes, seats and the owner rule follow. `if_match`
+/// is the version the client saw, if it sent one. Returns the stored user (version bumped).
+pub fn update(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    mut next: User,
+    if_match: Option<u64>,
+    now: i64,
+) -> Result<(User, SeatChange)> {
+    let prev = get(txn, tenant, next.id)?;
+    if if_match.is_some_and(|v| v != prev.version) {
+        return Err(Error::VersionMismatch);
+    }
+    if prev.active && !next.active {
+        refuse_owner(txn, tenant, prev.id, "deactivated")?;
+    }
+    claim_indexes(txn, tenant, &next, Some(&prev))?;
+    let seats = match (prev.active, next.active) {
+        (false, true) => {
+            take_seat(txn, tenant)?;
+            SeatChange::Taken
+        }
+        (true, false) => {
+            free_seat(txn, tenant, prev.id)?;
+            SeatChange::Freed
+        }
+        _ => SeatChange::None,
+    };
+    next.created_at = prev.created_at;
+    next.deleted_at = None;
+    if next != prev {
+        next.version = prev.version + 1;
+        next.updated_at = now;
+    } else {
+        next.version = prev.version;
+        next.updated_at = prev.updated_at;
+    }
+    put(txn, tenant, &next)?;
+    Ok((next, seats))
+}
+
+/// SCIM delete (RFC 7644 §3.6): deactivates, frees the user's unique values, and moves the
+/// record out of sight, kept for audit.
+pub fn delete(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    id: Uuid,
+    if_match: Option<u64>,
+    now: i64,
+) -> Result<User> {
+    let mut user = get(txn, tenant, id)?;
+    if if_match.is_some_and(|v| v != user.version) {
+        return Err(Error::VersionMismatch);
+    }
+    refuse_owner(txn, tenant, id, "deleted")?;
+    if user.active {
+        free_seat(txn, tenant, id)?;
+        user.active = false;
+    }
+    {
+        let mut index = txn.open_table(USER_INDEX)?;
+        for (key, _) in user.index_keys() {
+            index.remove((tenant.as_u128(), key.as_str()))?;
+        }
+    }
+    txn.open_table(USERS)?.remove((tenant.as_u128(), id.as_u128()))?;
+    counters::add(txn, tenant, counters::USERS, -1)?;
+    user.deleted_at = Some(now);
+    user.updated_at = now;
+    user.version += 1;
+    let bytes = codec::encode(&user)?;
+    txn.open_table(DELETED_USERS)?.insert((tenant.as_u128(), id.as_u128()), bytes.as_slice())?;
+    Ok(user)
+}
+
+fn put(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<()> {
+    let bytes = codec::encode(user)?;
+    txn.open_table(USERS)?.insert((tenant.as_u128(), user.id.as_u128()), bytes.as_slice())?;
+    Ok(())
+}
+
+/// Points the user's index entries at it, releasing `prev`'s that it no longer owns; any entry
+/// owned by another user is a conflict (and nothing has been written yet when that is found).
+fn claim_indexes(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    user: &User,
+    prev: Option<&User>,
+) -> Result<()> {
+    let t = tenant.as_u128();
+    let mut index = txn.open_table(USER_INDEX)?;
+    let wanted = user.index_keys();
+    for (key, attribute) in &wanted {
+        if let Some(owner) = index.get((t, key.as_str()))?.map(|v| v.value())
+            && owner != user.id.as_u128()
+        {
+            return Err(Error::Conflict(format!("a user with this {attribute} already exists")));
+        }
+    }
+    if let Some(prev) = prev {
+        for (key, _) in prev.index_keys() {
+            if !wanted.iter().any(|(k, _)| *k == key) {
+                index.remove((t, key.as_str()))?;
+            }
+        }
+    }
+    for (key, _) in &wanted {
+        index.insert((t, key.as_str()), user.id.as_u128())?;
+    }
+    Ok(())
+}
+
+fn take_seat(txn: &WriteTransaction, tenant: Uuid) -> Result<()> {
+    let licensed = u64::from(tenants::get(txn, tenant)?.seat_capacity);
+    let used = counters::get(txn, tenant, counters::SEATS_PROVISIONED)?;
+    if used >= licensed {
+        return Err(Error::NoCapacity { licensed, used });
+    }
+    counters::add(txn, tenant, counters::SEATS_PROVISIONED, 1)?;
+    Ok(())
+}
+
+fn free_seat(txn: &WriteTransaction, tenant: Uuid, user: Uuid) -> Result<()> {
+    counters::add(txn, tenant, counters::SEATS_PROVISIONED, -1)?;
+    on_deactivated(txn, tenant, user)
+}
+
+/// Everything that goes when a user stops being active, in the same transaction. Rooms are not
+/// stored yet; when they are, the user's memberships are removed here.
+fn on_deactivated(_txn: &WriteTransaction, _tenant: Uuid, _user: Uuid) -> Result<()> {
+    Ok(())
+}
+
+fn refuse_owner(txn: &WriteTransaction, tenant: Uuid, user: Uuid, what: &str) -> Result<()> {
+    if tenants::get(txn, tenant)?.owner_user_id == Some(user) {
+        return Err(Error::Forbidden(format!("the account owner cannot be {what}")));
+    }
+    Ok(())
+}
+
+/// Recounts from the records: (visible users, active users). For checks and tests.
+pub fn recount(tx: &impl Tx, tenant: Uuid) -> Result<(u64, u64)> {
+    let (mut all, mut active) = (0, 0);
+    scan(tx, tenant, 0, |u| {
+        all += 1;
+        active += u64::from(u.active);
+        Ok(true)
+    })?;
+    Ok((all, active))
+}
