@@ -49,6 +49,16 @@ pub enum Request {
     KeyRotate {
         key_id: Uuid,
     },
+    /// Makes a user the tenant's account owner, whom no API may deactivate or delete.
+    UserSetOwner {
+        tenant: String,
+        user_id: Uuid,
+    },
+    /// Users of a tenant; with `deleted`, those deleted through SCIM (kept for audit).
+    UserList {
+        tenant: String,
+        deleted: bool,
+    },
 }
 
 impl Request {
@@ -102,6 +112,43 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             let key = app.revoke_key(key_id).await?;
             Ok(key_json(&key, &tenant_slug(app, &key).await?, now_ms()))
         }
+        Request::UserSetOwner { tenant, user_id } => {
+            let t = app
+                .store
+                .write(move |txn| {
+                    let mut t = store::tenants::get_by_slug(txn, &tenant)?;
+                    let user = store::users::get(txn, t.id, user_id)?;
+                    if !user.active {
+                        return Err(store::Error::Invalid(
+                            "the account owner must be an active user".into(),
+                        ));
+                    }
+                    t.owner_user_id = Some(user_id);
+                    store::tenants::put(txn, &t)?;
+                    Ok(t)
+                })
+                .await?;
+            let (t, used) = app.tenant(&t.slug).await?;
+            Ok(tenant_json(&t, used))
+        }
+        Request::UserList { tenant, deleted } => {
+            let list = app
+                .store
+                .read(move |tx| {
+                    let t = store::tenants::get_by_slug(tx, &tenant)?;
+                    if deleted {
+                        return store::users::list_deleted(tx, t.id);
+                    }
+                    let mut all = Vec::new();
+                    store::users::scan(tx, t.id, 0, |u| {
+                        all.push(u);
+                        Ok(true)
+                    })?;
+                    Ok(all)
+                })
+                .await?;
+            Ok(json!({"users": list.iter().map(user_json).collect::<Vec<_>>()}))
+        }
         Request::KeyRotate { key_id } => {
             let issued = app.rotate_key(key_id).await?;
             let slug = tenant_slug(app, &issued.key).await?;
@@ -148,6 +195,12 @@ pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
         "revoked_at": ts(k.revoked_at),
         "last_used_at": ts(k.last_used_at),
     })
+}
+
+fn user_json(u: &store::users::User) -> Value {
+    let mut v = crate::native::users::user_json(u);
+    v["deleted_at"] = ts(u.deleted_at);
+    v
 }
 
 fn issued_json(issued: &IssuedKey, tenant_slug: &str) -> Value {

@@ -36,7 +36,8 @@ impl Handler for AdminSocket {
         if req.method() != Method::POST || req.uri().path() != ADMIN_PATH {
             return error(StatusCode::NOT_FOUND, "use POST /admin");
         }
-        let request: Request = match body::json(req, MAX_REQUEST).await {
+        let (parts, body) = req.into_parts();
+        let request: Request = match body::json(&parts.headers, body, MAX_REQUEST).await {
             Ok(r) => r,
             Err(e) => return e.into_response(Style::Native),
         };
@@ -51,7 +52,9 @@ fn status_of(e: &store::Error) -> StatusCode {
     match e {
         store::Error::NotFound(_) => StatusCode::NOT_FOUND,
         store::Error::Conflict(_) => StatusCode::CONFLICT,
-        store::Error::Invalid(_) | store::Error::NoCapacity { .. } => StatusCode::BAD_REQUEST,
+        store::Error::Invalid(_) | store::Error::NoCapacity { .. } | store::Error::Forbidden(_) => {
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -47,6 +47,26 @@ enum Command {
     /// Create, list, revoke and rotate API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Users: the account owner, and the audit list of deleted users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Make a user the tenant's account owner: no API may deactivate or delete them.
+    SetOwner {
+        #[arg(long)]
+        tenant: String,
+        user_id: Uuid,
+    },
+    /// List a tenant's users (with --deleted: those deleted through SCIM, kept for audit).
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        deleted: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -63,6 +83,10 @@ struct ServeArgs {
     /// Failed authentications allowed per minute per client address (0 = unlimited).
     #[arg(long, env = "WHOOT_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
     auth_failures_per_minute: u32,
+    /// The URL clients reach the server at (behind a reverse proxy, say), used for SCIM
+    /// `meta.location` and `Location`; by default built from each request's Host header.
+    #[arg(long, env = "WHOOT_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "WHOOT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -153,6 +177,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => return serve(&cli.data_dir, args).await,
         Command::Tenant(cmd) => tenant_request(cmd)?,
         Command::Key(cmd) => key_request(cmd),
+        Command::User(UserCommand::SetOwner { tenant, user_id }) => {
+            Request::UserSetOwner { tenant, user_id }
+        }
+        Command::User(UserCommand::List { tenant, deleted }) => {
+            Request::UserList { tenant, deleted }
+        }
     };
     let answer = admin_call(&cli.data_dir, request.clone()).await?;
     if cli.json {
@@ -220,6 +250,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             default_rate_limit: args.rate_limit,
             auth_failures_per_minute: args.auth_failures_per_minute,
             max_body_bytes: args.max_body_bytes,
+            public_url: args.public_url,
         },
     };
     let running = server::start(opts).await?;

@@ -29,6 +29,15 @@ pub fn human(request: &Request, answer: &Value) -> String {
             let _ =
                 writeln!(out, "\nsecret (shown once; store it now):\n  {}", s(&answer["secret"]));
         }
+        Request::UserList { .. } => user_table(&mut out, answer["users"].as_array()),
+        Request::UserSetOwner { .. } => {
+            let _ = writeln!(
+                out,
+                "account owner of {} is now {}",
+                s(&answer["slug"]),
+                s(&answer["owner_user_id"])
+            );
+        }
         Request::KeyRevoke { .. } => {
             let _ = writeln!(
                 out,
@@ -115,6 +124,25 @@ fn key_table(out: &mut String, rows: Option<&Vec<Value>>) {
             s(&k["last_used_at"]),
             s(&k["description"]),
             list(&k["scopes"])
+        );
+    }
+}
+
+fn user_table(out: &mut String, rows: Option<&Vec<Value>>) {
+    let _ = writeln!(
+        out,
+        "{:<36}  {:<6}  {:<32}  {:<24}  DELETED",
+        "ID", "ACTIVE", "USERNAME", "EXTERNAL ID"
+    );
+    for u in rows.into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<6}  {:<32}  {:<24}  {}",
+            s(&u["id"]),
+            s(&u["active"]),
+            s(&u["user_name"]),
+            s(&u["external_id"]),
+            s(&u["deleted_at"])
         );
     }
 }

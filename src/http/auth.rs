@@ -10,7 +10,7 @@ use hyper::header::AUTHORIZATION;
 use super::State;
 use super::error::ApiError;
 use super::router::{Access, Route};
-use crate::auth::{KeyState, ratelimit::Decision, secret};
+use crate::auth::{KeyState, Scope, ratelimit::Decision, secret};
 use crate::time::now_ms;
 
 /// An authenticated caller and its rate-limit standing (for the response headers).
@@ -42,10 +42,17 @@ pub fn authorize(
     if route.tenant_slug.is_some_and(|slug| slug != key.tenant.slug) {
         return Err(ApiError::NotFound);
     }
-    if let Access::Scope(scope) = access
-        && !key.scopes.contains(scope)
-    {
-        return Err(ApiError::Forbidden { required_scope: scope.name() });
+    match access {
+        Access::Scope(scope) if !key.scopes.contains(scope) => {
+            return Err(ApiError::Forbidden { required_scope: scope.name() });
+        }
+        Access::ScimRead
+            if !key.scopes.contains(Scope::ScimUsersRead)
+                && !key.scopes.contains(Scope::ScimGroupsRead) =>
+        {
+            return Err(ApiError::Forbidden { required_scope: Scope::ScimUsersRead.name() });
+        }
+        _ => {}
     }
     let per_minute = key.tenant.rate_limit(state.settings.default_rate_limit);
     match key.bucket.take(per_minute, now) {

@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
+use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
+use uuid::Uuid;
 
 use crate::app::App;
 use crate::auth::ratelimit::FailureLimiter;
-use crate::native;
+use crate::{native, scim};
+use auth::Caller;
 use error::ApiError;
 use listener::{Handler, HttpResponse};
 use router::{Access, Endpoint, RouteError, Style};
@@ -31,11 +34,19 @@ pub struct Settings {
     /// Failed authentications allowed per minute per client address (0 = unlimited).
     pub auth_failures_per_minute: u32,
     pub max_body_bytes: usize,
+    /// The address clients reach us at (`https://idm.example.com`), for `Location` and
+    /// `meta.location`; when unset, built from the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { default_rate_limit: 600, auth_failures_per_minute: 30, max_body_bytes: 1 << 20 }
+        Settings {
+            default_rate_limit: 600,
+            auth_failures_per_minute: 30,
+            max_body_bytes: 1 << 20,
+            public_url: None,
+        }
     }
 }
 
@@ -69,7 +80,7 @@ impl Handler for Api {
         peer: Option<SocketAddr>,
     ) -> HttpResponse {
         let state = &self.0;
-        let request_id = state.request_ids.for_request(&req);
+        let request_id = state.request_ids.for_request(req.headers());
         let mut resp = match dispatch(state, req, peer).await {
             Ok(resp) => resp,
             Err((err, style)) => err.into_response(style),
@@ -79,12 +90,94 @@ impl Handler for Api {
     }
 }
 
+/// What a handler knows about the request it serves.
+pub struct Ctx<'a> {
+    pub state: &'a State,
+    pub caller: &'a Caller,
+    pub tenant: Uuid,
+    pub style: Style,
+    pub parts: &'a Parts,
+    /// `{origin}` or `{origin}/v1/{slug}`: where this request's path form starts.
+    pub base_url: String,
+}
+
+impl Ctx<'_> {
+    pub fn store(&self) -> &crate::store::Store {
+        &self.state.app.store
+    }
+
+    /// Query parameters, percent-decoded.
+    pub fn query(&self) -> Vec<(String, String)> {
+        let q = self.parts.uri.query().unwrap_or("");
+        form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    }
+
+    /// A query parameter by name, ignoring case (IdPs differ on `startIndex` vs `startindex`).
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query().into_iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// A non-negative integer parameter; a malformed one is a 400.
+    pub fn param_u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        match self.param(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("{name} must be a non-negative integer, not {v:?}"))
+            }),
+        }
+    }
+
+    pub fn body_limit(&self) -> usize {
+        self.state.settings.max_body_bytes
+    }
+
+    /// The version named by `If-Match`: `None` when absent or `*`; a value that names no
+    /// version we could have issued fails the precondition.
+    pub fn if_match(&self) -> Result<Option<u64>, ApiError> {
+        let Some(v) = self.parts.headers.get(hyper::header::IF_MATCH) else { return Ok(None) };
+        let v = v.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
+        if v == "*" {
+            return Ok(None);
+        }
+        v.trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::PreconditionFailed)
+    }
+}
+
+/// Decodes a path segment (`%40` in an externalId, say).
+pub fn path_id(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+fn base_url(state: &State, parts: &Parts, slug: Option<&str>) -> String {
+    let origin = match &state.settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = parts
+                .headers
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or(parts.uri.authority().map(|a| a.as_str()))
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    match slug {
+        Some(slug) => format!("{origin}/v1/{slug}"),
+        None => origin,
+    }
+}
+
 async fn dispatch(
     state: &State,
     req: Request<Incoming>,
     peer: Option<SocketAddr>,
 ) -> Result<HttpResponse, (ApiError, Style)> {
-    let route = router::parse(req.method(), req.uri().path()).map_err(|e| match e {
+    let (parts, body) = req.into_parts();
+    let route = router::parse(&parts.method, parts.uri.path()).map_err(|e| match e {
         RouteError::NotFound(style) => (ApiError::NotFound, style),
         RouteError::MethodNotAllowed { style, allow } => {
             (ApiError::MethodNotAllowed { allow }, style)
@@ -101,11 +194,36 @@ async fn dispatch(
         });
     }
     let caller =
-        auth::authorize(state, req.headers(), peer, &route, access).map_err(|e| (e, style))?;
+        auth::authorize(state, &parts.headers, peer, &route, access).map_err(|e| (e, style))?;
+    let ctx = Ctx {
+        state,
+        caller: &caller,
+        tenant: caller.key.tenant.id,
+        style,
+        parts: &parts,
+        base_url: base_url(state, &parts, route.tenant_slug),
+    };
+    use Endpoint::*;
     let result = match route.endpoint {
-        Endpoint::Me => Ok(native::account::me(&caller)),
-        Endpoint::Usage => native::account::usage(state, &caller).await,
-        Endpoint::Healthz | Endpoint::Readyz => Err(ApiError::NotFound),
+        Me => Ok(native::account::me(&caller)),
+        Usage => native::account::usage(&ctx).await,
+        UsersList => native::users::list(&ctx).await,
+        UsersCreate => native::users::create(&ctx, body).await,
+        UserGet(id) => native::users::get(&ctx, id).await,
+        UserReplace(id) => native::users::replace(&ctx, id, body).await,
+        UserPatch(id) => native::users::patch(&ctx, id, body).await,
+        UserDeactivate(id) => native::users::deactivate(&ctx, id).await,
+        ScimUsersList => scim::users::list(&ctx).await,
+        ScimUsersSearch => scim::users::search(&ctx, body).await,
+        ScimUsersCreate => scim::users::create(&ctx, body).await,
+        ScimUserGet(id) => scim::users::get(&ctx, id).await,
+        ScimUserReplace(id) => scim::users::replace(&ctx, id, body).await,
+        ScimUserPatch(id) => scim::users::patch(&ctx, id, body).await,
+        ScimUserDelete(id) => scim::users::delete(&ctx, id).await,
+        ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
+        ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
+        ScimSchemas(id) => scim::discovery::schemas(&ctx, id),
+        Healthz | Readyz => Err(ApiError::NotFound),
     };
     let mut resp = result.map_err(|e| (e, style))?;
     if caller.limit > 0 {
@@ -130,8 +248,8 @@ impl RequestIds {
         RequestIds { process: uuid::Uuid::new_v4().as_u128() as u32, next: AtomicU64::new(1) }
     }
 
-    fn for_request(&self, req: &Request<Incoming>) -> HeaderValue {
-        if let Some(id) = req.headers().get(&response::X_REQUEST_ID) {
+    fn for_request(&self, headers: &hyper::HeaderMap) -> HeaderValue {
+        if let Some(id) = headers.get(&response::X_REQUEST_ID) {
             let b = id.as_bytes();
             if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
                 return id.clone();

@@ -1,17 +1,34 @@
 //! Requests become a typed `Route` before anything else happens. Both URL forms
 //! (`/v1/{tenantSlug}/…` and `/…`) parse to the same endpoint; the endpoint knows what access
-//! it needs and its name (for logs and metrics).
+//! it needs and its name (for logs and metrics). Path ids stay percent-encoded here; handlers
+//! decode them.
 
 use hyper::Method;
 
 use crate::auth::Scope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum Endpoint<'a> {
     Healthz,
     Readyz,
     Me,
     Usage,
+    UsersList,
+    UsersCreate,
+    UserGet(&'a str),
+    UserReplace(&'a str),
+    UserPatch(&'a str),
+    UserDeactivate(&'a str),
+    ScimUsersList,
+    ScimUsersCreate,
+    ScimUsersSearch,
+    ScimUserGet(&'a str),
+    ScimUserReplace(&'a str),
+    ScimUserPatch(&'a str),
+    ScimUserDelete(&'a str),
+    ScimServiceProviderConfig,
+    ScimResourceTypes(Option<&'a str>),
+    ScimSchemas(Option<&'a str>),
 }
 
 /// What a caller needs to reach an endpoint.
@@ -20,6 +37,8 @@ pub enum Access {
     Public,
     AnyKey,
     Scope(Scope),
+    /// Any SCIM read scope (discovery).
+    ScimRead,
 }
 
 /// Which error body style a path speaks: SCIM (RFC 7644) under `scim/v2`, native JSON elsewhere.
@@ -29,28 +48,55 @@ pub enum Style {
     Scim,
 }
 
-impl Endpoint {
+impl Endpoint<'_> {
     pub fn access(self) -> Access {
+        use Endpoint::*;
         match self {
-            Endpoint::Healthz | Endpoint::Readyz => Access::Public,
-            Endpoint::Me => Access::AnyKey,
-            Endpoint::Usage => Access::Scope(Scope::Usage),
+            Healthz | Readyz => Access::Public,
+            Me => Access::AnyKey,
+            Usage => Access::Scope(Scope::Usage),
+            UsersList | UserGet(_) => Access::Scope(Scope::ApiUsersRead),
+            UsersCreate | UserReplace(_) | UserPatch(_) | UserDeactivate(_) => {
+                Access::Scope(Scope::ApiUsersWrite)
+            }
+            ScimUsersList | ScimUsersSearch | ScimUserGet(_) => Access::Scope(Scope::ScimUsersRead),
+            ScimUsersCreate | ScimUserReplace(_) | ScimUserPatch(_) | ScimUserDelete(_) => {
+                Access::Scope(Scope::ScimUsersWrite)
+            }
+            ScimServiceProviderConfig | ScimResourceTypes(_) | ScimSchemas(_) => Access::ScimRead,
         }
     }
 
     pub fn name(self) -> &'static str {
+        use Endpoint::*;
         match self {
-            Endpoint::Healthz => "healthz",
-            Endpoint::Readyz => "readyz",
-            Endpoint::Me => "me",
-            Endpoint::Usage => "usage",
+            Healthz => "healthz",
+            Readyz => "readyz",
+            Me => "me",
+            Usage => "usage",
+            UsersList => "users.list",
+            UsersCreate => "users.create",
+            UserGet(_) => "users.get",
+            UserReplace(_) => "users.replace",
+            UserPatch(_) => "users.patch",
+            UserDeactivate(_) => "users.deactivate",
+            ScimUsersList => "scim.users.list",
+            ScimUsersCreate => "scim.users.create",
+            ScimUsersSearch => "scim.users.search",
+            ScimUserGet(_) => "scim.users.get",
+            ScimUserReplace(_) => "scim.users.replace",
+            ScimUserPatch(_) => "scim.users.patch",
+            ScimUserDelete(_) => "scim.users.delete",
+            ScimServiceProviderConfig => "scim.service_provider_config",
+            ScimResourceTypes(_) => "scim.resource_types",
+            ScimSchemas(_) => "scim.schemas",
         }
     }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Route<'a> {
-    pub endpoint: Endpoint,
+    pub endpoint: Endpoint<'a>,
     /// Set for `/v1/{slug}/…`; at the root the tenant is the key's.
     pub tenant_slug: Option<&'a str>,
     pub style: Style,
@@ -73,22 +119,58 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
         ["v1", ..] => return Err(RouteError::NotFound(Style::Native)),
         rest => (None, rest),
     };
-    let style = match rest {
-        ["scim", "v2", ..] => Style::Scim,
-        _ => Style::Native,
+    let (style, rest) = match rest {
+        ["scim", "v2", rest @ ..] => (Style::Scim, rest),
+        _ => (Style::Native, rest),
     };
-    let only = |allowed: Method, allow: &'static str, endpoint: Endpoint| {
-        if *method == allowed || (allowed == Method::GET && *method == Method::HEAD) {
-            Ok(Route { endpoint, tenant_slug, style })
-        } else {
-            Err(RouteError::MethodNotAllowed { style, allow })
+    let get = method == Method::GET || method == Method::HEAD;
+    let m = |allowed: &[(&Method, Endpoint<'a>)], allow: &'static str| {
+        allowed
+            .iter()
+            .find(|(am, _)| *am == method || (**am == Method::GET && get))
+            .map(|(_, e)| Route { endpoint: *e, tenant_slug, style })
+            .ok_or(RouteError::MethodNotAllowed { style, allow })
+    };
+    use Endpoint::*;
+    match (style, rest) {
+        (Style::Native, ["healthz"]) => m(&[(&Method::GET, Healthz)], "GET"),
+        (Style::Native, ["readyz"]) => m(&[(&Method::GET, Readyz)], "GET"),
+        (Style::Native, ["me"]) => m(&[(&Method::GET, Me)], "GET"),
+        (Style::Native, ["usage"]) => m(&[(&Method::GET, Usage)], "GET"),
+        (Style::Native, ["users"]) => {
+            m(&[(&Method::GET, UsersList), (&Method::POST, UsersCreate)], "GET, POST")
         }
-    };
-    match rest {
-        ["healthz"] => only(Method::GET, "GET", Endpoint::Healthz),
-        ["readyz"] => only(Method::GET, "GET", Endpoint::Readyz),
-        ["me"] => only(Method::GET, "GET", Endpoint::Me),
-        ["usage"] => only(Method::GET, "GET", Endpoint::Usage),
+        (Style::Native, ["users", id]) if !id.is_empty() => m(
+            &[
+                (&Method::GET, UserGet(id)),
+                (&Method::PUT, UserReplace(id)),
+                (&Method::PATCH, UserPatch(id)),
+                (&Method::DELETE, UserDeactivate(id)),
+            ],
+            "GET, PUT, PATCH, DELETE",
+        ),
+        (Style::Scim, ["Users"]) => {
+            m(&[(&Method::GET, ScimUsersList), (&Method::POST, ScimUsersCreate)], "GET, POST")
+        }
+        (Style::Scim, ["Users", ".search"]) => m(&[(&Method::POST, ScimUsersSearch)], "POST"),
+        (Style::Scim, ["Users", id]) if !id.is_empty() => m(
+            &[
+                (&Method::GET, ScimUserGet(id)),
+                (&Method::PUT, ScimUserReplace(id)),
+                (&Method::PATCH, ScimUserPatch(id)),
+                (&Method::DELETE, ScimUserDelete(id)),
+            ],
+            "GET, PUT, PATCH, DELETE",
+        ),
+        (Style::Scim, ["ServiceProviderConfig"]) => {
+            m(&[(&Method::GET, ScimServiceProviderConfig)], "GET")
+        }
+        (Style::Scim, ["ResourceTypes"]) => m(&[(&Method::GET, ScimResourceTypes(None))], "GET"),
+        (Style::Scim, ["ResourceTypes", name]) => {
+            m(&[(&Method::GET, ScimResourceTypes(Some(name)))], "GET")
+        }
+        (Style::Scim, ["Schemas"]) => m(&[(&Method::GET, ScimSchemas(None))], "GET"),
+        (Style::Scim, ["Schemas", id]) => m(&[(&Method::GET, ScimSchemas(Some(id)))], "GET"),
         _ => Err(RouteError::NotFound(style)),
     }
 }
@@ -106,6 +188,13 @@ mod tests {
         assert_eq!(root.tenant_slug, None);
         assert_eq!(tenant.tenant_slug, Some("acme"));
         assert_eq!(parse(&Method::GET, "/v1/acme/usage/").unwrap().endpoint, Endpoint::Usage);
+        let scim = parse(&Method::PATCH, "/v1/acme/scim/v2/Users/abc").unwrap();
+        assert_eq!(scim.endpoint, Endpoint::ScimUserPatch("abc"));
+        assert_eq!(scim.style, Style::Scim);
+        assert_eq!(
+            parse(&Method::POST, "/scim/v2/Users/.search").unwrap().endpoint,
+            Endpoint::ScimUsersSearch
+        );
     }
 
     #[test]
@@ -117,6 +206,7 @@ mod tests {
             parse(&Method::GET, "/v1/acme/scim/v2/Nope"),
             Err(RouteError::NotFound(Style::Scim))
         );
+        assert_eq!(parse(&Method::GET, "/scim/v2/me"), Err(RouteError::NotFound(Style::Scim)));
         assert_eq!(
             parse(&Method::POST, "/me"),
             Err(RouteError::MethodNotAllowed { style: Style::Native, allow: "GET" })

@@ -3,7 +3,7 @@
 use hyper::StatusCode;
 use serde::Serialize;
 
-use crate::http::State;
+use crate::http::Ctx;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
@@ -40,11 +40,10 @@ pub struct Usage {
     pub seats_available: u64,
 }
 
-pub async fn usage(state: &State, caller: &Caller) -> Result<HttpResponse, ApiError> {
-    let tenant_id = caller.key.tenant.id;
-    let usage = state
-        .app
-        .store
+pub async fn usage(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
+    let tenant_id = ctx.tenant;
+    let usage = ctx
+        .store()
         .read(move |tx| {
             let capacity = u64::from(tenants::get(tx, tenant_id)?.seat_capacity);
             let used = counters::get(tx, tenant_id, counters::SEATS_PROVISIONED)?;

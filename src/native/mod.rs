@@ -1,3 +1,4 @@
 //! Native JSON handlers.
 
 pub mod account;
+pub mod users;

@@ -446,6 +446,11 @@ fn values<'a>(resource: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The first value a path reaches (for sorting).
+pub fn first_value<'a>(resource: &'a Value, path: &AttrPath) -> Option<&'a Value> {
+    values(resource, path).into_iter().next()
+}
+
 pub fn matches(filter: &Filter, resource: &Value) -> bool {
     match filter {
         Filter::And(a, b) => matches(a, resource) && matches(b, resource),

@@ -91,6 +91,43 @@ pub fn email_key(email: &str) -> String {
     format!("e:{}", email.to_lowercase())
 }
 
+/// Non-unique entries for every email the user has (primary or not): `m:{email}\n{id}`.
+fn any_email_prefix(email: &str) -> String {
+    format!("m:{}\n", email.to_lowercase())
+}
+
+fn any_email_keys(user: &User) -> Vec<String> {
+    let extra: serde_json::Value = serde_json::from_str(&user.extra).unwrap_or_default();
+    let mut emails: Vec<String> = extra
+        .get("emails")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(|v| v.as_str()))
+        .chain(user.email.as_deref())
+        .map(|e| format!("{}{}", any_email_prefix(e), user.id.simple()))
+        .collect();
+    emails.sort();
+    emails.dedup();
+    emails
+}
+
+/// Users having `email` among their emails, primary or not.
+pub fn find_by_any_email(tx: &impl Tx, tenant: Uuid, email: &str) -> Result<Vec<User>> {
+    let prefix = any_email_prefix(email);
+    let t = tenant.as_u128();
+    let table = tx.table(USER_INDEX)?;
+    let mut out = Vec::new();
+    for row in table.range((t, prefix.as_str())..)? {
+        let (key, id) = row?;
+        if !key.value().1.starts_with(&prefix) {
+            break;
+        }
+        out.push(get(tx, tenant, Uuid::from_u128(id.value()))?);
+    }
+    Ok(out)
+}
+
 /// What a change did to the seat count, for callers that report it (webhooks, later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeatChange {
@@ -225,6 +262,9 @@ pub fn delete(
         for (key, _) in user.index_keys() {
             index.remove((tenant.as_u128(), key.as_str()))?;
         }
+        for key in any_email_keys(&user) {
+            index.remove((tenant.as_u128(), key.as_str()))?;
+        }
     }
     txn.open_table(USERS)?.remove((tenant.as_u128(), id.as_u128()))?;
     counters::add(txn, tenant, counters::USERS, -1)?;
@@ -266,8 +306,14 @@ fn claim_indexes(
                 index.remove((t, key.as_str()))?;
             }
         }
+        for key in any_email_keys(prev) {
+            index.remove((t, key.as_str()))?;
+        }
     }
     for (key, _) in &wanted {
+        index.insert((t, key.as_str()), user.id.as_u128())?;
+    }
+    for key in any_email_keys(user) {
         index.insert((t, key.as_str()), user.id.as_u128())?;
     }
     Ok(())

@@ -1,0 +1,199 @@
+//! Native user endpoints: `{"user": …}` for one, `{"users", "total", "limit", "offset"}` for a
+//! page. `full_name` and `display_name` are the same field.
+
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::http::error::ApiError;
+use crate::http::listener::HttpResponse;
+use crate::http::{Ctx, body, path_id, response};
+use crate::store::users::{self, Roles, User};
+use crate::time::{format_ms, now_ms};
+use crate::users::{as_bool, plausible_email, roles_from_json, roles_to_native, set_primary_email};
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 1000;
+
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "user_name": u.user_name,
+        "display_name": u.display_name,
+        "full_name": u.display_name,
+        "external_id": u.external_id,
+        "given_name": u.given_name,
+        "family_name": u.family_name,
+        "active": u.active,
+        "roles": roles_to_native(u.roles),
+        "created_at": format_ms(u.created_at),
+        "updated_at": format_ms(u.updated_at),
+    })
+}
+
+fn one(status: StatusCode, u: &User) -> HttpResponse {
+    response::json(status, &json!({ "user": user_json(u) }))
+}
+
+/// Native ids are UUIDs; anything else names no user.
+fn user_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(&path_id(raw)).map_err(|_| ApiError::NotFound)
+}
+
+pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
+    let limit = ctx.param_u64("limit")?.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let offset = ctx.param_u64("offset")?.unwrap_or(0);
+    let tenant = ctx.tenant;
+    let (total, page) = ctx
+        .store()
+        .read(move |tx| {
+            let mut page = Vec::new();
+            if limit > 0 {
+                users::scan(tx, tenant, offset, |u| {
+                    page.push(user_json(&u));
+                    Ok((page.len() as u64) < limit)
+                })?;
+            }
+            Ok((users::count(tx, tenant)?, page))
+        })
+        .await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"users": page, "total": total, "limit": limit, "offset": offset}),
+    ))
+}
+
+pub async fn get(ctx: &Ctx<'_>, raw_id: &str) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = (ctx.tenant, user_id(raw_id)?);
+    let user = ctx.store().read(move |tx| users::get(tx, tenant, id)).await?;
+    Ok(one(StatusCode::OK, &user))
+}
+
+pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let input = object(body::json(&ctx.parts.headers, body, ctx.body_limit()).await?)?;
+    let now = now_ms();
+    let mut user = User::new(Uuid::now_v7(), String::new(), now);
+    apply(&mut user, &input, Mode::Full)?;
+    let tenant = ctx.tenant;
+    let stored = user.clone();
+    ctx.store().write(move |txn| users::create(txn, tenant, &stored)).await?;
+    Ok(one(StatusCode::CREATED, &user))
+}
+
+pub async fn replace(
+    ctx: &Ctx<'_>,
+    raw_id: &str,
+    body: Incoming,
+) -> Result<HttpResponse, ApiError> {
+    let input = object(body::json(&ctx.parts.headers, body, ctx.body_limit()).await?)?;
+    change(ctx, raw_id, input, Mode::Full).await
+}
+
+pub async fn patch(ctx: &Ctx<'_>, raw_id: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let input = object(body::json(&ctx.parts.headers, body, ctx.body_limit()).await?)?;
+    change(ctx, raw_id, input, Mode::Partial).await
+}
+
+/// Soft delete: the user stays, inactive, and frees its seat.
+pub async fn deactivate(ctx: &Ctx<'_>, raw_id: &str) -> Result<HttpResponse, ApiError> {
+    let mut off = Map::new();
+    off.insert("active".into(), json!(false));
+    change(ctx, raw_id, off, Mode::Partial).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+async fn change(
+    ctx: &Ctx<'_>,
+    raw_id: &str,
+    input: Map<String, Value>,
+    mode: Mode,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, if_match) = (ctx.tenant, user_id(raw_id)?, ctx.if_match()?);
+    // Validate before queueing, so a bad body never reaches the writer.
+    apply(&mut User::new(id, "probe@example.com".into(), 0), &input, mode)?;
+    let now = now_ms();
+    let (user, _) = ctx
+        .store()
+        .write(move |txn| {
+            let mut next = users::get(txn, tenant, id)?;
+            apply(&mut next, &input, mode)
+                .map_err(|e| crate::store::Error::Invalid(e.message()))?;
+            users::update(txn, tenant, next, if_match, now)
+        })
+        .await?;
+    Ok(one(StatusCode::OK, &user))
+}
+
+fn object(v: Value) -> Result<Map<String, Value>, ApiError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::bad_request("the body must be a JSON object")),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// POST and PUT: omitted fields take their defaults.
+    Full,
+    /// PATCH: omitted fields stay as they are.
+    Partial,
+}
+
+/// Applies native fields to `user`; unknown fields are ignored.
+fn apply(user: &mut User, input: &Map<String, Value>, mode: Mode) -> Result<(), ApiError> {
+    let full = mode == Mode::Full;
+    match input.get("email") {
+        Some(Value::String(e)) if plausible_email(e.trim()) => {
+            set_primary_email(user, Some(e.trim().to_owned()))
+        }
+        Some(Value::String(e)) => {
+            return Err(ApiError::bad_request(format!("email {e:?} is not a valid address")));
+        }
+        Some(_) => return Err(ApiError::bad_request("email must be a string")),
+        None if full => return Err(ApiError::bad_request("email is required")),
+        None => {}
+    }
+    match input.get("user_name") {
+        Some(Value::String(u)) if !u.trim().is_empty() => user.user_name = u.trim().to_owned(),
+        Some(_) => return Err(ApiError::bad_request("user_name must be a non-empty string")),
+        None if full => user.user_name = user.email.clone().unwrap_or_default(),
+        None => {}
+    }
+    let display = input.get("full_name").or_else(|| input.get("display_name"));
+    optional_string(display, "full_name", full, &mut user.display_name)?;
+    optional_string(input.get("external_id"), "external_id", full, &mut user.external_id)?;
+    optional_string(input.get("given_name"), "given_name", full, &mut user.given_name)?;
+    optional_string(input.get("family_name"), "family_name", full, &mut user.family_name)?;
+    match input.get("active") {
+        Some(v) => {
+            user.active =
+                as_bool(v).ok_or_else(|| ApiError::bad_request("active must be true or false"))?
+        }
+        None if full => user.active = true,
+        None => {}
+    }
+    match input.get("roles") {
+        Some(v) => user.roles = roles_from_json(v).map_err(ApiError::bad_request)?,
+        None if full => user.roles = Roles::default(),
+        None => {}
+    }
+    Ok(())
+}
+
+fn optional_string(
+    v: Option<&Value>,
+    name: &str,
+    full: bool,
+    target: &mut Option<String>,
+) -> Result<(), ApiError> {
+    match v {
+        Some(Value::String(s)) if !s.trim().is_empty() => *target = Some(s.trim().to_owned()),
+        Some(Value::String(_)) | Some(Value::Null) => *target = None,
+        Some(_) => return Err(ApiError::bad_request(format!("{name} must be a string or null"))),
+        None if full => *target = None,
+        None => {}
+    }
+    Ok(())
+}

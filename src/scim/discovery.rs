@@ -1,0 +1,251 @@
+//! Discovery (RFC 7644 §4): what this server supports, stated exactly; validators and IdPs
+//! read it. The schema attribute lists mirror what `user` reads and renders.
+
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use super::filter::CORE_USER_URN;
+use super::list::{LIST_RESPONSE, MAX_RESULTS};
+use super::user::ENTERPRISE_URN;
+use crate::http::Ctx;
+use crate::http::error::ApiError;
+use crate::http::listener::HttpResponse;
+use crate::http::response;
+use crate::http::router::Style;
+
+const SPC_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+const RESOURCE_TYPE_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+const SCHEMA_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+
+fn scim(value: &Value) -> HttpResponse {
+    response::json_in_style(StatusCode::OK, value, Style::Scim)
+}
+
+fn url(ctx: &Ctx<'_>, rest: &str) -> String {
+    format!("{}/scim/v2/{rest}", ctx.base_url)
+}
+
+pub fn service_provider_config(ctx: &Ctx<'_>) -> HttpResponse {
+    scim(&json!({
+        "schemas": [SPC_URN],
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": true, "maxResults": MAX_RESULTS},
+        "changePassword": {"supported": false},
+        "sort": {"supported": true},
+        "etag": {"supported": true},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "API key (Bearer token)",
+            "description": "A whoot-mgmt API key sent as `Authorization: Bearer wh_live_…`; create one with `whoot-mgmt key create`.",
+            "primary": true,
+        }],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": url(ctx, "ServiceProviderConfig")},
+    }))
+}
+
+fn user_resource_type(ctx: &Ctx<'_>) -> Value {
+    json!({
+        "schemas": [RESOURCE_TYPE_URN],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "A person who can use whoot; an active user takes a seat.",
+        "schema": CORE_USER_URN,
+        "schemaExtensions": [{"schema": ENTERPRISE_URN, "required": false}],
+        "meta": {"resourceType": "ResourceType", "location": url(ctx, "ResourceTypes/User")},
+    })
+}
+
+pub fn resource_types(ctx: &Ctx<'_>, name: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let all = vec![user_resource_type(ctx)];
+    one_or_list(all, name, "id")
+}
+
+pub fn schemas(ctx: &Ctx<'_>, id: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let mut all = vec![user_schema(), enterprise_schema()];
+    for s in &mut all {
+        let id = s["id"].as_str().unwrap_or_default().to_owned();
+        s["schemas"] = json!([SCHEMA_URN]);
+        s["meta"] =
+            json!({"resourceType": "Schema", "location": url(ctx, &format!("Schemas/{id}"))});
+    }
+    one_or_list(all, id, "id")
+}
+
+fn one_or_list(all: Vec<Value>, wanted: Option<&str>, key: &str) -> Result<HttpResponse, ApiError> {
+    match wanted {
+        Some(w) => {
+            let w = crate::http::path_id(w);
+            all.into_iter()
+                .find(|r| r[key].as_str() == Some(w.as_str()))
+                .map(|r| scim(&r))
+                .ok_or(ApiError::NotFound)
+        }
+        None => Ok(scim(&json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": all.len(),
+            "startIndex": 1,
+            "itemsPerPage": all.len(),
+            "Resources": all,
+        }))),
+    }
+}
+
+/// One attribute definition (RFC 7643 §7). `uniqueness` and `case_exact` say what the server
+/// enforces, not what the RFC suggests.
+struct Attr {
+    name: &'static str,
+    kind: &'static str,
+    multi: bool,
+    required: bool,
+    case_exact: bool,
+    mutability: &'static str,
+    returned: &'static str,
+    uniqueness: &'static str,
+    description: &'static str,
+    sub: Vec<Attr>,
+}
+
+fn attr(name: &'static str, kind: &'static str, description: &'static str) -> Attr {
+    Attr {
+        name,
+        kind,
+        multi: false,
+        required: false,
+        case_exact: false,
+        mutability: "readWrite",
+        returned: "default",
+        uniqueness: "none",
+        description,
+        sub: Vec::new(),
+    }
+}
+
+impl Attr {
+    fn multi(mut self) -> Attr {
+        self.multi = true;
+        self
+    }
+    fn required(mut self) -> Attr {
+        self.required = true;
+        self
+    }
+    fn unique(mut self) -> Attr {
+        self.uniqueness = "server";
+        self
+    }
+    fn sub(mut self, sub: Vec<Attr>) -> Attr {
+        self.sub = sub;
+        self
+    }
+    fn json(&self) -> Value {
+        let mut v = json!({
+            "name": self.name,
+            "type": self.kind,
+            "multiValued": self.multi,
+            "description": self.description,
+            "required": self.required,
+            "mutability": self.mutability,
+            "returned": self.returned,
+        });
+        if matches!(self.kind, "string" | "reference") {
+            v["caseExact"] = json!(self.case_exact);
+            v["uniqueness"] = json!(self.uniqueness);
+        }
+        if self.kind == "reference" {
+            v["referenceTypes"] = json!(["external"]);
+        }
+        if !self.sub.is_empty() {
+            v["subAttributes"] = Value::Array(self.sub.iter().map(Attr::json).collect());
+        }
+        v
+    }
+}
+
+fn multi_valued(name: &'static str, description: &'static str) -> Attr {
+    attr(name, "complex", description).multi().sub(vec![
+        attr("value", "string", "The value."),
+        attr("display", "string", "A human-readable name."),
+        attr("type", "string", "A label, e.g. work or home."),
+        attr("primary", "boolean", "Whether this is the primary value; at most one is."),
+    ])
+}
+
+fn user_schema() -> Value {
+    let attrs = vec![
+        attr(
+            "userName",
+            "string",
+            "Unique identifier of the user within the tenant (case-insensitive).",
+        )
+        .required()
+        .unique(),
+        attr("name", "complex", "The user's name; name.formatted is the display name.").sub(vec![
+            attr("formatted", "string", "Full name, for display."),
+            attr("familyName", "string", "Family name."),
+            attr("givenName", "string", "Given name."),
+            attr("middleName", "string", "Middle name."),
+            attr("honorificPrefix", "string", "Honorific prefix."),
+            attr("honorificSuffix", "string", "Honorific suffix."),
+        ]),
+        attr("displayName", "string", "Display name; the same value as name.formatted."),
+        attr("nickName", "string", "Casual name."),
+        attr("profileUrl", "reference", "Profile page."),
+        attr("title", "string", "Job title."),
+        attr("userType", "string", "Relationship to the organization."),
+        attr("preferredLanguage", "string", "Preferred language (RFC 7231 Accept-Language form)."),
+        attr("locale", "string", "Locale."),
+        attr("timezone", "string", "Time zone (IANA name)."),
+        attr("active", "boolean", "Whether the user is active; an active user takes a seat."),
+        multi_valued(
+            "emails",
+            "Email addresses; the primary one must be unique within the tenant.",
+        ),
+        multi_valued("phoneNumbers", "Phone numbers."),
+        attr("addresses", "complex", "Physical addresses.").multi().sub(vec![
+            attr("formatted", "string", "Full address."),
+            attr("streetAddress", "string", "Street."),
+            attr("locality", "string", "City."),
+            attr("region", "string", "State or region."),
+            attr("postalCode", "string", "Postal code."),
+            attr("country", "string", "Country (ISO 3166-1 alpha-2)."),
+            attr("type", "string", "work, home or other."),
+            attr("primary", "boolean", "Whether this is the primary address."),
+        ]),
+        multi_valued("ims", "Instant messaging addresses."),
+        multi_valued("photos", "Photo URLs."),
+        multi_valued("roles", "whoot roles: admin, member, editor (default: member)."),
+    ];
+    json!({
+        "id": CORE_USER_URN,
+        "name": "User",
+        "description": "User account",
+        "attributes": attrs.iter().map(Attr::json).collect::<Vec<_>>(),
+    })
+}
+
+fn enterprise_schema() -> Value {
+    let attrs = [
+        attr("employeeNumber", "string", "Employee number."),
+        attr("costCenter", "string", "Cost center."),
+        attr("organization", "string", "Organization."),
+        attr("division", "string", "Division."),
+        attr("department", "string", "Department."),
+        attr(
+            "manager",
+            "complex",
+            "The user's manager; accepted as {\"value\": id} or as a plain id.",
+        )
+        .sub(vec![
+            attr("value", "string", "The manager's id."),
+            attr("displayName", "string", "The manager's display name."),
+        ]),
+    ];
+    json!({
+        "id": ENTERPRISE_URN,
+        "name": "EnterpriseUser",
+        "description": "Enterprise user extension",
+        "attributes": attrs.iter().map(Attr::json).collect::<Vec<_>>(),
+    })
+}

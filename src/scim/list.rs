@@ -1,0 +1,321 @@
+//! Query parameters shared by every SCIM list (`filter`, `startIndex`, `count`, `sortBy`,
+//! `sortOrder`, `attributes`, `excludedAttributes`), from a query string or a `.search` body,
+//! and what they do to the answer: paging, sorting and projection.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value, json};
+
+use super::filter::{self, AttrPath, Filter, field};
+use crate::http::Ctx;
+use crate::http::error::ApiError;
+
+pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+pub const DEFAULT_COUNT: u64 = 100;
+/// Advertised as `filter.maxResults`.
+pub const MAX_RESULTS: u64 = 1000;
+
+#[derive(Debug, Default)]
+pub struct ListParams {
+    pub filter: Option<Filter>,
+    /// 1-based, as SCIM counts.
+    pub start_index: u64,
+    pub count: u64,
+    pub sort_by: Option<AttrPath>,
+    pub descending: bool,
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+fn invalid_filter(e: filter::ParseError) -> ApiError {
+    ApiError::BadRequest { detail: format!("invalid filter: {e}"), scim_type: "invalidFilter" }
+}
+
+fn attr_list(raw: &[String]) -> Result<Vec<AttrPath>, ApiError> {
+    raw.iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            filter::parse_attr_path(s)
+                .map_err(|e| ApiError::BadRequest { detail: e.0, scim_type: "invalidValue" })
+        })
+        .collect()
+}
+
+impl ListParams {
+    fn build(
+        filter: Option<&str>,
+        start: Option<i64>,
+        count: Option<i64>,
+        sort_by: Option<&str>,
+        sort_order: Option<&str>,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> Result<ListParams, ApiError> {
+        let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => Some(filter::parse(f).map_err(invalid_filter)?),
+            None => None,
+        };
+        let sort_by = match sort_by.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => Some(filter::parse_attr_path(s).map_err(|e| ApiError::bad_request(e.0))?),
+            None => None,
+        };
+        let descending = match sort_order.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("ascending") => false,
+            Some("descending") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "sortOrder {other:?}: use ascending or descending"
+                )));
+            }
+        };
+        Ok(ListParams {
+            filter,
+            // RFC 7644 §3.4.2.4: below 1 means 1, a negative count means 0.
+            start_index: start.unwrap_or(1).max(1) as u64,
+            count: (count.unwrap_or(DEFAULT_COUNT as i64).max(0) as u64).min(MAX_RESULTS),
+            sort_by,
+            descending,
+            attributes: attr_list(attributes)?,
+            excluded: attr_list(excluded)?,
+        })
+    }
+
+    pub fn from_query(ctx: &Ctx<'_>) -> Result<ListParams, ApiError> {
+        let int = |name: &str| -> Result<Option<i64>, ApiError> {
+            match ctx.param(name) {
+                None => Ok(None),
+                Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+                    ApiError::bad_request(format!("{name} must be an integer, not {v:?}"))
+                }),
+            }
+        };
+        let list = |name: &str| ctx.param(name).into_iter().collect::<Vec<_>>();
+        ListParams::build(
+            ctx.param("filter").as_deref(),
+            int("startIndex")?,
+            int("count")?,
+            ctx.param("sortBy").as_deref(),
+            ctx.param("sortOrder").as_deref(),
+            &list("attributes"),
+            &list("excludedAttributes"),
+        )
+    }
+
+    /// A `SearchRequest` body (RFC 7644 §3.4.3).
+    pub fn from_search(body: &Value) -> Result<ListParams, ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::bad_request("a SearchRequest must be a JSON object"));
+        }
+        let int = |name: &str| -> Result<Option<i64>, ApiError> {
+            match field(body, name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| ApiError::bad_request(format!("{name} must be an integer"))),
+                Some(Value::String(s)) => s
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ApiError::bad_request(format!("{name} must be an integer"))),
+                Some(_) => Err(ApiError::bad_request(format!("{name} must be an integer"))),
+            }
+        };
+        let string = |name: &str| field(body, name).and_then(Value::as_str);
+        let list = |name: &str| -> Vec<String> {
+            match field(body, name) {
+                Some(Value::Array(items)) => {
+                    items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+                }
+                Some(Value::String(s)) => vec![s.clone()],
+                _ => Vec::new(),
+            }
+        };
+        ListParams::build(
+            string("filter"),
+            int("startIndex")?,
+            int("count")?,
+            string("sortBy"),
+            string("sortOrder"),
+            &list("attributes"),
+            &list("excludedAttributes"),
+        )
+    }
+
+    /// Sorts rendered resources by `sortBy`; resources without the attribute sort last.
+    pub fn sort(&self, resources: &mut [Value]) {
+        let Some(path) = &self.sort_by else { return };
+        resources.sort_by(|a, b| {
+            let (x, y) = (filter::first_value(a, path), filter::first_value(b, path));
+            let ord = match (x, y) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => return Ordering::Greater,
+                (Some(_), None) => return Ordering::Less,
+                (Some(x), Some(y)) => compare_values(x, y),
+            };
+            if self.descending { ord.reverse() } else { ord }
+        });
+    }
+
+    /// The ListResponse for one page. `total` counts every match; `page` holds this page.
+    pub fn respond(&self, total: u64, mut page: Vec<Value>) -> Value {
+        for resource in &mut page {
+            project(resource, &self.attributes, &self.excluded);
+        }
+        json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": total,
+            "startIndex": self.start_index,
+            "itemsPerPage": page.len(),
+            "Resources": page,
+        })
+    }
+
+    /// The slice of an in-memory result for this page.
+    pub fn page_of(&self, all: Vec<Value>) -> Vec<Value> {
+        all.into_iter().skip((self.start_index - 1) as usize).take(self.count as usize).collect()
+    }
+}
+
+fn compare_values(x: &Value, y: &Value) -> Ordering {
+    match (x, y) {
+        (Value::String(a), Value::String(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
+        (Value::Number(a), Value::Number(b)) => {
+            a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal)
+        }
+        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+        _ => Ordering::Equal,
+    }
+}
+
+/// `attributes` keeps only what is named (plus `id` and `schemas`, which are always returned);
+/// `excludedAttributes` drops what is named (never `id` or `schemas`).
+pub fn project(resource: &mut Value, attributes: &[AttrPath], excluded: &[AttrPath]) {
+    let Some(obj) = resource.as_object_mut() else { return };
+    if !attributes.is_empty() {
+        let mut kept = Map::new();
+        for key in ["schemas", "id"] {
+            if let Some(v) = obj.get(key) {
+                kept.insert(key.into(), v.clone());
+            }
+        }
+        for path in attributes {
+            copy_path(obj, &mut kept, path);
+        }
+        *obj = kept;
+    }
+    for path in excluded {
+        if path.name.eq_ignore_ascii_case("id") || path.name.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let holder = match &path.uri {
+            Some(uri) if !is_core(uri) => {
+                key_of(obj, uri).and_then(|k| obj.get_mut(&k)).and_then(Value::as_object_mut)
+            }
+            _ => Some(&mut *obj),
+        };
+        let Some(holder) = holder else { continue };
+        let Some(k) = key_of(holder, &path.name) else { continue };
+        match &path.sub {
+            None => {
+                holder.remove(&k);
+            }
+            Some(sub) => match holder.get_mut(&k) {
+                Some(Value::Object(inner)) => {
+                    if let Some(sk) = key_of(inner, sub) {
+                        inner.remove(&sk);
+                    }
+                }
+                Some(Value::Array(items)) => {
+                    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                        if let Some(sk) = key_of(item, sub) {
+                            item.remove(&sk);
+                        }
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+}
+
+fn is_core(uri: &str) -> bool {
+    uri.eq_ignore_ascii_case(filter::CORE_USER_URN)
+        || uri.eq_ignore_ascii_case(filter::CORE_GROUP_URN)
+}
+
+fn key_of(obj: &Map<String, Value>, name: &str) -> Option<String> {
+    obj.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
+}
+
+fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &AttrPath) {
+    let (src, dst) = match &path.uri {
+        Some(uri) if !is_core(uri) => {
+            let Some(k) = key_of(from, uri) else { return };
+            let Some(Value::Object(src)) = from.get(&k) else { return };
+            let dst = to.entry(k).or_insert_with(|| Value::Object(Map::new()));
+            let Some(dst) = dst.as_object_mut() else { return };
+            (src, dst)
+        }
+        _ => (from, to),
+    };
+    // A whole extension named by its URN alone.
+    if let Some(k) = key_of(src, &path.name)
+        && let Some(v) = src.get(&k)
+    {
+        match (&path.sub, v) {
+            (None, v) => {
+                dst.insert(k, v.clone());
+            }
+            (Some(sub), Value::Object(inner)) => {
+                if let Some(sk) = key_of(inner, sub) {
+                    let entry = dst.entry(k).or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(e) = entry.as_object_mut() {
+                        e.insert(sk.clone(), inner[&sk].clone());
+                    }
+                }
+            }
+            (Some(sub), Value::Array(items)) => {
+                let picked: Vec<Value> = items
+                    .iter()
+                    .filter_map(|i| i.as_object())
+                    .map(|i| {
+                        Value::Object(
+                            i.iter()
+                                .filter(|(ik, _)| ik.eq_ignore_ascii_case(sub))
+                                .map(|(a, b)| (a.clone(), b.clone()))
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                dst.insert(k, Value::Array(picked));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_keeps_id_and_schemas() {
+        let mut r = json!({"schemas": ["s"], "id": "1", "userName": "a", "name": {"givenName": "G", "familyName": "F"},
+            "emails": [{"value": "e", "type": "work"}], "meta": {"resourceType": "User"}});
+        let attrs = attr_list(&["userName,name.givenName".into()]).unwrap();
+        project(&mut r, &attrs, &[]);
+        assert_eq!(
+            r,
+            json!({"schemas": ["s"], "id": "1", "userName": "a", "name": {"givenName": "G"}})
+        );
+        let mut r2 = json!({"schemas": ["s"], "id": "1", "userName": "a", "emails": [{"value": "e", "type": "w"}]});
+        project(&mut r2, &[], &attr_list(&["emails.type,id".into()]).unwrap());
+        assert_eq!(
+            r2,
+            json!({"schemas": ["s"], "id": "1", "userName": "a", "emails": [{"value": "e"}]})
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The SCIM User resource: how a stored user is shown (RFC 7643 §4.1 plus the enterprise
+//! extension) and how a SCIM document becomes a stored user. POST, PUT and PATCH (after
+//! applying its operations to the shown document) all go through `read`.
+
+use serde_json::{Map, Value, json};
+
+use super::filter::{CORE_USER_URN, field};
+use crate::http::error::ApiError;
+use crate::store::users::User;
+use crate::time::format_ms;
+use crate::users::{as_bool, extra_of, roles_from_json, roles_to_scim, set_extra};
+
+pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// Simple string attributes kept as given.
+const STRINGS: &[&str] =
+    &["nickName", "profileUrl", "title", "userType", "preferredLanguage", "locale", "timezone"];
+/// Multi-valued complex attributes kept as given (objects only).
+const MULTI: &[&str] = &["emails", "phoneNumbers", "addresses", "ims", "photos"];
+/// `name` sub-attributes beyond the three the store types.
+const NAME_EXTRA: &[&str] = &["middleName", "honorificPrefix", "honorificSuffix"];
+const ENTERPRISE_STRINGS: &[&str] =
+    &["employeeNumber", "costCenter", "organization", "division", "department"];
+
+pub fn etag(user: &User) -> String {
+    format!("W/\"{}\"", user.version)
+}
+
+pub fn render(user: &User, location: &str) -> Value {
+    let extra = extra_of(user);
+    let mut out = Map::new();
+    let mut schemas = vec![json!(CORE_USER_URN)];
+    if extra.contains_key(ENTERPRISE_URN) {
+        schemas.push(json!(ENTERPRISE_URN));
+    }
+    out.insert("schemas".into(), Value::Array(schemas));
+    out.insert("id".into(), json!(user.id));
+    if let Some(x) = &user.external_id {
+        out.insert("externalId".into(), json!(x));
+    }
+    out.insert("userName".into(), json!(user.user_name));
+    let mut name = Map::new();
+    if let Some(n) = &user.display_name {
+        name.insert("formatted".into(), json!(n));
+    }
+    if let Some(n) = &user.family_name {
+        name.insert("familyName".into(), json!(n));
+    }
+    if let Some(n) = &user.given_name {
+        name.insert("givenName".into(), json!(n));
+    }
+    if let Some(Value::Object(more)) = extra.get("name") {
+        name.extend(more.clone());
+    }
+    if !name.is_empty() {
+        out.insert("name".into(), Value::Object(name));
+    }
+    if let Some(n) = &user.display_name {
+        out.insert("displayName".into(), json!(n));
+    }
+    out.insert("active".into(), json!(user.active));
+    for key in STRINGS.iter().chain(MULTI) {
+        if let Some(v) = extra.get(*key) {
+            out.insert((*key).into(), v.clone());
+        }
+    }
+    if !out.contains_key("emails")
+        && let Some(e) = &user.email
+    {
+        out.insert("emails".into(), json!([{"value": e, "primary": true}]));
+    }
+    out.insert("roles".into(), roles_to_scim(user.roles));
+    if let Some(ext) = extra.get(ENTERPRISE_URN) {
+        out.insert(ENTERPRISE_URN.into(), ext.clone());
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": format_ms(user.created_at),
+            "lastModified": format_ms(user.updated_at),
+            "location": location,
+            "version": etag(user),
+        }),
+    );
+    Value::Object(out)
+}
+
+fn string(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        _ => None,
+    }
+}
+
+fn bad(detail: impl Into<String>) -> ApiError {
+    ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
+}
+
+/// Reads a SCIM User document into `base` (which supplies id, timestamps and version).
+/// Every attribute the document omits is cleared, as PUT requires; unknown attributes are
+/// ignored. `previous_display` settles `name.formatted` vs `displayName` when both are present
+/// and differ: the one that changed wins (a PATCH of either reaches the store).
+pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
+    if !doc.is_object() {
+        return Err(bad("a User must be a JSON object"));
+    }
+    let previous_display = base.display_name.take();
+    let name = field(doc, "name").filter(|n| n.is_object());
+    let mut extra = Map::new();
+
+    let mut emails = Vec::new();
+    for key in MULTI {
+        match field(doc, key) {
+            Some(Value::Array(items)) => {
+                let kept: Vec<Value> =
+                    items.iter().filter(|i| i.is_object()).map(normalize_primary).collect();
+                if *key == "emails" {
+                    emails = kept.clone();
+                }
+                if !kept.is_empty() {
+                    extra.insert((*key).into(), Value::Array(kept));
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => return Err(bad(format!("{key} must be an array"))),
+        }
+    }
+    let primary_email = emails
+        .iter()
+        .find(|e| field(e, "primary").and_then(as_bool) == Some(true))
+        .or(emails.first())
+        .and_then(|e| string(field(e, "value")));
+
+    base.user_name = match string(field(doc, "userName")).or_else(|| primary_email.clone()) {
+        Some(u) => u,
+        None => return Err(bad("userName (or a primary email) is required")),
+    };
+    base.external_id = string(field(doc, "externalId"));
+    base.email = primary_email;
+    base.given_name = string(name.and_then(|n| field(n, "givenName")));
+    base.family_name = string(name.and_then(|n| field(n, "familyName")));
+    let formatted = string(name.and_then(|n| field(n, "formatted")));
+    let display = string(field(doc, "displayName"));
+    base.display_name = match (formatted, display) {
+        (Some(f), Some(d)) if f != d => {
+            Some(if Some(&f) == previous_display.as_ref() { d } else { f })
+        }
+        (f, d) => f.or(d),
+    };
+    base.active = match field(doc, "active") {
+        None | Some(Value::Null) => true,
+        Some(v) => as_bool(v).ok_or_else(|| bad("active must be true or false"))?,
+    };
+    base.roles = roles_from_json(field(doc, "roles").unwrap_or(&Value::Null)).map_err(bad)?;
+
+    for key in STRINGS {
+        if let Some(s) = string(field(doc, key)) {
+            extra.insert((*key).into(), json!(s));
+        }
+    }
+    if let Some(n) = name {
+        let more: Map<String, Value> = NAME_EXTRA
+            .iter()
+            .filter_map(|k| string(field(n, k)).map(|s| ((*k).to_owned(), json!(s))))
+            .collect();
+        if !more.is_empty() {
+            extra.insert("name".into(), Value::Object(more));
+        }
+    }
+    if let Some(ext) = field(doc, ENTERPRISE_URN).filter(|e| e.is_object()) {
+        let mut kept = Map::new();
+        for key in ENTERPRISE_STRINGS {
+            if let Some(s) = string(field(ext, key)) {
+                kept.insert((*key).into(), json!(s));
+            }
+        }
+        // Entra sends the manager as an id string or as {"value": id}.
+        let manager = match field(ext, "manager") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(json!({"value": s.trim()})),
+            Some(m @ Value::Object(_)) => string(field(m, "value")).map(|v| {
+                let mut o = json!({"value": v});
+                if let Some(d) = string(field(m, "displayName")) {
+                    o["displayName"] = json!(d);
+                }
+                o
+            }),
+            _ => None,
+        };
+        if let Some(m) = manager {
+            kept.insert("manager".into(), m);
+        }
+        if !kept.is_empty() {
+            extra.insert(ENTERPRISE_URN.into(), Value::Object(kept));
+        }
+    }
+    set_extra(&mut base, extra);
+    Ok(base)
+}
+
+/// `"primary": "True"` becomes `true`.
+fn normalize_primary(item: &Value) -> Value {
+    let mut item = item.clone();
+    if let Some(obj) = item.as_object_mut() {
+        let key = obj.keys().find(|k| k.eq_ignore_ascii_case("primary")).cloned();
+        if let Some(k) = key {
+            match obj.get(&k).and_then(as_bool) {
+                Some(b) => {
+                    obj.insert(k, json!(b));
+                }
+                None => {
+                    obj.remove(&k);
+                }
+            }
+        }
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn blank() -> User {
+        User::new(Uuid::now_v7(), String::new(), 0)
+    }
+
+    #[test]
+    fn render_then_read_is_stable() {
+        let doc = json!({
+            "schemas": [CORE_USER_URN, ENTERPRISE_URN],
+            "userName": "alex@example.com", "externalId": "00u1",
+            "name": {"formatted": "Alex Morgan", "givenName": "Alex", "familyName": "Morgan", "middleName": "J"},
+            "emails": [{"value": "alex@example.com", "primary": "True", "type": "work"}],
+            "phoneNumbers": [{"value": "+1", "type": "mobile"}],
+            "title": "Engineer", "active": "true", "roles": {"admin": true},
+            "nonsense": {"ignored": 1},
+            ENTERPRISE_URN: {"department": "R&D", "manager": "boss-1"}
+        });
+        let u = read(&doc, blank()).unwrap();
+        assert_eq!(u.email.as_deref(), Some("alex@example.com"));
+        assert_eq!(u.display_name.as_deref(), Some("Alex Morgan"));
+        assert!(u.active && u.roles.admin && !u.roles.member);
+        let shown = render(&u, "http://x/Users/1");
+        assert_eq!(shown["roles"], json!([{"value": "admin"}]));
+        assert_eq!(shown[ENTERPRISE_URN]["manager"], json!({"value": "boss-1"}));
+        assert_eq!(shown["emails"][0]["primary"], json!(true));
+        assert!(shown.get("nonsense").is_none());
+        let again = read(&shown, u.clone()).unwrap();
+        assert_eq!(again, u);
+    }
+
+    #[test]
+    fn required_and_invalid_values() {
+        assert!(read(&json!({"active": true}), blank()).is_err());
+        let from_email = read(&json!({"emails": [{"value": "a@b"}]}), blank()).unwrap();
+        assert_eq!(from_email.user_name, "a@b");
+        assert!(read(&json!({"userName": "a", "active": "maybe"}), blank()).is_err());
+        assert!(read(&json!({"userName": "a", "roles": ["owner"]}), blank()).is_err());
+        assert!(read(&json!({"userName": "a", "emails": "x"}), blank()).is_err());
+        assert!(read(&json!([1]), blank()).is_err());
+    }
+}
