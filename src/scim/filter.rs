@@ -300,14 +300,15 @@ impl Parser {
 
 /// `[urn:…:]name[.sub]`.
 pub fn parse_attr_path(word: &str) -> Result<AttrPath, ParseError> {
-    let (uri, rest) = if word.len() > 4 && word[..4].eq_ignore_ascii_case("urn:") {
-        match word.rfind(':') {
-            Some(i) => (Some(word[..i].to_owned()), &word[i + 1..]),
-            None => (None, word),
-        }
-    } else {
-        (None, word)
-    };
+    let (uri, rest) =
+        if word.len() > 4 && word.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+            match word.rfind(':') {
+                Some(i) => (Some(word[..i].to_owned()), &word[i + 1..]),
+                None => (None, word),
+            }
+        } else {
+            (None, word)
+        };
     let (name, sub) = match rest.split_once('.') {
         Some((n, s)) => (n, Some(s)),
         None => (rest, None),

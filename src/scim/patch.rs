@@ -119,6 +119,9 @@ pub fn parse_request(body: &Value) -> Result<Vec<Operation>, PatchError> {
                 Some(_) => return Err(err("invalidPath", "path must be a string")),
             };
             let value = field(op, "value").cloned();
+            if kind == Kind::Remove && path.is_none() {
+                return Err(err("noTarget", "remove needs a path"));
+            }
             if kind != Kind::Remove && value.is_none() {
                 return Err(err("invalidValue", "add and replace need a value"));
             }
@@ -478,8 +481,8 @@ mod tests {
             json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": "1"}]}]}),
         );
         assert_eq!(again["members"], json!([{"value": "1"}]));
-        let bad = parse_request(&json!({"Operations": [{"op": "remove"}]})).unwrap();
-        assert_eq!(apply(&mut out.clone(), &bad).unwrap_err().scim_type, "noTarget");
+        let bad = parse_request(&json!({"Operations": [{"op": "remove"}]})).unwrap_err();
+        assert_eq!(bad.scim_type, "noTarget");
         assert!(parse_request(&json!({"Operations": [{"op": "move", "path": "a"}]})).is_err());
         assert!(parse_request(&json!({"ops": []})).is_err());
     }

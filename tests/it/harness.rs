@@ -107,6 +107,18 @@ impl Server {
         Resp::from(resp)
     }
 
+    /// Sends a JSON body (`application/json`).
+    pub fn send(&self, method: &str, path: &str, key: &str, body: &Value) -> Resp {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.request_with(
+            method,
+            path,
+            Some(key),
+            Some(&bytes),
+            &[("Content-Type", "application/json")],
+        )
+    }
+
     /// Runs an admin command against this server's data dir.
     pub fn cli(&self, args: &[&str]) -> Output {
         cli_in(&self.dir, args)

@@ -7,6 +7,11 @@ mod harness;
 
 mod admin_cli;
 mod api_auth;
+mod filter_props;
 mod group_commit;
 mod lifecycle;
 mod rate_limits;
+mod scim_query;
+mod scim_users;
+mod seats;
+mod users_native;

@@ -1,0 +1,290 @@
+//! SCIM queries: a table of filters with their expected matches, paging edges, sorting,
+//! projection, `.search`, and discovery.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+use crate::scim_users::create;
+
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// Five users a..e, created in that order.
+fn seed(s: &Server, key: &str) {
+    let users = [
+        json!({"userName": "alice@example.com", "externalId": "ext-1", "title": "Engineer",
+            "name": {"givenName": "Alice", "familyName": "Anders", "formatted": "Alice Anders"},
+            "emails": [{"value": "alice@example.com", "type": "work", "primary": true}, {"value": "alice@home.org", "type": "home"}],
+            "roles": ["admin"], ENT: {"department": "R&D", "employeeNumber": "100"}}),
+        json!({"userName": "bob@example.com", "externalId": "ext-2", "title": "Manager",
+            "name": {"givenName": "Bob", "familyName": "Brown", "formatted": "Bob Brown"},
+            "emails": [{"value": "bob@example.com", "type": "work", "primary": true}],
+            "phoneNumbers": [{"value": "+1 555 0100", "type": "mobile"}],
+            ENT: {"department": "Sales", "employeeNumber": "200"}}),
+        json!({"userName": "carol@example.org", "externalId": "ext-3", "active": false,
+            "name": {"givenName": "Carol", "familyName": "Chen", "formatted": "Carol Chen"},
+            "emails": [{"value": "carol@example.org", "type": "work", "primary": true}], ENT: {"department": "R&D"}}),
+        json!({"userName": "dave@example.org", "title": "Engineer", "roles": ["editor"],
+            "name": {"givenName": "Dave", "familyName": "Diaz", "formatted": "Dave Diaz"},
+            "emails": [{"value": "dave@example.org", "type": "work", "primary": true}, {"value": "DAVE@personal.net", "type": "other"}]}),
+        json!({"userName": "Eve.Evans@Example.com", "externalId": "EXT-5", "title": "intern"}),
+    ];
+    for u in users {
+        create(s, key, u);
+    }
+}
+
+fn names(list: &Value) -> BTreeSet<String> {
+    list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["userName"]
+                .as_str()
+                .unwrap()
+                .split('@')
+                .next()
+                .unwrap()
+                .to_lowercase()
+                .chars()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+fn query(s: &Server, key: &str, q: &str) -> (u16, Value) {
+    let r = s.get(&format!("/scim/v2/Users?{q}"), Some(key));
+    (r.status, r.json())
+}
+
+fn encode(filter: &str) -> String {
+    form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+}
+
+#[test]
+fn filter_table() {
+    let s = Server::start();
+    let key = s.root_key();
+    seed(&s, &key);
+    let table: &[(&str, &str)] = &[
+        (r#"userName eq "alice@example.com""#, "a"),
+        (r#"userName eq "ALICE@EXAMPLE.COM""#, "a"),
+        (r#"userName eq "eve.evans@example.com""#, "e"),
+        (r#"userName ne "alice@example.com""#, "bcde"),
+        (r#"userName co "example.org""#, "cd"),
+        (r#"userName sw "b""#, "b"),
+        (r#"userName ew ".com""#, "abe"),
+        (r#"externalId eq "ext-1""#, "a"),
+        (r#"externalId eq "EXT-1""#, ""),
+        (r#"externalId eq "EXT-5""#, "e"),
+        (r#"externalId pr"#, "abce"),
+        (r#"not (externalId pr)"#, "d"),
+        (r#"title pr"#, "abde"),
+        (r#"title eq "engineer""#, "ad"),
+        (r#"active eq true"#, "abde"),
+        (r#"active eq false"#, "c"),
+        (r#"active eq true and title eq "Engineer""#, "ad"),
+        (r#"title eq "Manager" or title eq "intern""#, "be"),
+        (r#"(title eq "Manager" or title eq "intern") and active eq true"#, "be"),
+        (r#"title eq "Manager" or title eq "intern" and active eq false"#, "b"),
+        (r#"emails[type eq "home"]"#, "a"),
+        (r#"emails[type eq "work" and value co "example.org"]"#, "cd"),
+        (r#"emails co "personal""#, "d"),
+        (r#"emails.value eq "dave@personal.net""#, "d"),
+        (r#"emails eq "bob@example.com""#, "b"),
+        (r#"emails.type eq "other""#, "d"),
+        (r#"name.givenName eq "Carol""#, "c"),
+        (r#"name.familyName sw "b""#, "b"),
+        (r#"name.formatted co "an""#, "a"),
+        (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "R&D""#, "ac"),
+        (
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber gt "150""#,
+            "b",
+        ),
+        (r#"phoneNumbers[type eq "mobile"]"#, "b"),
+        (r#"phoneNumbers pr"#, "b"),
+        (r#"roles[value eq "admin"]"#, "a"),
+        (r#"roles.value eq "editor""#, "d"),
+        (r#"meta.resourceType eq "User""#, "abcde"),
+        (r#"meta.created gt "2000-01-01T00:00:00Z""#, "abcde"),
+        (r#"meta.lastModified lt "2000-01-01T00:00:00Z""#, ""),
+        (r#"not (active eq true) or userName sw "a""#, "ac"),
+        (r#"urn:ietf:params:scim:schemas:core:2.0:User:name.givenName eq "dave""#, "d"),
+        (r#"displayName eq "Bob Brown""#, "b"),
+        (r#"USERNAME Eq "bob@example.com""#, "b"),
+        (r#"id pr"#, "abcde"),
+        (r#"title eq null"#, "c"),
+        (r#"userName eq "bob@example.com" and active eq false"#, ""),
+        (r#"emails[type eq "work" and primary eq true] and not (title eq "Engineer")"#, "bc"),
+    ];
+    for (filter, expected) in table {
+        let (status, list) = query(&s, &key, &format!("filter={}", encode(filter)));
+        assert_eq!(status, 200, "{filter}: {list}");
+        let want: BTreeSet<String> = expected.chars().map(|c| c.to_string()).collect();
+        assert_eq!(names(&list), want, "{filter}");
+        assert_eq!(list["totalResults"], want.len(), "{filter}");
+        assert_eq!(list["itemsPerPage"], want.len(), "{filter}");
+    }
+    for bad in [
+        r#"userName eq"#,
+        r#"userName xx "a""#,
+        r#"(userName eq "a""#,
+        r#"userName eq bob"#,
+        r#"emails[type eq "work""#,
+        r#"userName eq "a" and"#,
+        r#"userName eq "unterminated"#,
+    ] {
+        let (status, body) = query(&s, &key, &format!("filter={}", encode(bad)));
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["scimType"], "invalidFilter", "{bad}");
+    }
+}
+
+#[test]
+fn paging_edges_and_order() {
+    let s = Server::start();
+    let key = s.root_key();
+    seed(&s, &key);
+    let (_, all) = query(&s, &key, "");
+    assert_eq!(all["totalResults"], 5);
+    assert_eq!(all["startIndex"], 1);
+    let order: Vec<&str> = all["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(order[0], "alice@example.com", "creation order");
+    assert_eq!(order[4], "Eve.Evans@Example.com");
+
+    let (_, page) = query(&s, &key, "startIndex=2&count=2");
+    assert_eq!(page["itemsPerPage"], 2);
+    assert_eq!(page["startIndex"], 2);
+    assert_eq!(page["totalResults"], 5);
+    assert_eq!(page["Resources"][0]["userName"], "bob@example.com");
+    let (_, beyond) = query(&s, &key, "startIndex=100");
+    assert_eq!(
+        (beyond["totalResults"].clone(), beyond["itemsPerPage"].clone()),
+        (json!(5), json!(0))
+    );
+    assert_eq!(beyond["Resources"], json!([]));
+    let (_, zero) = query(&s, &key, "count=0");
+    assert_eq!((zero["totalResults"].clone(), zero["itemsPerPage"].clone()), (json!(5), json!(0)));
+    let (_, low) = query(&s, &key, "startIndex=0&count=1");
+    assert_eq!(low["startIndex"], 1);
+    assert_eq!(low["Resources"][0]["userName"], "alice@example.com");
+    let (_, filtered_page) =
+        query(&s, &key, &format!("filter={}&startIndex=2&count=1", encode("active eq true")));
+    assert_eq!(filtered_page["totalResults"], 4);
+    assert_eq!(filtered_page["Resources"][0]["userName"], "bob@example.com");
+    assert_eq!(query(&s, &key, "startIndex=abc").0, 400);
+    assert_eq!(query(&s, &key, "count=1.5").0, 400);
+
+    // Okta's existence check.
+    let (_, okta) = query(
+        &s,
+        &key,
+        &format!("filter={}&startIndex=1&count=100", encode(r#"userName eq "nobody@example.com""#)),
+    );
+    assert_eq!(
+        okta,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []})
+    );
+}
+
+#[test]
+fn sorting_projection_and_search() {
+    let s = Server::start();
+    let key = s.root_key();
+    seed(&s, &key);
+    let (_, sorted) = query(&s, &key, "sortBy=name.givenName&sortOrder=descending");
+    let given: Vec<&str> = sorted["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"]["givenName"].as_str())
+        .collect();
+    assert_eq!(given, ["Dave", "Carol", "Bob", "Alice"]);
+    assert!(sorted["Resources"][4]["name"].is_null(), "users without the attribute sort last");
+    let (_, by_name) = query(&s, &key, "sortBy=userName&count=2");
+    assert_eq!(by_name["Resources"][1]["userName"], "bob@example.com");
+    assert_eq!(query(&s, &key, "sortBy=userName&sortOrder=sideways").0, 400);
+
+    let (_, projected) = query(&s, &key, "attributes=userName,name.givenName&count=1");
+    assert_eq!(
+        projected["Resources"][0],
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+        "id": projected["Resources"][0]["id"], "userName": "alice@example.com", "name": {"givenName": "Alice"}})
+    );
+    let (_, excluded) = query(&s, &key, "excludedAttributes=emails,meta,id&count=1");
+    let first = &excluded["Resources"][0];
+    assert!(first.get("emails").is_none() && first.get("meta").is_none());
+    assert!(first["id"].is_string(), "id is always returned");
+
+    let search = s.send("POST", "/scim/v2/Users/.search", &key, &json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "title eq \"Engineer\"", "attributes": ["userName"], "sortBy": "userName", "sortOrder": "descending",
+        "startIndex": 1, "count": 10}));
+    assert_eq!(search.status, 200, "{}", search.body);
+    let found = search.json();
+    assert_eq!(found["totalResults"], 2);
+    assert_eq!(found["Resources"][0]["userName"], "dave@example.org");
+    assert!(found["Resources"][0].get("title").is_none());
+    let bad =
+        s.send("POST", "/v1/default/scim/v2/Users/.search", &key, &json!({"filter": "title eq"}));
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["scimType"], "invalidFilter");
+
+    let one = s
+        .get(
+            &format!("/scim/v2/Users/{}?attributes=userName", first["id"].as_str().unwrap()),
+            Some(&key),
+        )
+        .json();
+    assert_eq!(one.as_object().unwrap().len(), 3, "{one}");
+}
+
+#[test]
+fn discovery_describes_the_server() {
+    let s = Server::start();
+    let (groups_reader, _) = s.create_key("default", &["scim:groups:read"]);
+    let (usage_only, _) = s.create_key("default", &["usage"]);
+    let denied = s.get("/scim/v2/ServiceProviderConfig", Some(&usage_only));
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.json()["required_scope"], "scim:users:read");
+    assert_eq!(denied.json()["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+
+    let spc = s.get("/v1/default/scim/v2/ServiceProviderConfig", Some(&groups_reader)).json();
+    assert_eq!(spc["patch"]["supported"], true);
+    assert_eq!(spc["filter"], json!({"supported": true, "maxResults": 1000}));
+    assert_eq!(spc["sort"]["supported"], true);
+    assert_eq!(spc["etag"]["supported"], true);
+    assert_eq!(spc["changePassword"]["supported"], false);
+    assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
+
+    let types = s.get("/scim/v2/ResourceTypes", Some(&groups_reader)).json();
+    assert_eq!(types["totalResults"], 1);
+    assert_eq!(types["Resources"][0]["schemaExtensions"][0]["schema"], ENT);
+    assert_eq!(
+        s.get("/scim/v2/ResourceTypes/User", Some(&groups_reader)).json()["endpoint"],
+        "/Users"
+    );
+    assert_eq!(s.get("/scim/v2/ResourceTypes/Nope", Some(&groups_reader)).status, 404);
+
+    let schemas = s.get("/scim/v2/Schemas", Some(&groups_reader)).json();
+    assert_eq!(schemas["totalResults"], 2);
+    let user = s
+        .get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", Some(&groups_reader))
+        .json();
+    let user_name =
+        user["attributes"].as_array().unwrap().iter().find(|a| a["name"] == "userName").unwrap();
+    assert_eq!(user_name["uniqueness"], "server");
+    assert_eq!(user_name["caseExact"], false);
+    assert_eq!(user_name["required"], true);
+    let ent = s.get(&format!("/scim/v2/Schemas/{ENT}"), Some(&groups_reader)).json();
+    assert!(ent["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "manager"));
+}
