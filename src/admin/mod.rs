@@ -59,6 +59,18 @@ pub enum Request {
         tenant: String,
         deleted: bool,
     },
+    RoomCreate {
+        tenant: String,
+        name: String,
+    },
+    RoomList {
+        tenant: String,
+    },
+    /// Deletes the room and all its memberships (unlike the APIs, which only unmap).
+    RoomDelete {
+        tenant: String,
+        room_id: Uuid,
+    },
 }
 
 impl Request {
@@ -148,6 +160,44 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 })
                 .await?;
             Ok(json!({"users": list.iter().map(user_json).collect::<Vec<_>>()}))
+        }
+        Request::RoomCreate { tenant, name } => {
+            let (id, now) = (Uuid::now_v7(), now_ms());
+            let room = app
+                .store
+                .write(move |txn| {
+                    let t = store::tenants::get_by_slug(txn, &tenant)?;
+                    let room = store::rooms::Room::new(id, name.trim(), now);
+                    store::rooms::create(txn, t.id, &room)?;
+                    Ok(room)
+                })
+                .await?;
+            Ok(crate::native::rooms::room_json(&room))
+        }
+        Request::RoomList { tenant } => {
+            let list = app
+                .store
+                .read(move |tx| {
+                    let t = store::tenants::get_by_slug(tx, &tenant)?;
+                    let mut all = Vec::new();
+                    store::rooms::scan(tx, t.id, 0, |r| {
+                        all.push(crate::native::rooms::room_json(&r));
+                        Ok(true)
+                    })?;
+                    Ok(all)
+                })
+                .await?;
+            Ok(json!({ "rooms": list }))
+        }
+        Request::RoomDelete { tenant, room_id } => {
+            let room = app
+                .store
+                .write(move |txn| {
+                    let t = store::tenants::get_by_slug(txn, &tenant)?;
+                    store::rooms::delete(txn, t.id, room_id)
+                })
+                .await?;
+            Ok(crate::native::rooms::room_json(&room))
         }
         Request::KeyRotate { key_id } => {
             let issued = app.rotate_key(key_id).await?;

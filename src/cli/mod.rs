@@ -50,6 +50,31 @@ enum Command {
     /// Users: the account owner, and the audit list of deleted users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Create, list and delete rooms (channels).
+    #[command(subcommand)]
+    Room(RoomCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RoomCommand {
+    /// Create a room.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Room name, unique within the tenant.
+        name: String,
+    },
+    /// List a tenant's rooms with their member counts and group mappings.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Delete a room and all its memberships (the APIs can only remove its group mapping).
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        room_id: Uuid,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +207,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::User(UserCommand::List { tenant, deleted }) => {
             Request::UserList { tenant, deleted }
+        }
+        Command::Room(RoomCommand::Create { tenant, name }) => Request::RoomCreate { tenant, name },
+        Command::Room(RoomCommand::List { tenant }) => Request::RoomList { tenant },
+        Command::Room(RoomCommand::Delete { tenant, room_id }) => {
+            Request::RoomDelete { tenant, room_id }
         }
     };
     let answer = admin_call(&cli.data_dir, request.clone()).await?;

@@ -30,6 +30,13 @@ pub fn human(request: &Request, answer: &Value) -> String {
                 writeln!(out, "\nsecret (shown once; store it now):\n  {}", s(&answer["secret"]));
         }
         Request::UserList { .. } => user_table(&mut out, answer["users"].as_array()),
+        Request::RoomList { .. } => room_table(&mut out, answer["rooms"].as_array()),
+        Request::RoomCreate { .. } => {
+            let _ = writeln!(out, "room {} created: {}", s(&answer["name"]), s(&answer["id"]));
+        }
+        Request::RoomDelete { .. } => {
+            let _ = writeln!(out, "room {} deleted with its memberships", s(&answer["id"]));
+        }
         Request::UserSetOwner { .. } => {
             let _ = writeln!(
                 out,
@@ -143,6 +150,25 @@ fn user_table(out: &mut String, rows: Option<&Vec<Value>>) {
             s(&u["user_name"]),
             s(&u["external_id"]),
             s(&u["deleted_at"])
+        );
+    }
+}
+
+fn room_table(out: &mut String, rows: Option<&Vec<Value>>) {
+    let _ = writeln!(
+        out,
+        "{:<36}  {:>8}  {:<6}  {:<24}  NAME",
+        "ID", "MEMBERS", "GROUP", "EXTERNAL ID"
+    );
+    for r in rows.into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{:<36}  {:>8}  {:<6}  {:<24}  {}",
+            s(&r["id"]),
+            s(&r["member_count"]),
+            if r["mapped"] == true { "yes" } else { "no" },
+            s(&r["external_id"]),
+            s(&r["name"])
         );
     }
 }

@@ -26,6 +26,22 @@ pub enum Endpoint<'a> {
     ScimUserReplace(&'a str),
     ScimUserPatch(&'a str),
     ScimUserDelete(&'a str),
+    RoomsList,
+    RoomGet(&'a str),
+    RoomPatch(&'a str),
+    RoomUnmap(&'a str),
+    RoomMembers(&'a str),
+    RoomMemberAdd(&'a str),
+    RoomMembersSync(&'a str),
+    RoomMemberRemove(&'a str, &'a str),
+    RoomMemberRemoveByBody(&'a str),
+    ScimGroupsList,
+    ScimGroupsCreate,
+    ScimGroupsSearch,
+    ScimGroupGet(&'a str),
+    ScimGroupReplace(&'a str),
+    ScimGroupPatch(&'a str),
+    ScimGroupDelete(&'a str),
     ScimServiceProviderConfig,
     ScimResourceTypes(Option<&'a str>),
     ScimSchemas(Option<&'a str>),
@@ -63,6 +79,19 @@ impl Endpoint<'_> {
             ScimUsersCreate | ScimUserReplace(_) | ScimUserPatch(_) | ScimUserDelete(_) => {
                 Access::Scope(Scope::ScimUsersWrite)
             }
+            RoomsList | RoomGet(_) | RoomMembers(_) => Access::Scope(Scope::ApiRoomsRead),
+            RoomPatch(_)
+            | RoomUnmap(_)
+            | RoomMemberAdd(_)
+            | RoomMembersSync(_)
+            | RoomMemberRemove(..)
+            | RoomMemberRemoveByBody(_) => Access::Scope(Scope::ApiRoomsWrite),
+            ScimGroupsList | ScimGroupsSearch | ScimGroupGet(_) => {
+                Access::Scope(Scope::ScimGroupsRead)
+            }
+            ScimGroupsCreate | ScimGroupReplace(_) | ScimGroupPatch(_) | ScimGroupDelete(_) => {
+                Access::Scope(Scope::ScimGroupsWrite)
+            }
             ScimServiceProviderConfig | ScimResourceTypes(_) | ScimSchemas(_) => Access::ScimRead,
         }
     }
@@ -87,6 +116,21 @@ impl Endpoint<'_> {
             ScimUserReplace(_) => "scim.users.replace",
             ScimUserPatch(_) => "scim.users.patch",
             ScimUserDelete(_) => "scim.users.delete",
+            RoomsList => "rooms.list",
+            RoomGet(_) => "rooms.get",
+            RoomPatch(_) => "rooms.patch",
+            RoomUnmap(_) => "rooms.unmap",
+            RoomMembers(_) => "rooms.members.list",
+            RoomMemberAdd(_) => "rooms.members.add",
+            RoomMembersSync(_) => "rooms.members.sync",
+            RoomMemberRemove(..) | RoomMemberRemoveByBody(_) => "rooms.members.remove",
+            ScimGroupsList => "scim.groups.list",
+            ScimGroupsCreate => "scim.groups.create",
+            ScimGroupsSearch => "scim.groups.search",
+            ScimGroupGet(_) => "scim.groups.get",
+            ScimGroupReplace(_) => "scim.groups.replace",
+            ScimGroupPatch(_) => "scim.groups.patch",
+            ScimGroupDelete(_) => "scim.groups.delete",
             ScimServiceProviderConfig => "scim.service_provider_config",
             ScimResourceTypes(_) => "scim.resource_types",
             ScimSchemas(_) => "scim.schemas",
@@ -162,6 +206,42 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
             ],
             "GET, PUT, PATCH, DELETE",
         ),
+        (Style::Native, [c]) if is_rooms(c) => m(&[(&Method::GET, RoomsList)], "GET"),
+        (Style::Native, [c, id]) if is_rooms(c) && !id.is_empty() => m(
+            &[
+                (&Method::GET, RoomGet(id)),
+                (&Method::PATCH, RoomPatch(id)),
+                (&Method::DELETE, RoomUnmap(id)),
+            ],
+            "GET, PATCH, DELETE",
+        ),
+        (Style::Native, [c, id, "members"]) if is_rooms(c) && !id.is_empty() => m(
+            &[
+                (&Method::GET, RoomMembers(id)),
+                (&Method::POST, RoomMemberAdd(id)),
+                (&Method::PUT, RoomMembersSync(id)),
+                (&Method::DELETE, RoomMemberRemoveByBody(id)),
+            ],
+            "GET, POST, PUT, DELETE",
+        ),
+        (Style::Native, [c, id, "members", user])
+            if is_rooms(c) && !id.is_empty() && !user.is_empty() =>
+        {
+            m(&[(&Method::DELETE, RoomMemberRemove(id, user))], "DELETE")
+        }
+        (Style::Scim, ["Groups"]) => {
+            m(&[(&Method::GET, ScimGroupsList), (&Method::POST, ScimGroupsCreate)], "GET, POST")
+        }
+        (Style::Scim, ["Groups", ".search"]) => m(&[(&Method::POST, ScimGroupsSearch)], "POST"),
+        (Style::Scim, ["Groups", id]) if !id.is_empty() => m(
+            &[
+                (&Method::GET, ScimGroupGet(id)),
+                (&Method::PUT, ScimGroupReplace(id)),
+                (&Method::PATCH, ScimGroupPatch(id)),
+                (&Method::DELETE, ScimGroupDelete(id)),
+            ],
+            "GET, PUT, PATCH, DELETE",
+        ),
         (Style::Scim, ["ServiceProviderConfig"]) => {
             m(&[(&Method::GET, ScimServiceProviderConfig)], "GET")
         }
@@ -173,6 +253,11 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
         (Style::Scim, ["Schemas", id]) => m(&[(&Method::GET, ScimSchemas(Some(id)))], "GET"),
         _ => Err(RouteError::NotFound(style)),
     }
+}
+
+/// `rooms` and `channels` are one resource under two names.
+fn is_rooms(segment: &str) -> bool {
+    segment == "rooms" || segment == "channels"
 }
 
 #[cfg(test)]

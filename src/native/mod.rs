@@ -1,4 +1,5 @@
 //! Native JSON handlers.
 
 pub mod account;
+pub mod rooms;
 pub mod users;

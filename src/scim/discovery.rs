@@ -4,7 +4,7 @@
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::filter::CORE_USER_URN;
+use super::filter::{CORE_GROUP_URN, CORE_USER_URN};
 use super::list::{LIST_RESPONSE, MAX_RESULTS};
 use super::user::ENTERPRISE_URN;
 use crate::http::Ctx;
@@ -57,13 +57,25 @@ fn user_resource_type(ctx: &Ctx<'_>) -> Value {
     })
 }
 
+fn group_resource_type(ctx: &Ctx<'_>) -> Value {
+    json!({
+        "schemas": [RESOURCE_TYPE_URN],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "A whoot room with a SCIM group mapping; members are the room's members.",
+        "schema": CORE_GROUP_URN,
+        "meta": {"resourceType": "ResourceType", "location": url(ctx, "ResourceTypes/Group")},
+    })
+}
+
 pub fn resource_types(ctx: &Ctx<'_>, name: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let all = vec![user_resource_type(ctx)];
+    let all = vec![user_resource_type(ctx), group_resource_type(ctx)];
     one_or_list(all, name, "id")
 }
 
 pub fn schemas(ctx: &Ctx<'_>, id: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let mut all = vec![user_schema(), enterprise_schema()];
+    let mut all = vec![user_schema(), enterprise_schema(), group_schema()];
     for s in &mut all {
         let id = s["id"].as_str().unwrap_or_default().to_owned();
         s["schemas"] = json!([SCHEMA_URN]);
@@ -246,6 +258,29 @@ fn enterprise_schema() -> Value {
         "id": ENTERPRISE_URN,
         "name": "EnterpriseUser",
         "description": "Enterprise user extension",
+        "attributes": attrs.iter().map(Attr::json).collect::<Vec<_>>(),
+    })
+}
+
+fn group_schema() -> Value {
+    let attrs = [
+        attr("displayName", "string", "The group's name (the room's display name).").required(),
+        attr(
+            "members",
+            "complex",
+            "Members: users of the tenant. SCIM adds them without transmit permission.",
+        )
+        .multi()
+        .sub(vec![
+            attr("value", "string", "The member's user id."),
+            attr("display", "string", "The member's display name (read-only)."),
+            attr("$ref", "reference", "The member's User URI (read-only)."),
+        ]),
+    ];
+    json!({
+        "id": CORE_GROUP_URN,
+        "name": "Group",
+        "description": "Group: a whoot room with a SCIM mapping",
         "attributes": attrs.iter().map(Attr::json).collect::<Vec<_>>(),
     })
 }

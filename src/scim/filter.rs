@@ -447,6 +447,16 @@ fn values<'a>(resource: &'a Value, path: &AttrPath) -> Vec<&'a Value> {
         .collect()
 }
 
+/// Whether a filter reads attribute `name` (so the caller must load it).
+pub fn mentions(filter: &Filter, name: &str) -> bool {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => mentions(a, name) || mentions(b, name),
+        Filter::Not(inner) => mentions(inner, name),
+        Filter::Present(p) | Filter::Compare(p, _, _) => p.name.eq_ignore_ascii_case(name),
+        Filter::Has(p, _) => p.name.eq_ignore_ascii_case(name),
+    }
+}
+
 /// The first value a path reaches (for sorting).
 pub fn first_value<'a>(resource: &'a Value, path: &AttrPath) -> Option<&'a Value> {
     values(resource, path).into_iter().next()

@@ -2,6 +2,7 @@
 
 pub mod discovery;
 pub mod filter;
+pub mod groups;
 pub mod list;
 pub mod patch;
 pub mod user;

@@ -9,6 +9,10 @@ use super::{Error, Result, Tx, tables::COUNTERS};
 pub const SEATS_PROVISIONED: &str = "seats_provisioned";
 /// Number of users the APIs can see (active or not, not deleted): list totals without a scan.
 pub const USERS: &str = "users";
+/// Number of rooms.
+pub const ROOMS: &str = "rooms";
+/// Number of rooms with a SCIM group mapping.
+pub const GROUPS: &str = "groups";
 
 pub fn get(tx: &impl Tx, tenant: Uuid, name: &str) -> Result<u64> {
     let table = tx.table(COUNTERS)?;

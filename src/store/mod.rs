@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod counters;
 pub mod keys;
+pub mod rooms;
 mod tables;
 pub mod tenants;
 pub mod users;

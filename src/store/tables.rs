@@ -1,8 +1,7 @@
 //! Table layout. UUIDs are stored as u128; ids are UUIDv7, so a range scan in key order is
 //! creation order. Values are `codec` records unless the type says otherwise.
 //!
-//! Planned neighbours (same conventions): rooms, memberships both ways, and an event outbox keyed
-//! by a monotonic sequence.
+//! Planned neighbour (same conventions): an event outbox keyed by a monotonic sequence.
 
 use redb::{TableDefinition, WriteTransaction};
 
@@ -26,6 +25,15 @@ pub const DELETED_USERS: TableDefinition<(u128, u128), &[u8]> =
     TableDefinition::new("deleted_users");
 /// (tenant id, "u:" lowercased userName | "x:" externalId | "e:" lowercased email) -> user id
 pub const USER_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new("user_index");
+/// (tenant id, room id) -> Room
+pub const ROOMS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("rooms");
+/// (tenant id, "n:" lowercased name | "x:" externalId) -> room id
+pub const ROOM_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new("room_index");
+/// (tenant id, room id, user id) -> tx_permission: a room's members in one range
+pub const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
+    TableDefinition::new("room_members");
+/// (tenant id, user id, room id) -> (): a user's rooms in one range
+pub const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("user_rooms");
 
 /// Opening a table in a write transaction creates it; doing so once at startup lets read
 /// transactions assume every table exists.
@@ -37,5 +45,9 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(USERS)?;
     txn.open_table(DELETED_USERS)?;
     txn.open_table(USER_INDEX)?;
+    txn.open_table(ROOMS)?;
+    txn.open_table(ROOM_INDEX)?;
+    txn.open_table(ROOM_MEMBERS)?;
+    txn.open_table(USER_ROOMS)?;
     Ok(())
 }

@@ -221,7 +221,7 @@ pub fn update(
             SeatChange::Taken
         }
         (true, false) => {
-            free_seat(txn, tenant, prev.id)?;
+            free_seat(txn, tenant, prev.id, now)?;
             SeatChange::Freed
         }
         _ => SeatChange::None,
@@ -254,7 +254,7 @@ pub fn delete(
     }
     refuse_owner(txn, tenant, id, "deleted")?;
     if user.active {
-        free_seat(txn, tenant, id)?;
+        free_seat(txn, tenant, id, now)?;
         user.active = false;
     }
     {
@@ -329,15 +329,14 @@ fn take_seat(txn: &WriteTransaction, tenant: Uuid) -> Result<()> {
     Ok(())
 }
 
-fn free_seat(txn: &WriteTransaction, tenant: Uuid, user: Uuid) -> Result<()> {
+fn free_seat(txn: &WriteTransaction, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
     counters::add(txn, tenant, counters::SEATS_PROVISIONED, -1)?;
-    on_deactivated(txn, tenant, user)
+    on_deactivated(txn, tenant, user, now)
 }
 
-/// Everything that goes when a user stops being active, in the same transaction. Rooms are not
-/// stored yet; when they are, the user's memberships are removed here.
-fn on_deactivated(_txn: &WriteTransaction, _tenant: Uuid, _user: Uuid) -> Result<()> {
-    Ok(())
+/// Everything that goes when a user stops being active, in the same transaction.
+fn on_deactivated(txn: &WriteTransaction, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
+    super::rooms::remove_user_everywhere(txn, tenant, user, now)
 }
 
 fn refuse_owner(txn: &WriteTransaction, tenant: Uuid, user: Uuid, what: &str) -> Result<()> {

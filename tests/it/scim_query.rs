@@ -267,7 +267,8 @@ fn discovery_describes_the_server() {
     assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
 
     let types = s.get("/scim/v2/ResourceTypes", Some(&groups_reader)).json();
-    assert_eq!(types["totalResults"], 1);
+    assert_eq!(types["totalResults"], 2);
+    assert_eq!(types["Resources"][1]["endpoint"], "/Groups");
     assert_eq!(types["Resources"][0]["schemaExtensions"][0]["schema"], ENT);
     assert_eq!(
         s.get("/scim/v2/ResourceTypes/User", Some(&groups_reader)).json()["endpoint"],
@@ -276,7 +277,7 @@ fn discovery_describes_the_server() {
     assert_eq!(s.get("/scim/v2/ResourceTypes/Nope", Some(&groups_reader)).status, 404);
 
     let schemas = s.get("/scim/v2/Schemas", Some(&groups_reader)).json();
-    assert_eq!(schemas["totalResults"], 2);
+    assert_eq!(schemas["totalResults"], 3);
     let user = s
         .get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", Some(&groups_reader))
         .json();

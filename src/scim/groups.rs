@@ -1,0 +1,543 @@
+//! SCIM `/Groups`: rooms with a group mapping. Members are rooms' memberships; SCIM adds them
+//! with tx_permission false and never changes an existing member's permission.
+//!
+//! Member lists can be large, so nothing here reads one unless the answer shows it: lists with
+//! `excludedAttributes=members` read only room records, and PATCH works on membership rows
+//! directly and answers 204 (unless the client asks for `attributes`).
+
+use std::collections::HashMap;
+
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use hyper::header::{ETAG, HeaderValue, LOCATION};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::filter::{self, CORE_GROUP_URN, CompValue, Filter, Op, field};
+use super::list::ListParams;
+use super::patch::{self, Kind, Operation};
+use crate::http::error::ApiError;
+use crate::http::listener::HttpResponse;
+use crate::http::router::Style;
+use crate::http::{Ctx, body, path_id, response};
+use crate::native::rooms::unmap_room;
+use crate::store::rooms::{self, Room};
+use crate::store::{self, Tx, counters, users};
+use crate::time::{format_ms, now_ms};
+
+fn bad(detail: impl Into<String>) -> ApiError {
+    ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
+}
+
+fn etag(r: &Room) -> String {
+    format!("W/\"{}\"", r.version)
+}
+
+/// A mapped room by id, or else by externalId.
+fn resolve(tx: &impl Tx, tenant: Uuid, raw: &str) -> store::Result<Room> {
+    if let Ok(id) = Uuid::parse_str(raw) {
+        match rooms::get(tx, tenant, id) {
+            Ok(r) if r.mapped => return Ok(r),
+            Ok(_) | Err(store::Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match rooms::find(tx, tenant, &rooms::external_id_key(raw))? {
+        Some(r) if r.mapped => Ok(r),
+        _ => Err(store::Error::NotFound("group")),
+    }
+}
+
+struct Urls {
+    groups: String,
+    users: String,
+}
+
+fn urls(ctx: &Ctx<'_>) -> Urls {
+    Urls {
+        groups: format!("{}/scim/v2/Groups", ctx.base_url),
+        users: format!("{}/scim/v2/Users", ctx.base_url),
+    }
+}
+
+/// The group as SCIM shows it; `with_members` reads the member list (and each member's name).
+fn render(
+    tx: &impl Tx,
+    tenant: Uuid,
+    r: &Room,
+    urls: &Urls,
+    with_members: bool,
+) -> store::Result<Value> {
+    let mut out = Map::new();
+    out.insert("schemas".into(), json!([CORE_GROUP_URN]));
+    out.insert("id".into(), json!(r.id));
+    if let Some(x) = &r.external_id {
+        out.insert("externalId".into(), json!(x));
+    }
+    out.insert("displayName".into(), json!(r.display_name));
+    if with_members {
+        let mut members = Vec::new();
+        for id in rooms::member_ids(tx, tenant, r.id)?.into_keys() {
+            let id = Uuid::from_u128(id);
+            let display = match users::get(tx, tenant, id) {
+                Ok(u) => u.display_name.unwrap_or(u.user_name),
+                Err(store::Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            members.push(
+                json!({"value": id, "display": display, "$ref": format!("{}/{id}", urls.users)}),
+            );
+        }
+        out.insert("members".into(), Value::Array(members));
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "Group",
+            "created": format_ms(r.created_at),
+            "lastModified": format_ms(r.updated_at),
+            "location": format!("{}/{}", urls.groups, r.id),
+            "version": etag(r),
+        }),
+    );
+    Ok(Value::Object(out))
+}
+
+/// Whether the answer will show members (so they must be read).
+fn shows_members(p: &ListParams) -> bool {
+    let named =
+        |list: &[filter::AttrPath]| list.iter().any(|a| a.name.eq_ignore_ascii_case("members"));
+    !named(&p.excluded) && (p.attributes.is_empty() || named(&p.attributes))
+}
+
+fn respond(status: StatusCode, doc: Value, r: &Room, urls: &Urls) -> HttpResponse {
+    let mut resp = response::json_in_style(status, &doc, Style::Scim);
+    if let Ok(v) = HeaderValue::from_str(&etag(r)) {
+        resp.headers_mut().insert(ETAG, v);
+    }
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&format!("{}/{}", urls.groups, r.id))
+    {
+        resp.headers_mut().insert(LOCATION, v);
+    }
+    resp
+}
+
+pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::from_query(ctx)?;
+    run_list(ctx, params).await
+}
+
+pub async fn search(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    run_list(ctx, ListParams::from_search(&request)?).await
+}
+
+/// `members[value eq "id"]` or `members.value eq "id"`: answered from the user→rooms index.
+fn member_equality(f: &Filter) -> Option<&str> {
+    match f {
+        Filter::Has(p, inner) if p.name.eq_ignore_ascii_case("members") => match &**inner {
+            Filter::Compare(v, Op::Eq, CompValue::Str(id))
+                if v.name.eq_ignore_ascii_case("value") && v.sub.is_none() =>
+            {
+                Some(id)
+            }
+            _ => None,
+        },
+        Filter::Compare(p, Op::Eq, CompValue::Str(id))
+            if p.name.eq_ignore_ascii_case("members")
+                && p.sub.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("value")) =>
+        {
+            Some(id)
+        }
+        _ => None,
+    }
+}
+
+async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, ApiError> {
+    let (tenant, urls) = (ctx.tenant, urls(ctx));
+    let answer = ctx
+        .store()
+        .read(move |tx| {
+            let with_members = shows_members(&params);
+            let Some(f) = &params.filter else {
+                let mut all = Vec::new();
+                let mut seen = 0u64;
+                let take_all = params.sort_by.is_some();
+                rooms::scan(tx, tenant, 0, |r| {
+                    if r.mapped {
+                        seen += 1;
+                        if take_all
+                            || (seen >= params.start_index && (all.len() as u64) < params.count)
+                        {
+                            all.push(render(tx, tenant, &r, &urls, with_members)?);
+                        }
+                    }
+                    Ok(take_all || (all.len() as u64) < params.count)
+                })?;
+                if take_all {
+                    params.sort(&mut all);
+                    return Ok(params.respond(all.len() as u64, params.page_of(all)));
+                }
+                return Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, all));
+            };
+            let filter_reads_members = filter::mentions(f, "members");
+            let candidates: Option<Vec<Room>> =
+                match (filter::indexed_equality(f), member_equality(f)) {
+                    (Some((filter::IndexedAttr::ExternalId, x)), _) => Some(
+                        rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect(),
+                    ),
+                    (_, Some(user)) => match Uuid::parse_str(user) {
+                        Ok(user) => Some(
+                            rooms::rooms_of(tx, tenant, user)?
+                                .into_iter()
+                                .map(|id| rooms::get(tx, tenant, id))
+                                .collect::<store::Result<_>>()?,
+                        ),
+                        Err(_) => Some(Vec::new()),
+                    },
+                    _ => None,
+                };
+            let mut hits = Vec::new();
+            let mut consider = |r: Room| -> store::Result<bool> {
+                if r.mapped {
+                    let doc = render(tx, tenant, &r, &urls, filter_reads_members)?;
+                    if filter::matches(f, &doc) {
+                        hits.push(if with_members && !filter_reads_members {
+                            render(tx, tenant, &r, &urls, true)?
+                        } else {
+                            doc
+                        });
+                    }
+                }
+                Ok(true)
+            };
+            match candidates {
+                Some(list) => {
+                    for r in list {
+                        consider(r)?;
+                    }
+                }
+                None => rooms::scan(tx, tenant, 0, consider)?,
+            }
+            params.sort(&mut hits);
+            Ok(params.respond(hits.len() as u64, params.page_of(hits)))
+        })
+        .await?;
+    Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
+}
+
+pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::from_query(ctx)?;
+    let (tenant, raw, urls) = (ctx.tenant, path_id(raw), urls(ctx));
+    let (room, doc) = ctx
+        .store()
+        .read(move |tx| {
+            let r = resolve(tx, tenant, &raw)?;
+            let mut doc = render(tx, tenant, &r, &urls, shows_members(&params))?;
+            super::list::project(&mut doc, &params.attributes, &params.excluded);
+            Ok((r, doc))
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, doc, &room, &self::urls(ctx)))
+}
+
+/// What a Group document says: displayName, externalId and member ids.
+struct GroupInput {
+    display_name: String,
+    external_id: Option<String>,
+    members: Option<Vec<Uuid>>,
+}
+
+fn read_group(doc: &Value) -> Result<GroupInput, ApiError> {
+    if !doc.is_object() {
+        return Err(bad("a Group must be a JSON object"));
+    }
+    let display_name = match field(doc, "displayName") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ => return Err(bad("displayName is required")),
+    };
+    let external_id = match field(doc, "externalId") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        None | Some(Value::Null) | Some(Value::String(_)) => None,
+        Some(_) => return Err(bad("externalId must be a string")),
+    };
+    let members = match field(doc, "members") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(member_ids(v)?),
+    };
+    Ok(GroupInput { display_name, external_id, members })
+}
+
+/// Member references: `[{"value": id}]`, one `{"value": id}`, or bare id strings.
+fn member_ids(v: &Value) -> Result<Vec<Uuid>, ApiError> {
+    let items: Vec<&Value> = match v {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut ids = Vec::with_capacity(items.len());
+    let mut unknown = Vec::new();
+    for item in items {
+        let raw = match item {
+            Value::String(s) => s.as_str(),
+            Value::Object(_) => field(item, "value")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("a member needs a \"value\""))?,
+            _ => return Err(bad("members must be objects with a \"value\"")),
+        };
+        match Uuid::parse_str(raw.trim()) {
+            Ok(id) => ids.push(id),
+            Err(_) => unknown.push(raw.to_owned()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(bad(format!("unknown or inactive users: {}", unknown.join(", "))));
+    }
+    Ok(ids)
+}
+
+/// Creates a group: a new room, or the mapping of an existing unmapped room of that name.
+pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    let input = read_group(&doc)?;
+    let (tenant, now, fresh_id, u) = (ctx.tenant, now_ms(), Uuid::now_v7(), urls(ctx));
+    let (room, doc) = ctx
+        .store()
+        .write(move |txn| {
+            let room = match rooms::find(txn, tenant, &rooms::name_key(&input.display_name))? {
+                Some(existing) if existing.mapped => {
+                    return Err(store::Error::Conflict(
+                        "a group with this displayName already exists".into(),
+                    ));
+                }
+                Some(existing) => {
+                    let mut next = existing;
+                    next.mapped = true;
+                    next.display_name = input.display_name.clone();
+                    next.external_id = input.external_id.clone();
+                    rooms::update(txn, tenant, next, None, now)?
+                }
+                None => {
+                    let mut r = Room::new(fresh_id, &input.display_name, now);
+                    r.mapped = true;
+                    r.external_id = input.external_id.clone();
+                    rooms::create(txn, tenant, &r)?;
+                    r
+                }
+            };
+            for &user in input.members.iter().flatten() {
+                rooms::add_member(txn, tenant, room.id, user, None, now)?;
+            }
+            let room = rooms::get(txn, tenant, room.id)?;
+            let doc = render(txn, tenant, &room, &u, true)?;
+            Ok((room, doc))
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, doc, &room, &urls(ctx)))
+}
+
+pub async fn replace(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    let input = read_group(&doc)?;
+    let (tenant, raw, if_match, now, u) =
+        (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms(), urls(ctx));
+    let (room, doc) = ctx
+        .store()
+        .write(move |txn| {
+            let current = resolve(txn, tenant, &raw)?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(store::Error::VersionMismatch);
+            }
+            let mut next = current.clone();
+            next.display_name = input.display_name.clone();
+            next.external_id = input.external_id.clone();
+            rooms::update(txn, tenant, next, None, now)?;
+            let wanted: HashMap<Uuid, Option<bool>> =
+                input.members.iter().flatten().map(|&id| (id, None)).collect();
+            rooms::sync_members(txn, tenant, current.id, &wanted, now)?;
+            let room = rooms::get(txn, tenant, current.id)?;
+            Ok((room.clone(), render(txn, tenant, &room, &u, true)?))
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, doc, &room, &urls(ctx)))
+}
+
+pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    let ops = patch::parse_request(&request)
+        .map_err(|e| ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type })?;
+    // Check the shapes before queueing, so the writer only meets well-formed operations.
+    let changes: Vec<Change> =
+        ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    let params = ListParams::from_query(ctx)?;
+    let (tenant, raw, if_match, now) = (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms());
+    let room = ctx
+        .store()
+        .write(move |txn| {
+            let current = resolve(txn, tenant, &raw)?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(store::Error::VersionMismatch);
+            }
+            for change in &changes {
+                apply_change(txn, tenant, current.id, change, now)?;
+            }
+            rooms::get(txn, tenant, current.id)
+        })
+        .await?;
+    if params.attributes.is_empty() {
+        let mut resp = response::empty(StatusCode::NO_CONTENT);
+        if let Ok(v) = HeaderValue::from_str(&etag(&room)) {
+            resp.headers_mut().insert(ETAG, v);
+        }
+        return Ok(resp);
+    }
+    let (tenant, u, id) = (ctx.tenant, urls(ctx), room.id);
+    let (room, doc) = ctx
+        .store()
+        .read(move |tx| {
+            let room = rooms::get(tx, tenant, id)?;
+            let mut doc = render(tx, tenant, &room, &u, shows_members(&params))?;
+            super::list::project(&mut doc, &params.attributes, &params.excluded);
+            Ok((room, doc))
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, doc, &room, &urls(ctx)))
+}
+
+/// One effect of a Group PATCH operation.
+#[derive(Clone, Debug)]
+enum Change {
+    AddMembers(Vec<Uuid>),
+    RemoveMembers(Vec<Uuid>),
+    RemoveAllMembers,
+    ReplaceMembers(Vec<Uuid>),
+    DisplayName(String),
+    ExternalId(Option<String>),
+}
+
+fn change_of(op: &Operation) -> Result<Vec<Change>, ApiError> {
+    let Some(path) = &op.path else {
+        // No path: the value object names attributes.
+        let Some(Value::Object(values)) = &op.value else {
+            return Err(bad("without a path, the value must be an object"));
+        };
+        let mut out = Vec::new();
+        for (key, value) in values {
+            let single = Operation {
+                kind: op.kind,
+                path: Some(patch::parse_path(key).map_err(|e| bad(e.detail))?),
+                value: Some(value.clone()),
+            };
+            out.extend(change_of(&single)?);
+        }
+        return Ok(out);
+    };
+    let name = path.attr.name.to_ascii_lowercase();
+    match (name.as_str(), &path.filter, op.kind) {
+        ("members", None, Kind::Add) => {
+            Ok(vec![Change::AddMembers(member_ids(op.value.as_ref().unwrap_or(&Value::Null))?)])
+        }
+        ("members", None, Kind::Replace) => {
+            Ok(vec![Change::ReplaceMembers(member_ids(op.value.as_ref().unwrap_or(&json!([])))?)])
+        }
+        ("members", None, Kind::Remove) => match &op.value {
+            // Entra: remove the listed members only.
+            Some(v) => Ok(vec![Change::RemoveMembers(member_ids(v)?)]),
+            None => Ok(vec![Change::RemoveAllMembers]),
+        },
+        ("members", Some(f), Kind::Remove) => Ok(vec![Change::RemoveMembers(value_eq_ids(f)?)]),
+        ("members", Some(_), _) => Err(ApiError::BadRequest {
+            detail: "members[…] paths are supported for remove".into(),
+            scim_type: "invalidPath",
+        }),
+        ("displayname", None, Kind::Add | Kind::Replace) => match &op.value {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                Ok(vec![Change::DisplayName(s.trim().to_owned())])
+            }
+            _ => Err(bad("displayName must be a non-empty string")),
+        },
+        ("displayname", None, Kind::Remove) => Err(ApiError::BadRequest {
+            detail: "displayName is required and cannot be removed".into(),
+            scim_type: "mutability",
+        }),
+        ("externalid", None, Kind::Add | Kind::Replace) => match &op.value {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                Ok(vec![Change::ExternalId(Some(s.trim().to_owned()))])
+            }
+            Some(Value::Null) => Ok(vec![Change::ExternalId(None)]),
+            _ => Err(bad("externalId must be a string")),
+        },
+        ("externalid", None, Kind::Remove) => Ok(vec![Change::ExternalId(None)]),
+        // id, schemas, meta and unknown attributes: ignored, as for Users.
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The ids in `value eq "a" or value eq "b"`.
+fn value_eq_ids(f: &Filter) -> Result<Vec<Uuid>, ApiError> {
+    match f {
+        Filter::Compare(p, Op::Eq, CompValue::Str(id)) if p.name.eq_ignore_ascii_case("value") => {
+            member_ids(&Value::String(id.clone()))
+        }
+        Filter::Or(a, b) => Ok([value_eq_ids(a)?, value_eq_ids(b)?].concat()),
+        _ => Err(ApiError::BadRequest {
+            detail: "member filters must be value eq \"id\" (or several joined by or)".into(),
+            scim_type: "invalidFilter",
+        }),
+    }
+}
+
+fn apply_change(
+    txn: &store::WriteTxn,
+    tenant: Uuid,
+    room: Uuid,
+    change: &Change,
+    now: i64,
+) -> store::Result<()> {
+    match change {
+        Change::AddMembers(ids) => {
+            rooms::check_members(txn, tenant, ids)?;
+            for &id in ids {
+                rooms::add_member(txn, tenant, room, id, None, now)?;
+            }
+        }
+        Change::RemoveMembers(ids) => {
+            for &id in ids {
+                rooms::remove_member(txn, tenant, room, id, now)?;
+            }
+        }
+        Change::RemoveAllMembers => {
+            rooms::sync_members(txn, tenant, room, &HashMap::new(), now)?;
+        }
+        Change::ReplaceMembers(ids) => {
+            let wanted: HashMap<Uuid, Option<bool>> = ids.iter().map(|&id| (id, None)).collect();
+            rooms::sync_members(txn, tenant, room, &wanted, now)?;
+        }
+        Change::DisplayName(name) => {
+            let mut next = rooms::get(txn, tenant, room)?;
+            next.display_name = name.clone();
+            rooms::update(txn, tenant, next, None, now)?;
+        }
+        Change::ExternalId(x) => {
+            let mut next = rooms::get(txn, tenant, room)?;
+            next.external_id = x.clone();
+            rooms::update(txn, tenant, next, None, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the mapping only: the room and its members stay.
+pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
+    let (tenant, raw, if_match, now) = (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms());
+    ctx.store()
+        .write(move |txn| {
+            let current = resolve(txn, tenant, &raw)?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(store::Error::VersionMismatch);
+            }
+            unmap_room(txn, tenant, current.id, now)
+        })
+        .await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,414 @@
+//! Rooms (channels) and their members. Membership is stored both ways, room→users and
+//! user→rooms, so either side is one range read; `member_count` lives in the room record and
+//! changes in the same transaction as the membership. A room may carry a SCIM group mapping
+//! (externalId + displayName); only mapped rooms are SCIM Groups.
+
+use std::collections::{BTreeMap, HashMap};
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
+use super::{Error, Result, Tx, codec, counters, users};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Room {
+    pub id: Uuid,
+    /// Unique per tenant (case-insensitive).
+    pub name: String,
+    pub display_name: String,
+    /// The SCIM group's externalId (unique per tenant, case-exact).
+    pub external_id: Option<String>,
+    /// Whether the room is a SCIM group.
+    pub mapped: bool,
+    pub member_count: u64,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: u64,
+}
+
+impl Room {
+    pub fn new(id: Uuid, name: &str, now: i64) -> Room {
+        Room {
+            id,
+            name: name.to_owned(),
+            display_name: name.to_owned(),
+            external_id: None,
+            mapped: false,
+            member_count: 0,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    fn index_keys(&self) -> Vec<(String, &'static str)> {
+        let mut keys = vec![(name_key(&self.name), "name")];
+        if let Some(x) = &self.external_id {
+            keys.push((external_id_key(x), "externalId"));
+        }
+        keys
+    }
+}
+
+pub fn name_key(name: &str) -> String {
+    format!("n:{}", name.to_lowercase())
+}
+
+pub fn external_id_key(x: &str) -> String {
+    format!("x:{x}")
+}
+
+/// What adding a member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    New,
+    Updated,
+    Unchanged,
+}
+
+/// The counts a full-replace sync reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncCounts {
+    pub added: u64,
+    pub updated: u64,
+    pub removed: u64,
+}
+
+pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<Room> {
+    let table = tx.table(ROOMS)?;
+    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::NotFound("room"))?;
+    codec::decode(bytes.value())
+}
+
+pub fn find(tx: &impl Tx, tenant: Uuid, index_key: &str) -> Result<Option<Room>> {
+    let id = tx.table(ROOM_INDEX)?.get((tenant.as_u128(), index_key))?.map(|v| v.value());
+    match id {
+        Some(id) => get(tx, tenant, Uuid::from_u128(id)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Visits rooms in creation order from the `skip`th on, until `visit` says stop.
+pub fn scan(
+    tx: &impl Tx,
+    tenant: Uuid,
+    skip: u64,
+    mut visit: impl FnMut(Room) -> Result<bool>,
+) -> Result<()> {
+    let table = tx.table(ROOMS)?;
+    let t = tenant.as_u128();
+    for row in table.range((t, 0)..=(t, u128::MAX))?.skip(skip as usize) {
+        if !visit(codec::decode(row?.1.value())?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub fn create(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
+    if room.name.trim().is_empty() {
+        return Err(Error::Invalid("a room needs a name".into()));
+    }
+    claim_indexes(txn, tenant, room, None)?;
+    counters::add(txn, tenant, counters::ROOMS, 1)?;
+    if room.mapped {
+        counters::add(txn, tenant, counters::GROUPS, 1)?;
+    }
+    put(txn, tenant, room)
+}
+
+/// Replaces a room's own fields (name, display name, mapping); members are untouched.
+pub fn update(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    mut next: Room,
+    if_match: Option<u64>,
+    now: i64,
+) -> Result<Room> {
+    let prev = get(txn, tenant, next.id)?;
+    if if_match.is_some_and(|v| v != prev.version) {
+        return Err(Error::VersionMismatch);
+    }
+    if next.name.trim().is_empty() {
+        return Err(Error::Invalid("a room needs a name".into()));
+    }
+    claim_indexes(txn, tenant, &next, Some(&prev))?;
+    match (prev.mapped, next.mapped) {
+        (false, true) => {
+            counters::add(txn, tenant, counters::GROUPS, 1)?;
+        }
+        (true, false) => {
+            counters::add(txn, tenant, counters::GROUPS, -1)?;
+        }
+        _ => {}
+    }
+    next.member_count = prev.member_count;
+    next.created_at = prev.created_at;
+    if next != prev {
+        next.version = prev.version + 1;
+        next.updated_at = now;
+    }
+    put(txn, tenant, &next)?;
+    Ok(next)
+}
+
+/// Deletes a room and every membership in it (the admin's `room delete`).
+pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<Room> {
+    let room = get(txn, tenant, id)?;
+    let members: Vec<u128> = member_ids(txn, tenant, id)?.into_keys().collect();
+    {
+        let mut by_room = txn.open_table(ROOM_MEMBERS)?;
+        let mut by_user = txn.open_table(USER_ROOMS)?;
+        let (t, r) = (tenant.as_u128(), id.as_u128());
+        for u in members {
+            by_room.remove((t, r, u))?;
+            by_user.remove((t, u, r))?;
+        }
+    }
+    {
+        let mut index = txn.open_table(ROOM_INDEX)?;
+        for (key, _) in room.index_keys() {
+            index.remove((tenant.as_u128(), key.as_str()))?;
+        }
+    }
+    txn.open_table(ROOMS)?.remove((tenant.as_u128(), id.as_u128()))?;
+    counters::add(txn, tenant, counters::ROOMS, -1)?;
+    if room.mapped {
+        counters::add(txn, tenant, counters::GROUPS, -1)?;
+    }
+    Ok(room)
+}
+
+fn put(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
+    let bytes = codec::encode(room)?;
+    txn.open_table(ROOMS)?.insert((tenant.as_u128(), room.id.as_u128()), bytes.as_slice())?;
+    Ok(())
+}
+
+fn claim_indexes(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    room: &Room,
+    prev: Option<&Room>,
+) -> Result<()> {
+    let t = tenant.as_u128();
+    let mut index = txn.open_table(ROOM_INDEX)?;
+    let wanted = room.index_keys();
+    for (key, what) in &wanted {
+        if let Some(owner) = index.get((t, key.as_str()))?.map(|v| v.value())
+            && owner != room.id.as_u128()
+        {
+            return Err(Error::Conflict(format!("a room with this {what} already exists")));
+        }
+    }
+    if let Some(prev) = prev {
+        for (key, _) in prev.index_keys() {
+            if !wanted.iter().any(|(k, _)| *k == key) {
+                index.remove((t, key.as_str()))?;
+            }
+        }
+    }
+    for (key, _) in &wanted {
+        index.insert((t, key.as_str()), room.id.as_u128())?;
+    }
+    Ok(())
+}
+
+/// A room's members with their transmit permission, in user-id (creation) order.
+pub fn member_ids(tx: &impl Tx, tenant: Uuid, room: Uuid) -> Result<BTreeMap<u128, bool>> {
+    let table = tx.table(ROOM_MEMBERS)?;
+    let (t, r) = (tenant.as_u128(), room.as_u128());
+    let mut out = BTreeMap::new();
+    for row in table.range((t, r, 0)..=(t, r, u128::MAX))? {
+        let (k, v) = row?;
+        out.insert(k.value().2, v.value());
+    }
+    Ok(out)
+}
+
+/// A page of a room's members, from the `skip`th on.
+pub fn members_page(
+    tx: &impl Tx,
+    tenant: Uuid,
+    room: Uuid,
+    skip: u64,
+    limit: u64,
+) -> Result<Vec<(Uuid, bool)>> {
+    let table = tx.table(ROOM_MEMBERS)?;
+    let (t, r) = (tenant.as_u128(), room.as_u128());
+    let mut out = Vec::new();
+    for row in table.range((t, r, 0)..=(t, r, u128::MAX))?.skip(skip as usize).take(limit as usize)
+    {
+        let (k, v) = row?;
+        out.push((Uuid::from_u128(k.value().2), v.value()));
+    }
+    Ok(out)
+}
+
+pub fn membership(tx: &impl Tx, tenant: Uuid, room: Uuid, user: Uuid) -> Result<Option<bool>> {
+    Ok(tx
+        .table(ROOM_MEMBERS)?
+        .get((tenant.as_u128(), room.as_u128(), user.as_u128()))?
+        .map(|v| v.value()))
+}
+
+/// The rooms a user is in.
+pub fn rooms_of(tx: &impl Tx, tenant: Uuid, user: Uuid) -> Result<Vec<Uuid>> {
+    let table = tx.table(USER_ROOMS)?;
+    let (t, u) = (tenant.as_u128(), user.as_u128());
+    let mut out = Vec::new();
+    for row in table.range((t, u, 0)..=(t, u, u128::MAX))? {
+        out.push(Uuid::from_u128(row?.0.value().2));
+    }
+    Ok(out)
+}
+
+/// Refuses ids that are not active users of the tenant, naming all of them.
+pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid]) -> Result<()> {
+    let mut bad = Vec::new();
+    for &id in ids {
+        match users::get(tx, tenant, id) {
+            Ok(u) if u.active => {}
+            Ok(_) | Err(Error::NotFound(_)) => bad.push(id.to_string()),
+            Err(e) => return Err(e),
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("unknown or inactive users: {}", bad.join(", "))))
+    }
+}
+
+/// Adds (or updates) one membership. `tx_permission` None keeps an existing member's
+/// permission and gives a new one `false` (what SCIM does).
+pub fn add_member(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    room: Uuid,
+    user: Uuid,
+    tx_permission: Option<bool>,
+    now: i64,
+) -> Result<Added> {
+    let mut r = get(txn, tenant, room)?;
+    check_members(txn, tenant, &[user])?;
+    let outcome = set_membership(txn, tenant, room, user, tx_permission)?;
+    if outcome != Added::Unchanged {
+        r.member_count += u64::from(outcome == Added::New);
+        touch(txn, tenant, &mut r, now)?;
+    }
+    Ok(outcome)
+}
+
+/// Records a change to the room's members: the version (ETag) and lastModified move.
+fn touch(txn: &WriteTransaction, tenant: Uuid, room: &mut Room, now: i64) -> Result<()> {
+    room.version += 1;
+    room.updated_at = now;
+    put(txn, tenant, room)
+}
+
+fn set_membership(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    room: Uuid,
+    user: Uuid,
+    tx_permission: Option<bool>,
+) -> Result<Added> {
+    let key = (tenant.as_u128(), room.as_u128(), user.as_u128());
+    let mut by_room = txn.open_table(ROOM_MEMBERS)?;
+    let existing = by_room.get(key)?.map(|v| v.value());
+    let outcome = match (existing, tx_permission) {
+        (None, tx) => {
+            by_room.insert(key, tx.unwrap_or(false))?;
+            txn.open_table(USER_ROOMS)?.insert((key.0, key.2, key.1), ())?;
+            Added::New
+        }
+        (Some(old), Some(new)) if old != new => {
+            by_room.insert(key, new)?;
+            Added::Updated
+        }
+        (Some(_), _) => Added::Unchanged,
+    };
+    Ok(outcome)
+}
+
+/// Removes one membership; false if the user was not a member.
+pub fn remove_member(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    room: Uuid,
+    user: Uuid,
+    now: i64,
+) -> Result<bool> {
+    let mut r = get(txn, tenant, room)?;
+    let removed = unset_membership(txn, tenant, room, user)?;
+    if removed {
+        r.member_count = r.member_count.saturating_sub(1);
+        touch(txn, tenant, &mut r, now)?;
+    }
+    Ok(removed)
+}
+
+fn unset_membership(txn: &WriteTransaction, tenant: Uuid, room: Uuid, user: Uuid) -> Result<bool> {
+    let (t, r, u) = (tenant.as_u128(), room.as_u128(), user.as_u128());
+    let removed = txn.open_table(ROOM_MEMBERS)?.remove((t, r, u))?.is_some();
+    if removed {
+        txn.open_table(USER_ROOMS)?.remove((t, u, r))?;
+    }
+    Ok(removed)
+}
+
+/// Makes the member list exactly `wanted` (user → tx_permission; None keeps an existing
+/// member's permission). Every id must be an active user, or nothing changes.
+pub fn sync_members(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    room: Uuid,
+    wanted: &HashMap<Uuid, Option<bool>>,
+    now: i64,
+) -> Result<SyncCounts> {
+    let mut r = get(txn, tenant, room)?;
+    let ids: Vec<Uuid> = wanted.keys().copied().collect();
+    check_members(txn, tenant, &ids)?;
+    let current = member_ids(txn, tenant, room)?;
+    let mut counts = SyncCounts::default();
+    for (&user, &tx) in wanted {
+        match set_membership(txn, tenant, room, user, tx)? {
+            Added::New => counts.added += 1,
+            Added::Updated => counts.updated += 1,
+            Added::Unchanged => {}
+        }
+    }
+    for &user in current.keys() {
+        let user = Uuid::from_u128(user);
+        if !wanted.contains_key(&user) && unset_membership(txn, tenant, room, user)? {
+            counts.removed += 1;
+        }
+    }
+    r.member_count = (r.member_count + counts.added).saturating_sub(counts.removed);
+    if counts != SyncCounts::default() {
+        touch(txn, tenant, &mut r, now)?;
+    }
+    Ok(counts)
+}
+
+/// Removes a user from every room (deactivation), keeping each room's count right.
+pub fn remove_user_everywhere(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    user: Uuid,
+    now: i64,
+) -> Result<()> {
+    for room in rooms_of(txn, tenant, user)? {
+        remove_member(txn, tenant, room, user, now)?;
+    }
+    Ok(())
+}
+
+/// Recounts a room's members from the membership table (for checks and tests).
+pub fn recount(tx: &impl Tx, tenant: Uuid, room: Uuid) -> Result<u64> {
+    Ok(member_ids(tx, tenant, room)?.len() as u64)
+}
