@@ -11,6 +11,8 @@ mod filter_props;
 mod group_commit;
 mod lifecycle;
 mod rate_limits;
+mod rooms;
+mod scim_groups;
 mod scim_query;
 mod scim_users;
 mod seats;

@@ -1,0 +1,305 @@
+//! SCIM Groups: mapped rooms, member references, PATCH shapes of Okta and Entra, unmapping.
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+use crate::rooms::{room, user};
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+fn create_group(s: &Server, key: &str, body: Value) -> Value {
+    let r = s.send("POST", "/scim/v2/Groups", key, &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()
+}
+
+fn patch(s: &Server, key: &str, id: &str, ops: Value) -> crate::harness::Resp {
+    s.send(
+        "PATCH",
+        &format!("/scim/v2/Groups/{id}"),
+        key,
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}),
+    )
+}
+
+fn member_values(g: &Value) -> Vec<String> {
+    g["members"]
+        .as_array()
+        .map(|m| m.iter().map(|x| x["value"].as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn create_get_list_and_filter_groups() {
+    let s = Server::start();
+    let key = s.root_key();
+    let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
+    let r = s.send(
+        "POST",
+        "/v1/default/scim/v2/Groups",
+        &key,
+        &json!({"schemas": [GROUP], "displayName": "Operations",
+        "externalId": "ops-channel", "members": [{"value": a}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let g = r.json();
+    let id = g["id"].as_str().unwrap().to_owned();
+    let location = format!("http://{}/v1/default/scim/v2/Groups/{id}", s.addr);
+    assert_eq!(r.header("location"), Some(location.as_str()));
+    assert_eq!(g["meta"]["location"], location.as_str());
+    assert_eq!(g["meta"]["resourceType"], "Group");
+    assert_eq!(g["displayName"], "Operations");
+    assert_eq!(g["externalId"], "ops-channel");
+    assert_eq!(
+        g["members"],
+        json!([{"value": a, "display": "a@x.com", "$ref": format!("http://{}/v1/default/scim/v2/Users/{a}", s.addr)}])
+    );
+    // It is a room with that mapping; SCIM members do not transmit.
+    let native = s.get(&format!("/rooms/{id}"), Some(&key)).json();
+    assert_eq!(
+        (native["external_id"].clone(), native["member_count"].clone()),
+        (json!("ops-channel"), json!(1))
+    );
+    assert_eq!(
+        s.get(&format!("/rooms/{id}/members"), Some(&key)).json()["members"][0]["tx_permission"],
+        false
+    );
+
+    create_group(&s, &key, json!({"displayName": "Sales", "members": [{"value": b}]}));
+    room(&s, "Unmapped");
+    let all = s.get("/scim/v2/Groups", Some(&key)).json();
+    assert_eq!(all["totalResults"], 2, "unmapped rooms are not groups");
+    let q = |f: &str| {
+        let f: String = form_urlencoded::byte_serialize(f.as_bytes()).collect();
+        s.get(&format!("/scim/v2/Groups?filter={f}"), Some(&key)).json()
+    };
+    assert_eq!(q(r#"displayName eq "operations""#)["Resources"][0]["id"], id.as_str());
+    assert_eq!(q(r#"externalId eq "ops-channel""#)["totalResults"], 1);
+    assert_eq!(q(r#"externalId eq "OPS-CHANNEL""#)["totalResults"], 0);
+    assert_eq!(q(&format!(r#"members[value eq "{b}"]"#))["Resources"][0]["displayName"], "Sales");
+    assert_eq!(
+        q(&format!(r#"members.value eq "{a}""#))["Resources"][0]["displayName"],
+        "Operations"
+    );
+    assert_eq!(q(r#"displayName sw "s""#)["totalResults"], 1);
+    let lean = s.get("/scim/v2/Groups?excludedAttributes=members", Some(&key)).json();
+    assert!(lean["Resources"].as_array().unwrap().iter().all(|g| g.get("members").is_none()));
+    let one = s.get(&format!("/scim/v2/Groups/{id}?excludedAttributes=members"), Some(&key)).json();
+    assert!(one.get("members").is_none() && one["displayName"] == "Operations");
+    assert_eq!(s.get("/scim/v2/Groups/ops-channel", Some(&key)).json()["id"], id.as_str());
+}
+
+#[test]
+fn creating_a_group_maps_an_unmapped_room_of_that_name() {
+    let s = Server::start();
+    let key = s.root_key();
+    let existing = room(&s, "Equities Desk");
+    let g =
+        create_group(&s, &key, json!({"displayName": "Equities Desk", "externalId": "okta-eq"}));
+    assert_eq!(g["id"], existing.as_str());
+    let dup = s.send("POST", "/scim/v2/Groups", &key, &json!({"displayName": "equities desk"}));
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.json()["scimType"], "uniqueness");
+    // An unknown member is a 400 and creates nothing.
+    let r = s.send("POST", "/scim/v2/Groups", &key, &json!({"displayName": "New", "members": [{"value": "01a20654-2276-7691-aa25-1874547ce5b4"}]}));
+    assert_eq!(r.status, 400);
+    assert_eq!(s.get("/rooms", Some(&key)).json()["total"], 1);
+    assert_eq!(s.send("POST", "/scim/v2/Groups", &key, &json!({"externalId": "x"})).status, 400);
+}
+
+#[test]
+fn patch_members_the_okta_and_entra_ways() {
+    let s = Server::start();
+    let key = s.root_key();
+    let ids: Vec<String> = (0..4).map(|i| user(&s, &key, &format!("m{i}@x.com"))).collect();
+    let g = create_group(&s, &key, json!({"displayName": "Desk", "externalId": "d"}));
+    let id = g["id"].as_str().unwrap().to_owned();
+    let get = || s.get(&format!("/scim/v2/Groups/{id}"), Some(&key)).json();
+
+    // Okta: add with a path and a value array; re-adding is a no-op.
+    let r = patch(
+        &s,
+        &key,
+        &id,
+        json!([{"op": "add", "path": "members", "value": [{"value": ids[0]}, {"value": ids[1]}]}]),
+    );
+    assert_eq!(r.status, 204);
+    assert!(r.body.is_empty());
+    let r = patch(
+        &s,
+        &key,
+        &id,
+        json!([{"op": "Add", "path": "members", "value": [{"value": ids[0]}]}]),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(member_values(&get()), [ids[0].clone(), ids[1].clone()]);
+    // 002's shape: no path, value with members.
+    assert_eq!(
+        patch(&s, &key, &id, json!([{"op": "add", "value": {"members": [{"value": ids[2]}]}}]))
+            .status,
+        204
+    );
+    // Remove by filter, and Entra's remove with a value list.
+    assert_eq!(
+        patch(
+            &s,
+            &key,
+            &id,
+            json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}])
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        patch(
+            &s,
+            &key,
+            &id,
+            json!([{"op": "Remove", "path": "members", "value": [{"value": ids[1]}]}])
+        )
+        .status,
+        204
+    );
+    assert_eq!(member_values(&get()), [ids[2].clone()]);
+    // Rename and re-key, with and without a path; ask for the result back.
+    let r = s.send(
+        "PATCH",
+        &format!("/scim/v2/Groups/{id}?attributes=displayName,externalId"),
+        &key,
+        &json!({"Operations": [
+        {"op": "replace", "path": "displayName", "value": "Desk 2"},
+        {"op": "replace", "value": {"externalId": "d2"}}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["displayName"], "Desk 2");
+    assert_eq!(r.json()["externalId"], "d2");
+    assert!(r.json().get("members").is_none());
+    // An unknown user anywhere in the request: 400, and nothing in the request happens.
+    let r = patch(
+        &s,
+        &key,
+        &id,
+        json!([
+        {"op": "add", "path": "members", "value": [{"value": ids[3]}]},
+        {"op": "add", "path": "members", "value": [{"value": "01a20654-2276-7691-aa25-1874547ce5b4"}]}]),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(member_values(&get()), [ids[2].clone()]);
+    // Replace the whole list.
+    assert_eq!(
+        patch(
+            &s,
+            &key,
+            &id,
+            json!([{"op": "replace", "path": "members", "value": [{"value": ids[3]}]}])
+        )
+        .status,
+        204
+    );
+    assert_eq!(member_values(&get()), [ids[3].clone()]);
+    assert_eq!(patch(&s, &key, &id, json!([{"op": "remove", "path": "members"}])).status, 204);
+    assert_eq!(member_values(&get()), Vec::<String>::new());
+    assert_eq!(patch(&s, &key, &id, json!([{"op": "remove", "path": "displayName"}])).status, 400);
+}
+
+#[test]
+fn scim_never_changes_transmit_permission() {
+    let s = Server::start();
+    let key = s.root_key();
+    let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
+    let g = create_group(&s, &key, json!({"displayName": "Tx"}));
+    let id = g["id"].as_str().unwrap().to_owned();
+    s.send(
+        "POST",
+        &format!("/rooms/{id}/members"),
+        &key,
+        &json!({"user_id": a, "tx_permission": true}),
+    );
+    patch(
+        &s,
+        &key,
+        &id,
+        json!([{"op": "add", "path": "members", "value": [{"value": a}, {"value": b}]}]),
+    );
+    let put = s.send(
+        "PUT",
+        &format!("/scim/v2/Groups/{id}"),
+        &key,
+        &json!({"displayName": "Tx", "members": [{"value": a}, {"value": b}]}),
+    );
+    assert_eq!(put.status, 200);
+    let m = s.get(&format!("/rooms/{id}/members"), Some(&key)).json();
+    let tx: Vec<(String, bool)> = m["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["user_id"].as_str().unwrap().to_owned(), x["tx_permission"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(tx, [(a, true), (b, false)]);
+}
+
+#[test]
+fn put_replaces_and_delete_unmaps() {
+    let s = Server::start();
+    let key = s.root_key();
+    let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
+    let g = create_group(
+        &s,
+        &key,
+        json!({"displayName": "P", "externalId": "p", "members": [{"value": a}]}),
+    );
+    let id = g["id"].as_str().unwrap().to_owned();
+    let etag =
+        s.get(&format!("/scim/v2/Groups/{id}"), Some(&key)).header("etag").unwrap().to_owned();
+    let body =
+        serde_json::to_vec(&json!({"displayName": "P2", "members": [{"value": b}]})).unwrap();
+    let r = s.request_with(
+        "PUT",
+        &format!("/scim/v2/Groups/{id}"),
+        Some(&key),
+        Some(&body),
+        &[("If-Match", &etag), ("Content-Type", "application/json")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = r.json();
+    assert_eq!(p["displayName"], "P2");
+    assert!(p.get("externalId").is_none(), "PUT clears what it omits");
+    assert_eq!(member_values(&p), [b.clone()]);
+    let stale = s.request_with(
+        "PUT",
+        &format!("/scim/v2/Groups/{id}"),
+        Some(&key),
+        Some(&body),
+        &[("If-Match", &etag), ("Content-Type", "application/json")],
+    );
+    assert_eq!(stale.status, 412);
+
+    assert_eq!(s.request("DELETE", &format!("/scim/v2/Groups/{id}"), Some(&key), None).status, 204);
+    for (m, path) in
+        [("GET", format!("/scim/v2/Groups/{id}")), ("DELETE", format!("/scim/v2/Groups/{id}"))]
+    {
+        assert_eq!(s.request(m, &path, Some(&key), None).status, 404, "{m} {path}");
+    }
+    assert_eq!(
+        patch(&s, &key, &id, json!([{"op": "add", "path": "members", "value": [{"value": a}]}]))
+            .status,
+        404
+    );
+    let native = s.get(&format!("/rooms/{id}"), Some(&key)).json();
+    assert_eq!(
+        (native["mapped"].clone(), native["member_count"].clone()),
+        (json!(false), json!(1)),
+        "the room and its members stay"
+    );
+}
+
+#[test]
+fn groups_need_group_scopes() {
+    let s = Server::start();
+    let (users_only, _) = s.create_key("default", &["scim:users:read", "scim:users:write"]);
+    let r = s.get("/scim/v2/Groups", Some(&users_only));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["required_scope"], "scim:groups:read");
+    let r = s.send("POST", "/scim/v2/Groups", &users_only, &json!({"displayName": "x"}));
+    assert_eq!(r.json()["required_scope"], "scim:groups:write");
+}
