@@ -264,7 +264,7 @@ fn put_replaces_and_delete_unmaps() {
     let p = r.json();
     assert_eq!(p["displayName"], "P2");
     assert!(p.get("externalId").is_none(), "PUT clears what it omits");
-    assert_eq!(member_values(&p), [b.clone()]);
+    assert_eq!(member_values(&p), [b.as_str()]);
     let stale = s.request_with(
         "PUT",
         &format!("/scim/v2/Groups/{id}"),
