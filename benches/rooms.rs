@@ -1,0 +1,239 @@
+//! Room and group benchmarks over HTTP against the real server (in-process, real redb file):
+//!
+//! 1. PUT /rooms/{id}/members: a 10,000-member list into a room of 10,000, half of it changed
+//!    (2,500 permissions flipped, 2,500 members replaced).
+//! 2. SCIM PATCH adding one member to a 10,000-member group.
+//! 3. GET /scim/v2/Groups?excludedAttributes=members&count=1000 over 1,000 groups of 1,000
+//!    members, next to 1,000 groups with no members: the time must not grow with member count.
+//!
+//! cargo bench --bench rooms
+//! Setup data is written through the store API (faster than HTTP, and not what is measured).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use uuid::Uuid;
+use whoot_mgmt::auth::ScopeSet;
+use whoot_mgmt::http::Settings;
+use whoot_mgmt::server::{self, ServeOptions};
+use whoot_mgmt::store::Store;
+use whoot_mgmt::store::rooms::{self, Room};
+use whoot_mgmt::store::users::{self, User};
+
+struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    auth: String,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr, secret: &str) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        Client { sender, auth: format!("Bearer {secret}") }
+    }
+
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Bytes, Duration) {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "bench")
+            .header("authorization", &self.auth)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .unwrap();
+        let t = Instant::now();
+        self.sender.ready().await.unwrap();
+        let resp = self.sender.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, body, t.elapsed())
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn create_users(store: &Store, tenant: Uuid, prefix: &str, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let batch: Vec<User> = chunk
+            .iter()
+            .map(|i| User::new(Uuid::now_v7(), format!("{prefix}{i}@bench.example"), 0))
+            .collect();
+        ids.extend(batch.iter().map(|u| u.id));
+        store
+            .write(move |txn| {
+                for u in &batch {
+                    users::create(txn, tenant, u)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    ids
+}
+
+async fn create_room(
+    store: &Store,
+    tenant: Uuid,
+    name: &str,
+    members: &[Uuid],
+    mapped: bool,
+) -> Uuid {
+    let mut room = Room::new(Uuid::now_v7(), name, 0);
+    room.mapped = mapped;
+    let id = room.id;
+    let wanted: HashMap<Uuid, Option<bool>> = members.iter().map(|&u| (u, Some(false))).collect();
+    store
+        .write(move |txn| {
+            rooms::create(txn, tenant, &room)?;
+            rooms::sync_members(txn, tenant, room.id, &wanted, 0)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn main() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let running = server::start(ServeOptions {
+        data_dir: tmp.path().to_owned(),
+        listen: "127.0.0.1:0".into(),
+        bootstrap: true,
+        settings: Settings { default_rate_limit: 0, ..Settings::default() },
+    })
+    .await
+    .unwrap();
+    let app = running.state.app.clone();
+    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
+    let tenant = app.update_tenant("default", |t| t.seat_capacity = 1_000_000).await.unwrap().id;
+    let store = app.store.clone();
+    let mut c = Client::connect(running.addr, &secret).await;
+    println!(
+        "rooms benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // 1. PUT sync, half changed.
+    let t = Instant::now();
+    let ids = create_users(&store, tenant, "u", 12_500).await;
+    let room = create_room(&store, tenant, "big", &ids[..10_000], false).await;
+    println!("setup: 12,500 users and a 10,000-member room in {}", ms(t.elapsed()));
+    let original: Vec<Value> =
+        ids[..10_000].iter().map(|u| json!({"user_id": u, "tx_permission": false})).collect();
+    let mut changed: Vec<Value> =
+        ids[..5_000].iter().map(|u| json!({"user_id": u, "tx_permission": false})).collect();
+    changed.extend(ids[5_000..7_500].iter().map(|u| json!({"user_id": u, "tx_permission": true})));
+    changed
+        .extend(ids[10_000..12_500].iter().map(|u| json!({"user_id": u, "tx_permission": false})));
+    let mut times = Vec::new();
+    for round in 0..6 {
+        let list = if round % 2 == 0 { &changed } else { &original };
+        let (status, body, took) =
+            c.call("PUT", &format!("/rooms/{room}/members"), Some(&json!({"members": list}))).await;
+        assert_eq!(status, 200, "{body:?}");
+        if round == 0 {
+            println!("  first sync answered {}", String::from_utf8_lossy(&body));
+        }
+        times.push(took);
+    }
+    println!(
+        "PUT sync 10,000 members, half changed: median {} (6 runs, min {}, max {})",
+        ms(median(times.clone())),
+        ms(*times.iter().min().unwrap()),
+        ms(*times.iter().max().unwrap())
+    );
+
+    // 2. SCIM PATCH one member into a 10,000-member group.
+    let (status, _, _) = c
+        .call("PATCH", &format!("/rooms/{room}"), Some(&json!({"external_id": "big-group"})))
+        .await;
+    assert_eq!(status, 200);
+    let extra = ids[11_000];
+    let mut times = Vec::new();
+    for round in 0..20 {
+        let op = if round % 2 == 0 {
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": extra}]}]})
+        } else {
+            json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{extra}\"]")}]})
+        };
+        let (status, body, took) =
+            c.call("PATCH", &format!("/scim/v2/Groups/{room}"), Some(&op)).await;
+        assert_eq!(status, 204, "{body:?}");
+        if round % 2 == 0 {
+            times.push(took);
+        }
+    }
+    println!(
+        "SCIM PATCH add 1 member to a 10,000-member group: median {} (10 runs, max {})",
+        ms(median(times.clone())),
+        ms(*times.iter().max().unwrap())
+    );
+
+    // 3. Group lists that must not read member lists.
+    let t = Instant::now();
+    for i in 0..1000 {
+        create_room(&store, tenant, &format!("g{i}"), &ids[..1000], true).await;
+    }
+    println!("setup: 1,000 groups of 1,000 members in {}", ms(t.elapsed()));
+    let empty_tenant = app.create_tenant("empty-groups", "Empty groups", 10).await.unwrap();
+    for i in 0..1000 {
+        create_room(&store, empty_tenant.id, &format!("g{i}"), &[], true).await;
+    }
+    let empty_key = app
+        .create_key("empty-groups", ScopeSet::resolve_all(&["all"]).unwrap(), "bench", None)
+        .await
+        .unwrap();
+    let mut empty_client = Client::connect(running.addr, &empty_key.secret).await;
+    // The setup outlasted the server's idle-connection timeout.
+    let mut c = Client::connect(running.addr, &secret).await;
+    for (label, client) in [("1,000 members each", &mut c), ("no members", &mut empty_client)] {
+        let mut times = Vec::new();
+        let mut returned = 0;
+        for _ in 0..10 {
+            let (status, body, took) = client
+                .call("GET", "/scim/v2/Groups?excludedAttributes=members&count=1000", None)
+                .await;
+            assert_eq!(status, 200);
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            returned = v["itemsPerPage"].as_u64().unwrap();
+            times.push(took);
+        }
+        println!(
+            "GET /Groups?excludedAttributes=members ({returned} groups, {label}): median {} (10 runs)",
+            ms(median(times))
+        );
+    }
+    running.shutdown().await;
+}
