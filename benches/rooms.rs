@@ -111,7 +111,7 @@ async fn create_room(
     store
         .write(move |txn| {
             rooms::create(txn, tenant, &room)?;
-            rooms::sync_members(txn, tenant, room.id, &wanted, 0)?;
+            rooms::sync_members(txn, tenant, room.id, &wanted, rooms::Eligible::Active, 0)?;
             Ok(())
         })
         .await

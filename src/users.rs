@@ -126,3 +126,14 @@ pub fn plausible_email(s: &str) -> bool {
         None => false,
     }
 }
+
+/// The name to show for a user: the display name, else SCIM's displayName, else the userName.
+pub fn display_of(user: &User) -> String {
+    if let Some(d) = &user.display_name {
+        return d.clone();
+    }
+    match extra_of(user).get("displayName") {
+        Some(Value::String(d)) => d.clone(),
+        _ => user.user_name.clone(),
+    }
+}

@@ -164,7 +164,12 @@ impl ApiError {
                 body.insert("detail".into(), json!(self.message()));
             }
         }
-        body.insert("code".into(), json!(self.code()));
+        // SCIM error bodies carry the RFC 7644 §3.12 fields only (strict clients reject others),
+        // plus what the contract adds for capacity errors (`002_…`) and scope errors.
+        let with_code = style == Style::Native || matches!(self, ApiError::NoCapacity { .. });
+        if with_code {
+            body.insert("code".into(), json!(self.code()));
+        }
         self.extra_fields(&mut body);
         let mut resp = response::json_in_style(status, &Value::Object(body), style);
         let headers = resp.headers_mut();

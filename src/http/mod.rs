@@ -236,6 +236,7 @@ async fn dispatch(
         ScimGroupReplace(id) => scim::groups::replace(&ctx, id, body).await,
         ScimGroupPatch(id) => scim::groups::patch(&ctx, id, body).await,
         ScimGroupDelete(id) => scim::groups::delete(&ctx, id).await,
+        ScimSearch => scim::groups::search_everything(&ctx, body).await,
         ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
         ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
         ScimSchemas(id) => scim::discovery::schemas(&ctx, id),

@@ -42,6 +42,8 @@ pub enum Endpoint<'a> {
     ScimGroupReplace(&'a str),
     ScimGroupPatch(&'a str),
     ScimGroupDelete(&'a str),
+    /// `POST /.search` at the SCIM root: every resource type the key may read.
+    ScimSearch,
     ScimServiceProviderConfig,
     ScimResourceTypes(Option<&'a str>),
     ScimSchemas(Option<&'a str>),
@@ -92,7 +94,9 @@ impl Endpoint<'_> {
             ScimGroupsCreate | ScimGroupReplace(_) | ScimGroupPatch(_) | ScimGroupDelete(_) => {
                 Access::Scope(Scope::ScimGroupsWrite)
             }
-            ScimServiceProviderConfig | ScimResourceTypes(_) | ScimSchemas(_) => Access::ScimRead,
+            ScimSearch | ScimServiceProviderConfig | ScimResourceTypes(_) | ScimSchemas(_) => {
+                Access::ScimRead
+            }
         }
     }
 
@@ -131,6 +135,7 @@ impl Endpoint<'_> {
             ScimGroupReplace(_) => "scim.groups.replace",
             ScimGroupPatch(_) => "scim.groups.patch",
             ScimGroupDelete(_) => "scim.groups.delete",
+            ScimSearch => "scim.search",
             ScimServiceProviderConfig => "scim.service_provider_config",
             ScimResourceTypes(_) => "scim.resource_types",
             ScimSchemas(_) => "scim.schemas",
@@ -229,6 +234,7 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
         {
             m(&[(&Method::DELETE, RoomMemberRemove(id, user))], "DELETE")
         }
+        (Style::Scim, [".search"]) => m(&[(&Method::POST, ScimSearch)], "POST"),
         (Style::Scim, ["Groups"]) => {
             m(&[(&Method::GET, ScimGroupsList), (&Method::POST, ScimGroupsCreate)], "GET, POST")
         }

@@ -12,7 +12,7 @@ use super::users::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_id, response};
-use crate::store::rooms::{self, Added, Room};
+use crate::store::rooms::{self, Added, Eligible, Room};
 use crate::store::{self, counters, users};
 use crate::time::{format_ms, now_ms};
 use crate::users::as_bool;
@@ -181,7 +181,7 @@ pub async fn add_member(
         .store()
         .write(move |txn| {
             // A plain POST of a new member without tx_permission means false.
-            let outcome = rooms::add_member(txn, tenant, room, user, tx, now)?;
+            let outcome = rooms::add_member(txn, tenant, room, user, tx, Eligible::Active, now)?;
             Ok((outcome, rooms::membership(txn, tenant, room, user)?.unwrap_or(false)))
         })
         .await?;
@@ -225,8 +225,10 @@ pub async fn sync_members(
         )));
     }
     let (tenant, room, now) = (ctx.tenant, id_of(raw)?, now_ms());
-    let counts =
-        ctx.store().write(move |txn| rooms::sync_members(txn, tenant, room, &wanted, now)).await?;
+    let counts = ctx
+        .store()
+        .write(move |txn| rooms::sync_members(txn, tenant, room, &wanted, Eligible::Active, now))
+        .await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({"room_id": room, "members_added": counts.added, "members_updated": counts.updated,

@@ -11,18 +11,26 @@ use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_id, response};
 use crate::store::users::{self, Roles, User};
 use crate::time::{format_ms, now_ms};
-use crate::users::{as_bool, plausible_email, roles_from_json, roles_to_native, set_primary_email};
+use crate::users::{
+    as_bool, extra_of, plausible_email, roles_from_json, roles_to_native, set_primary_email,
+};
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 1000;
 
 pub fn user_json(u: &User) -> Value {
+    // The native display name is SCIM's name.formatted, or its displayName when that is all an
+    // IdP sent (Entra does).
+    let display = u.display_name.clone().or_else(|| match extra_of(u).remove("displayName") {
+        Some(Value::String(d)) => Some(d),
+        _ => None,
+    });
     json!({
         "id": u.id,
         "email": u.email,
         "user_name": u.user_name,
-        "display_name": u.display_name,
-        "full_name": u.display_name,
+                "display_name": display,
+        "full_name": display,
         "external_id": u.external_id,
         "given_name": u.given_name,
         "family_name": u.family_name,

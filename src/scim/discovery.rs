@@ -116,6 +116,8 @@ struct Attr {
     returned: &'static str,
     uniqueness: &'static str,
     description: &'static str,
+    canonical: &'static [&'static str],
+    reference_types: &'static [&'static str],
     sub: Vec<Attr>,
 }
 
@@ -130,6 +132,8 @@ fn attr(name: &'static str, kind: &'static str, description: &'static str) -> At
         returned: "default",
         uniqueness: "none",
         description,
+        canonical: &[],
+        reference_types: &["external"],
         sub: Vec::new(),
     }
 }
@@ -151,6 +155,18 @@ impl Attr {
         self.sub = sub;
         self
     }
+    fn mutability(mut self, m: &'static str) -> Attr {
+        self.mutability = m;
+        self
+    }
+    fn canonical(mut self, values: &'static [&'static str]) -> Attr {
+        self.canonical = values;
+        self
+    }
+    fn references(mut self, types: &'static [&'static str]) -> Attr {
+        self.reference_types = types;
+        self
+    }
     fn json(&self) -> Value {
         let mut v = json!({
             "name": self.name,
@@ -166,7 +182,10 @@ impl Attr {
             v["uniqueness"] = json!(self.uniqueness);
         }
         if self.kind == "reference" {
-            v["referenceTypes"] = json!(["external"]);
+            v["referenceTypes"] = json!(self.reference_types);
+        }
+        if !self.canonical.is_empty() {
+            v["canonicalValues"] = json!(self.canonical);
         }
         if !self.sub.is_empty() {
             v["subAttributes"] = Value::Array(self.sub.iter().map(Attr::json).collect());
@@ -193,7 +212,7 @@ fn user_schema() -> Value {
         )
         .required()
         .unique(),
-        attr("name", "complex", "The user's name; name.formatted is the display name.").sub(vec![
+        attr("name", "complex", "The user's name; name.formatted is the native display name (full_name).").sub(vec![
             attr("formatted", "string", "Full name, for display."),
             attr("familyName", "string", "Family name."),
             attr("givenName", "string", "Given name."),
@@ -201,7 +220,7 @@ fn user_schema() -> Value {
             attr("honorificPrefix", "string", "Honorific prefix."),
             attr("honorificSuffix", "string", "Honorific suffix."),
         ]),
-        attr("displayName", "string", "Display name; the same value as name.formatted."),
+        attr("displayName", "string", "Name for display (the native display name when name.formatted is unset)."),
         attr("nickName", "string", "Casual name."),
         attr("profileUrl", "reference", "Profile page."),
         attr("title", "string", "Job title."),
@@ -209,7 +228,7 @@ fn user_schema() -> Value {
         attr("preferredLanguage", "string", "Preferred language (RFC 7231 Accept-Language form)."),
         attr("locale", "string", "Locale."),
         attr("timezone", "string", "Time zone (IANA name)."),
-        attr("active", "boolean", "Whether the user is active; an active user takes a seat."),
+        attr("active", "boolean", "Whether the user is active; an active user takes a seat. Always has a value: true when a request omits it.").required(),
         multi_valued(
             "emails",
             "Email addresses; the primary one must be unique within the tenant.",
@@ -227,7 +246,9 @@ fn user_schema() -> Value {
         ]),
         multi_valued("ims", "Instant messaging addresses."),
         multi_valued("photos", "Photo URLs."),
-        multi_valued("roles", "whoot roles: admin, member, editor (default: member)."),
+        attr("roles", "complex", "whoot roles: admin, member, editor (default: member).").multi().sub(vec![
+                        attr("value", "string", "The role.").canonical(&["admin", "member", "editor"]),
+        ]),
     ];
     json!({
         "id": CORE_USER_URN,
@@ -272,9 +293,14 @@ fn group_schema() -> Value {
         )
         .multi()
         .sub(vec![
-            attr("value", "string", "The member's user id."),
-            attr("display", "string", "The member's display name (read-only)."),
-            attr("$ref", "reference", "The member's User URI (read-only)."),
+            attr("value", "string", "The member's user id.").mutability("immutable"),
+            attr("display", "string", "The member's display name.").mutability("readOnly"),
+            attr("$ref", "reference", "The member's User URI.")
+                .mutability("immutable")
+                .references(&["User"]),
+            attr("type", "string", "The member's resource type.")
+                .mutability("immutable")
+                .canonical(&["User"]),
         ]),
     ];
     json!({

@@ -16,12 +16,13 @@ use uuid::Uuid;
 use super::filter::{self, CORE_GROUP_URN, CompValue, Filter, Op, field};
 use super::list::ListParams;
 use super::patch::{self, Kind, Operation};
+use crate::auth::Scope;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::router::Style;
 use crate::http::{Ctx, body, path_id, response};
 use crate::native::rooms::unmap_room;
-use crate::store::rooms::{self, Room};
+use crate::store::rooms::{self, Eligible, Room};
 use crate::store::{self, Tx, counters, users};
 use crate::time::{format_ms, now_ms};
 
@@ -80,13 +81,12 @@ fn render(
         for id in rooms::member_ids(tx, tenant, r.id)?.into_keys() {
             let id = Uuid::from_u128(id);
             let display = match users::get(tx, tenant, id) {
-                Ok(u) => u.display_name.unwrap_or(u.user_name),
+                Ok(u) => crate::users::display_of(&u),
                 Err(store::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            members.push(
-                json!({"value": id, "display": display, "$ref": format!("{}/{id}", urls.users)}),
-            );
+            members.push(json!({"value": id, "display": display,
+                "type": "User", "$ref": format!("{}/{id}", urls.users)}));
         }
         out.insert("members".into(), Value::Array(members));
     }
@@ -160,68 +160,112 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
         .store()
         .read(move |tx| {
             let with_members = shows_members(&params);
-            let Some(f) = &params.filter else {
-                let mut all = Vec::new();
+            if params.filter.is_none() && params.sort_by.is_none() {
+                // A page in creation order, reading only the rooms it shows.
+                let mut page = Vec::new();
                 let mut seen = 0u64;
-                let take_all = params.sort_by.is_some();
                 rooms::scan(tx, tenant, 0, |r| {
                     if r.mapped {
                         seen += 1;
-                        if take_all
-                            || (seen >= params.start_index && (all.len() as u64) < params.count)
-                        {
-                            all.push(render(tx, tenant, &r, &urls, with_members)?);
+                        if seen >= params.start_index && (page.len() as u64) < params.count {
+                            page.push(render(tx, tenant, &r, &urls, with_members)?);
                         }
                     }
-                    Ok(take_all || (all.len() as u64) < params.count)
+                    Ok((page.len() as u64) < params.count)
                 })?;
-                if take_all {
-                    params.sort(&mut all);
-                    return Ok(params.respond(all.len() as u64, params.page_of(all)));
-                }
-                return Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, all));
-            };
-            let filter_reads_members = filter::mentions(f, "members");
-            let candidates: Option<Vec<Room>> =
-                match (filter::indexed_equality(f), member_equality(f)) {
-                    (Some((filter::IndexedAttr::ExternalId, x)), _) => Some(
-                        rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect(),
-                    ),
-                    (_, Some(user)) => match Uuid::parse_str(user) {
-                        Ok(user) => Some(
-                            rooms::rooms_of(tx, tenant, user)?
-                                .into_iter()
-                                .map(|id| rooms::get(tx, tenant, id))
-                                .collect::<store::Result<_>>()?,
-                        ),
-                        Err(_) => Some(Vec::new()),
-                    },
-                    _ => None,
-                };
-            let mut hits = Vec::new();
-            let mut consider = |r: Room| -> store::Result<bool> {
-                if r.mapped {
-                    let doc = render(tx, tenant, &r, &urls, filter_reads_members)?;
-                    if filter::matches(f, &doc) {
-                        hits.push(if with_members && !filter_reads_members {
-                            render(tx, tenant, &r, &urls, true)?
-                        } else {
-                            doc
-                        });
-                    }
-                }
-                Ok(true)
-            };
-            match candidates {
-                Some(list) => {
-                    for r in list {
-                        consider(r)?;
-                    }
-                }
-                None => rooms::scan(tx, tenant, 0, consider)?,
+                return Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, page));
             }
+            let mut hits = matching(tx, tenant, params.filter.as_ref(), &urls, with_members)?;
             params.sort(&mut hits);
             Ok(params.respond(hits.len() as u64, params.page_of(hits)))
+        })
+        .await?;
+    Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
+}
+
+/// Every group matching `filter` (all without one), in creation order. Member lists are read
+/// only if the filter or the answer needs them; `externalId eq` and `members[value eq …]` are
+/// index lookups.
+fn matching(
+    tx: &impl Tx,
+    tenant: Uuid,
+    filter: Option<&Filter>,
+    urls: &Urls,
+    with_members: bool,
+) -> store::Result<Vec<Value>> {
+    let filter_reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
+    let candidates: Option<Vec<Room>> =
+        match (filter.and_then(filter::indexed_equality), filter.and_then(member_equality)) {
+            (Some((filter::IndexedAttr::ExternalId, x)), _) => {
+                Some(rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect())
+            }
+            (_, Some(user)) => match Uuid::parse_str(user) {
+                Ok(user) => Some(
+                    rooms::rooms_of(tx, tenant, user)?
+                        .into_iter()
+                        .map(|id| rooms::get(tx, tenant, id))
+                        .collect::<store::Result<_>>()?,
+                ),
+                Err(_) => Some(Vec::new()),
+            },
+            _ => None,
+        };
+    let mut hits = Vec::new();
+    let mut consider = |r: Room| -> store::Result<bool> {
+        if r.mapped {
+            let doc = render(tx, tenant, &r, urls, filter_reads_members)?;
+            if filter.is_none_or(|f| filter::matches(f, &doc)) {
+                hits.push(if with_members && !filter_reads_members {
+                    render(tx, tenant, &r, urls, true)?
+                } else {
+                    doc
+                });
+            }
+        }
+        Ok(true)
+    };
+    match candidates {
+        Some(list) => {
+            for r in list {
+                consider(r)?;
+            }
+        }
+        None => rooms::scan(tx, tenant, 0, consider)?,
+    }
+    Ok(hits)
+}
+
+/// `POST /.search` at the root: Users and Groups the key may read, Users first.
+pub async fn search_everything(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    let params = ListParams::from_search(&request)?;
+    let scopes = ctx.caller.key.scopes;
+    let (read_users, read_groups) =
+        (scopes.contains(Scope::ScimUsersRead), scopes.contains(Scope::ScimGroupsRead));
+    let (tenant, urls) = (ctx.tenant, urls(ctx));
+    let answer = ctx
+        .store()
+        .read(move |tx| {
+            let mut all = Vec::new();
+            if read_users {
+                all.extend(super::users::matching(
+                    tx,
+                    tenant,
+                    params.filter.as_ref(),
+                    &urls.users,
+                )?);
+            }
+            if read_groups {
+                all.extend(matching(
+                    tx,
+                    tenant,
+                    params.filter.as_ref(),
+                    &urls,
+                    shows_members(&params),
+                )?);
+            }
+            params.sort(&mut all);
+            Ok(params.respond(all.len() as u64, params.page_of(all)))
         })
         .await?;
     Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
@@ -291,7 +335,7 @@ fn member_ids(v: &Value) -> Result<Vec<Uuid>, ApiError> {
         }
     }
     if !unknown.is_empty() {
-        return Err(bad(format!("unknown or inactive users: {}", unknown.join(", "))));
+        return Err(bad(format!("unknown users: {}", unknown.join(", "))));
     }
     Ok(ids)
 }
@@ -326,7 +370,7 @@ pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
                 }
             };
             for &user in input.members.iter().flatten() {
-                rooms::add_member(txn, tenant, room.id, user, None, now)?;
+                rooms::add_member(txn, tenant, room.id, user, None, Eligible::AnyUser, now)?;
             }
             let room = rooms::get(txn, tenant, room.id)?;
             let doc = render(txn, tenant, &room, &u, true)?;
@@ -354,7 +398,7 @@ pub async fn replace(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRes
             rooms::update(txn, tenant, next, None, now)?;
             let wanted: HashMap<Uuid, Option<bool>> =
                 input.members.iter().flatten().map(|&id| (id, None)).collect();
-            rooms::sync_members(txn, tenant, current.id, &wanted, now)?;
+            rooms::sync_members(txn, tenant, current.id, &wanted, Eligible::AnyUser, now)?;
             let room = rooms::get(txn, tenant, current.id)?;
             Ok((room.clone(), render(txn, tenant, &room, &u, true)?))
         })
@@ -496,9 +540,9 @@ fn apply_change(
 ) -> store::Result<()> {
     match change {
         Change::AddMembers(ids) => {
-            rooms::check_members(txn, tenant, ids)?;
+            rooms::check_members(txn, tenant, ids, Eligible::AnyUser)?;
             for &id in ids {
-                rooms::add_member(txn, tenant, room, id, None, now)?;
+                rooms::add_member(txn, tenant, room, id, None, Eligible::AnyUser, now)?;
             }
         }
         Change::RemoveMembers(ids) => {
@@ -507,11 +551,11 @@ fn apply_change(
             }
         }
         Change::RemoveAllMembers => {
-            rooms::sync_members(txn, tenant, room, &HashMap::new(), now)?;
+            rooms::sync_members(txn, tenant, room, &HashMap::new(), Eligible::AnyUser, now)?;
         }
         Change::ReplaceMembers(ids) => {
             let wanted: HashMap<Uuid, Option<bool>> = ids.iter().map(|&id| (id, None)).collect();
-            rooms::sync_members(txn, tenant, room, &wanted, now)?;
+            rooms::sync_members(txn, tenant, room, &wanted, Eligible::AnyUser, now)?;
         }
         Change::DisplayName(name) => {
             let mut next = rooms::get(txn, tenant, room)?;

@@ -55,8 +55,8 @@ pub fn render(user: &User, location: &str) -> Value {
     if !name.is_empty() {
         out.insert("name".into(), Value::Object(name));
     }
-    if let Some(n) = &user.display_name {
-        out.insert("displayName".into(), json!(n));
+    if let Some(d) = extra.get("displayName") {
+        out.insert("displayName".into(), d.clone());
     }
     out.insert("active".into(), json!(user.active));
     for key in STRINGS.iter().chain(MULTI) {
@@ -69,7 +69,10 @@ pub fn render(user: &User, location: &str) -> Value {
     {
         out.insert("emails".into(), json!([{"value": e, "primary": true}]));
     }
-    out.insert("roles".into(), roles_to_scim(user.roles));
+    let roles = roles_to_scim(user.roles);
+    if roles.as_array().is_some_and(|r| !r.is_empty()) {
+        out.insert("roles".into(), roles);
+    }
     if let Some(ext) = extra.get(ENTERPRISE_URN) {
         out.insert(ENTERPRISE_URN.into(), ext.clone());
     }
@@ -98,14 +101,13 @@ fn bad(detail: impl Into<String>) -> ApiError {
 }
 
 /// Reads a SCIM User document into `base` (which supplies id, timestamps and version).
-/// Every attribute the document omits is cleared, as PUT requires; unknown attributes are
-/// ignored. `previous_display` settles `name.formatted` vs `displayName` when both are present
-/// and differ: the one that changed wins (a PATCH of either reaches the store).
+/// Every attribute the document omits is cleared, as PUT requires (omitted `roles` take the
+/// default); unknown attributes are ignored.
 pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
     if !doc.is_object() {
         return Err(bad("a User must be a JSON object"));
     }
-    let previous_display = base.display_name.take();
+
     let name = field(doc, "name").filter(|n| n.is_object());
     let mut extra = Map::new();
 
@@ -140,14 +142,10 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
     base.email = primary_email;
     base.given_name = string(name.and_then(|n| field(n, "givenName")));
     base.family_name = string(name.and_then(|n| field(n, "familyName")));
-    let formatted = string(name.and_then(|n| field(n, "formatted")));
-    let display = string(field(doc, "displayName"));
-    base.display_name = match (formatted, display) {
-        (Some(f), Some(d)) if f != d => {
-            Some(if Some(&f) == previous_display.as_ref() { d } else { f })
-        }
-        (f, d) => f.or(d),
-    };
+    base.display_name = string(name.and_then(|n| field(n, "formatted")));
+    if let Some(d) = string(field(doc, "displayName")) {
+        extra.insert("displayName".into(), json!(d));
+    }
     base.active = match field(doc, "active") {
         None | Some(Value::Null) => true,
         Some(v) => as_bool(v).ok_or_else(|| bad("active must be true or false"))?,

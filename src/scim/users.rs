@@ -73,55 +73,57 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
     let answer = ctx
         .store()
         .read(move |tx| {
-            let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
-            let Some(f) = &params.filter else {
-                if params.sort_by.is_none() {
-                    // The common case: a page in creation order, without reading the rest.
-                    let mut page = Vec::new();
-                    if params.count > 0 {
-                        users::scan(tx, tenant, params.start_index - 1, |u| {
-                            page.push(render(&u));
-                            Ok((page.len() as u64) < params.count)
-                        })?;
-                    }
-                    return Ok(params.respond(users::count(tx, tenant)?, page));
+            if params.filter.is_none() && params.sort_by.is_none() {
+                // The common case: a page in creation order, without reading the rest.
+                let mut page = Vec::new();
+                if params.count > 0 {
+                    users::scan(tx, tenant, params.start_index - 1, |u| {
+                        page.push(user::render(&u, &format!("{base}/{}", u.id)));
+                        Ok((page.len() as u64) < params.count)
+                    })?;
                 }
-                let mut all = Vec::new();
-                users::scan(tx, tenant, 0, |u| {
-                    all.push(render(&u));
-                    Ok(true)
-                })?;
-                params.sort(&mut all);
-                return Ok(params.respond(all.len() as u64, params.page_of(all)));
-            };
-            let candidates: Option<Vec<User>> = match filter::indexed_equality(f) {
-                Some((IndexedAttr::UserName, v)) => {
-                    Some(users::find(tx, tenant, &users::user_name_key(v))?.into_iter().collect())
-                }
-                Some((IndexedAttr::ExternalId, v)) => {
-                    Some(users::find(tx, tenant, &users::external_id_key(v))?.into_iter().collect())
-                }
-                Some((IndexedAttr::Email, v)) => Some(users::find_by_any_email(tx, tenant, v)?),
-                None => None,
-            };
-            let mut hits = Vec::new();
-            match candidates {
-                Some(list) => {
-                    hits.extend(list.iter().map(render).filter(|doc| filter::matches(f, doc)))
-                }
-                None => users::scan(tx, tenant, 0, |u| {
-                    let doc = render(&u);
-                    if filter::matches(f, &doc) {
-                        hits.push(doc);
-                    }
-                    Ok(true)
-                })?,
+                return Ok(params.respond(users::count(tx, tenant)?, page));
             }
+            let mut hits = matching(tx, tenant, params.filter.as_ref(), &base)?;
             params.sort(&mut hits);
             Ok(params.respond(hits.len() as u64, params.page_of(hits)))
         })
         .await?;
     Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
+}
+
+/// Every user matching `filter` (all users without one), as SCIM shows them, in creation order.
+/// Equality on userName, externalId or an email is an index lookup; anything else is a scan.
+pub fn matching(
+    tx: &impl Tx,
+    tenant: Uuid,
+    filter: Option<&filter::Filter>,
+    base: &str,
+) -> store::Result<Vec<Value>> {
+    let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
+    let candidates: Option<Vec<User>> = match filter.and_then(filter::indexed_equality) {
+        Some((IndexedAttr::UserName, v)) => {
+            Some(users::find(tx, tenant, &users::user_name_key(v))?.into_iter().collect())
+        }
+        Some((IndexedAttr::ExternalId, v)) => {
+            Some(users::find(tx, tenant, &users::external_id_key(v))?.into_iter().collect())
+        }
+        Some((IndexedAttr::Email, v)) => Some(users::find_by_any_email(tx, tenant, v)?),
+        None => None,
+    };
+    let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
+    let mut hits = Vec::new();
+    match candidates {
+        Some(list) => hits.extend(list.iter().map(render).filter(keep)),
+        None => users::scan(tx, tenant, 0, |u| {
+            let doc = render(&u);
+            if keep(&doc) {
+                hits.push(doc);
+            }
+            Ok(true)
+        })?,
+    }
+    Ok(hits)
 }
 
 pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
@@ -167,6 +169,12 @@ pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRespo
             let current = resolve(txn, tenant, &raw)?;
             let mut doc = user::render(&current, "");
             patch::apply(&mut doc, &ops).map_err(|e| store::Error::Invalid(e.detail))?;
+            // Roles removed by the PATCH mean no roles, not the default a new user gets.
+            if let Value::Object(obj) = &mut doc
+                && !obj.keys().any(|k| k.eq_ignore_ascii_case("roles"))
+            {
+                obj.insert("roles".into(), Value::Array(Vec::new()));
+            }
             let next = user::read(&doc, current).map_err(|e| store::Error::Invalid(e.message()))?;
             users::update(txn, tenant, next, if_match, now)
         })

@@ -266,12 +266,22 @@ pub fn rooms_of(tx: &impl Tx, tenant: Uuid, user: Uuid) -> Result<Vec<Uuid>> {
     Ok(out)
 }
 
-/// Refuses ids that are not active users of the tenant, naming all of them.
-pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid]) -> Result<()> {
+/// Who may become a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eligible {
+    /// Native API: active users only.
+    Active,
+    /// SCIM: any user of the tenant. IdPs push group membership whatever a user's status, and
+    /// refusing one member would fail their whole push.
+    AnyUser,
+}
+
+/// Refuses ids that are not (active, if so asked) users of the tenant, naming all of them.
+pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid], eligible: Eligible) -> Result<()> {
     let mut bad = Vec::new();
     for &id in ids {
         match users::get(tx, tenant, id) {
-            Ok(u) if u.active => {}
+            Ok(u) if u.active || eligible == Eligible::AnyUser => {}
             Ok(_) | Err(Error::NotFound(_)) => bad.push(id.to_string()),
             Err(e) => return Err(e),
         }
@@ -279,7 +289,12 @@ pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid]) -> Result<()> {
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("unknown or inactive users: {}", bad.join(", "))))
+        let what = if eligible == Eligible::Active {
+            "unknown or inactive users"
+        } else {
+            "unknown users"
+        };
+        Err(Error::Invalid(format!("{what}: {}", bad.join(", "))))
     }
 }
 
@@ -291,10 +306,11 @@ pub fn add_member(
     room: Uuid,
     user: Uuid,
     tx_permission: Option<bool>,
+    eligible: Eligible,
     now: i64,
 ) -> Result<Added> {
     let mut r = get(txn, tenant, room)?;
-    check_members(txn, tenant, &[user])?;
+    check_members(txn, tenant, &[user], eligible)?;
     let outcome = set_membership(txn, tenant, room, user, tx_permission)?;
     if outcome != Added::Unchanged {
         r.member_count += u64::from(outcome == Added::New);
@@ -368,11 +384,12 @@ pub fn sync_members(
     tenant: Uuid,
     room: Uuid,
     wanted: &HashMap<Uuid, Option<bool>>,
+    eligible: Eligible,
     now: i64,
 ) -> Result<SyncCounts> {
     let mut r = get(txn, tenant, room)?;
     let ids: Vec<Uuid> = wanted.keys().copied().collect();
-    check_members(txn, tenant, &ids)?;
+    check_members(txn, tenant, &ids, eligible)?;
     let current = member_ids(txn, tenant, room)?;
     let mut counts = SyncCounts::default();
     for (&user, &tx) in wanted {

@@ -52,7 +52,7 @@ fn create_get_list_and_filter_groups() {
     assert_eq!(g["externalId"], "ops-channel");
     assert_eq!(
         g["members"],
-        json!([{"value": a, "display": "a@x.com", "$ref": format!("http://{}/v1/default/scim/v2/Users/{a}", s.addr)}])
+        json!([{"value": a, "display": "a@x.com", "type": "User", "$ref": format!("http://{}/v1/default/scim/v2/Users/{a}", s.addr)}])
     );
     // It is a room with that mapping; SCIM members do not transmit.
     let native = s.get(&format!("/rooms/{id}"), Some(&key)).json();

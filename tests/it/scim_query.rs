@@ -17,7 +17,7 @@ fn seed(s: &Server, key: &str) {
             "name": {"givenName": "Alice", "familyName": "Anders", "formatted": "Alice Anders"},
             "emails": [{"value": "alice@example.com", "type": "work", "primary": true}, {"value": "alice@home.org", "type": "home"}],
             "roles": ["admin"], ENT: {"department": "R&D", "employeeNumber": "100"}}),
-        json!({"userName": "bob@example.com", "externalId": "ext-2", "title": "Manager",
+        json!({"userName": "bob@example.com", "externalId": "ext-2", "title": "Manager", "displayName": "Bob Brown",
             "name": {"givenName": "Bob", "familyName": "Brown", "formatted": "Bob Brown"},
             "emails": [{"value": "bob@example.com", "type": "work", "primary": true}],
             "phoneNumbers": [{"value": "+1 555 0100", "type": "mobile"}],

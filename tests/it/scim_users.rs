@@ -173,7 +173,10 @@ fn patch_shapes_from_okta_and_entra() {
     assert_eq!(p["emails"][0]["value"], "p2@example.com");
     assert_eq!(p["phoneNumbers"], json!([{"type": "mobile", "value": "+1 555 0100"}]));
     assert_eq!(p["name"]["familyName"], "Q");
-    assert_eq!(p["name"]["formatted"], "P Q", "displayName and name.formatted are one field");
+    assert_eq!(p["displayName"], "P Q");
+    assert!(p["name"].get("formatted").is_none(), "displayName is its own attribute");
+    let native = s.get(&format!("/users/{id}"), Some(&key)).json();
+    assert_eq!(native["user"]["full_name"], "P Q", "the native name falls back to displayName");
     assert_eq!(p["title"], "CTO");
     assert_eq!(p[ENTERPRISE]["department"], "Ops");
     assert_eq!(p[ENTERPRISE]["manager"], json!({"value": "m-1"}));
