@@ -52,6 +52,12 @@ pub fn authorize(
         {
             return Err(ApiError::Forbidden { required_scope: Scope::ScimUsersRead.name() });
         }
+        Access::ScimWrite
+            if !key.scopes.contains(Scope::ScimUsersWrite)
+                && !key.scopes.contains(Scope::ScimGroupsWrite) =>
+        {
+            return Err(ApiError::Forbidden { required_scope: Scope::ScimUsersWrite.name() });
+        }
         _ => {}
     }
     let per_minute = key.tenant.rate_limit(state.settings.default_rate_limit);

@@ -32,6 +32,10 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: usize,
     },
+    /// A Bulk request with more operations than `maxOperations`.
+    TooManyOperations {
+        max: usize,
+    },
     /// Malformed input; `scim_type` is RFC 7644's keyword (`invalidSyntax`, `invalidValue`, …).
     BadRequest {
         detail: String,
@@ -64,7 +68,9 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::TooManyAuthFailures { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::TooManyOperations { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -84,6 +90,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::TooManyAuthFailures { .. } => "TOO_MANY_AUTH_FAILURES",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::TooManyOperations { .. } => "TOO_MANY_OPERATIONS",
             ApiError::BadRequest { .. } => "INVALID_REQUEST",
             ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::Conflict(_) => "CONFLICT",
@@ -109,6 +116,9 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { limit } => {
                 format!("Request body too large (limit {limit} bytes)")
+            }
+            ApiError::TooManyOperations { max } => {
+                format!("A Bulk request may hold at most {max} operations")
             }
             ApiError::BadRequest { detail, .. } => detail.clone(),
             ApiError::UnsupportedMediaType => {
@@ -144,11 +154,13 @@ impl ApiError {
             ApiError::Conflict(_) => Some("uniqueness"),
             ApiError::NoCapacity { .. } => Some("invalidValue"),
             ApiError::PayloadTooLarge { .. } => Some("tooLarge"),
+            ApiError::TooManyOperations { .. } => Some("tooMany"),
             _ => None,
         }
     }
 
-    pub fn into_response(self, style: Style) -> HttpResponse {
+    /// The status and body this error answers with, in `style`.
+    pub fn body(&self, style: Style) -> (StatusCode, Value) {
         let status = self.status();
         let mut body = Map::new();
         match style {
@@ -171,7 +183,12 @@ impl ApiError {
             body.insert("code".into(), json!(self.code()));
         }
         self.extra_fields(&mut body);
-        let mut resp = response::json_in_style(status, &Value::Object(body), style);
+        (status, Value::Object(body))
+    }
+
+    pub fn into_response(self, style: Style) -> HttpResponse {
+        let (status, body) = self.body(style);
+        let mut resp = response::json_in_style(status, &body, style);
         let headers = resp.headers_mut();
         match self {
             ApiError::MethodNotAllowed { allow } => {

@@ -237,6 +237,7 @@ async fn dispatch(
         ScimGroupPatch(id) => scim::groups::patch(&ctx, id, body).await,
         ScimGroupDelete(id) => scim::groups::delete(&ctx, id).await,
         ScimSearch => scim::groups::search_everything(&ctx, body).await,
+        ScimBulk => scim::bulk::bulk(&ctx, body).await,
         ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
         ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
         ScimSchemas(id) => scim::discovery::schemas(&ctx, id),

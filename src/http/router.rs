@@ -44,6 +44,7 @@ pub enum Endpoint<'a> {
     ScimGroupDelete(&'a str),
     /// `POST /.search` at the SCIM root: every resource type the key may read.
     ScimSearch,
+    ScimBulk,
     ScimServiceProviderConfig,
     ScimResourceTypes(Option<&'a str>),
     ScimSchemas(Option<&'a str>),
@@ -57,6 +58,8 @@ pub enum Access {
     Scope(Scope),
     /// Any SCIM read scope (discovery).
     ScimRead,
+    /// Any SCIM write scope (Bulk; each operation then checks its own).
+    ScimWrite,
 }
 
 /// Which error body style a path speaks: SCIM (RFC 7644) under `scim/v2`, native JSON elsewhere.
@@ -97,6 +100,7 @@ impl Endpoint<'_> {
             ScimSearch | ScimServiceProviderConfig | ScimResourceTypes(_) | ScimSchemas(_) => {
                 Access::ScimRead
             }
+            ScimBulk => Access::ScimWrite,
         }
     }
 
@@ -136,6 +140,7 @@ impl Endpoint<'_> {
             ScimGroupPatch(_) => "scim.groups.patch",
             ScimGroupDelete(_) => "scim.groups.delete",
             ScimSearch => "scim.search",
+            ScimBulk => "scim.bulk",
             ScimServiceProviderConfig => "scim.service_provider_config",
             ScimResourceTypes(_) => "scim.resource_types",
             ScimSchemas(_) => "scim.schemas",
@@ -235,6 +240,7 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
             m(&[(&Method::DELETE, RoomMemberRemove(id, user))], "DELETE")
         }
         (Style::Scim, [".search"]) => m(&[(&Method::POST, ScimSearch)], "POST"),
+        (Style::Scim, ["Bulk"]) => m(&[(&Method::POST, ScimBulk)], "POST"),
         (Style::Scim, ["Groups"]) => {
             m(&[(&Method::GET, ScimGroupsList), (&Method::POST, ScimGroupsCreate)], "GET, POST")
         }

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
-use hyper::header::{ETAG, HeaderValue, LOCATION};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::Written;
 use super::filter::{self, CORE_GROUP_URN, CompValue, Filter, Op, field};
 use super::list::ListParams;
 use super::patch::{self, Kind, Operation};
@@ -110,17 +110,9 @@ fn shows_members(p: &ListParams) -> bool {
     !named(&p.excluded) && (p.attributes.is_empty() || named(&p.attributes))
 }
 
-fn respond(status: StatusCode, doc: Value, r: &Room, urls: &Urls) -> HttpResponse {
-    let mut resp = response::json_in_style(status, &doc, Style::Scim);
-    if let Ok(v) = HeaderValue::from_str(&etag(r)) {
-        resp.headers_mut().insert(ETAG, v);
-    }
-    if status == StatusCode::CREATED
-        && let Ok(v) = HeaderValue::from_str(&format!("{}/{}", urls.groups, r.id))
-    {
-        resp.headers_mut().insert(LOCATION, v);
-    }
-    resp
+fn written(status: StatusCode, doc: Option<Value>, r: &Room, urls: &Urls) -> Written {
+    let location = Some(format!("{}/{}", urls.groups, r.id));
+    Written { status, body: doc, location, etag: Some(etag(r)) }
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
@@ -283,7 +275,7 @@ pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
             Ok((r, doc))
         })
         .await?;
-    Ok(respond(StatusCode::OK, doc, &room, &self::urls(ctx)))
+    Ok(written(StatusCode::OK, Some(doc), &room, &self::urls(ctx)).into_response())
 }
 
 /// What a Group document says: displayName, externalId and member ids.
@@ -343,6 +335,10 @@ fn member_ids(v: &Value) -> Result<Vec<Uuid>, ApiError> {
 /// Creates a group: a new room, or the mapping of an existing unmapped room of that name.
 pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
     let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    Ok(create_doc(ctx, doc).await?.into_response())
+}
+
+pub async fn create_doc(ctx: &Ctx<'_>, doc: Value) -> Result<Written, ApiError> {
     let input = read_group(&doc)?;
     let (tenant, now, fresh_id, u) = (ctx.tenant, now_ms(), Uuid::now_v7(), urls(ctx));
     let (room, doc) = ctx
@@ -377,14 +373,23 @@ pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
             Ok((room, doc))
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, doc, &room, &urls(ctx)))
+    Ok(written(StatusCode::CREATED, Some(doc), &room, &urls(ctx)))
 }
 
 pub async fn replace(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
     let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    Ok(replace_doc(ctx, &path_id(raw), doc, ctx.if_match()?).await?.into_response())
+}
+
+/// `id` is decoded: a group id or an externalId.
+pub async fn replace_doc(
+    ctx: &Ctx<'_>,
+    id: &str,
+    doc: Value,
+    if_match: Option<u64>,
+) -> Result<Written, ApiError> {
     let input = read_group(&doc)?;
-    let (tenant, raw, if_match, now, u) =
-        (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms(), urls(ctx));
+    let (tenant, raw, now, u) = (ctx.tenant, id.to_owned(), now_ms(), urls(ctx));
     let (room, doc) = ctx
         .store()
         .write(move |txn| {
@@ -403,18 +408,29 @@ pub async fn replace(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRes
             Ok((room.clone(), render(txn, tenant, &room, &u, true)?))
         })
         .await?;
-    Ok(respond(StatusCode::OK, doc, &room, &urls(ctx)))
+    Ok(written(StatusCode::OK, Some(doc), &room, &urls(ctx)))
 }
 
 pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
     let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    let params = ListParams::from_query(ctx)?;
+    Ok(patch_doc(ctx, &path_id(raw), request, ctx.if_match()?, &params).await?.into_response())
+}
+
+/// Answers 204, or 200 with the group when `params` asks for attributes.
+pub async fn patch_doc(
+    ctx: &Ctx<'_>,
+    id: &str,
+    request: Value,
+    if_match: Option<u64>,
+    params: &ListParams,
+) -> Result<Written, ApiError> {
     let ops = patch::parse_request(&request)
         .map_err(|e| ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type })?;
     // Check the shapes before queueing, so the writer only meets well-formed operations.
     let changes: Vec<Change> =
         ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-    let params = ListParams::from_query(ctx)?;
-    let (tenant, raw, if_match, now) = (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms());
+    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
     let room = ctx
         .store()
         .write(move |txn| {
@@ -429,23 +445,21 @@ pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRespo
         })
         .await?;
     if params.attributes.is_empty() {
-        let mut resp = response::empty(StatusCode::NO_CONTENT);
-        if let Ok(v) = HeaderValue::from_str(&etag(&room)) {
-            resp.headers_mut().insert(ETAG, v);
-        }
-        return Ok(resp);
+        return Ok(written(StatusCode::NO_CONTENT, None, &room, &urls(ctx)));
     }
     let (tenant, u, id) = (ctx.tenant, urls(ctx), room.id);
+    let (attributes, excluded, with_members) =
+        (params.attributes.clone(), params.excluded.clone(), shows_members(params));
     let (room, doc) = ctx
         .store()
         .read(move |tx| {
             let room = rooms::get(tx, tenant, id)?;
-            let mut doc = render(tx, tenant, &room, &u, shows_members(&params))?;
-            super::list::project(&mut doc, &params.attributes, &params.excluded);
+            let mut doc = render(tx, tenant, &room, &u, with_members)?;
+            super::list::project(&mut doc, &attributes, &excluded);
             Ok((room, doc))
         })
         .await?;
-    Ok(respond(StatusCode::OK, doc, &room, &urls(ctx)))
+    Ok(written(StatusCode::OK, Some(doc), &room, &urls(ctx)))
 }
 
 /// One effect of a Group PATCH operation.
@@ -573,8 +587,17 @@ fn apply_change(
 
 /// Removes the mapping only: the room and its members stay.
 pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, raw, if_match, now) = (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms());
-    ctx.store()
+    Ok(delete_id(ctx, &path_id(raw), ctx.if_match()?).await?.into_response())
+}
+
+pub async fn delete_id(
+    ctx: &Ctx<'_>,
+    id: &str,
+    if_match: Option<u64>,
+) -> Result<Written, ApiError> {
+    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
+    let room = ctx
+        .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
             if if_match.is_some_and(|v| v != current.version) {
@@ -583,5 +606,10 @@ pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> 
             unmap_room(txn, tenant, current.id, now)
         })
         .await?;
-    Ok(response::empty(StatusCode::NO_CONTENT))
+    Ok(Written {
+        status: StatusCode::NO_CONTENT,
+        body: None,
+        location: Some(format!("{}/{}", urls(ctx).groups, room.id)),
+        etag: None,
+    })
 }

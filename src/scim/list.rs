@@ -15,7 +15,7 @@ pub const DEFAULT_COUNT: u64 = 100;
 /// Advertised as `filter.maxResults`.
 pub const MAX_RESULTS: u64 = 1000;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ListParams {
     pub filter: Option<Filter>,
     /// 1-based, as SCIM counts.

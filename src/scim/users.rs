@@ -3,13 +3,12 @@
 
 use hyper::StatusCode;
 use hyper::body::Incoming;
-use hyper::header::{ETAG, HeaderValue, LOCATION};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::filter::{self, IndexedAttr};
 use super::list::ListParams;
-use super::{patch, user};
+use super::{Written, patch, user};
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::router::Style;
@@ -33,28 +32,14 @@ fn resolve(tx: &impl Tx, tenant: Uuid, raw: &str) -> store::Result<User> {
     users::find(tx, tenant, &users::external_id_key(raw))?.ok_or(store::Error::NotFound("user"))
 }
 
-/// One user, with `ETag` (and `Location` when created).
-fn respond(
-    status: StatusCode,
-    u: &User,
-    base: &str,
-    projected: Option<&ListParams>,
-) -> HttpResponse {
+/// One user as written: status, document, `Location` and `ETag`.
+fn written(status: StatusCode, u: &User, base: &str, projected: Option<&ListParams>) -> Written {
     let location = format!("{base}/{}", u.id);
     let mut doc = user::render(u, &location);
     if let Some(p) = projected {
         super::list::project(&mut doc, &p.attributes, &p.excluded);
     }
-    let mut resp = response::json_in_style(status, &doc, Style::Scim);
-    if let Ok(v) = HeaderValue::from_str(&user::etag(u)) {
-        resp.headers_mut().insert(ETAG, v);
-    }
-    if status == StatusCode::CREATED
-        && let Ok(v) = HeaderValue::from_str(&location)
-    {
-        resp.headers_mut().insert(LOCATION, v);
-    }
-    resp
+    Written { status, body: Some(doc), location: Some(location), etag: Some(user::etag(u)) }
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
@@ -130,23 +115,46 @@ pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
     let params = ListParams::from_query(ctx)?;
     let (tenant, raw) = (ctx.tenant, path_id(raw));
     let u = ctx.store().read(move |tx| resolve(tx, tenant, &raw)).await?;
-    Ok(respond(StatusCode::OK, &u, &users_url(ctx), Some(&params)))
+    Ok(written(StatusCode::OK, &u, &users_url(ctx), Some(&params)).into_response())
 }
 
 pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
     let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
-    let now = now_ms();
-    let u = user::read(&doc, User::new(Uuid::now_v7(), String::new(), now))?;
-    let (tenant, stored) = (ctx.tenant, u.clone());
-    ctx.store().write(move |txn| users::create(txn, tenant, &stored)).await?;
-    Ok(respond(StatusCode::CREATED, &u, &users_url(ctx), None))
+    Ok(create_doc(ctx, doc).await?.into_response())
 }
 
 pub async fn replace(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
     let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    Ok(replace_doc(ctx, &path_id(raw), doc, ctx.if_match()?).await?.into_response())
+}
+
+pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    Ok(patch_doc(ctx, &path_id(raw), request, ctx.if_match()?).await?.into_response())
+}
+
+pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
+    Ok(delete_id(ctx, &path_id(raw), ctx.if_match()?).await?.into_response())
+}
+
+pub async fn create_doc(ctx: &Ctx<'_>, doc: Value) -> Result<Written, ApiError> {
+    let now = now_ms();
+    let u = user::read(&doc, User::new(Uuid::now_v7(), String::new(), now))?;
+    let (tenant, stored) = (ctx.tenant, u.clone());
+    ctx.store().write(move |txn| users::create(txn, tenant, &stored)).await?;
+    Ok(written(StatusCode::CREATED, &u, &users_url(ctx), None))
+}
+
+/// `id` is decoded: a user id or an externalId.
+pub async fn replace_doc(
+    ctx: &Ctx<'_>,
+    id: &str,
+    doc: Value,
+    if_match: Option<u64>,
+) -> Result<Written, ApiError> {
     // Refuse a bad document before it reaches the writer.
     user::read(&doc, User::new(Uuid::nil(), String::new(), 0))?;
-    let (tenant, raw, if_match, now) = (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms());
+    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
     let (u, _) = ctx
         .store()
         .write(move |txn| {
@@ -155,14 +163,18 @@ pub async fn replace(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRes
             users::update(txn, tenant, next, if_match, now)
         })
         .await?;
-    Ok(respond(StatusCode::OK, &u, &users_url(ctx), None))
+    Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
 }
 
-pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+pub async fn patch_doc(
+    ctx: &Ctx<'_>,
+    id: &str,
+    request: Value,
+    if_match: Option<u64>,
+) -> Result<Written, ApiError> {
     let ops = patch::parse_request(&request)
         .map_err(|e| ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type })?;
-    let (tenant, raw, if_match, now) = (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms());
+    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
     let (u, _) = ctx
         .store()
         .write(move |txn| {
@@ -179,16 +191,22 @@ pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRespo
             users::update(txn, tenant, next, if_match, now)
         })
         .await?;
-    Ok(respond(StatusCode::OK, &u, &users_url(ctx), None))
+    Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
 }
 
-pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, raw, if_match, now) = (ctx.tenant, path_id(raw), ctx.if_match()?, now_ms());
-    ctx.store()
+pub async fn delete_id(
+    ctx: &Ctx<'_>,
+    id: &str,
+    if_match: Option<u64>,
+) -> Result<Written, ApiError> {
+    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
+    let u = ctx
+        .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
             users::delete(txn, tenant, current.id, if_match, now)
         })
         .await?;
-    Ok(response::empty(StatusCode::NO_CONTENT))
+    let location = format!("{}/{}", users_url(ctx), u.id);
+    Ok(Written { status: StatusCode::NO_CONTENT, body: None, location: Some(location), etag: None })
 }

@@ -12,6 +12,7 @@ mod group_commit;
 mod lifecycle;
 mod rate_limits;
 mod rooms;
+mod scim_bulk;
 mod scim_groups;
 mod scim_query;
 mod scim_users;

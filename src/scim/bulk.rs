@@ -1,0 +1,360 @@
+//! SCIM Bulk (RFC 7644 §3.7): many Users and Groups operations in one request, counted once
+//! against the rate limit, with `bulkId` references between them.
+//!
+//! A Bulk request is not atomic: each operation succeeds or fails on its own, as the RFC
+//! describes. Operations run in waves: every operation whose `bulkId` references are resolved
+//! is queued at once, so the store's writer folds the wave into shared commits (each operation
+//! still isolated). With `failOnErrors`, operations run one at a time in request order, so
+//! processing stops right after the allowed number of errors.
+
+use std::collections::{HashMap, HashSet};
+
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use serde_json::{Map, Value, json};
+
+use super::Written;
+use super::filter::field;
+use super::list::ListParams;
+use super::{groups, users};
+use crate::auth::Scope;
+use crate::http::error::ApiError;
+use crate::http::listener::HttpResponse;
+use crate::http::router::Style;
+use crate::http::{Ctx, body, path_id, response};
+
+pub const MAX_OPERATIONS: usize = 1000;
+const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+const PREFIX: &str = "bulkId:";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Users,
+    Groups,
+}
+
+/// One operation as the client sent it.
+struct Operation {
+    method: Method,
+    bulk_id: Option<String>,
+    path: String,
+    data: Option<Value>,
+    version: Option<String>,
+}
+
+fn bad(detail: impl Into<String>) -> ApiError {
+    ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
+}
+
+fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiError)> {
+    let method_name = field(v, "method").and_then(Value::as_str).unwrap_or("").to_ascii_uppercase();
+    let bulk_id = field(v, "bulkId").and_then(Value::as_str).map(str::to_owned);
+    let fail = |e: ApiError| (bulk_id.clone(), method_name.clone(), e);
+    let method = match method_name.as_str() {
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        other => {
+            return Err(fail(bad(format!(
+                "unknown method {other:?}: use POST, PUT, PATCH or DELETE"
+            ))));
+        }
+    };
+    let path = field(v, "path").and_then(Value::as_str).unwrap_or("").to_owned();
+    let data = field(v, "data").cloned();
+    if method == Method::Post && bulk_id.is_none() {
+        return Err(fail(bad("a POST operation needs a bulkId")));
+    }
+    if method != Method::Delete && data.is_none() {
+        return Err(fail(bad("this operation needs data")));
+    }
+    let version = field(v, "version").and_then(Value::as_str).map(str::to_owned);
+    Ok(Operation { method, bulk_id, path, data, version })
+}
+
+/// The bulkIds a value refers to (`"bulkId:qwerty"` anywhere in it).
+fn references(v: &Value, out: &mut HashSet<String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(id) = s.strip_prefix(PREFIX) {
+                out.insert(id.to_owned());
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
+        Value::Object(map) => map.values().for_each(|i| references(i, out)),
+        _ => {}
+    }
+}
+
+fn substitute(v: &mut Value, resolved: &HashMap<String, String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(id) = s.strip_prefix(PREFIX).and_then(|b| resolved.get(b)) {
+                *s = id.clone();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| substitute(i, resolved)),
+        Value::Object(map) => map.values_mut().for_each(|i| substitute(i, resolved)),
+        _ => {}
+    }
+}
+
+fn path_refs(path: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    references(&Value::String(path.rsplit('/').next().unwrap_or("").to_owned()), &mut out);
+    out
+}
+
+pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
+    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+    let Some(raw_ops) = field(&request, "Operations").and_then(Value::as_array) else {
+        return Err(ApiError::BadRequest {
+            detail: "a BulkRequest needs an \"Operations\" array".into(),
+            scim_type: "invalidSyntax",
+        });
+    };
+    if raw_ops.len() > MAX_OPERATIONS {
+        return Err(ApiError::TooManyOperations { max: MAX_OPERATIONS });
+    }
+    let fail_on_errors = match field(&request, "failOnErrors") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(0) => None,
+            Some(n) => Some(n as usize),
+            None => return Err(bad("failOnErrors must be a positive integer")),
+        },
+    };
+
+    let mut results: Vec<Option<Value>> = vec![None; raw_ops.len()];
+    let mut pending: Vec<(usize, Operation)> = Vec::new();
+    let mut errors = 0usize;
+    for (i, raw) in raw_ops.iter().enumerate() {
+        match read_operation(raw) {
+            Ok(op) => pending.push((i, op)),
+            Err((bulk_id, method, e)) => {
+                results[i] = Some(failure(&method, bulk_id.as_deref(), None, &e));
+                errors += 1;
+            }
+        }
+    }
+    let mut resolved: HashMap<String, String> = HashMap::new();
+    let mut failed_ids: HashSet<String> = HashSet::new();
+    let stop = |errors: usize| fail_on_errors.is_some_and(|limit| errors >= limit);
+
+    while !pending.is_empty() && !stop(errors) {
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
+        for (i, op) in pending {
+            let mut refs = path_refs(&op.path);
+            if let Some(d) = &op.data {
+                references(d, &mut refs);
+            }
+            if let Some(dead) = refs.iter().find(|r| failed_ids.contains(*r)) {
+                let e = ApiError::Conflict(format!("bulkId {dead} names an operation that failed"));
+                results[i] = Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e));
+                errors += 1;
+                if let Some(b) = &op.bulk_id {
+                    failed_ids.insert(b.clone());
+                }
+            } else if refs.iter().all(|r| resolved.contains_key(r)) {
+                ready.push((i, op));
+            } else {
+                waiting.push((i, op));
+            }
+        }
+        if ready.is_empty() {
+            // Nothing can progress: the rest refer to unknown bulkIds, or to each other.
+            for (i, op) in waiting {
+                let e = ApiError::Conflict(
+                    "a bulkId reference cannot be resolved (unknown, or circular)".into(),
+                );
+                results[i] = Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e));
+            }
+            break;
+        }
+        for (_, op) in &mut ready {
+            if let Some((collection, last)) = op.path.rsplit_once('/')
+                && let Some(id) = last.strip_prefix(PREFIX).and_then(|b| resolved.get(b))
+            {
+                op.path = format!("{collection}/{id}");
+            }
+            if let Some(d) = &mut op.data {
+                substitute(d, &resolved);
+            }
+        }
+        let outcomes: Vec<(usize, Operation, Result<Written, ApiError>)> =
+            if fail_on_errors.is_some() {
+                let mut out = Vec::new();
+                let mut iter = ready.into_iter();
+                for (i, op) in iter.by_ref() {
+                    let r = run(ctx, &op).await;
+                    let failed = r.is_err();
+                    out.push((i, op, r));
+                    if failed && stop(errors + out.iter().filter(|o| o.2.is_err()).count()) {
+                        break;
+                    }
+                }
+                // Operations not reached stay out of the response (RFC 7644 §3.7.3).
+                waiting.clear();
+                for (i, op) in iter {
+                    waiting.push((i, op));
+                }
+                out
+            } else {
+                let runs = ready.iter().map(|(_, op)| run(ctx, op));
+                let answers = futures_util::future::join_all(runs).await;
+                ready.into_iter().zip(answers).map(|((i, op), r)| (i, op, r)).collect()
+            };
+        for (i, op, outcome) in outcomes {
+            match outcome {
+                Ok(w) => {
+                    if let (Some(b), Some(loc)) = (&op.bulk_id, &w.location) {
+                        resolved.insert(
+                            b.clone(),
+                            loc.rsplit('/').next().unwrap_or_default().to_owned(),
+                        );
+                    }
+                    results[i] = Some(success(&op, &w));
+                }
+                Err(e) => {
+                    errors += 1;
+                    if let Some(b) = &op.bulk_id {
+                        failed_ids.insert(b.clone());
+                    }
+                    results[i] = Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e));
+                }
+            }
+        }
+        pending = waiting;
+    }
+
+    let operations: Vec<Value> = results.into_iter().flatten().collect();
+    Ok(response::json_in_style(
+        StatusCode::OK,
+        &json!({"schemas": [BULK_RESPONSE], "Operations": operations}),
+        Style::Scim,
+    ))
+}
+
+fn success(op: &Operation, w: &Written) -> Value {
+    let mut out = Map::new();
+    out.insert("method".into(), json!(op.method.name()));
+    if let Some(b) = &op.bulk_id {
+        out.insert("bulkId".into(), json!(b));
+    }
+    if let Some(v) = &w.etag {
+        out.insert("version".into(), json!(v));
+    }
+    if let Some(l) = &w.location {
+        out.insert("location".into(), json!(l));
+    }
+    out.insert("status".into(), json!(w.status.as_str()));
+    Value::Object(out)
+}
+
+fn failure(method: &str, bulk_id: Option<&str>, location: Option<&str>, e: &ApiError) -> Value {
+    let (status, body) = e.body(Style::Scim);
+    let mut out = Map::new();
+    out.insert("method".into(), json!(method));
+    if let Some(b) = bulk_id {
+        out.insert("bulkId".into(), json!(b));
+    }
+    if let Some(l) = location {
+        out.insert("location".into(), json!(l));
+    }
+    out.insert("status".into(), json!(status.as_str()));
+    out.insert("response".into(), body);
+    Value::Object(out)
+}
+
+fn version(op: &Operation) -> Result<Option<u64>, ApiError> {
+    match op.version.as_deref().map(str::trim) {
+        None | Some("*") => Ok(None),
+        Some(v) => v
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::PreconditionFailed),
+    }
+}
+
+/// Runs one operation through the same code as the single-resource endpoints.
+async fn run(ctx: &Ctx<'_>, op: &Operation) -> Result<Written, ApiError> {
+    let trimmed = op.path.trim().trim_start_matches('/');
+    let (resource, id) = match trimmed.split_once('/') {
+        Some((r, id)) if !id.is_empty() && !id.contains('/') => (r, Some(path_id(id))),
+        None => (trimmed, None),
+        _ => {
+            return Err(ApiError::BadRequest {
+                detail: format!("invalid path {:?}", op.path),
+                scim_type: "invalidPath",
+            });
+        }
+    };
+    let resource = match resource {
+        "Users" => Resource::Users,
+        "Groups" => Resource::Groups,
+        _ => {
+            return Err(ApiError::BadRequest {
+                detail: format!("invalid path {:?}: Bulk handles /Users and /Groups", op.path),
+                scim_type: "invalidPath",
+            });
+        }
+    };
+    let needed = match resource {
+        Resource::Users => Scope::ScimUsersWrite,
+        Resource::Groups => Scope::ScimGroupsWrite,
+    };
+    if !ctx.caller.key.scopes.contains(needed) {
+        return Err(ApiError::Forbidden { required_scope: needed.name() });
+    }
+    let data = op.data.clone().unwrap_or(Value::Null);
+    let if_match = version(op)?;
+    match (op.method, resource, id.as_deref()) {
+        (Method::Post, Resource::Users, None) => users::create_doc(ctx, data).await,
+        (Method::Put, Resource::Users, Some(id)) => {
+            users::replace_doc(ctx, id, data, if_match).await
+        }
+        (Method::Patch, Resource::Users, Some(id)) => {
+            users::patch_doc(ctx, id, data, if_match).await
+        }
+        (Method::Delete, Resource::Users, Some(id)) => users::delete_id(ctx, id, if_match).await,
+        (Method::Post, Resource::Groups, None) => groups::create_doc(ctx, data).await,
+        (Method::Put, Resource::Groups, Some(id)) => {
+            groups::replace_doc(ctx, id, data, if_match).await
+        }
+        (Method::Patch, Resource::Groups, Some(id)) => {
+            groups::patch_doc(ctx, id, data, if_match, &ListParams::default()).await
+        }
+        (Method::Delete, Resource::Groups, Some(id)) => groups::delete_id(ctx, id, if_match).await,
+        _ => Err(ApiError::BadRequest {
+            detail: format!(
+                "{} {} is not an operation: POST takes a collection, the others one resource",
+                op.method.name(),
+                op.path
+            ),
+            scim_type: "invalidPath",
+        }),
+    }
+}
