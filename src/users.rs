@@ -40,6 +40,8 @@ pub fn roles_from_json(v: &Value) -> Result<Roles, String> {
                 grant(name, on)?;
             }
         }
+        // Entra sends "roles": [] when it assigns none: that is no choice, so the default.
+        Value::Array(items) if items.is_empty() => return Ok(Roles::default()),
         Value::Array(items) => {
             for item in items {
                 match item {

@@ -175,6 +175,12 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
         }
         // Entra sends the manager as an id string or as {"value": id}.
         let manager = match field(ext, "manager") {
+            // Entra's PATCH sends [{"$ref": null, "value": id}].
+            Some(Value::Array(items)) => items.first().and_then(|m| match m {
+                Value::String(s) if !s.trim().is_empty() => Some(json!({"value": s.trim()})),
+                m @ Value::Object(_) => string(field(m, "value")).map(|v| json!({"value": v})),
+                _ => None,
+            }),
             Some(Value::String(s)) if !s.trim().is_empty() => Some(json!({"value": s.trim()})),
             Some(m @ Value::Object(_)) => string(field(m, "value")).map(|v| {
                 let mut o = json!({"value": v});

@@ -181,11 +181,12 @@ pub async fn patch_doc(
             let current = resolve(txn, tenant, &raw)?;
             let mut doc = user::render(&current, "");
             patch::apply(&mut doc, &ops).map_err(|e| store::Error::Invalid(e.detail))?;
-            // Roles removed by the PATCH mean no roles, not the default a new user gets.
+            // Roles removed by the PATCH mean no roles (`{}`: every role false), not the default
+            // a new user gets.
             if let Value::Object(obj) = &mut doc
                 && !obj.keys().any(|k| k.eq_ignore_ascii_case("roles"))
             {
-                obj.insert("roles".into(), Value::Array(Vec::new()));
+                obj.insert("roles".into(), Value::Object(Default::default()));
             }
             let next = user::read(&doc, current).map_err(|e| store::Error::Invalid(e.message()))?;
             users::update(txn, tenant, next, if_match, now)

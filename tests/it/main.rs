@@ -9,6 +9,7 @@ mod admin_cli;
 mod api_auth;
 mod filter_props;
 mod group_commit;
+mod idp;
 mod lifecycle;
 mod rate_limits;
 mod rooms;
