@@ -1,6 +1,6 @@
 //! Reading request bodies: the size limit and JSON parsing live here and nowhere else.
 
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::HeaderMap;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -8,21 +8,51 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Reads the whole body, refusing more than `limit` bytes (413) before buffering it.
-pub async fn read(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+/// An oversized body up to this size is read and dropped before the 413 goes out, so a client
+/// still sending it sees the answer instead of a reset connection. Beyond it, the connection is
+/// closed unread.
+const DRAIN_LIMIT: u64 = 8 << 20;
+
+/// Reads the whole body, refusing more than `limit` bytes (413) without buffering them.
+pub async fn read(
+    headers: &HeaderMap,
+    mut body: Incoming,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if let Some(n) = declared
+        && n > limit as u64
+    {
+        if n <= DRAIN_LIMIT {
+            drain(&mut body).await;
+        }
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::PayloadTooLarge { limit })
+    let mut out = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                drain(&mut body).await;
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            out.extend_from_slice(&data);
         }
-        Err(e) => Err(ApiError::bad_request(format!("Could not read the request body: {e}"))),
+    }
+    Ok(Bytes::from(out))
+}
+
+async fn drain(body: &mut Incoming) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if seen > DRAIN_LIMIT {
+            break;
+        }
     }
 }
 
