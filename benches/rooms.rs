@@ -11,15 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+mod common;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use common::{Client, median, ms};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use uuid::Uuid;
 use whoot_mgmt::auth::ScopeSet;
 use whoot_mgmt::http::Settings;
@@ -27,54 +25,6 @@ use whoot_mgmt::server::{self, ServeOptions};
 use whoot_mgmt::store::Store;
 use whoot_mgmt::store::rooms::{self, Room};
 use whoot_mgmt::store::users::{self, User};
-
-struct Client {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    auth: String,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr, secret: &str) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-        tokio::spawn(conn);
-        Client { sender, auth: format!("Bearer {secret}") }
-    }
-
-    async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, Bytes, Duration) {
-        let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "bench")
-            .header("authorization", &self.auth)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .unwrap();
-        let t = Instant::now();
-        self.sender.ready().await.unwrap();
-        let resp = self.sender.send_request(req).await.unwrap();
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, body, t.elapsed())
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 async fn create_users(store: &Store, tenant: Uuid, prefix: &str, n: usize) -> Vec<Uuid> {
     let mut ids = Vec::with_capacity(n);
