@@ -303,3 +303,32 @@ fn groups_need_group_scopes() {
     let r = s.send("POST", "/scim/v2/Groups", &users_only, &json!({"displayName": "x"}));
     assert_eq!(r.json()["required_scope"], "scim:groups:write");
 }
+
+#[test]
+fn search_at_the_root_and_per_resource_type() {
+    let s = Server::start();
+    let key = s.root_key();
+    let a = user(&s, &key, "findme@x.com");
+    create_group(&s, &key, json!({"displayName": "findme", "members": [{"value": a}]}));
+    create_group(&s, &key, json!({"displayName": "other"}));
+    let search = |path: &str, k: &str, body: Value| {
+        let r = s.send("POST", path, k, &body);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.json()
+    };
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "userName sw \"findme\" or displayName eq \"findme\"", "excludedAttributes": ["members"]});
+    let both = search("/v1/default/scim/v2/.search", &key, body.clone());
+    assert_eq!(both["totalResults"], 2);
+    assert_eq!(both["Resources"][0]["meta"]["resourceType"], "User");
+    assert_eq!(both["Resources"][1]["meta"]["resourceType"], "Group");
+    assert!(both["Resources"][1].get("members").is_none());
+    let groups =
+        search("/scim/v2/Groups/.search", &key, json!({"filter": "displayName eq \"other\""}));
+    assert_eq!(groups["totalResults"], 1);
+    // A key that reads only users searches only users.
+    let (users_reader, _) = s.create_key("default", &["scim:users:read"]);
+    let users_only = search("/scim/v2/.search", &users_reader, body);
+    assert_eq!(users_only["totalResults"], 1);
+    assert_eq!(users_only["Resources"][0]["userName"], "findme@x.com");
+}
