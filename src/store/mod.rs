@@ -12,6 +12,7 @@ pub mod rooms;
 mod tables;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
-use super::{Error, Result, Tx, codec, counters, users};
+use super::{Error, Result, Tx, codec, counters, users, webhooks};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Room {
@@ -152,6 +152,28 @@ pub fn update(
         next.updated_at = now;
     }
     put(txn, tenant, &next)?;
+    let mapping_changed = next.mapped != prev.mapped
+        || next.external_id != prev.external_id
+        || next.display_name != prev.display_name;
+    if prev.mapped && !next.mapped {
+        webhooks::emit_room(
+            txn,
+            tenant,
+            "room.mapping_removed",
+            &next,
+            serde_json::json!({}),
+            now,
+        )?;
+    } else if next.mapped && mapping_changed {
+        webhooks::emit_room(
+            txn,
+            tenant,
+            "room.mapping_updated",
+            &next,
+            serde_json::json!({}),
+            now,
+        )?;
+    }
     Ok(next)
 }
 
@@ -315,6 +337,9 @@ pub fn add_member(
     if outcome != Added::Unchanged {
         r.member_count += u64::from(outcome == Added::New);
         touch(txn, tenant, &mut r, now)?;
+        let event = if outcome == Added::New { "room.member_added" } else { "room.member_updated" };
+        let tx = membership(txn, tenant, room, user)?.unwrap_or(false);
+        webhooks::emit_member(txn, tenant, event, room, user, tx, now)?;
     }
     Ok(outcome)
 }
@@ -364,6 +389,7 @@ pub fn remove_member(
     if removed {
         r.member_count = r.member_count.saturating_sub(1);
         touch(txn, tenant, &mut r, now)?;
+        webhooks::emit_member(txn, tenant, "room.member_removed", room, user, false, now)?;
     }
     Ok(removed)
 }
@@ -408,6 +434,9 @@ pub fn sync_members(
     r.member_count = (r.member_count + counts.added).saturating_sub(counts.removed);
     if counts != SyncCounts::default() {
         touch(txn, tenant, &mut r, now)?;
+        let extra = serde_json::json!({"members_added": counts.added, "members_updated": counts.updated,
+            "members_removed": counts.removed});
+        webhooks::emit_room(txn, tenant, "room.members_synced", &r, extra, now)?;
     }
     Ok(counts)
 }

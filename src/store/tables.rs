@@ -1,7 +1,8 @@
 //! Table layout. UUIDs are stored as u128; ids are UUIDv7, so a range scan in key order is
 //! creation order. Values are `codec` records unless the type says otherwise.
 //!
-//! Planned neighbour (same conventions): an event outbox keyed by a monotonic sequence.
+//! Webhook events are written as one delivery row per subscribed registration, in the same
+//! transaction as the change: the deliveries table is the outbox.
 
 use redb::{TableDefinition, WriteTransaction};
 
@@ -34,6 +35,14 @@ pub const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
     TableDefinition::new("room_members");
 /// (tenant id, user id, room id) -> (): a user's rooms in one range
 pub const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("user_rooms");
+/// (tenant id, webhook id) -> Webhook
+pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
+/// (tenant id, webhook id, delivery id) -> Delivery: the outbox and the delivery log in one
+pub const DELIVERIES: TableDefinition<(u128, u128, u128), &[u8]> =
+    TableDefinition::new("deliveries");
+/// (next attempt, unix ms; tenant id, webhook id, delivery id) -> (): what the worker sends next
+pub const DELIVERIES_DUE: TableDefinition<(i64, u128, u128, u128), ()> =
+    TableDefinition::new("deliveries_due");
 
 /// Opening a table in a write transaction creates it; doing so once at startup lets read
 /// transactions assume every table exists.
@@ -49,5 +58,8 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(ROOM_INDEX)?;
     txn.open_table(ROOM_MEMBERS)?;
     txn.open_table(USER_ROOMS)?;
+    txn.open_table(WEBHOOKS)?;
+    txn.open_table(DELIVERIES)?;
+    txn.open_table(DELIVERIES_DUE)?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{DELETED_USERS, USER_INDEX, USERS};
-use super::{Error, Result, Tx, codec, counters, tenants};
+use super::{Error, Result, Tx, codec, counters, tenants, webhooks};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
@@ -188,13 +188,14 @@ pub fn list_deleted(tx: &impl Tx, tenant: Uuid) -> Result<Vec<User>> {
 pub fn create(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<SeatChange> {
     claim_indexes(txn, tenant, user, None)?;
     let seats = if user.active {
-        take_seat(txn, tenant)?;
+        take_seat(txn, tenant, user.created_at)?;
         SeatChange::Taken
     } else {
         SeatChange::None
     };
     counters::add(txn, tenant, counters::USERS, 1)?;
     put(txn, tenant, user)?;
+    webhooks::emit_user(txn, tenant, "user.created", user, user.created_at)?;
     Ok(seats)
 }
 
@@ -217,7 +218,7 @@ pub fn update(
     claim_indexes(txn, tenant, &next, Some(&prev))?;
     let seats = match (prev.active, next.active) {
         (false, true) => {
-            take_seat(txn, tenant)?;
+            take_seat(txn, tenant, now)?;
             SeatChange::Taken
         }
         (true, false) => {
@@ -236,6 +237,15 @@ pub fn update(
         next.updated_at = prev.updated_at;
     }
     put(txn, tenant, &next)?;
+    let event = match seats {
+        SeatChange::Taken => Some("user.reactivated"),
+        SeatChange::Freed => Some("user.deactivated"),
+        SeatChange::None if next.version != prev.version => Some("user.updated"),
+        SeatChange::None => None,
+    };
+    if let Some(event) = event {
+        webhooks::emit_user(txn, tenant, event, &next, now)?;
+    }
     Ok((next, seats))
 }
 
@@ -273,6 +283,7 @@ pub fn delete(
     user.version += 1;
     let bytes = codec::encode(&user)?;
     txn.open_table(DELETED_USERS)?.insert((tenant.as_u128(), id.as_u128()), bytes.as_slice())?;
+    webhooks::emit_user(txn, tenant, "user.deactivated", &user, now)?;
     Ok(user)
 }
 
@@ -319,13 +330,15 @@ fn claim_indexes(
     Ok(())
 }
 
-fn take_seat(txn: &WriteTransaction, tenant: Uuid) -> Result<()> {
+fn take_seat(txn: &WriteTransaction, tenant: Uuid, now: i64) -> Result<()> {
     let licensed = u64::from(tenants::get(txn, tenant)?.seat_capacity);
     let used = counters::get(txn, tenant, counters::SEATS_PROVISIONED)?;
     if used >= licensed {
         return Err(Error::NoCapacity { licensed, used });
     }
-    counters::add(txn, tenant, counters::SEATS_PROVISIONED, 1)?;
+    if counters::add(txn, tenant, counters::SEATS_PROVISIONED, 1)? == licensed {
+        webhooks::emit_seats_exhausted(txn, tenant, licensed, now)?;
+    }
     Ok(())
 }
 
