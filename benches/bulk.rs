@@ -36,6 +36,7 @@ async fn run() {
         data_dir: tmp.path().to_owned(),
         listen: "127.0.0.1:0".into(),
         bootstrap: true,
+        webhooks: Default::default(),
         settings: Settings {
             default_rate_limit: 0,
             max_body_bytes: 4 << 20,

@@ -46,6 +46,7 @@ fn main() {
             data_dir: tmp.path().to_owned(),
             listen: "127.0.0.1:0".into(),
             bootstrap: true,
+            webhooks: Default::default(),
             settings: Settings {
                 // The bucket is still taken on every request; it just never runs dry.
                 default_rate_limit: 1_000_000_000,

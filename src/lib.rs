@@ -15,3 +15,4 @@ pub mod server;
 pub mod store;
 pub mod time;
 pub mod users;
+pub mod webhooks;

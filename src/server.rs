@@ -28,6 +28,7 @@ pub struct ServeOptions {
     pub listen: String,
     pub bootstrap: bool,
     pub settings: Settings,
+    pub webhooks: crate::webhooks::Settings,
 }
 
 pub struct Running {
@@ -59,11 +60,12 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let admin_socket = opts.data_dir.join(SOCKET_FILE);
     let admin = bind_private_socket(&admin_socket)?;
 
-    let state = Arc::new(State::new(app.clone(), opts.settings.clone()));
+    let state = Arc::new(State::new(app.clone(), opts.settings.clone(), opts.webhooks.clone()));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone()));
     tasks.spawn(listener::serve(admin, Arc::new(AdminSocket(app.clone())), stopped.clone()));
+    tasks.spawn(crate::webhooks::run(app.clone(), state.webhooks.clone(), stopped.clone()));
     tasks.spawn(every(LAST_USED_FLUSH_EVERY, stopped.clone(), {
         let app = app.clone();
         move || {

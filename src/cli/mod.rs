@@ -112,6 +112,13 @@ struct ServeArgs {
     /// `meta.location` and `Location`; by default built from each request's Host header.
     #[arg(long, env = "WHOOT_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Seconds a webhook receiver gets to answer.
+    #[arg(long, env = "WHOOT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    webhook_timeout_secs: u64,
+    /// Network webhooks may not target (repeat; replaces the default: 169.254.0.0/16 and
+    /// fd00:ec2::/32, the cloud metadata addresses).
+    #[arg(long, value_name = "CIDR")]
+    webhook_deny_network: Vec<ipnet::IpNet>,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "WHOOT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -281,6 +288,15 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             auth_failures_per_minute: args.auth_failures_per_minute,
             max_body_bytes: args.max_body_bytes,
             public_url: args.public_url,
+        },
+        webhooks: crate::webhooks::Settings {
+            timeout: std::time::Duration::from_secs(args.webhook_timeout_secs),
+            deny: if args.webhook_deny_network.is_empty() {
+                crate::webhooks::default_deny()
+            } else {
+                args.webhook_deny_network.clone()
+            },
+            ..crate::webhooks::Settings::default()
         },
     };
     let running = server::start(opts).await?;

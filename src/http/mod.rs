@@ -53,14 +53,16 @@ impl Default for Settings {
 pub struct State {
     pub app: Arc<App>,
     pub settings: Settings,
+    pub webhooks: Arc<crate::webhooks::Settings>,
     pub auth_failures: FailureLimiter,
     pub shutting_down: AtomicBool,
     request_ids: RequestIds,
 }
 
 impl State {
-    pub fn new(app: Arc<App>, settings: Settings) -> State {
+    pub fn new(app: Arc<App>, settings: Settings, webhooks: crate::webhooks::Settings) -> State {
         State {
+            webhooks: Arc::new(webhooks),
             auth_failures: FailureLimiter::new(settings.auth_failures_per_minute),
             app,
             settings,
@@ -238,6 +240,14 @@ async fn dispatch(
         ScimGroupDelete(id) => scim::groups::delete(&ctx, id).await,
         ScimSearch => scim::groups::search_everything(&ctx, body).await,
         ScimBulk => scim::bulk::bulk(&ctx, body).await,
+        WebhooksList => native::webhooks::list(&ctx).await,
+        WebhooksCreate => native::webhooks::create(&ctx, body).await,
+        WebhookGet(id) => native::webhooks::get(&ctx, id).await,
+        WebhookUpdate(id) => native::webhooks::update(&ctx, id, body).await,
+        WebhookDelete(id) => native::webhooks::delete(&ctx, id).await,
+        WebhookTest(id) => native::webhooks::test(&ctx, id).await,
+        WebhookDeliveries(id) => native::webhooks::deliveries(&ctx, id).await,
+        WebhookRedeliver(id, d) => native::webhooks::redeliver(&ctx, id, d).await,
         ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
         ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
         ScimSchemas(id) => scim::discovery::schemas(&ctx, id),

@@ -42,6 +42,14 @@ pub enum Endpoint<'a> {
     ScimGroupReplace(&'a str),
     ScimGroupPatch(&'a str),
     ScimGroupDelete(&'a str),
+    WebhooksList,
+    WebhooksCreate,
+    WebhookGet(&'a str),
+    WebhookUpdate(&'a str),
+    WebhookDelete(&'a str),
+    WebhookTest(&'a str),
+    WebhookDeliveries(&'a str),
+    WebhookRedeliver(&'a str, &'a str),
     /// `POST /.search` at the SCIM root: every resource type the key may read.
     ScimSearch,
     ScimBulk,
@@ -101,6 +109,10 @@ impl Endpoint<'_> {
                 Access::ScimRead
             }
             ScimBulk => Access::ScimWrite,
+            WebhooksList | WebhooksCreate | WebhookGet(_) | WebhookUpdate(_) | WebhookDelete(_)
+            | WebhookTest(_) | WebhookDeliveries(_) | WebhookRedeliver(..) => {
+                Access::Scope(Scope::Webhooks)
+            }
         }
     }
 
@@ -141,6 +153,14 @@ impl Endpoint<'_> {
             ScimGroupDelete(_) => "scim.groups.delete",
             ScimSearch => "scim.search",
             ScimBulk => "scim.bulk",
+            WebhooksList => "webhooks.list",
+            WebhooksCreate => "webhooks.create",
+            WebhookGet(_) => "webhooks.get",
+            WebhookUpdate(_) => "webhooks.update",
+            WebhookDelete(_) => "webhooks.delete",
+            WebhookTest(_) => "webhooks.test",
+            WebhookDeliveries(_) => "webhooks.deliveries",
+            WebhookRedeliver(..) => "webhooks.redeliver",
             ScimServiceProviderConfig => "scim.service_provider_config",
             ScimResourceTypes(_) => "scim.resource_types",
             ScimSchemas(_) => "scim.schemas",
@@ -238,6 +258,24 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
             if is_rooms(c) && !id.is_empty() && !user.is_empty() =>
         {
             m(&[(&Method::DELETE, RoomMemberRemove(id, user))], "DELETE")
+        }
+        (Style::Native, ["webhooks"]) => {
+            m(&[(&Method::GET, WebhooksList), (&Method::POST, WebhooksCreate)], "GET, POST")
+        }
+        (Style::Native, ["webhooks", id]) if !id.is_empty() => m(
+            &[
+                (&Method::GET, WebhookGet(id)),
+                (&Method::PATCH, WebhookUpdate(id)),
+                (&Method::DELETE, WebhookDelete(id)),
+            ],
+            "GET, PATCH, DELETE",
+        ),
+        (Style::Native, ["webhooks", id, "test"]) => m(&[(&Method::POST, WebhookTest(id))], "POST"),
+        (Style::Native, ["webhooks", id, "deliveries"]) => {
+            m(&[(&Method::GET, WebhookDeliveries(id))], "GET")
+        }
+        (Style::Native, ["webhooks", id, "deliveries", d, "redeliver"]) => {
+            m(&[(&Method::POST, WebhookRedeliver(id, d))], "POST")
         }
         (Style::Scim, [".search"]) => m(&[(&Method::POST, ScimSearch)], "POST"),
         (Style::Scim, ["Bulk"]) => m(&[(&Method::POST, ScimBulk)], "POST"),

@@ -3,3 +3,4 @@
 pub mod account;
 pub mod rooms;
 pub mod users;
+pub mod webhooks;

@@ -1,0 +1,214 @@
+//! One HTTP POST to a receiver: address checks, signing, timeout. Redirects are not followed.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper::Uri;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use sha2::Sha256;
+use tokio::net::TcpStream;
+
+use super::Settings;
+
+pub struct Target<'a> {
+    pub url: &'a str,
+    pub secret: &'a str,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// Not sent at all (bad or forbidden target): retrying will not help.
+    pub refused: bool,
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    pub fn refused(why: &str) -> Outcome {
+        Outcome { status: None, error: Some(why.to_owned()), duration_ms: 0, refused: true }
+    }
+}
+
+/// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` with the secret after `whsec_`.
+pub fn signature(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String, String> {
+    let key = BASE64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|e| format!("bad signing secret: {e}"))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    Ok(format!("v1,{}", BASE64.encode(mac.finalize().into_bytes())))
+}
+
+/// A new `whsec_…` secret.
+pub fn new_secret() -> Result<String, String> {
+    let mut key = [0u8; 24];
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    Ok(format!("whsec_{}", BASE64.encode(key)))
+}
+
+/// Checks a registration URL: http or https, with a host.
+pub fn check_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("invalid url {url:?}: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("invalid url {url:?}: use http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("invalid url {url:?}: no host"));
+    }
+    Ok(uri)
+}
+
+pub async fn post(target: &Target<'_>, id: &str, body: &str, settings: &Settings) -> Outcome {
+    let started = Instant::now();
+    let result = tokio::time::timeout(settings.timeout, exchange(target, id, body, settings)).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(Ok(status)) => {
+            Outcome { status: Some(status), error: None, duration_ms, refused: false }
+        }
+        Ok(Err((error, refused))) => {
+            Outcome { status: None, error: Some(error), duration_ms, refused }
+        }
+        Err(_) => Outcome {
+            status: None,
+            error: Some(format!("no answer within {:?}", settings.timeout)),
+            duration_ms,
+            refused: false,
+        },
+    }
+}
+
+/// The status the receiver answered, or (error, whether retrying is pointless).
+async fn exchange(
+    target: &Target<'_>,
+    id: &str,
+    body: &str,
+    settings: &Settings,
+) -> Result<u16, (String, bool)> {
+    let uri = check_url(target.url).map_err(|e| (e, true))?;
+    let host =
+        uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| (format!("cannot resolve {host}: {e}"), false))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| !denied(a.ip(), &settings.deny))
+        .copied()
+        .ok_or_else(|| (format!("{host} resolves only to denied networks"), true))?;
+    let timestamp = jiff::Timestamp::now().as_second();
+    let signature = signature(target.secret, id, timestamp, body).map_err(|e| (e, true))?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or(host.clone());
+    let request = hyper::Request::post(path)
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("whoot-mgmt/", env!("CARGO_PKG_VERSION")))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .map_err(|e| (e.to_string(), true))?;
+    let stream =
+        TcpStream::connect(addr).await.map_err(|e| (format!("connect {addr}: {e}"), false))?;
+    if https {
+        let tls = send_tls(stream, &host).await?;
+        return round_trip(TokioIo::new(tls), request).await;
+    }
+    round_trip(TokioIo::new(stream), request).await
+}
+
+async fn round_trip<T>(io: T, request: hyper::Request<Full<Bytes>>) -> Result<u16, (String, bool)>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| (format!("handshake: {e}"), false))?;
+    tokio::spawn(conn);
+    let response =
+        sender.send_request(request).await.map_err(|e| (format!("request: {e}"), false))?;
+    let status = response.status().as_u16();
+    // Read (a bounded amount of) the answer so the receiver sees a clean exchange.
+    let _ = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect()).await;
+    Ok(status)
+}
+
+async fn send_tls(
+    stream: TcpStream,
+    host: &str,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, (String, bool)> {
+    use std::sync::{Arc, OnceLock};
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+        .map_err(|e| format!("TLS setup: {e}"))
+    });
+    let config = config.clone().map_err(|e| (e, true))?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| (format!("bad host {host}: {e}"), true))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| (format!("TLS: {e}"), false))
+}
+
+fn denied(ip: IpAddr, deny: &[ipnet::IpNet]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    deny.iter().any(|n| n.contains(&ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_follows_standard_webhooks() {
+        // The Standard Webhooks reference example.
+        let sig = signature(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(new_secret().unwrap().starts_with("whsec_"));
+    }
+
+    #[test]
+    fn urls_and_networks() {
+        assert!(check_url("https://hooks.example.com/x?y=1").is_ok());
+        assert!(check_url("ftp://x").is_err());
+        assert!(check_url("not a url").is_err());
+        assert!(check_url("http://").is_err());
+        let deny = crate::webhooks::default_deny();
+        assert!(denied("169.254.169.254".parse().unwrap(), &deny));
+        assert!(denied("::ffff:169.254.169.254".parse().unwrap(), &deny));
+        assert!(denied("fd00:ec2::254".parse().unwrap(), &deny));
+        assert!(!denied("127.0.0.1".parse().unwrap(), &deny));
+    }
+}

@@ -1,0 +1,132 @@
+//! A real HTTP receiver for webhook tests: a hyper server on its own runtime that records what
+//! it is sent and answers with programmed status codes (200 once the program runs out).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub id: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub body: String,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub got: Arc<Mutex<Vec<Received>>>,
+    pub answers: Arc<Mutex<VecDeque<u16>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        Receiver::start_on("127.0.0.1:0".parse().unwrap())
+    }
+
+    pub fn start_on(addr: SocketAddr) -> Receiver {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let answers: Arc<Mutex<VecDeque<u16>>> = Arc::default();
+        let (g, a) = (got.clone(), answers.clone());
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let (g, a) = (g.clone(), a.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (g, a) = (g.clone(), a.clone());
+                            async move {
+                                let header = |n: &str| {
+                                    req.headers()
+                                        .get(n)
+                                        .and_then(|v| v.to_str().ok())
+                                        .unwrap_or("")
+                                        .to_owned()
+                                };
+                                let (id, timestamp, signature) = (
+                                    header("webhook-id"),
+                                    header("webhook-timestamp"),
+                                    header("webhook-signature"),
+                                );
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                g.lock().push(Received {
+                                    id,
+                                    timestamp,
+                                    signature,
+                                    body: String::from_utf8_lossy(&body).into_owned(),
+                                });
+                                let status = a.lock().pop_front().unwrap_or(200);
+                                let mut resp =
+                                    hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
+                                *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                Ok::<_, Infallible>(resp)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Receiver { addr, got, answers, _runtime: runtime }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hooks", self.addr)
+    }
+
+    pub fn answer(&self, codes: &[u16]) {
+        self.answers.lock().extend(codes);
+    }
+
+    /// Waits until `pred` holds for what arrived, or panics after `secs`.
+    pub fn wait_for(
+        &self,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.got.lock().clone();
+            if pred(&got) {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; got {got:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn of_type(&self, t: &str) -> Vec<Received> {
+        self.got.lock().iter().filter(|r| r.json()["type"] == t).cloned().collect()
+    }
+}

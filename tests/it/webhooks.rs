@@ -1,0 +1,221 @@
+//! Outbound webhooks against a real local receiver: signatures, subscriptions, retries, 410,
+//! redelivery, the test endpoint, and delivery after a crash.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+use crate::receiver::{Received, Receiver};
+
+fn register(s: &Server, key: &str, url: &str, events: Value) -> Value {
+    let r = s.send(
+        "POST",
+        "/webhooks",
+        key,
+        &json!({"url": url, "events": events, "description": "test"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()
+}
+
+fn verify(secret: &str, r: &Received) {
+    let ts: i64 = r.timestamp.parse().unwrap();
+    let expected = whoot_mgmt::webhooks::send::signature(secret, &r.id, ts, &r.body).unwrap();
+    assert_eq!(r.signature, expected, "signature of {}", r.body);
+    assert_eq!(r.json()["id"], r.id.as_str(), "webhook-id is the event id");
+}
+
+#[test]
+fn subscribed_events_arrive_signed_and_others_do_not() {
+    let s = Server::start();
+    let key = s.root_key();
+    let rx = Receiver::start();
+    let hook = register(
+        &s,
+        &key,
+        &rx.url(),
+        json!(["user.created", "user.deactivated", "room.member_added"]),
+    );
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert!(
+        s.get(&format!("/webhooks/{}", hook["id"].as_str().unwrap()), Some(&key))
+            .json()
+            .get("secret")
+            .is_none(),
+        "shown once"
+    );
+
+    let user = s.send("POST", "/users", &key, &json!({"email": "hook@example.com"})).json()["user"]
+        .clone();
+    let id = user["id"].as_str().unwrap();
+    s.send("PATCH", &format!("/users/{id}"), &key, &json!({"full_name": "Renamed"})); // user.updated: not subscribed
+    assert_eq!(s.send("POST", "/users", &key, &json!({"email": "HOOK@example.com"})).status, 409); // failed: no event
+    s.request("DELETE", &format!("/users/{id}"), Some(&key), None);
+    let room = s.cli_json(&["room", "create", "--tenant", "default", "Hooks"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = s.send("POST", "/users", &key, &json!({"email": "member@example.com"})).json()["user"]["id"].as_str().unwrap().to_owned();
+    s.send(
+        "POST",
+        &format!("/rooms/{room}/members"),
+        &key,
+        &json!({"user_id": other, "tx_permission": true}),
+    );
+
+    let got = rx.wait_for(10, "4 events", |g| g.len() >= 4);
+    std::thread::sleep(Duration::from_millis(700));
+    let got_now = rx.got.lock().clone();
+    assert_eq!(got_now.len(), got.len(), "nothing else arrives: {got_now:?}");
+    let types: Vec<String> =
+        got.iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types.iter().filter(|t| *t == "user.created").count(), 2);
+    assert!(
+        types.contains(&"user.deactivated".to_owned())
+            && types.contains(&"room.member_added".to_owned())
+    );
+    assert!(!types.contains(&"user.updated".to_owned()));
+    for r in &got {
+        verify(&secret, r);
+    }
+    let created = rx
+        .of_type("user.created")
+        .into_iter()
+        .find(|r| r.json()["data"]["id"] == id)
+        .unwrap()
+        .json();
+    assert_eq!(created["data"]["email"], "hook@example.com");
+    assert_eq!(created["tenant_id"], s.get("/me", Some(&key)).json()["tenant_id"]);
+    assert!(created["occurred_at"].as_str().unwrap().ends_with('Z'));
+    let added = rx.of_type("room.member_added")[0].json();
+    assert_eq!(added["data"], json!({"room_id": room, "user_id": other, "tx_permission": true}));
+}
+
+#[test]
+fn failures_are_retried_and_410_disables() {
+    let s = Server::start();
+    let key = s.root_key();
+    let rx = Receiver::start();
+    rx.answer(&[500]);
+    let hook = register(&s, &key, &rx.url(), json!(["*"]));
+    let hid = hook["id"].as_str().unwrap().to_owned();
+    s.send("POST", "/users", &key, &json!({"email": "retry@example.com"}));
+    // First attempt answered 500, the retry (5 s later) 200; the same webhook-id both times.
+    let got = rx.wait_for(15, "a retry", |g| g.len() >= 2);
+    assert_eq!(got[0].id, got[1].id);
+    let log = s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json();
+    let d = &log["deliveries"][0];
+    assert_eq!(
+        (d["status"].clone(), d["attempts"].clone(), d["last_status_code"].clone()),
+        (json!("succeeded"), json!(2), json!(200))
+    );
+
+    // Redelivery sends the same event again.
+    let r = s.request(
+        "POST",
+        &format!("/webhooks/{hid}/deliveries/{}/redeliver", d["id"].as_str().unwrap()),
+        Some(&key),
+        None,
+    );
+    assert_eq!(r.status, 202);
+    let got = rx.wait_for(10, "the redelivery", |g| g.len() >= 3);
+    assert_eq!(got[2].id, got[0].id);
+
+    // 410 Gone disables the registration; later events are not sent.
+    rx.answer(&[410]);
+    s.send("POST", "/users", &key, &json!({"email": "gone@example.com"}));
+    rx.wait_for(10, "the 410", |g| g.len() >= 4);
+    let h = s.get(&format!("/webhooks/{hid}"), Some(&key)).json();
+    assert_eq!(h["active"], false);
+    assert!(h["disabled_reason"].as_str().unwrap().contains("410"));
+    s.send("POST", "/users", &key, &json!({"email": "after@example.com"}));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(rx.got.lock().len(), 4);
+    // Re-enabling works.
+    let h = s.send("PATCH", &format!("/webhooks/{hid}"), &key, &json!({"active": true})).json();
+    assert_eq!((h["active"].clone(), h["disabled_reason"].clone()), (json!(true), Value::Null));
+}
+
+#[test]
+fn test_endpoint_validation_and_scope() {
+    let s = Server::start();
+    let key = s.root_key();
+    let rx = Receiver::start();
+    rx.answer(&[503]);
+    let hook = register(&s, &key, &rx.url(), json!(["user.created"]));
+    let hid = hook["id"].as_str().unwrap();
+    let r = s.request("POST", &format!("/webhooks/{hid}/test"), Some(&key), None).json();
+    assert_eq!((r["delivered"].clone(), r["status_code"].clone()), (json!(false), json!(503)));
+    let r = s.request("POST", &format!("/webhooks/{hid}/test"), Some(&key), None).json();
+    assert_eq!((r["delivered"].clone(), r["status_code"].clone()), (json!(true), json!(200)));
+    assert!(r["duration_ms"].is_u64());
+    let tests = rx.of_type("webhook.test");
+    assert_eq!(tests.len(), 2);
+    verify(hook["secret"].as_str().unwrap(), &tests[1]);
+
+    for (body, message) in [
+        (json!({"url": "ftp://x.example.com", "events": ["*"]}), "http:// or https://"),
+        (json!({"url": "not a url", "events": ["*"]}), "invalid url"),
+        (json!({"url": rx.url(), "events": ["user.exploded"]}), "unknown event"),
+        (json!({"url": rx.url(), "events": []}), "at least one"),
+    ] {
+        let r = s.send("POST", "/webhooks", &key, &body);
+        assert_eq!(r.status, 400, "{body}");
+        assert!(r.json()["error"].as_str().unwrap().contains(message), "{}", r.body);
+    }
+    // The metadata address is refused at send time.
+    let meta = register(&s, &key, "http://169.254.169.254/latest", json!(["*"]));
+    let r = s
+        .request(
+            "POST",
+            &format!("/webhooks/{}/test", meta["id"].as_str().unwrap()),
+            Some(&key),
+            None,
+        )
+        .json();
+    assert_eq!(r["delivered"], false);
+    assert!(r["error"].as_str().unwrap().contains("denied"), "{r}");
+
+    let (no_scope, _) = s.create_key("default", &["usage"]);
+    let r = s.get("/webhooks", Some(&no_scope));
+    assert_eq!((r.status, r.json()["required_scope"].clone()), (403, json!("webhooks")));
+    assert_eq!(s.request("DELETE", &format!("/webhooks/{hid}"), Some(&key), None).status, 204);
+    assert_eq!(s.get(&format!("/webhooks/{hid}"), Some(&key)).status, 404);
+}
+
+#[test]
+fn events_survive_a_crash_and_arrive_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A port with no receiver yet: every first attempt fails and is retried later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let s = Server::start_in(tmp.path(), &[]);
+    let key = s.root_key();
+    register(&s, &key, &format!("http://{port}/hooks"), json!(["user.created"]));
+    for i in 0..20 {
+        assert_eq!(
+            s.send("POST", "/users", &key, &json!({"email": format!("crash{i}@example.com")}))
+                .status,
+            201
+        );
+    }
+    drop(s); // SIGKILL: no graceful shutdown
+    let rx = Receiver::start_on(port);
+    let s = Server::start_in(tmp.path(), &[]);
+    let got = rx.wait_for(20, "20 distinct events", |g| {
+        g.iter().map(|r| &r.id).collect::<HashSet<_>>().len() >= 20
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let unique: HashSet<String> = rx.got.lock().iter().map(|r| r.id.clone()).collect();
+    assert_eq!(unique.len(), 20, "every acknowledged change delivered, none invented: {got:?}");
+    let emails: HashSet<String> = rx
+        .got
+        .lock()
+        .iter()
+        .map(|r| r.json()["data"]["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(emails.len(), 20);
+    drop(s);
+}
