@@ -21,6 +21,7 @@ pub const INITIAL_KEY_FILE: &str = "initial-api-key";
 /// How often last-used times are written to the store.
 const LAST_USED_FLUSH_EVERY: Duration = Duration::from_secs(5);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const DELIVERY_LOG_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -77,11 +78,26 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
             }
         }
     }));
-    tasks.spawn(every(PRUNE_EVERY, stopped, {
+    tasks.spawn(every(PRUNE_EVERY, stopped.clone(), {
         let state = state.clone();
         move || {
             state.auth_failures.prune(Instant::now());
             std::future::ready(())
+        }
+    }));
+    tasks.spawn(every(DELIVERY_LOG_PRUNE_EVERY, stopped, {
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            async move {
+                match crate::webhooks::prune(&state.app.store, &state.webhooks).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deliveries = n, "pruned the webhook delivery log"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not prune the webhook delivery log")
+                    }
+                }
+            }
         }
     }));
     Ok(Running { addr, admin_socket, bootstrap, state, stop, tasks })

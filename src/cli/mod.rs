@@ -112,6 +112,9 @@ struct ServeArgs {
     /// `meta.location` and `Location`; by default built from each request's Host header.
     #[arg(long, env = "WHOOT_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Days finished webhook deliveries stay in the delivery log.
+    #[arg(long, env = "WHOOT_WEBHOOK_LOG_RETENTION_DAYS", default_value_t = 30)]
+    webhook_log_retention_days: u64,
     /// Seconds a webhook receiver gets to answer.
     #[arg(long, env = "WHOOT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     webhook_timeout_secs: u64,
@@ -296,6 +299,7 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
             } else {
                 args.webhook_deny_network.clone()
             },
+            retention: std::time::Duration::from_secs(args.webhook_log_retention_days * 86_400),
             ..crate::webhooks::Settings::default()
         },
     };

@@ -288,3 +288,36 @@ pub fn emit_seats_exhausted(
     let data = serde_json::json!({"seat_capacity": capacity, "seats_provisioned": capacity, "seats_available": 0});
     emit(txn, tenant, &Event::new("seats.exhausted", now, tenant.as_bytes(), data))
 }
+
+/// Deletes finished (succeeded or failed) deliveries created before `cutoff` (unix ms), across
+/// all tenants; pending ones stay whatever their age. Returns how many went.
+pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
+    // Delivery ids are UUIDv7: the top 48 bits are the creation time in ms.
+    let bound = (cutoff.max(0) as u128) << 80;
+    let hooks: Vec<(u128, u128)> = {
+        let table = txn.open_table(WEBHOOKS)?;
+        let mut keys = Vec::new();
+        for row in table.iter()? {
+            keys.push(row?.0.value());
+        }
+        keys
+    };
+    let mut doomed = Vec::new();
+    {
+        let table = txn.open_table(DELIVERIES)?;
+        for (t, w) in hooks {
+            for row in table.range((t, w, 0)..(t, w, bound))? {
+                let (key, bytes) = row?;
+                let d: Delivery = codec::decode(bytes.value())?;
+                if d.status != DeliveryStatus::Pending {
+                    doomed.push(key.value());
+                }
+            }
+        }
+    }
+    let mut table = txn.open_table(DELIVERIES)?;
+    for key in &doomed {
+        table.remove(*key)?;
+    }
+    Ok(doomed.len() as u64)
+}

@@ -36,6 +36,8 @@ pub struct Settings {
     pub deny: Vec<ipnet::IpNet>,
     /// A registration failing for this long is disabled.
     pub disable_after: Duration,
+    /// Finished deliveries older than this leave the log.
+    pub retention: Duration,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(10),
             deny: default_deny(),
             disable_after: Duration::from_secs(3 * 86_400),
+            retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -158,4 +161,10 @@ fn record(
     hook.updated_at = now;
     hooks::put(txn, tenant, &hook)?;
     hooks::put_delivery(txn, tenant, &d)
+}
+
+/// Removes finished deliveries older than the retention; run periodically.
+pub async fn prune(store: &Store, settings: &Settings) -> store::Result<u64> {
+    let cutoff = now_ms() - settings.retention.as_millis() as i64;
+    store.write(move |txn| hooks::prune(txn, cutoff)).await
 }

@@ -58,3 +58,70 @@ fn concurrent_writes_share_commits_and_fail_alone() {
         .unwrap();
     assert_eq!((attempted, done), (133, 133));
 }
+
+#[test]
+fn the_delivery_log_prunes_finished_entries_only() {
+    use whoot_mgmt::store::webhooks::{self, Delivery, DeliveryStatus, Webhook};
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let (tenant, hook_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let day = 86_400_000i64;
+    let now = jiff::Timestamp::now().as_millisecond();
+    rt.block_on(async {
+        let store = Store::open(tmp.path()).unwrap();
+        store
+            .write(move |txn| {
+                let hook = Webhook {
+                    id: hook_id,
+                    url: "http://x".into(),
+                    events: vec!["*".into()],
+                    description: String::new(),
+                    active: true,
+                    secret: "whsec_AAAA".into(),
+                    disabled_reason: None,
+                    failing_since: None,
+                    created_at: 0,
+                    updated_at: 0,
+                };
+                webhooks::create(txn, tenant, &hook)?;
+                for (age_days, status) in [
+                    (40, DeliveryStatus::Succeeded),
+                    (40, DeliveryStatus::Failed),
+                    (40, DeliveryStatus::Pending),
+                    (1, DeliveryStatus::Succeeded),
+                ] {
+                    let at = now - age_days * day;
+                    let ts = uuid::Timestamp::from_unix(
+                        uuid::NoContext,
+                        (at / 1000) as u64,
+                        ((at % 1000) * 1_000_000) as u32,
+                    );
+                    let d = Delivery {
+                        id: Uuid::new_v7(ts),
+                        webhook_id: hook_id,
+                        event_id: Uuid::now_v7(),
+                        event_type: "user.created".into(),
+                        payload: "{}".into(),
+                        status,
+                        attempts: 1,
+                        last_status_code: None,
+                        last_error: None,
+                        last_duration_ms: None,
+                        next_attempt_at: (status == DeliveryStatus::Pending).then_some(at),
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    webhooks::put_delivery(txn, tenant, &d)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let pruned = store.write(move |txn| webhooks::prune(txn, now - 30 * day)).await.unwrap();
+        assert_eq!(pruned, 2);
+        let left =
+            store.read(move |tx| webhooks::deliveries(tx, tenant, hook_id, 100)).await.unwrap();
+        let statuses: Vec<DeliveryStatus> = left.iter().map(|d| d.status).collect();
+        assert_eq!(statuses, [DeliveryStatus::Succeeded, DeliveryStatus::Pending], "newest first");
+    });
+}
