@@ -1,8 +1,8 @@
 //! Table layout. UUIDs are stored as u128; ids are UUIDv7, so a range scan in key order is
 //! creation order. Values are `codec` records unless the type says otherwise.
 //!
-//! Webhook events are written as one delivery row per subscribed registration, in the same
-//! transaction as the change: the deliveries table is the outbox.
+//! A webhook event is one outbox row written in the transaction of the change; the worker later
+//! turns it into one delivery row per subscribed registration.
 
 use redb::{TableDefinition, WriteTransaction};
 
@@ -35,6 +35,9 @@ pub const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
     TableDefinition::new("room_members");
 /// (tenant id, user id, room id) -> (): a user's rooms in one range
 pub const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("user_rooms");
+/// (occurred at, unix ms; event id) -> OutboxEvent: events recorded with their change, not yet
+/// turned into deliveries
+pub const OUTBOX: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_outbox");
 /// (tenant id, webhook id) -> Webhook
 pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
 /// (tenant id, webhook id, delivery id) -> Delivery: the outbox and the delivery log in one
@@ -58,6 +61,7 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(ROOM_INDEX)?;
     txn.open_table(ROOM_MEMBERS)?;
     txn.open_table(USER_ROOMS)?;
+    txn.open_table(OUTBOX)?;
     txn.open_table(WEBHOOKS)?;
     txn.open_table(DELIVERIES)?;
     txn.open_table(DELIVERIES_DUE)?;

@@ -1,13 +1,13 @@
-//! Webhook registrations, and their deliveries: an event becomes one delivery row per
-//! registration subscribed to it, written in the transaction of the change that caused it (no
-//! change without its event, no event without its change). The worker (`crate::webhooks`)
-//! sends what `DELIVERIES_DUE` says is due and records each attempt here.
+//! Webhook registrations, the outbox and the deliveries. An event is one outbox row written in
+//! the transaction of the change that caused it (no change without its event, no event without
+//! its change). The worker (`crate::webhooks`) fans outbox rows out into one delivery row per
+//! registration, sends what `DELIVERIES_DUE` says is due, and records each attempt here.
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{DELIVERIES, DELIVERIES_DUE, WEBHOOKS};
+use super::tables::{DELIVERIES, DELIVERIES_DUE, OUTBOX, WEBHOOKS};
 use super::{Error, Result, Tx, codec};
 
 /// Every event type, for validation and `*`.
@@ -112,33 +112,84 @@ pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Records an event for every registration that wants it; due at once.
+/// An event waiting in the outbox, with the registrations it is for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct OutboxEvent {
+    pub tenant: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub occurred_at: i64,
+    pub payload: String,
+    pub webhooks: Vec<Uuid>,
+}
+
+/// Records an event in the outbox if any registration wants it: one row, whatever the number of
+/// registrations, so the change's transaction stays small.
 pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: &Event) -> Result<()> {
-    let hooks = list(txn, tenant)?;
-    let wanted: Vec<&Webhook> = hooks.iter().filter(|h| h.wants(&event.event_type)).collect();
-    if wanted.is_empty() {
+    let webhooks: Vec<Uuid> = list(txn, tenant)?
+        .into_iter()
+        .filter(|h| h.wants(&event.event_type))
+        .map(|h| h.id)
+        .collect();
+    if webhooks.is_empty() {
         return Ok(());
     }
-    let payload = event.payload(tenant);
-    for hook in wanted {
-        let d = Delivery {
-            id: Uuid::now_v7(),
-            webhook_id: hook.id,
-            event_id: event.id,
-            event_type: event.event_type.clone(),
-            payload: payload.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            last_status_code: None,
-            last_error: None,
-            last_duration_ms: None,
-            next_attempt_at: Some(event.occurred_at),
-            created_at: event.occurred_at,
-            updated_at: event.occurred_at,
-        };
-        put_delivery(txn, tenant, &d)?;
-    }
+    let row = OutboxEvent {
+        tenant,
+        event_id: event.id,
+        event_type: event.event_type.clone(),
+        occurred_at: event.occurred_at,
+        payload: event.payload(tenant),
+        webhooks,
+    };
+    let bytes = codec::encode(&row)?;
+    txn.open_table(OUTBOX)?.insert((event.occurred_at, event.id.as_u128()), bytes.as_slice())?;
     Ok(())
+}
+
+/// Whether the outbox holds events not yet fanned out.
+pub fn outbox_waiting(tx: &impl Tx) -> Result<bool> {
+    Ok(tx.table(OUTBOX)?.first()?.is_some())
+}
+
+/// Turns up to `limit` outbox events into delivery rows (due when the event occurred) and
+/// removes them from the outbox. Registrations deleted meanwhile are skipped.
+pub fn fan_out(txn: &WriteTransaction, limit: usize) -> Result<usize> {
+    let mut events = Vec::new();
+    {
+        let table = txn.open_table(OUTBOX)?;
+        for row in table.iter()?.take(limit) {
+            let (key, bytes) = row?;
+            events.push((key.value(), codec::decode::<OutboxEvent>(bytes.value())?));
+        }
+    }
+    for (key, e) in &events {
+        for &webhook_id in &e.webhooks {
+            match get(txn, e.tenant, webhook_id) {
+                Ok(_) => {}
+                Err(Error::NotFound(_)) => continue,
+                Err(err) => return Err(err),
+            }
+            let d = Delivery {
+                id: Uuid::now_v7(),
+                webhook_id,
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+                payload: e.payload.clone(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_status_code: None,
+                last_error: None,
+                last_duration_ms: None,
+                next_attempt_at: Some(e.occurred_at),
+                created_at: e.occurred_at,
+                updated_at: e.occurred_at,
+            };
+            insert_delivery(txn, e.tenant, &d)?;
+        }
+        txn.open_table(OUTBOX)?.remove(*key)?;
+    }
+    Ok(events.len())
 }
 
 /// An event about to be recorded.
@@ -174,10 +225,16 @@ impl Event {
     }
 }
 
+/// Writes a changed delivery, moving its place in the due index.
 pub fn put_delivery(txn: &WriteTransaction, tenant: Uuid, d: &Delivery) -> Result<()> {
     if let Ok(old) = get_delivery(txn, tenant, d.webhook_id, d.id) {
         remove_due(txn, tenant, &old)?;
     }
+    insert_delivery(txn, tenant, d)
+}
+
+/// Writes a delivery that has no due-index entry yet (a new one).
+fn insert_delivery(txn: &WriteTransaction, tenant: Uuid, d: &Delivery) -> Result<()> {
     let bytes = codec::encode(d)?;
     let key = (tenant.as_u128(), d.webhook_id.as_u128(), d.id.as_u128());
     txn.open_table(DELIVERIES)?.insert(key, bytes.as_slice())?;
@@ -218,17 +275,35 @@ pub fn deliveries(tx: &impl Tx, tenant: Uuid, webhook: Uuid, limit: u64) -> Resu
     Ok(out)
 }
 
-/// Deliveries due at `now`, oldest first: (tenant, delivery).
-pub fn due(tx: &impl Tx, now: i64, limit: usize) -> Result<Vec<(Uuid, Delivery)>> {
+/// Deliveries due at `now`, oldest first, with their registrations, skipping `skip`.
+pub fn due(
+    tx: &impl Tx,
+    now: i64,
+    limit: usize,
+    skip: impl Fn(Uuid) -> bool,
+) -> Result<Vec<(Uuid, Delivery, Webhook)>> {
     let table = tx.table(DELIVERIES_DUE)?;
     let mut out = Vec::new();
-    for row in
-        table.range((i64::MIN, 0, 0, 0)..=(now, u128::MAX, u128::MAX, u128::MAX))?.take(limit)
-    {
+    let mut hooks: std::collections::HashMap<(u128, u128), Webhook> = Default::default();
+    for row in table.range((i64::MIN, 0, 0, 0)..=(now, u128::MAX, u128::MAX, u128::MAX))? {
         let (key, _) = row?;
         let (_, t, w, d) = key.value();
+        if skip(Uuid::from_u128(d)) {
+            continue;
+        }
         let tenant = Uuid::from_u128(t);
-        out.push((tenant, get_delivery(tx, tenant, Uuid::from_u128(w), Uuid::from_u128(d))?));
+        let hook = match hooks.get(&(t, w)) {
+            Some(h) => h.clone(),
+            None => {
+                let h = get(tx, tenant, Uuid::from_u128(w))?;
+                hooks.insert((t, w), h.clone());
+                h
+            }
+        };
+        out.push((tenant, get_delivery(tx, tenant, hook.id, Uuid::from_u128(d))?, hook));
+        if out.len() == limit {
+            break;
+        }
     }
     Ok(out)
 }

@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus};
+use crate::store::webhooks::{self as hooks, DeliveryStatus};
 use crate::store::{self, Store};
 use crate::time::now_ms;
 pub use send::{Outcome, Target};
@@ -55,62 +55,140 @@ pub fn default_deny() -> Vec<ipnet::IpNet> {
     ["169.254.0.0/16", "fd00:ec2::/32"].iter().filter_map(|n| n.parse().ok()).collect()
 }
 
-/// Runs until `stop` turns true.
+/// One finished attempt, waiting to be recorded.
+struct Attempted {
+    tenant: Uuid,
+    webhook_id: Uuid,
+    delivery_id: Uuid,
+    outcome: Outcome,
+    at: i64,
+}
+
+/// Runs until `stop` turns true: a dispatcher that starts due attempts, and a recorder that
+/// writes their outcomes in batches (one commit for many attempts).
 pub async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
     let in_flight: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    let (done, finished) = tokio::sync::mpsc::unbounded_channel::<Attempted>();
+    let recorder = tokio::spawn(record_batches(
+        app.store.clone(),
+        settings.clone(),
+        finished,
+        in_flight.clone(),
+    ));
     loop {
+        if let Err(e) = fan_out(&app.store).await {
+            tracing::warn!(error = %e, "could not turn webhook events into deliveries");
+        }
         let now = now_ms();
-        let due = app.store.read(move |tx| hooks::due(tx, now, CONCURRENCY * 2)).await;
+        let busy = in_flight.clone();
+        let due = app
+            .store
+            .read(move |tx| hooks::due(tx, now, DUE_BATCH, |id| busy.lock().contains(&id)))
+            .await;
+        let mut started = 0;
         match due {
             Ok(due) => {
-                for (tenant, delivery) in due {
+                for (tenant, delivery, hook) in due {
                     if !in_flight.lock().insert(delivery.id) {
                         continue;
                     }
                     let Ok(permit) = slots.clone().acquire_owned().await else { return };
-                    let (store, settings, in_flight) =
-                        (app.store.clone(), settings.clone(), in_flight.clone());
+                    started += 1;
+                    let (settings, done) = (settings.clone(), done.clone());
                     tokio::spawn(async move {
-                        let id = delivery.id;
-                        if let Err(e) = attempt(&store, &settings, tenant, delivery).await {
-                            tracing::warn!(error = %e, delivery = %id, "could not record a webhook attempt");
-                        }
-                        in_flight.lock().remove(&id);
+                        let outcome = if hook.active {
+                            let target = Target { url: &hook.url, secret: &hook.secret };
+                            send::post(
+                                &target,
+                                &delivery.event_id.to_string(),
+                                &delivery.payload,
+                                &settings,
+                            )
+                            .await
+                        } else {
+                            Outcome::refused("the registration is disabled")
+                        };
                         drop(permit);
+                        let _ = done.send(Attempted {
+                            tenant,
+                            webhook_id: hook.id,
+                            delivery_id: delivery.id,
+                            outcome,
+                            at: now_ms(),
+                        });
                     });
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not read due webhook deliveries"),
         }
+        if started > 0 {
+            continue;
+        }
         tokio::select! {
             _ = tokio::time::sleep(POLL_EVERY) => {}
-            _ = crate::http::listener::stop_requested(&mut stop) => return,
+            _ = crate::http::listener::stop_requested(&mut stop) => break,
         }
     }
+    drop(done);
+    let _ = recorder.await;
 }
 
-/// Sends one delivery and records the outcome.
-async fn attempt(
-    store: &Store,
-    settings: &Settings,
-    tenant: Uuid,
-    delivery: Delivery,
-) -> store::Result<()> {
-    let (webhook_id, delivery_id) = (delivery.webhook_id, delivery.id);
-    let hook = store.read(move |tx| hooks::get(tx, tenant, webhook_id)).await?;
-    let outcome = if hook.active {
-        let target = Target { url: &hook.url, secret: &hook.secret };
-        send::post(&target, &delivery.event_id.to_string(), &delivery.payload, settings).await
-    } else {
-        Outcome::refused("the registration is disabled")
-    };
-    let (now, disable_after) = (now_ms(), settings.disable_after.as_millis() as i64);
-    store
-        .write(move |txn| {
-            record(txn, tenant, webhook_id, delivery_id, &outcome, now, disable_after)
-        })
-        .await
+/// Moves what the outbox holds into deliveries, a batch per commit.
+async fn fan_out(store: &Store) -> store::Result<()> {
+    while store.read(hooks::outbox_waiting).await? {
+        store.write(|txn| hooks::fan_out(txn, DUE_BATCH)).await?;
+    }
+    Ok(())
+}
+
+/// Due deliveries read per scan.
+const DUE_BATCH: usize = 256;
+
+async fn record_batches(
+    store: Store,
+    settings: Arc<Settings>,
+    mut finished: tokio::sync::mpsc::UnboundedReceiver<Attempted>,
+    in_flight: Arc<Mutex<HashSet<Uuid>>>,
+) {
+    let disable_after = settings.disable_after.as_millis() as i64;
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < DUE_BATCH {
+            match finished.try_recv() {
+                Ok(a) => batch.push(a),
+                Err(_) => break,
+            }
+        }
+        let ids: Vec<Uuid> = batch.iter().map(|a| a.delivery_id).collect();
+        let batch = Arc::new(batch);
+        let result = store
+            .write({
+                let batch = batch.clone();
+                move |txn| {
+                    for a in batch.iter() {
+                        record(
+                            txn,
+                            a.tenant,
+                            a.webhook_id,
+                            a.delivery_id,
+                            &a.outcome,
+                            a.at,
+                            disable_after,
+                        )?;
+                    }
+                    Ok(())
+                }
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, attempts = ids.len(), "could not record webhook attempts; they will be retried");
+        }
+        let mut busy = in_flight.lock();
+        for id in ids {
+            busy.remove(&id);
+        }
+    }
 }
 
 /// Applies an attempt's outcome to the delivery and its registration.
