@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use common::{Client, ms};
 use serde_json::{Value, json};
 use whoot_mgmt::http::Settings;
-use whoot_mgmt::server::{self, ServeOptions};
 
 const N: usize = 1000;
 const CONCURRENCY: usize = 16;
@@ -31,22 +30,13 @@ fn user(prefix: &str, i: usize) -> Value {
 }
 
 async fn run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let running = server::start(ServeOptions {
-        data_dir: tmp.path().to_owned(),
-        listen: "127.0.0.1:0".into(),
-        bootstrap: true,
-        webhooks: Default::default(),
-        settings: Settings {
-            default_rate_limit: 0,
-            max_body_bytes: 4 << 20,
-            ..Settings::default()
-        },
+    let (running, _tmp, secret) = common::start_server(Settings {
+        default_rate_limit: 0,
+        max_body_bytes: 4 << 20,
+        ..Settings::default()
     })
-    .await
-    .unwrap();
+    .await;
     let app = running.state.app.clone();
-    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
     app.update_tenant("default", |t| t.seat_capacity = 1_000_000).await.unwrap();
     println!(
         "bulk benchmark ({} cores), {N} user creates each way",

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -18,7 +20,6 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use whoot_mgmt::http::Settings;
-use whoot_mgmt::server::{self, ServeOptions};
 
 const BARE_BODY: &str = r#"{"key_id":"01a20654-2276-7691-aa25-1874547ce5b4","tenant_slug":"default","tenant_id":"01a20654-2275-7040-b439-a3bdeff73c8c","scopes":["scim:users:read","scim:users:write","scim:groups:read","scim:groups:write","api:users:read","api:users:write","api:rooms:read","api:rooms:write","usage","webhooks"],"description":"bootstrap key (all scopes)"}"#;
 
@@ -40,21 +41,9 @@ fn main() {
     let bare_rt = runtime(2);
     let client_rt = runtime(2);
 
-    let tmp = tempfile::tempdir().unwrap();
-    let running = server_rt
-        .block_on(server::start(ServeOptions {
-            data_dir: tmp.path().to_owned(),
-            listen: "127.0.0.1:0".into(),
-            bootstrap: true,
-            webhooks: Default::default(),
-            settings: Settings {
-                // The bucket is still taken on every request; it just never runs dry.
-                default_rate_limit: 1_000_000_000,
-                ..Settings::default()
-            },
-        }))
-        .unwrap();
-    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
+    // The bucket is still taken on every request; it just never runs dry.
+    let settings = Settings { default_rate_limit: 1_000_000_000, ..Settings::default() };
+    let (running, _tmp, secret) = server_rt.block_on(common::start_server(settings));
     let whoot = running.addr;
     let bare = bare_rt.block_on(start_bare());
 

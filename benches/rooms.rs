@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use whoot_mgmt::auth::ScopeSet;
 use whoot_mgmt::http::Settings;
-use whoot_mgmt::server::{self, ServeOptions};
 use whoot_mgmt::store::Store;
 use whoot_mgmt::store::rooms::{self, Room};
 use whoot_mgmt::store::users::{self, User};
@@ -76,18 +75,9 @@ fn main() {
 }
 
 async fn run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let running = server::start(ServeOptions {
-        data_dir: tmp.path().to_owned(),
-        listen: "127.0.0.1:0".into(),
-        bootstrap: true,
-        webhooks: Default::default(),
-        settings: Settings { default_rate_limit: 0, ..Settings::default() },
-    })
-    .await
-    .unwrap();
+    let (running, _tmp, secret) =
+        common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
     let app = running.state.app.clone();
-    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
     let tenant = app.update_tenant("default", |t| t.seat_capacity = 1_000_000).await.unwrap().id;
     let store = app.store.clone();
     let mut c = Client::connect(running.addr, &secret).await;

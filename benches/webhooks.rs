@@ -23,7 +23,6 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use whoot_mgmt::http::Settings;
-use whoot_mgmt::server::{self, ServeOptions};
 
 const N: usize = 2000;
 const CONCURRENCY: usize = 16;
@@ -96,18 +95,9 @@ async fn receiver(count: Arc<AtomicUsize>) -> std::net::SocketAddr {
 }
 
 async fn run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let running = server::start(ServeOptions {
-        data_dir: tmp.path().to_owned(),
-        listen: "127.0.0.1:0".into(),
-        bootstrap: true,
-        webhooks: Default::default(),
-        settings: Settings { default_rate_limit: 0, ..Settings::default() },
-    })
-    .await
-    .unwrap();
+    let (running, _tmp, secret) =
+        common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
     let app = running.state.app.clone();
-    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
     app.update_tenant("default", |t| t.seat_capacity = 1_000_000).await.unwrap();
     println!(
         "webhooks benchmark ({} cores), {N} native user creates at concurrency {CONCURRENCY}",

@@ -10,6 +10,25 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
+use whoot_mgmt::http::Settings;
+use whoot_mgmt::server::{self, Running, ServeOptions};
+
+/// The real server on port 0 in a temp dir (bootstrapped), with the bootstrap key's secret.
+/// Keep the TempDir alive as long as the server.
+pub async fn start_server(settings: Settings) -> (Running, tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let running = server::start(ServeOptions {
+        data_dir: tmp.path().to_owned(),
+        listen: "127.0.0.1:0".into(),
+        bootstrap: true,
+        webhooks: Default::default(),
+        settings,
+    })
+    .await
+    .unwrap();
+    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
+    (running, tmp, secret)
+}
 
 pub struct Client {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,

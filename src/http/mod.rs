@@ -99,11 +99,17 @@ pub struct Ctx<'a> {
     pub tenant: Uuid,
     pub style: Style,
     pub parts: &'a Parts,
-    /// `{origin}` or `{origin}/v1/{slug}`: where this request's path form starts.
-    pub base_url: String,
+    /// Set for `/v1/{slug}/…` requests.
+    pub tenant_slug: Option<&'a str>,
 }
 
 impl Ctx<'_> {
+    /// `{origin}` or `{origin}/v1/{slug}`: where this request's path form starts (built only by
+    /// the handlers that answer with URLs).
+    pub fn base_url(&self) -> String {
+        base_url(self.state, self.parts, self.tenant_slug)
+    }
+
     pub fn store(&self) -> &crate::store::Store {
         &self.state.app.store
     }
@@ -127,6 +133,14 @@ impl Ctx<'_> {
                 ApiError::bad_request(format!("{name} must be a non-negative integer, not {v:?}"))
             }),
         }
+    }
+
+    /// Native `limit`/`offset`: 50 by default, at most 1000.
+    pub fn limit_offset(&self) -> Result<(u64, u64), ApiError> {
+        const DEFAULT_LIMIT: u64 = 50;
+        const MAX_LIMIT: u64 = 1000;
+        let limit = self.param_u64("limit")?.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+        Ok((limit, self.param_u64("offset")?.unwrap_or(0)))
     }
 
     pub fn body_limit(&self) -> usize {
@@ -203,7 +217,7 @@ async fn dispatch(
         tenant: caller.key.tenant.id,
         style,
         parts: &parts,
-        base_url: base_url(state, &parts, route.tenant_slug),
+        tenant_slug: route.tenant_slug,
     };
     use Endpoint::*;
     let result = match route.endpoint {

@@ -8,7 +8,6 @@ use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::users::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_id, response};
@@ -34,15 +33,8 @@ fn id_of(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(&path_id(raw)).map_err(|_| ApiError::NotFound)
 }
 
-fn paging(ctx: &Ctx<'_>) -> Result<(u64, u64), ApiError> {
-    Ok((
-        ctx.param_u64("limit")?.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
-        ctx.param_u64("offset")?.unwrap_or(0),
-    ))
-}
-
 pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
-    let (limit, offset) = paging(ctx)?;
+    let (limit, offset) = ctx.limit_offset()?;
     let tenant = ctx.tenant;
     let (total, page) = ctx
         .store()
@@ -120,7 +112,7 @@ pub fn unmap_room(txn: &store::WriteTxn, tenant: Uuid, id: Uuid, now: i64) -> st
 }
 
 pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (limit, offset) = paging(ctx)?;
+    let (limit, offset) = ctx.limit_offset()?;
     let (tenant, id) = (ctx.tenant, id_of(raw)?);
     let (room, page) = ctx
         .store()

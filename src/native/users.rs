@@ -15,9 +15,6 @@ use crate::users::{
     as_bool, extra_of, plausible_email, roles_from_json, roles_to_native, set_primary_email,
 };
 
-pub const DEFAULT_LIMIT: u64 = 50;
-pub const MAX_LIMIT: u64 = 1000;
-
 pub fn user_json(u: &User) -> Value {
     // The native display name is SCIM's name.formatted, or its displayName when that is all an
     // IdP sent (Entra does).
@@ -51,8 +48,7 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
-    let limit = ctx.param_u64("limit")?.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    let offset = ctx.param_u64("offset")?.unwrap_or(0);
+    let (limit, offset) = ctx.limit_offset()?;
     let tenant = ctx.tenant;
     let (total, page) = ctx
         .store()

@@ -22,7 +22,7 @@ fn scim(value: &Value) -> HttpResponse {
 }
 
 fn url(ctx: &Ctx<'_>, rest: &str) -> String {
-    format!("{}/scim/v2/{rest}", ctx.base_url)
+    format!("{}/scim/v2/{rest}", ctx.base_url())
 }
 
 pub fn service_provider_config(ctx: &Ctx<'_>) -> HttpResponse {

@@ -56,8 +56,8 @@ struct Urls {
 
 fn urls(ctx: &Ctx<'_>) -> Urls {
     Urls {
-        groups: format!("{}/scim/v2/Groups", ctx.base_url),
-        users: format!("{}/scim/v2/Users", ctx.base_url),
+        groups: format!("{}/scim/v2/Groups", ctx.base_url()),
+        users: format!("{}/scim/v2/Users", ctx.base_url()),
     }
 }
 
@@ -394,9 +394,7 @@ pub async fn replace_doc(
         .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
-            if if_match.is_some_and(|v| v != current.version) {
-                return Err(store::Error::VersionMismatch);
-            }
+            store::check_version(if_match, current.version)?;
             let mut next = current.clone();
             next.display_name = input.display_name.clone();
             next.external_id = input.external_id.clone();
@@ -435,9 +433,7 @@ pub async fn patch_doc(
         .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
-            if if_match.is_some_and(|v| v != current.version) {
-                return Err(store::Error::VersionMismatch);
-            }
+            store::check_version(if_match, current.version)?;
             for change in &changes {
                 apply_change(txn, tenant, current.id, change, now)?;
             }
@@ -600,9 +596,7 @@ pub async fn delete_id(
         .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
-            if if_match.is_some_and(|v| v != current.version) {
-                return Err(store::Error::VersionMismatch);
-            }
+            store::check_version(if_match, current.version)?;
             unmap_room(txn, tenant, current.id, now)
         })
         .await?;

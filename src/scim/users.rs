@@ -18,7 +18,7 @@ use crate::store::{self, Tx};
 use crate::time::now_ms;
 
 fn users_url(ctx: &Ctx<'_>) -> String {
-    format!("{}/scim/v2/Users", ctx.base_url)
+    format!("{}/scim/v2/Users", ctx.base_url())
 }
 
 /// A user by id, or else by externalId (`GET /Users/{id}` accepts either).

@@ -101,6 +101,14 @@ storage_errors!(
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `If-Match`: the version the client saw must be the current one (None: no precondition).
+pub fn check_version(if_match: Option<u64>, current: u64) -> Result<()> {
+    match if_match {
+        Some(v) if v != current => Err(Error::VersionMismatch),
+        _ => Ok(()),
+    }
+}
+
 /// Counters the writer keeps about itself, for tests, benchmarks and metrics.
 #[derive(Default, Debug)]
 pub struct WriterStats {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
-use super::{Error, Result, Tx, codec, counters, users, webhooks};
+use super::{Error, Result, Tx, check_version, codec, counters, users, webhooks};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Room {
@@ -129,9 +129,7 @@ pub fn update(
     now: i64,
 ) -> Result<Room> {
     let prev = get(txn, tenant, next.id)?;
-    if if_match.is_some_and(|v| v != prev.version) {
-        return Err(Error::VersionMismatch);
-    }
+    check_version(if_match, prev.version)?;
     if next.name.trim().is_empty() {
         return Err(Error::Invalid("a room needs a name".into()));
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{DELETED_USERS, USER_INDEX, USERS};
-use super::{Error, Result, Tx, codec, counters, tenants, webhooks};
+use super::{Error, Result, Tx, check_version, codec, counters, tenants, webhooks};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
@@ -209,9 +209,7 @@ pub fn update(
     now: i64,
 ) -> Result<(User, SeatChange)> {
     let prev = get(txn, tenant, next.id)?;
-    if if_match.is_some_and(|v| v != prev.version) {
-        return Err(Error::VersionMismatch);
-    }
+    check_version(if_match, prev.version)?;
     if prev.active && !next.active {
         refuse_owner(txn, tenant, prev.id, "deactivated")?;
     }
@@ -259,9 +257,7 @@ pub fn delete(
     now: i64,
 ) -> Result<User> {
     let mut user = get(txn, tenant, id)?;
-    if if_match.is_some_and(|v| v != user.version) {
-        return Err(Error::VersionMismatch);
-    }
+    check_version(if_match, user.version)?;
     refuse_owner(txn, tenant, id, "deleted")?;
     if user.active {
         free_seat(txn, tenant, id, now)?;
