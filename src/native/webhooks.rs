@@ -182,7 +182,8 @@ pub async fn test(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
         "occurred_at": format_ms(now_ms()), "data": {"webhook_id": id}})
     .to_string();
     let target = send::Target { url: &hook.url, secret: &hook.secret };
-    let outcome = send::post(&target, &event_id.to_string(), &payload, &ctx.state.webhooks).await;
+    let outcome =
+        send::post(&target, &event_id.to_string(), &payload, &ctx.state.webhooks, &mut None).await;
     Ok(response::json(
         StatusCode::OK,
         &json!({"delivered": outcome.succeeded(), "status_code": outcome.status,
@@ -197,7 +198,13 @@ pub async fn deliveries(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiErr
         .store()
         .read(move |tx| {
             hooks::get(tx, tenant, id)?;
-            hooks::deliveries(tx, tenant, id, limit)
+            // Events not attempted yet are pending deliveries too, newest first like the rest.
+            let mut list: Vec<Delivery> =
+                hooks::outbox_for(tx, tenant, id)?.iter().rev().map(|e| e.delivery(id)).collect();
+            list.truncate(limit as usize);
+            let room = limit.saturating_sub(list.len() as u64);
+            list.extend(hooks::deliveries(tx, tenant, id, room)?);
+            Ok(list)
         })
         .await?;
     Ok(response::json(

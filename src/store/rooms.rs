@@ -70,7 +70,7 @@ pub enum Added {
 }
 
 /// The counts a full-replace sync reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SyncCounts {
     pub added: u64,
     pub updated: u64,
@@ -154,23 +154,9 @@ pub fn update(
         || next.external_id != prev.external_id
         || next.display_name != prev.display_name;
     if prev.mapped && !next.mapped {
-        webhooks::emit_room(
-            txn,
-            tenant,
-            "room.mapping_removed",
-            &next,
-            serde_json::json!({}),
-            now,
-        )?;
+        webhooks::emit_room(txn, tenant, "room.mapping_removed", &next, None, now)?;
     } else if next.mapped && mapping_changed {
-        webhooks::emit_room(
-            txn,
-            tenant,
-            "room.mapping_updated",
-            &next,
-            serde_json::json!({}),
-            now,
-        )?;
+        webhooks::emit_room(txn, tenant, "room.mapping_updated", &next, None, now)?;
     }
     Ok(next)
 }
@@ -432,9 +418,7 @@ pub fn sync_members(
     r.member_count = (r.member_count + counts.added).saturating_sub(counts.removed);
     if counts != SyncCounts::default() {
         touch(txn, tenant, &mut r, now)?;
-        let extra = serde_json::json!({"members_added": counts.added, "members_updated": counts.updated,
-            "members_removed": counts.removed});
-        webhooks::emit_room(txn, tenant, "room.members_synced", &r, extra, now)?;
+        webhooks::emit_room(txn, tenant, "room.members_synced", &r, Some(counts), now)?;
     }
     Ok(counts)
 }

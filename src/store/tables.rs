@@ -35,9 +35,11 @@ pub const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
     TableDefinition::new("room_members");
 /// (tenant id, user id, room id) -> (): a user's rooms in one range
 pub const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("user_rooms");
-/// (occurred at, unix ms; event id) -> OutboxEvent: events recorded with their change, not yet
-/// turned into deliveries
-pub const OUTBOX: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_outbox");
+/// (occurred at, unix ms; event id) -> OutboxEvent: events recorded with their change, kept while
+/// any delivery of theirs is logged (bodies are rendered from them)
+pub const EVENTS: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_events");
+/// (occurred at, event id) -> (): the outbox, events not yet attempted for every registration
+pub const OUTBOX: TableDefinition<(i64, u128), ()> = TableDefinition::new("webhook_outbox_keys");
 /// (tenant id, webhook id) -> Webhook
 pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
 /// (tenant id, webhook id, delivery id) -> Delivery: the outbox and the delivery log in one
@@ -61,6 +63,7 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(ROOM_INDEX)?;
     txn.open_table(ROOM_MEMBERS)?;
     txn.open_table(USER_ROOMS)?;
+    txn.open_table(EVENTS)?;
     txn.open_table(OUTBOX)?;
     txn.open_table(WEBHOOKS)?;
     txn.open_table(DELIVERIES)?;

@@ -1,13 +1,15 @@
 //! Webhook registrations, the outbox and the deliveries. An event is one outbox row written in
 //! the transaction of the change that caused it (no change without its event, no event without
-//! its change). The worker (`crate::webhooks`) fans outbox rows out into one delivery row per
-//! registration, sends what `DELIVERIES_DUE` says is due, and records each attempt here.
+//! its change). The worker (`crate::webhooks`) attempts each outbox event for its registrations
+//! straight away and records the result as a delivery row (whose id is derived from event and
+//! registration); the event leaves the outbox when every registration has its row. Retries are
+//! what `DELIVERIES_DUE` says is due.
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{DELIVERIES, DELIVERIES_DUE, OUTBOX, WEBHOOKS};
+use super::tables::{DELIVERIES, DELIVERIES_DUE, EVENTS, OUTBOX, WEBHOOKS};
 use super::{Error, Result, Tx, codec};
 
 /// Every event type, for validation and `*`.
@@ -63,8 +65,6 @@ pub struct Delivery {
     /// The event's id: `webhook-id`, the same on every attempt, for receivers to deduplicate.
     pub event_id: Uuid,
     pub event_type: String,
-    /// The JSON body sent.
-    pub payload: String,
     pub status: DeliveryStatus,
     pub attempts: u32,
     pub last_status_code: Option<u16>,
@@ -112,23 +112,70 @@ pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// An event waiting in the outbox, with the registrations it is for.
+/// What an event is about, kept typed in the outbox: rendering it as JSON is the worker's job,
+/// off the writer thread.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum EventData {
+    User(super::users::User),
+    Member { room: Uuid, user: Uuid, tx_permission: bool },
+    Room { room: super::rooms::Room, sync: Option<super::rooms::SyncCounts> },
+    SeatsExhausted { capacity: u64 },
+}
+
+/// An event waiting in the outbox, with the registrations subscribed to it when it happened.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct OutboxEvent {
     pub tenant: Uuid,
     pub event_id: Uuid,
     pub event_type: String,
     pub occurred_at: i64,
-    pub payload: String,
+    pub data: EventData,
     pub webhooks: Vec<Uuid>,
+}
+
+pub type OutboxKey = (i64, u128);
+
+impl OutboxEvent {
+    pub fn key(&self) -> OutboxKey {
+        (self.occurred_at, self.event_id.as_u128())
+    }
+
+    /// A fresh delivery of this event to `webhook`, not yet attempted.
+    pub fn delivery(&self, webhook: Uuid) -> Delivery {
+        Delivery {
+            id: delivery_id(self.event_id, webhook, self.occurred_at),
+            webhook_id: webhook,
+            event_id: self.event_id,
+            event_type: self.event_type.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            last_status_code: None,
+            last_error: None,
+            last_duration_ms: None,
+            next_attempt_at: Some(self.occurred_at),
+            created_at: self.occurred_at,
+            updated_at: self.occurred_at,
+        }
+    }
+}
+
+/// The id of an event's delivery to a registration: derived, so that whoever records it first
+/// wins and a replay after a crash finds it. A UUIDv7 of the event's time, so pruning can go by id.
+pub fn delivery_id(event: Uuid, webhook: Uuid, occurred_at: i64) -> Uuid {
+    let mut h = blake3::Hasher::new();
+    h.update(event.as_bytes());
+    h.update(webhook.as_bytes());
+    let mut rest = [0u8; 10];
+    rest.copy_from_slice(&h.finalize().as_bytes()[..10]);
+    uuid::Builder::from_unix_timestamp_millis(occurred_at.max(0) as u64, &rest).into_uuid()
 }
 
 /// Records an event in the outbox if any registration wants it: one row, whatever the number of
 /// registrations, so the change's transaction stays small.
-pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: &Event) -> Result<()> {
+pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: Event) -> Result<()> {
     let webhooks: Vec<Uuid> = list(txn, tenant)?
         .into_iter()
-        .filter(|h| h.wants(&event.event_type))
+        .filter(|h| h.wants(event.event_type))
         .map(|h| h.id)
         .collect();
     if webhooks.is_empty() {
@@ -137,72 +184,94 @@ pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: &Event) -> Result<()> {
     let row = OutboxEvent {
         tenant,
         event_id: event.id,
-        event_type: event.event_type.clone(),
+        event_type: event.event_type.to_owned(),
         occurred_at: event.occurred_at,
-        payload: event.payload(tenant),
+        data: event.data,
         webhooks,
     };
     let bytes = codec::encode(&row)?;
-    txn.open_table(OUTBOX)?.insert((event.occurred_at, event.id.as_u128()), bytes.as_slice())?;
+    txn.open_table(EVENTS)?.insert(row.key(), bytes.as_slice())?;
+    txn.open_table(OUTBOX)?.insert(row.key(), ())?;
     Ok(())
 }
 
-/// Whether the outbox holds events not yet fanned out.
-pub fn outbox_waiting(tx: &impl Tx) -> Result<bool> {
-    Ok(tx.table(OUTBOX)?.first()?.is_some())
+/// An event on record (a delivery's is at `(d.created_at, d.event_id)`).
+pub fn event(tx: &impl Tx, key: OutboxKey) -> Result<Option<OutboxEvent>> {
+    match tx.table(EVENTS)?.get(key)? {
+        Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+        None => Ok(None),
+    }
 }
 
-/// Turns up to `limit` outbox events into delivery rows (due when the event occurred) and
-/// removes them from the outbox. Registrations deleted meanwhile are skipped.
-pub fn fan_out(txn: &WriteTransaction, limit: usize) -> Result<usize> {
-    let mut events = Vec::new();
-    {
-        let table = txn.open_table(OUTBOX)?;
-        for row in table.iter()?.take(limit) {
-            let (key, bytes) = row?;
-            events.push((key.value(), codec::decode::<OutboxEvent>(bytes.value())?));
+/// Outbox events, oldest first, skipping `skip`, at most `limit`.
+pub fn outbox(
+    tx: &impl Tx,
+    limit: usize,
+    skip: impl Fn(OutboxKey) -> bool,
+) -> Result<Vec<OutboxEvent>> {
+    let (table, events) = (tx.table(OUTBOX)?, tx.table(EVENTS)?);
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let key = row?.0.value();
+        if skip(key) {
+            continue;
+        }
+        let Some(bytes) = events.get(key)? else { continue };
+        out.push(codec::decode(bytes.value())?);
+        if out.len() == limit {
+            break;
         }
     }
-    for (key, e) in &events {
-        for &webhook_id in &e.webhooks {
-            match get(txn, e.tenant, webhook_id) {
-                Ok(_) => {}
-                Err(Error::NotFound(_)) => continue,
-                Err(err) => return Err(err),
-            }
-            let d = Delivery {
-                id: Uuid::now_v7(),
-                webhook_id,
-                event_id: e.event_id,
-                event_type: e.event_type.clone(),
-                payload: e.payload.clone(),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                last_status_code: None,
-                last_error: None,
-                last_duration_ms: None,
-                next_attempt_at: Some(e.occurred_at),
-                created_at: e.occurred_at,
-                updated_at: e.occurred_at,
-            };
-            insert_delivery(txn, e.tenant, &d)?;
+    Ok(out)
+}
+
+/// Events still in the outbox for `webhook` with no delivery on record: not attempted yet.
+pub fn outbox_for(tx: &impl Tx, tenant: Uuid, webhook: Uuid) -> Result<Vec<OutboxEvent>> {
+    let mut out = Vec::new();
+    for e in outbox(tx, usize::MAX, |_| false)? {
+        if e.tenant == tenant
+            && e.webhooks.contains(&webhook)
+            && !delivery_exists(
+                tx,
+                tenant,
+                webhook,
+                delivery_id(e.event_id, webhook, e.occurred_at),
+            )?
+        {
+            out.push(e);
         }
-        txn.open_table(OUTBOX)?.remove(*key)?;
     }
-    Ok(events.len())
+    Ok(out)
+}
+
+/// Whether the delivery of an event to a registration is on record.
+pub fn delivery_exists(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid) -> Result<bool> {
+    Ok(tx.table(DELIVERIES)?.get((tenant.as_u128(), webhook.as_u128(), id.as_u128()))?.is_some())
+}
+
+/// Removes outbox events whose deliveries are all on record (or whose registrations are gone).
+pub fn remove_from_outbox(txn: &WriteTransaction, keys: &[OutboxKey]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(OUTBOX)?;
+    for &key in keys {
+        table.remove(key)?;
+    }
+    Ok(())
 }
 
 /// An event about to be recorded.
 pub struct Event {
     pub id: Uuid,
-    pub event_type: String,
+    pub event_type: &'static str,
     pub occurred_at: i64,
-    pub data: serde_json::Value,
+    pub data: EventData,
 }
 
 impl Event {
     /// Ids are derived from the change, so a replayed mutation records the same event.
-    pub fn new(event_type: &str, occurred_at: i64, seed: &[u8], data: serde_json::Value) -> Event {
+    pub fn new(event_type: &'static str, occurred_at: i64, seed: &[u8], data: EventData) -> Event {
         let mut h = blake3::Hasher::new();
         h.update(event_type.as_bytes());
         h.update(&occurred_at.to_le_bytes());
@@ -210,38 +279,66 @@ impl Event {
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&h.finalize().as_bytes()[..16]);
         let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-        Event { id, event_type: event_type.to_owned(), occurred_at, data }
+        Event { id, event_type, occurred_at, data }
+    }
+}
+
+/// The tables that recording a batch of attempts touches, opened once for the batch.
+pub struct DeliveryLog<'t> {
+    hooks: redb::Table<'t, (u128, u128), &'static [u8]>,
+    deliveries: redb::Table<'t, (u128, u128, u128), &'static [u8]>,
+    due: redb::Table<'t, (i64, u128, u128, u128), ()>,
+}
+
+impl<'t> DeliveryLog<'t> {
+    pub fn open(txn: &'t WriteTransaction) -> Result<DeliveryLog<'t>> {
+        Ok(DeliveryLog {
+            hooks: txn.open_table(WEBHOOKS)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            due: txn.open_table(DELIVERIES_DUE)?,
+        })
     }
 
-    fn payload(&self, tenant: Uuid) -> String {
-        serde_json::json!({
-            "id": self.id,
-            "type": self.event_type,
-            "tenant_id": tenant,
-            "occurred_at": crate::time::format_ms(self.occurred_at),
-            "data": self.data,
-        })
-        .to_string()
+    pub fn hook(&self, tenant: Uuid, id: Uuid) -> Result<Option<Webhook>> {
+        match self.hooks.get((tenant.as_u128(), id.as_u128()))? {
+            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_hook(&mut self, tenant: Uuid, hook: &Webhook) -> Result<()> {
+        let bytes = codec::encode(hook)?;
+        self.hooks.insert((tenant.as_u128(), hook.id.as_u128()), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delivery(&self, tenant: Uuid, webhook: Uuid, id: Uuid) -> Result<Option<Delivery>> {
+        match self.deliveries.get((tenant.as_u128(), webhook.as_u128(), id.as_u128()))? {
+            Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a delivery, moving its due-index entry from where `old` had it.
+    pub fn put(&mut self, tenant: Uuid, old: Option<&Delivery>, d: &Delivery) -> Result<()> {
+        let key = (tenant.as_u128(), d.webhook_id.as_u128(), d.id.as_u128());
+        if let Some(at) = old.and_then(|o| o.next_attempt_at) {
+            self.due.remove((at, key.0, key.1, key.2))?;
+        }
+        let bytes = codec::encode(d)?;
+        self.deliveries.insert(key, bytes.as_slice())?;
+        if let (DeliveryStatus::Pending, Some(at)) = (d.status, d.next_attempt_at) {
+            self.due.insert((at, key.0, key.1, key.2), ())?;
+        }
+        Ok(())
     }
 }
 
 /// Writes a changed delivery, moving its place in the due index.
 pub fn put_delivery(txn: &WriteTransaction, tenant: Uuid, d: &Delivery) -> Result<()> {
-    if let Ok(old) = get_delivery(txn, tenant, d.webhook_id, d.id) {
-        remove_due(txn, tenant, &old)?;
-    }
-    insert_delivery(txn, tenant, d)
-}
-
-/// Writes a delivery that has no due-index entry yet (a new one).
-fn insert_delivery(txn: &WriteTransaction, tenant: Uuid, d: &Delivery) -> Result<()> {
-    let bytes = codec::encode(d)?;
-    let key = (tenant.as_u128(), d.webhook_id.as_u128(), d.id.as_u128());
-    txn.open_table(DELIVERIES)?.insert(key, bytes.as_slice())?;
-    if let (DeliveryStatus::Pending, Some(at)) = (d.status, d.next_attempt_at) {
-        txn.open_table(DELIVERIES_DUE)?.insert((at, key.0, key.1, key.2), ())?;
-    }
-    Ok(())
+    let mut log = DeliveryLog::open(txn)?;
+    let old = log.delivery(tenant, d.webhook_id, d.id)?;
+    log.put(tenant, old.as_ref(), d)
 }
 
 fn remove_due(txn: &WriteTransaction, tenant: Uuid, d: &Delivery) -> Result<()> {
@@ -275,20 +372,29 @@ pub fn deliveries(tx: &impl Tx, tenant: Uuid, webhook: Uuid, limit: u64) -> Resu
     Ok(out)
 }
 
-/// Deliveries due at `now`, oldest first, with their registrations, skipping `skip`.
+/// A delivery due for another attempt, with its registration and event.
+pub struct Due {
+    pub tenant: Uuid,
+    pub delivery: Delivery,
+    pub hook: Webhook,
+    /// None only if the event left the store (pruned) while a redelivery was pending.
+    pub event: Option<OutboxEvent>,
+}
+
+/// Deliveries due at `now`, oldest first, skipping `skip(delivery, webhook)`.
 pub fn due(
     tx: &impl Tx,
     now: i64,
     limit: usize,
-    skip: impl Fn(Uuid) -> bool,
-) -> Result<Vec<(Uuid, Delivery, Webhook)>> {
+    skip: impl Fn(Uuid, Uuid) -> bool,
+) -> Result<Vec<Due>> {
     let table = tx.table(DELIVERIES_DUE)?;
     let mut out = Vec::new();
     let mut hooks: std::collections::HashMap<(u128, u128), Webhook> = Default::default();
     for row in table.range((i64::MIN, 0, 0, 0)..=(now, u128::MAX, u128::MAX, u128::MAX))? {
         let (key, _) = row?;
         let (_, t, w, d) = key.value();
-        if skip(Uuid::from_u128(d)) {
+        if skip(Uuid::from_u128(d), Uuid::from_u128(w)) {
             continue;
         }
         let tenant = Uuid::from_u128(t);
@@ -300,7 +406,9 @@ pub fn due(
                 h
             }
         };
-        out.push((tenant, get_delivery(tx, tenant, hook.id, Uuid::from_u128(d))?, hook));
+        let delivery = get_delivery(tx, tenant, hook.id, Uuid::from_u128(d))?;
+        let event = event(tx, (delivery.created_at, delivery.event_id.as_u128()))?;
+        out.push(Due { tenant, delivery, hook, event });
         if out.len() == limit {
             break;
         }
@@ -308,49 +416,45 @@ pub fn due(
     Ok(out)
 }
 
-/// `user.*` with the user as the native API shows it.
+/// `user.*`.
 pub fn emit_user(
     txn: &WriteTransaction,
     tenant: Uuid,
-    event_type: &str,
+    event_type: &'static str,
     user: &super::users::User,
     now: i64,
 ) -> Result<()> {
-    let data = crate::native::users::user_json(user);
-    emit(txn, tenant, &Event::new(event_type, now, user.id.as_bytes(), data))
+    let data = EventData::User(user.clone());
+    emit(txn, tenant, Event::new(event_type, now, user.id.as_bytes(), data))
 }
 
 /// `room.member_*`.
 pub fn emit_member(
     txn: &WriteTransaction,
     tenant: Uuid,
-    event_type: &str,
+    event_type: &'static str,
     room: Uuid,
     user: Uuid,
     tx_permission: bool,
     now: i64,
 ) -> Result<()> {
-    let data =
-        serde_json::json!({"room_id": room, "user_id": user, "tx_permission": tx_permission});
+    let data = EventData::Member { room, user, tx_permission };
     let seed = [room.as_bytes().as_slice(), user.as_bytes().as_slice()].concat();
-    emit(txn, tenant, &Event::new(event_type, now, &seed, data))
+    emit(txn, tenant, Event::new(event_type, now, &seed, data))
 }
 
-/// `room.*` about the room itself, with the room as the native API shows it and `extra` fields.
+/// `room.*` about the room itself (`sync`: what a full-replace sync changed).
 pub fn emit_room(
     txn: &WriteTransaction,
     tenant: Uuid,
-    event_type: &str,
+    event_type: &'static str,
     room: &super::rooms::Room,
-    extra: serde_json::Value,
+    sync: Option<super::rooms::SyncCounts>,
     now: i64,
 ) -> Result<()> {
-    let mut data = crate::native::rooms::room_json(room);
-    if let (Some(d), serde_json::Value::Object(more)) = (data.as_object_mut(), extra) {
-        d.extend(more);
-    }
     let seed = [room.id.as_bytes().as_slice(), &room.version.to_le_bytes()].concat();
-    emit(txn, tenant, &Event::new(event_type, now, &seed, data))
+    let data = EventData::Room { room: room.clone(), sync };
+    emit(txn, tenant, Event::new(event_type, now, &seed, data))
 }
 
 /// `seats.exhausted`, when the last free seat was just taken.
@@ -360,8 +464,8 @@ pub fn emit_seats_exhausted(
     capacity: u64,
     now: i64,
 ) -> Result<()> {
-    let data = serde_json::json!({"seat_capacity": capacity, "seats_provisioned": capacity, "seats_available": 0});
-    emit(txn, tenant, &Event::new("seats.exhausted", now, tenant.as_bytes(), data))
+    let data = EventData::SeatsExhausted { capacity };
+    emit(txn, tenant, Event::new("seats.exhausted", now, tenant.as_bytes(), data))
 }
 
 /// Deletes finished (succeeded or failed) deliveries created before `cutoff` (unix ms), across
@@ -394,5 +498,38 @@ pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
     for key in &doomed {
         table.remove(*key)?;
     }
+    drop(table);
+    prune_events(txn, cutoff)?;
     Ok(doomed.len() as u64)
+}
+
+/// Deletes events older than `cutoff` that neither the outbox nor a pending delivery still needs.
+fn prune_events(txn: &WriteTransaction, cutoff: i64) -> Result<()> {
+    let mut needed = std::collections::HashSet::new();
+    for row in txn.open_table(OUTBOX)?.range((i64::MIN, 0)..(cutoff, 0))? {
+        needed.insert(row?.0.value());
+    }
+    {
+        let due = txn.open_table(DELIVERIES_DUE)?;
+        let deliveries = txn.open_table(DELIVERIES)?;
+        for row in due.iter()? {
+            let (_, t, w, d) = row?.0.value();
+            if let Some(bytes) = deliveries.get((t, w, d))? {
+                let d: Delivery = codec::decode(bytes.value())?;
+                needed.insert((d.created_at, d.event_id.as_u128()));
+            }
+        }
+    }
+    let mut events = txn.open_table(EVENTS)?;
+    let mut old = Vec::new();
+    for row in events.range((i64::MIN, 0)..(cutoff, 0))? {
+        let key = row?.0.value();
+        if !needed.contains(&key) {
+            old.push(key);
+        }
+    }
+    for key in old {
+        events.remove(key)?;
+    }
+    Ok(())
 }

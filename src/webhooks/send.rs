@@ -70,9 +70,28 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
     Ok(uri)
 }
 
-pub async fn post(target: &Target<'_>, id: &str, body: &str, settings: &Settings) -> Outcome {
+/// A kept-alive connection to a receiver, reused by the next attempt to the same URL.
+pub struct Connection {
+    url: String,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+/// Posts one event. `connection` is reused when it is to the same URL and still open, and holds
+/// the connection used afterwards (for the next attempt).
+pub async fn post(
+    target: &Target<'_>,
+    id: &str,
+    body: &str,
+    settings: &Settings,
+    connection: &mut Option<Connection>,
+) -> Outcome {
     let started = Instant::now();
-    let result = tokio::time::timeout(settings.timeout, exchange(target, id, body, settings)).await;
+    let result =
+        tokio::time::timeout(settings.timeout, exchange(target, id, body, settings, connection))
+            .await;
+    if !matches!(result, Ok(Ok(_))) {
+        *connection = None;
+    }
     let duration_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(Ok(status)) => {
@@ -96,6 +115,7 @@ async fn exchange(
     id: &str,
     body: &str,
     settings: &Settings,
+    connection: &mut Option<Connection>,
 ) -> Result<u16, (String, bool)> {
     let uri = check_url(target.url).map_err(|e| (e, true))?;
     let host =
@@ -115,38 +135,67 @@ async fn exchange(
     let signature = signature(target.secret, id, timestamp, body).map_err(|e| (e, true))?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or(host.clone());
-    let request = hyper::Request::post(path)
-        .header("host", authority)
-        .header("content-type", "application/json")
-        .header("user-agent", concat!("whoot-mgmt/", env!("CARGO_PKG_VERSION")))
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .map_err(|e| (e.to_string(), true))?;
+    let body = Bytes::from(body.to_owned());
+    let request = || {
+        hyper::Request::post(&path)
+            .header("host", &authority)
+            .header("content-type", "application/json")
+            .header("user-agent", concat!("whoot-mgmt/", env!("CARGO_PKG_VERSION")))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", &signature)
+            .body(Full::new(body.clone()))
+            .map_err(|e| (e.to_string(), true))
+    };
+    if let Some(mut kept) = connection.take().filter(|c| c.url == target.url) {
+        // The receiver may have closed it meanwhile; then a new connection carries the request.
+        if kept.sender.ready().await.is_ok()
+            && let Ok((status, reusable)) = round_trip(&mut kept.sender, request()?).await
+        {
+            if reusable {
+                *connection = Some(kept);
+            }
+            return Ok(status);
+        }
+    }
     let stream =
         TcpStream::connect(addr).await.map_err(|e| (format!("connect {addr}: {e}"), false))?;
-    if https {
-        let tls = send_tls(stream, &host).await?;
-        return round_trip(TokioIo::new(tls), request).await;
+    let _ = stream.set_nodelay(true);
+    let mut sender = if https {
+        handshake(TokioIo::new(send_tls(stream, &host).await?)).await?
+    } else {
+        handshake(TokioIo::new(stream)).await?
+    };
+    let (status, reusable) = round_trip(&mut sender, request()?).await?;
+    if reusable {
+        *connection = Some(Connection { url: target.url.to_owned(), sender });
     }
-    round_trip(TokioIo::new(stream), request).await
+    Ok(status)
 }
 
-async fn round_trip<T>(io: T, request: hyper::Request<Full<Bytes>>) -> Result<u16, (String, bool)>
+async fn handshake<T>(
+    io: T,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, (String, bool)>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| (format!("handshake: {e}"), false))?;
     tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn round_trip(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(u16, bool), (String, bool)> {
     let response =
         sender.send_request(request).await.map_err(|e| (format!("request: {e}"), false))?;
     let status = response.status().as_u16();
-    // Read (a bounded amount of) the answer so the receiver sees a clean exchange.
-    let _ = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect()).await;
-    Ok(status)
+    // Read (a bounded amount of) the answer: only then can the connection carry another request.
+    let read = tokio::time::timeout(Duration::from_secs(2), response.into_body().collect()).await;
+    Ok((status, matches!(read, Ok(Ok(_)))))
 }
 
 async fn send_tls(

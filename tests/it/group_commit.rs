@@ -101,7 +101,6 @@ fn the_delivery_log_prunes_finished_entries_only() {
                         webhook_id: hook_id,
                         event_id: Uuid::now_v7(),
                         event_type: "user.created".into(),
-                        payload: "{}".into(),
                         status,
                         attempts: 1,
                         last_status_code: None,
