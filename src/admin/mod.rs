@@ -71,6 +71,12 @@ pub enum Request {
         tenant: String,
         room_id: Uuid,
     },
+    /// Copies the store, consistently, into a new file (absolute path: the server's cwd differs).
+    Backup {
+        to: std::path::PathBuf,
+    },
+    /// Verifies indexes, counters and memberships; changes nothing.
+    Check,
 }
 
 impl Request {
@@ -188,6 +194,17 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 })
                 .await?;
             Ok(json!({ "rooms": list }))
+        }
+        Request::Backup { to } => {
+            let started = std::time::Instant::now();
+            let rows = app.store.backup(to.clone()).await?;
+            let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            Ok(json!({"backup": to, "rows": rows, "bytes": bytes,
+                "duration_ms": started.elapsed().as_millis() as u64}))
+        }
+        Request::Check => {
+            let report = app.store.read(store::check::run).await?;
+            serde_json::to_value(&report).map_err(|e| store::Error::Storage(e.to_string()))
         }
         Request::RoomDelete { tenant, room_id } => {
             let room = app

@@ -37,6 +37,38 @@ pub fn human(request: &Request, answer: &Value) -> String {
         Request::RoomDelete { .. } => {
             let _ = writeln!(out, "room {} deleted with its memberships", s(&answer["id"]));
         }
+        Request::Backup { .. } => {
+            let _ = writeln!(
+                out,
+                "backup written to {}: {} rows, {} bytes, {} ms",
+                s(&answer["backup"]),
+                answer["rows"],
+                answer["bytes"],
+                answer["duration_ms"]
+            );
+        }
+        Request::Check => {
+            let _ = writeln!(
+                out,
+                "checked {} tenants, {} users, {} rooms, {} memberships, {} webhook deliveries",
+                answer["tenants"],
+                answer["users"],
+                answer["rooms"],
+                answer["memberships"],
+                answer["deliveries"]
+            );
+            match answer["problems"].as_array() {
+                Some(problems) if !problems.is_empty() => {
+                    let _ = writeln!(out, "{} problem(s):", problems.len());
+                    for p in problems {
+                        let _ = writeln!(out, "  {}", s(p));
+                    }
+                }
+                _ => {
+                    let _ = writeln!(out, "no problems found");
+                }
+            }
+        }
         Request::UserSetOwner { .. } => {
             let _ = writeln!(
                 out,

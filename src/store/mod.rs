@@ -5,6 +5,7 @@
 //! durable commit. Domain modules (`tenants`, `keys`, `counters`) own their tables; nothing outside
 //! `store` touches a table.
 
+pub mod check;
 pub mod codec;
 pub mod counters;
 pub mod keys;
@@ -196,10 +197,87 @@ impl Store {
             .map_err(|_| Error::Unavailable)?
     }
 
+    /// Writes a consistent copy of the store to `to` (a new file) from one read transaction, so
+    /// writes keep flowing meanwhile. Returns the rows copied.
+    pub async fn backup(&self, to: PathBuf) -> Result<u64> {
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let read = db.begin_read()?;
+            copy_into_new_file(&to, |target| tables::copy_all(&read, target))
+        })
+        .await
+        .map_err(|_| Error::Unavailable)?
+    }
+
     /// Runs `f` on a read transaction on the calling thread (startup, CLI).
     pub fn read_now<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
         f(&self.inner.db.begin_read()?)
     }
+}
+
+/// Creates the store file `to` (which must not exist) through `fill`, durably: written as
+/// `to.partial`, committed (fsync), renamed, and the directory synced.
+fn copy_into_new_file(
+    to: &Path,
+    fill: impl FnOnce(&WriteTransaction) -> Result<u64>,
+) -> Result<u64> {
+    let io =
+        |what: &str, e: std::io::Error| Error::Storage(format!("{what} {}: {e}", to.display()));
+    if to.exists() {
+        return Err(Error::Invalid(format!("{} already exists; choose a new file", to.display())));
+    }
+    let mut partial = to.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let _ = std::fs::remove_file(&partial);
+    let rows = {
+        let db = Database::create(&partial)
+            .map_err(|e| Error::Storage(format!("creating {}: {e}", partial.display())))?;
+        let txn = db.begin_write()?;
+        let rows = fill(&txn)?;
+        txn.commit()?;
+        rows
+    };
+    std::fs::rename(&partial, to).map_err(|e| io("renaming into", e))?;
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("syncing the directory of", e))?;
+    }
+    Ok(rows)
+}
+
+/// Restores a backup into `data_dir`, which must hold no store: the backup is checked first
+/// (opened read-only, schema version and `check`), then copied in durably.
+pub fn restore(from: &Path, data_dir: &Path) -> Result<check::Report> {
+    let target = data_dir.join(STORE_FILE);
+    if target.exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a store; restore only into an empty data directory",
+            data_dir.display()
+        )));
+    }
+    let source = redb::ReadOnlyDatabase::open(from).map_err(|e| {
+        Error::Invalid(format!("{} is not a whoot-mgmt backup: {e}", from.display()))
+    })?;
+    let read = source.begin_read()?;
+    let version = read
+        .open_table(tables::META)
+        .map_err(|e| Error::Invalid(format!("{} is not a whoot-mgmt backup: {e}", from.display())))?
+        .get(tables::META_SCHEMA_VERSION)?
+        .map(|v| v.value());
+    match version {
+        None => return Err(Error::Invalid(format!("{} has no schema version", from.display()))),
+        Some(v) if v > SCHEMA_VERSION => return Err(Error::TooNew { found: v }),
+        Some(_) => {}
+    }
+    let report = check::run(&read)?;
+    if !report.problems.is_empty() {
+        return Ok(report);
+    }
+    create_private_dir(data_dir)?;
+    copy_into_new_file(&target, |txn| tables::copy_all(&read, txn))?;
+    Ok(report)
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

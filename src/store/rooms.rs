@@ -44,7 +44,7 @@ impl Room {
         }
     }
 
-    fn index_keys(&self) -> Vec<(String, &'static str)> {
+    pub(super) fn index_keys(&self) -> Vec<(String, &'static str)> {
         let mut keys = vec![(name_key(&self.name), "name")];
         if let Some(x) = &self.external_id {
             keys.push((external_id_key(x), "externalId"));

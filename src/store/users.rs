@@ -67,7 +67,7 @@ impl User {
     }
 
     /// The index entries this user owns.
-    fn index_keys(&self) -> Vec<(String, &'static str)> {
+    pub(super) fn index_keys(&self) -> Vec<(String, &'static str)> {
         let mut keys = vec![(user_name_key(&self.user_name), "userName")];
         if let Some(x) = &self.external_id {
             keys.push((external_id_key(x), "externalId"));
@@ -96,7 +96,7 @@ fn any_email_prefix(email: &str) -> String {
     format!("m:{}\n", email.to_lowercase())
 }
 
-fn any_email_keys(user: &User) -> Vec<String> {
+pub(super) fn any_email_keys(user: &User) -> Vec<String> {
     let extra: serde_json::Value = serde_json::from_str(&user.extra).unwrap_or_default();
     let mut emails: Vec<String> = extra
         .get("emails")

@@ -7,6 +7,7 @@ mod harness;
 
 mod admin_cli;
 mod api_auth;
+mod backup;
 mod filter_props;
 mod group_commit;
 mod idp;
