@@ -375,11 +375,36 @@ async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
     println!("admin socket: {}", running.admin_socket.display());
     println!("listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, "ready");
+    // systemd (Type=notify): ready only now, with the store open and the listener bound.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let watchdog = sd_notify::watchdog_enabled()
+        .map(|period| tokio::spawn(watchdog(running.state.app.store.clone(), period / 2)));
     wait_for_signal().await?;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     tracing::info!("shutting down: finishing in-flight requests");
     running.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pings systemd's watchdog while the store's writer still commits: a wedged writer stops the
+/// pings and systemd restarts the service.
+async fn watchdog(store: crate::store::Store, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match store.write(|_| Ok(())).await {
+            Ok(()) => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the store did not commit; not pinging the watchdog")
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() -> Result<(), String> {

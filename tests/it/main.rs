@@ -20,5 +20,6 @@ mod scim_groups;
 mod scim_query;
 mod scim_users;
 mod seats;
+mod systemd;
 mod users_native;
 mod webhooks;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Verifies the systemd unit: `systemd-analyze verify` (with ExecStart pointed at the binary just
+# built, since /usr/bin/whoot-mgmt exists only once the package is installed) and the offline
+# security score, which must be "OK" or better (exposure below 5.0).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin="$(pwd)/${1:-target/debug/whoot-mgmt}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+sed "s|/usr/bin/whoot-mgmt|$bin|" packaging/systemd/whoot-mgmt.service > "$tmp/whoot-mgmt.service"
+systemd-analyze verify "$tmp/whoot-mgmt.service"
+score="$(systemd-analyze security --offline=true "$tmp/whoot-mgmt.service" | tail -1)"
+echo "$score"
+exposure="$(echo "$score" | grep -oE '[0-9]+\.[0-9]+' | head -1)"
+awk -v e="$exposure" 'BEGIN { exit !(e < 5.0) }' || { echo "exposure $exposure is not OK or better"; exit 1; }
