@@ -168,6 +168,11 @@ pub fn path_id(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
 }
 
+/// A native resource id from the path: a UUID, else it names nothing (404).
+pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(&path_id(raw)).map_err(|_| ApiError::NotFound)
+}
+
 fn base_url(state: &State, parts: &Parts, slug: Option<&str>) -> String {
     let origin = match &state.settings.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),

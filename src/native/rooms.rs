@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_id, response};
+use crate::http::{Ctx, body, path_uuid, response};
 use crate::store::rooms::{self, Added, Eligible, Room};
 use crate::store::{self, counters, users};
 use crate::time::{format_ms, now_ms};
@@ -27,10 +27,6 @@ pub fn room_json(r: &Room) -> Value {
         "created_at": format_ms(r.created_at),
         "updated_at": format_ms(r.updated_at),
     })
-}
-
-fn id_of(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(&path_id(raw)).map_err(|_| ApiError::NotFound)
 }
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
@@ -56,7 +52,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
 }
 
 pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, id_of(raw)?);
+    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
     let room = ctx.store().read(move |tx| rooms::get(tx, tenant, id)).await?;
     Ok(response::json(StatusCode::OK, &room_json(&room)))
 }
@@ -79,7 +75,7 @@ pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRespo
         Some(Value::Null) => Some(None),
         Some(_) => return Err(ApiError::bad_request("external_id must be a string or null")),
     };
-    let (tenant, id, now) = (ctx.tenant, id_of(raw)?, now_ms());
+    let (tenant, id, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
     let room = ctx
         .store()
         .write(move |txn| {
@@ -98,7 +94,7 @@ pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRespo
 }
 
 pub async fn unmap(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, now) = (ctx.tenant, id_of(raw)?, now_ms());
+    let (tenant, id, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
     ctx.store().write(move |txn| unmap_room(txn, tenant, id, now)).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
@@ -113,7 +109,7 @@ pub fn unmap_room(txn: &store::WriteTxn, tenant: Uuid, id: Uuid, now: i64) -> st
 
 pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = ctx.limit_offset()?;
-    let (tenant, id) = (ctx.tenant, id_of(raw)?);
+    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
     let (room, page) = ctx
         .store()
         .read(move |tx| {
@@ -168,7 +164,7 @@ pub async fn add_member(
 ) -> Result<HttpResponse, ApiError> {
     let input = object(ctx, body).await?;
     let (user, tx) = (user_id_field(&input)?, tx_field(&input)?);
-    let (tenant, room, now) = (ctx.tenant, id_of(raw)?, now_ms());
+    let (tenant, room, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
     let (outcome, tx_permission) = ctx
         .store()
         .write(move |txn| {
@@ -216,7 +212,7 @@ pub async fn sync_members(
             bad.join(", ")
         )));
     }
-    let (tenant, room, now) = (ctx.tenant, id_of(raw)?, now_ms());
+    let (tenant, room, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
     let counts = ctx
         .store()
         .write(move |txn| rooms::sync_members(txn, tenant, room, &wanted, Eligible::Active, now))
@@ -233,7 +229,7 @@ pub async fn remove_member(
     raw: &str,
     raw_user: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let user = id_of(raw_user)?;
+    let user = path_uuid(raw_user)?;
     remove(ctx, raw, user).await
 }
 
@@ -249,7 +245,7 @@ pub async fn remove_member_by_body(
 }
 
 async fn remove(ctx: &Ctx<'_>, raw: &str, user: Uuid) -> Result<HttpResponse, ApiError> {
-    let (tenant, room, now) = (ctx.tenant, id_of(raw)?, now_ms());
+    let (tenant, room, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
     let removed =
         ctx.store().write(move |txn| rooms::remove_member(txn, tenant, room, user, now)).await?;
     if removed { Ok(response::empty(StatusCode::NO_CONTENT)) } else { Err(ApiError::NotFound) }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_id, response};
+use crate::http::{Ctx, body, path_uuid, response};
 use crate::store::users::{self, Roles, User};
 use crate::time::{format_ms, now_ms};
 use crate::users::{
@@ -42,11 +42,6 @@ fn one(status: StatusCode, u: &User) -> HttpResponse {
     response::json(status, &json!({ "user": user_json(u) }))
 }
 
-/// Native ids are UUIDs; anything else names no user.
-fn user_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(&path_id(raw)).map_err(|_| ApiError::NotFound)
-}
-
 pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = ctx.limit_offset()?;
     let tenant = ctx.tenant;
@@ -70,7 +65,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
 }
 
 pub async fn get(ctx: &Ctx<'_>, raw_id: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, user_id(raw_id)?);
+    let (tenant, id) = (ctx.tenant, path_uuid(raw_id)?);
     let user = ctx.store().read(move |tx| users::get(tx, tenant, id)).await?;
     Ok(one(StatusCode::OK, &user))
 }
@@ -114,7 +109,7 @@ async fn change(
     input: Map<String, Value>,
     mode: Mode,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, if_match) = (ctx.tenant, user_id(raw_id)?, ctx.if_match()?);
+    let (tenant, id, if_match) = (ctx.tenant, path_uuid(raw_id)?, ctx.if_match()?);
     // Validate before queueing, so a bad body never reaches the writer.
     apply(&mut User::new(id, "probe@example.com".into(), 0), &input, mode)?;
     let now = now_ms();

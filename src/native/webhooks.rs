@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_id, response};
+use crate::http::{Ctx, body, path_uuid, response};
 use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, EVENT_TYPES, Webhook};
 use crate::time::{format_ms, now_ms};
 use crate::webhooks::send;
@@ -45,10 +45,6 @@ fn delivery_json(d: &Delivery) -> Value {
         "created_at": format_ms(d.created_at),
         "updated_at": format_ms(d.updated_at),
     })
-}
-
-fn id_of(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(&path_id(raw)).map_err(|_| ApiError::NotFound)
 }
 
 async fn object(ctx: &Ctx<'_>, body: Incoming) -> Result<Map<String, Value>, ApiError> {
@@ -126,7 +122,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
 }
 
 pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, id_of(raw)?);
+    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
     let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
     Ok(response::json(StatusCode::OK, &hook_json(&hook)))
 }
@@ -137,7 +133,7 @@ pub async fn update(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResp
     let events = input.get("events").map(events_field).transpose()?;
     let description = input.get("description").map(|d| d.as_str().unwrap_or("").to_owned());
     let active = input.get("active").map(|v| bool_field(v, "active")).transpose()?;
-    let (tenant, id, now) = (ctx.tenant, id_of(raw)?, now_ms());
+    let (tenant, id, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
     let hook = ctx
         .store()
         .write(move |txn| {
@@ -168,19 +164,18 @@ pub async fn update(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResp
 }
 
 pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, id_of(raw)?);
+    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
     ctx.store().write(move |txn| hooks::delete(txn, tenant, id)).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.
 pub async fn test(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, id_of(raw)?);
+    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
     let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
     let event_id = Uuid::now_v7();
-    let payload = json!({"id": event_id, "type": "webhook.test", "tenant_id": tenant,
-        "occurred_at": format_ms(now_ms()), "data": {"webhook_id": id}})
-    .to_string();
+    let data = json!({ "webhook_id": id });
+    let payload = crate::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data);
     let target = send::Target { url: &hook.url, secret: &hook.secret };
     let outcome =
         send::post(&target, &event_id.to_string(), &payload, &ctx.state.webhooks, &mut None).await;
@@ -193,7 +188,7 @@ pub async fn test(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
 
 pub async fn deliveries(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
     let limit = ctx.param_u64("limit")?.unwrap_or(100).min(1000);
-    let (tenant, id) = (ctx.tenant, id_of(raw)?);
+    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
     let list = ctx
         .store()
         .read(move |tx| {
@@ -219,7 +214,8 @@ pub async fn redeliver(
     raw: &str,
     raw_delivery: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, delivery, now) = (ctx.tenant, id_of(raw)?, id_of(raw_delivery)?, now_ms());
+    let (tenant, id, delivery, now) =
+        (ctx.tenant, path_uuid(raw)?, path_uuid(raw_delivery)?, now_ms());
     let d = ctx
         .store()
         .write(move |txn| {

@@ -231,8 +231,9 @@ fn copy_into_new_file(
     let partial = PathBuf::from(partial);
     let _ = std::fs::remove_file(&partial);
     let rows = {
+        // The operator's path (a missing directory, no permission): their input, so a 4xx.
         let db = Database::create(&partial)
-            .map_err(|e| Error::Storage(format!("creating {}: {e}", partial.display())))?;
+            .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", partial.display())))?;
         let txn = db.begin_write()?;
         let rows = fill(&txn)?;
         txn.commit()?;

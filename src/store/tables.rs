@@ -49,48 +49,53 @@ pub const DELIVERIES: TableDefinition<(u128, u128, u128), &[u8]> =
 pub const DELIVERIES_DUE: TableDefinition<(i64, u128, u128, u128), ()> =
     TableDefinition::new("deliveries_due");
 
+/// Calls `$each!(TABLE)` for every table: the one list that creating and copying (backup) go by,
+/// so a new table cannot be left out of either.
+macro_rules! each_table {
+    ($each:ident) => {
+        $each!(META);
+        $each!(TENANTS);
+        $each!(TENANT_SLUGS);
+        $each!(KEYS);
+        $each!(COUNTERS);
+        $each!(USERS);
+        $each!(DELETED_USERS);
+        $each!(USER_INDEX);
+        $each!(ROOMS);
+        $each!(ROOM_INDEX);
+        $each!(ROOM_MEMBERS);
+        $each!(USER_ROOMS);
+        $each!(EVENTS);
+        $each!(OUTBOX);
+        $each!(WEBHOOKS);
+        $each!(DELIVERIES);
+        $each!(DELIVERIES_DUE);
+    };
+}
+
 /// Opening a table in a write transaction creates it; doing so once at startup lets read
 /// transactions assume every table exists.
 pub fn create_all(txn: &WriteTransaction) -> Result<()> {
-    txn.open_table(TENANTS)?;
-    txn.open_table(TENANT_SLUGS)?;
-    txn.open_table(KEYS)?;
-    txn.open_table(COUNTERS)?;
-    txn.open_table(USERS)?;
-    txn.open_table(DELETED_USERS)?;
-    txn.open_table(USER_INDEX)?;
-    txn.open_table(ROOMS)?;
-    txn.open_table(ROOM_INDEX)?;
-    txn.open_table(ROOM_MEMBERS)?;
-    txn.open_table(USER_ROOMS)?;
-    txn.open_table(EVENTS)?;
-    txn.open_table(OUTBOX)?;
-    txn.open_table(WEBHOOKS)?;
-    txn.open_table(DELIVERIES)?;
-    txn.open_table(DELIVERIES_DUE)?;
+    macro_rules! create {
+        ($table:ident) => {
+            txn.open_table($table)?;
+        };
+    }
+    each_table!(create);
     Ok(())
 }
 
 /// Copies every table, row for row (a backup: one read transaction, so one consistent state).
 /// Returns the rows copied.
 pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
-    Ok(copy(from, to, META)?
-        + copy(from, to, TENANTS)?
-        + copy(from, to, TENANT_SLUGS)?
-        + copy(from, to, KEYS)?
-        + copy(from, to, COUNTERS)?
-        + copy(from, to, USERS)?
-        + copy(from, to, DELETED_USERS)?
-        + copy(from, to, USER_INDEX)?
-        + copy(from, to, ROOMS)?
-        + copy(from, to, ROOM_INDEX)?
-        + copy(from, to, ROOM_MEMBERS)?
-        + copy(from, to, USER_ROOMS)?
-        + copy(from, to, EVENTS)?
-        + copy(from, to, OUTBOX)?
-        + copy(from, to, WEBHOOKS)?
-        + copy(from, to, DELIVERIES)?
-        + copy(from, to, DELIVERIES_DUE)?)
+    let mut rows = 0;
+    macro_rules! copy_table {
+        ($table:ident) => {
+            rows += copy(from, to, $table)?;
+        };
+    }
+    each_table!(copy_table);
+    Ok(rows)
 }
 
 fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(

@@ -86,8 +86,19 @@ pub fn payload(e: &OutboxEvent) -> String {
             json!({"seat_capacity": capacity, "seats_provisioned": capacity, "seats_available": 0})
         }
     };
-    json!({"id": e.event_id, "type": e.event_type, "tenant_id": e.tenant,
-        "occurred_at": crate::time::format_ms(e.occurred_at), "data": data})
+    envelope(e.event_id, &e.event_type, e.tenant, e.occurred_at, data)
+}
+
+/// The body every event is sent in (the test event too).
+pub fn envelope(
+    id: Uuid,
+    event_type: &str,
+    tenant: Uuid,
+    occurred_at: i64,
+    data: serde_json::Value,
+) -> String {
+    json!({"id": id, "type": event_type, "tenant_id": tenant,
+        "occurred_at": crate::time::format_ms(occurred_at), "data": data})
     .to_string()
 }
 
@@ -181,6 +192,8 @@ impl Dispatcher {
         let events = store
             .read(move |tx| {
                 let events = hooks::outbox(tx, BATCH, |k| busy.lock().events.contains_key(&k))?;
+                // Most events of a round go to the same few registrations: read each once.
+                let mut registrations: HashMap<(Uuid, Uuid), Option<Webhook>> = HashMap::new();
                 let mut out = Vec::with_capacity(events.len());
                 for e in events {
                     let mut receivers = Vec::with_capacity(e.webhooks.len());
@@ -189,11 +202,19 @@ impl Dispatcher {
                         if hooks::delivery_exists(tx, e.tenant, w, id)? {
                             continue;
                         }
-                        match hooks::get(tx, e.tenant, w) {
-                            Ok(hook) => receivers.push(hook),
-                            Err(store::Error::NotFound(_)) => {}
-                            Err(err) => return Err(err),
-                        }
+                        let hook = match registrations.get(&(e.tenant, w)) {
+                            Some(hook) => hook.clone(),
+                            None => {
+                                let hook = match hooks::get(tx, e.tenant, w) {
+                                    Ok(hook) => Some(hook),
+                                    Err(store::Error::NotFound(_)) => None,
+                                    Err(err) => return Err(err),
+                                };
+                                registrations.insert((e.tenant, w), hook.clone());
+                                hook
+                            }
+                        };
+                        receivers.extend(hook);
                     }
                     out.push((e, receivers));
                 }
@@ -234,20 +255,19 @@ impl Dispatcher {
             .await?;
         let mut bodies: HashMap<Uuid, Arc<str>> = HashMap::new();
         for hooks::Due { tenant, delivery, hook, event } in due {
-            let body = match &event {
-                Some(e) => bodies.entry(e.event_id).or_insert_with(|| payload(e).into()).clone(),
-                None => Arc::from(""),
-            };
-            let attempt = Attempt { tenant, hook, delivery, body, event: None };
-            if event.is_none() {
-                let mut busy = self.busy.lock();
-                if busy.deliveries.insert(attempt.delivery.id) {
-                    let gone = Outcome::refused("the event is no longer on record");
-                    self.finished(attempt, Some(gone));
+            let Some(e) = event else {
+                if self.busy.lock().deliveries.insert(delivery.id) {
+                    let attempt =
+                        Attempt { tenant, hook, delivery, body: Arc::from(""), event: None };
+                    self.finished(
+                        attempt,
+                        Some(Outcome::refused("the event is no longer on record")),
+                    );
                 }
                 continue;
-            }
-            taken += usize::from(self.take(attempt));
+            };
+            let body = bodies.entry(e.event_id).or_insert_with(|| payload(&e).into()).clone();
+            taken += usize::from(self.take(Attempt { tenant, hook, delivery, body, event: None }));
         }
         Ok(taken)
     }
@@ -442,7 +462,7 @@ fn record(log: &mut hooks::DeliveryLog, f: &Finished, disable_after: i64) -> sto
     let Some(outcome) = &f.outcome else {
         return if old.is_none() { log.put(tenant, None, &d) } else { Ok(()) };
     };
-    let before = hook.clone();
+    let before = (hook.active, hook.failing_since);
     d.attempts += 1;
     d.last_status_code = outcome.status;
     d.last_error = outcome.error.clone();
@@ -474,7 +494,7 @@ fn record(log: &mut hooks::DeliveryLog, f: &Finished, disable_after: i64) -> sto
             }
         }
     }
-    if hook != before {
+    if (hook.active, hook.failing_since) != before {
         hook.updated_at = now;
         log.put_hook(tenant, &hook)?;
     }

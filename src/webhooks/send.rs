@@ -121,16 +121,6 @@ async fn exchange(
     let host =
         uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| (format!("cannot resolve {host}: {e}"), false))?
-        .collect();
-    let addr = addrs
-        .iter()
-        .find(|a| !denied(a.ip(), &settings.deny))
-        .copied()
-        .ok_or_else(|| (format!("{host} resolves only to denied networks"), true))?;
     let timestamp = jiff::Timestamp::now().as_second();
     let signature = signature(target.secret, id, timestamp, body).map_err(|e| (e, true))?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
@@ -158,6 +148,17 @@ async fn exchange(
             return Ok(status);
         }
     }
+    // A new connection: resolve now, and only to an address outside the denied networks.
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| (format!("cannot resolve {host}: {e}"), false))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| !denied(a.ip(), &settings.deny))
+        .copied()
+        .ok_or_else(|| (format!("{host} resolves only to denied networks"), true))?;
     let stream =
         TcpStream::connect(addr).await.map_err(|e| (format!("connect {addr}: {e}"), false))?;
     let _ = stream.set_nodelay(true);

@@ -66,6 +66,12 @@ fn backup_under_load_restores_every_acknowledged_write_and_checks_clean() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
+    // A path in a missing directory is the operator's mistake, told as such.
+    let nowhere = backup_dir.path().join("missing/dir/b.redb");
+    let out = s.cli(&["backup", "--to", nowhere.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create"), "{out:?}");
+
     // The live store checks clean too.
     let live = s.cli_json(&["check"]);
     assert_eq!(live["problems"], json!([]), "{live}");
