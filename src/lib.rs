@@ -2,12 +2,14 @@
 //!
 //! `store` keeps everything in one redb file; `app` pairs it with the in-memory key `registry`;
 //! `http` serves the native and SCIM APIs on hyper; `admin` is the operator's side (unix socket
-//! and offline CLI); `server` wires them together for `serve`.
+//! and offline CLI); `config` resolves settings from flags, variables and the config file;
+//! `server` wires them together for `serve`.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod config;
 pub mod http;
 pub mod native;
 pub mod scim;

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::admin::socket::{AdminSocket, SOCKET_FILE};
 use crate::app::{App, IssuedKey};
+use crate::config::Config;
 use crate::http::{Api, Settings, State, listener};
 use crate::store::tenants::Tenant;
 
@@ -30,6 +31,28 @@ pub struct ServeOptions {
     pub bootstrap: bool,
     pub settings: Settings,
     pub webhooks: crate::webhooks::Settings,
+}
+
+impl ServeOptions {
+    pub fn from_config(config: &Config, bootstrap: bool) -> Result<ServeOptions, String> {
+        Ok(ServeOptions {
+            data_dir: config.data_dir.clone(),
+            listen: config.listen.clone(),
+            bootstrap,
+            settings: Settings {
+                default_rate_limit: config.rate_limit,
+                auth_failures_per_minute: config.auth_failures_per_minute,
+                max_body_bytes: config.max_body_bytes,
+                public_url: config.public_url(),
+            },
+            webhooks: crate::webhooks::Settings {
+                timeout: Duration::from_secs(config.webhook_timeout_secs),
+                deny: config.webhook_deny_networks.clone(),
+                retention: Duration::from_secs(config.webhook_log_retention_days * 86_400),
+                ..crate::webhooks::Settings::default()
+            },
+        })
+    }
 }
 
 pub struct Running {

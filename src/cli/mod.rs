@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::admin::{self, Request, socket};
 use crate::app::App;
-use crate::http::Settings;
+use crate::config::{self, Config, GlobalFlags, LogFormat, ServeFlags};
 use crate::server::{self, INITIAL_KEY_FILE, ServeOptions};
 use crate::store::STORE_FILE;
 
@@ -27,9 +27,12 @@ Start with `whoot-mgmt serve`. Admin commands (tenant, key) work whether or not 
 runs: through its admin socket when it does, directly on the store when it does not."
 )]
 pub struct Cli {
-    /// Directory holding the store, the admin socket and the bootstrap key.
-    #[arg(long, global = true, env = "WHOOT_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    /// Config file (TOML); see `whoot-mgmt config example`. Flags and WHOOT_* variables win
+    /// over it.
+    #[arg(long, global = true, env = "WHOOT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    global: GlobalFlags,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -70,6 +73,17 @@ enum Command {
     /// Verify the store: index entries and records point at each other, counters match
     /// recounts, memberships are stored both ways. Changes nothing; exits 1 on problems.
     Check,
+    /// The config file: a commented example with every key, or the settings in force.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print a config file with every key, its variable, flag and default (the packaged one).
+    Example,
+    /// Print the settings `serve` would use, after flags, variables and the config file.
+    Show(Box<ServeArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -113,35 +127,11 @@ enum UserCommand {
 
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the bound address is printed).
-    #[arg(long, env = "WHOOT_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
     /// Do not create the default tenant and key on an empty store.
     #[arg(long)]
     no_bootstrap: bool,
-    /// Requests per minute per API key, unless the tenant overrides it (0 = unlimited).
-    #[arg(long, env = "WHOOT_RATE_LIMIT", default_value_t = 600)]
-    rate_limit: u32,
-    /// Failed authentications allowed per minute per client address (0 = unlimited).
-    #[arg(long, env = "WHOOT_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
-    auth_failures_per_minute: u32,
-    /// The URL clients reach the server at (behind a reverse proxy, say), used for SCIM
-    /// `meta.location` and `Location`; by default built from each request's Host header.
-    #[arg(long, env = "WHOOT_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Days finished webhook deliveries stay in the delivery log.
-    #[arg(long, env = "WHOOT_WEBHOOK_LOG_RETENTION_DAYS", default_value_t = 30)]
-    webhook_log_retention_days: u64,
-    /// Seconds a webhook receiver gets to answer.
-    #[arg(long, env = "WHOOT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
-    webhook_timeout_secs: u64,
-    /// Network webhooks may not target (repeat; replaces the default: 169.254.0.0/16 and
-    /// fd00:ec2::/32, the cloud metadata addresses).
-    #[arg(long, value_name = "CIDR")]
-    webhook_deny_network: Vec<ipnet::IpNet>,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, env = "WHOOT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
-    max_body_bytes: usize,
+    #[command(flatten)]
+    settings: ServeFlags,
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,7 +190,26 @@ enum KeyCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    if let Command::Config(ConfigCommand::Example) = cli.command {
+        print!("{}", config::example());
+        return ExitCode::SUCCESS;
+    }
+    let serve_flags = match &cli.command {
+        Command::Serve(args) => args.settings.clone(),
+        Command::Config(ConfigCommand::Show(args)) => args.settings.clone(),
+        _ => ServeFlags::default(),
+    };
+    let config = match config::load(cli.config.as_deref(), &cli.global, &serve_flags) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(message) = init_logging(&config) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -208,7 +217,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, config));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -218,15 +227,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WHOOT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+fn init_logging(config: &Config) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .map_err(|e| format!("log_level {:?}: {e}", config.log_level))?;
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Plain => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
+    Ok(())
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli, config: Config) -> Result<(), String> {
+    let data_dir = config.data_dir.clone();
     let request = match cli.command {
-        Command::Serve(args) => return serve(&cli.data_dir, args).await,
+        Command::Serve(args) => return serve(config, !args.no_bootstrap).await,
+        Command::Config(ConfigCommand::Show(_)) => {
+            print!("{}", config::render(&config)?);
+            return Ok(());
+        }
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", config::example());
+            return Ok(());
+        }
         Command::Tenant(cmd) => tenant_request(cmd)?,
         Command::Key(cmd) => key_request(cmd),
         Command::User(UserCommand::SetOwner { tenant, user_id }) => {
@@ -242,9 +265,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Backup { to } => Request::Backup { to: absolute(&to)? },
         Command::Check => Request::Check,
-        Command::Restore { from } => return restore(&cli.data_dir, &from, cli.json),
+        Command::Restore { from } => return restore(&data_dir, &from, cli.json),
     };
-    let answer = admin_call(&cli.data_dir, request.clone()).await?;
+    let answer = admin_call(&data_dir, request.clone()).await?;
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
     } else {
@@ -338,28 +361,9 @@ async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> 
     admin::execute(&app, request).await.map_err(|e| e.to_string())
 }
 
-async fn serve(data_dir: &Path, args: ServeArgs) -> Result<(), String> {
-    let opts = ServeOptions {
-        data_dir: data_dir.to_owned(),
-        listen: args.listen,
-        bootstrap: !args.no_bootstrap,
-        settings: Settings {
-            default_rate_limit: args.rate_limit,
-            auth_failures_per_minute: args.auth_failures_per_minute,
-            max_body_bytes: args.max_body_bytes,
-            public_url: args.public_url,
-        },
-        webhooks: crate::webhooks::Settings {
-            timeout: std::time::Duration::from_secs(args.webhook_timeout_secs),
-            deny: if args.webhook_deny_network.is_empty() {
-                crate::webhooks::default_deny()
-            } else {
-                args.webhook_deny_network.clone()
-            },
-            retention: std::time::Duration::from_secs(args.webhook_log_retention_days * 86_400),
-            ..crate::webhooks::Settings::default()
-        },
-    };
+async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
+    let data_dir = config.data_dir.clone();
+    let opts = ServeOptions::from_config(&config, bootstrap)?;
     let running = server::start(opts).await?;
     if let Some((tenant, issued)) = &running.bootstrap {
         println!(

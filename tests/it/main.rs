@@ -8,6 +8,7 @@ mod harness;
 mod admin_cli;
 mod api_auth;
 mod backup;
+mod config;
 mod filter_props;
 mod group_commit;
 mod idp;

@@ -1,0 +1,333 @@
+//! Settings. Each key is defined once, below: that one line gives its config-file key, its
+//! `WHOOT_*` variable, its flag, its default and its help, so the parser, `--help` and
+//! `config example` cannot disagree.
+//!
+//! Precedence, highest first: flag, environment variable, config file, built-in default.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The config file format this build reads (`version = 1`).
+pub const CONFIG_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+/// One setting, as documented.
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub env: &'static str,
+    /// TOML literal.
+    pub default: &'static str,
+    pub help: &'static str,
+    /// Whether every command reads it, or only `serve`.
+    pub global: bool,
+}
+
+impl Key {
+    pub fn flag(&self) -> String {
+        format!("--{}", self.name.replace('_', "-"))
+    }
+}
+
+/// Each entry: `name: Type = default (a TOML literal), env "WHOOT_NAME", "help";`. The default
+/// is parsed from its TOML text exactly as a config file would be.
+macro_rules! settings {
+    ($(
+        $group:ident: $flags:ident global=$global:literal {
+            $( $name:ident : $ty:ty = $default:tt, env $env:tt, $help:literal
+               $(, clap($($attr:tt)*))? ; )*
+        }
+    )*) => {
+        $(
+            #[derive(clap::Args, Debug, Default, Clone)]
+            pub struct $flags {
+                $(
+                    #[arg(
+                        long,
+                        global = $global,
+                        env = $env,
+                        help = concat!($help, " [default: ", stringify!($default), "]")
+                        $(, $($attr)*)?
+                    )]
+                    pub $name: Option<$ty>,
+                )*
+            }
+        )*
+
+        /// A config file. Unknown keys are errors: a typo must not silently keep a default.
+        #[derive(Deserialize, Default, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            version: Option<u32>,
+            $($( $name: Option<$ty>, )*)*
+        }
+
+        /// The settings in force.
+        #[derive(Debug, Clone, Serialize)]
+        pub struct Config {
+            $($( pub $name: $ty, )*)*
+        }
+
+        pub const KEYS: &[Key] = &[
+            $($( Key {
+                name: stringify!($name),
+                env: $env,
+                default: stringify!($default),
+                help: $help,
+                global: $global,
+            }, )*)*
+        ];
+
+        fn merge($($group: &$flags,)* file: File, defaults: File) -> Result<Config, String> {
+            Ok(Config {
+                $($(
+                    $name: $group.$name.clone()
+                        .or(file.$name)
+                        .or(defaults.$name)
+                        .ok_or(concat!("no default for ", stringify!($name)))?,
+                )*)*
+            })
+        }
+    };
+}
+
+settings! {
+    global: GlobalFlags global=true {
+        data_dir: PathBuf = "./data", env "WHOOT_DATA_DIR",
+            "Directory holding the store, the admin socket and the bootstrap key. Under systemd \
+             the unit's StateDirectory is used when this is not set.";
+        log_format: LogFormat = "plain", env "WHOOT_LOG_FORMAT",
+            "Log lines as `plain` text or `json` (one object per line).",
+            clap(value_enum);
+        log_level: String = "info", env "WHOOT_LOG",
+            "Log filter: error, warn, info or debug, optionally per module \
+             (`info,whoot_mgmt::webhooks=debug`).";
+    }
+    serve: ServeFlags global=false {
+        listen: String = "127.0.0.1:8080", env "WHOOT_LISTEN",
+            "Address the API listens on; port 0 picks a free port (the bound address is printed).";
+        public_url: String = "", env "WHOOT_PUBLIC_URL",
+            "The URL clients reach the server at (behind a reverse proxy, say), used for SCIM \
+             `meta.location` and `Location`; empty: built from each request's Host header.";
+        tls_cert: PathBuf = "", env "WHOOT_TLS_CERT",
+            "PEM certificate chain: serve the API over HTTPS (reread on SIGHUP). Empty: plain \
+             HTTP, for use behind a TLS-terminating reverse proxy.";
+        tls_key: PathBuf = "", env "WHOOT_TLS_KEY",
+            "PEM private key for tls_cert (reread on SIGHUP).";
+        metrics_listen: String = "", env "WHOOT_METRICS_LISTEN",
+            "Serve Prometheus /metrics on this address instead of the API's; set it when the API \
+             faces the internet. Empty: /metrics on the API address.";
+        max_body_bytes: usize = 1048576, env "WHOOT_MAX_BODY_BYTES",
+            "Largest request body accepted, in bytes.";
+        rate_limit: u32 = 600, env "WHOOT_RATE_LIMIT",
+            "Requests per minute per API key, unless the tenant overrides it (0 = unlimited).";
+        auth_failures_per_minute: u32 = 30, env "WHOOT_AUTH_FAILURES_PER_MINUTE",
+            "Failed authentications allowed per minute per client address (0 = unlimited).";
+        webhook_timeout_secs: u64 = 10, env "WHOOT_WEBHOOK_TIMEOUT_SECS",
+            "Seconds a webhook receiver gets to answer.";
+        webhook_log_retention_days: u64 = 30, env "WHOOT_WEBHOOK_LOG_RETENTION_DAYS",
+            "Days finished webhook deliveries stay in the delivery log.";
+        webhook_deny_networks: Vec<IpNet> = ["169.254.0.0/16", "fd00:ec2::/32"],
+            env "WHOOT_WEBHOOK_DENY_NETWORKS",
+            "Networks webhooks may not target (the default: the cloud metadata addresses). As a \
+             flag or variable: comma-separated.",
+            clap(value_delimiter = ',', value_name = "CIDR");
+    }
+}
+
+impl Config {
+    pub fn public_url(&self) -> Option<String> {
+        non_empty(&self.public_url).map(str::to_owned)
+    }
+
+    pub fn metrics_listen(&self) -> Option<&str> {
+        non_empty(&self.metrics_listen)
+    }
+
+    /// Both TLS paths, or neither; one without the other is a mistake worth stopping for.
+    pub fn tls(&self) -> Result<Option<(&Path, &Path)>, String> {
+        let cert = self.tls_cert.as_os_str().is_empty();
+        let key = self.tls_key.as_os_str().is_empty();
+        match (cert, key) {
+            (true, true) => Ok(None),
+            (false, false) => Ok(Some((&self.tls_cert, &self.tls_key))),
+            _ => Err("tls_cert and tls_key go together: set both, or neither".into()),
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Resolves the settings: flags (which clap already filled from `WHOOT_*` variables), then the
+/// config file at `path`, then the defaults.
+pub fn load(
+    path: Option<&Path>,
+    global: &GlobalFlags,
+    serve: &ServeFlags,
+) -> Result<Config, String> {
+    let mut file = match path {
+        Some(path) => read(path)?,
+        None => File::default(),
+    };
+    // systemd's StateDirectory= tells us where our state belongs; a configured one still wins.
+    if file.data_dir.is_none()
+        && let Some(dirs) = std::env::var_os("STATE_DIRECTORY")
+        && let Some(first) = std::env::split_paths(&dirs).next()
+    {
+        file.data_dir = Some(first);
+    }
+    merge(global, serve, file, defaults()?)
+}
+
+fn read(path: &Path) -> Result<File, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let file = parse(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+    Ok(file)
+}
+
+fn parse(text: &str) -> Result<File, String> {
+    let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+    match file.version {
+        Some(CONFIG_VERSION) => Ok(file),
+        None => Err(format!("no `version` key: add `version = {CONFIG_VERSION}` at the top")),
+        Some(v) if v > CONFIG_VERSION => Err(format!(
+            "written for a newer whoot-mgmt (config version {v}); this one reads version \
+             {CONFIG_VERSION}"
+        )),
+        Some(v) => {
+            Err(format!("config version {v} is not supported; this one reads {CONFIG_VERSION}"))
+        }
+    }
+}
+
+fn defaults() -> Result<File, String> {
+    let mut text = format!("version = {CONFIG_VERSION}\n");
+    for key in KEYS {
+        let _ = writeln!(text, "{} = {}", key.name, key.default);
+    }
+    parse(&text).map_err(|e| format!("built-in defaults: {e}"))
+}
+
+/// A commented config file with every key at its default: `whoot-mgmt config example`, and the
+/// file the Debian package installs.
+pub fn example() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# whoot-mgmt configuration (generated by `whoot-mgmt config example`).\n\
+         #\n\
+         # Every key is shown at its default, commented out. Each can also be set by its\n\
+         # environment variable or its flag; a flag wins over the variable, the variable over\n\
+         # this file, and this file over the default. Unknown keys are errors.\n\n",
+    );
+    let _ = writeln!(out, "version = {CONFIG_VERSION}");
+    for key in KEYS {
+        out.push('\n');
+        for line in wrap(key.help, 94) {
+            let _ = writeln!(out, "# {line}");
+        }
+        let scope = if key.global { "" } else { " (serve)" };
+        let _ = writeln!(out, "# Variable {}, flag {}{scope}.", key.env, key.flag());
+        let _ = writeln!(out, "#{} = {}", key.name, key.default);
+    }
+    out
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The settings in force, as a config file would state them (`config show`).
+pub fn render(config: &Config) -> Result<String, String> {
+    let body = toml::to_string(config).map_err(|e| e.to_string())?;
+    Ok(format!("version = {CONFIG_VERSION}\n{body}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_every_key_is_documented_once() {
+        let config = merge(
+            &GlobalFlags::default(),
+            &ServeFlags::default(),
+            File::default(),
+            defaults().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(config.webhook_deny_networks.len(), 2);
+        let mut names: Vec<_> = KEYS.iter().map(|k| k.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), KEYS.len());
+        for key in KEYS {
+            assert_eq!(
+                key.env,
+                format!("WHOOT_{}", key.name.to_uppercase())
+                    .replace("WHOOT_LOG_LEVEL", "WHOOT_LOG")
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_parses_and_names_every_key() {
+        let text = example();
+        parse(&text).unwrap();
+        for key in KEYS {
+            assert!(text.contains(&format!("#{} = {}", key.name, key.default)), "{}", key.name);
+            assert!(text.contains(key.env));
+        }
+        // Uncommenting every line gives a file that parses to the defaults.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                if KEYS.iter().any(|k| l.starts_with(&format!("#{} =", k.name))) {
+                    &l[1..]
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        parse(&uncommented).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_missing_and_newer_versions_are_refused() {
+        let e = parse("version = 1\nlisten_addr = \"0.0.0.0:80\"\n").unwrap_err();
+        assert!(e.contains("unknown field `listen_addr`"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(parse("listen = \"x\"\n").unwrap_err().contains("add `version = 1`"));
+        assert!(parse("version = 2\n").unwrap_err().contains("newer whoot-mgmt"));
+        let e = parse("version = 1\nrate_limit = \"many\"\n").unwrap_err();
+        assert!(e.contains("rate_limit"), "{e}");
+    }
+}
