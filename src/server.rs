@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::admin::socket::{AdminSocket, SOCKET_FILE};
 use crate::app::{App, IssuedKey};
 use crate::config::Config;
-use crate::http::{Api, Settings, State, listener};
+use crate::http::{Api, MetricsOnly, Settings, State, listener};
 use crate::store::tenants::Tenant;
 
 /// File the bootstrap key's secret is written to, mode 0600.
@@ -28,6 +28,8 @@ const DELIVERY_LOG_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub listen: String,
+    /// `/metrics` on its own address instead of the API's.
+    pub metrics_listen: Option<String>,
     pub bootstrap: bool,
     pub settings: Settings,
     pub webhooks: crate::webhooks::Settings,
@@ -38,12 +40,14 @@ impl ServeOptions {
         Ok(ServeOptions {
             data_dir: config.data_dir.clone(),
             listen: config.listen.clone(),
+            metrics_listen: config.metrics_listen().map(str::to_owned),
             bootstrap,
             settings: Settings {
                 default_rate_limit: config.rate_limit,
                 auth_failures_per_minute: config.auth_failures_per_minute,
                 max_body_bytes: config.max_body_bytes,
                 public_url: config.public_url(),
+                metrics_on_api: config.metrics_listen().is_none(),
             },
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
@@ -57,6 +61,7 @@ impl ServeOptions {
 
 pub struct Running {
     pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
     pub admin_socket: PathBuf,
     /// Present when this start created the default tenant and its key.
     pub bootstrap: Option<(Tenant, IssuedKey)>,
@@ -81,6 +86,18 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
     let addr = api.local_addr().map_err(|e| e.to_string())?;
+    let metrics = match &opts.metrics_listen {
+        Some(listen) => Some(
+            TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {listen}: {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics {
+        Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?),
+        None => None,
+    };
     let admin_socket = opts.data_dir.join(SOCKET_FILE);
     let admin = bind_private_socket(&admin_socket)?;
 
@@ -88,6 +105,13 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone()));
+    if let Some(metrics) = metrics {
+        tasks.spawn(listener::serve(
+            metrics,
+            Arc::new(MetricsOnly(state.clone())),
+            stopped.clone(),
+        ));
+    }
     tasks.spawn(listener::serve(admin, Arc::new(AdminSocket(app.clone())), stopped.clone()));
     tasks.spawn(crate::webhooks::run(app.clone(), state.webhooks.clone(), stopped.clone()));
     tasks.spawn(every(LAST_USED_FLUSH_EVERY, stopped.clone(), {
@@ -123,7 +147,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
             }
         }
     }));
-    Ok(Running { addr, admin_socket, bootstrap, state, stop, tasks })
+    Ok(Running { addr, metrics_addr, admin_socket, bootstrap, state, stop, tasks })
 }
 
 impl Running {

@@ -230,7 +230,11 @@ pub fn main() -> ExitCode {
 fn init_logging(config: &Config) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("log_level {:?}: {e}", config.log_level))?;
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {
         LogFormat::Plain => logs.init(),
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
@@ -377,6 +381,9 @@ async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
         );
     }
     println!("admin socket: {}", running.admin_socket.display());
+    if let Some(addr) = running.metrics_addr {
+        println!("metrics on http://{addr}/metrics");
+    }
     println!("listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, "ready");
     // systemd (Type=notify): ready only now, with the store open and the listener bound.

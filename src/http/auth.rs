@@ -32,10 +32,12 @@ pub fn authorize(
     // The admin socket has no peer address; the API always does.
     let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
     if let Some(retry_after_secs) = state.auth_failures.blocked(ip, now) {
+        crate::metrics::get().auth_failure("blocked");
         return Err(ApiError::TooManyAuthFailures { retry_after_secs });
     }
     let Some(key) = verify(state, headers) else {
         state.auth_failures.record_failure(ip, now);
+        crate::metrics::get().auth_failure("invalid_key");
         return Err(ApiError::Unauthorized);
     };
     // Another tenant's slug answers exactly like an unknown one.
@@ -66,6 +68,7 @@ pub fn authorize(
             Ok(Caller { key, limit, remaining, reset_secs })
         }
         Decision::Limited { limit, retry_after_secs, reset_secs } => {
+            crate::metrics::get().rate_limited();
             Err(ApiError::RateLimited { limit, retry_after_secs, reset_secs })
         }
     }

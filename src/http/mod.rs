@@ -11,6 +11,7 @@ pub mod router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -37,6 +38,8 @@ pub struct Settings {
     /// The address clients reach us at (`https://idm.example.com`), for `Location` and
     /// `meta.location`; when unset, built from the request's `Host`.
     pub public_url: Option<String>,
+    /// Whether `/metrics` is served on the API's address (else only on its own listener).
+    pub metrics_on_api: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             auth_failures_per_minute: 30,
             max_body_bytes: 1 << 20,
             public_url: None,
+            metrics_on_api: true,
         }
     }
 }
@@ -81,14 +85,62 @@ impl Handler for Api {
         req: Request<Incoming>,
         peer: Option<SocketAddr>,
     ) -> HttpResponse {
+        let started = Instant::now();
         let state = &self.0;
         let request_id = state.request_ids.for_request(req.headers());
-        let mut resp = match dispatch(state, req, peer).await {
+        let method = req.method().clone();
+        let mut seen = Seen { endpoint: "unmatched", caller: None };
+        let mut resp = match dispatch(state, req, peer, &mut seen).await {
             Ok(resp) => resp,
             Err((err, style)) => err.into_response(style),
         };
+        let took = started.elapsed();
+        let status = resp.status().as_u16();
+        crate::metrics::get().request(seen.endpoint, status, took);
+        let key = seen.caller.as_deref();
+        tracing::info!(
+            target: "whoot_mgmt::request",
+            request_id = request_id.to_str().unwrap_or(""),
+            method = method.as_str(),
+            endpoint = seen.endpoint,
+            status,
+            duration_ms = took.as_secs_f64() * 1000.0,
+            tenant = key.map(|k| k.tenant.slug.as_str()),
+            key_id = key.map(|k| tracing::field::display(k.id)),
+            peer = peer.map(|p| tracing::field::display(p.ip())),
+        );
         resp.headers_mut().insert(response::X_REQUEST_ID.clone(), request_id);
         resp
+    }
+}
+
+/// What the request log and metrics learn while a request is dispatched.
+struct Seen {
+    endpoint: &'static str,
+    /// The authenticated key (never its secret).
+    caller: Option<Arc<crate::auth::KeyState>>,
+}
+
+/// `/metrics` alone, for a listener of its own (`metrics_listen`).
+pub struct MetricsOnly(pub Arc<State>);
+
+impl Handler for MetricsOnly {
+    async fn call(self: Arc<Self>, req: Request<Incoming>, _: Option<SocketAddr>) -> HttpResponse {
+        match (req.method(), req.uri().path()) {
+            (&hyper::Method::GET, "/metrics") => metrics(&self.0).await,
+            _ => ApiError::NotFound.into_response(Style::Native),
+        }
+    }
+}
+
+async fn metrics(state: &State) -> HttpResponse {
+    match crate::metrics::get().render(&state.app).await {
+        Ok(text) => response::text(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            text,
+        ),
+        Err(e) => ApiError::from(e).into_response(Style::Native),
     }
 }
 
@@ -196,6 +248,7 @@ async fn dispatch(
     state: &State,
     req: Request<Incoming>,
     peer: Option<SocketAddr>,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, (ApiError, Style)> {
     let (parts, body) = req.into_parts();
     let route = router::parse(&parts.method, parts.uri.path()).map_err(|e| match e {
@@ -205,17 +258,23 @@ async fn dispatch(
         }
     })?;
     let style = route.style;
+    seen.endpoint = route.endpoint.name();
     let access = route.endpoint.access();
     if access == Access::Public {
         return Ok(match route.endpoint {
             Endpoint::Readyz if state.shutting_down.load(Ordering::Relaxed) => {
                 return Err((ApiError::Unavailable, style));
             }
+            Endpoint::Metrics if !state.settings.metrics_on_api => {
+                return Err((ApiError::NotFound, style));
+            }
+            Endpoint::Metrics => metrics(state).await,
             _ => response::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         });
     }
     let caller =
         auth::authorize(state, &parts.headers, peer, &route, access).map_err(|e| (e, style))?;
+    seen.caller = Some(caller.key.clone());
     let ctx = Ctx {
         state,
         caller: &caller,
@@ -270,7 +329,7 @@ async fn dispatch(
         ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
         ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
         ScimSchemas(id) => scim::discovery::schemas(&ctx, id),
-        Healthz | Readyz => Err(ApiError::NotFound),
+        Healthz | Readyz | Metrics => Err(ApiError::NotFound),
     };
     let mut resp = result.map_err(|e| (e, style))?;
     if caller.limit > 0 {

@@ -38,6 +38,13 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse
     json_in_style(status, body, Style::Native)
 }
 
+pub fn text(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
 pub fn empty(status: StatusCode) -> HttpResponse {
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = status;

@@ -11,6 +11,7 @@ use crate::auth::Scope;
 pub enum Endpoint<'a> {
     Healthz,
     Readyz,
+    Metrics,
     Me,
     Usage,
     UsersList,
@@ -81,7 +82,7 @@ impl Endpoint<'_> {
     pub fn access(self) -> Access {
         use Endpoint::*;
         match self {
-            Healthz | Readyz => Access::Public,
+            Healthz | Readyz | Metrics => Access::Public,
             Me => Access::AnyKey,
             Usage => Access::Scope(Scope::Usage),
             UsersList | UserGet(_) => Access::Scope(Scope::ApiUsersRead),
@@ -121,6 +122,7 @@ impl Endpoint<'_> {
         match self {
             Healthz => "healthz",
             Readyz => "readyz",
+            Metrics => "metrics",
             Me => "me",
             Usage => "usage",
             UsersList => "users.list",
@@ -209,6 +211,9 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
     match (style, rest) {
         (Style::Native, ["healthz"]) => m(&[(&Method::GET, Healthz)], "GET"),
         (Style::Native, ["readyz"]) => m(&[(&Method::GET, Readyz)], "GET"),
+        (Style::Native, ["metrics"]) if tenant_slug.is_none() => {
+            m(&[(&Method::GET, Metrics)], "GET")
+        }
         (Style::Native, ["me"]) => m(&[(&Method::GET, Me)], "GET"),
         (Style::Native, ["usage"]) => m(&[(&Method::GET, Usage)], "GET"),
         (Style::Native, ["users"]) => {

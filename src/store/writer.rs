@@ -80,6 +80,7 @@ pub(super) fn spawn(
 }
 
 fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) {
+    let started = std::time::Instant::now();
     'attempt: while !batch.is_empty() {
         let txn = match db.begin_write() {
             Ok(txn) => txn,
@@ -98,6 +99,7 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
         if committed.is_ok() {
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.mutations.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            crate::metrics::get().commit(batch.len(), started.elapsed());
         }
         for job in batch {
             job.finish(committed.clone());

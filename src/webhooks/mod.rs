@@ -355,6 +355,12 @@ impl Dispatcher {
     }
 
     fn finished(&self, a: Attempt, outcome: Option<Outcome>) {
+        crate::metrics::get().delivery(match &outcome {
+            None => "deferred",
+            Some(o) if o.succeeded() => "succeeded",
+            Some(o) if o.refused => "refused",
+            Some(_) => "failed",
+        });
         let _ = self.done.send(Record::Delivery(Box::new(Finished {
             tenant: a.tenant,
             delivery: a.delivery,

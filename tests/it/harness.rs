@@ -33,13 +33,18 @@ impl Server {
     }
 
     pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+        Server::start_with(dir, args, &[("WHOOT_LOG", "warn")], Stdio::inherit())
+    }
+
+    /// With extra environment variables and stderr (the log) sent where the test says.
+    pub fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(args)
-            .env("WHOOT_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start server");
         let stdout = child.stdout.take().expect("stdout");

@@ -13,6 +13,7 @@ mod filter_props;
 mod group_commit;
 mod idp;
 mod lifecycle;
+mod observability;
 mod rate_limits;
 mod receiver;
 mod rooms;

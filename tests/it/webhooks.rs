@@ -106,8 +106,16 @@ fn failures_are_retried_and_410_disables() {
     // First attempt answered 500, the retry (5 s later) 200; the same webhook-id both times.
     let got = rx.wait_for(15, "a retry", |g| g.len() >= 2);
     assert_eq!(got[0].id, got[1].id);
-    let log = s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json();
-    let d = &log["deliveries"][0];
+    // The receiver has answered; the worker records that a moment later.
+    let mut d = json!(null);
+    for _ in 0..100 {
+        d = s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json()["deliveries"][0]
+            .clone();
+        if d["attempts"] == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(
         (d["status"].clone(), d["attempts"].clone(), d["last_status_code"].clone()),
         (json!("succeeded"), json!(2), json!(200))

@@ -1,0 +1,185 @@
+//! Prometheus metrics. The process has one set (like its one store), so the places that count
+//! (the HTTP front, the store writer, the webhook worker) reach it through `get()` instead of
+//! threading a handle through every layer. Tenant seats and the store size are read at scrape
+//! time, so they are never stale and cost nothing between scrapes.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::app::App;
+use crate::store::{self, counters, tenants};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    rate_limited: Counter,
+    auth_failures: Family<ReasonLabels, Counter>,
+    commit_batch: Histogram,
+    commit_seconds: Histogram,
+    deliveries: Family<OutcomeLabels, Counter>,
+    seats_used: Family<TenantLabels, Gauge>,
+    seats_capacity: Family<TenantLabels, Gauge>,
+    store_bytes: Gauge,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("whoot"),
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_histogram),
+            rate_limited: Counter::default(),
+            auth_failures: Family::default(),
+            commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            commit_seconds: latency_histogram(),
+            deliveries: Family::default(),
+            seats_used: Family::default(),
+            seats_capacity: Family::default(),
+            store_bytes: Gauge::default(),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "http_requests",
+            "API requests answered, by endpoint and status",
+            m.requests.clone(),
+        );
+        r.register_with_unit(
+            "http_request_duration",
+            "Time to answer an API request, by endpoint and status",
+            Unit::Seconds,
+            m.request_seconds.clone(),
+        );
+        r.register(
+            "rate_limited_requests",
+            "Requests refused with 429 by a key's rate limit",
+            m.rate_limited.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "Requests refused for authentication: invalid_key (no, unknown, revoked or expired \
+             key) or blocked (too many failures from the address)",
+            m.auth_failures.clone(),
+        );
+        r.register(
+            "store_commit_batch_size",
+            "Mutations committed together by one group commit",
+            m.commit_batch.clone(),
+        );
+        r.register_with_unit(
+            "store_commit_duration",
+            "Time to apply and durably commit one group of mutations",
+            Unit::Seconds,
+            m.commit_seconds.clone(),
+        );
+        r.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome: succeeded (2xx), failed (another status or no \
+             answer), refused (not sent: forbidden target or disabled registration), deferred \
+             (the receiver had too many waiting)",
+            m.deliveries.clone(),
+        );
+        r.register("tenant_seats_used", "Seats in use, by tenant slug", m.seats_used.clone());
+        r.register(
+            "tenant_seats_capacity",
+            "Seat capacity, by tenant slug",
+            m.seats_capacity.clone(),
+        );
+        r.register_with_unit(
+            "store_size",
+            "Size of the store file",
+            Unit::Bytes,
+            m.store_bytes.clone(),
+        );
+        m
+    }
+
+    pub fn request(&self, endpoint: &'static str, status: u16, took: Duration) {
+        let labels = RequestLabels { endpoint, status };
+        self.requests.get_or_create(&labels).inc();
+        self.request_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    /// `invalid_key` or `blocked`.
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    pub fn commit(&self, mutations: usize, took: Duration) {
+        self.commit_batch.observe(mutations as f64);
+        self.commit_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn delivery(&self, outcome: &'static str) {
+        self.deliveries.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// The text exposition, with the scrape-time gauges read from the store first.
+    pub async fn render(&self, app: &App) -> Result<String, store::Error> {
+        let seats = app
+            .store
+            .read(|tx| {
+                let mut out = Vec::new();
+                for t in tenants::list(tx)? {
+                    let used = counters::get(tx, t.id, counters::SEATS_PROVISIONED)?;
+                    out.push((t.slug, used, t.seat_capacity));
+                }
+                Ok(out)
+            })
+            .await?;
+        for (slug, used, capacity) in seats {
+            let labels = TenantLabels { tenant: slug };
+            self.seats_used.get_or_create(&labels).set(used as i64);
+            self.seats_capacity.get_or_create(&labels).set(i64::from(capacity));
+        }
+        let bytes = std::fs::metadata(app.store.path()).map(|m| m.len()).unwrap_or(0);
+        self.store_bytes.set(bytes as i64);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .map_err(|e| store::Error::Storage(format!("encoding metrics: {e}")))?;
+        Ok(out)
+    }
+}
