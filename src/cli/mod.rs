@@ -76,6 +76,9 @@ enum Command {
     /// The config file: a commented example with every key, or the settings in force.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the man page (roff), as the Debian package installs it.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,9 +193,13 @@ enum KeyCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Config(ConfigCommand::Example) = cli.command {
-        print!("{}", config::example());
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", config::example());
+            return ExitCode::SUCCESS;
+        }
+        Command::Manpage => return print_manpage(),
+        _ => {}
     }
     let serve_flags = match &cli.command {
         Command::Serve(args) => args.settings.clone(),
@@ -227,6 +234,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn print_manpage() -> ExitCode {
+    use clap::CommandFactory;
+    let mut out = std::io::stdout().lock();
+    match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_logging(config: &Config) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("log_level {:?}: {e}", config.log_level))?;
@@ -250,9 +269,8 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
             print!("{}", config::render(&config)?);
             return Ok(());
         }
-        Command::Config(ConfigCommand::Example) => {
-            print!("{}", config::example());
-            return Ok(());
+        Command::Config(ConfigCommand::Example) | Command::Manpage => {
+            return Err("handled before the runtime starts".into());
         }
         Command::Tenant(cmd) => tenant_request(cmd)?,
         Command::Key(cmd) => key_request(cmd),
@@ -374,11 +392,14 @@ async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
             "bootstrap: created tenant {:?} ({} seats) and an API key with every scope:",
             tenant.slug, tenant.seat_capacity
         );
-        println!("  {}", issued.secret);
-        println!(
-            "  (also in {}, mode 0600; it is not shown again)",
-            data_dir.join(INITIAL_KEY_FILE).display()
-        );
+        let file = data_dir.join(INITIAL_KEY_FILE);
+        // Under systemd stdout is the journal, which keeps what it is given: point at the file.
+        if std::env::var_os("JOURNAL_STREAM").is_some() {
+            println!("  its secret is in {} (mode 0600)", file.display());
+        } else {
+            println!("  {}", issued.secret);
+            println!("  (also in {}, mode 0600; it is not shown again)", file.display());
+        }
     }
     println!("admin socket: {}", running.admin_socket.display());
     if let Some(addr) = running.metrics_addr {

@@ -29,6 +29,24 @@ fn bootstrap_creates_tenant_and_key_once() {
 }
 
 #[test]
+fn under_systemd_the_bootstrap_secret_stays_out_of_the_journal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // systemd sets JOURNAL_STREAM when stdout goes to the journal.
+    let s = Server::start_with(
+        &data,
+        &[],
+        &[("WHOOT_LOG", "warn"), ("JOURNAL_STREAM", "8:12345")],
+        std::process::Stdio::inherit(),
+    );
+    let key = s.root_key();
+    assert!(s.stdout.contains("bootstrap: created tenant"), "{}", s.stdout);
+    assert!(!s.stdout.contains(&key), "the secret went to the journal: {}", s.stdout);
+    assert!(s.stdout.contains("initial-api-key"), "{}", s.stdout);
+    assert_eq!(s.get("/me", Some(&key)).status, 200);
+}
+
+#[test]
 fn no_bootstrap_leaves_the_store_empty() {
     let s = Server::start_args(&["--no-bootstrap"]);
     assert!(!s.dir.join("initial-api-key").exists());

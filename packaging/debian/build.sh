@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds the Debian package with cargo-deb, then checks it: the listed contents (`dpkg-deb -c`),
+# and the binary extracted from it (`dpkg-deb -x`) answering --version, reading the packaged
+# config, and serving /healthz from a temp data dir.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
+fi
+
+cargo build --release --locked
+mkdir -p target/man
+target/release/whoot-mgmt manpage | gzip -9n > target/man/whoot-mgmt.1.gz
+rm -rf target/debian
+# Debug line tables stay in target/ for profiling; the package gets a stripped binary.
+cargo deb --no-build --locked --strip
+deb="$(ls target/debian/whoot-mgmt_*.deb)"
+echo "built $deb"
+
+contents="$(dpkg-deb -c "$deb")"
+echo "$contents"
+for path in ./usr/bin/whoot-mgmt ./etc/whoot-mgmt/config.toml \
+    ./usr/share/doc/whoot-mgmt/config.example.toml ./usr/share/doc/whoot-mgmt/README.md \
+    ./usr/share/man/man1/whoot-mgmt.1.gz ./usr/lib/systemd/system/whoot-mgmt.service; do
+  grep -qF " $path" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
+done
+# Nothing secret and no state ships in the package.
+if grep -qE 'initial-api-key|\.redb' <<<"$contents"; then
+  echo "the package holds state or secrets" >&2; exit 1
+fi
+dpkg-deb -I "$deb" conffiles | grep -qx /etc/whoot-mgmt/config.toml \
+  || { echo "/etc/whoot-mgmt/config.toml is not a conffile" >&2; exit 1; }
+
+tmp="$(mktemp -d)"
+trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+dpkg-deb -x "$deb" "$tmp/root"
+bin="$tmp/root/usr/bin/whoot-mgmt"
+"$bin" --version
+"$bin" config show --config "$tmp/root/etc/whoot-mgmt/config.toml" >/dev/null
+cmp <("$bin" config example) "$tmp/root/etc/whoot-mgmt/config.toml"
+grep -q '^ExecStart=/usr/bin/whoot-mgmt serve --config /etc/whoot-mgmt/config.toml$' \
+  "$tmp/root/usr/lib/systemd/system/whoot-mgmt.service"
+
+"$bin" serve --config "$tmp/root/etc/whoot-mgmt/config.toml" --data-dir "$tmp/data" \
+  --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 100); do
+  addr="$(sed -n 's|^listening on http://||p' "$tmp/out")"
+  [ -n "$addr" ] && break
+  sleep 0.1
+done
+[ -n "$addr" ] || { cat "$tmp/err" >&2; echo "the packaged binary did not start" >&2; exit 1; }
+exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+head -1 <&3 | grep -q ' 200 ' || { echo "/healthz did not answer 200" >&2; exit 1; }
+kill -TERM "$pid"
+wait "$pid"
+echo "package OK: $deb ($(stat -c %s "$deb") bytes)"
