@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use crate::admin::socket::{AdminSocket, SOCKET_FILE};
 use crate::app::{App, IssuedKey};
 use crate::config::Config;
+use crate::http::tls::{Certificate, TlsListener};
 use crate::http::{Api, MetricsOnly, Settings, State, listener};
 use crate::store::tenants::Tenant;
 
@@ -30,6 +31,8 @@ pub struct ServeOptions {
     pub listen: String,
     /// `/metrics` on its own address instead of the API's.
     pub metrics_listen: Option<String>,
+    /// Certificate chain and key (PEM): the API speaks HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub bootstrap: bool,
     pub settings: Settings,
     pub webhooks: crate::webhooks::Settings,
@@ -41,6 +44,7 @@ impl ServeOptions {
             data_dir: config.data_dir.clone(),
             listen: config.listen.clone(),
             metrics_listen: config.metrics_listen().map(str::to_owned),
+            tls: config.tls()?.map(|(cert, key)| (cert.to_owned(), key.to_owned())),
             bootstrap,
             settings: Settings {
                 default_rate_limit: config.rate_limit,
@@ -48,6 +52,7 @@ impl ServeOptions {
                 max_body_bytes: config.max_body_bytes,
                 public_url: config.public_url(),
                 metrics_on_api: config.metrics_listen().is_none(),
+                https: config.tls()?.is_some(),
             },
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
@@ -62,6 +67,8 @@ impl ServeOptions {
 pub struct Running {
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    /// The API's certificate when it speaks HTTPS (`reload` on SIGHUP).
+    pub certificate: Option<Arc<Certificate>>,
     pub admin_socket: PathBuf,
     /// Present when this start created the default tenant and its key.
     pub bootstrap: Option<(Tenant, IssuedKey)>,
@@ -71,6 +78,11 @@ pub struct Running {
 }
 
 pub async fn start(opts: ServeOptions) -> Result<Running, String> {
+    // A bad certificate is found before the store is touched.
+    let certificate = match &opts.tls {
+        Some((cert, key)) => Some(Certificate::load(cert, key)?),
+        None => None,
+    };
     let app = App::open(&opts.data_dir).map_err(|e| e.to_string())?;
     let bootstrap = if opts.bootstrap {
         let created = app.bootstrap().await.map_err(|e| e.to_string())?;
@@ -104,7 +116,13 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let state = Arc::new(State::new(app.clone(), opts.settings.clone(), opts.webhooks.clone()));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone()));
+    match &certificate {
+        Some(certificate) => {
+            let api = TlsListener::new(api, certificate.clone())?;
+            tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone()))
+        }
+        None => tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone())),
+    };
     if let Some(metrics) = metrics {
         tasks.spawn(listener::serve(
             metrics,
@@ -147,7 +165,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
             }
         }
     }));
-    Ok(Running { addr, metrics_addr, admin_socket, bootstrap, state, stop, tasks })
+    Ok(Running { addr, metrics_addr, certificate, admin_socket, bootstrap, state, stop, tasks })
 }
 
 impl Running {

@@ -21,6 +21,7 @@ pub async fn start_server(settings: Settings) -> (Running, tempfile::TempDir, St
         data_dir: tmp.path().to_owned(),
         listen: "127.0.0.1:0".into(),
         metrics_listen: None,
+        tls: None,
         bootstrap: true,
         webhooks: Default::default(),
         settings,

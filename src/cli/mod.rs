@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::admin::{self, Request, socket};
 use crate::app::App;
 use crate::config::{self, Config, GlobalFlags, LogFormat, ServeFlags};
+use crate::http::tls::Certificate;
 use crate::server::{self, INITIAL_KEY_FILE, ServeOptions};
 use crate::store::STORE_FILE;
 
@@ -405,13 +406,14 @@ async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
     if let Some(addr) = running.metrics_addr {
         println!("metrics on http://{addr}/metrics");
     }
-    println!("listening on http://{}", running.addr);
+    let scheme = if running.certificate.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{}", running.addr);
     tracing::info!(addr = %running.addr, "ready");
     // systemd (Type=notify): ready only now, with the store open and the listener bound.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let watchdog = sd_notify::watchdog_enabled()
         .map(|period| tokio::spawn(watchdog(running.state.app.store.clone(), period / 2)));
-    wait_for_signal().await?;
+    wait_for_stop(running.certificate.as_deref()).await?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     if let Some(w) = watchdog {
         w.abort();
@@ -439,13 +441,23 @@ async fn watchdog(store: crate::store::Store, every: std::time::Duration) {
     }
 }
 
-async fn wait_for_signal() -> Result<(), String> {
+/// Returns on SIGTERM or SIGINT; SIGHUP rereads the TLS certificate and key.
+async fn wait_for_stop(certificate: Option<&Certificate>) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => match certificate.map(Certificate::reload) {
+                Some(Ok(())) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: kept the TLS certificate in use")
+                }
+                None => tracing::info!("SIGHUP: nothing to reload (no TLS configured)"),
+            },
+        }
     }
-    Ok(())
 }

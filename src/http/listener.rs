@@ -3,7 +3,7 @@
 //! knowledge), and on shutdown stop accepting and let in-flight requests finish.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,28 +35,34 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = HttpResponse> + Send;
 }
 
+/// Where connections come from. Accepting is quick; a connection's own setup (a TLS handshake)
+/// is the `Handshake`, run in the connection's task so a slow client never stalls the accept
+/// loop.
 pub trait Listener: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    type Handshake: Future<Output = io::Result<Self::Io>> + Send + 'static;
     fn accept_conn(
         &self,
-    ) -> impl Future<Output = io::Result<(Self::Io, Option<SocketAddr>)>> + Send;
+    ) -> impl Future<Output = io::Result<(Self::Handshake, Option<SocketAddr>)>> + Send;
 }
 
 impl Listener for TcpListener {
     type Io = TcpStream;
-    async fn accept_conn(&self) -> io::Result<(TcpStream, Option<SocketAddr>)> {
+    type Handshake = Ready<io::Result<TcpStream>>;
+    async fn accept_conn(&self) -> io::Result<(Self::Handshake, Option<SocketAddr>)> {
         let (stream, peer) = self.accept().await?;
         // Small JSON answers on keep-alive connections: don't let Nagle hold them back.
         stream.set_nodelay(true)?;
-        Ok((stream, Some(peer)))
+        Ok((ready(Ok(stream)), Some(peer)))
     }
 }
 
 impl Listener for UnixListener {
     type Io = UnixStream;
-    async fn accept_conn(&self) -> io::Result<(UnixStream, Option<SocketAddr>)> {
+    type Handshake = Ready<io::Result<UnixStream>>;
+    async fn accept_conn(&self) -> io::Result<(Self::Handshake, Option<SocketAddr>)> {
         let (stream, _) = self.accept().await?;
-        Ok((stream, None))
+        Ok((ready(Ok(stream)), None))
     }
 }
 
@@ -72,17 +78,26 @@ pub async fn serve<L: Listener, H: Handler>(
     loop {
         tokio::select! {
             accepted = listener.accept_conn() => match accepted {
-                Ok((io, peer)) => {
+                Ok((handshake, peer)) => {
                     let handler = handler.clone();
                     let service = hyper::service::service_fn(move |req| {
                         let handler = handler.clone();
                         async move { Ok::<_, Infallible>(handler.call(req, peer).await) }
                     });
-                    let conn = builder.serve_connection(TokioIo::new(io), service).into_owned();
-                    let conn = graceful.watch(conn);
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
                     tokio::spawn(async move {
+                        let io = match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                            Ok(Ok(io)) => io,
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, ?peer, "connection setup failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(io), service);
                         // Client resets and protocol errors end only that connection.
-                        let _ = conn.await;
+                        let _ = watcher.watch(conn.into_owned()).await;
                     });
                 }
                 Err(e) => {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod listener;
 pub mod response;
 pub mod router;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Whether `/metrics` is served on the API's address (else only on its own listener).
     pub metrics_on_api: bool,
+    /// The API speaks HTTPS itself (for URLs built from `Host`).
+    pub https: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             max_body_bytes: 1 << 20,
             public_url: None,
             metrics_on_api: true,
+            https: false,
         }
     }
 }
@@ -235,7 +239,8 @@ fn base_url(state: &State, parts: &Parts, slug: Option<&str>) -> String {
                 .and_then(|h| h.to_str().ok())
                 .or(parts.uri.authority().map(|a| a.as_str()))
                 .unwrap_or("localhost");
-            format!("http://{host}")
+            let scheme = if state.settings.https { "https" } else { "http" };
+            format!("{scheme}://{host}")
         }
     };
     match slug {

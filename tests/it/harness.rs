@@ -54,7 +54,10 @@ impl Server {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 seen.push_str(&line);
                 seen.push('\n');
-                if let Some(addr) = line.strip_prefix("listening on http://") {
+                let addr = line
+                    .strip_prefix("listening on http://")
+                    .or(line.strip_prefix("listening on https://"));
+                if let Some(addr) = addr {
                     let _ = tx.send((addr.to_owned(), seen.clone()));
                 }
             }
@@ -142,6 +145,18 @@ impl Server {
         }
         let v = self.cli_json(&args);
         (v["secret"].as_str().unwrap().to_owned(), v["key_id"].as_str().unwrap().to_owned())
+    }
+
+    /// Sends a signal (`HUP`, …) to the server process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+        assert!(status.expect("kill").success());
+    }
+
+    /// Whether the server process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGTERM, then wait; returns whether the process exited successfully.

@@ -23,5 +23,6 @@ mod scim_query;
 mod scim_users;
 mod seats;
 mod systemd;
+mod tls;
 mod users_native;
 mod webhooks;
