@@ -32,6 +32,7 @@ pub fn run(tx: &ReadTransaction) -> Result<Report> {
     check_keys(tx, &tenants, &mut r)?;
     check_memberships(tx, &mut r)?;
     check_deliveries(tx, &mut r)?;
+    check_subscriptions(tx, &mut r)?;
     Ok(r)
 }
 
@@ -186,6 +187,39 @@ fn check_memberships(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
                 "membership user {} room {}: no room -> user row",
                 Uuid::from_u128(user),
                 Uuid::from_u128(room)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every active registration has its subscription row, with its events; no other rows exist.
+/// (A store of schema 1 has no such table; it is built when the store is upgraded.)
+fn check_subscriptions(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
+    let subs = match tx.open_table(SUBSCRIPTIONS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let hooks = tx.open_table(WEBHOOKS)?;
+    for row in hooks.iter()? {
+        let (key, bytes) = row?;
+        let hook: webhooks::Webhook = codec::decode(bytes.value())?;
+        let found = subs.get(key.value())?.map(|m| m.value());
+        if found != hook.subscription() {
+            r.problems.push(format!(
+                "webhook {}: subscription index says {found:?}, the registration {:?}",
+                hook.id,
+                hook.subscription()
+            ));
+        }
+    }
+    for row in subs.iter()? {
+        let (t, w) = row?.0.value();
+        if hooks.get((t, w))?.is_none() {
+            r.problems.push(format!(
+                "subscription index entry for missing webhook {}",
+                Uuid::from_u128(w)
             ));
         }
     }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod codec;
 pub mod counters;
 pub mod keys;
+pub mod migrate;
 pub mod rooms;
 mod tables;
 pub mod tenants;
@@ -26,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";
@@ -155,7 +156,7 @@ impl Store {
             Err(e) => return Err(Error::Storage(format!("opening {}: {e}", path.display()))),
         };
         let db = Arc::new(db);
-        init_schema(&db)?;
+        migrate::to_current(&db, data_dir)?;
         let stats = Arc::new(WriterStats::default());
         let (queue, rx) = mpsc::unbounded_channel();
         let writer = Some(writer::spawn(db.clone(), rx, stats.clone())?);
@@ -291,25 +292,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::Storage(format!("creating data directory {}: {e}", dir.display())))
-}
-
-/// Creates every table and records the schema version; refuses a store from a newer build.
-fn init_schema(db: &Database) -> Result<()> {
-    let txn = db.begin_write()?;
-    {
-        let mut meta = txn.open_table(tables::META)?;
-        let found = meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value());
-        match found {
-            Some(v) if v > SCHEMA_VERSION => return Err(Error::TooNew { found: v }),
-            Some(_) => {}
-            None => {
-                meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
-            }
-        }
-    }
-    tables::create_all(&txn)?;
-    txn.commit()?;
-    Ok(())
 }
 
 /// Table access shared by read and write transactions, so read-side domain functions work

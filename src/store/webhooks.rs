@@ -9,7 +9,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{DELIVERIES, DELIVERIES_DUE, EVENTS, OUTBOX, WEBHOOKS};
+use super::tables::{DELIVERIES, DELIVERIES_DUE, EVENTS, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
 use super::{Error, Result, Tx, codec};
 
 /// Every event type, for validation and `*`.
@@ -49,6 +49,45 @@ impl Webhook {
     pub fn wants(&self, event_type: &str) -> bool {
         self.active && self.events.iter().any(|e| e == "*" || e == event_type)
     }
+
+    /// Its row in `SUBSCRIPTIONS`: a bit per event type it wants (all for `*`), or nothing
+    /// while it is inactive.
+    pub fn subscription(&self) -> Option<u64> {
+        self.active.then(|| {
+            self.events
+                .iter()
+                .fold(0, |mask, e| if e == "*" { u64::MAX } else { mask | event_bit(e) })
+        })
+    }
+}
+
+/// An event type's bit in a subscription mask: its place in `EVENT_TYPES`.
+fn event_bit(event_type: &str) -> u64 {
+    EVENT_TYPES.iter().position(|t| *t == event_type).map_or(0, |i| 1 << i)
+}
+
+type Subscriptions<'t> = redb::Table<'t, (u128, u128), u64>;
+
+fn subscribe(table: &mut Subscriptions<'_>, tenant: Uuid, hook: &Webhook) -> Result<()> {
+    let key = (tenant.as_u128(), hook.id.as_u128());
+    match hook.subscription() {
+        Some(mask) => table.insert(key, mask)?,
+        None => table.remove(key)?,
+    };
+    Ok(())
+}
+
+/// Builds `SUBSCRIPTIONS` from the registrations (the schema 1 -> 2 upgrade).
+pub fn index_subscriptions(txn: &WriteTransaction) -> Result<u64> {
+    let (hooks, mut table) = (txn.open_table(WEBHOOKS)?, txn.open_table(SUBSCRIPTIONS)?);
+    let mut n = 0;
+    for row in hooks.iter()? {
+        let (key, bytes) = row?;
+        let hook: Webhook = codec::decode(bytes.value())?;
+        subscribe(&mut table, Uuid::from_u128(key.value().0), &hook)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +121,7 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, hook: &Webhook) -> Result<()
 pub fn put(txn: &WriteTransaction, tenant: Uuid, hook: &Webhook) -> Result<()> {
     let bytes = codec::encode(hook)?;
     txn.open_table(WEBHOOKS)?.insert((tenant.as_u128(), hook.id.as_u128()), bytes.as_slice())?;
-    Ok(())
+    subscribe(&mut txn.open_table(SUBSCRIPTIONS)?, tenant, hook)
 }
 
 pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<Webhook> {
@@ -109,6 +148,7 @@ pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<()> {
         txn.open_table(DELIVERIES)?.remove((tenant.as_u128(), id.as_u128(), d.id.as_u128()))?;
     }
     txn.open_table(WEBHOOKS)?.remove((tenant.as_u128(), id.as_u128()))?;
+    txn.open_table(SUBSCRIPTIONS)?.remove((tenant.as_u128(), id.as_u128()))?;
     Ok(())
 }
 
@@ -173,11 +213,14 @@ pub fn delivery_id(event: Uuid, webhook: Uuid, occurred_at: i64) -> Uuid {
 /// Records an event in the outbox if any registration wants it: one row, whatever the number of
 /// registrations, so the change's transaction stays small.
 pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: Event) -> Result<()> {
-    let webhooks: Vec<Uuid> = list(txn, tenant)?
-        .into_iter()
-        .filter(|h| h.wants(event.event_type))
-        .map(|h| h.id)
-        .collect();
+    let (t, bit) = (tenant.as_u128(), event_bit(event.event_type));
+    let mut webhooks = Vec::new();
+    for row in txn.open_table(SUBSCRIPTIONS)?.range((t, 0)..=(t, u128::MAX))? {
+        let (key, mask) = row?;
+        if mask.value() & bit != 0 {
+            webhooks.push(Uuid::from_u128(key.value().1));
+        }
+    }
     if webhooks.is_empty() {
         return Ok(());
     }
@@ -286,6 +329,7 @@ impl Event {
 /// The tables that recording a batch of attempts touches, opened once for the batch.
 pub struct DeliveryLog<'t> {
     hooks: redb::Table<'t, (u128, u128), &'static [u8]>,
+    subscriptions: Subscriptions<'t>,
     deliveries: redb::Table<'t, (u128, u128, u128), &'static [u8]>,
     due: redb::Table<'t, (i64, u128, u128, u128), ()>,
 }
@@ -294,6 +338,7 @@ impl<'t> DeliveryLog<'t> {
     pub fn open(txn: &'t WriteTransaction) -> Result<DeliveryLog<'t>> {
         Ok(DeliveryLog {
             hooks: txn.open_table(WEBHOOKS)?,
+            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
             deliveries: txn.open_table(DELIVERIES)?,
             due: txn.open_table(DELIVERIES_DUE)?,
         })
@@ -309,7 +354,7 @@ impl<'t> DeliveryLog<'t> {
     pub fn put_hook(&mut self, tenant: Uuid, hook: &Webhook) -> Result<()> {
         let bytes = codec::encode(hook)?;
         self.hooks.insert((tenant.as_u128(), hook.id.as_u128()), bytes.as_slice())?;
-        Ok(())
+        subscribe(&mut self.subscriptions, tenant, hook)
     }
 
     pub fn delivery(&self, tenant: Uuid, webhook: Uuid, id: Uuid) -> Result<Option<Delivery>> {

@@ -24,5 +24,6 @@ mod scim_users;
 mod seats;
 mod systemd;
 mod tls;
+mod upgrade;
 mod users_native;
 mod webhooks;

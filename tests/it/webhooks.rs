@@ -136,7 +136,15 @@ fn failures_are_retried_and_410_disables() {
     rx.answer(&[410]);
     s.send("POST", "/users", &key, &json!({"email": "gone@example.com"}));
     rx.wait_for(10, "the 410", |g| g.len() >= 4);
-    let h = s.get(&format!("/webhooks/{hid}"), Some(&key)).json();
+    // The receiver has answered; the worker records that a moment later.
+    let mut h = json!(null);
+    for _ in 0..100 {
+        h = s.get(&format!("/webhooks/{hid}"), Some(&key)).json();
+        if h["active"] == false {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(h["active"], false);
     assert!(h["disabled_reason"].as_str().unwrap().contains("410"));
     s.send("POST", "/users", &key, &json!({"email": "after@example.com"}));
@@ -145,6 +153,17 @@ fn failures_are_retried_and_410_disables() {
     // Re-enabling works.
     let h = s.send("PATCH", &format!("/webhooks/{hid}"), &key, &json!({"active": true})).json();
     assert_eq!((h["active"].clone(), h["disabled_reason"].clone()), (json!(true), Value::Null));
+    rx.answer(&[200]);
+    s.send("POST", "/users", &key, &json!({"email": "back@example.com"}));
+    rx.wait_for(10, "an event after re-enabling", |g| g.len() >= 5);
+    // Narrowing the subscription takes effect at once.
+    let narrowed = json!({"events": ["room.member_added"]});
+    assert_eq!(s.send("PATCH", &format!("/webhooks/{hid}"), &key, &narrowed).status, 200);
+    s.send("POST", "/users", &key, &json!({"email": "narrow@example.com"}));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(rx.got.lock().len(), 5);
+    let report = s.cli_json(&["check"]);
+    assert_eq!(report["problems"], json!([]));
 }
 
 #[test]

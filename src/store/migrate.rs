@@ -1,0 +1,101 @@
+//! Schema upgrades. A store records the schema version that wrote it; opening an older one
+//! first copies it aside (`whoot-schema-v{N}-{unix ms}.redb` in the data directory), then runs
+//! every step from its version to ours in one write transaction, so a crash mid-upgrade leaves
+//! the old store as it was. A newer store is refused before anything is written.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, WriteTransaction};
+
+use super::{Error, Result, SCHEMA_VERSION, copy_into_new_file, tables, webhooks};
+use crate::time::now_ms;
+
+/// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
+const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[v1_to_v2];
+
+/// Schema 2 added `SUBSCRIPTIONS`, built here from the registrations.
+fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
+    webhooks::index_subscriptions(txn).map(drop)
+}
+
+/// What opening did to the schema.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened {
+    Created,
+    Current,
+    Upgraded { from: u64, backup: PathBuf },
+}
+
+/// Brings the store to `SCHEMA_VERSION`, creating every table.
+pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
+    let found = {
+        let read = db.begin_read()?;
+        match read.open_table(tables::META) {
+            Ok(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let opened = match found {
+        None => Opened::Created,
+        Some(v) if v > SCHEMA_VERSION => return Err(Error::TooNew { found: v }),
+        Some(v) if v == SCHEMA_VERSION => Opened::Current,
+        Some(0) => return Err(Error::Storage("the store records schema version 0".into())),
+        Some(from) => {
+            let backup = data_dir.join(format!("whoot-schema-v{from}-{}.redb", now_ms()));
+            copy_into_new_file(&backup, |target| tables::copy_all(&db.begin_read()?, target))?;
+            Opened::Upgraded { from, backup }
+        }
+    };
+    let txn = db.begin_write()?;
+    tables::create_all(&txn)?;
+    if let Opened::Upgraded { from, .. } = &opened {
+        for step in &STEPS[(*from - 1) as usize..(SCHEMA_VERSION - 1) as usize] {
+            step(&txn)?;
+        }
+    }
+    txn.open_table(tables::META)?.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+    txn.commit()?;
+    if let Opened::Upgraded { from, backup } = &opened {
+        tracing::info!(
+            from = *from,
+            to = SCHEMA_VERSION,
+            backup = %backup.display(),
+            "upgraded the store's schema; the store as it was is kept in the backup"
+        );
+    }
+    Ok(opened)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_is_a_step_for_every_older_version() {
+        assert_eq!(STEPS.len() as u64, SCHEMA_VERSION - 1);
+    }
+
+    #[test]
+    fn a_newer_store_is_refused_untouched_and_a_current_one_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::super::STORE_FILE);
+        {
+            let db = Database::create(&path).unwrap();
+            assert_eq!(to_current(&db, dir.path()).unwrap(), Opened::Created);
+            assert_eq!(to_current(&db, dir.path()).unwrap(), Opened::Current);
+            let txn = db.begin_write().unwrap();
+            txn.open_table(tables::META)
+                .unwrap()
+                .insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION + 1)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = super::super::Store::open(dir.path()).err().unwrap();
+        assert!(matches!(err, Error::TooNew { found } if found == SCHEMA_VERSION + 1));
+        assert!(err.to_string().contains("upgrade whoot-mgmt"), "{err}");
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "no backup or other file was written");
+    }
+}
