@@ -286,7 +286,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Room(RoomCommand::Delete { tenant, room_id }) => {
             Request::RoomDelete { tenant, room_id }
         }
-        Command::Backup { to } => Request::Backup { to: absolute(&to)? },
+        Command::Backup { to } => return backup(&data_dir, &to, cli.json).await,
         Command::Check => Request::Check,
         Command::Restore { from } => return restore(&data_dir, &from, cli.json),
     };
@@ -304,7 +304,64 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
     }
 }
 
-/// `backup --to` runs in the server, whose working directory is not ours.
+/// The server may write only in its data directory (systemd's `ProtectSystem=strict`), so it
+/// copies the store there, and this process, which reaches that directory too, puts the copy
+/// where the operator asked: a new file (never overwriting), mode 0600, fsynced.
+async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
+    let to = absolute(to)?;
+    if to.exists() {
+        return Err(format!("{} already exists; choose a new file", to.display()));
+    }
+    if let Some(dir) = to.parent().filter(|d| !d.is_dir()) {
+        return Err(format!(
+            "cannot create {}: {} is not a directory",
+            to.display(),
+            dir.display()
+        ));
+    }
+    let staged = absolute(&data_dir.join(format!("backup-{}.redb", crate::time::now_ms())))?;
+    let request = Request::Backup { to: staged.clone() };
+    let result = match admin_call(data_dir, request.clone()).await {
+        Ok(answer) => place(&staged, &to).map(|()| answer),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&staged);
+    let mut answer = result?;
+    answer["backup"] = Value::from(to.display().to_string());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", output::human(&request, &answer));
+    }
+    Ok(())
+}
+
+fn place(staged: &Path, to: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", to.display());
+    let mut partial = to.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let _ = std::fs::remove_file(&partial);
+    let copied = (|| {
+        let mut from = std::fs::File::open(staged)?;
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial)?;
+        std::io::copy(&mut from, &mut file)?;
+        file.sync_all()
+    })();
+    copied.map_err(|e| fail("writing", e))?;
+    // A link, unlike a rename, never replaces a file that appeared meanwhile.
+    let linked = std::fs::hard_link(&partial, to);
+    let _ = std::fs::remove_file(&partial);
+    linked.map_err(|e| fail("creating", e))?;
+    if let Some(dir) = to.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail("syncing", e))?;
+    }
+    Ok(())
+}
+
+/// Paths sent to the server are made absolute: its working directory is not ours.
 fn absolute(path: &Path) -> Result<PathBuf, String> {
     std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -52,6 +52,18 @@ fn backup_under_load_restores_every_acknowledged_write_and_checks_clean() {
     let acked: Vec<(std::time::Instant, String)> =
         writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
     assert!(answer["rows"].as_u64().unwrap() > 0, "{answer}");
+    assert_eq!(answer["backup"], file.to_str().unwrap());
+    // The server wrote it in its data dir (all a hardened unit lets it write); the CLI moved it
+    // out, private, and left nothing behind.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let staged: Vec<_> = std::fs::read_dir(&s.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backup-"))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
     let before: Vec<&String> =
         acked.iter().filter(|(at, _)| *at < started).map(|(_, e)| e).collect();
     let after = acked.len() - before.len();
