@@ -136,6 +136,12 @@ settings! {
             "Seconds a webhook receiver gets to answer.";
         webhook_log_retention_days: u64 = 30, env "WHOOT_WEBHOOK_LOG_RETENTION_DAYS",
             "Days finished webhook deliveries stay in the delivery log.";
+        webhook_disable_after_secs: u64 = 259200, env "WHOOT_WEBHOOK_DISABLE_AFTER_SECS",
+            "A registration whose deliveries have all failed for this long is disabled (and shown \
+             with why); 259200 is 3 days.";
+        webhook_ca_file: PathBuf = "", env "WHOOT_WEBHOOK_CA_FILE",
+            "PEM file of CA certificates trusted for https webhook receivers, besides the public \
+             roots (an internal PKI). Empty: the public roots only.";
         webhook_deny_networks: Vec<IpNet> = ["169.254.0.0/16", "fd00:ec2::/32"],
             env "WHOOT_WEBHOOK_DENY_NETWORKS",
             "Networks webhooks may not target (the default: the cloud metadata addresses). As a \

@@ -58,7 +58,13 @@ impl ServeOptions {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
                 retention: Duration::from_secs(config.webhook_log_retention_days * 86_400),
-                ..crate::webhooks::Settings::default()
+                disable_after: Duration::from_secs(config.webhook_disable_after_secs),
+                tls: match config.webhook_ca_file.as_os_str().is_empty() {
+                    true => None,
+                    false => {
+                        Some(crate::webhooks::send::client_tls(Some(&config.webhook_ca_file))?)
+                    }
+                },
             },
         })
     }

@@ -54,6 +54,8 @@ pub struct Settings {
     pub disable_after: Duration,
     /// Finished deliveries older than this leave the log.
     pub retention: Duration,
+    /// TLS for https receivers when an extra CA is configured; else the public roots.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Settings {
@@ -63,6 +65,7 @@ impl Default for Settings {
             deny: default_deny(),
             disable_after: Duration::from_secs(3 * 86_400),
             retention: Duration::from_secs(30 * 86_400),
+            tls: None,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One HTTP POST to a receiver: address checks, signing, timeout. Redirects are not followed.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -163,7 +165,7 @@ async fn exchange(
         TcpStream::connect(addr).await.map_err(|e| (format!("connect {addr}: {e}"), false))?;
     let _ = stream.set_nodelay(true);
     let mut sender = if https {
-        handshake(TokioIo::new(send_tls(stream, &host).await?)).await?
+        handshake(TokioIo::new(send_tls(stream, &host, settings.tls.as_ref()).await?)).await?
     } else {
         handshake(TokioIo::new(stream)).await?
     };
@@ -199,22 +201,38 @@ async fn round_trip(
     Ok((status, matches!(read, Ok(Ok(_)))))
 }
 
-async fn send_tls(
-    stream: TcpStream,
-    host: &str,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, (String, bool)> {
-    use std::sync::{Arc, OnceLock};
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
+/// TLS for https receivers: the public (webpki) roots, plus the CA certificates in `ca_file`
+/// (PEM) for receivers behind an internal PKI.
+pub fn client_tls(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(file) = ca_file {
+        let certs = CertificateDer::pem_file_iter(file)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("webhook_ca_file {}: {e}", file.display()))?;
+        if certs.is_empty() {
+            return Err(format!("webhook_ca_file {}: no certificate in it", file.display()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| format!("webhook_ca_file {}: {e}", file.display()))?;
+        }
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
         .map_err(|e| format!("TLS setup: {e}"))
-    });
-    let config = config.clone().map_err(|e| (e, true))?;
+}
+
+async fn send_tls(
+    stream: TcpStream,
+    host: &str,
+    configured: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, (String, bool)> {
+    static PUBLIC_ROOTS: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    let config = match configured {
+        Some(config) => config.clone(),
+        None => PUBLIC_ROOTS.get_or_init(|| client_tls(None)).clone().map_err(|e| (e, true))?,
+    };
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| (format!("bad host {host}: {e}"), true))?;
     tokio_rustls::TlsConnector::from(config)

@@ -31,6 +31,8 @@ pub struct Receiver {
     pub addr: SocketAddr,
     pub got: Arc<Mutex<Vec<Received>>>,
     pub answers: Arc<Mutex<VecDeque<u16>>>,
+    /// How long it takes to answer (after recording the request).
+    pub delay: Arc<Mutex<Duration>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -40,6 +42,28 @@ impl Receiver {
     }
 
     pub fn start_on(addr: SocketAddr) -> Receiver {
+        Receiver::start_with(addr, None)
+    }
+
+    /// An https receiver presenting `cert_pem` (for `localhost`).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Receiver {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Receiver::start_with("127.0.0.1:0".parse().unwrap(), Some(acceptor))
+    }
+
+    fn start_with(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -49,15 +73,16 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let answers: Arc<Mutex<VecDeque<u16>>> = Arc::default();
-        let (g, a) = (got.clone(), answers.clone());
+        let delay: Arc<Mutex<Duration>> = Arc::default();
+        let (g, a, d) = (got.clone(), answers.clone(), delay.clone());
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let (g, a) = (g.clone(), a.clone());
+                let (g, a, d, tls) = (g.clone(), a.clone(), d.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
-                            let (g, a) = (g.clone(), a.clone());
+                            let (g, a, d) = (g.clone(), a.clone(), d.clone());
                             async move {
                                 let header = |n: &str| {
                                     req.headers()
@@ -83,6 +108,8 @@ impl Receiver {
                                     signature,
                                     body: String::from_utf8_lossy(&body).into_owned(),
                                 });
+                                let pause = *d.lock();
+                                tokio::time::sleep(pause).await;
                                 let status = a.lock().pop_front().unwrap_or(200);
                                 let mut resp =
                                     hyper::Response::new(Full::new(Bytes::from_static(b"ok")));
@@ -91,13 +118,21 @@ impl Receiver {
                             }
                         },
                     );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
-        Receiver { addr, got, answers, _runtime: runtime }
+        Receiver { addr, got, answers, delay, _runtime: runtime }
     }
 
     pub fn url(&self) -> String {

@@ -136,6 +136,7 @@ fn bad_tls_settings_stop_the_start_before_the_store_is_touched() {
             "does not fit",
         ),
         (vec!["--tls-cert".into(), p("missing.pem"), "--tls-key".into(), p("key.pem")], "tls_cert"),
+        (vec!["--webhook-ca-file".into(), p("junk.pem")], "webhook_ca_file"),
     ];
     for (args, expected) in cases {
         let data = tmp.path().join("data");

@@ -246,3 +246,86 @@ fn events_survive_a_crash_and_arrive_exactly_once() {
     assert_eq!(emails.len(), 20);
     drop(s);
 }
+
+#[test]
+fn a_slow_receiver_holds_up_neither_the_api_nor_other_receivers() {
+    let s = Server::start();
+    let key = s.root_key();
+    let (slow, fast) = (Receiver::start(), Receiver::start());
+    *slow.delay.lock() = Duration::from_secs(3);
+    register(&s, &key, &slow.url(), json!(["user.created"]));
+    register(&s, &key, &fast.url(), json!(["user.created"]));
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        let r = s.send("POST", "/users", &key, &json!({"email": format!("s{i}@slow.example")}));
+        assert_eq!(r.status, 201);
+    }
+    // The API answered all 40 before the slow receiver answered even once.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    fast.wait_for(10, "all events at the fast receiver", |g| g.len() >= 40);
+    // Meanwhile the slow one has at most its 8 connections' worth in hand.
+    let in_hand = slow.got.lock().len();
+    assert!((1..=8).contains(&in_hand), "{in_hand}");
+}
+
+#[test]
+fn a_registration_failing_for_too_long_is_disabled() {
+    let s = Server::start_args(&["--webhook-disable-after-secs", "1"]);
+    let key = s.root_key();
+    let rx = Receiver::start();
+    rx.answer(&[500; 10]);
+    let hook = register(&s, &key, &rx.url(), json!(["*"]));
+    let hid = hook["id"].as_str().unwrap().to_owned();
+    s.send("POST", "/users", &key, &json!({"email": "failing@example.com"}));
+    // First attempt, then the retry 5 s later, more than 1 s into the failure: disabled.
+    rx.wait_for(15, "the retry", |g| g.len() >= 2);
+    let mut h = json!(null);
+    for _ in 0..100 {
+        h = s.get(&format!("/webhooks/{hid}"), Some(&key)).json();
+        if h["active"] == false {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(h["active"], false, "{h}");
+    assert!(h["disabled_reason"].as_str().unwrap().starts_with("failing since"), "{h}");
+    let log = s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json();
+    let d = &log["deliveries"][0];
+    assert_eq!((d["status"].clone(), d["attempts"].clone()), (json!("failed"), json!(2)));
+}
+
+#[test]
+fn https_receivers_are_verified_and_an_internal_ca_can_be_trusted() {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let rx = Receiver::start_tls(&cert.pem(), &signing_key.serialize_pem());
+    let url = format!("https://localhost:{}/hooks", rx.addr.port());
+
+    // Public roots only: the receiver's certificate is not trusted, nothing is sent.
+    let s = Server::start();
+    let key = s.root_key();
+    let hook = register(&s, &key, &url, json!(["*"]));
+    let r = s.request(
+        "POST",
+        &format!("/webhooks/{}/test", hook["id"].as_str().unwrap()),
+        Some(&key),
+        None,
+    );
+    let r = r.json();
+    assert_eq!(r["delivered"], false, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("certificate"), "{r}");
+    assert!(rx.got.lock().is_empty());
+    drop(s);
+
+    // With the receiver's CA configured: delivered over TLS, signed.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.pem()).unwrap();
+    let s = Server::start_args(&["--webhook-ca-file", ca.to_str().unwrap()]);
+    let key = s.root_key();
+    let hook = register(&s, &key, &url, json!(["user.created"]));
+    s.send("POST", "/users", &key, &json!({"email": "tls@example.com"}));
+    let got = rx.wait_for(10, "a delivery over https", |g| !g.is_empty());
+    verify(hook["secret"].as_str().unwrap(), &got[0]);
+    assert_eq!(got[0].json()["type"], "user.created");
+}
