@@ -5,6 +5,10 @@
 //!   network I/O: the outbox's own cost;
 //! - `live`: 3 registrations to a live local receiver (in this process, on the same 2 cores).
 //!
+//! First, on a second server whose webhook worker does not run, `plain` against `outbox` again:
+//! the cost of writing the event in the change's transaction alone, without the delivery work
+//! that shares the 2 cores.
+//!
 //! Each round runs N native user creates at concurrency 16 into each tenant in turn, waiting
 //! for the worker to finish (outbox empty, every delivery received) between phases; the figures
 //! are medians over the rounds, and the cost is the median of each round's own ratio (phases
@@ -113,15 +117,47 @@ async fn register(addr: std::net::SocketAddr, key: &str, url: impl Fn(usize) -> 
     }
 }
 
-async fn run() {
+/// Median and range of per-round ratios `plain / with`, in percent.
+fn ratios(plain: &[Duration], with: &[Duration]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> =
+        plain.iter().zip(with).map(|(p, w)| p.as_secs_f64() / w.as_secs_f64()).collect();
+    r.sort_by(f64::total_cmp);
+    (100.0 * r[r.len() / 2], 100.0 * r[0], 100.0 * r[r.len() - 1])
+}
+
+/// `plain` against `outbox` with no webhook worker: the outbox write alone.
+async fn outbox_write_alone() {
     let (running, _tmp, _) =
-        common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
+        common::start_server_with(Settings { default_rate_limit: 0, ..Settings::default() }, false)
+            .await;
     let app = running.state.app.clone();
-    let addr = running.addr;
+    let (plain_key, _) = tenant(&app, "plain").await;
+    let (outbox_key, _) = tenant(&app, "outbox").await;
+    register(running.addr, &outbox_key, |i| format!("http://169.254.0.1/hook{i}")).await;
+    let (mut plain, mut outbox) = (vec![], vec![]);
+    for round in 0..ROUNDS {
+        plain.push(creates(running.addr, &plain_key, &format!("p{round}-")).await);
+        outbox.push(creates(running.addr, &outbox_key, &format!("o{round}-")).await);
+    }
+    let (m, lo, hi) = ratios(&plain, &outbox);
+    println!(
+        "outbox write alone (no worker):   {:.0} creates/s without, {:.0} with 3 registrations; rate with / without, by round: median {m:.0}%, range {lo:.0}–{hi:.0}%",
+        N as f64 / median(plain).as_secs_f64(),
+        N as f64 / median(outbox).as_secs_f64(),
+    );
+    running.shutdown().await;
+}
+
+async fn run() {
     println!(
         "webhooks benchmark ({} cores), {ROUNDS} rounds of {N} native user creates at concurrency {CONCURRENCY} per tenant",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    outbox_write_alone().await;
+    let (running, _tmp, _) =
+        common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
+    let app = running.state.app.clone();
+    let addr = running.addr;
     let (plain_key, _) = tenant(&app, "plain").await;
     let (outbox_key, _) = tenant(&app, "outbox").await;
     register(addr, &outbox_key, |i| format!("http://169.254.0.1/hook{i}")).await;
@@ -154,13 +190,7 @@ async fn run() {
     let rate = |d: Duration| N as f64 / d.as_secs_f64();
     // Each round's ratio compares phases run next to each other; the median of those ratios
     // is steadier than a ratio of medians when the machine's speed drifts.
-    let ratio = |with: &[Duration]| {
-        let mut r: Vec<f64> =
-            plain.iter().zip(with).map(|(p, w)| p.as_secs_f64() / w.as_secs_f64()).collect();
-        r.sort_by(f64::total_cmp);
-        (100.0 * r[r.len() / 2], 100.0 * r[0], 100.0 * r[r.len() - 1])
-    };
-    let (outbox_ratio, live_ratio) = (ratio(&outbox), ratio(&live));
+    let (outbox_ratio, live_ratio) = (ratios(&plain, &outbox), ratios(&plain, &live));
     let (plain, outbox, live, drained) =
         (median(plain), median(outbox), median(live), median(drained));
     println!(
@@ -169,7 +199,7 @@ async fn run() {
         rate(plain)
     );
     println!(
-        "3 registrations, outbox only:     {} per {N} ({:.0} creates/s); rate with / without, by round: median {:.0}%, range {:.0}–{:.0}%",
+        "3 registrations, worker recording refused deliveries: {} per {N} ({:.0} creates/s); rate with / without, by round: median {:.0}%, range {:.0}–{:.0}%",
         ms(outbox),
         rate(outbox),
         outbox_ratio.0,

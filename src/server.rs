@@ -34,6 +34,9 @@ pub struct ServeOptions {
     /// Certificate chain and key (PEM): the API speaks HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub bootstrap: bool,
+    /// Whether to deliver webhooks (always, but for the benchmark that measures the outbox's
+    /// own cost: events are then recorded and wait in the outbox).
+    pub webhook_worker: bool,
     pub settings: Settings,
     pub webhooks: crate::webhooks::Settings,
 }
@@ -46,6 +49,7 @@ impl ServeOptions {
             metrics_listen: config.metrics_listen().map(str::to_owned),
             tls: config.tls()?.map(|(cert, key)| (cert.to_owned(), key.to_owned())),
             bootstrap,
+            webhook_worker: true,
             settings: Settings {
                 default_rate_limit: config.rate_limit,
                 auth_failures_per_minute: config.auth_failures_per_minute,
@@ -137,7 +141,9 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
         ));
     }
     tasks.spawn(listener::serve(admin, Arc::new(AdminSocket(app.clone())), stopped.clone()));
-    tasks.spawn(crate::webhooks::run(app.clone(), state.webhooks.clone(), stopped.clone()));
+    if opts.webhook_worker {
+        tasks.spawn(crate::webhooks::run(app.clone(), state.webhooks.clone(), stopped.clone()));
+    }
     tasks.spawn(every(LAST_USED_FLUSH_EVERY, stopped.clone(), {
         let app = app.clone();
         move || {

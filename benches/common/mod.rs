@@ -16,6 +16,14 @@ use whoot_mgmt::server::{self, Running, ServeOptions};
 /// The real server on port 0 in a temp dir (bootstrapped), with the bootstrap key's secret.
 /// Keep the TempDir alive as long as the server.
 pub async fn start_server(settings: Settings) -> (Running, tempfile::TempDir, String) {
+    start_server_with(settings, true).await
+}
+
+/// As `start_server`, choosing whether the webhook worker runs.
+pub async fn start_server_with(
+    settings: Settings,
+    webhook_worker: bool,
+) -> (Running, tempfile::TempDir, String) {
     let tmp = tempfile::tempdir().unwrap();
     let running = server::start(ServeOptions {
         data_dir: tmp.path().to_owned(),
@@ -23,6 +31,7 @@ pub async fn start_server(settings: Settings) -> (Running, tempfile::TempDir, St
         metrics_listen: None,
         tls: None,
         bootstrap: true,
+        webhook_worker,
         webhooks: Default::default(),
         settings,
     })

@@ -38,7 +38,7 @@ const WAITING: usize = 4096;
 /// Outbox events, due retries and records handled per round or commit.
 const BATCH: usize = 256;
 /// Most attempts recorded in one write.
-const RECORD_BATCH: usize = 1024;
+const RECORD_BATCH: usize = 256;
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// After a round that found less than a full batch, the worker waits this long for more: under
 /// a stream of changes it then reads, renders and records events by the hundred instead of a
