@@ -20,6 +20,20 @@ fn register(s: &Server, key: &str, url: &str, events: Value) -> Value {
     r.json()
 }
 
+/// What `read` returns once `done` holds for it, or its last answer after 5 s (the worker
+/// records an attempt a moment after the receiver has seen it).
+fn eventually(read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = read();
+    for _ in 0..100 {
+        if done(&last) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        last = read();
+    }
+    last
+}
+
 fn verify(secret: &str, r: &Received) {
     let ts: i64 = r.timestamp.parse().unwrap();
     let expected = whoot_mgmt::webhooks::send::signature(secret, &r.id, ts, &r.body).unwrap();
@@ -107,15 +121,13 @@ fn failures_are_retried_and_410_disables() {
     let got = rx.wait_for(15, "a retry", |g| g.len() >= 2);
     assert_eq!(got[0].id, got[1].id);
     // The receiver has answered; the worker records that a moment later.
-    let mut d = json!(null);
-    for _ in 0..100 {
-        d = s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json()["deliveries"][0]
-            .clone();
-        if d["attempts"] == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let d = eventually(
+        || {
+            s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json()["deliveries"][0]
+                .clone()
+        },
+        |d| d["attempts"] == 2,
+    );
     assert_eq!(
         (d["status"].clone(), d["attempts"].clone(), d["last_status_code"].clone()),
         (json!("succeeded"), json!(2), json!(200))
@@ -137,14 +149,10 @@ fn failures_are_retried_and_410_disables() {
     s.send("POST", "/users", &key, &json!({"email": "gone@example.com"}));
     rx.wait_for(10, "the 410", |g| g.len() >= 4);
     // The receiver has answered; the worker records that a moment later.
-    let mut h = json!(null);
-    for _ in 0..100 {
-        h = s.get(&format!("/webhooks/{hid}"), Some(&key)).json();
-        if h["active"] == false {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let h = eventually(
+        || s.get(&format!("/webhooks/{hid}"), Some(&key)).json(),
+        |h| h["active"] == false,
+    );
     assert_eq!(h["active"], false);
     assert!(h["disabled_reason"].as_str().unwrap().contains("410"));
     s.send("POST", "/users", &key, &json!({"email": "after@example.com"}));
@@ -279,14 +287,10 @@ fn a_registration_failing_for_too_long_is_disabled() {
     s.send("POST", "/users", &key, &json!({"email": "failing@example.com"}));
     // First attempt, then the retry 5 s later, more than 1 s into the failure: disabled.
     rx.wait_for(15, "the retry", |g| g.len() >= 2);
-    let mut h = json!(null);
-    for _ in 0..100 {
-        h = s.get(&format!("/webhooks/{hid}"), Some(&key)).json();
-        if h["active"] == false {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let h = eventually(
+        || s.get(&format!("/webhooks/{hid}"), Some(&key)).json(),
+        |h| h["active"] == false,
+    );
     assert_eq!(h["active"], false, "{h}");
     assert!(h["disabled_reason"].as_str().unwrap().starts_with("failing since"), "{h}");
     let log = s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json();
