@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";

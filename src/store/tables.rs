@@ -1,8 +1,9 @@
 //! Table layout. UUIDs are stored as u128; ids are UUIDv7, so a range scan in key order is
 //! creation order. Values are `codec` records unless the type says otherwise.
 //!
-//! A webhook event is an event row and an outbox key written in the transaction of the change;
-//! the worker records one delivery row per subscribed registration.
+//! A webhook event is one outbox row written in the transaction of the change; the worker records
+//! one delivery row per subscribed registration and, in the commit of the last one, moves the
+//! event from the outbox to the event log.
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -35,11 +36,16 @@ pub const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
     TableDefinition::new("room_members");
 /// (tenant id, user id, room id) -> (): a user's rooms in one range
 pub const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("user_rooms");
-/// (occurred at, unix ms; event id) -> OutboxEvent: events recorded with their change, kept while
-/// any delivery of theirs is logged (bodies are rendered from them)
+/// (occurred at, unix ms; event id) -> OutboxEvent: the outbox, events recorded with their change
+/// and not yet on record for every registration. Since schema 3.
+pub const OUTBOX: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_outbox");
+/// (occurred at, event id) -> OutboxEvent: events out of the outbox, kept while any delivery of
+/// theirs is logged (retries and redeliveries render their bodies from them)
 pub const EVENTS: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_events");
-/// (occurred at, event id) -> (): the outbox, events not yet attempted for every registration
-pub const OUTBOX: TableDefinition<(i64, u128), ()> = TableDefinition::new("webhook_outbox_keys");
+/// Schema 2's outbox: keys of `EVENTS` rows not yet attempted. Schema 3 moved those rows to
+/// `OUTBOX`; kept here so a backup of a schema 2 store (taken before upgrading it) is whole.
+pub const OUTBOX_KEYS_V2: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("webhook_outbox_keys");
 /// (tenant id, webhook id) -> Webhook
 pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
 /// (tenant id, webhook id) -> event mask (`Webhook::subscription`), for active registrations
@@ -100,6 +106,8 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
         };
     }
     each_table!(copy_table);
+    // Tables of older schemas, present only in stores not yet upgraded.
+    rows += copy(from, to, OUTBOX_KEYS_V2)?;
     Ok(rows)
 }
 

@@ -2,14 +2,17 @@
 //! the transaction of the change that caused it (no change without its event, no event without
 //! its change). The worker (`crate::webhooks`) attempts each outbox event for its registrations
 //! straight away and records the result as a delivery row (whose id is derived from event and
-//! registration); the event leaves the outbox when every registration has its row. Retries are
-//! what `DELIVERIES_DUE` says is due.
+//! registration); when every registration has its row, the event moves from the outbox to the
+//! event log, where retries and redeliveries find it. Retries are what `DELIVERIES_DUE` says is
+//! due.
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{DELIVERIES, DELIVERIES_DUE, EVENTS, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
+use super::tables::{
+    DELIVERIES, DELIVERIES_DUE, EVENTS, OUTBOX, OUTBOX_KEYS_V2, SUBSCRIPTIONS, WEBHOOKS,
+};
 use super::{Error, Result, Tx, codec};
 
 /// Every event type, for validation and `*`.
@@ -210,8 +213,8 @@ pub fn delivery_id(event: Uuid, webhook: Uuid, occurred_at: i64) -> Uuid {
     uuid::Builder::from_unix_timestamp_millis(occurred_at.max(0) as u64, &rest).into_uuid()
 }
 
-/// Records an event in the outbox if any registration wants it: one row, whatever the number of
-/// registrations, so the change's transaction stays small.
+/// Records an event in the outbox if any registration wants it: one row in one table, whatever
+/// the number of registrations, so the change's transaction stays small.
 pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: Event) -> Result<()> {
     let (t, bit) = (tenant.as_u128(), event_bit(event.event_type));
     let mut webhooks = Vec::new();
@@ -233,17 +236,19 @@ pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: Event) -> Result<()> {
         webhooks,
     };
     let bytes = codec::encode(&row)?;
-    txn.open_table(EVENTS)?.insert(row.key(), bytes.as_slice())?;
-    txn.open_table(OUTBOX)?.insert(row.key(), ())?;
+    txn.open_table(OUTBOX)?.insert(row.key(), bytes.as_slice())?;
     Ok(())
 }
 
-/// An event on record (a delivery's is at `(d.created_at, d.event_id)`).
+/// An event on record (a delivery's is at `(d.created_at, d.event_id)`): in the event log, or
+/// still in the outbox while other registrations' deliveries of it are under way.
 pub fn event(tx: &impl Tx, key: OutboxKey) -> Result<Option<OutboxEvent>> {
-    match tx.table(EVENTS)?.get(key)? {
-        Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
-        None => Ok(None),
+    for table in [EVENTS, OUTBOX] {
+        if let Some(bytes) = tx.table(table)?.get(key)? {
+            return Ok(Some(codec::decode(bytes.value())?));
+        }
     }
+    Ok(None)
 }
 
 /// Outbox events, oldest first, skipping `skip`, at most `limit`.
@@ -252,14 +257,13 @@ pub fn outbox(
     limit: usize,
     skip: impl Fn(OutboxKey) -> bool,
 ) -> Result<Vec<OutboxEvent>> {
-    let (table, events) = (tx.table(OUTBOX)?, tx.table(EVENTS)?);
+    let table = tx.table(OUTBOX)?;
     let mut out = Vec::new();
     for row in table.iter()? {
-        let key = row?.0.value();
-        if skip(key) {
+        let (key, bytes) = row?;
+        if skip(key.value()) {
             continue;
         }
-        let Some(bytes) = events.get(key)? else { continue };
         out.push(codec::decode(bytes.value())?);
         if out.len() == limit {
             break;
@@ -292,16 +296,40 @@ pub fn delivery_exists(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid) -> R
     Ok(tx.table(DELIVERIES)?.get((tenant.as_u128(), webhook.as_u128(), id.as_u128()))?.is_some())
 }
 
-/// Removes outbox events whose deliveries are all on record (or whose registrations are gone).
-pub fn remove_from_outbox(txn: &WriteTransaction, keys: &[OutboxKey]) -> Result<()> {
+/// Moves outbox events whose deliveries are all on record (or whose registrations are gone) to
+/// the event log.
+pub fn settle(txn: &WriteTransaction, keys: &[OutboxKey]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    let mut table = txn.open_table(OUTBOX)?;
+    let (mut outbox, mut events) = (txn.open_table(OUTBOX)?, txn.open_table(EVENTS)?);
     for &key in keys {
-        table.remove(key)?;
+        if let Some(bytes) = outbox.remove(key)? {
+            events.insert(key, bytes.value())?;
+        }
     }
     Ok(())
+}
+
+/// Schema 2 kept every event in `EVENTS` and the outbox as keys beside it; moves the events
+/// still in that outbox to `OUTBOX` and drops the old key table (the schema 2 -> 3 upgrade).
+/// Returns how many moved.
+pub fn move_outbox_v2(txn: &WriteTransaction) -> Result<u64> {
+    let mut keys = Vec::new();
+    for row in txn.open_table(OUTBOX_KEYS_V2)?.iter()? {
+        keys.push(row?.0.value());
+    }
+    let (mut events, mut outbox) = (txn.open_table(EVENTS)?, txn.open_table(OUTBOX)?);
+    let mut moved = 0;
+    for key in keys {
+        if let Some(bytes) = events.remove(key)? {
+            outbox.insert(key, bytes.value())?;
+            moved += 1;
+        }
+    }
+    drop((events, outbox));
+    txn.delete_table(OUTBOX_KEYS_V2)?;
+    Ok(moved)
 }
 
 /// An event about to be recorded.
@@ -548,12 +576,10 @@ pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
     Ok(doomed.len() as u64)
 }
 
-/// Deletes events older than `cutoff` that neither the outbox nor a pending delivery still needs.
+/// Deletes logged events older than `cutoff` that no pending delivery still needs (outbox events
+/// are not in the log yet).
 fn prune_events(txn: &WriteTransaction, cutoff: i64) -> Result<()> {
     let mut needed = std::collections::HashSet::new();
-    for row in txn.open_table(OUTBOX)?.range((i64::MIN, 0)..(cutoff, 0))? {
-        needed.insert(row?.0.value());
-    }
     {
         let due = txn.open_table(DELIVERIES_DUE)?;
         let deliveries = txn.open_table(DELIVERIES)?;

@@ -400,8 +400,8 @@ async fn record_batches(
                 Ok(None) | Err(_) => break,
             }
         }
-        // Outbox events whose last outstanding deliveries are in this batch leave the outbox in
-        // its commit: from then on their deliveries are on record.
+        // Outbox events whose last outstanding deliveries are in this batch move to the event log
+        // in its commit: from then on their deliveries are on record.
         let settled: Vec<OutboxKey> = {
             let busy = busy.lock();
             let mut here: HashMap<OutboxKey, usize> = HashMap::new();
@@ -433,7 +433,7 @@ async fn record_batches(
                         }
                     }
                     drop(log);
-                    hooks::remove_from_outbox(txn, &settled)
+                    hooks::settle(txn, &settled)
                 }
             })
             .await;
