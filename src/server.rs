@@ -142,7 +142,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     }
     tasks.spawn(listener::serve(admin, Arc::new(AdminSocket(app.clone())), stopped.clone()));
     if opts.webhook_worker {
-        tasks.spawn(crate::webhooks::run(app.clone(), state.webhooks.clone(), stopped.clone()));
+        let worker = crate::webhooks::spawn(app.clone(), state.webhooks.clone(), stopped.clone())
+            .map_err(|e| format!("starting the webhook worker: {e}"))?;
+        tasks.spawn(async move {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        });
     }
     tasks.spawn(every(LAST_USED_FLUSH_EVERY, stopped.clone(), {
         let app = app.clone();

@@ -163,6 +163,41 @@ struct Dispatcher {
     done: tokio::sync::mpsc::UnboundedSender<Record>,
 }
 
+/// Starts the worker on a thread of its own, with its own runtime, at a lower CPU priority (nice
+/// 10) than the API: under load the scheduler gives the cores to requests and the store writer
+/// first, and deliveries catch up when load eases. Ends when `stop` turns true.
+pub fn spawn(
+    app: Arc<App>,
+    settings: Arc<Settings>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("webhooks".into()).spawn(move || {
+        lower_priority();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("webhooks-io")
+            .on_thread_start(lower_priority)
+            .build();
+        match runtime {
+            Ok(runtime) => runtime.block_on(run(app, settings, stop)),
+            Err(e) => tracing::error!(error = %e, "could not start the webhook worker"),
+        }
+    })
+}
+
+/// Niceness of the worker's threads.
+const NICE: i32 = 10;
+
+/// Lowers the calling thread's priority (Linux keeps niceness per thread). Failing to is only
+/// worth a line in the log: deliveries then compete with requests on equal terms.
+fn lower_priority() {
+    let thread = rustix::thread::gettid();
+    let nice = rustix::process::getpriority_process(Some(thread)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), nice.max(NICE)) {
+        tracing::debug!(error = %e, "could not lower the webhook worker's priority");
+    }
+}
+
 /// Runs until `stop` turns true: a dispatcher that takes up outbox events and due retries, lanes
 /// that send them, and a recorder that writes outcomes in batches (one commit for many).
 pub async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {

@@ -67,6 +67,11 @@ impl Server {
         Server { child: Some(child), addr, stdout, dir: dir.to_owned(), _tmp: None }
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// The bootstrap key's secret.
     pub fn root_key(&self) -> String {
         std::fs::read_to_string(self.dir.join("initial-api-key"))

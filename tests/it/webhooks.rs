@@ -276,6 +276,46 @@ fn a_slow_receiver_holds_up_neither_the_api_nor_other_receivers() {
     assert!((1..=8).contains(&in_hand), "{in_hand}");
 }
 
+/// Each of the server's threads: (name, nice value), from /proc.
+fn threads(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    // The main thread (task id = pid) first.
+    let mut tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| t.unwrap().file_name().into_string().unwrap().parse::<u32>().unwrap())
+        .collect();
+    tasks.sort_by_key(|&t| t != pid);
+    for task in tasks {
+        let task = std::path::PathBuf::from(format!("/proc/{pid}/task/{task}"));
+        let name = std::fs::read_to_string(task.join("comm")).unwrap().trim().to_owned();
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // Fields after the parenthesised name; nice is the 19th field overall.
+        let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        out.push((name, rest[16].parse().unwrap()));
+    }
+    out
+}
+
+#[test]
+fn the_worker_yields_the_cpu_to_the_api() {
+    let s = Server::start();
+    let key = s.root_key();
+    let receiver = Receiver::start();
+    register(&s, &key, &receiver.url(), json!(["user.created"]));
+    // A delivery has run through the worker, so its runtime's threads exist.
+    assert_eq!(s.send("POST", "/users", &key, &json!({"email": "n@nice.example"})).status, 201);
+    receiver.wait_for(10, "the event", |g| !g.is_empty());
+    let threads = threads(s.pid());
+    // Relative to the niceness the server was started with (a test run may itself be niced).
+    let base = threads[0].1;
+    let worker: Vec<_> = threads.iter().filter(|(n, _)| n.starts_with("webhooks")).collect();
+    assert!(!worker.is_empty(), "{threads:?}");
+    assert!(worker.iter().all(|(_, nice)| *nice == base.max(10)), "{threads:?}");
+    let api: Vec<_> =
+        threads.iter().filter(|(n, _)| n.starts_with("tokio") || n == "store-writer").collect();
+    assert!(!api.is_empty() && api.iter().all(|(_, nice)| *nice == base), "{threads:?}");
+}
+
 #[test]
 fn a_registration_failing_for_too_long_is_disabled() {
     let s = Server::start_args(&["--webhook-disable-after-secs", "1"]);
