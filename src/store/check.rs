@@ -1,7 +1,7 @@
 //! `whoot-mgmt check`: verifies the store on one read transaction and reports every problem it
 //! finds, changing nothing. Every index entry points at a record that claims it, and every
 //! record's entries exist; counters equal recounts; memberships are stored both ways; the
-//! webhook due index matches the pending deliveries.
+//! webhook due index matches the pending deliveries, whose events are on record.
 
 use std::collections::HashSet;
 
@@ -32,6 +32,7 @@ pub fn run(tx: &ReadTransaction) -> Result<Report> {
     check_keys(tx, &tenants, &mut r)?;
     check_memberships(tx, &mut r)?;
     check_deliveries(tx, &mut r)?;
+    check_events(tx, &mut r)?;
     check_subscriptions(tx, &mut r)?;
     Ok(r)
 }
@@ -226,6 +227,37 @@ fn check_subscriptions(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// An event is in the outbox or in the event log, not both; a pending delivery's event is in one
+/// of them (its retry renders the body from it).
+fn check_events(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
+    let outbox = match tx.open_table(OUTBOX) {
+        Ok(table) => table,
+        // A backup of a store older than schema 3 (being restored): its outbox is other rows.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let (events, deliveries) = (tx.open_table(EVENTS)?, tx.open_table(DELIVERIES)?);
+    for row in outbox.iter()? {
+        let key = row?.0.value();
+        if events.get(key)?.is_some() {
+            r.problems.push(format!(
+                "webhook event {} is both in the outbox and in the event log",
+                Uuid::from_u128(key.1)
+            ));
+        }
+    }
+    for row in tx.open_table(DELIVERIES_DUE)?.iter()? {
+        let (_, t, w, id) = row?.0.value();
+        let Some(bytes) = deliveries.get((t, w, id))? else { continue };
+        let d: webhooks::Delivery = codec::decode(bytes.value())?;
+        let key = (d.created_at, d.event_id.as_u128());
+        if events.get(key)?.is_none() && outbox.get(key)?.is_none() {
+            r.problems.push(format!("delivery {}: pending, but its event is missing", d.id));
+        }
+    }
+    Ok(())
+}
+
 /// Deliveries belong to registrations; the due index lists exactly the pending ones.
 fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     let (deliveries, due) = (tx.open_table(DELIVERIES)?, tx.open_table(DELIVERIES_DUE)?);
@@ -261,4 +293,55 @@ fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use redb::{Database, ReadableDatabase};
+
+    #[test]
+    fn an_event_in_two_places_and_a_pending_delivery_without_its_event_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("store.redb")).unwrap();
+        super::super::migrate::to_current(&db, dir.path()).unwrap();
+        let (tenant, hook) = (Uuid::now_v7(), Uuid::now_v7());
+        let event = |id: u128| webhooks::OutboxEvent {
+            tenant,
+            event_id: Uuid::from_u128(id),
+            event_type: "user.created".into(),
+            occurred_at: 1_000,
+            data: webhooks::EventData::SeatsExhausted { capacity: 1 },
+            webhooks: vec![hook],
+        };
+        let (twice, gone) = (event(1), event(2));
+        let txn = db.begin_write().unwrap();
+        {
+            let bytes = codec::encode(&twice).unwrap();
+            txn.open_table(OUTBOX).unwrap().insert(twice.key(), bytes.as_slice()).unwrap();
+            txn.open_table(EVENTS).unwrap().insert(twice.key(), bytes.as_slice()).unwrap();
+        }
+        let registration = webhooks::Webhook {
+            id: hook,
+            url: "http://127.0.0.1:9/".into(),
+            events: vec!["*".into()],
+            description: String::new(),
+            active: true,
+            secret: "whsec_x".into(),
+            disabled_reason: None,
+            failing_since: None,
+            created_at: 1_000,
+            updated_at: 1_000,
+        };
+        webhooks::put(&txn, tenant, &registration).unwrap();
+        // A retry pending for an event that is nowhere.
+        webhooks::put_delivery(&txn, tenant, &gone.delivery(hook)).unwrap();
+        txn.commit().unwrap();
+
+        let report = run(&db.begin_read().unwrap()).unwrap();
+        assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+        assert!(report.problems[0].contains("both in the outbox and in the event log"));
+        assert!(report.problems[1].contains("pending, but its event is missing"));
+    }
 }
