@@ -43,11 +43,13 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     pub fn from_config(config: &Config, bootstrap: bool) -> Result<ServeOptions, String> {
+        let tls = config.tls()?.map(|(cert, key)| (cert.to_owned(), key.to_owned()));
+        let https = tls.is_some();
         Ok(ServeOptions {
             data_dir: config.data_dir.clone(),
             listen: config.listen.clone(),
             metrics_listen: config.metrics_listen().map(str::to_owned),
-            tls: config.tls()?.map(|(cert, key)| (cert.to_owned(), key.to_owned())),
+            tls,
             bootstrap,
             webhook_worker: true,
             settings: Settings {
@@ -56,7 +58,7 @@ impl ServeOptions {
                 max_body_bytes: config.max_body_bytes,
                 public_url: config.public_url(),
                 metrics_on_api: config.metrics_listen().is_none(),
-                https: config.tls()?.is_some(),
+                https,
             },
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),

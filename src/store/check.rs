@@ -31,8 +31,8 @@ pub fn run(tx: &ReadTransaction) -> Result<Report> {
     }
     check_keys(tx, &tenants, &mut r)?;
     check_memberships(tx, &mut r)?;
-    check_deliveries(tx, &mut r)?;
     check_events(tx, &mut r)?;
+    check_deliveries(tx, &mut r)?;
     check_subscriptions(tx, &mut r)?;
     Ok(r)
 }
@@ -197,11 +197,7 @@ fn check_memberships(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
 /// Every active registration has its subscription row, with its events; no other rows exist.
 /// (A store of schema 1 has no such table; it is built when the store is upgraded.)
 fn check_subscriptions(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
-    let subs = match tx.open_table(SUBSCRIPTIONS) {
-        Ok(table) => table,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
+    let Some(subs) = open_if_present(tx, SUBSCRIPTIONS)? else { return Ok(()) };
     let hooks = tx.open_table(WEBHOOKS)?;
     for row in hooks.iter()? {
         let (key, bytes) = row?;
@@ -227,16 +223,11 @@ fn check_subscriptions(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// An event is in the outbox or in the event log, not both; a pending delivery's event is in one
-/// of them (its retry renders the body from it).
+/// An event is in the outbox or in the event log, not both. (A store older than schema 3 has
+/// no such outbox: all its events are in the log.)
 fn check_events(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
-    let outbox = match tx.open_table(OUTBOX) {
-        Ok(table) => table,
-        // A backup of a store older than schema 3 (being restored): its outbox is other rows.
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let (events, deliveries) = (tx.open_table(EVENTS)?, tx.open_table(DELIVERIES)?);
+    let Some(outbox) = open_if_present(tx, OUTBOX)? else { return Ok(()) };
+    let events = tx.open_table(EVENTS)?;
     for row in outbox.iter()? {
         let key = row?.0.value();
         if events.get(key)?.is_some() {
@@ -246,22 +237,15 @@ fn check_events(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
             ));
         }
     }
-    for row in tx.open_table(DELIVERIES_DUE)?.iter()? {
-        let (_, t, w, id) = row?.0.value();
-        let Some(bytes) = deliveries.get((t, w, id))? else { continue };
-        let d: webhooks::Delivery = codec::decode(bytes.value())?;
-        let key = (d.created_at, d.event_id.as_u128());
-        if events.get(key)?.is_none() && outbox.get(key)?.is_none() {
-            r.problems.push(format!("delivery {}: pending, but its event is missing", d.id));
-        }
-    }
     Ok(())
 }
 
-/// Deliveries belong to registrations; the due index lists exactly the pending ones.
+/// Deliveries belong to registrations; the due index lists exactly the pending ones, whose events
+/// are on record (a retry renders its body from its event).
 fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     let (deliveries, due) = (tx.open_table(DELIVERIES)?, tx.open_table(DELIVERIES_DUE)?);
-    let hooks = tx.open_table(WEBHOOKS)?;
+    let (hooks, events) = (tx.open_table(WEBHOOKS)?, tx.open_table(EVENTS)?);
+    let outbox = open_if_present(tx, OUTBOX)?;
     for row in deliveries.iter()? {
         let (key, bytes) = row?;
         let (t, w, id) = key.value();
@@ -269,6 +253,16 @@ fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
         r.deliveries += 1;
         if hooks.get((t, w))?.is_none() {
             r.problems.push(format!("delivery {}: its registration is missing", d.id));
+        }
+        let event = (d.created_at, d.event_id.as_u128());
+        if d.status == webhooks::DeliveryStatus::Pending && events.get(event)?.is_none() {
+            let in_outbox = match &outbox {
+                Some(outbox) => outbox.get(event)?.is_some(),
+                None => false,
+            };
+            if !in_outbox {
+                r.problems.push(format!("delivery {}: pending, but its event is missing", d.id));
+            }
         }
         if let (webhooks::DeliveryStatus::Pending, Some(at)) = (d.status, d.next_attempt_at)
             && due.get((at, t, w, id))?.is_none()

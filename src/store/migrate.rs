@@ -34,13 +34,9 @@ pub enum Opened {
 
 /// Brings the store to `SCHEMA_VERSION`, creating every table.
 pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
-    let found = {
-        let read = db.begin_read()?;
-        match read.open_table(tables::META) {
-            Ok(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
+    let found = match tables::open_if_present(&db.begin_read()?, tables::META)? {
+        Some(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value()),
+        None => None,
     };
     let opened = match found {
         None => Opened::Created,

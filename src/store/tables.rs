@@ -111,17 +111,26 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
     Ok(rows)
 }
 
+/// A table that a store of an older schema may lack (one being restored or upgraded, or a
+/// backup of one): `None` then, where opening it would fail.
+pub fn open_if_present<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+    match tx.open_table(def) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     from: &ReadTransaction,
     to: &WriteTransaction,
     def: TableDefinition<K, V>,
 ) -> Result<u64> {
-    let source = match from.open_table(def) {
-        Ok(table) => table,
-        // A store of an older schema lacks the tables added since; they start empty.
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
+    // A store of an older schema lacks the tables added since; they start empty.
+    let Some(source) = open_if_present(from, def)? else { return Ok(0) };
     let mut target = to.open_table(def)?;
     let mut rows = 0;
     for row in source.iter()? {

@@ -200,7 +200,7 @@ fn lower_priority() {
 
 /// Runs until `stop` turns true: a dispatcher that takes up outbox events and due retries, lanes
 /// that send them, and a recorder that writes outcomes in batches (one commit for many).
-pub async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
+async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
     let busy: Arc<Mutex<Busy>> = Arc::default();
     let (done, finished) = tokio::sync::mpsc::unbounded_channel();
     let recorder =
