@@ -93,6 +93,15 @@ impl App {
         Ok(tenant)
     }
 
+    /// Sets a tenant's seat capacity; a change is an event (`seats.capacity_changed`).
+    pub async fn set_seats(&self, slug: &str, seats: u32) -> Result<Tenant> {
+        let (slug, now) = (slug.to_owned(), now_ms());
+        let tenant =
+            self.store.write(move |txn| tenants::set_seats(txn, &slug, seats, now)).await?;
+        self.registry.upsert_tenant(&tenant);
+        Ok(tenant)
+    }
+
     pub async fn create_key(
         &self,
         tenant_slug: &str,

@@ -138,7 +138,11 @@ settings! {
             "Days finished webhook deliveries stay in the delivery log.";
         webhook_disable_after_secs: u64 = 259200, env "WHOOT_WEBHOOK_DISABLE_AFTER_SECS",
             "A registration whose deliveries have all failed for this long is disabled (and shown \
-             with why); 259200 is 3 days.";
+             with why); 259200 is 3 days. Only time between failed attempts while the server runs \
+             counts, not time it was stopped.";
+        event_retention_days: u64 = 30, env "WHOOT_EVENT_RETENTION_DAYS",
+            "Days events stay in the change stream (GET /events); a consumer asking for older ones \
+             is told (410) to resynchronise.";
         webhook_ca_file: PathBuf = "", env "WHOOT_WEBHOOK_CA_FILE",
             "PEM file of CA certificates trusted for https webhook receivers, besides the public \
              roots (an internal PKI). Empty: the public roots only.";

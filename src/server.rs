@@ -64,6 +64,7 @@ impl ServeOptions {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
                 retention: Duration::from_secs(config.webhook_log_retention_days * 86_400),
+                event_retention: Duration::from_secs(config.event_retention_days * 86_400),
                 disable_after: Duration::from_secs(config.webhook_disable_after_secs),
                 tls: match config.webhook_ca_file.as_os_str().is_empty() {
                     true => None,
@@ -174,8 +175,12 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
             let state = state.clone();
             async move {
                 match crate::webhooks::prune(&state.app.store, &state.webhooks).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deliveries = n, "pruned the webhook delivery log"),
+                    Ok((0, 0)) => {}
+                    Ok((deliveries, events)) => tracing::info!(
+                        deliveries,
+                        events,
+                        "pruned the webhook delivery log and the event stream"
+                    ),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not prune the webhook delivery log")
                     }

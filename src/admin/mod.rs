@@ -103,7 +103,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(tenant_json(&t, used))
         }
         Request::TenantSetSeats { slug, seats } => {
-            app.update_tenant(&slug, move |t| t.seat_capacity = seats).await?;
+            app.set_seats(&slug, seats).await?;
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
         }
@@ -207,11 +207,12 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             serde_json::to_value(&report).map_err(|e| store::Error::Storage(e.to_string()))
         }
         Request::RoomDelete { tenant, room_id } => {
+            let now = now_ms();
             let room = app
                 .store
                 .write(move |txn| {
                     let t = store::tenants::get_by_slug(txn, &tenant)?;
-                    store::rooms::delete(txn, t.id, room_id)
+                    store::rooms::delete(txn, t.id, room_id, now)
                 })
                 .await?;
             Ok(crate::native::rooms::room_json(&room))

@@ -46,6 +46,10 @@ pub enum ApiError {
     /// A rule forbids the change (the account owner), with the reason.
     Refused(String),
     PreconditionFailed,
+    /// The change stream no longer holds what was asked for: resynchronise from `oldest`.
+    EventsExpired {
+        oldest: u64,
+    },
     NoCapacity {
         licensed: u64,
         used: u64,
@@ -76,6 +80,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::EventsExpired { .. } => StatusCode::GONE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,6 +101,7 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Refused(_) => "FORBIDDEN",
             ApiError::PreconditionFailed => "PRECONDITION_FAILED",
+            ApiError::EventsExpired { .. } => "EVENTS_EXPIRED",
             ApiError::NoCapacity { .. } => "NO_LICENSE_CAPACITY",
             ApiError::Unavailable => "UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
@@ -129,6 +135,11 @@ impl ApiError {
                 "The resource has changed: If-Match does not match its current version".into()
             }
             ApiError::NoCapacity { .. } => "Not enough user licenses available".into(),
+            ApiError::EventsExpired { oldest } => format!(
+                "Events before seq {oldest} are no longer kept; resynchronise, then read from \
+                 after={}",
+                oldest.saturating_sub(1)
+            ),
             ApiError::Unavailable => "Service temporarily unavailable; retry shortly".into(),
             ApiError::Internal => "Internal error".into(),
         }
@@ -143,6 +154,9 @@ impl ApiError {
             ApiError::NoCapacity { licensed, used } => {
                 body.insert("licensed".into(), json!(licensed));
                 body.insert("used".into(), json!(used));
+            }
+            ApiError::EventsExpired { oldest } => {
+                body.insert("oldest_seq".into(), json!(oldest));
             }
             _ => {}
         }

@@ -331,6 +331,7 @@ async fn dispatch(
         WebhookTest(id) => native::webhooks::test(&ctx, id).await,
         WebhookDeliveries(id) => native::webhooks::deliveries(&ctx, id).await,
         WebhookRedeliver(id, d) => native::webhooks::redeliver(&ctx, id, d).await,
+        Events => native::events::list(&ctx).await,
         ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
         ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
         ScimSchemas(id) => scim::discovery::schemas(&ctx, id),

@@ -51,6 +51,8 @@ pub enum Endpoint<'a> {
     WebhookTest(&'a str),
     WebhookDeliveries(&'a str),
     WebhookRedeliver(&'a str, &'a str),
+    /// `GET /events`: the change stream as a pull feed.
+    Events,
     /// `POST /.search` at the SCIM root: every resource type the key may read.
     ScimSearch,
     ScimBulk,
@@ -111,7 +113,7 @@ impl Endpoint<'_> {
             }
             ScimBulk => Access::ScimWrite,
             WebhooksList | WebhooksCreate | WebhookGet(_) | WebhookUpdate(_) | WebhookDelete(_)
-            | WebhookTest(_) | WebhookDeliveries(_) | WebhookRedeliver(..) => {
+            | WebhookTest(_) | WebhookDeliveries(_) | WebhookRedeliver(..) | Events => {
                 Access::Scope(Scope::Webhooks)
             }
         }
@@ -163,6 +165,7 @@ impl Endpoint<'_> {
             WebhookTest(_) => "webhooks.test",
             WebhookDeliveries(_) => "webhooks.deliveries",
             WebhookRedeliver(..) => "webhooks.redeliver",
+            Events => "events.list",
             ScimServiceProviderConfig => "scim.service_provider_config",
             ScimResourceTypes(_) => "scim.resource_types",
             ScimSchemas(_) => "scim.schemas",
@@ -282,6 +285,7 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
         (Style::Native, ["webhooks", id, "deliveries", d, "redeliver"]) => {
             m(&[(&Method::POST, WebhookRedeliver(id, d))], "POST")
         }
+        (Style::Native, ["events"]) => m(&[(&Method::GET, Events)], "GET"),
         (Style::Scim, [".search"]) => m(&[(&Method::POST, ScimSearch)], "POST"),
         (Style::Scim, ["Bulk"]) => m(&[(&Method::POST, ScimBulk)], "POST"),
         (Style::Scim, ["Groups"]) => {

@@ -1,6 +1,7 @@
 //! Native JSON handlers.
 
 pub mod account;
+pub mod events;
 pub mod rooms;
 pub mod users;
 pub mod webhooks;

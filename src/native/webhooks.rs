@@ -22,6 +22,7 @@ fn hook_json(h: &Webhook) -> Value {
         "active": h.active,
         "disabled_reason": h.disabled_reason,
         "failing_since": h.failing_since.map(format_ms),
+        "failing_for_secs": h.failing_for_ms / 1000,
         "created_at": format_ms(h.created_at),
         "updated_at": format_ms(h.updated_at),
     })
@@ -31,6 +32,7 @@ fn delivery_json(d: &Delivery) -> Value {
     json!({
         "id": d.id,
         "event_id": d.event_id,
+        "seq": d.seq,
         "event_type": d.event_type,
         "status": match d.status {
             DeliveryStatus::Pending => "pending",
@@ -102,6 +104,8 @@ pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
         secret: send::new_secret().map_err(|_| ApiError::Internal)?,
         disabled_reason: None,
         failing_since: None,
+        failing_for_ms: 0,
+        last_failure_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -153,6 +157,8 @@ pub async fn update(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResp
                     // Re-enabling starts afresh.
                     h.disabled_reason = None;
                     h.failing_since = None;
+                    h.failing_for_ms = 0;
+                    h.last_failure_at = None;
                 }
             }
             h.updated_at = now;
@@ -175,7 +181,8 @@ pub async fn test(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
     let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
     let event_id = Uuid::now_v7();
     let data = json!({ "webhook_id": id });
-    let payload = crate::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data);
+    let payload =
+        crate::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data).to_string();
     let target = send::Target { url: &hook.url, secret: &hook.secret };
     let outcome =
         send::post(&target, &event_id.to_string(), &payload, &ctx.state.webhooks, &mut None).await;
@@ -194,8 +201,11 @@ pub async fn deliveries(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiErr
         .read(move |tx| {
             hooks::get(tx, tenant, id)?;
             // Events not attempted yet are pending deliveries too, newest first like the rest.
-            let mut list: Vec<Delivery> =
-                hooks::outbox_for(tx, tenant, id)?.iter().rev().map(|e| e.delivery(id)).collect();
+            let mut list: Vec<Delivery> = hooks::outbox_for(tx, tenant, id)?
+                .iter()
+                .rev()
+                .map(|e| hooks::new_delivery(e, id))
+                .collect();
             list.truncate(limit as usize);
             let room = limit.saturating_sub(list.len() as u64);
             list.extend(hooks::deliveries(tx, tenant, id, room)?);

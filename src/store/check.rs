@@ -1,7 +1,10 @@
 //! `whoot-mgmt check`: verifies the store on one read transaction and reports every problem it
 //! finds, changing nothing. Every index entry points at a record that claims it, and every
 //! record's entries exist; counters equal recounts; memberships are stored both ways; the
-//! webhook due index matches the pending deliveries, whose events are on record.
+//! webhook due index matches the pending deliveries, whose events are on record; every tenant's
+//! change stream holds each `seq` from its floor to its counter exactly once, with unique ids.
+//! A store of an older schema is checked as far as its layout is this build's (the webhook and
+//! event tables are checked once it is upgraded).
 
 use std::collections::HashSet;
 
@@ -9,7 +12,7 @@ use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use super::tables::*;
-use super::{Result, codec, counters, rooms, users, webhooks};
+use super::{Result, SCHEMA_VERSION, codec, counters, events, rooms, users, webhooks};
 
 /// What was looked at, and what is wrong (empty: the store is consistent).
 #[derive(Debug, Default, serde::Serialize)]
@@ -19,6 +22,7 @@ pub struct Report {
     pub rooms: u64,
     pub memberships: u64,
     pub deliveries: u64,
+    pub events: u64,
     pub problems: Vec<String>,
 }
 
@@ -31,9 +35,18 @@ pub fn run(tx: &ReadTransaction) -> Result<Report> {
     }
     check_keys(tx, &tenants, &mut r)?;
     check_memberships(tx, &mut r)?;
-    check_events(tx, &mut r)?;
-    check_deliveries(tx, &mut r)?;
-    check_subscriptions(tx, &mut r)?;
+    let version = match open_if_present(tx, META)? {
+        Some(meta) => meta.get(META_SCHEMA_VERSION)?.map(|v| v.value()),
+        None => None,
+    };
+    if version == Some(SCHEMA_VERSION) {
+        for &t in &tenants {
+            check_stream(tx, t, &mut r)?;
+        }
+        check_outbox(tx, &mut r)?;
+        check_deliveries(tx, &mut r)?;
+        check_subscriptions(tx, &mut r)?;
+    }
     Ok(r)
 }
 
@@ -223,29 +236,68 @@ fn check_subscriptions(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// An event is in the outbox or in the event log, not both. (A store older than schema 3 has
-/// no such outbox: all its events are in the log.)
-fn check_events(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
-    let Some(outbox) = open_if_present(tx, OUTBOX)? else { return Ok(()) };
-    let events = tx.open_table(EVENTS)?;
-    for row in outbox.iter()? {
-        let key = row?.0.value();
-        if events.get(key)?.is_some() {
+/// The tenant's events: every `seq` after the floor up to the counter, once, under its own key,
+/// each with an id no other event has.
+fn check_stream(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
+    let tenant = Uuid::from_u128(t);
+    let (last, floor) = events::bounds(tx, tenant)?;
+    let mut ids = HashSet::new();
+    let mut expected = floor + 1;
+    for row in tx.open_table(EVENT_LOG)?.range((t, 0)..=(t, u64::MAX))? {
+        let (key, bytes) = row?;
+        let seq = key.value().1;
+        let e: events::Event = codec::decode(bytes.value())?;
+        r.events += 1;
+        if e.seq != seq || e.tenant != tenant {
+            r.problems
+                .push(format!("tenant {tenant}: event at seq {seq} says {}/{}", e.tenant, e.seq));
+        }
+        if !ids.insert(e.id) {
+            r.problems.push(format!("tenant {tenant}: event id {} is used twice", e.id));
+        }
+        if seq > last {
+            r.problems.push(format!("tenant {tenant}: event seq {seq} is past the counter {last}"));
+        }
+        if seq < expected {
+            continue; // kept below the floor for a pending delivery
+        }
+        if seq > expected {
             r.problems.push(format!(
-                "webhook event {} is both in the outbox and in the event log",
-                Uuid::from_u128(key.1)
+                "tenant {tenant}: events {expected}..{} are missing from the stream",
+                seq - 1
+            ));
+        }
+        expected = seq + 1;
+    }
+    if expected <= last {
+        r.problems.push(format!(
+            "tenant {tenant}: events {expected}..{last} are missing from the stream"
+        ));
+    }
+    Ok(())
+}
+
+/// Outbox rows name events in the log.
+fn check_outbox(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
+    let log = tx.open_table(EVENT_LOG)?;
+    for row in tx.open_table(OUTBOX)?.iter()? {
+        let (t, seq) = row?.0.value();
+        if log.get((t, seq))?.is_none() {
+            r.problems.push(format!(
+                "tenant {}: outbox event {seq} is not in the event log",
+                Uuid::from_u128(t)
             ));
         }
     }
     Ok(())
 }
 
-/// Deliveries belong to registrations; the due index lists exactly the pending ones, whose events
-/// are on record (a retry renders its body from its event).
+/// Deliveries belong to registrations; the due index lists exactly the pending ones that are due,
+/// and each lane exactly the pending ones about its resource, the first of them due; a pending
+/// delivery's event is on record (a retry renders its body from it).
 fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     let (deliveries, due) = (tx.open_table(DELIVERIES)?, tx.open_table(DELIVERIES_DUE)?);
-    let (hooks, events) = (tx.open_table(WEBHOOKS)?, tx.open_table(EVENTS)?);
-    let outbox = open_if_present(tx, OUTBOX)?;
+    let (hooks, lanes) = (tx.open_table(WEBHOOKS)?, tx.open_table(LANES)?);
     for row in deliveries.iter()? {
         let (key, bytes) = row?;
         let (t, w, id) = key.value();
@@ -254,20 +306,55 @@ fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
         if hooks.get((t, w))?.is_none() {
             r.problems.push(format!("delivery {}: its registration is missing", d.id));
         }
-        let event = (d.created_at, d.event_id.as_u128());
-        if d.status == webhooks::DeliveryStatus::Pending && events.get(event)?.is_none() {
-            let in_outbox = match &outbox {
-                Some(outbox) => outbox.get(event)?.is_some(),
-                None => false,
-            };
-            if !in_outbox {
-                r.problems.push(format!("delivery {}: pending, but its event is missing", d.id));
+        if d.status != webhooks::DeliveryStatus::Pending {
+            continue;
+        }
+        let event = events::get(tx, Uuid::from_u128(t), d.seq)?;
+        if event.is_none_or(|e| e.id != d.event_id) {
+            r.problems.push(format!("delivery {}: pending, but its event is missing", d.id));
+        }
+        match d.next_attempt_at {
+            Some(at) if due.get((at, t, w, id))?.is_none() => {
+                r.problems.push(format!("delivery {}: pending but not in the due index", d.id));
+            }
+            Some(_) => {}
+            None => {
+                let lane = (t, w, d.resource.as_u128());
+                let head = lanes
+                    .range((lane.0, lane.1, lane.2, 0)..=(lane.0, lane.1, lane.2, u64::MAX))?
+                    .next();
+                let head = match head {
+                    Some(row) => Some(row?.0.value().3),
+                    None => None,
+                };
+                if head.is_none_or(|seq| seq >= d.seq) {
+                    r.problems.push(format!(
+                        "delivery {}: waits in its lane, but nothing is ahead of it",
+                        d.id
+                    ));
+                }
             }
         }
-        if let (webhooks::DeliveryStatus::Pending, Some(at)) = (d.status, d.next_attempt_at)
-            && due.get((at, t, w, id))?.is_none()
-        {
-            r.problems.push(format!("delivery {}: pending but not in the due index", d.id));
+    }
+    for row in lanes.iter()? {
+        let ((t, w, resource, seq), id) = {
+            let (k, v) = row?;
+            (k.value(), v.value())
+        };
+        let ok = match deliveries.get((t, w, id))? {
+            Some(bytes) => {
+                let d: webhooks::Delivery = codec::decode(bytes.value())?;
+                d.status == webhooks::DeliveryStatus::Pending
+                    && d.seq == seq
+                    && d.resource.as_u128() == resource
+            }
+            None => false,
+        };
+        if !ok {
+            r.problems.push(format!(
+                "lane entry for delivery {} matches no pending delivery",
+                Uuid::from_u128(id)
+            ));
         }
     }
     for row in due.iter()? {
@@ -296,26 +383,31 @@ mod tests {
     use redb::{Database, ReadableDatabase};
 
     #[test]
-    fn an_event_in_two_places_and_a_pending_delivery_without_its_event_are_reported() {
+    fn a_gap_in_the_stream_a_reused_id_and_a_pending_delivery_without_its_event_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("store.redb")).unwrap();
         super::super::migrate::to_current(&db, dir.path()).unwrap();
         let (tenant, hook) = (Uuid::now_v7(), Uuid::now_v7());
-        let event = |id: u128| webhooks::OutboxEvent {
-            tenant,
-            event_id: Uuid::from_u128(id),
-            event_type: "user.created".into(),
-            occurred_at: 1_000,
-            data: webhooks::EventData::SeatsExhausted { capacity: 1 },
-            webhooks: vec![hook],
-        };
-        let (twice, gone) = (event(1), event(2));
         let txn = db.begin_write().unwrap();
-        {
-            let bytes = codec::encode(&twice).unwrap();
-            txn.open_table(OUTBOX).unwrap().insert(twice.key(), bytes.as_slice()).unwrap();
-            txn.open_table(EVENTS).unwrap().insert(twice.key(), bytes.as_slice()).unwrap();
+        let t = super::super::tenants::Tenant {
+            id: tenant,
+            slug: "t".into(),
+            name: "t".into(),
+            seat_capacity: 10,
+            rate_limit_per_minute: None,
+            owner_user_id: None,
+            created_at: 1,
+        };
+        super::super::tenants::create(&txn, &t).unwrap();
+        // Four events recorded; the second is lost and the fourth reuses the first's id.
+        for _ in 0..4 {
+            events::seats_changed(&txn, tenant, 10, 0, 1_000).unwrap();
         }
+        let first = events::get(&txn, tenant, 1).unwrap().unwrap();
+        txn.open_table(EVENT_LOG).unwrap().remove((tenant.as_u128(), 2)).unwrap();
+        let mut fourth = events::get(&txn, tenant, 4).unwrap().unwrap();
+        fourth.id = first.id;
+        events::put(&txn, &fourth).unwrap();
         let registration = webhooks::Webhook {
             id: hook,
             url: "http://127.0.0.1:9/".into(),
@@ -325,17 +417,24 @@ mod tests {
             secret: "whsec_x".into(),
             disabled_reason: None,
             failing_since: None,
+            failing_for_ms: 0,
+            last_failure_at: None,
             created_at: 1_000,
             updated_at: 1_000,
         };
         webhooks::put(&txn, tenant, &registration).unwrap();
-        // A retry pending for an event that is nowhere.
-        webhooks::put_delivery(&txn, tenant, &gone.delivery(hook)).unwrap();
+        // A retry pending for an event that is not in the log (the lost seq 2).
+        let mut gone = first.clone();
+        gone.seq = 2;
+        gone.id = Uuid::now_v7();
+        webhooks::put_delivery(&txn, tenant, &webhooks::new_delivery(&gone, hook)).unwrap();
         txn.commit().unwrap();
 
         let report = run(&db.begin_read().unwrap()).unwrap();
-        assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
-        assert!(report.problems[0].contains("both in the outbox and in the event log"));
-        assert!(report.problems[1].contains("pending, but its event is missing"));
+        let problems = report.problems.join("\n");
+        assert_eq!(report.problems.len(), 3, "{problems}");
+        assert!(problems.contains("events 2..2 are missing"), "{problems}");
+        assert!(problems.contains("is used twice"), "{problems}");
+        assert!(problems.contains("pending, but its event is missing"), "{problems}");
     }
 }

@@ -7,21 +7,179 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
-use super::{Error, Result, SCHEMA_VERSION, copy_into_new_file, tables, webhooks};
+use std::collections::HashMap;
+
+use redb::ReadableTable;
+use uuid::Uuid;
+
+use super::events::{self, Event, EventData};
+use super::legacy::{DeliveryV3, EventV3, WebhookV3};
+use super::webhooks::{self, Delivery, DeliveryStatus, Webhook};
+use super::{Error, Result, SCHEMA_VERSION, codec, copy_into_new_file, counters, tables};
 use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
-const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[v1_to_v2, v2_to_v3];
+const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[v1_to_v2, v2_to_v3, v3_to_v4];
 
 /// Schema 2 added `SUBSCRIPTIONS`, built here from the registrations.
 fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
-    webhooks::index_subscriptions(txn).map(drop)
+    let (hooks, mut table) =
+        (txn.open_table(tables::WEBHOOKS)?, txn.open_table(tables::SUBSCRIPTIONS)?);
+    for row in hooks.iter()? {
+        let (key, bytes) = row?;
+        let hook: WebhookV3 = codec::decode(bytes.value())?;
+        if let Some(mask) = webhooks::subscription_mask(hook.active, &hook.events) {
+            table.insert(key.value(), mask)?;
+        }
+    }
+    Ok(())
 }
 
-/// Schema 3 keeps outbox events in `OUTBOX` itself (one row per change, not an event row and a
-/// key): the events still in schema 2's outbox move there.
+/// Schema 3 kept outbox events in `OUTBOX_V3` itself (one row per change, not an event row and
+/// a key): the events still in schema 2's outbox move there.
 fn v2_to_v3(txn: &WriteTransaction) -> Result<()> {
-    webhooks::move_outbox_v2(txn).map(drop)
+    let mut keys = Vec::new();
+    for row in txn.open_table(tables::OUTBOX_KEYS_V2)?.iter()? {
+        keys.push(row?.0.value());
+    }
+    let (mut events, mut outbox) =
+        (txn.open_table(tables::EVENTS_V3)?, txn.open_table(tables::OUTBOX_V3)?);
+    for key in keys {
+        if let Some(bytes) = events.remove(key)? {
+            outbox.insert(key, bytes.value())?;
+        }
+    }
+    drop((events, outbox));
+    txn.delete_table(tables::OUTBOX_KEYS_V2)?;
+    Ok(())
+}
+
+/// Schema 4 numbers events: every event of schema 3's outbox and log joins the tenant's stream
+/// (in time order, keeping its id), outbox rows name the registrations still waiting, deliveries
+/// carry their event's `seq` and resource and stand in their lanes (only the first pending one
+/// about a resource stays due), and registrations count failing time from now on.
+fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
+    let mut old: Vec<(EventV3, bool)> = Vec::new();
+    for (table, in_outbox) in [(tables::EVENTS_V3, false), (tables::OUTBOX_V3, true)] {
+        for row in txn.open_table(table)?.iter()? {
+            old.push((codec::decode(row?.1.value())?, in_outbox));
+        }
+    }
+    old.sort_by_key(|(e, _)| (e.occurred_at, e.event_id));
+    let mut placed: HashMap<Uuid, (u64, Uuid)> = HashMap::new();
+    for (e, in_outbox) in old {
+        let seq = counters::add(txn, e.tenant, counters::EVENT_SEQ, 1)?;
+        let (resource, version) = match &e.data {
+            EventData::User(u) => (u.id, Some(u.version)),
+            EventData::Member { room, .. } => (*room, None),
+            EventData::Room { room, .. } => (room.id, Some(room.version)),
+            EventData::SeatsExhausted { .. } | EventData::Seats { .. } => (e.tenant, None),
+        };
+        placed.insert(e.event_id, (seq, resource));
+        let t = e.tenant.as_u128();
+        if in_outbox {
+            let deliveries = txn.open_table(tables::DELIVERIES)?;
+            let mut waiting = Vec::new();
+            for &w in &e.webhooks {
+                let id = webhooks::delivery_id(e.event_id, w, e.occurred_at);
+                if deliveries.get((t, w.as_u128(), id.as_u128()))?.is_none() {
+                    waiting.push(w);
+                }
+            }
+            if !waiting.is_empty() {
+                let bytes = codec::encode(&waiting)?;
+                txn.open_table(tables::OUTBOX)?.insert((t, seq), bytes.as_slice())?;
+            }
+        }
+        let event = Event {
+            tenant: e.tenant,
+            seq,
+            id: e.event_id,
+            event_type: e.event_type,
+            occurred_at: e.occurred_at,
+            resource,
+            version,
+            data: e.data,
+        };
+        events::put(txn, &event)?;
+    }
+
+    let mut rows = Vec::new();
+    for row in txn.open_table(tables::DELIVERIES)?.iter()? {
+        let (key, bytes) = row?;
+        let old: DeliveryV3 = codec::decode(bytes.value())?;
+        let (seq, resource) = placed.get(&old.event_id).copied().unwrap_or((0, Uuid::nil()));
+        let d = Delivery {
+            id: old.id,
+            webhook_id: old.webhook_id,
+            event_id: old.event_id,
+            seq,
+            resource,
+            event_type: old.event_type,
+            status: old.status,
+            attempts: old.attempts,
+            last_status_code: old.last_status_code,
+            last_error: old.last_error,
+            last_duration_ms: old.last_duration_ms,
+            next_attempt_at: old.next_attempt_at,
+            created_at: old.created_at,
+            updated_at: old.updated_at,
+        };
+        rows.push((key.value(), d));
+    }
+    // Pending deliveries join their lanes in seq order; only each lane's first stays due.
+    rows.sort_by_key(|((t, w, _), d)| (*t, *w, d.resource, d.seq));
+    let (mut table, mut due, mut lanes) = (
+        txn.open_table(tables::DELIVERIES)?,
+        txn.open_table(tables::DELIVERIES_DUE)?,
+        txn.open_table(tables::LANES)?,
+    );
+    let mut previous_lane = None;
+    for ((t, w, id), mut d) in rows {
+        if d.status == DeliveryStatus::Pending && !d.resource.is_nil() {
+            let lane = (t, w, d.resource.as_u128());
+            if previous_lane == Some(lane)
+                && let Some(at) = d.next_attempt_at.take()
+            {
+                due.remove((at, t, w, id))?;
+            }
+            previous_lane = Some(lane);
+            lanes.insert((lane.0, lane.1, lane.2, d.seq), id)?;
+        }
+        let bytes = codec::encode(&d)?;
+        table.insert((t, w, id), bytes.as_slice())?;
+    }
+    drop((table, due, lanes));
+
+    let mut hooks = Vec::new();
+    for row in txn.open_table(tables::WEBHOOKS)?.iter()? {
+        let (key, bytes) = row?;
+        let old: WebhookV3 = codec::decode(bytes.value())?;
+        hooks.push((key.value(), old));
+    }
+    let mut table = txn.open_table(tables::WEBHOOKS)?;
+    for (key, old) in hooks {
+        let hook = Webhook {
+            id: old.id,
+            url: old.url,
+            events: old.events,
+            description: old.description,
+            active: old.active,
+            secret: old.secret,
+            disabled_reason: old.disabled_reason,
+            failing_since: old.failing_since,
+            failing_for_ms: 0,
+            last_failure_at: None,
+            created_at: old.created_at,
+            updated_at: old.updated_at,
+        };
+        let bytes = codec::encode(&hook)?;
+        table.insert(key, bytes.as_slice())?;
+    }
+    drop(table);
+    txn.delete_table(tables::OUTBOX_V3)?;
+    txn.delete_table(tables::EVENTS_V3)?;
+    Ok(())
 }
 
 /// What opening did to the schema.
@@ -80,45 +238,94 @@ mod tests {
     }
 
     #[test]
-    fn schema_2_outbox_events_move_to_the_outbox_and_the_backup_keeps_the_old_layout() {
+    fn schema_3_events_join_the_stream_and_the_backup_keeps_the_old_layout() {
         use redb::ReadableTableMetadata;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(super::super::STORE_FILE);
         let db = Database::create(&path).unwrap();
         to_current(&db, dir.path()).unwrap();
-        // Schema 2's layout: both events in the event table, the undelivered one's key beside it.
-        let (pending, delivered) = ((5, 1u128), (4, 2u128));
+        // Schema 3's layout: a delivered event in the log, an undelivered one in the outbox.
+        let (tenant, hook) = (Uuid::now_v7(), Uuid::now_v7());
+        let event = |id: u128, at: i64| EventV3 {
+            tenant,
+            event_id: Uuid::from_u128(id),
+            event_type: "seats.exhausted".into(),
+            occurred_at: at,
+            data: EventData::SeatsExhausted { capacity: 1 },
+            webhooks: vec![hook],
+        };
+        let (delivered, pending) = (event(2, 4), event(1, 5));
+        let registration = WebhookV3 {
+            id: hook,
+            url: "http://127.0.0.1:9/".into(),
+            events: vec!["*".into()],
+            description: String::new(),
+            active: true,
+            secret: "whsec_x".into(),
+            disabled_reason: None,
+            failing_since: Some(1),
+            created_at: 1,
+            updated_at: 1,
+        };
+        let delivery = DeliveryV3 {
+            id: webhooks::delivery_id(delivered.event_id, hook, 4),
+            webhook_id: hook,
+            event_id: delivered.event_id,
+            event_type: delivered.event_type.clone(),
+            status: DeliveryStatus::Succeeded,
+            attempts: 1,
+            last_status_code: Some(200),
+            last_error: None,
+            last_duration_ms: Some(1),
+            next_attempt_at: None,
+            created_at: 4,
+            updated_at: 4,
+        };
+        let (t, w) = (tenant.as_u128(), hook.as_u128());
         let txn = db.begin_write().unwrap();
         {
-            let mut events = txn.open_table(tables::EVENTS).unwrap();
-            events.insert(pending, b"pending".as_slice()).unwrap();
-            events.insert(delivered, b"delivered".as_slice()).unwrap();
-            txn.open_table(tables::OUTBOX_KEYS_V2).unwrap().insert(pending, ()).unwrap();
-            txn.open_table(tables::META).unwrap().insert(tables::META_SCHEMA_VERSION, 2).unwrap();
+            let bytes = codec::encode(&delivered).unwrap();
+            txn.open_table(tables::EVENTS_V3).unwrap().insert((4, 2), bytes.as_slice()).unwrap();
+            let bytes = codec::encode(&pending).unwrap();
+            txn.open_table(tables::OUTBOX_V3).unwrap().insert((5, 1), bytes.as_slice()).unwrap();
+            let bytes = codec::encode(&registration).unwrap();
+            txn.open_table(tables::WEBHOOKS).unwrap().insert((t, w), bytes.as_slice()).unwrap();
+            txn.open_table(tables::SUBSCRIPTIONS).unwrap().insert((t, w), u64::MAX).unwrap();
+            let bytes = codec::encode(&delivery).unwrap();
+            let key = (t, w, delivery.id.as_u128());
+            txn.open_table(tables::DELIVERIES).unwrap().insert(key, bytes.as_slice()).unwrap();
+            txn.open_table(tables::META).unwrap().insert(tables::META_SCHEMA_VERSION, 3).unwrap();
         }
         txn.commit().unwrap();
 
-        let Opened::Upgraded { from: 2, backup } = to_current(&db, dir.path()).unwrap() else {
-            panic!("not upgraded from 2")
+        let Opened::Upgraded { from: 3, backup } = to_current(&db, dir.path()).unwrap() else {
+            panic!("not upgraded from 3")
         };
         let read = db.begin_read().unwrap();
-        let (outbox, events) =
-            (read.open_table(tables::OUTBOX).unwrap(), read.open_table(tables::EVENTS).unwrap());
-        assert_eq!(outbox.get(pending).unwrap().unwrap().value(), b"pending");
-        assert_eq!(outbox.len().unwrap(), 1);
-        assert_eq!(events.get(delivered).unwrap().unwrap().value(), b"delivered");
-        assert_eq!(events.len().unwrap(), 1);
-        assert!(matches!(
-            read.open_table(tables::OUTBOX_KEYS_V2),
-            Err(redb::TableError::TableDoesNotExist(_))
-        ));
+        // In time order, ids kept.
+        assert_eq!(events::get(&read, tenant, 1).unwrap().unwrap().id, delivered.event_id);
+        assert_eq!(events::get(&read, tenant, 2).unwrap().unwrap().id, pending.event_id);
+        assert_eq!(events::bounds(&read, tenant).unwrap(), (2, 0));
+        let outbox = read.open_table(tables::OUTBOX).unwrap();
+        let waiting: Vec<Uuid> =
+            codec::decode(outbox.get((t, 2)).unwrap().unwrap().value()).unwrap();
+        assert_eq!((outbox.len().unwrap(), waiting), (1, vec![hook]));
+        let d = webhooks::get_delivery(&read, tenant, hook, delivery.id).unwrap();
+        assert_eq!((d.seq, d.resource), (1, tenant));
+        let h = webhooks::get(&read, tenant, hook).unwrap();
+        assert_eq!((h.failing_since, h.failing_for_ms, h.last_failure_at), (Some(1), 0, None));
+        for old in [tables::OUTBOX_V3, tables::EVENTS_V3] {
+            assert!(matches!(read.open_table(old), Err(redb::TableError::TableDoesNotExist(_))));
+        }
+        let report = super::super::check::run(&read).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
 
         let old = Database::open(&backup).unwrap();
         let old = old.begin_read().unwrap();
-        assert!(old.open_table(tables::OUTBOX_KEYS_V2).unwrap().get(pending).unwrap().is_some());
-        assert_eq!(old.open_table(tables::EVENTS).unwrap().len().unwrap(), 2);
+        assert_eq!(old.open_table(tables::EVENTS_V3).unwrap().len().unwrap(), 1);
+        assert_eq!(old.open_table(tables::OUTBOX_V3).unwrap().len().unwrap(), 1);
         let version = old.open_table(tables::META).unwrap();
-        assert_eq!(version.get(tables::META_SCHEMA_VERSION).unwrap().unwrap().value(), 2);
+        assert_eq!(version.get(tables::META_SCHEMA_VERSION).unwrap().unwrap().value(), 3);
     }
 
     #[test]

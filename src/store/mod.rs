@@ -8,7 +8,9 @@
 pub mod check;
 pub mod codec;
 pub mod counters;
+pub mod events;
 pub mod keys;
+mod legacy;
 pub mod migrate;
 pub mod rooms;
 mod tables;
@@ -27,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";
@@ -124,6 +126,8 @@ struct Inner {
     queue: mpsc::UnboundedSender<Box<dyn writer::Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
     stats: Arc<WriterStats>,
+    /// Counts commits, so a reader can wait for the next one (the feed's long-poll).
+    committed: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Drop for Inner {
@@ -159,8 +163,9 @@ impl Store {
         migrate::to_current(&db, data_dir)?;
         let stats = Arc::new(WriterStats::default());
         let (queue, rx) = mpsc::unbounded_channel();
-        let writer = Some(writer::spawn(db.clone(), rx, stats.clone())?);
-        Ok(Store { inner: Arc::new(Inner { db, path, queue, writer, stats }) })
+        let (notify, committed) = tokio::sync::watch::channel(0);
+        let writer = Some(writer::spawn(db.clone(), rx, stats.clone(), notify)?);
+        Ok(Store { inner: Arc::new(Inner { db, path, queue, writer, stats, committed }) })
     }
 
     pub fn path(&self) -> &Path {
@@ -169,6 +174,11 @@ impl Store {
 
     pub fn writer_stats(&self) -> &WriterStats {
         &self.inner.stats
+    }
+
+    /// Changes with every commit: `changed().await` waits for the next one.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.committed.clone()
     }
 
     /// Runs `op` inside the next group commit and resolves once that commit is durable.

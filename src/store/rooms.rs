@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
-use super::{Error, Result, Tx, check_version, codec, counters, users, webhooks};
+use super::{Error, Result, Tx, check_version, codec, counters, events, users};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Room {
@@ -117,7 +117,8 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
     if room.mapped {
         counters::add(txn, tenant, counters::GROUPS, 1)?;
     }
-    put(txn, tenant, room)
+    put(txn, tenant, room)?;
+    events::room(txn, tenant, "room.created", room, None, room.created_at)
 }
 
 /// Replaces a room's own fields (name, display name, mapping); members are untouched.
@@ -154,26 +155,36 @@ pub fn update(
         || next.external_id != prev.external_id
         || next.display_name != prev.display_name;
     if prev.mapped && !next.mapped {
-        webhooks::emit_room(txn, tenant, "room.mapping_removed", &next, None, now)?;
+        events::room(txn, tenant, "room.mapping_removed", &next, None, now)?;
     } else if next.mapped && mapping_changed {
-        webhooks::emit_room(txn, tenant, "room.mapping_updated", &next, None, now)?;
+        events::room(txn, tenant, "room.mapping_updated", &next, None, now)?;
     }
     Ok(next)
 }
 
-/// Deletes a room and every membership in it (the admin's `room delete`).
-pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<Room> {
-    let room = get(txn, tenant, id)?;
+/// Deletes a room and every membership in it (the admin's `room delete`): one
+/// `room.member_removed` per member, then `room.deleted`, all at the room's last version.
+pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid, now: i64) -> Result<Room> {
+    let mut room = get(txn, tenant, id)?;
     let members: Vec<u128> = member_ids(txn, tenant, id)?.into_keys().collect();
+    room.version += 1;
+    room.updated_at = now;
+    room.member_count = 0;
     {
         let mut by_room = txn.open_table(ROOM_MEMBERS)?;
         let mut by_user = txn.open_table(USER_ROOMS)?;
         let (t, r) = (tenant.as_u128(), id.as_u128());
-        for u in members {
+        for &u in &members {
             by_room.remove((t, r, u))?;
             by_user.remove((t, u, r))?;
         }
     }
+    for &u in &members {
+        events::member(txn, tenant, "room.member_removed", &room, Uuid::from_u128(u), false, now)?;
+    }
+    let removed = members.len() as u64;
+    let counts = SyncCounts { added: 0, updated: 0, removed };
+    events::room(txn, tenant, "room.deleted", &room, Some(counts), now)?;
     {
         let mut index = txn.open_table(ROOM_INDEX)?;
         for (key, _) in room.index_keys() {
@@ -323,7 +334,7 @@ pub fn add_member(
         touch(txn, tenant, &mut r, now)?;
         let event = if outcome == Added::New { "room.member_added" } else { "room.member_updated" };
         let tx = membership(txn, tenant, room, user)?.unwrap_or(false);
-        webhooks::emit_member(txn, tenant, event, room, user, tx, now)?;
+        events::member(txn, tenant, event, &r, user, tx, now)?;
     }
     Ok(outcome)
 }
@@ -373,7 +384,7 @@ pub fn remove_member(
     if removed {
         r.member_count = r.member_count.saturating_sub(1);
         touch(txn, tenant, &mut r, now)?;
-        webhooks::emit_member(txn, tenant, "room.member_removed", room, user, false, now)?;
+        events::member(txn, tenant, "room.member_removed", &r, user, false, now)?;
     }
     Ok(removed)
 }
@@ -418,7 +429,7 @@ pub fn sync_members(
     r.member_count = (r.member_count + counts.added).saturating_sub(counts.removed);
     if counts != SyncCounts::default() {
         touch(txn, tenant, &mut r, now)?;
-        webhooks::emit_room(txn, tenant, "room.members_synced", &r, Some(counts), now)?;
+        events::room(txn, tenant, "room.members_synced", &r, Some(counts), now)?;
     }
     Ok(counts)
 }

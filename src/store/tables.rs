@@ -1,9 +1,9 @@
 //! Table layout. UUIDs are stored as u128; ids are UUIDv7, so a range scan in key order is
 //! creation order. Values are `codec` records unless the type says otherwise.
 //!
-//! A webhook event is one outbox row written in the transaction of the change; the worker records
-//! one delivery row per subscribed registration and, in the commit of the last one, moves the
-//! event from the outbox to the event log.
+//! Every change writes one event row (and, when registrations want it, one outbox row) in its own
+//! transaction; the webhook worker records one delivery row per subscribed registration and, in
+//! the commit of the last one, removes the outbox row.
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -36,14 +36,24 @@ pub const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
     TableDefinition::new("room_members");
 /// (tenant id, user id, room id) -> (): a user's rooms in one range
 pub const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("user_rooms");
-/// (occurred at, unix ms; event id) -> OutboxEvent: the outbox, events recorded with their change
-/// and not yet on record for every registration. Since schema 3.
-pub const OUTBOX: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_outbox");
-/// (occurred at, event id) -> OutboxEvent: events out of the outbox, kept while any delivery of
-/// theirs is logged (retries and redeliveries render their bodies from them)
-pub const EVENTS: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_events");
-/// Schema 2's outbox: keys of `EVENTS` rows not yet attempted. Schema 3 moved those rows to
-/// `OUTBOX`; kept here so a backup of a schema 2 store (taken before upgrading it) is whole.
+/// (tenant id, seq) -> Event: the change stream, one row per committed change, in the change's
+/// transaction; `seq` is the tenant's counter `event_seq`. Since schema 4.
+pub const EVENT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("event_log");
+/// (tenant id, seq) -> the registrations (codec `Vec<Uuid>`) that wanted the event when it
+/// happened and have no delivery of it on record yet. Since schema 4.
+pub const OUTBOX: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("event_outbox");
+/// (tenant id, webhook id, resource id, seq) -> delivery id: a registration's pending deliveries
+/// about one resource, in `seq` order; only the first is ever due (per-resource order). Since
+/// schema 4.
+pub const LANES: TableDefinition<(u128, u128, u128, u64), u128> =
+    TableDefinition::new("delivery_lanes");
+/// Schema 3's outbox ((occurred at, event id) -> event with its registrations) and event log;
+/// schema 4 moved their events to `EVENT_LOG`. Kept so that upgrading and backing up an older
+/// store work.
+pub const OUTBOX_V3: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_outbox");
+pub const EVENTS_V3: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_events");
+/// Schema 2's outbox: keys of `EVENTS_V3` rows not yet attempted. Schema 3 moved those rows to
+/// `OUTBOX_V3`.
 pub const OUTBOX_KEYS_V2: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("webhook_outbox_keys");
 /// (tenant id, webhook id) -> Webhook
@@ -75,8 +85,9 @@ macro_rules! each_table {
         $each!(ROOM_INDEX);
         $each!(ROOM_MEMBERS);
         $each!(USER_ROOMS);
-        $each!(EVENTS);
+        $each!(EVENT_LOG);
         $each!(OUTBOX);
+        $each!(LANES);
         $each!(WEBHOOKS);
         $each!(SUBSCRIPTIONS);
         $each!(DELIVERIES);
@@ -108,6 +119,8 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
     each_table!(copy_table);
     // Tables of older schemas, present only in stores not yet upgraded.
     rows += copy(from, to, OUTBOX_KEYS_V2)?;
+    rows += copy(from, to, OUTBOX_V3)?;
+    rows += copy(from, to, EVENTS_V3)?;
     Ok(rows)
 }
 

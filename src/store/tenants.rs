@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{TENANT_SLUGS, TENANTS};
-use super::{Error, Result, Tx, codec};
+use super::{Error, Result, Tx, codec, counters, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Tenant {
@@ -51,6 +51,18 @@ pub fn put(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
     let bytes = codec::encode(tenant)?;
     txn.open_table(TENANTS)?.insert(tenant.id.as_u128(), bytes.as_slice())?;
     Ok(())
+}
+
+/// Sets the seat capacity; a change is recorded as `seats.capacity_changed`.
+pub fn set_seats(txn: &WriteTransaction, slug: &str, seats: u32, now: i64) -> Result<Tenant> {
+    let mut t = get_by_slug(txn, slug)?;
+    if t.seat_capacity != seats {
+        t.seat_capacity = seats;
+        put(txn, &t)?;
+        let used = counters::get(txn, t.id, counters::SEATS_PROVISIONED)?;
+        events::seats_changed(txn, t.id, u64::from(seats), used, now)?;
+    }
+    Ok(t)
 }
 
 pub fn get(tx: &impl Tx, id: Uuid) -> Result<Tenant> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{DELETED_USERS, USER_INDEX, USERS};
-use super::{Error, Result, Tx, check_version, codec, counters, tenants, webhooks};
+use super::{Error, Result, Tx, check_version, codec, counters, events, tenants};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
@@ -195,7 +195,7 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<SeatC
     };
     counters::add(txn, tenant, counters::USERS, 1)?;
     put(txn, tenant, user)?;
-    webhooks::emit_user(txn, tenant, "user.created", user, user.created_at)?;
+    events::user(txn, tenant, "user.created", user, user.created_at)?;
     Ok(seats)
 }
 
@@ -242,7 +242,7 @@ pub fn update(
         SeatChange::None => None,
     };
     if let Some(event) = event {
-        webhooks::emit_user(txn, tenant, event, &next, now)?;
+        events::user(txn, tenant, event, &next, now)?;
     }
     Ok((next, seats))
 }
@@ -279,7 +279,7 @@ pub fn delete(
     user.version += 1;
     let bytes = codec::encode(&user)?;
     txn.open_table(DELETED_USERS)?.insert((tenant.as_u128(), id.as_u128()), bytes.as_slice())?;
-    webhooks::emit_user(txn, tenant, "user.deactivated", &user, now)?;
+    events::user(txn, tenant, "user.deleted", &user, now)?;
     Ok(user)
 }
 
@@ -333,7 +333,7 @@ fn take_seat(txn: &WriteTransaction, tenant: Uuid, now: i64) -> Result<()> {
         return Err(Error::NoCapacity { licensed, used });
     }
     if counters::add(txn, tenant, counters::SEATS_PROVISIONED, 1)? == licensed {
-        webhooks::emit_seats_exhausted(txn, tenant, licensed, now)?;
+        events::seats_exhausted(txn, tenant, licensed, now)?;
     }
     Ok(())
 }

@@ -1,34 +1,20 @@
-//! Webhook registrations, the outbox and the deliveries. An event is one outbox row written in
-//! the transaction of the change that caused it (no change without its event, no event without
-//! its change). The worker (`crate::webhooks`) attempts each outbox event for its registrations
-//! straight away and records the result as a delivery row (whose id is derived from event and
-//! registration); when every registration has its row, the event moves from the outbox to the
-//! event log, where retries and redeliveries find it. Retries are what `DELIVERIES_DUE` says is
-//! due.
+//! Webhook registrations, the outbox and the deliveries. A change that a registration wants gets
+//! an outbox row beside its event (`events`), in the change's transaction. The worker
+//! (`crate::webhooks`) attempts each outbox event for its registrations straight away and records
+//! the result as a delivery row (whose id is derived from event and registration); when every
+//! registration has its row, the outbox row goes. Retries are what `DELIVERIES_DUE` says is due.
+//!
+//! Per-resource order: a registration's pending deliveries about one resource stand in `LANES`
+//! in `seq` order, and only the first of them is ever due; when it succeeds or fails for good, the
+//! next becomes due (`DeliveryLog::leave_lane`).
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{
-    DELIVERIES, DELIVERIES_DUE, EVENTS, OUTBOX, OUTBOX_KEYS_V2, SUBSCRIPTIONS, WEBHOOKS,
-};
-use super::{Error, Result, Tx, codec};
-
-/// Every event type, for validation and `*`.
-pub const EVENT_TYPES: &[&str] = &[
-    "user.created",
-    "user.updated",
-    "user.deactivated",
-    "user.reactivated",
-    "room.member_added",
-    "room.member_updated",
-    "room.member_removed",
-    "room.members_synced",
-    "room.mapping_updated",
-    "room.mapping_removed",
-    "seats.exhausted",
-];
+pub use super::events::{EVENT_TYPES, Event, EventData};
+use super::tables::{DELIVERIES, DELIVERIES_DUE, LANES, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
+use super::{Error, Result, Tx, codec, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Webhook {
@@ -44,6 +30,11 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     /// Unix ms of the first failure since the last success.
     pub failing_since: Option<i64>,
+    /// How long it has been failing while this server was attempting deliveries to it (time the
+    /// server was stopped does not count): what `webhook_disable_after_secs` is compared with.
+    pub failing_for_ms: u64,
+    /// Unix ms of the last failed attempt since the last success.
+    pub last_failure_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -56,12 +47,15 @@ impl Webhook {
     /// Its row in `SUBSCRIPTIONS`: a bit per event type it wants (all for `*`), or nothing
     /// while it is inactive.
     pub fn subscription(&self) -> Option<u64> {
-        self.active.then(|| {
-            self.events
-                .iter()
-                .fold(0, |mask, e| if e == "*" { u64::MAX } else { mask | event_bit(e) })
-        })
+        subscription_mask(self.active, &self.events)
     }
+}
+
+/// A registration's row in `SUBSCRIPTIONS` from its state (any schema's).
+pub fn subscription_mask(active: bool, events: &[String]) -> Option<u64> {
+    active.then(|| {
+        events.iter().fold(0, |mask, e| if e == "*" { u64::MAX } else { mask | event_bit(e) })
+    })
 }
 
 /// An event type's bit in a subscription mask: its place in `EVENT_TYPES`.
@@ -80,19 +74,6 @@ fn subscribe(table: &mut Subscriptions<'_>, tenant: Uuid, hook: &Webhook) -> Res
     Ok(())
 }
 
-/// Builds `SUBSCRIPTIONS` from the registrations (the schema 1 -> 2 upgrade).
-pub fn index_subscriptions(txn: &WriteTransaction) -> Result<u64> {
-    let (hooks, mut table) = (txn.open_table(WEBHOOKS)?, txn.open_table(SUBSCRIPTIONS)?);
-    let mut n = 0;
-    for row in hooks.iter()? {
-        let (key, bytes) = row?;
-        let hook: Webhook = codec::decode(bytes.value())?;
-        subscribe(&mut table, Uuid::from_u128(key.value().0), &hook)?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeliveryStatus {
     Pending,
@@ -106,6 +87,10 @@ pub struct Delivery {
     pub webhook_id: Uuid,
     /// The event's id: `webhook-id`, the same on every attempt, for receivers to deduplicate.
     pub event_id: Uuid,
+    /// The event's place in its tenant's stream, where its body is rendered from.
+    pub seq: u64,
+    /// What the event is about: its lane in `LANES` while pending.
+    pub resource: Uuid,
     pub event_type: String,
     pub status: DeliveryStatus,
     pub attempts: u32,
@@ -152,53 +137,44 @@ pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<()> {
     }
     txn.open_table(WEBHOOKS)?.remove((tenant.as_u128(), id.as_u128()))?;
     txn.open_table(SUBSCRIPTIONS)?.remove((tenant.as_u128(), id.as_u128()))?;
+    let (t, w) = (tenant.as_u128(), id.as_u128());
+    txn.open_table(LANES)?.retain_in((t, w, 0, 0)..=(t, w, u128::MAX, u64::MAX), |_, _| false)?;
     Ok(())
 }
 
-/// What an event is about, kept typed in the outbox: rendering it as JSON is the worker's job,
-/// off the writer thread.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum EventData {
-    User(super::users::User),
-    Member { room: Uuid, user: Uuid, tx_permission: bool },
-    Room { room: super::rooms::Room, sync: Option<super::rooms::SyncCounts> },
-    SeatsExhausted { capacity: u64 },
-}
-
-/// An event waiting in the outbox, with the registrations subscribed to it when it happened.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct OutboxEvent {
-    pub tenant: Uuid,
-    pub event_id: Uuid,
-    pub event_type: String,
-    pub occurred_at: i64,
-    pub data: EventData,
+/// An outbox event: the event with the registrations that have no delivery of it on record yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queued {
+    pub event: Event,
     pub webhooks: Vec<Uuid>,
 }
 
-pub type OutboxKey = (i64, u128);
+/// An outbox row's key: (tenant, seq).
+pub type OutboxKey = (u128, u64);
 
-impl OutboxEvent {
+impl Queued {
     pub fn key(&self) -> OutboxKey {
-        (self.occurred_at, self.event_id.as_u128())
+        (self.event.tenant.as_u128(), self.event.seq)
     }
+}
 
-    /// A fresh delivery of this event to `webhook`, not yet attempted.
-    pub fn delivery(&self, webhook: Uuid) -> Delivery {
-        Delivery {
-            id: delivery_id(self.event_id, webhook, self.occurred_at),
-            webhook_id: webhook,
-            event_id: self.event_id,
-            event_type: self.event_type.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            last_status_code: None,
-            last_error: None,
-            last_duration_ms: None,
-            next_attempt_at: Some(self.occurred_at),
-            created_at: self.occurred_at,
-            updated_at: self.occurred_at,
-        }
+/// A fresh delivery of `event` to `webhook`, not yet attempted.
+pub fn new_delivery(event: &Event, webhook: Uuid) -> Delivery {
+    Delivery {
+        id: delivery_id(event.id, webhook, event.occurred_at),
+        webhook_id: webhook,
+        event_id: event.id,
+        seq: event.seq,
+        resource: event.resource,
+        event_type: event.event_type.clone(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        last_status_code: None,
+        last_error: None,
+        last_duration_ms: None,
+        next_attempt_at: Some(event.occurred_at),
+        created_at: event.occurred_at,
+        updated_at: event.occurred_at,
     }
 }
 
@@ -210,13 +186,19 @@ pub fn delivery_id(event: Uuid, webhook: Uuid, occurred_at: i64) -> Uuid {
     h.update(webhook.as_bytes());
     let mut rest = [0u8; 10];
     rest.copy_from_slice(&h.finalize().as_bytes()[..10]);
-    uuid::Builder::from_unix_timestamp_millis(occurred_at.max(0) as u64, &rest).into_uuid()
+    uuid::Builder::from_unix_timestamp_millis(u64::try_from(occurred_at).unwrap_or(0), &rest)
+        .into_uuid()
 }
 
-/// Records an event in the outbox if any registration wants it: one row in one table, whatever
-/// the number of registrations, so the change's transaction stays small.
-pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: Event) -> Result<()> {
-    let (t, bit) = (tenant.as_u128(), event_bit(event.event_type));
+/// Puts the tenant's `seq`th event in the outbox if any registration wants it: one small row,
+/// whatever the number of registrations, so the change's transaction stays small.
+pub(super) fn enqueue(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    seq: u64,
+    event_type: &str,
+) -> Result<()> {
+    let (t, bit) = (tenant.as_u128(), event_bit(event_type));
     let mut webhooks = Vec::new();
     for row in txn.open_table(SUBSCRIPTIONS)?.range((t, 0)..=(t, u128::MAX))? {
         let (key, mask) = row?;
@@ -227,44 +209,30 @@ pub fn emit(txn: &WriteTransaction, tenant: Uuid, event: Event) -> Result<()> {
     if webhooks.is_empty() {
         return Ok(());
     }
-    let row = OutboxEvent {
-        tenant,
-        event_id: event.id,
-        event_type: event.event_type.to_owned(),
-        occurred_at: event.occurred_at,
-        data: event.data,
-        webhooks,
-    };
-    let bytes = codec::encode(&row)?;
-    txn.open_table(OUTBOX)?.insert(row.key(), bytes.as_slice())?;
+    let bytes = codec::encode(&webhooks)?;
+    txn.open_table(OUTBOX)?.insert((t, seq), bytes.as_slice())?;
     Ok(())
 }
 
-/// An event on record (a delivery's is at `(d.created_at, d.event_id)`): in the event log, or
-/// still in the outbox while other registrations' deliveries of it are under way.
-pub fn event(tx: &impl Tx, key: OutboxKey) -> Result<Option<OutboxEvent>> {
-    for table in [EVENTS, OUTBOX] {
-        if let Some(bytes) = tx.table(table)?.get(key)? {
-            return Ok(Some(codec::decode(bytes.value())?));
-        }
-    }
-    Ok(None)
-}
-
-/// Outbox events, oldest first, skipping `skip`, at most `limit`.
-pub fn outbox(
-    tx: &impl Tx,
-    limit: usize,
-    skip: impl Fn(OutboxKey) -> bool,
-) -> Result<Vec<OutboxEvent>> {
+/// Outbox events in (tenant, seq) order, skipping `skip`, at most `limit`.
+pub fn outbox(tx: &impl Tx, limit: usize, skip: impl Fn(OutboxKey) -> bool) -> Result<Vec<Queued>> {
     let table = tx.table(OUTBOX)?;
     let mut out = Vec::new();
     for row in table.iter()? {
         let (key, bytes) = row?;
-        if skip(key.value()) {
+        let key = key.value();
+        if skip(key) {
             continue;
         }
-        out.push(codec::decode(bytes.value())?);
+        let webhooks: Vec<Uuid> = codec::decode(bytes.value())?;
+        let tenant = Uuid::from_u128(key.0);
+        let Some(event) = events::get(tx, tenant, key.1)? else {
+            return Err(Error::Corrupt(format!(
+                "outbox event {tenant}/{} is not in the log",
+                key.1
+            )));
+        };
+        out.push(Queued { event, webhooks });
         if out.len() == limit {
             break;
         }
@@ -272,20 +240,26 @@ pub fn outbox(
     Ok(out)
 }
 
-/// Events still in the outbox for `webhook` with no delivery on record: not attempted yet.
-pub fn outbox_for(tx: &impl Tx, tenant: Uuid, webhook: Uuid) -> Result<Vec<OutboxEvent>> {
+/// Events still in the outbox for `webhook` with no delivery on record: not attempted yet, in
+/// `seq` order.
+pub fn outbox_for(tx: &impl Tx, tenant: Uuid, webhook: Uuid) -> Result<Vec<Event>> {
+    let t = tenant.as_u128();
     let mut out = Vec::new();
-    for e in outbox(tx, usize::MAX, |_| false)? {
-        if e.tenant == tenant
-            && e.webhooks.contains(&webhook)
+    for row in tx.table(OUTBOX)?.range((t, 0)..=(t, u64::MAX))? {
+        let (key, bytes) = row?;
+        let webhooks: Vec<Uuid> = codec::decode(bytes.value())?;
+        if !webhooks.contains(&webhook) {
+            continue;
+        }
+        if let Some(event) = events::get(tx, tenant, key.value().1)?
             && !delivery_exists(
                 tx,
                 tenant,
                 webhook,
-                delivery_id(e.event_id, webhook, e.occurred_at),
+                delivery_id(event.id, webhook, event.occurred_at),
             )?
         {
-            out.push(e);
+            out.push(event);
         }
     }
     Ok(out)
@@ -296,61 +270,34 @@ pub fn delivery_exists(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid) -> R
     Ok(tx.table(DELIVERIES)?.get((tenant.as_u128(), webhook.as_u128(), id.as_u128()))?.is_some())
 }
 
-/// Moves outbox events whose deliveries are all on record (or whose registrations are gone) to
-/// the event log.
+/// Removes outbox rows whose deliveries are all on record (or whose registrations are gone).
 pub fn settle(txn: &WriteTransaction, keys: &[OutboxKey]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
-    let (mut outbox, mut events) = (txn.open_table(OUTBOX)?, txn.open_table(EVENTS)?);
+    let mut outbox = txn.open_table(OUTBOX)?;
     for &key in keys {
-        if let Some(bytes) = outbox.remove(key)? {
-            events.insert(key, bytes.value())?;
-        }
+        outbox.remove(key)?;
     }
     Ok(())
 }
 
-/// Schema 2 kept every event in `EVENTS` and the outbox as keys beside it; moves the events
-/// still in that outbox to `OUTBOX` and drops the old key table (the schema 2 -> 3 upgrade).
-/// Returns how many moved.
-pub fn move_outbox_v2(txn: &WriteTransaction) -> Result<u64> {
-    let mut keys = Vec::new();
-    for row in txn.open_table(OUTBOX_KEYS_V2)?.iter()? {
-        keys.push(row?.0.value());
-    }
-    let (mut events, mut outbox) = (txn.open_table(EVENTS)?, txn.open_table(OUTBOX)?);
-    let mut moved = 0;
-    for key in keys {
-        if let Some(bytes) = events.remove(key)? {
-            outbox.insert(key, bytes.value())?;
-            moved += 1;
+/// Whether a registration has pending deliveries about `resource` on record: a new event about
+/// it must then wait behind them.
+pub fn lane_waiting(tx: &impl Tx, tenant: Uuid, webhook: Uuid, resource: Uuid) -> Result<bool> {
+    let (t, w, r) = (tenant.as_u128(), webhook.as_u128(), resource.as_u128());
+    Ok(tx.table(LANES)?.range((t, w, r, 0)..=(t, w, r, u64::MAX))?.next().is_some())
+}
+
+/// Whether a delivery read from the due index is still pending and due at `now` (the worker
+/// checks this after claiming its resource, on a fresh read).
+pub fn still_due(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid, now: i64) -> Result<bool> {
+    match tx.table(DELIVERIES)?.get((tenant.as_u128(), webhook.as_u128(), id.as_u128()))? {
+        Some(bytes) => {
+            let d: Delivery = codec::decode(bytes.value())?;
+            Ok(d.status == DeliveryStatus::Pending && d.next_attempt_at.is_some_and(|at| at <= now))
         }
-    }
-    drop((events, outbox));
-    txn.delete_table(OUTBOX_KEYS_V2)?;
-    Ok(moved)
-}
-
-/// An event about to be recorded.
-pub struct Event {
-    pub id: Uuid,
-    pub event_type: &'static str,
-    pub occurred_at: i64,
-    pub data: EventData,
-}
-
-impl Event {
-    /// Ids are derived from the change, so a replayed mutation records the same event.
-    pub fn new(event_type: &'static str, occurred_at: i64, seed: &[u8], data: EventData) -> Event {
-        let mut h = blake3::Hasher::new();
-        h.update(event_type.as_bytes());
-        h.update(&occurred_at.to_le_bytes());
-        h.update(seed);
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&h.finalize().as_bytes()[..16]);
-        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-        Event { id, event_type, occurred_at, data }
+        None => Ok(false),
     }
 }
 
@@ -360,6 +307,7 @@ pub struct DeliveryLog<'t> {
     subscriptions: Subscriptions<'t>,
     deliveries: redb::Table<'t, (u128, u128, u128), &'static [u8]>,
     due: redb::Table<'t, (i64, u128, u128, u128), ()>,
+    lanes: redb::Table<'t, (u128, u128, u128, u64), u128>,
 }
 
 impl<'t> DeliveryLog<'t> {
@@ -369,6 +317,7 @@ impl<'t> DeliveryLog<'t> {
             subscriptions: txn.open_table(SUBSCRIPTIONS)?,
             deliveries: txn.open_table(DELIVERIES)?,
             due: txn.open_table(DELIVERIES_DUE)?,
+            lanes: txn.open_table(LANES)?,
         })
     }
 
@@ -402,6 +351,54 @@ impl<'t> DeliveryLog<'t> {
         self.deliveries.insert(key, bytes.as_slice())?;
         if let (DeliveryStatus::Pending, Some(at)) = (d.status, d.next_attempt_at) {
             self.due.insert((at, key.0, key.1, key.2), ())?;
+        }
+        Ok(())
+    }
+
+    fn lane_key(tenant: Uuid, d: &Delivery) -> (u128, u128, u128, u64) {
+        (tenant.as_u128(), d.webhook_id.as_u128(), d.resource.as_u128(), d.seq)
+    }
+
+    /// The first pending delivery in `d`'s lane, if any.
+    fn lane_head(&self, tenant: Uuid, d: &Delivery) -> Result<Option<(u64, Uuid)>> {
+        let (t, w, r, _) = Self::lane_key(tenant, d);
+        Ok(match self.lanes.range((t, w, r, 0)..=(t, w, r, u64::MAX))?.next() {
+            Some(row) => {
+                let (key, id) = row?;
+                Some((key.value().3, Uuid::from_u128(id.value())))
+            }
+            None => None,
+        })
+    }
+
+    /// Records a delivery not attempted yet as pending in its lane: due now if nothing about its
+    /// resource is ahead of it, else not due until those ahead are done.
+    pub fn queue(&mut self, tenant: Uuid, mut d: Delivery, now: i64) -> Result<()> {
+        let first = self.lane_head(tenant, &d)?.is_none_or(|(seq, _)| seq >= d.seq);
+        d.status = DeliveryStatus::Pending;
+        d.next_attempt_at = first.then_some(now);
+        self.lanes.insert(Self::lane_key(tenant, &d), d.id.as_u128())?;
+        self.put(tenant, None, &d)
+    }
+
+    /// A first attempt failed and will be retried: it heads its lane until it is done.
+    pub fn enter_lane(&mut self, tenant: Uuid, d: &Delivery) -> Result<()> {
+        self.lanes.insert(Self::lane_key(tenant, d), d.id.as_u128())?;
+        Ok(())
+    }
+
+    /// `d` is done (succeeded, or failed for good): it leaves its lane, and the next delivery
+    /// about its resource becomes due at `now`.
+    pub fn leave_lane(&mut self, tenant: Uuid, d: &Delivery, now: i64) -> Result<()> {
+        if self.lanes.remove(Self::lane_key(tenant, d))?.is_none() {
+            return Ok(()); // a redelivery, outside any lane
+        }
+        let Some((_, next)) = self.lane_head(tenant, d)? else { return Ok(()) };
+        let Some(old) = self.delivery(tenant, d.webhook_id, next)? else { return Ok(()) };
+        if old.status == DeliveryStatus::Pending && old.next_attempt_at.is_none() {
+            let mut due = old.clone();
+            due.next_attempt_at = Some(now);
+            self.put(tenant, Some(&old), &due)?;
         }
         Ok(())
     }
@@ -451,15 +448,17 @@ pub struct Due {
     pub delivery: Delivery,
     pub hook: Webhook,
     /// None only if the event left the store (pruned) while a redelivery was pending.
-    pub event: Option<OutboxEvent>,
+    pub event: Option<Event>,
 }
 
-/// Deliveries due at `now`, oldest first, skipping `skip(delivery, webhook)`.
+/// Deliveries due at `now`, oldest first, skipping `skip(delivery id, webhook)` and, once the
+/// delivery is read, `skip_resource(webhook, resource)`.
 pub fn due(
     tx: &impl Tx,
     now: i64,
     limit: usize,
     skip: impl Fn(Uuid, Uuid) -> bool,
+    skip_resource: impl Fn(Uuid, Uuid) -> bool,
 ) -> Result<Vec<Due>> {
     let table = tx.table(DELIVERIES_DUE)?;
     let mut out = Vec::new();
@@ -480,7 +479,10 @@ pub fn due(
             }
         };
         let delivery = get_delivery(tx, tenant, hook.id, Uuid::from_u128(d))?;
-        let event = event(tx, (delivery.created_at, delivery.event_id.as_u128()))?;
+        if skip_resource(hook.id, delivery.resource) {
+            continue;
+        }
+        let event = events::get(tx, tenant, delivery.seq)?.filter(|e| e.id == delivery.event_id);
         out.push(Due { tenant, delivery, hook, event });
         if out.len() == limit {
             break;
@@ -489,63 +491,11 @@ pub fn due(
     Ok(out)
 }
 
-/// `user.*`.
-pub fn emit_user(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    event_type: &'static str,
-    user: &super::users::User,
-    now: i64,
-) -> Result<()> {
-    let data = EventData::User(user.clone());
-    emit(txn, tenant, Event::new(event_type, now, user.id.as_bytes(), data))
-}
-
-/// `room.member_*`.
-pub fn emit_member(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    event_type: &'static str,
-    room: Uuid,
-    user: Uuid,
-    tx_permission: bool,
-    now: i64,
-) -> Result<()> {
-    let data = EventData::Member { room, user, tx_permission };
-    let seed = [room.as_bytes().as_slice(), user.as_bytes().as_slice()].concat();
-    emit(txn, tenant, Event::new(event_type, now, &seed, data))
-}
-
-/// `room.*` about the room itself (`sync`: what a full-replace sync changed).
-pub fn emit_room(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    event_type: &'static str,
-    room: &super::rooms::Room,
-    sync: Option<super::rooms::SyncCounts>,
-    now: i64,
-) -> Result<()> {
-    let seed = [room.id.as_bytes().as_slice(), &room.version.to_le_bytes()].concat();
-    let data = EventData::Room { room: room.clone(), sync };
-    emit(txn, tenant, Event::new(event_type, now, &seed, data))
-}
-
-/// `seats.exhausted`, when the last free seat was just taken.
-pub fn emit_seats_exhausted(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    capacity: u64,
-    now: i64,
-) -> Result<()> {
-    let data = EventData::SeatsExhausted { capacity };
-    emit(txn, tenant, Event::new("seats.exhausted", now, tenant.as_bytes(), data))
-}
-
 /// Deletes finished (succeeded or failed) deliveries created before `cutoff` (unix ms), across
 /// all tenants; pending ones stay whatever their age. Returns how many went.
 pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
     // Delivery ids are UUIDv7: the top 48 bits are the creation time in ms.
-    let bound = (cutoff.max(0) as u128) << 80;
+    let bound = u128::from(u64::try_from(cutoff).unwrap_or(0)) << 80;
     let hooks: Vec<(u128, u128)> = {
         let table = txn.open_table(WEBHOOKS)?;
         let mut keys = Vec::new();
@@ -571,36 +521,26 @@ pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
     for key in &doomed {
         table.remove(*key)?;
     }
-    drop(table);
-    prune_events(txn, cutoff)?;
     Ok(doomed.len() as u64)
 }
 
-/// Deletes logged events older than `cutoff` that no pending delivery still needs (outbox events
-/// are not in the log yet).
-fn prune_events(txn: &WriteTransaction, cutoff: i64) -> Result<()> {
+/// The events a pending delivery or the outbox still needs, by (tenant, seq): pruning keeps them.
+pub fn needed_events(tx: &impl Tx) -> Result<std::collections::HashSet<(u128, u64)>> {
     let mut needed = std::collections::HashSet::new();
-    {
-        let due = txn.open_table(DELIVERIES_DUE)?;
-        let deliveries = txn.open_table(DELIVERIES)?;
-        for row in due.iter()? {
-            let (_, t, w, d) = row?.0.value();
-            if let Some(bytes) = deliveries.get((t, w, d))? {
-                let d: Delivery = codec::decode(bytes.value())?;
-                needed.insert((d.created_at, d.event_id.as_u128()));
-            }
+    for row in tx.table(OUTBOX)?.iter()? {
+        needed.insert(row?.0.value());
+    }
+    for row in tx.table(LANES)?.iter()? {
+        let (t, _, _, seq) = row?.0.value();
+        needed.insert((t, seq));
+    }
+    let deliveries = tx.table(DELIVERIES)?;
+    for row in tx.table(DELIVERIES_DUE)?.iter()? {
+        let (_, t, w, d) = row?.0.value();
+        if let Some(bytes) = deliveries.get((t, w, d))? {
+            let d: Delivery = codec::decode(bytes.value())?;
+            needed.insert((t, d.seq));
         }
     }
-    let mut events = txn.open_table(EVENTS)?;
-    let mut old = Vec::new();
-    for row in events.range((i64::MIN, 0)..(cutoff, 0))? {
-        let key = row?.0.value();
-        if !needed.contains(&key) {
-            old.push(key);
-        }
-    }
-    for key in old {
-        events.remove(key)?;
-    }
-    Ok(())
+    Ok(needed)
 }

@@ -61,6 +61,7 @@ pub(super) fn spawn(
     db: Arc<Database>,
     mut queue: mpsc::UnboundedReceiver<Box<dyn Job>>,
     stats: Arc<WriterStats>,
+    committed: tokio::sync::watch::Sender<u64>,
 ) -> Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
@@ -73,18 +74,24 @@ pub(super) fn spawn(
                         Err(_) => break,
                     }
                 }
-                commit_batch(&db, batch, &stats);
+                if commit_batch(&db, batch, &stats) {
+                    committed.send_modify(|n| *n += 1);
+                }
             }
         })
         .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))
 }
 
-fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) {
+/// Returns whether anything committed.
+fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) -> bool {
     let started = std::time::Instant::now();
     'attempt: while !batch.is_empty() {
         let txn = match db.begin_write() {
             Ok(txn) => txn,
-            Err(e) => return fail_all(batch, Error::from(e)),
+            Err(e) => {
+                fail_all(batch, Error::from(e));
+                return false;
+            }
         };
         for i in 0..batch.len() {
             if !batch[i].run(&txn) {
@@ -96,7 +103,8 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
             }
         }
         let committed = txn.commit().map_err(Error::from);
-        if committed.is_ok() {
+        let ok = committed.is_ok();
+        if ok {
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.mutations.fetch_add(batch.len() as u64, Ordering::Relaxed);
             crate::metrics::get().commit(batch.len(), started.elapsed());
@@ -104,8 +112,9 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
         for job in batch {
             job.finish(committed.clone());
         }
-        return;
+        return ok;
     }
+    false
 }
 
 fn fail_all(batch: Vec<Box<dyn Job>>, err: Error) {

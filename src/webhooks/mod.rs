@@ -19,7 +19,7 @@ use crate::app::App;
 use serde_json::json;
 
 use crate::store::webhooks::{
-    self as hooks, Delivery, DeliveryStatus, EventData, OutboxEvent, OutboxKey, Webhook,
+    self as hooks, Delivery, DeliveryStatus, Event, EventData, OutboxKey, Webhook,
 };
 use crate::store::{self, Store};
 use crate::time::now_ms;
@@ -54,6 +54,9 @@ pub struct Settings {
     pub disable_after: Duration,
     /// Finished deliveries older than this leave the log.
     pub retention: Duration,
+    /// Events older than this leave the change stream (`GET /events`), unless a pending
+    /// delivery still needs one.
+    pub event_retention: Duration,
     /// TLS for https receivers when an extra CA is configured; else the public roots.
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -65,6 +68,7 @@ impl Default for Settings {
             deny: default_deny(),
             disable_after: Duration::from_secs(3 * 86_400),
             retention: Duration::from_secs(30 * 86_400),
+            event_retention: Duration::from_secs(30 * 86_400),
             tls: None,
         }
     }
@@ -74,9 +78,9 @@ pub fn default_deny() -> Vec<ipnet::IpNet> {
     ["169.254.0.0/16", "fd00:ec2::/32"].iter().filter_map(|n| n.parse().ok()).collect()
 }
 
-/// The JSON body of an event: `{id, type, tenant_id, occurred_at, data}`, with the resource as
-/// the native API shows it.
-pub fn payload(e: &OutboxEvent) -> String {
+/// The JSON form of an event, the same in a webhook body and in the feed: `{id, seq, type,
+/// tenant_id, occurred_at, version, data}`, with the resource as the native API shows it.
+pub fn event_json(e: &Event) -> serde_json::Value {
     let data = match &e.data {
         EventData::User(user) => crate::native::users::user_json(user),
         EventData::Member { room, user, tx_permission } => {
@@ -94,8 +98,15 @@ pub fn payload(e: &OutboxEvent) -> String {
         EventData::SeatsExhausted { capacity } => {
             json!({"seat_capacity": capacity, "seats_provisioned": capacity, "seats_available": 0})
         }
+        EventData::Seats { capacity, used } => json!({"seat_capacity": capacity,
+            "seats_provisioned": used, "seats_available": capacity.saturating_sub(*used)}),
     };
-    envelope(e.event_id, &e.event_type, e.tenant, e.occurred_at, data)
+    let mut out = envelope(e.id, &e.event_type, e.tenant, e.occurred_at, data);
+    if let Some(fields) = out.as_object_mut() {
+        fields.insert("seq".into(), e.seq.into());
+        fields.insert("version".into(), e.version.into());
+    }
+    out
 }
 
 /// The body every event is sent in (the test event too).
@@ -105,10 +116,9 @@ pub fn envelope(
     tenant: Uuid,
     occurred_at: i64,
     data: serde_json::Value,
-) -> String {
+) -> serde_json::Value {
     json!({"id": id, "type": event_type, "tenant_id": tenant,
         "occurred_at": crate::time::format_ms(occurred_at), "data": data})
-    .to_string()
 }
 
 /// What the worker has taken up and not yet recorded.
@@ -118,8 +128,31 @@ struct Busy {
     receivers: HashMap<Uuid, Receiver>,
     /// Outbox events taken up, with how many of their deliveries are not yet recorded.
     events: HashMap<OutboxKey, usize>,
+    /// Per (registration, resource) with anything taken up: events about one resource go out
+    /// one at a time, in `seq` order.
+    resources: HashMap<(Uuid, Uuid), Resource>,
     /// Kept-alive connections per registration, for the next lane (at most one per lane).
     idle: HashMap<Uuid, Vec<send::Connection>>,
+}
+
+/// One (registration, resource)'s state in the worker.
+#[derive(Default)]
+struct Resource {
+    /// An attempt about it is out: sending, or waiting for a lane of its receiver.
+    out: bool,
+    /// The log may hold pending deliveries about it (a retry, or what waited behind one): what
+    /// comes next goes to the log behind them, never straight out.
+    blocked: bool,
+    /// First attempts that came while one was out, in `seq` order.
+    waiting: VecDeque<Attempt>,
+    /// Records about it sent to the recorder and not yet committed.
+    recording: usize,
+}
+
+impl Resource {
+    fn idle(&self) -> bool {
+        !self.out && self.waiting.is_empty() && self.recording == 0
+    }
 }
 
 /// One registration's lanes (tasks sending to it one attempt after another) and the attempts
@@ -139,8 +172,14 @@ struct Attempt {
     event: Option<OutboxKey>,
 }
 
-/// A delivery to record: attempted (`outcome`), or not (too many wait for its receiver: it waits
-/// in the log, pending).
+impl Attempt {
+    fn resource(&self) -> (Uuid, Uuid) {
+        (self.hook.id, self.delivery.resource)
+    }
+}
+
+/// A delivery to record: attempted (`outcome`), or not (it waits in the log, pending: behind
+/// earlier ones about its resource, or because too many wait for its receiver).
 struct Finished {
     tenant: Uuid,
     delivery: Delivery,
@@ -203,8 +242,13 @@ fn lower_priority() {
 async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
     let busy: Arc<Mutex<Busy>> = Arc::default();
     let (done, finished) = tokio::sync::mpsc::unbounded_channel();
-    let recorder =
-        tokio::spawn(record_batches(app.store.clone(), settings.clone(), finished, busy.clone()));
+    let recorder = tokio::spawn(record_batches(
+        app.store.clone(),
+        settings.clone(),
+        finished,
+        busy.clone(),
+        now_ms(),
+    ));
     let dispatcher =
         Dispatcher { settings, busy, slots: Arc::new(Semaphore::new(CONCURRENCY)), done };
     loop {
@@ -233,6 +277,15 @@ async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<b
     let _ = recorder.await;
 }
 
+/// An attempt whose resource the dispatcher has claimed, to send once a fresh read says whether
+/// it may.
+enum Claimed {
+    /// A first attempt: it goes out unless the log holds pending deliveries about its resource.
+    First(Attempt),
+    /// A retry read from the due index: it goes out if it is still due.
+    Due(Attempt),
+}
+
 impl Dispatcher {
     /// Takes up new outbox events, then due retries; returns how many deliveries it took up.
     async fn round(&self, store: &Store) -> store::Result<usize> {
@@ -243,10 +296,11 @@ impl Dispatcher {
                 // Most events of a round go to the same few registrations: read each once.
                 let mut registrations: HashMap<(Uuid, Uuid), Option<Webhook>> = HashMap::new();
                 let mut out = Vec::with_capacity(events.len());
-                for e in events {
-                    let mut receivers = Vec::with_capacity(e.webhooks.len());
-                    for &w in &e.webhooks {
-                        let id = hooks::delivery_id(e.event_id, w, e.occurred_at);
+                for q in events {
+                    let e = &q.event;
+                    let mut receivers = Vec::with_capacity(q.webhooks.len());
+                    for &w in &q.webhooks {
+                        let id = hooks::delivery_id(e.id, w, e.occurred_at);
                         if hooks::delivery_exists(tx, e.tenant, w, id)? {
                             continue;
                         }
@@ -264,91 +318,188 @@ impl Dispatcher {
                         };
                         receivers.extend(hook);
                     }
-                    out.push((e, receivers));
+                    out.push((q, receivers));
                 }
                 Ok(out)
             })
             .await?;
-        let mut taken = 0;
-        for (event, receivers) in events {
-            let key = event.key();
+        let mut claimed = Vec::new();
+        for (queued, receivers) in events {
+            let key = queued.key();
             self.busy.lock().events.insert(key, receivers.len());
             if receivers.is_empty() {
                 let _ = self.done.send(Record::Settle(key));
                 continue;
             }
-            let body: Arc<str> = payload(&event).into();
+            let event = &queued.event;
+            let body: Arc<str> = event_json(event).to_string().into();
             for hook in receivers {
-                let delivery = event.delivery(hook.id);
+                let delivery = hooks::new_delivery(event, hook.id);
                 let body = body.clone();
                 let attempt =
                     Attempt { tenant: event.tenant, hook, delivery, body, event: Some(key) };
-                if self.take(attempt) {
-                    taken += 1;
-                } else {
-                    self.not_taken(key);
-                }
+                claimed.extend(self.arrive(attempt).map(Claimed::First));
             }
         }
 
         let (now, busy) = (now_ms(), self.busy.clone());
         let due = store
             .read(move |tx| {
-                hooks::due(tx, now, BATCH, |d, w| {
-                    let busy = busy.lock();
-                    busy.deliveries.contains(&d)
-                        || busy.receivers.get(&w).is_some_and(|r| r.waiting.len() >= WAITING)
-                })
+                hooks::due(
+                    tx,
+                    now,
+                    BATCH,
+                    |d, w| {
+                        let busy = busy.lock();
+                        busy.deliveries.contains(&d)
+                            || busy.receivers.get(&w).is_some_and(|r| r.waiting.len() >= WAITING)
+                    },
+                    |w, r| busy.lock().resources.contains_key(&(w, r)),
+                )
             })
             .await?;
         let mut bodies: HashMap<Uuid, Arc<str>> = HashMap::new();
         for hooks::Due { tenant, delivery, hook, event } in due {
-            let Some(e) = event else {
-                if self.busy.lock().deliveries.insert(delivery.id) {
-                    let attempt =
-                        Attempt { tenant, hook, delivery, body: Arc::from(""), event: None };
-                    self.finished(
-                        attempt,
-                        Some(Outcome::refused("the event is no longer on record")),
-                    );
+            let body = match &event {
+                Some(e) => {
+                    bodies.entry(e.id).or_insert_with(|| event_json(e).to_string().into()).clone()
                 }
-                continue;
+                None => Arc::from(""),
             };
-            let body = bodies.entry(e.event_id).or_insert_with(|| payload(&e).into()).clone();
-            taken += usize::from(self.take(Attempt { tenant, hook, delivery, body, event: None }));
+            let attempt = Attempt { tenant, hook, delivery, body, event: None };
+            let key = attempt.resource();
+            {
+                let mut busy = self.busy.lock();
+                if busy.resources.contains_key(&key)
+                    || busy.deliveries.contains(&attempt.delivery.id)
+                {
+                    continue;
+                }
+                // What is due may have others about its resource behind it in the log.
+                busy.resources
+                    .insert(key, Resource { out: true, blocked: true, ..Default::default() });
+            }
+            if event.is_none() {
+                self.busy.lock().deliveries.insert(attempt.delivery.id);
+                self.finished(attempt, Some(Outcome::refused("the event is no longer on record")));
+                continue;
+            }
+            claimed.push(Claimed::Due(attempt));
+        }
+
+        // The claims were made before this read began, so it sees every record committed before
+        // them: a lane that was just filled, a retry that was just recorded.
+        let checks: Vec<(Uuid, Uuid, Uuid, Uuid, bool)> = claimed
+            .iter()
+            .map(|c| match c {
+                Claimed::First(a) => {
+                    (a.tenant, a.hook.id, a.delivery.resource, a.delivery.id, true)
+                }
+                Claimed::Due(a) => (a.tenant, a.hook.id, a.delivery.resource, a.delivery.id, false),
+            })
+            .collect();
+        let verdicts = store
+            .read(move |tx| {
+                let now = now_ms();
+                checks
+                    .iter()
+                    .map(|&(tenant, w, resource, id, first)| {
+                        if first {
+                            hooks::lane_waiting(tx, tenant, w, resource).map(|waiting| !waiting)
+                        } else {
+                            hooks::still_due(tx, tenant, w, id, now)
+                        }
+                    })
+                    .collect::<store::Result<Vec<bool>>>()
+            })
+            .await;
+        let verdicts = match verdicts {
+            Ok(v) => v,
+            Err(e) => {
+                for c in claimed {
+                    let (Claimed::First(a) | Claimed::Due(a)) = c;
+                    self.release(a);
+                }
+                return Err(e);
+            }
+        };
+        let mut taken = 0;
+        for (c, go) in claimed.into_iter().zip(verdicts) {
+            match (c, go) {
+                (Claimed::First(a) | Claimed::Due(a), true) => {
+                    taken += 1;
+                    self.take(a);
+                }
+                (Claimed::First(a), false) => {
+                    taken += 1;
+                    self.busy.lock().deliveries.insert(a.delivery.id);
+                    self.finished(a, None);
+                }
+                (Claimed::Due(a), false) => self.release(a),
+            }
         }
         Ok(taken)
     }
 
-    /// Sends an attempt on a lane of its receiver, or queues it for one. A first attempt that
-    /// finds too many waiting goes to the log as pending; a retry stays due. Returns false if it
-    /// left the attempt alone.
-    fn take(&self, attempt: Attempt) -> bool {
-        let id = attempt.delivery.id;
+    /// A first attempt arrives: it is claimed for sending if nothing about its resource is taken
+    /// up; else it waits behind what is out, or goes to the log behind what is there.
+    fn arrive(&self, attempt: Attempt) -> Option<Attempt> {
         let mut busy = self.busy.lock();
-        if busy.deliveries.contains(&id) {
-            return false;
+        busy.deliveries.insert(attempt.delivery.id);
+        match busy.resources.get_mut(&attempt.resource()) {
+            None => {
+                let key = attempt.resource();
+                busy.resources.insert(key, Resource { out: true, ..Default::default() });
+                Some(attempt)
+            }
+            Some(r) if r.blocked => {
+                r.recording += 1;
+                let _ = self.done.send(record(attempt, None));
+                None
+            }
+            Some(r) => {
+                r.waiting.push_back(attempt);
+                None
+            }
         }
+    }
+
+    /// A claimed retry that is not due after all: nothing of it stays taken up.
+    fn release(&self, attempt: Attempt) {
+        let mut busy = self.busy.lock();
+        busy.deliveries.remove(&attempt.delivery.id);
+        let key = attempt.resource();
+        if let Some(r) = busy.resources.get_mut(&key) {
+            r.out = false;
+            if r.idle() {
+                busy.resources.remove(&key);
+            }
+        }
+    }
+
+    /// Sends an attempt on a lane of its receiver, or queues it for one. A first attempt that
+    /// finds too many waiting goes to the log as pending; a retry stays due.
+    fn take(&self, attempt: Attempt) {
+        let mut busy = self.busy.lock();
+        busy.deliveries.insert(attempt.delivery.id);
         if !attempt.hook.active {
-            busy.deliveries.insert(id);
+            drop(busy);
             self.finished(attempt, Some(Outcome::refused("the registration is disabled")));
-            return true;
+            return;
         }
         let receiver = busy.receivers.entry(attempt.hook.id).or_default();
         if receiver.lanes < PER_RECEIVER {
             receiver.lanes += 1;
-            busy.deliveries.insert(id);
             tokio::spawn(self.clone().lane(attempt));
         } else if receiver.waiting.len() < WAITING {
             receiver.waiting.push_back(attempt);
-            busy.deliveries.insert(id);
         } else if attempt.event.is_some() {
-            busy.deliveries.insert(id);
+            drop(busy);
             self.finished(attempt, None);
         } else {
-            return false;
+            drop(busy);
+            self.release(attempt);
         }
-        true
     }
 
     /// Sends to one receiver, one attempt after another, until none waits for it.
@@ -366,9 +517,14 @@ impl Dispatcher {
                 }
                 Err(_) => return, // shutting down
             };
-            self.finished(attempt, Some(outcome));
+            let next = self.finished(attempt, Some(outcome));
             if self.slots.is_closed() {
                 return;
+            }
+            // The next event about the same resource goes first, on this lane.
+            if let Some(next) = next {
+                attempt = next;
+                continue;
             }
             let mut busy = self.busy.lock();
             let Some(r) = busy.receivers.get_mut(&receiver) else { return };
@@ -391,32 +547,50 @@ impl Dispatcher {
         }
     }
 
-    /// An outbox event's delivery was left alone after all: one less to wait for.
-    fn not_taken(&self, key: OutboxKey) {
-        let mut busy = self.busy.lock();
-        if let Some(n) = busy.events.get_mut(&key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                busy.events.remove(&key);
-            }
-        }
-    }
-
-    fn finished(&self, a: Attempt, outcome: Option<Outcome>) {
+    /// An attempt is over (or was not made: `outcome` None, it waits in the log). Hands it to
+    /// the recorder and returns the next attempt about its resource that may go out now: after a
+    /// success, the one waiting behind it; after anything else, those waiting go to the log
+    /// behind it, in order.
+    fn finished(&self, a: Attempt, outcome: Option<Outcome>) -> Option<Attempt> {
         crate::metrics::get().delivery(match &outcome {
             None => "deferred",
             Some(o) if o.succeeded() => "succeeded",
             Some(o) if o.refused => "refused",
             Some(_) => "failed",
         });
-        let _ = self.done.send(Record::Delivery(Box::new(Finished {
-            tenant: a.tenant,
-            delivery: a.delivery,
-            outcome,
-            event: a.event,
-            at: now_ms(),
-        })));
+        let succeeded = outcome.as_ref().is_some_and(Outcome::succeeded);
+        let key = a.resource();
+        let mut busy = self.busy.lock();
+        let Some(r) = busy.resources.get_mut(&key) else {
+            let _ = self.done.send(record(a, outcome));
+            return None;
+        };
+        r.out = false;
+        r.recording += 1;
+        // Sent under the lock, so the recorder sees one resource's records in `seq` order.
+        let _ = self.done.send(record(a, outcome));
+        if succeeded && !r.blocked {
+            let next = r.waiting.pop_front();
+            r.out = next.is_some();
+            return next;
+        }
+        r.blocked = true;
+        while let Some(w) = r.waiting.pop_front() {
+            r.recording += 1;
+            let _ = self.done.send(record(w, None));
+        }
+        None
     }
+}
+
+fn record(a: Attempt, outcome: Option<Outcome>) -> Record {
+    Record::Delivery(Box::new(Finished {
+        tenant: a.tenant,
+        delivery: a.delivery,
+        outcome,
+        event: a.event,
+        at: now_ms(),
+    }))
 }
 
 async fn record_batches(
@@ -424,8 +598,9 @@ async fn record_batches(
     settings: Arc<Settings>,
     mut finished: tokio::sync::mpsc::UnboundedReceiver<Record>,
     busy: Arc<Mutex<Busy>>,
+    started_at: i64,
 ) {
-    let disable_after = settings.disable_after.as_millis() as i64;
+    let disable_after = i64::try_from(settings.disable_after.as_millis()).unwrap_or(i64::MAX);
     while let Some(first) = finished.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + GATHER;
@@ -435,8 +610,8 @@ async fn record_batches(
                 Ok(None) | Err(_) => break,
             }
         }
-        // Outbox events whose last outstanding deliveries are in this batch move to the event log
-        // in its commit: from then on their deliveries are on record.
+        // Outbox events whose last outstanding deliveries are in this batch leave the outbox in
+        // its commit: from then on their deliveries are on record.
         let settled: Vec<OutboxKey> = {
             let busy = busy.lock();
             let mut here: HashMap<OutboxKey, usize> = HashMap::new();
@@ -464,7 +639,7 @@ async fn record_batches(
                     let mut log = hooks::DeliveryLog::open(txn)?;
                     for r in batch.iter() {
                         if let Record::Delivery(f) = r {
-                            record(&mut log, f, disable_after)?;
+                            record_one(&mut log, f, disable_after, started_at)?;
                         }
                     }
                     drop(log);
@@ -481,6 +656,13 @@ async fn record_batches(
             let key = match r {
                 Record::Delivery(f) => {
                     busy.deliveries.remove(&f.delivery.id);
+                    let resource = (f.delivery.webhook_id, f.delivery.resource);
+                    if let Some(r) = busy.resources.get_mut(&resource) {
+                        r.recording = r.recording.saturating_sub(1);
+                        if r.idle() {
+                            busy.resources.remove(&resource);
+                        }
+                    }
                     f.event
                 }
                 Record::Settle(key) => {
@@ -501,23 +683,31 @@ async fn record_batches(
     }
 }
 
-/// Records a delivery: a first one as it now stands, a retry over the row it retried.
-fn record(log: &mut hooks::DeliveryLog, f: &Finished, disable_after: i64) -> store::Result<()> {
+/// Records a delivery: a first one as it now stands, a retry over the row it retried; keeps its
+/// lane and its registration's failure state.
+fn record_one(
+    log: &mut hooks::DeliveryLog,
+    f: &Finished,
+    disable_after: i64,
+    started_at: i64,
+) -> store::Result<()> {
     let (tenant, webhook_id, now) = (f.tenant, f.delivery.webhook_id, f.at);
+    let first = f.event.is_some();
     // A first attempt is not on record: the dispatcher checked, and only this worker adds rows.
-    let old = match f.event {
-        Some(_) => None,
-        None => match log.delivery(tenant, webhook_id, f.delivery.id)? {
+    let old = if first {
+        None
+    } else {
+        match log.delivery(tenant, webhook_id, f.delivery.id)? {
             Some(d) => Some(d),
             None => return Ok(()), // deleted with its registration meanwhile
-        },
+        }
     };
     let mut d = old.clone().unwrap_or_else(|| f.delivery.clone());
     let Some(mut hook) = log.hook(tenant, webhook_id)? else { return Ok(()) };
     let Some(outcome) = &f.outcome else {
-        return if old.is_none() { log.put(tenant, None, &d) } else { Ok(()) };
+        return if first { log.queue(tenant, d, now) } else { Ok(()) };
     };
-    let before = (hook.active, hook.failing_since);
+    let before = hook.clone();
     d.attempts += 1;
     d.last_status_code = outcome.status;
     d.last_error = outcome.error.clone();
@@ -527,17 +717,42 @@ fn record(log: &mut hooks::DeliveryLog, f: &Finished, disable_after: i64) -> sto
         d.status = DeliveryStatus::Succeeded;
         d.next_attempt_at = None;
         hook.failing_since = None;
+        hook.failing_for_ms = 0;
+        hook.last_failure_at = None;
     } else {
         let since = *hook.failing_since.get_or_insert(now);
-        if outcome.status == Some(410) {
+        // Only time between failed attempts while this server ran counts as failing.
+        if let Some(previous) = hook.last_failure_at {
+            let failing = now - previous.max(started_at);
+            hook.failing_for_ms += u64::try_from(failing).unwrap_or(0);
+        }
+        hook.last_failure_at = Some(now);
+        if hook.active && outcome.status == Some(410) {
             hook.active = false;
             hook.disabled_reason = Some("the receiver answered 410 Gone".into());
-        } else if now - since > disable_after {
+        } else if hook.active
+            && i64::try_from(hook.failing_for_ms).unwrap_or(i64::MAX) > disable_after
+        {
             hook.active = false;
-            hook.disabled_reason = Some(format!("failing since {}", crate::time::format_ms(since)));
+            hook.disabled_reason = Some(format!(
+                "failing since {} ({} s of failed attempts)",
+                crate::time::format_ms(since),
+                hook.failing_for_ms / 1000
+            ));
         }
-        let retry =
-            BACKOFF_SECS.get(d.attempts as usize - 1).filter(|_| hook.active && !outcome.refused);
+        if before.active && !hook.active {
+            tracing::warn!(
+                tenant = %tenant,
+                webhook = %hook.id,
+                url = %hook.url,
+                reason = hook.disabled_reason.as_deref().unwrap_or(""),
+                "disabled a webhook registration"
+            );
+        }
+        let retry = usize::try_from(d.attempts)
+            .ok()
+            .and_then(|n| BACKOFF_SECS.get(n.saturating_sub(1)))
+            .filter(|_| hook.active && !outcome.refused);
         match retry {
             Some(secs) => {
                 d.status = DeliveryStatus::Pending;
@@ -549,15 +764,47 @@ fn record(log: &mut hooks::DeliveryLog, f: &Finished, disable_after: i64) -> sto
             }
         }
     }
-    if (hook.active, hook.failing_since) != before {
+    if hook != before {
         hook.updated_at = now;
         log.put_hook(tenant, &hook)?;
     }
-    log.put(tenant, old.as_ref(), &d)
+    log.put(tenant, old.as_ref(), &d)?;
+    match d.status {
+        DeliveryStatus::Pending if first => log.enter_lane(tenant, &d),
+        DeliveryStatus::Pending => Ok(()),
+        DeliveryStatus::Succeeded | DeliveryStatus::Failed => log.leave_lane(tenant, &d, now),
+    }
 }
 
-/// Removes finished deliveries older than the retention; run periodically.
-pub async fn prune(store: &Store, settings: &Settings) -> store::Result<u64> {
-    let cutoff = now_ms() - settings.retention.as_millis() as i64;
-    store.write(move |txn| hooks::prune(txn, cutoff)).await
+/// Removes finished deliveries older than the delivery-log retention and events older than the
+/// event retention; run periodically. Returns (deliveries, events) removed.
+pub async fn prune(store: &Store, settings: &Settings) -> store::Result<(u64, u64)> {
+    let now = now_ms();
+    let cutoff = now - i64::try_from(settings.retention.as_millis()).unwrap_or(i64::MAX);
+    let deliveries = store.write(move |txn| hooks::prune(txn, cutoff)).await?;
+    let cutoff = now - i64::try_from(settings.event_retention.as_millis()).unwrap_or(i64::MAX);
+    let tenants = store.read(store::tenants::list).await?;
+    let mut events = 0;
+    for t in tenants {
+        // In bounded steps, so no one commit holds the writer long.
+        loop {
+            let gone = store
+                .write(move |txn| {
+                    let needed = hooks::needed_events(txn)?;
+                    let key = t.id.as_u128();
+                    store::events::prune(txn, t.id, cutoff, PRUNE_STEP, |seq| {
+                        needed.contains(&(key, seq))
+                    })
+                })
+                .await?;
+            events += gone;
+            if gone < PRUNE_STEP as u64 {
+                break;
+            }
+        }
+    }
+    Ok((deliveries, events))
 }
+
+/// Most events one pruning commit removes.
+const PRUNE_STEP: usize = 10_000;

@@ -80,6 +80,8 @@ fn the_delivery_log_prunes_finished_entries_only() {
                     secret: "whsec_AAAA".into(),
                     disabled_reason: None,
                     failing_since: None,
+                    failing_for_ms: 0,
+                    last_failure_at: None,
                     created_at: 0,
                     updated_at: 0,
                 };
@@ -100,6 +102,8 @@ fn the_delivery_log_prunes_finished_entries_only() {
                         id: Uuid::new_v7(ts),
                         webhook_id: hook_id,
                         event_id: Uuid::now_v7(),
+                        seq: 0,
+                        resource: Uuid::nil(),
                         event_type: "user.created".into(),
                         status,
                         attempts: 1,

@@ -1,0 +1,245 @@
+//! The change stream. Every committed change records its event in the change's own transaction
+//! (no change without its event, no event without its change), numbered by the tenant's counter
+//! `event_seq`: `seq` is unique and strictly increasing per tenant, in commit order. The event id
+//! is derived from (tenant, seq), so a batch the group-commit writer replays numbers its events
+//! again the same way. Webhook registrations that want the event get an outbox row beside it
+//! (`webhooks::enqueue`); `GET /events` reads the log itself.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::rooms::{Room, SyncCounts};
+use super::tables::EVENT_LOG;
+use super::users::User;
+use super::{Result, Tx, codec, counters, webhooks};
+
+/// Every event type, for subscriptions and `*`. New types go at the end: a registration's
+/// subscription mask is a bit per place in this list.
+pub const EVENT_TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.deactivated",
+    "user.reactivated",
+    "room.member_added",
+    "room.member_updated",
+    "room.member_removed",
+    "room.members_synced",
+    "room.mapping_updated",
+    "room.mapping_removed",
+    "seats.exhausted",
+    "user.deleted",
+    "room.created",
+    "room.deleted",
+    "seats.capacity_changed",
+];
+
+/// What an event is about, kept typed: rendering it as JSON is for the reader (the webhook
+/// worker, the feed), off the writer thread. Variants are appended only (postcard stores the
+/// variant's place).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum EventData {
+    User(User),
+    Member { room: Uuid, user: Uuid, tx_permission: bool },
+    Room { room: Room, sync: Option<SyncCounts> },
+    SeatsExhausted { capacity: u64 },
+    Seats { capacity: u64, used: u64 },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Event {
+    pub tenant: Uuid,
+    pub seq: u64,
+    /// `webhook-id` and the feed's `id`: unique, the same on every delivery of the event.
+    pub id: Uuid,
+    pub event_type: String,
+    pub occurred_at: i64,
+    /// The user, the room (memberships too) or the tenant (seats) it is about: events about one
+    /// resource reach each registration in `seq` order.
+    pub resource: Uuid,
+    /// The resource's version after the change (users and rooms; a membership carries its
+    /// room's), so a consumer can drop a stale event.
+    pub version: Option<u64>,
+    pub data: EventData,
+}
+
+/// The id of a tenant's `seq`th event: unique because `seq` is, and a UUIDv7 of its time.
+pub fn event_id(tenant: Uuid, seq: u64, occurred_at: i64) -> Uuid {
+    let mut h = blake3::Hasher::new();
+    h.update(tenant.as_bytes());
+    h.update(&seq.to_le_bytes());
+    let mut rest = [0u8; 10];
+    rest.copy_from_slice(&h.finalize().as_bytes()[..10]);
+    uuid::Builder::from_unix_timestamp_millis(u64::try_from(occurred_at).unwrap_or(0), &rest)
+        .into_uuid()
+}
+
+/// Records an event: the next `seq`, the log row, and an outbox row if any registration wants it.
+fn emit(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    event_type: &'static str,
+    (resource, version): (Uuid, Option<u64>),
+    occurred_at: i64,
+    data: EventData,
+) -> Result<()> {
+    let seq = counters::add(txn, tenant, counters::EVENT_SEQ, 1)?;
+    let id = event_id(tenant, seq, occurred_at);
+    let event = Event {
+        tenant,
+        seq,
+        id,
+        event_type: event_type.to_owned(),
+        occurred_at,
+        resource,
+        version,
+        data,
+    };
+    put(txn, &event)?;
+    webhooks::enqueue(txn, tenant, seq, event_type)
+}
+
+pub(super) fn put(txn: &WriteTransaction, event: &Event) -> Result<()> {
+    let bytes = codec::encode(event)?;
+    txn.open_table(EVENT_LOG)?.insert((event.tenant.as_u128(), event.seq), bytes.as_slice())?;
+    Ok(())
+}
+
+/// `user.*`.
+pub fn user(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    event_type: &'static str,
+    user: &User,
+    now: i64,
+) -> Result<()> {
+    let subject = (user.id, Some(user.version));
+    emit(txn, tenant, event_type, subject, now, EventData::User(user.clone()))
+}
+
+/// `room.member_*`, with the room as it is after the change.
+pub fn member(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    event_type: &'static str,
+    room: &Room,
+    user: Uuid,
+    tx_permission: bool,
+    now: i64,
+) -> Result<()> {
+    let data = EventData::Member { room: room.id, user, tx_permission };
+    emit(txn, tenant, event_type, (room.id, Some(room.version)), now, data)
+}
+
+/// `room.*` about the room itself (`sync`: what a full-replace sync changed).
+pub fn room(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    event_type: &'static str,
+    room: &Room,
+    sync: Option<SyncCounts>,
+    now: i64,
+) -> Result<()> {
+    let data = EventData::Room { room: room.clone(), sync };
+    emit(txn, tenant, event_type, (room.id, Some(room.version)), now, data)
+}
+
+/// `seats.exhausted`, when the last free seat was just taken.
+pub fn seats_exhausted(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    capacity: u64,
+    now: i64,
+) -> Result<()> {
+    let data = EventData::SeatsExhausted { capacity };
+    emit(txn, tenant, "seats.exhausted", (tenant, None), now, data)
+}
+
+/// `seats.capacity_changed`, when the admin sets a tenant's seats.
+pub fn seats_changed(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    capacity: u64,
+    used: u64,
+    now: i64,
+) -> Result<()> {
+    let data = EventData::Seats { capacity, used };
+    emit(txn, tenant, "seats.capacity_changed", (tenant, None), now, data)
+}
+
+pub fn get(tx: &impl Tx, tenant: Uuid, seq: u64) -> Result<Option<Event>> {
+    match tx.table(EVENT_LOG)?.get((tenant.as_u128(), seq))? {
+        Some(bytes) => Ok(Some(codec::decode(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Where a tenant's stream stands: the last `seq` given out, and the last one pruned.
+pub fn bounds(tx: &impl Tx, tenant: Uuid) -> Result<(u64, u64)> {
+    Ok((
+        counters::get(tx, tenant, counters::EVENT_SEQ)?,
+        counters::get(tx, tenant, counters::EVENT_FLOOR)?,
+    ))
+}
+
+/// The feed asked for events that have been pruned: it must resynchronise from `oldest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    pub oldest: u64,
+}
+
+/// Up to `limit` of a tenant's events after `after`, in `seq` order.
+pub fn after(
+    tx: &impl Tx,
+    tenant: Uuid,
+    after: u64,
+    limit: usize,
+) -> Result<Result<Vec<Event>, Expired>> {
+    let floor = counters::get(tx, tenant, counters::EVENT_FLOOR)?;
+    if after < floor {
+        return Ok(Err(Expired { oldest: floor + 1 }));
+    }
+    let t = tenant.as_u128();
+    let table = tx.table(EVENT_LOG)?;
+    let mut out = Vec::new();
+    for row in table.range((t, after.saturating_add(1))..=(t, u64::MAX))?.take(limit) {
+        out.push(codec::decode(row?.1.value())?);
+    }
+    Ok(Ok(out))
+}
+
+/// Removes up to `most` of the tenant's events older than `cutoff` (unix ms) from the front of
+/// its log, keeping those `needed` (a pending delivery renders its body from its event), and
+/// moves the feed's floor past them. Returns how many went.
+pub fn prune(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    cutoff: i64,
+    most: usize,
+    needed: impl Fn(u64) -> bool,
+) -> Result<u64> {
+    let (t, floor) = (tenant.as_u128(), counters::get(txn, tenant, counters::EVENT_FLOOR)?);
+    let mut table = txn.open_table(EVENT_LOG)?;
+    let (mut gone, mut last) = (Vec::new(), floor);
+    // From the very start: events kept below the floor for a pending delivery go once it is done.
+    for row in table.range((t, 0)..=(t, u64::MAX))?.take(most) {
+        let (key, bytes) = row?;
+        let event: Event = codec::decode(bytes.value())?;
+        if event.occurred_at >= cutoff {
+            break;
+        }
+        last = last.max(event.seq);
+        if !needed(event.seq) {
+            gone.push(key.value());
+        }
+    }
+    for key in &gone {
+        table.remove(*key)?;
+    }
+    drop(table);
+    if last > floor {
+        let delta = i64::try_from(last - floor).unwrap_or(i64::MAX);
+        counters::add(txn, tenant, counters::EVENT_FLOOR, delta)?;
+    }
+    Ok(gone.len() as u64)
+}
