@@ -31,11 +31,14 @@ pub fn authorize(
     let now = Instant::now();
     // The admin socket has no peer address; the API always does.
     let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
-    if let Some(retry_after_secs) = state.auth_failures.blocked(ip, now) {
-        crate::metrics::get().auth_failure("blocked");
-        return Err(ApiError::TooManyAuthFailures { retry_after_secs });
-    }
+    // A valid key is always served (subject only to its own bucket): behind a proxy every
+    // client shares one address, and one client's bad keys must not lock out the others. The
+    // failure limit only slows guessing.
     let Some(key) = verify(state, headers) else {
+        if let Some(retry_after_secs) = state.auth_failures.blocked(ip, now) {
+            crate::metrics::get().auth_failure("blocked");
+            return Err(ApiError::TooManyAuthFailures { retry_after_secs });
+        }
         state.auth_failures.record_failure(ip, now);
         crate::metrics::get().auth_failure("invalid_key");
         return Err(ApiError::Unauthorized);

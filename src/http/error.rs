@@ -3,7 +3,7 @@
 //! `code` clients can match on.
 
 use hyper::StatusCode;
-use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER};
+use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::{Map, Value, json};
 
 use super::listener::HttpResponse;
@@ -214,6 +214,9 @@ impl ApiError {
             }
             ApiError::TooManyAuthFailures { retry_after_secs } => {
                 headers.insert(RETRY_AFTER, retry_after_secs.into());
+            }
+            ApiError::Unauthorized => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

@@ -64,10 +64,16 @@ pub const CORE_GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// Deepest nesting accepted; keeps recursion bounded on hostile input.
 const MAX_DEPTH: usize = 64;
+/// Most comparisons in one filter (or PATCH path). Evaluation, printing and dropping walk the
+/// tree recursively and a chain of `and`s is as deep as it is long, so its length is bounded
+/// too: far beyond what any IdP sends, far below what a thread's stack holds.
+pub const MAX_TERMS: usize = 256;
+/// Longest filter (or PATCH path) accepted, in bytes.
+pub const MAX_FILTER_BYTES: usize = 8192;
 
 pub fn parse(input: &str) -> Result<Filter, ParseError> {
     let tokens = lex(input)?;
-    let mut p = Parser { tokens, pos: 0, depth: 0 };
+    let mut p = Parser::new(tokens);
     let filter = p.or()?;
     match p.peek() {
         None => Ok(filter),
@@ -101,6 +107,12 @@ impl Token {
 }
 
 pub(crate) fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
+    if input.len() > MAX_FILTER_BYTES {
+        return Err(ParseError(format!(
+            "filter is {} bytes long; at most {MAX_FILTER_BYTES} are accepted",
+            input.len()
+        )));
+    }
     let mut tokens = Vec::new();
     let bytes = input.as_bytes();
     let mut i = 0;
@@ -159,11 +171,12 @@ pub(crate) struct Parser {
     pub(crate) tokens: Vec<Token>,
     pub(crate) pos: usize,
     depth: usize,
+    terms: usize,
 }
 
 impl Parser {
     pub(crate) fn new(tokens: Vec<Token>) -> Parser {
-        Parser { tokens, pos: 0, depth: 0 }
+        Parser { tokens, pos: 0, depth: 0, terms: 0 }
     }
 
     pub(crate) fn peek(&self) -> Option<&Token> {
@@ -239,6 +252,12 @@ impl Parser {
     }
 
     fn attr_expression(&mut self) -> Result<Filter, ParseError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(ParseError(format!(
+                "filter has more than {MAX_TERMS} comparisons; at most {MAX_TERMS} are accepted"
+            )));
+        }
         let path = match self.next() {
             Some(Token::Word(w)) => parse_attr_path(&w)?,
             Some(t) => {
@@ -373,19 +392,27 @@ impl fmt::Display for CompValue {
 
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Logical children are always parenthesised, so the printed form parses to this tree.
+        // Logical children are parenthesised, so the printed form parses to this tree; but for
+        // a left child of the same operator (a chain: the parser builds it left-deep), so that a
+        // long chain prints flat instead of nested past the parser's depth limit.
         let child = |f: &mut fmt::Formatter<'_>, c: &Filter| match c {
             Filter::And(..) | Filter::Or(..) => write!(f, "({c})"),
             _ => write!(f, "{c}"),
         };
         match self {
             Filter::And(a, b) => {
-                child(f, a)?;
+                match a.as_ref() {
+                    Filter::And(..) => write!(f, "{a}")?,
+                    _ => child(f, a)?,
+                }
                 f.write_str(" and ")?;
                 child(f, b)
             }
             Filter::Or(a, b) => {
-                child(f, a)?;
+                match a.as_ref() {
+                    Filter::Or(..) => write!(f, "{a}")?,
+                    _ => child(f, a)?,
+                }
                 f.write_str(" or ")?;
                 child(f, b)
             }
@@ -595,6 +622,38 @@ mod tests {
         assert_eq!(parse(&g.to_string()).unwrap(), g);
         let n = parse("NOT (userName Eq \"x\")").unwrap();
         assert_eq!(n.to_string(), "not (userName eq \"x\")");
+    }
+
+    /// A long flat chain once overflowed a worker's stack (evaluation, printing and dropping are
+    /// recursive): the parser bounds terms and bytes, and whatever it accepts is safe to walk on a
+    /// thread with a quarter of a tokio worker's stack.
+    #[test]
+    fn hostile_filters_are_refused_or_safe_on_a_small_stack() {
+        let chain = |n: usize, op: &str| vec!["userName pr"; n].join(&format!(" {op} "));
+        let nested = |n: usize| format!("{}userName pr{}", "not (".repeat(n), ")".repeat(n));
+        let in_brackets = format!("emails[{}]", chain(200, "or"));
+        let worker = std::thread::Builder::new().stack_size(512 * 1024).spawn(move || {
+            let long = chain(8000, "and");
+            let err = parse(&long).unwrap_err();
+            assert!(err.0.contains("at most 8192"), "{err}");
+            let err = parse(&chain(MAX_TERMS + 1, "and").replace("userName", "u")).unwrap_err();
+            assert!(err.0.contains("more than 256 comparisons"), "{err}");
+            assert!(parse(&nested(MAX_DEPTH + 1)).is_err());
+            let resource = serde_json::json!({"userName": "a", "emails": [{"value": "x"}]});
+            for input in [
+                chain(MAX_TERMS, "and").replace("userName", "u"),
+                chain(MAX_TERMS, "or").replace("userName", "u"),
+                nested(MAX_DEPTH - 2),
+                in_brackets,
+            ] {
+                let f = parse(&input).unwrap();
+                let _ = matches(&f, &resource);
+                let _ = mentions(&f, "emails");
+                assert_eq!(parse(&f.to_string()).unwrap(), f);
+                drop(f);
+            }
+        });
+        worker.unwrap().join().unwrap();
     }
 
     #[test]

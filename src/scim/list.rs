@@ -179,14 +179,30 @@ impl ListParams {
     }
 }
 
+/// A total order over any JSON values (sorting requires one; IdPs send a number for one user
+/// and a string for the next): by type first (null, booleans, numbers, strings, arrays,
+/// objects), then by value, strings ignoring case.
 fn compare_values(x: &Value, y: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Number(_) => 2,
+            Value::String(_) => 3,
+            Value::Array(_) => 4,
+            Value::Object(_) => 5,
+        }
+    }
     match (x, y) {
         (Value::String(a), Value::String(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
         (Value::Number(a), Value::Number(b)) => {
-            a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal)
+            a.as_f64().unwrap_or(0.0).total_cmp(&b.as_f64().unwrap_or(0.0))
         }
         (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
-        _ => Ordering::Equal,
+        (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_)) => {
+            x.to_string().cmp(&y.to_string())
+        }
+        _ => rank(x).cmp(&rank(y)),
     }
 }
 
@@ -300,6 +316,40 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &Attr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorting_mixed_json_values_is_a_total_order() {
+        let values = [
+            json!("b"),
+            json!(3),
+            json!(null),
+            json!("A"),
+            json!(true),
+            json!([1]),
+            json!({"a": 1}),
+            json!(2.5),
+            json!(false),
+            json!("a"),
+            json!(-1),
+            json!([0]),
+            json!(1e300),
+            json!(""),
+        ];
+        // Every pair agrees both ways, and the order is transitive over all triples.
+        for a in &values {
+            for b in &values {
+                assert_eq!(compare_values(a, b), compare_values(b, a).reverse(), "{a} {b}");
+                for c in &values {
+                    if compare_values(a, b).is_le() && compare_values(b, c).is_le() {
+                        assert!(compare_values(a, c).is_le(), "{a} {b} {c}");
+                    }
+                }
+            }
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(compare_values);
+        assert_eq!(sorted[..4], [json!(null), json!(false), json!(true), json!(-1)]);
+    }
 
     #[test]
     fn projection_keeps_id_and_schemas() {

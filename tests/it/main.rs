@@ -12,6 +12,7 @@ mod config;
 mod events;
 mod filter_props;
 mod group_commit;
+mod hostile;
 mod idp;
 mod lifecycle;
 mod observability;
