@@ -242,12 +242,16 @@ fn lower_priority() {
 async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
     let busy: Arc<Mutex<Busy>> = Arc::default();
     let (done, finished) = tokio::sync::mpsc::unbounded_channel();
+    // The recorder wakes the dispatcher after each commit: what it recorded may have made the
+    // next delivery about a resource due, or freed a resource for the outbox.
+    let wake = Arc::new(tokio::sync::Notify::new());
     let recorder = tokio::spawn(record_batches(
         app.store.clone(),
         settings.clone(),
         finished,
         busy.clone(),
         now_ms(),
+        wake.clone(),
     ));
     let dispatcher =
         Dispatcher { settings, busy, slots: Arc::new(Semaphore::new(CONCURRENCY)), done };
@@ -268,6 +272,7 @@ async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<b
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL_EVERY) => {}
+            _ = wake.notified() => {}
             _ = crate::http::listener::stop_requested(&mut stop) => break,
         }
     }
@@ -416,9 +421,13 @@ impl Dispatcher {
         let verdicts = match verdicts {
             Ok(v) => v,
             Err(e) => {
+                // First attempts go to the log as pending (in their lanes, so order holds);
+                // retries stay due.
                 for c in claimed {
-                    let (Claimed::First(a) | Claimed::Due(a)) = c;
-                    self.release(a);
+                    match c {
+                        Claimed::First(a) => drop(self.finished(a, None)),
+                        Claimed::Due(a) => self.release(a),
+                    }
                 }
                 return Err(e);
             }
@@ -456,6 +465,11 @@ impl Dispatcher {
                 r.recording += 1;
                 let _ = self.done.send(record(attempt, None));
                 None
+            }
+            // The last one about it succeeded and is only being recorded: this one may go.
+            Some(r) if !r.out => {
+                r.out = true;
+                Some(attempt)
             }
             Some(r) => {
                 r.waiting.push_back(attempt);
@@ -599,6 +613,7 @@ async fn record_batches(
     mut finished: tokio::sync::mpsc::UnboundedReceiver<Record>,
     busy: Arc<Mutex<Busy>>,
     started_at: i64,
+    wake: Arc<tokio::sync::Notify>,
 ) {
     let disable_after = i64::try_from(settings.disable_after.as_millis()).unwrap_or(i64::MAX);
     while let Some(first) = finished.recv().await {
@@ -651,33 +666,38 @@ async fn record_batches(
             tracing::warn!(error = %e, records = batch.len(), "could not record webhook attempts; they will be retried");
         }
         // Recorded or not, they are no longer taken up: what was not recorded is found again.
-        let mut busy = busy.lock();
-        for r in batch.iter() {
-            let key = match r {
-                Record::Delivery(f) => {
-                    busy.deliveries.remove(&f.delivery.id);
-                    let resource = (f.delivery.webhook_id, f.delivery.resource);
-                    if let Some(r) = busy.resources.get_mut(&resource) {
-                        r.recording = r.recording.saturating_sub(1);
-                        if r.idle() {
-                            busy.resources.remove(&resource);
-                        }
+        release_recorded(&mut busy.lock(), &batch);
+        wake.notify_one();
+    }
+}
+
+/// What a recorded batch held is no longer taken up.
+fn release_recorded(busy: &mut Busy, batch: &[Record]) {
+    for r in batch.iter() {
+        let key = match r {
+            Record::Delivery(f) => {
+                busy.deliveries.remove(&f.delivery.id);
+                let resource = (f.delivery.webhook_id, f.delivery.resource);
+                if let Some(r) = busy.resources.get_mut(&resource) {
+                    r.recording = r.recording.saturating_sub(1);
+                    if r.idle() {
+                        busy.resources.remove(&resource);
                     }
-                    f.event
                 }
-                Record::Settle(key) => {
-                    busy.events.remove(key);
-                    None
-                }
-            };
-            if let Some(key) = key {
-                let left = busy.events.get_mut(&key).map(|n| {
-                    *n = n.saturating_sub(1);
-                    *n
-                });
-                if left == Some(0) {
-                    busy.events.remove(&key);
-                }
+                f.event
+            }
+            Record::Settle(key) => {
+                busy.events.remove(key);
+                None
+            }
+        };
+        if let Some(key) = key {
+            let left = busy.events.get_mut(&key).map(|n| {
+                *n = n.saturating_sub(1);
+                *n
+            });
+            if left == Some(0) {
+                busy.events.remove(&key);
             }
         }
     }

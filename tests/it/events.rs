@@ -102,7 +102,7 @@ fn a_thousand_updates_of_one_user_arrive_in_order() {
             s.send("PATCH", &format!("/users/{id}"), &key, &json!({"full_name": format!("n{i}")}));
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    let got = rx.wait_for(60, "1,001 events", |g| g.len() >= 1001);
+    let got = rx.wait_for(120, "1,001 events", |g| g.len() >= 1001);
     let versions = first_arrivals(&got, &id);
     assert_eq!(versions, (1..=1001).collect::<Vec<u64>>(), "every version, in order");
     let last = got.last().unwrap().json();
