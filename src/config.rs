@@ -126,6 +126,9 @@ settings! {
         metrics_listen: String = "", env "WHOOT_METRICS_LISTEN",
             "Serve Prometheus /metrics on this address instead of the API's; set it when the API \
              faces the internet. Empty: /metrics on the API address.";
+        scan_limit: u64 = 200000, env "WHOOT_SCAN_LIMIT",
+            "Most records a SCIM filter or sort that no index serves may examine; past it the list \
+             answers 400 tooMany (0 = no limit).";
         max_body_bytes: usize = 1048576, env "WHOOT_MAX_BODY_BYTES",
             "Largest request body accepted, in bytes.";
         rate_limit: u32 = 600, env "WHOOT_RATE_LIMIT",

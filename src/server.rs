@@ -56,6 +56,7 @@ impl ServeOptions {
                 default_rate_limit: config.rate_limit,
                 auth_failures_per_minute: config.auth_failures_per_minute,
                 max_body_bytes: config.max_body_bytes,
+                scan_limit: config.scan_limit,
                 public_url: config.public_url(),
                 metrics_on_api: config.metrics_listen().is_none(),
                 https,

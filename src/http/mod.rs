@@ -36,6 +36,8 @@ pub struct Settings {
     /// Failed authentications allowed per minute per client address (0 = unlimited).
     pub auth_failures_per_minute: u32,
     pub max_body_bytes: usize,
+    /// Most records a SCIM list may examine one by one (0 = no limit).
+    pub scan_limit: u64,
     /// The address clients reach us at (`https://idm.example.com`), for `Location` and
     /// `meta.location`; when unset, built from the request's `Host`.
     pub public_url: Option<String>,
@@ -51,6 +53,7 @@ impl Default for Settings {
             default_rate_limit: 600,
             auth_failures_per_minute: 30,
             max_body_bytes: 1 << 20,
+            scan_limit: 200_000,
             public_url: None,
             metrics_on_api: true,
             https: false,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::Written;
 use super::filter::{self, CORE_GROUP_URN, CompValue, Filter, Op, field};
-use super::list::ListParams;
+use super::list::{Hits, ListParams};
 use super::patch::{self, Kind, Operation};
 use crate::auth::Scope;
 use crate::http::error::ApiError;
@@ -147,7 +147,7 @@ fn member_equality(f: &Filter) -> Option<&str> {
 }
 
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, ApiError> {
-    let (tenant, urls) = (ctx.tenant, urls(ctx));
+    let (tenant, urls, limit) = (ctx.tenant, urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
         .store()
         .read(move |tx| {
@@ -165,26 +165,49 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
                     }
                     Ok((page.len() as u64) < params.count)
                 })?;
-                return Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, page));
+                return Ok(Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, page)));
             }
-            let mut hits = matching(tx, tenant, params.filter.as_ref(), &urls, with_members)?;
-            params.sort(&mut hits);
-            Ok(params.respond(hits.len() as u64, params.page_of(hits)))
+            if let Err(e) = within_budget(tx, tenant, &params, limit)? {
+                return Ok(Err(e));
+            }
+            let mut hits = Hits::new(&params);
+            matching(tx, tenant, params.filter.as_ref(), &urls, with_members, &mut hits)?;
+            Ok(Ok(hits.respond()))
         })
-        .await?;
+        .await??;
     Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
 }
 
-/// Every group matching `filter` (all without one), in creation order. Member lists are read
-/// only if the filter or the answer needs them; `externalId eq` and `members[value eq …]` are
-/// index lookups.
+/// Whether a group list may run: an index lookup always may; a scan only over at most `limit`
+/// rooms.
+fn within_budget(
+    tx: &impl Tx,
+    tenant: Uuid,
+    params: &ListParams,
+    limit: u64,
+) -> store::Result<Result<(), ApiError>> {
+    let f = params.filter.as_ref();
+    let indexed = f
+        .and_then(filter::indexed_equality)
+        .is_some_and(|(a, _)| a == filter::IndexedAttr::ExternalId)
+        || f.and_then(member_equality).is_some();
+    if indexed {
+        return Ok(Ok(()));
+    }
+    Ok(params.within_budget(counters::get(tx, tenant, counters::ROOMS)?, limit, "rooms"))
+}
+
+/// Every group matching `filter` (all without one), in creation order, into `hits`. Member
+/// lists are read only if the filter or the answer needs them; `externalId eq` and
+/// `members[value eq …]` are index lookups.
 fn matching(
     tx: &impl Tx,
     tenant: Uuid,
     filter: Option<&Filter>,
     urls: &Urls,
     with_members: bool,
-) -> store::Result<Vec<Value>> {
+    hits: &mut Hits<'_>,
+) -> store::Result<()> {
     let filter_reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
     let candidates: Option<Vec<Room>> =
         match (filter.and_then(filter::indexed_equality), filter.and_then(member_equality)) {
@@ -202,7 +225,6 @@ fn matching(
             },
             _ => None,
         };
-    let mut hits = Vec::new();
     let mut consider = |r: Room| -> store::Result<bool> {
         if r.mapped {
             let doc = render(tx, tenant, &r, urls, filter_reads_members)?;
@@ -224,7 +246,7 @@ fn matching(
         }
         None => rooms::scan(tx, tenant, 0, consider)?,
     }
-    Ok(hits)
+    Ok(())
 }
 
 /// `POST /.search` at the root: Users and Groups the key may read, Users first.
@@ -234,32 +256,27 @@ pub async fn search_everything(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResp
     let scopes = ctx.caller.key.scopes;
     let (read_users, read_groups) =
         (scopes.contains(Scope::ScimUsersRead), scopes.contains(Scope::ScimGroupsRead));
-    let (tenant, urls) = (ctx.tenant, urls(ctx));
+    let (tenant, urls, limit) = (ctx.tenant, urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
         .store()
         .read(move |tx| {
-            let mut all = Vec::new();
+            if read_users && let Err(e) = super::users::within_budget(tx, tenant, &params, limit)? {
+                return Ok(Err(e));
+            }
+            if read_groups && let Err(e) = within_budget(tx, tenant, &params, limit)? {
+                return Ok(Err(e));
+            }
+            let mut hits = Hits::new(&params);
+            let filter = params.filter.as_ref();
             if read_users {
-                all.extend(super::users::matching(
-                    tx,
-                    tenant,
-                    params.filter.as_ref(),
-                    &urls.users,
-                )?);
+                super::users::matching(tx, tenant, filter, &urls.users, &mut hits)?;
             }
             if read_groups {
-                all.extend(matching(
-                    tx,
-                    tenant,
-                    params.filter.as_ref(),
-                    &urls,
-                    shows_members(&params),
-                )?);
+                matching(tx, tenant, filter, &urls, shows_members(&params), &mut hits)?;
             }
-            params.sort(&mut all);
-            Ok(params.respond(all.len() as u64, params.page_of(all)))
+            Ok(Ok(hits.respond()))
         })
-        .await?;
+        .await??;
     Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
 }
 

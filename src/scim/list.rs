@@ -175,7 +175,59 @@ impl ListParams {
 
     /// The slice of an in-memory result for this page.
     pub fn page_of(&self, all: Vec<Value>) -> Vec<Value> {
-        all.into_iter().skip((self.start_index - 1) as usize).take(self.count as usize).collect()
+        let skip = usize::try_from(self.start_index - 1).unwrap_or(usize::MAX);
+        all.into_iter().skip(skip).take(usize::try_from(self.count).unwrap_or(usize::MAX)).collect()
+    }
+
+    /// Refuses a list that would examine more than `limit` records (`scan_limit`) one by one:
+    /// 400 `tooMany` (RFC 7644 §3.4.2.2), instead of a scan that runs for seconds.
+    pub fn within_budget(&self, records: u64, limit: u64, what: &str) -> Result<(), ApiError> {
+        if limit == 0 || records <= limit {
+            return Ok(());
+        }
+        let why = if self.filter.is_some() { "this filter" } else { "sorting" };
+        Err(ApiError::BadRequest {
+            detail: format!(
+                "{why} would examine all {records} {what}, more than this server's scan_limit of \
+                 {limit}; filter on an indexed attribute (userName, externalId or emails eq)"
+            ),
+            scim_type: "tooMany",
+        })
+    }
+}
+
+/// A list's matches, gathered one at a time: only this page's are kept (memory O(count)), unless
+/// sorting needs them all (then the scan budget bounds them).
+pub struct Hits<'p> {
+    params: &'p ListParams,
+    total: u64,
+    kept: Vec<Value>,
+}
+
+impl<'p> Hits<'p> {
+    pub fn new(params: &'p ListParams) -> Hits<'p> {
+        Hits { params, total: 0, kept: Vec::new() }
+    }
+
+    pub fn push(&mut self, doc: Value) {
+        self.total += 1;
+        let p = self.params;
+        if p.sort_by.is_some()
+            || (self.total >= p.start_index && self.total - p.start_index < p.count)
+        {
+            self.kept.push(doc);
+        }
+    }
+
+    /// The ListResponse: sorted and paged when sorting, else the page as gathered.
+    pub fn respond(mut self) -> Value {
+        let p = self.params;
+        if p.sort_by.is_some() {
+            p.sort(&mut self.kept);
+            let page = p.page_of(std::mem::take(&mut self.kept));
+            return p.respond(self.total, page);
+        }
+        p.respond(self.total, self.kept)
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::filter::{self, IndexedAttr};
-use super::list::ListParams;
+use super::list::{Hits, ListParams};
 use super::{Written, patch, user};
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
@@ -54,7 +54,7 @@ pub async fn search(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
 }
 
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, ApiError> {
-    let (tenant, base) = (ctx.tenant, users_url(ctx));
+    let (tenant, base, limit) = (ctx.tenant, users_url(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
         .store()
         .read(move |tx| {
@@ -67,24 +67,42 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
                         Ok((page.len() as u64) < params.count)
                     })?;
                 }
-                return Ok(params.respond(users::count(tx, tenant)?, page));
+                return Ok(Ok(params.respond(users::count(tx, tenant)?, page)));
             }
-            let mut hits = matching(tx, tenant, params.filter.as_ref(), &base)?;
-            params.sort(&mut hits);
-            Ok(params.respond(hits.len() as u64, params.page_of(hits)))
+            if let Err(e) = within_budget(tx, tenant, &params, limit)? {
+                return Ok(Err(e));
+            }
+            let mut hits = Hits::new(&params);
+            matching(tx, tenant, params.filter.as_ref(), &base, &mut hits)?;
+            Ok(Ok(hits.respond()))
         })
-        .await?;
+        .await??;
     Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
 }
 
-/// Every user matching `filter` (all users without one), as SCIM shows them, in creation order.
-/// Equality on userName, externalId or an email is an index lookup; anything else is a scan.
+/// Whether a list may run: an index lookup always may; a scan only over at most `limit` users.
+pub fn within_budget(
+    tx: &impl Tx,
+    tenant: Uuid,
+    params: &ListParams,
+    limit: u64,
+) -> store::Result<Result<(), ApiError>> {
+    if params.filter.as_ref().and_then(filter::indexed_equality).is_some() {
+        return Ok(Ok(()));
+    }
+    Ok(params.within_budget(users::count(tx, tenant)?, limit, "users"))
+}
+
+/// Every user matching `filter` (all users without one), as SCIM shows them, in creation order,
+/// into `hits`. Equality on userName, externalId or an email is an index lookup; anything else
+/// is a scan.
 pub fn matching(
     tx: &impl Tx,
     tenant: Uuid,
     filter: Option<&filter::Filter>,
     base: &str,
-) -> store::Result<Vec<Value>> {
+    hits: &mut Hits<'_>,
+) -> store::Result<()> {
     let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
     let candidates: Option<Vec<User>> = match filter.and_then(filter::indexed_equality) {
         Some((IndexedAttr::UserName, v)) => {
@@ -97,9 +115,8 @@ pub fn matching(
         None => None,
     };
     let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
-    let mut hits = Vec::new();
     match candidates {
-        Some(list) => hits.extend(list.iter().map(render).filter(keep)),
+        Some(list) => list.iter().map(render).filter(keep).for_each(|doc| hits.push(doc)),
         None => users::scan(tx, tenant, 0, |u| {
             let doc = render(&u);
             if keep(&doc) {
@@ -108,7 +125,7 @@ pub fn matching(
             Ok(true)
         })?,
     }
-    Ok(hits)
+    Ok(())
 }
 
 pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {

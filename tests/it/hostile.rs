@@ -82,3 +82,70 @@ fn sorting_on_values_of_mixed_types_is_a_total_order() {
     assert_eq!((first[1].clone(), first[2].clone()), (json!(2), json!(5550101)), "{first:?}");
     assert_eq!(s.get("/me", Some(&key)).status, 200);
 }
+
+#[test]
+fn a_scan_past_scan_limit_is_400_too_many_and_an_index_lookup_is_not() {
+    let s = Server::start_args(&["--scan-limit", "50"]);
+    let key = s.root_key();
+    let ops: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+            "data": {"userName": format!("u{i}@example.com"), "active": i % 2 == 0}})
+        })
+        .collect();
+    let r = s.send("POST", "/scim/v2/Bulk", &key, &json!({"schemas": [BULK], "Operations": ops}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    for query in ["filter=active%20eq%20true", "sortBy=userName", "filter=userName%20sw%20%22u%22"]
+    {
+        let r = s.get(&format!("/scim/v2/Users?{query}"), Some(&key));
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert_eq!(r.json()["scimType"], "tooMany", "{query}");
+        assert!(r.json()["detail"].as_str().unwrap().contains("scan_limit of 50"), "{}", r.body);
+    }
+    let search = json!({"schemas": [SEARCH], "filter": "active eq false"});
+    assert_eq!(s.send("POST", "/scim/v2/.search", &key, &search).json()["scimType"], "tooMany");
+    let r = s.get("/scim/v2/Users?filter=userName%20eq%20%22u7@example.com%22", Some(&key));
+    assert_eq!((r.status, r.json()["totalResults"].clone()), (200, json!(1)), "{}", r.body);
+    // Plain paging needs no scan.
+    assert_eq!(
+        s.get("/scim/v2/Users?startIndex=55&count=10", Some(&key)).json()["itemsPerPage"],
+        6
+    );
+}
+
+#[test]
+fn a_filtered_list_keeps_only_its_page() {
+    let s = Server::start();
+    let key = s.root_key();
+    let ops: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+            "data": {"userName": format!("p{i:02}@example.com"), "active": i % 3 != 0}})
+        })
+        .collect();
+    s.send("POST", "/scim/v2/Bulk", &key, &json!({"schemas": [BULK], "Operations": ops}));
+    let page =
+        s.get("/scim/v2/Users?filter=active%20eq%20true&startIndex=4&count=3", Some(&key)).json();
+    assert_eq!((page["totalResults"].clone(), page["itemsPerPage"].clone()), (json!(20), json!(3)));
+    let names: Vec<&str> = page["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    // Active ones are those with i % 3 != 0: 01 02 04 05 07 08 …; the 4th to 6th of them.
+    assert_eq!(names, ["p05@example.com", "p07@example.com", "p08@example.com"]);
+    let sorted = s
+        .get(
+            "/scim/v2/Users?filter=active%20eq%20true&sortBy=userName&sortOrder=descending&count=2",
+            Some(&key),
+        )
+        .json();
+    assert_eq!(sorted["totalResults"], 20);
+    assert_eq!(sorted["Resources"][0]["userName"], "p29@example.com");
+    let beyond = s.get("/scim/v2/Users?filter=active%20eq%20true&startIndex=25", Some(&key)).json();
+    assert_eq!(
+        (beyond["totalResults"].clone(), beyond["itemsPerPage"].clone()),
+        (json!(20), json!(0))
+    );
+}
