@@ -129,6 +129,17 @@ settings! {
         scan_limit: u64 = 200000, env "WHOOT_SCAN_LIMIT",
             "Most records a SCIM filter or sort that no index serves may examine; past it the list \
              answers 400 tooMany (0 = no limit).";
+        max_connections: usize = 0, env "WHOOT_MAX_CONNECTIONS",
+            "Most client connections open at once; past it a new one is answered 503 and closed. \
+             0: derived from the open-file limit (raised to its hard limit at start) less 256 for \
+             the store, webhooks and the admin socket.";
+        idle_timeout_secs: u64 = 60, env "WHOOT_IDLE_TIMEOUT_SECS",
+            "A connection with no request in flight and no bytes moving for this long is closed \
+             (idle keep-alive and HTTP/2 connections).";
+        header_timeout_secs: u64 = 30, env "WHOOT_HEADER_TIMEOUT_SECS",
+            "A request's headers must arrive within this (a new connection's first request too).";
+        body_timeout_secs: u64 = 60, env "WHOOT_BODY_TIMEOUT_SECS",
+            "A request body must arrive within this; a slower one is answered 408.";
         max_body_bytes: usize = 1048576, env "WHOOT_MAX_BODY_BYTES",
             "Largest request body accepted, in bytes.";
         rate_limit: u32 = 600, env "WHOOT_RATE_LIMIT",

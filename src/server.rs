@@ -37,6 +37,8 @@ pub struct ServeOptions {
     /// Whether to deliver webhooks (always, but for the benchmark that measures the outbox's
     /// own cost: events are then recorded and wait in the outbox).
     pub webhook_worker: bool,
+    /// Connection caps and timeouts of the API's listener.
+    pub connections: listener::Limits,
     pub settings: Settings,
     pub webhooks: crate::webhooks::Settings,
 }
@@ -52,11 +54,20 @@ impl ServeOptions {
             tls,
             bootstrap,
             webhook_worker: true,
+            connections: listener::Limits {
+                max_connections: match config.max_connections {
+                    0 => listener::derived_max_connections(),
+                    n => n,
+                },
+                idle: Duration::from_secs(config.idle_timeout_secs),
+                header: Duration::from_secs(config.header_timeout_secs),
+            },
             settings: Settings {
                 default_rate_limit: config.rate_limit,
                 auth_failures_per_minute: config.auth_failures_per_minute,
                 max_body_bytes: config.max_body_bytes,
                 scan_limit: config.scan_limit,
+                body_timeout: Duration::from_secs(config.body_timeout_secs),
                 public_url: config.public_url(),
                 metrics_on_api: config.metrics_listen().is_none(),
                 https,
@@ -133,18 +144,20 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     match &certificate {
         Some(certificate) => {
             let api = TlsListener::new(api, certificate.clone())?;
-            tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone()))
+            let handler = Arc::new(Api(state.clone()));
+            tasks.spawn(listener::serve(api, handler, opts.connections.clone(), stopped.clone()))
         }
-        None => tasks.spawn(listener::serve(api, Arc::new(Api(state.clone())), stopped.clone())),
+        None => {
+            let handler = Arc::new(Api(state.clone()));
+            tasks.spawn(listener::serve(api, handler, opts.connections.clone(), stopped.clone()))
+        }
     };
     if let Some(metrics) = metrics {
-        tasks.spawn(listener::serve(
-            metrics,
-            Arc::new(MetricsOnly(state.clone())),
-            stopped.clone(),
-        ));
+        let handler = Arc::new(MetricsOnly(state.clone()));
+        tasks.spawn(listener::serve(metrics, handler, listener::Limits::small(), stopped.clone()));
     }
-    tasks.spawn(listener::serve(admin, Arc::new(AdminSocket(app.clone())), stopped.clone()));
+    let handler = Arc::new(AdminSocket(app.clone()));
+    tasks.spawn(listener::serve(admin, handler, listener::Limits::small(), stopped.clone()));
     if opts.webhook_worker {
         let worker = crate::webhooks::spawn(app.clone(), state.webhooks.clone(), stopped.clone())
             .map_err(|e| format!("starting the webhook worker: {e}"))?;

@@ -32,6 +32,10 @@ pub async fn start_server_with(
         tls: None,
         bootstrap: true,
         webhook_worker,
+        connections: whoot_mgmt::http::listener::Limits {
+            max_connections: whoot_mgmt::http::listener::derived_max_connections(),
+            ..Default::default()
+        },
         webhooks: Default::default(),
         settings,
     })

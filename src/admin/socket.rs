@@ -24,6 +24,8 @@ use crate::store;
 pub const SOCKET_FILE: &str = "admin.sock";
 const ADMIN_PATH: &str = "/admin";
 const MAX_REQUEST: usize = 64 * 1024;
+/// Longest an admin request body may take to arrive.
+const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct AdminSocket(pub Arc<App>);
 
@@ -37,7 +39,13 @@ impl Handler for AdminSocket {
             return error(StatusCode::NOT_FOUND, "use POST /admin");
         }
         let (parts, body) = req.into_parts();
-        let request: Request = match body::json(&parts.headers, body, MAX_REQUEST).await {
+        let request: Request = match body::json(
+            &parts.headers,
+            body,
+            body::Limits { bytes: MAX_REQUEST, time: REQUEST_TIME },
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => return e.into_response(Style::Native),
         };

@@ -44,7 +44,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (API on --listen, admin socket in the data directory).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list and change tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),

@@ -8,36 +8,47 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// An oversized body up to this size is read and dropped before the 413 goes out, so a client
-/// still sending it sees the answer instead of a reset connection. Beyond it, the connection is
-/// closed unread.
-const DRAIN_LIMIT: u64 = 8 << 20;
+/// After a 413 (which goes out at once, with `Connection: close`), up to this much of the rest
+/// of the body is read and dropped, for at most `DRAIN_TIME`, so a client still sending sees the
+/// answer instead of a reset connection; then the connection closes.
+const DRAIN_LIMIT: u64 = 1 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Reads the whole body, refusing more than `limit` bytes (413) without buffering them.
-pub async fn read(
-    headers: &HeaderMap,
-    mut body: Incoming,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
+/// How much a body may be and how long it may take to arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub bytes: usize,
+    /// From the handler's first read to the body's end (a stalled or trickling body is 408).
+    pub time: std::time::Duration,
+}
+
+/// Reads the whole body, refusing more than `limits.bytes` (413) without buffering them, and a
+/// body slower than `limits.time` (408).
+pub async fn read(headers: &HeaderMap, body: Incoming, limits: Limits) -> Result<Bytes, ApiError> {
+    let limit = limits.bytes;
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared
-        && n > limit as u64
-    {
-        if n <= DRAIN_LIMIT {
-            drain(&mut body).await;
-        }
+    if declared.is_some_and(|n| n > limit as u64) {
+        tokio::spawn(drain(body));
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut out = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let capacity = usize::try_from(declared.unwrap_or(0)).unwrap_or(0);
+    match tokio::time::timeout(limits.time, collect(body, limit, capacity)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::RequestTimeout { secs: limits.time.as_secs() }),
+    }
+}
+
+async fn collect(mut body: Incoming, limit: usize, capacity: usize) -> Result<Bytes, ApiError> {
+    let mut out = Vec::with_capacity(capacity);
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > limit {
-                drain(&mut body).await;
+                tokio::spawn(drain(body));
                 return Err(ApiError::PayloadTooLarge { limit });
             }
             out.extend_from_slice(&data);
@@ -46,14 +57,18 @@ pub async fn read(
     Ok(Bytes::from(out))
 }
 
-async fn drain(body: &mut Incoming) {
-    let mut seen = 0u64;
-    while let Some(Ok(frame)) = body.frame().await {
-        seen += frame.data_ref().map_or(0, |d| d.len() as u64);
-        if seen > DRAIN_LIMIT {
-            break;
+/// Reads and drops what follows of a refused body, boundedly (see `DRAIN_LIMIT`).
+async fn drain(mut body: Incoming) {
+    let read = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DRAIN_LIMIT {
+                break;
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 /// Reads and parses a JSON body. Accepts `application/json`, `application/scim+json` or no
@@ -61,7 +76,7 @@ async fn drain(body: &mut Incoming) {
 pub async fn json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Incoming,
-    limit: usize,
+    limit: Limits,
 ) -> Result<T, ApiError> {
     if let Some(ct) = headers.get(CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();

@@ -3,7 +3,7 @@
 //! `code` clients can match on.
 
 use hyper::StatusCode;
-use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{ALLOW, CONNECTION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::{Map, Value, json};
 
 use super::listener::HttpResponse;
@@ -31,6 +31,10 @@ pub enum ApiError {
     },
     PayloadTooLarge {
         limit: usize,
+    },
+    /// The body did not arrive within the time allowed.
+    RequestTimeout {
+        secs: u64,
     },
     /// A Bulk request with more operations than `maxOperations`.
     TooManyOperations {
@@ -75,6 +79,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } | ApiError::TooManyOperations { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -95,6 +100,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::TooManyAuthFailures { .. } => "TOO_MANY_AUTH_FAILURES",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::RequestTimeout { .. } => "REQUEST_TIMEOUT",
             ApiError::TooManyOperations { .. } => "TOO_MANY_OPERATIONS",
             ApiError::BadRequest { .. } => "INVALID_REQUEST",
             ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -122,6 +128,9 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { limit } => {
                 format!("Request body too large (limit {limit} bytes)")
+            }
+            ApiError::RequestTimeout { secs } => {
+                format!("The request body did not arrive within {secs} s")
             }
             ApiError::TooManyOperations { max } => {
                 format!("A Bulk request may hold at most {max} operations")
@@ -217,6 +226,10 @@ impl ApiError {
             }
             ApiError::Unauthorized => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // The rest of the body is not read: this connection cannot carry another request.
+            ApiError::PayloadTooLarge { .. } | ApiError::RequestTimeout { .. } => {
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

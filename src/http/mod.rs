@@ -38,6 +38,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Most records a SCIM list may examine one by one (0 = no limit).
     pub scan_limit: u64,
+    /// Longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
     /// The address clients reach us at (`https://idm.example.com`), for `Location` and
     /// `meta.location`; when unset, built from the request's `Host`.
     pub public_url: Option<String>,
@@ -54,6 +56,7 @@ impl Default for Settings {
             auth_failures_per_minute: 30,
             max_body_bytes: 1 << 20,
             scan_limit: 200_000,
+            body_timeout: std::time::Duration::from_secs(60),
             public_url: None,
             metrics_on_api: true,
             https: false,
@@ -202,8 +205,11 @@ impl Ctx<'_> {
         Ok((limit, self.param_u64("offset")?.unwrap_or(0)))
     }
 
-    pub fn body_limit(&self) -> usize {
-        self.state.settings.max_body_bytes
+    pub fn body_limit(&self) -> body::Limits {
+        body::Limits {
+            bytes: self.state.settings.max_body_bytes,
+            time: self.state.settings.body_timeout,
+        }
     }
 
     /// The version named by `If-Match`: `None` when absent or `*`; a value that names no

@@ -29,7 +29,7 @@ pub fn service_provider_config(ctx: &Ctx<'_>) -> HttpResponse {
     scim(&json!({
         "schemas": [SPC_URN],
         "patch": {"supported": true},
-        "bulk": {"supported": true, "maxOperations": super::bulk::MAX_OPERATIONS, "maxPayloadSize": ctx.body_limit()},
+        "bulk": {"supported": true, "maxOperations": super::bulk::MAX_OPERATIONS, "maxPayloadSize": ctx.body_limit().bytes},
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

@@ -9,6 +9,7 @@ mod admin_cli;
 mod api_auth;
 mod backup;
 mod config;
+mod connections;
 mod events;
 mod filter_props;
 mod group_commit;
