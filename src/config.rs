@@ -160,10 +160,17 @@ settings! {
         webhook_ca_file: PathBuf = "", env "WHOOT_WEBHOOK_CA_FILE",
             "PEM file of CA certificates trusted for https webhook receivers, besides the public \
              roots (an internal PKI). Empty: the public roots only.";
-        webhook_deny_networks: Vec<IpNet> = ["169.254.0.0/16", "fd00:ec2::/32"],
+        webhook_deny_networks: Vec<IpNet> = ["127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10", "fd00:ec2::/32"],
             env "WHOOT_WEBHOOK_DENY_NETWORKS",
-            "Networks webhooks may not target (the default: the cloud metadata addresses). As a \
-             flag or variable: comma-separated.",
+            "Networks webhooks may not target, checked on every address a receiver's name resolves \
+             to (the default: loopback, unspecified, link-local and the cloud metadata addresses; \
+             add your private networks to keep tenants off them). As a flag or variable: \
+             comma-separated.",
+            clap(value_delimiter = ',', value_name = "CIDR");
+        webhook_allow_networks: Vec<IpNet> = [],
+            env "WHOOT_WEBHOOK_ALLOW_NETWORKS",
+            "Networks webhooks may target even though webhook_deny_networks covers them (a receiver \
+             on this host: 127.0.0.1/32). As a flag or variable: comma-separated.",
             clap(value_delimiter = ',', value_name = "CIDR");
     }
 }
@@ -264,9 +271,14 @@ pub fn example() -> String {
         }
         let scope = if key.global { "" } else { " (serve)" };
         let _ = writeln!(out, "# Variable {}, flag {}{scope}.", key.env, key.flag());
-        let _ = writeln!(out, "#{} = {}", key.name, key.default);
+        let _ = writeln!(out, "#{} = {}", key.name, one_line(key.default));
     }
     out
+}
+
+/// A default as written in the source (`stringify!` may break a long one over lines).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -307,7 +319,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listen, "127.0.0.1:8080");
-        assert_eq!(config.webhook_deny_networks.len(), 2);
+        assert_eq!(config.webhook_deny_networks.len(), 7);
         let mut names: Vec<_> = KEYS.iter().map(|k| k.name).collect();
         names.sort();
         names.dedup();
@@ -326,7 +338,8 @@ mod tests {
         let text = example();
         parse(&text).unwrap();
         for key in KEYS {
-            assert!(text.contains(&format!("#{} = {}", key.name, key.default)), "{}", key.name);
+            let line = format!("#{} = {}", key.name, one_line(key.default));
+            assert!(text.contains(&line), "{}", key.name);
             assert!(text.contains(key.env));
         }
         // Uncommenting every line gives a file that parses to the defaults.

@@ -75,6 +75,7 @@ impl ServeOptions {
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
+                allow: config.webhook_allow_networks.clone(),
                 retention: Duration::from_secs(config.webhook_log_retention_days * 86_400),
                 event_retention: Duration::from_secs(config.event_retention_days * 86_400),
                 disable_after: Duration::from_secs(config.webhook_disable_after_secs),

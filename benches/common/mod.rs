@@ -36,7 +36,11 @@ pub async fn start_server_with(
             max_connections: whoot_mgmt::http::listener::derived_max_connections(),
             ..Default::default()
         },
-        webhooks: Default::default(),
+        // The benchmark's receiver is on this host.
+        webhooks: whoot_mgmt::webhooks::Settings {
+            allow: vec!["127.0.0.1/32".parse().unwrap()],
+            ..Default::default()
+        },
         settings,
     })
     .await

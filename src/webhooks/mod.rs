@@ -48,8 +48,10 @@ const GATHER: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub timeout: Duration,
-    /// Target networks refused (cloud metadata by default).
+    /// Target networks refused (loopback, unspecified, link-local, cloud metadata by default)…
     pub deny: Vec<ipnet::IpNet>,
+    /// …unless in one of these.
+    pub allow: Vec<ipnet::IpNet>,
     /// A registration failing for this long is disabled.
     pub disable_after: Duration,
     /// Finished deliveries older than this leave the log.
@@ -66,6 +68,7 @@ impl Default for Settings {
         Settings {
             timeout: Duration::from_secs(10),
             deny: default_deny(),
+            allow: Vec::new(),
             disable_after: Duration::from_secs(3 * 86_400),
             retention: Duration::from_secs(30 * 86_400),
             event_retention: Duration::from_secs(30 * 86_400),
@@ -75,7 +78,16 @@ impl Default for Settings {
 }
 
 pub fn default_deny() -> Vec<ipnet::IpNet> {
-    ["169.254.0.0/16", "fd00:ec2::/32"].iter().filter_map(|n| n.parse().ok()).collect()
+    let networks = [
+        "127.0.0.0/8",
+        "::1/128",
+        "0.0.0.0/8",
+        "::/128",
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::/32",
+    ];
+    networks.iter().filter_map(|n| n.parse().ok()).collect()
 }
 
 /// The JSON form of an event, the same in a webhook body and in the feed: `{id, seq, type,

@@ -69,8 +69,16 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("invalid url {url:?}: no host"));
     }
+    // `http://user:pass@host/` would go out as `Host: user:pass@host`; a receiver takes its
+    // credentials from the signature, never from the URL.
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!("invalid url {url:?}: credentials in a webhook URL are not accepted"));
+    }
     Ok(uri)
 }
+
+/// What a tenant is told of any failure on the way to its receiver.
+pub const NO_ANSWER: &str = "no HTTP answer from the receiver";
 
 /// A kept-alive connection to a receiver, reused by the next attempt to the same URL.
 pub struct Connection {
@@ -94,20 +102,25 @@ pub async fn post(
     if !matches!(result, Ok(Ok(_))) {
         *connection = None;
     }
-    let duration_ms = started.elapsed().as_millis() as u64;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
         Ok(Ok(status)) => {
             Outcome { status: Some(status), error: None, duration_ms, refused: false }
         }
-        Ok(Err((error, refused))) => {
-            Outcome { status: None, error: Some(error), duration_ms, refused }
+        // This server's own refusals (a denied network, a bad URL) say why.
+        Ok(Err((error, true))) => {
+            Outcome { status: None, error: Some(error), duration_ms, refused: true }
         }
-        Err(_) => Outcome {
-            status: None,
-            error: Some(format!("no answer within {:?}", settings.timeout)),
-            duration_ms,
-            refused: false,
-        },
+        // Anything the network said stays in the server's log: telling a tenant a closed port
+        // from an open non-HTTP one from a TLS service would make webhooks a port scanner.
+        Ok(Err((detail, false))) => {
+            tracing::debug!(url = target.url, error = %detail, "webhook not delivered");
+            Outcome { status: None, error: Some(NO_ANSWER.into()), duration_ms, refused: false }
+        }
+        Err(_) => {
+            tracing::debug!(url = target.url, "webhook not answered in time");
+            Outcome { status: None, error: Some(NO_ANSWER.into()), duration_ms, refused: false }
+        }
     }
 }
 
@@ -158,7 +171,7 @@ async fn exchange(
         .collect();
     let addr = addrs
         .iter()
-        .find(|a| !denied(a.ip(), &settings.deny))
+        .find(|a| permitted(a.ip(), settings))
         .copied()
         .ok_or_else(|| (format!("{host} resolves only to denied networks"), true))?;
     let stream =
@@ -241,12 +254,17 @@ async fn send_tls(
         .map_err(|e| (format!("TLS: {e}"), false))
 }
 
-fn denied(ip: IpAddr, deny: &[ipnet::IpNet]) -> bool {
+/// Whether a receiver may be reached at `ip`: outside the denied networks, or inside an allowed
+/// one. An IPv4 address written as IPv6 (`::ffff:127.0.0.1`, `::127.0.0.1`) counts as IPv4.
+fn permitted(ip: IpAddr, settings: &Settings) -> bool {
     let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
+            Some(v4) if !v6.is_loopback() && !v6.is_unspecified() => IpAddr::V4(v4),
+            _ => IpAddr::V6(v6),
+        },
         v4 => v4,
     };
-    deny.iter().any(|n| n.contains(&ip))
+    settings.allow.iter().any(|n| n.contains(&ip)) || !settings.deny.iter().any(|n| n.contains(&ip))
 }
 
 #[cfg(test)]
@@ -273,10 +291,30 @@ mod tests {
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("not a url").is_err());
         assert!(check_url("http://").is_err());
-        let deny = crate::webhooks::default_deny();
-        assert!(denied("169.254.169.254".parse().unwrap(), &deny));
-        assert!(denied("::ffff:169.254.169.254".parse().unwrap(), &deny));
-        assert!(denied("fd00:ec2::254".parse().unwrap(), &deny));
-        assert!(!denied("127.0.0.1".parse().unwrap(), &deny));
+        assert!(check_url("http://user:pass@hooks.example.com/").is_err());
+        let defaults = Settings::default();
+        let ok = |ip: &str, settings: &Settings| permitted(ip.parse().unwrap(), settings);
+        for denied in [
+            "169.254.169.254",
+            "::ffff:169.254.169.254",
+            "fd00:ec2::254",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "0.0.0.0",
+            "::",
+            "fe80::1",
+        ] {
+            assert!(!ok(denied, &defaults), "{denied}");
+        }
+        for allowed in ["10.1.2.3", "192.168.1.1", "93.184.216.34", "2001:db8::1"] {
+            assert!(ok(allowed, &defaults), "{allowed}");
+        }
+        let same_host =
+            Settings { allow: vec!["127.0.0.1/32".parse().unwrap()], ..Settings::default() };
+        assert!(ok("127.0.0.1", &same_host) && ok("::ffff:127.0.0.1", &same_host));
+        assert!(!ok("127.0.0.2", &same_host));
     }
 }

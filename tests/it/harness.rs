@@ -32,8 +32,10 @@ impl Server {
         server
     }
 
+    /// Webhook receivers in tests listen on 127.0.0.1, which the server refuses by default.
     pub fn start_in(dir: &Path, args: &[&str]) -> Server {
-        Server::start_with(dir, args, &[("WHOOT_LOG", "warn")], Stdio::inherit())
+        let env = [("WHOOT_LOG", "warn"), ("WHOOT_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32")];
+        Server::start_with(dir, args, &env, Stdio::inherit())
     }
 
     /// With extra environment variables and stderr (the log) sent where the test says.

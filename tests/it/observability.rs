@@ -121,7 +121,7 @@ fn metrics_count_webhook_deliveries_by_outcome() {
         "POST",
         "/webhooks",
         &key,
-        &json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
+        &json!({"url": "http://127.0.0.2:9/hook", "events": ["*"]}),
     );
     assert_eq!(hook.status, 201, "{}", hook.body);
     assert_eq!(
