@@ -145,7 +145,13 @@ settings! {
         rate_limit: u32 = 600, env "WHOOT_RATE_LIMIT",
             "Requests per minute per API key, unless the tenant overrides it (0 = unlimited).";
         auth_failures_per_minute: u32 = 30, env "WHOOT_AUTH_FAILURES_PER_MINUTE",
-            "Failed authentications allowed per minute per client address (0 = unlimited).";
+            "Failed authentications allowed per minute per client address (0 = unlimited). A \
+             request with a valid key is always served.";
+        trusted_proxies: Vec<IpNet> = [], env "WHOOT_TRUSTED_PROXIES",
+            "Reverse proxies whose Forwarded / X-Forwarded-For header names the client, for the \
+             failure limit and the logs (e.g. 127.0.0.1/32 for a proxy on this host). As a flag or \
+             variable: comma-separated.",
+            clap(value_delimiter = ',', value_name = "CIDR");
         webhook_timeout_secs: u64 = 10, env "WHOOT_WEBHOOK_TIMEOUT_SECS",
             "Seconds a webhook receiver gets to answer.";
         webhook_log_retention_days: u64 = 30, env "WHOOT_WEBHOOK_LOG_RETENTION_DAYS",

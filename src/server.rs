@@ -67,6 +67,7 @@ impl ServeOptions {
                 auth_failures_per_minute: config.auth_failures_per_minute,
                 max_body_bytes: config.max_body_bytes,
                 scan_limit: config.scan_limit,
+                trusted_proxies: config.trusted_proxies.clone(),
                 body_timeout: Duration::from_secs(config.body_timeout_secs),
                 public_url: config.public_url(),
                 metrics_on_api: config.metrics_listen().is_none(),

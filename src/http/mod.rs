@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod error;
 pub mod listener;
 pub mod response;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub metrics_on_api: bool,
     /// The API speaks HTTPS itself (for URLs built from `Host`).
     pub https: bool,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` names the client (reverse proxies).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             public_url: None,
             metrics_on_api: true,
             https: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -98,9 +102,11 @@ impl Handler for Api {
         let started = Instant::now();
         let state = &self.0;
         let request_id = state.request_ids.for_request(req.headers());
+        let client =
+            client::address(peer.map(|p| p.ip()), req.headers(), &state.settings.trusted_proxies);
         let method = req.method().clone();
         let mut seen = Seen { endpoint: "unmatched", caller: None };
-        let mut resp = match dispatch(state, req, peer, &mut seen).await {
+        let mut resp = match dispatch(state, req, client, &mut seen).await {
             Ok(resp) => resp,
             Err((err, style)) => err.into_response(style),
         };
@@ -117,7 +123,7 @@ impl Handler for Api {
             duration_ms = took.as_secs_f64() * 1000.0,
             tenant = key.map(|k| k.tenant.slug.as_str()),
             key_id = key.map(|k| tracing::field::display(k.id)),
-            peer = peer.map(|p| tracing::field::display(p.ip())),
+            peer = client.map(tracing::field::display),
         );
         resp.headers_mut().insert(response::X_REQUEST_ID.clone(), request_id);
         resp
@@ -261,7 +267,7 @@ fn base_url(state: &State, parts: &Parts, slug: Option<&str>) -> String {
 async fn dispatch(
     state: &State,
     req: Request<Incoming>,
-    peer: Option<SocketAddr>,
+    client: Option<std::net::IpAddr>,
     seen: &mut Seen,
 ) -> Result<HttpResponse, (ApiError, Style)> {
     let (parts, body) = req.into_parts();
@@ -287,7 +293,7 @@ async fn dispatch(
         });
     }
     let caller =
-        auth::authorize(state, &parts.headers, peer, &route, access).map_err(|e| (e, style))?;
+        auth::authorize(state, &parts.headers, client, &route, access).map_err(|e| (e, style))?;
     seen.caller = Some(caller.key.clone());
     let ctx = Ctx {
         state,

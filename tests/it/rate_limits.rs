@@ -73,3 +73,30 @@ fn failed_authentications_are_limited_per_address() {
     // Unauthenticated endpoints are unaffected.
     assert_eq!(s.get("/healthz", None).status, 200);
 }
+
+#[test]
+fn behind_a_trusted_proxy_the_forwarded_client_is_limited_not_the_proxy() {
+    let bad = |s: &Server, client: &str| {
+        s.request_with("GET", "/me", Some("wrong"), None, &[("X-Forwarded-For", client)]).status
+    };
+    let s = Server::start_args(&[
+        "--auth-failures-per-minute",
+        "3",
+        "--trusted-proxies",
+        "127.0.0.1/32",
+    ]);
+    for _ in 0..3 {
+        assert_eq!(bad(&s, "198.51.100.1"), 401);
+    }
+    assert_eq!(bad(&s, "198.51.100.1"), 429, "the guessing client is slowed");
+    assert_eq!(bad(&s, "198.51.100.2"), 401, "another client behind the same proxy is not");
+    // A client cannot dodge the limit by prepending addresses: the proxy's entry is the last.
+    assert_eq!(bad(&s, "203.0.113.5, 198.51.100.1"), 429);
+
+    // Without trusted_proxies the header means nothing: every request is the peer's.
+    let s = Server::start_args(&["--auth-failures-per-minute", "3"]);
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        assert_eq!(bad(&s, client), 401);
+    }
+    assert_eq!(bad(&s, "198.51.100.4"), 429);
+}
