@@ -126,6 +126,10 @@ settings! {
         metrics_listen: String = "", env "WHOOT_METRICS_LISTEN",
             "Serve Prometheus /metrics on this address instead of the API's; set it when the API \
              faces the internet. Empty: /metrics on the API address.";
+        metrics_per_tenant: bool = false, env "WHOOT_METRICS_PER_TENANT",
+            "Also serve the per-tenant series (seats by tenant slug) on the API address's /metrics. \
+             They are always on metrics_listen, which only your monitoring should reach; on the API \
+             address anyone could read every tenant's slug.";
         scan_limit: u64 = 200000, env "WHOOT_SCAN_LIMIT",
             "Most records a SCIM filter or sort that no index serves may examine; past it the list \
              answers 400 tooMany (0 = no limit).";

@@ -39,6 +39,8 @@ struct TenantLabels {
 
 pub struct Metrics {
     registry: Registry,
+    /// The same without the per-tenant series (they name every tenant).
+    without_tenants: Registry,
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
     rate_limited: Counter,
@@ -66,6 +68,7 @@ impl Metrics {
     fn new() -> Metrics {
         let mut m = Metrics {
             registry: Registry::with_prefix("whoot"),
+            without_tenants: Registry::with_prefix("whoot"),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency_histogram),
             rate_limited: Counter::default(),
@@ -77,59 +80,64 @@ impl Metrics {
             seats_capacity: Family::default(),
             store_bytes: Gauge::default(),
         };
-        let r = &mut m.registry;
-        r.register(
-            "http_requests",
-            "API requests answered, by endpoint and status",
-            m.requests.clone(),
-        );
-        r.register_with_unit(
-            "http_request_duration",
-            "Time to answer an API request, by endpoint and status",
-            Unit::Seconds,
-            m.request_seconds.clone(),
-        );
-        r.register(
-            "rate_limited_requests",
-            "Requests refused with 429 by a key's rate limit",
-            m.rate_limited.clone(),
-        );
-        r.register(
-            "auth_failures",
-            "Requests refused for authentication: invalid_key (no, unknown, revoked or expired \
-             key) or blocked (too many failures from the address)",
-            m.auth_failures.clone(),
-        );
-        r.register(
-            "store_commit_batch_size",
-            "Mutations committed together by one group commit",
-            m.commit_batch.clone(),
-        );
-        r.register_with_unit(
-            "store_commit_duration",
-            "Time to apply and durably commit one group of mutations",
-            Unit::Seconds,
-            m.commit_seconds.clone(),
-        );
-        r.register(
-            "webhook_deliveries",
-            "Webhook delivery attempts by outcome: succeeded (2xx), failed (another status or no \
-             answer), refused (not sent: forbidden target or disabled registration), deferred \
-             (the receiver had too many waiting)",
-            m.deliveries.clone(),
-        );
+        let (mut registry, mut without_tenants) =
+            (Registry::with_prefix("whoot"), Registry::with_prefix("whoot"));
+        for r in [&mut registry, &mut without_tenants] {
+            r.register(
+                "http_requests",
+                "API requests answered, by endpoint and status",
+                m.requests.clone(),
+            );
+            r.register_with_unit(
+                "http_request_duration",
+                "Time to answer an API request, by endpoint and status",
+                Unit::Seconds,
+                m.request_seconds.clone(),
+            );
+            r.register(
+                "rate_limited_requests",
+                "Requests refused with 429 by a key's rate limit",
+                m.rate_limited.clone(),
+            );
+            r.register(
+                "auth_failures",
+                "Requests refused for authentication: invalid_key (no, unknown, revoked or expired \
+                 key) or blocked (too many failures from the address)",
+                m.auth_failures.clone(),
+            );
+            r.register(
+                "store_commit_batch_size",
+                "Mutations committed together by one group commit",
+                m.commit_batch.clone(),
+            );
+            r.register_with_unit(
+                "store_commit_duration",
+                "Time to apply and durably commit one group of mutations",
+                Unit::Seconds,
+                m.commit_seconds.clone(),
+            );
+            r.register(
+                "webhook_deliveries",
+                "Webhook delivery attempts by outcome: succeeded (2xx), failed (another status or no \
+                 answer), refused (not sent: forbidden target or disabled registration), deferred \
+                 (the receiver had too many waiting)",
+                m.deliveries.clone(),
+            );
+            r.register_with_unit(
+                "store_size",
+                "Size of the store file",
+                Unit::Bytes,
+                m.store_bytes.clone(),
+            );
+        }
+        let r = &mut registry;
         r.register("tenant_seats_used", "Seats in use, by tenant slug", m.seats_used.clone());
         r.register(
             "tenant_seats_capacity",
             "Seat capacity, by tenant slug",
             m.seats_capacity.clone(),
         );
-        r.register_with_unit(
-            "store_size",
-            "Size of the store file",
-            Unit::Bytes,
-            m.store_bytes.clone(),
-        );
+        (m.registry, m.without_tenants) = (registry, without_tenants);
         m
     }
 
@@ -157,8 +165,9 @@ impl Metrics {
         self.deliveries.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
-    /// The text exposition, with the scrape-time gauges read from the store first.
-    pub async fn render(&self, app: &App) -> Result<String, store::Error> {
+    /// The text exposition, with the scrape-time gauges read from the store first. Per-tenant
+    /// series only where `per_tenant`: they name every tenant.
+    pub async fn render(&self, app: &App, per_tenant: bool) -> Result<String, store::Error> {
         let seats = app
             .store
             .read(|tx| {
@@ -170,7 +179,7 @@ impl Metrics {
                 Ok(out)
             })
             .await?;
-        for (slug, used, capacity) in seats {
+        for (slug, used, capacity) in seats.into_iter().filter(|_| per_tenant) {
             let labels = TenantLabels { tenant: slug };
             self.seats_used.get_or_create(&labels).set(used as i64);
             self.seats_capacity.get_or_create(&labels).set(i64::from(capacity));
@@ -178,7 +187,8 @@ impl Metrics {
         let bytes = std::fs::metadata(app.store.path()).map(|m| m.len()).unwrap_or(0);
         self.store_bytes.set(bytes as i64);
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+        let registry = if per_tenant { &self.registry } else { &self.without_tenants };
+        prometheus_client::encoding::text::encode(&mut out, registry)
             .map_err(|e| store::Error::Storage(format!("encoding metrics: {e}")))?;
         Ok(out)
     }

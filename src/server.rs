@@ -71,6 +71,7 @@ impl ServeOptions {
                 body_timeout: Duration::from_secs(config.body_timeout_secs),
                 public_url: config.public_url(),
                 metrics_on_api: config.metrics_listen().is_none(),
+                metrics_per_tenant: config.metrics_per_tenant,
                 https,
             },
             webhooks: crate::webhooks::Settings {

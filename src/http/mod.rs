@@ -46,6 +46,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Whether `/metrics` is served on the API's address (else only on its own listener).
     pub metrics_on_api: bool,
+    /// Whether the API address's `/metrics` carries per-tenant series (they name tenants).
+    pub metrics_per_tenant: bool,
     /// The API speaks HTTPS itself (for URLs built from `Host`).
     pub https: bool,
     /// Peers whose `Forwarded` / `X-Forwarded-For` names the client (reverse proxies).
@@ -62,6 +64,7 @@ impl Default for Settings {
             body_timeout: std::time::Duration::from_secs(60),
             public_url: None,
             metrics_on_api: true,
+            metrics_per_tenant: false,
             https: false,
             trusted_proxies: Vec::new(),
         }
@@ -143,14 +146,14 @@ pub struct MetricsOnly(pub Arc<State>);
 impl Handler for MetricsOnly {
     async fn call(self: Arc<Self>, req: Request<Incoming>, _: Option<SocketAddr>) -> HttpResponse {
         match (req.method(), req.uri().path()) {
-            (&hyper::Method::GET, "/metrics") => metrics(&self.0).await,
+            (&hyper::Method::GET, "/metrics") => metrics(&self.0, true).await,
             _ => ApiError::NotFound.into_response(Style::Native),
         }
     }
 }
 
-async fn metrics(state: &State) -> HttpResponse {
-    match crate::metrics::get().render(&state.app).await {
+async fn metrics(state: &State, per_tenant: bool) -> HttpResponse {
+    match crate::metrics::get().render(&state.app, per_tenant).await {
         Ok(text) => response::text(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -288,7 +291,7 @@ async fn dispatch(
             Endpoint::Metrics if !state.settings.metrics_on_api => {
                 return Err((ApiError::NotFound, style));
             }
-            Endpoint::Metrics => metrics(state).await,
+            Endpoint::Metrics => metrics(state, state.settings.metrics_per_tenant).await,
             _ => response::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         });
     }

@@ -72,7 +72,7 @@ fn value(samples: &HashMap<String, f64>, series: &str) -> f64 {
 
 #[test]
 fn metrics_parse_and_their_counters_move() {
-    let server = Server::start_args(&["--rate-limit", "5"]);
+    let server = Server::start_args(&["--rate-limit", "5", "--metrics-per-tenant", "true"]);
     let key = server.root_key();
     let before = scrape(&server);
     let me_ok = r#"whoot_http_requests_total{endpoint="me",status="200"}"#;
@@ -116,6 +116,9 @@ fn metrics_parse_and_their_counters_move() {
 #[test]
 fn metrics_count_webhook_deliveries_by_outcome() {
     let server = Server::start_args(&["--webhook-deny-networks", "127.0.0.0/8"]);
+    // By default the API address's /metrics names no tenant.
+    let text = server.get("/metrics", None).body;
+    assert!(text.contains("whoot_rate_limited_requests_total") && !text.contains("tenant="), "{text}");
     let key = server.root_key();
     let hook = server.send(
         "POST",
