@@ -112,6 +112,9 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
         None => None,
     };
     let app = App::open(&opts.data_dir).map_err(|e| e.to_string())?;
+    for file in crate::store::remove_leftovers(&opts.data_dir) {
+        tracing::info!(file = %file.display(), "removed what an interrupted backup left");
+    }
     let bootstrap = if opts.bootstrap {
         let created = app.bootstrap().await.map_err(|e| e.to_string())?;
         if let Some((_, issued)) = &created {

@@ -321,12 +321,16 @@ async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
     }
     let staged = absolute(&data_dir.join(format!("backup-{}.redb", crate::time::now_ms())))?;
     let request = Request::Backup { to: staged.clone() };
-    let result = match admin_call(data_dir, request.clone()).await {
-        Ok(answer) => place(&staged, &to).map(|()| answer),
-        Err(e) => Err(e),
+    let answer = match socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {
+        Some(answer) => {
+            let placed = place(&staged, &to);
+            let _ = std::fs::remove_file(&staged);
+            placed.map(|()| answer)?
+        }
+        // No server: straight from the store, opened read-only, into the file asked for.
+        None => admin_call(data_dir, Request::Backup { to: to.clone() }).await?,
     };
-    let _ = std::fs::remove_file(&staged);
-    let mut answer = result?;
+    let mut answer = answer;
     answer["backup"] = Value::from(to.display().to_string());
     if json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
@@ -436,6 +440,22 @@ async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> 
             "no store in {} (wrong --data-dir? create a tenant or run `serve` first)",
             data_dir.display()
         ));
+    }
+    // Reading commands open the store read-only: they change nothing, even an old schema, and
+    // work on a store they may not write.
+    match &request {
+        Request::Check => {
+            let report = crate::store::check_offline(data_dir).map_err(|e| e.to_string())?;
+            return serde_json::to_value(&report).map_err(|e| e.to_string());
+        }
+        Request::Backup { to } => {
+            let started = std::time::Instant::now();
+            let rows = crate::store::backup_offline(data_dir, to).map_err(|e| e.to_string())?;
+            let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+            return Ok(serde_json::json!({"backup": to, "rows": rows, "bytes": bytes,
+                "duration_ms": started.elapsed().as_millis() as u64}));
+        }
+        _ => {}
     }
     let app = App::open(data_dir).map_err(|e| e.to_string())?;
     admin::execute(&app, request).await.map_err(|e| e.to_string())

@@ -259,6 +259,42 @@ fn copy_into_new_file(
     Ok(rows)
 }
 
+/// `check` with no server running: the store opened read-only, so nothing changes (a store of an
+/// older schema is checked as far as this build can read it, and not upgraded).
+pub fn check_offline(data_dir: &Path) -> Result<check::Report> {
+    check::run(&open_read_only(data_dir)?.begin_read()?)
+}
+
+/// `backup` with no server running, from a store opened read-only.
+pub fn backup_offline(data_dir: &Path, to: &Path) -> Result<u64> {
+    let read = open_read_only(data_dir)?.begin_read()?;
+    copy_into_new_file(to, |target| tables::copy_all(&read, target))
+}
+
+fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
+    let path = data_dir.join(STORE_FILE);
+    redb::ReadOnlyDatabase::open(&path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked,
+        e => Error::Storage(format!("opening {} read-only: {e}", path.display())),
+    })
+}
+
+/// Removes what an interrupted backup or upgrade left in the data directory (`*.partial`
+/// copies, backups staged for the CLI); run at start, when none can be in progress. Returns
+/// the files removed.
+pub fn remove_leftovers(data_dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(data_dir) else { return removed };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let staged = name.starts_with("backup-") && name.ends_with(".redb");
+        if (name.ends_with(".partial") || staged) && std::fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
 /// Restores a backup into `data_dir`, which must hold no store: the backup is checked first
 /// (opened read-only, schema version and `check`), then copied in durably.
 pub fn restore(from: &Path, data_dir: &Path) -> Result<check::Report> {

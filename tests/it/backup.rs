@@ -164,3 +164,59 @@ fn check_reports_a_drifted_counter_and_changes_nothing() {
         );
     }
 }
+
+fn bytes(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn offline_check_and_backup_read_the_store_without_changing_it_even_an_old_schema() {
+    // A current store, with the server stopped.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start_in(&data, &[]);
+    let key = s.root_key();
+    assert_eq!(s.send("POST", "/users", &key, &json!({"email": "ro@example.com"})).status, 201);
+    assert!(s.stop());
+    let store = data.join("whoot.redb");
+    let before = bytes(&store);
+    assert_eq!(cli_json_in(&data, &["check"])["problems"], json!([]));
+    let copy = tmp.path().join("copy.redb");
+    let out = cli_in(&data, &["backup", "--to", copy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(bytes(&store), before, "check and backup left the store as it was");
+    let restored = tmp.path().join("restored");
+    let out = cli_in(&restored, &["restore", "--from", copy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A schema 1 store: checked as it is, not upgraded, no copy made.
+    let old = tmp.path().join("old");
+    std::fs::create_dir_all(&old).unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v1/whoot.redb");
+    std::fs::copy(fixture, old.join("whoot.redb")).unwrap();
+    let before = bytes(&old.join("whoot.redb"));
+    let report = cli_json_in(&old, &["check"]);
+    assert_eq!((report["problems"].clone(), report["users"].clone()), (json!([]), json!(3)));
+    assert_eq!(bytes(&old.join("whoot.redb")), before);
+    assert_eq!(std::fs::read_dir(&old).unwrap().count(), 1, "nothing written beside it");
+}
+
+#[test]
+fn what_an_interrupted_backup_left_is_removed_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &[]);
+    assert!(s.stop());
+    let leftovers = [
+        "backup-1764579600000.redb",
+        "backup-1764579600000.redb.partial",
+        "whoot-schema-v3-1.redb.partial",
+    ];
+    for name in leftovers {
+        std::fs::write(tmp.path().join(name), vec![0u8; 4096]).unwrap();
+    }
+    let s = Server::start_in(tmp.path(), &[]);
+    for name in leftovers {
+        assert!(!tmp.path().join(name).exists(), "{name} is still there");
+    }
+    assert_eq!(s.get("/me", Some(&s.root_key())).status, 200);
+}

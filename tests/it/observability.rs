@@ -118,7 +118,10 @@ fn metrics_count_webhook_deliveries_by_outcome() {
     let server = Server::start_args(&["--webhook-deny-networks", "127.0.0.0/8"]);
     // By default the API address's /metrics names no tenant.
     let text = server.get("/metrics", None).body;
-    assert!(text.contains("whoot_rate_limited_requests_total") && !text.contains("tenant="), "{text}");
+    assert!(
+        text.contains("whoot_rate_limited_requests_total") && !text.contains("tenant="),
+        "{text}"
+    );
     let key = server.root_key();
     let hook = server.send(
         "POST",
