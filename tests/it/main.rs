@@ -12,6 +12,7 @@ mod config;
 mod connections;
 mod events;
 mod filter_props;
+mod fuzz;
 mod group_commit;
 mod hostile;
 mod idp;
