@@ -9,7 +9,13 @@
 //! cargo bench --bench rooms
 //! Setup data is written through the store API (faster than HTTP, and not what is measured).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
 
 mod common;
 

@@ -36,6 +36,11 @@ fn bad_duration(input: &str) -> String {
     format!("invalid duration {input:?}: use a number and a unit, like 90s, 15m, 12h, 30d or 2w")
 }
 
+/// Milliseconds since `started`, for reports.
+pub fn elapsed_ms(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

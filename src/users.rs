@@ -99,7 +99,7 @@ pub fn set_primary_email(user: &mut User, email: Option<String>) {
                     .or(if list.is_empty() { None } else { Some(0) });
                 match primary {
                     Some(i) => {
-                        if let Some(obj) = list[i].as_object_mut() {
+                        if let Some(obj) = list.get_mut(i).and_then(Value::as_object_mut) {
                             obj.insert("value".into(), json!(value));
                             obj.insert("primary".into(), json!(true));
                         }
@@ -137,5 +137,12 @@ pub fn display_of(user: &User) -> String {
     match extra_of(user).get("displayName") {
         Some(Value::String(d)) => d.clone(),
         _ => user.user_name.clone(),
+    }
+}
+
+/// Sets `key` in a JSON object (nothing happens to anything else: no panic on a non-object).
+pub fn set_field(doc: &mut Value, key: &str, value: Value) {
+    if let Some(fields) = doc.as_object_mut() {
+        fields.insert(key.to_owned(), value);
     }
 }

@@ -200,7 +200,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             let rows = app.store.backup(to.clone()).await?;
             let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
             Ok(json!({"backup": to, "rows": rows, "bytes": bytes,
-                "duration_ms": started.elapsed().as_millis() as u64}))
+                "duration_ms": crate::time::elapsed_ms(started)}))
         }
         Request::Check => {
             let report = app.store.read(store::check::run).await?;
@@ -221,7 +221,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             let issued = app.rotate_key(key_id).await?;
             let slug = tenant_slug(app, &issued.key).await?;
             let mut out = issued_json(&issued, &slug);
-            out["replaces"] = json!(key_id);
+            crate::users::set_field(&mut out, "replaces", json!(key_id));
             Ok(out)
         }
     }
@@ -267,12 +267,12 @@ pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
 
 fn user_json(u: &store::users::User) -> Value {
     let mut v = crate::native::users::user_json(u);
-    v["deleted_at"] = ts(u.deleted_at);
+    crate::users::set_field(&mut v, "deleted_at", ts(u.deleted_at));
     v
 }
 
 fn issued_json(issued: &IssuedKey, tenant_slug: &str) -> Value {
     let mut out = key_json(&issued.key, tenant_slug, now_ms());
-    out["secret"] = json!(issued.secret);
+    crate::users::set_field(&mut out, "secret", json!(issued.secret));
     out
 }

@@ -99,6 +99,6 @@ pub async fn call(path: &Path, request: &Request) -> Result<Option<Value>, Strin
     if status.is_success() {
         Ok(Some(value))
     } else {
-        Err(value["error"].as_str().unwrap_or("admin request failed").to_owned())
+        Err(value.get("error").and_then(Value::as_str).unwrap_or("admin request failed").to_owned())
     }
 }

@@ -42,12 +42,12 @@ impl State {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate).min(capacity);
         self.last = now;
-        let secs = |tokens_missing: f64| (tokens_missing / rate).ceil().max(0.0) as u32;
+        let secs = |tokens_missing: f64| whole_secs(tokens_missing / rate);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             Decision::Allowed {
                 limit: per_minute,
-                remaining: self.tokens as u32,
+                remaining: whole_secs(self.tokens.floor()),
                 reset_secs: secs(capacity - self.tokens),
             }
         } else {
@@ -109,7 +109,9 @@ impl FailureLimiter {
     }
 
     fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, State>> {
-        &self.shards[self.hasher.hash_one(ip) as usize % SHARDS]
+        let i = self.hasher.hash_one(ip) % SHARDS as u64;
+        #[expect(clippy::indexing_slicing, reason = "reduced modulo SHARDS, the array's length")]
+        &self.shards[usize::try_from(i).unwrap_or(0)]
     }
 
     /// Seconds to wait if `ip` may not try now.
@@ -119,7 +121,7 @@ impl FailureLimiter {
         }
         let shard = self.shard(&ip).lock();
         let tokens = shard.get(&ip)?.tokens_at(self.per_minute, now);
-        (tokens < 1.0).then(|| ((1.0 - tokens) * 60.0 / f64::from(self.per_minute)).ceil() as u32)
+        (tokens < 1.0).then(|| whole_secs((1.0 - tokens) * 60.0 / f64::from(self.per_minute)))
     }
 
     pub fn record_failure(&self, ip: IpAddr, now: Instant) {
@@ -141,6 +143,14 @@ impl FailureLimiter {
             shard.lock().retain(|_, s| s.tokens_at(per_minute, now) < f64::from(per_minute));
         }
     }
+}
+
+/// A non-negative count of seconds (or tokens), rounded up, saturating at `u32::MAX`.
+fn whole_secs(x: f64) -> u32 {
+    // `as` from f64 saturates (and maps NaN to 0), so this cannot truncate silently.
+    #[expect(clippy::cast_possible_truncation, reason = "f64 to u32 `as` saturates")]
+    let n = x.ceil().clamp(0.0, f64::from(u32::MAX)) as u32;
+    n
 }
 
 #[cfg(test)]

@@ -27,11 +27,16 @@ pub fn generate() -> Result<NewSecret, String> {
             if body.len() == RANDOM_LEN {
                 break;
             }
-            body.push(ALPHABET[(b % 62) as usize] as char);
+            body.push(base62(b));
         }
     }
     let secret = format!("{PREFIX}{body}{}", checksum(&body));
-    Ok(NewSecret { hash: hash(&secret), prefix: secret[..SHOWN_LEN].to_owned(), secret })
+    Ok(NewSecret { hash: hash(&secret), prefix: secret.chars().take(SHOWN_LEN).collect(), secret })
+}
+
+/// The base62 character for `b % 62`.
+fn base62(b: u8) -> char {
+    ALPHABET.get(usize::from(b % 62)).map_or('0', |&c| char::from(c))
 }
 
 pub fn hash(secret: &str) -> [u8; 32] {
@@ -52,7 +57,7 @@ pub fn well_formed(token: &str) -> bool {
 
 fn checksum(body: &str) -> String {
     let digest = blake3::hash(body.as_bytes());
-    digest.as_bytes()[..CHECK_LEN].iter().map(|b| ALPHABET[(b % 62) as usize] as char).collect()
+    digest.as_bytes().iter().take(CHECK_LEN).map(|&b| base62(b)).collect()
 }
 
 #[cfg(test)]

@@ -296,7 +296,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
     } else {
         print!("{}", output::human(&request, &answer));
     }
-    match answer["problems"].as_array() {
+    match answer.get("problems").and_then(Value::as_array) {
         Some(problems) if !problems.is_empty() => {
             Err(format!("the store has {} problem(s)", problems.len()))
         }
@@ -331,7 +331,7 @@ async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
         None => admin_call(data_dir, Request::Backup { to: to.clone() }).await?,
     };
     let mut answer = answer;
-    answer["backup"] = Value::from(to.display().to_string());
+    crate::users::set_field(&mut answer, "backup", Value::from(to.display().to_string()));
     if json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
     } else {
@@ -453,7 +453,7 @@ async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> 
             let rows = crate::store::backup_offline(data_dir, to).map_err(|e| e.to_string())?;
             let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
             return Ok(serde_json::json!({"backup": to, "rows": rows, "bytes": bytes,
-                "duration_ms": started.elapsed().as_millis() as u64}));
+                "duration_ms": crate::time::elapsed_ms(started)}));
         }
         _ => {}
     }

@@ -375,7 +375,10 @@ struct RequestIds {
 
 impl RequestIds {
     fn new() -> RequestIds {
-        RequestIds { process: uuid::Uuid::new_v4().as_u128() as u32, next: AtomicU64::new(1) }
+        // The low 32 bits of a random id: truncation is the point.
+        let process =
+            u32::try_from(uuid::Uuid::new_v4().as_u128() & u128::from(u32::MAX)).unwrap_or(0);
+        RequestIds { process, next: AtomicU64::new(1) }
     }
 
     fn for_request(&self, headers: &hyper::HeaderMap) -> HeaderValue {

@@ -112,7 +112,7 @@ pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
     let (tenant, stored) = (ctx.tenant, hook.clone());
     ctx.store().write(move |txn| hooks::create(txn, tenant, &stored)).await?;
     let mut out = hook_json(&hook);
-    out["secret"] = json!(hook.secret);
+    crate::users::set_field(&mut out, "secret", json!(hook.secret));
     Ok(response::json(StatusCode::CREATED, &out))
 }
 

@@ -140,7 +140,7 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(0) => None,
-            Some(n) => Some(n as usize),
+            Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
             None => return Err(bad("failOnErrors must be a positive integer")),
         },
     };
@@ -152,7 +152,7 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
         match read_operation(raw) {
             Ok(op) => pending.push((i, op)),
             Err((bulk_id, method, e)) => {
-                results[i] = Some(failure(&method, bulk_id.as_deref(), None, &e));
+                set(&mut results, i, Some(failure(&method, bulk_id.as_deref(), None, &e)));
                 errors += 1;
             }
         }
@@ -171,7 +171,11 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
             }
             if let Some(dead) = refs.iter().find(|r| failed_ids.contains(*r)) {
                 let e = ApiError::Conflict(format!("bulkId {dead} names an operation that failed"));
-                results[i] = Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e));
+                set(
+                    &mut results,
+                    i,
+                    Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e)),
+                );
                 errors += 1;
                 if let Some(b) = &op.bulk_id {
                     failed_ids.insert(b.clone());
@@ -188,7 +192,11 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
                 let e = ApiError::Conflict(
                     "a bulkId reference cannot be resolved (unknown, or circular)".into(),
                 );
-                results[i] = Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e));
+                set(
+                    &mut results,
+                    i,
+                    Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e)),
+                );
             }
             break;
         }
@@ -234,14 +242,18 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
                             loc.rsplit('/').next().unwrap_or_default().to_owned(),
                         );
                     }
-                    results[i] = Some(success(&op, &w));
+                    set(&mut results, i, Some(success(&op, &w)));
                 }
                 Err(e) => {
                     errors += 1;
                     if let Some(b) = &op.bulk_id {
                         failed_ids.insert(b.clone());
                     }
-                    results[i] = Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e));
+                    set(
+                        &mut results,
+                        i,
+                        Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e)),
+                    );
                 }
             }
         }
@@ -356,5 +368,12 @@ async fn run(ctx: &Ctx<'_>, op: &Operation) -> Result<Written, ApiError> {
             ),
             scim_type: "invalidPath",
         }),
+    }
+}
+
+/// Fills an operation's slot in the answer (slots are made one per operation).
+fn set(results: &mut [Option<Value>], i: usize, result: Option<Value>) {
+    if let Some(slot) = results.get_mut(i) {
+        *slot = result;
     }
 }

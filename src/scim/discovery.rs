@@ -178,17 +178,21 @@ impl Attr {
             "returned": self.returned,
         });
         if matches!(self.kind, "string" | "reference") {
-            v["caseExact"] = json!(self.case_exact);
-            v["uniqueness"] = json!(self.uniqueness);
+            crate::users::set_field(&mut v, "caseExact", json!(self.case_exact));
+            crate::users::set_field(&mut v, "uniqueness", json!(self.uniqueness));
         }
         if self.kind == "reference" {
-            v["referenceTypes"] = json!(self.reference_types);
+            crate::users::set_field(&mut v, "referenceTypes", json!(self.reference_types));
         }
         if !self.canonical.is_empty() {
-            v["canonicalValues"] = json!(self.canonical);
+            crate::users::set_field(&mut v, "canonicalValues", json!(self.canonical));
         }
         if !self.sub.is_empty() {
-            v["subAttributes"] = Value::Array(self.sub.iter().map(Attr::json).collect());
+            crate::users::set_field(
+                &mut v,
+                "subAttributes",
+                Value::Array(self.sub.iter().map(Attr::json).collect()),
+            );
         }
         v
     }

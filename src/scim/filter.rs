@@ -116,8 +116,8 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
     let mut tokens = Vec::new();
     let bytes = input.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&b) = bytes.get(i) {
+        match b {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
             b'(' => {
                 tokens.push(Token::LParen);
@@ -154,11 +154,12 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
             }
             _ => {
                 let start = i;
-                while i < bytes.len() && !b" \t\n\r()[]\"".contains(&bytes[i]) {
+                while bytes.get(i).is_some_and(|b| !b" \t\n\r()[]\"".contains(b)) {
                     i += 1;
                 }
                 // Word boundaries are ASCII bytes, so the slice is on char boundaries.
-                tokens.push(Token::Word(input[start..i].to_owned()));
+                let word = input.get(start..i).ok_or_else(|| ParseError("bad word".into()))?;
+                tokens.push(Token::Word(word.to_owned()));
             }
         }
     }

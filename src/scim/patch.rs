@@ -336,14 +336,18 @@ fn apply_filtered(
         Some(Value::Null) | None => return Ok(()),
         Some(_) => return Err(err("invalidPath", format!("{key} is not multi-valued"))),
     };
-    let hits: Vec<usize> =
-        (0..items.len()).filter(|&i| filter::matches(filter, &items[i])).collect();
+    let hits: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| filter::matches(filter, item))
+        .map(|(i, _)| i)
+        .collect();
     match kind {
         Kind::Remove => {
             match sub {
                 Some(sub) => {
                     for &i in &hits {
-                        if let Some(o) = items[i].as_object_mut()
+                        if let Some(o) = items.get_mut(i).and_then(Value::as_object_mut)
                             && let Some(k) = existing_key(o, sub)
                         {
                             o.remove(&k);
@@ -374,7 +378,9 @@ fn apply_filtered(
                 return Ok(());
             }
             for &i in &hits {
-                write_element(&mut items[i], kind, sub, value);
+                if let Some(item) = items.get_mut(i) {
+                    write_element(item, kind, sub, value);
+                }
             }
             Ok(())
         }

@@ -185,7 +185,7 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
             Some(m @ Value::Object(_)) => string(field(m, "value")).map(|v| {
                 let mut o = json!({"value": v});
                 if let Some(d) = string(field(m, "displayName")) {
-                    o["displayName"] = json!(d);
+                    crate::users::set_field(&mut o, "displayName", json!(d));
                 }
                 o
             }),

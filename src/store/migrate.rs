@@ -210,7 +210,8 @@ pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
     let txn = db.begin_write()?;
     tables::create_all(&txn)?;
     if let Opened::Upgraded { from, .. } = &opened {
-        for step in &STEPS[(*from - 1) as usize..(SCHEMA_VERSION - 1) as usize] {
+        let first = usize::try_from(*from - 1).unwrap_or(usize::MAX);
+        for step in STEPS.get(first..).unwrap_or_default() {
             step(&txn)?;
         }
     }

@@ -100,7 +100,9 @@ pub fn scan(
 ) -> Result<()> {
     let table = tx.table(ROOMS)?;
     let t = tenant.as_u128();
-    for row in table.range((t, 0)..=(t, u128::MAX))?.skip(skip as usize) {
+    for row in
+        table.range((t, 0)..=(t, u128::MAX))?.skip(usize::try_from(skip).unwrap_or(usize::MAX))
+    {
         if !visit(codec::decode(row?.1.value())?)? {
             break;
         }
@@ -257,7 +259,10 @@ pub fn members_page(
     let table = tx.table(ROOM_MEMBERS)?;
     let (t, r) = (tenant.as_u128(), room.as_u128());
     let mut out = Vec::new();
-    for row in table.range((t, r, 0)..=(t, r, u128::MAX))?.skip(skip as usize).take(limit as usize)
+    for row in table
+        .range((t, r, 0)..=(t, r, u128::MAX))?
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
     {
         let (k, v) = row?;
         out.push((Uuid::from_u128(k.value().2), v.value()));

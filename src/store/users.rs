@@ -164,7 +164,9 @@ pub fn scan(
 ) -> Result<()> {
     let table = tx.table(USERS)?;
     let t = tenant.as_u128();
-    for row in table.range((t, 0)..=(t, u128::MAX))?.skip(skip as usize) {
+    for row in
+        table.range((t, 0)..=(t, u128::MAX))?.skip(usize::try_from(skip).unwrap_or(usize::MAX))
+    {
         let (_, bytes) = row?;
         if !visit(codec::decode(bytes.value())?)? {
             break;

@@ -436,7 +436,11 @@ pub fn deliveries(tx: &impl Tx, tenant: Uuid, webhook: Uuid, limit: u64) -> Resu
     let table = tx.table(DELIVERIES)?;
     let (t, w) = (tenant.as_u128(), webhook.as_u128());
     let mut out = Vec::new();
-    for row in table.range((t, w, 0)..=(t, w, u128::MAX))?.rev().take(limit as usize) {
+    for row in table
+        .range((t, w, 0)..=(t, w, u128::MAX))?
+        .rev()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+    {
         out.push(codec::decode(row?.1.value())?);
     }
     Ok(out)

@@ -93,14 +93,12 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
                 return false;
             }
         };
-        for i in 0..batch.len() {
-            if !batch[i].run(&txn) {
-                // Dropping an uncommitted transaction aborts it; the failed mutation's writes and
-                // everyone else's go with it, and the others are replayed.
-                let _ = txn.abort();
-                batch.remove(i).finish(Ok(()));
-                continue 'attempt;
-            }
+        if let Some(failed) = batch.iter_mut().position(|job| !job.run(&txn)) {
+            // Dropping an uncommitted transaction aborts it; the failed mutation's writes and
+            // everyone else's go with it, and the others are replayed.
+            let _ = txn.abort();
+            batch.remove(failed).finish(Ok(()));
+            continue 'attempt;
         }
         let committed = txn.commit().map_err(Error::from);
         let ok = committed.is_ok();

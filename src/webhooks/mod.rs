@@ -28,7 +28,8 @@ pub use send::{Outcome, Target};
 /// Delay before retry n (after attempt n): about 8 attempts over a day, as Standard Webhooks
 /// suggests.
 const BACKOFF_SECS: [i64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
-pub const MAX_ATTEMPTS: u32 = BACKOFF_SECS.len() as u32 + 1;
+pub const MAX_ATTEMPTS: u32 = 8;
+const _: () = assert!(BACKOFF_SECS.len() + 1 == MAX_ATTEMPTS as usize);
 /// Attempts in flight at once over all receivers, and to any one receiver: a slow receiver holds
 /// only its own share of lanes.
 const CONCURRENCY: usize = 64;

@@ -1,7 +1,13 @@
 //! Integration tests: the real binary, a real redb file in a temp dir, HTTP on port 0.
 
 // Test code: a failed expectation is supposed to panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
 
 mod harness;
 
