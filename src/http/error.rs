@@ -59,6 +59,8 @@ pub enum ApiError {
         used: u64,
     },
     Unavailable,
+    /// The disk refuses writes (full): retry once the operator has freed space.
+    StoreUnwritable,
     Internal,
 }
 
@@ -86,7 +88,7 @@ impl ApiError {
             ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::EventsExpired { .. } => StatusCode::GONE,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::StoreUnwritable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +112,7 @@ impl ApiError {
             ApiError::EventsExpired { .. } => "EVENTS_EXPIRED",
             ApiError::NoCapacity { .. } => "NO_LICENSE_CAPACITY",
             ApiError::Unavailable => "UNAVAILABLE",
+            ApiError::StoreUnwritable => "STORE_UNWRITABLE",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -150,6 +153,11 @@ impl ApiError {
                 oldest.saturating_sub(1)
             ),
             ApiError::Unavailable => "Service temporarily unavailable; retry shortly".into(),
+            ApiError::StoreUnwritable => {
+                "The server cannot write to its disk (it may be full); nothing was changed. \
+                 Retry later"
+                    .into()
+            }
             ApiError::Internal => "Internal error".into(),
         }
     }
@@ -227,6 +235,9 @@ impl ApiError {
             ApiError::Unauthorized => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            ApiError::StoreUnwritable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("30"));
+            }
             // The rest of the body is not read: this connection cannot carry another request.
             ApiError::PayloadTooLarge { .. } | ApiError::RequestTimeout { .. } => {
                 headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -247,6 +258,10 @@ impl From<store::Error> for ApiError {
             store::Error::Invalid(m) => ApiError::bad_request(m),
             store::Error::NoCapacity { licensed, used } => ApiError::NoCapacity { licensed, used },
             store::Error::Unavailable => ApiError::Unavailable,
+            store::Error::Io(m) => {
+                tracing::warn!(error = %m, "a write was refused by the disk");
+                ApiError::StoreUnwritable
+            }
             store::Error::Locked
             | store::Error::TooNew { .. }
             | store::Error::Storage(_)

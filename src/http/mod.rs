@@ -288,6 +288,9 @@ async fn dispatch(
             Endpoint::Readyz if state.shutting_down.load(Ordering::Relaxed) => {
                 return Err((ApiError::Unavailable, style));
             }
+            Endpoint::Readyz if !state.app.store.writable() => {
+                return Err((ApiError::StoreUnwritable, style));
+            }
             Endpoint::Metrics if !state.settings.metrics_on_api => {
                 return Err((ApiError::NotFound, style));
             }

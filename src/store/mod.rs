@@ -56,6 +56,9 @@ pub enum Error {
         found: u64,
     },
     Storage(String),
+    /// The disk refused a write (full, or failing): the store answers 503 until it has reopened
+    /// and a write succeeds again (see `writer`).
+    Io(String),
     Corrupt(String),
     /// The writer has stopped (shutdown).
     Unavailable,
@@ -78,6 +81,7 @@ impl std::fmt::Display for Error {
                 "the store has schema version {found}, newer than this build supports ({SCHEMA_VERSION}); upgrade whoot-mgmt"
             ),
             Error::Storage(m) => write!(f, "storage error: {m}"),
+            Error::Io(m) => write!(f, "the disk refused a write: {m}"),
             Error::Corrupt(m) => write!(f, "corrupt record: {m}"),
             Error::Unavailable => f.write_str("the store is shutting down"),
         }
@@ -90,7 +94,11 @@ macro_rules! storage_errors {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {
             fn from(e: $t) -> Self {
-                Error::Storage(e.to_string())
+                // An I/O failure (a full disk, usually) is told apart: it passes.
+                match redb::Error::from(e) {
+                    e @ (redb::Error::Io(_) | redb::Error::PreviousIo) => Error::Io(e.to_string()),
+                    e => Error::Storage(e.to_string()),
+                }
             }
         }
     )*};
@@ -120,8 +128,27 @@ pub struct WriterStats {
     pub mutations: AtomicU64,
 }
 
+/// The open database, shared by the readers and the writer. After the disk refuses a write, redb
+/// must be closed and opened again: the writer does that here (see `writer`), and meanwhile
+/// `get` answers `Error::Io`.
+pub(crate) struct Handle {
+    path: PathBuf,
+    db: parking_lot::RwLock<Option<Arc<Database>>>,
+    writable: std::sync::atomic::AtomicBool,
+}
+
+impl Handle {
+    pub(crate) fn get(&self) -> Result<Arc<Database>> {
+        self.db.read().clone().ok_or_else(|| Error::Io("the store is being reopened".into()))
+    }
+
+    pub(crate) fn writable(&self) -> bool {
+        self.writable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 struct Inner {
-    db: Arc<Database>,
+    handle: Arc<Handle>,
     path: PathBuf,
     queue: mpsc::UnboundedSender<Box<dyn writer::Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -159,13 +186,17 @@ impl Store {
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::Locked),
             Err(e) => return Err(Error::Storage(format!("opening {}: {e}", path.display()))),
         };
-        let db = Arc::new(db);
         migrate::to_current(&db, data_dir)?;
+        let handle = Arc::new(Handle {
+            path: path.clone(),
+            db: parking_lot::RwLock::new(Some(Arc::new(db))),
+            writable: std::sync::atomic::AtomicBool::new(true),
+        });
         let stats = Arc::new(WriterStats::default());
         let (queue, rx) = mpsc::unbounded_channel();
         let (notify, committed) = tokio::sync::watch::channel(0);
-        let writer = Some(writer::spawn(db.clone(), rx, stats.clone(), notify)?);
-        Ok(Store { inner: Arc::new(Inner { db, path, queue, writer, stats, committed }) })
+        let writer = Some(writer::spawn(handle.clone(), rx, stats.clone(), notify)?);
+        Ok(Store { inner: Arc::new(Inner { handle, path, queue, writer, stats, committed }) })
     }
 
     pub fn path(&self) -> &Path {
@@ -174,6 +205,12 @@ impl Store {
 
     pub fn writer_stats(&self) -> &WriterStats {
         &self.inner.stats
+    }
+
+    /// False while the disk refuses writes (full): writes answer `Error::Io` until a write
+    /// succeeds again, which the writer tries every second.
+    pub fn writable(&self) -> bool {
+        self.inner.handle.writable()
     }
 
     /// Changes with every commit: `changed().await` waits for the next one.
@@ -202,7 +239,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
-        let db = self.inner.db.clone();
+        let db = self.inner.handle.get()?;
         tokio::task::spawn_blocking(move || f(&db.begin_read()?))
             .await
             .map_err(|_| Error::Unavailable)?
@@ -211,7 +248,7 @@ impl Store {
     /// Writes a consistent copy of the store to `to` (a new file) from one read transaction, so
     /// writes keep flowing meanwhile. Returns the rows copied.
     pub async fn backup(&self, to: PathBuf) -> Result<u64> {
-        let db = self.inner.db.clone();
+        let db = self.inner.handle.get()?;
         tokio::task::spawn_blocking(move || {
             let read = db.begin_read()?;
             copy_into_new_file(&to, |target| tables::copy_all(&read, target))
@@ -222,7 +259,7 @@ impl Store {
 
     /// Runs `f` on a read transaction on the calling thread (startup, CLI).
     pub fn read_now<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
-        f(&self.inner.db.begin_read()?)
+        f(&self.inner.handle.get()?.begin_read()?)
     }
 }
 

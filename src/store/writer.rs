@@ -9,11 +9,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use redb::{Database, WriteTransaction};
+use redb::{Database, TableDefinition, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Error, Result, WriterStats};
+use super::{Error, Handle, Result, WriterStats};
+
+/// While the disk refuses writes, how often the writer reopens the store and tries one.
+const RECOVER_EVERY: Duration = Duration::from_secs(1);
+/// How long reopening waits for in-flight reads to let go of the old database.
+const READERS_GONE: Duration = Duration::from_secs(5);
+/// Where the writer's probe write goes (the table is removed in the same transaction).
+const PROBE: TableDefinition<u8, &[u8]> = TableDefinition::new("write_probe");
 
 /// Most mutations folded into one commit; bounds the replay cost of a failure.
 const MAX_BATCH: usize = 256;
@@ -21,6 +29,8 @@ const MAX_BATCH: usize = 256;
 pub(super) trait Job: Send {
     /// Runs the mutation in `txn`; false means it failed and `txn` must be discarded.
     fn run(&mut self, txn: &WriteTransaction) -> bool;
+    /// Whether it failed because the disk refused a write (then no replay can succeed).
+    fn failed_on_io(&self) -> bool;
     /// Answers the caller: with its own outcome if the batch committed, else with `commit`'s error.
     fn finish(self: Box<Self>, commit: Result<()>);
 }
@@ -47,6 +57,10 @@ impl<T: Send, F: Fn(&WriteTransaction) -> Result<T> + Send> Job for Op<T, F> {
         ok
     }
 
+    fn failed_on_io(&self) -> bool {
+        matches!(self.outcome, Some(Err(Error::Io(_))))
+    }
+
     fn finish(self: Box<Self>, commit: Result<()>) {
         let answer = match commit {
             Ok(()) => self.outcome.unwrap_or(Err(Error::Unavailable)),
@@ -58,7 +72,7 @@ impl<T: Send, F: Fn(&WriteTransaction) -> Result<T> + Send> Job for Op<T, F> {
 }
 
 pub(super) fn spawn(
-    db: Arc<Database>,
+    handle: Arc<Handle>,
     mut queue: mpsc::UnboundedReceiver<Box<dyn Job>>,
     stats: Arc<WriterStats>,
     committed: tokio::sync::watch::Sender<u64>,
@@ -66,7 +80,7 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || {
-            while let Some(first) = queue.blocking_recv() {
+            while let Some(first) = next(&mut queue, &handle) {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match queue.try_recv() {
@@ -74,45 +88,156 @@ pub(super) fn spawn(
                         Err(_) => break,
                     }
                 }
-                if commit_batch(&db, batch, &stats) {
-                    committed.send_modify(|n| *n += 1);
+                if !handle.writable() {
+                    fail_all(batch, unwritable());
+                    continue;
+                }
+                let outcome = match handle.get() {
+                    Ok(db) => commit_batch(&db, batch, &stats),
+                    Err(e) => {
+                        fail_all(batch, e);
+                        Outcome::Io
+                    }
+                };
+                match outcome {
+                    Outcome::Committed => committed.send_modify(|n| *n += 1),
+                    Outcome::Nothing => {}
+                    Outcome::Io => {
+                        handle.writable.store(false, Ordering::Relaxed);
+                        tracing::error!(
+                            "the disk refused a write; writes answer 503 until one succeeds again"
+                        );
+                    }
                 }
             }
         })
         .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))
 }
 
-/// Returns whether anything committed.
-fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) -> bool {
+fn unwritable() -> Error {
+    Error::Io("the disk refuses writes (full?); retry when space is freed".into())
+}
+
+/// The next mutation. While the store is unwritable, it also reopens the store and tries a
+/// write every `RECOVER_EVERY`, so it recovers by itself once space is back.
+fn next(
+    queue: &mut mpsc::UnboundedReceiver<Box<dyn Job>>,
+    handle: &Handle,
+) -> Option<Box<dyn Job>> {
+    let mut last_try: Option<Instant> = None;
+    loop {
+        if handle.writable() {
+            return queue.blocking_recv();
+        }
+        if last_try.is_none_or(|t| t.elapsed() >= RECOVER_EVERY) {
+            last_try = Some(Instant::now());
+            if recover(handle) {
+                tracing::info!("the disk takes writes again; the store is writable");
+                handle.writable.store(true, Ordering::Relaxed);
+                continue;
+            }
+        }
+        match queue.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::error::TryRecvError::Disconnected) => return None,
+            Err(mpsc::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Closes the database (once readers let go of it), opens it again, and tries a write that
+/// allocates pages: true once that commits.
+fn recover(handle: &Handle) -> bool {
+    let mut slot = handle.db.write();
+    if let Some(mut old) = slot.take() {
+        let deadline = Instant::now() + READERS_GONE;
+        loop {
+            match Arc::try_unwrap(old) {
+                Ok(db) => {
+                    drop(db);
+                    break;
+                }
+                Err(still) if Instant::now() < deadline => {
+                    old = still;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(still) => {
+                    *slot = Some(still);
+                    return false;
+                }
+            }
+        }
+    }
+    let db = match Database::create(&handle.path) {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::debug!(error = %e, "reopening the store failed");
+            return false;
+        }
+    };
+    let probed = (|| -> Result<()> {
+        let txn = db.begin_write()?;
+        txn.open_table(PROBE)?.insert(0, [0u8; 64 * 1024].as_slice())?;
+        txn.delete_table(PROBE)?;
+        txn.commit()?;
+        Ok(())
+    })();
+    *slot = Some(Arc::new(db));
+    if let Err(e) = &probed {
+        tracing::debug!(error = %e, "the disk still refuses writes");
+    }
+    probed.is_ok()
+}
+
+enum Outcome {
+    Committed,
+    Nothing,
+    /// The disk refused a write: nothing committed, and every mutation was answered so.
+    Io,
+}
+
+fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) -> Outcome {
     let started = std::time::Instant::now();
     'attempt: while !batch.is_empty() {
         let txn = match db.begin_write() {
             Ok(txn) => txn,
             Err(e) => {
-                fail_all(batch, Error::from(e));
-                return false;
+                let e = Error::from(e);
+                let io = matches!(e, Error::Io(_));
+                fail_all(batch, e);
+                return if io { Outcome::Io } else { Outcome::Nothing };
             }
         };
         if let Some(failed) = batch.iter_mut().position(|job| !job.run(&txn)) {
             // Dropping an uncommitted transaction aborts it; the failed mutation's writes and
-            // everyone else's go with it, and the others are replayed.
+            // everyone else's go with it, and the others are replayed, unless the disk failed
+            // it: then no replay can succeed.
             let _ = txn.abort();
+            let io = batch.get(failed).is_some_and(|job| job.failed_on_io());
             batch.remove(failed).finish(Ok(()));
+            if io {
+                fail_all(batch, unwritable());
+                return Outcome::Io;
+            }
             continue 'attempt;
         }
         let committed = txn.commit().map_err(Error::from);
-        let ok = committed.is_ok();
-        if ok {
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats.mutations.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            crate::metrics::get().commit(batch.len(), started.elapsed());
-        }
+        let outcome = match &committed {
+            Ok(()) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.mutations.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                crate::metrics::get().commit(batch.len(), started.elapsed());
+                Outcome::Committed
+            }
+            Err(Error::Io(_)) => Outcome::Io,
+            Err(_) => Outcome::Nothing,
+        };
         for job in batch {
             job.finish(committed.clone());
         }
-        return ok;
+        return outcome;
     }
-    false
+    Outcome::Nothing
 }
 
 fn fail_all(batch: Vec<Box<dyn Job>>, err: Error) {

@@ -16,6 +16,7 @@ mod api_auth;
 mod backup;
 mod config;
 mod connections;
+mod disk_full;
 mod events;
 mod filter_props;
 mod fuzz;
