@@ -63,6 +63,12 @@ fn silent_idle_and_stalled_connections_are_closed() {
     let (_, took) = read_to_close(&mut c);
     assert!(took < Duration::from_secs(4), "{took:?}");
 
+    // An HTTP/2 connection (prior knowledge) that says hello and then nothing.
+    let mut c = connect(&s);
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").unwrap();
+    let (_, took) = read_to_close(&mut c);
+    assert!(took < Duration::from_secs(4), "idle h2 still open after {took:?}");
+
     // A body that stalls: 408 once the body time is up.
     let mut c = connect(&s);
     let head = format!(
