@@ -129,15 +129,42 @@ pub fn plausible_email(s: &str) -> bool {
     }
 }
 
-/// The name to show for a user: the display name, else SCIM's displayName, else the userName.
-pub fn display_of(user: &User) -> String {
+/// The display name a user shows: the one a client set (name.formatted natively
+/// `display_name`/`full_name`), else SCIM's displayName, else one made of the name's parts
+/// ("Given Family", with prefix, middle name and suffix where present). Derived at read time, so
+/// it follows the parts until a client sets one.
+pub fn display_name(user: &User) -> Option<String> {
     if let Some(d) = &user.display_name {
-        return d.clone();
+        return Some(d.clone());
     }
-    match extra_of(user).get("displayName") {
-        Some(Value::String(d)) => d.clone(),
-        _ => user.user_name.clone(),
+    let extra = extra_of(user);
+    if let Some(Value::String(d)) = extra.get("displayName") {
+        return Some(d.clone());
     }
+    derived_name(user, &extra)
+}
+
+/// "Prefix Given Middle Family Suffix", from the parts present; None without any.
+pub fn derived_name(user: &User, extra: &Map<String, Value>) -> Option<String> {
+    let part = |key: &str| extra.get("name").and_then(|n| n.get(key)).and_then(Value::as_str);
+    let parts: Vec<&str> = [
+        part("honorificPrefix"),
+        user.given_name.as_deref(),
+        part("middleName"),
+        user.family_name.as_deref(),
+        part("honorificSuffix"),
+    ]
+    .into_iter()
+    .flatten()
+    .map(str::trim)
+    .filter(|p| !p.is_empty())
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// The name to show for a user: its display name, else the userName.
+pub fn display_of(user: &User) -> String {
+    display_name(user).unwrap_or_else(|| user.user_name.clone())
 }
 
 /// Sets `key` in a JSON object (nothing happens to anything else: no panic on a non-object).

@@ -202,6 +202,16 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
         ["scim", "v2", rest @ ..] => (Style::Scim, rest),
         _ => (Style::Native, rest),
     };
+    // SCIM's structural names in any case (`/scim/v2/users`, `/USERS/.Search`): some clients
+    // send them so, and Entra's guidance is not to insist.
+    let canonical: Vec<&str>;
+    let rest = match style {
+        Style::Scim => {
+            canonical = rest.iter().enumerate().map(|(i, s)| scim_name(i, s)).collect();
+            canonical.as_slice()
+        }
+        Style::Native => rest,
+    };
     let get = method == Method::GET || method == Method::HEAD;
     let m = |allowed: &[(&Method, Endpoint<'a>)], allow: &'static str| {
         allowed
@@ -312,6 +322,26 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
         (Style::Scim, ["Schemas", id]) => m(&[(&Method::GET, ScimSchemas(Some(id)))], "GET"),
         _ => Err(RouteError::NotFound(style)),
     }
+}
+
+/// The canonical spelling of a SCIM path segment that is a structural name (a resource type, an
+/// endpoint, `.search`), in any case; ids and names after them are left alone.
+fn scim_name(place: usize, segment: &str) -> &str {
+    const FIRST: &[&str] = &[
+        "Users",
+        "Groups",
+        "Bulk",
+        ".search",
+        "ServiceProviderConfig",
+        "ResourceTypes",
+        "Schemas",
+    ];
+    let known: &[&str] = match place {
+        0 => FIRST,
+        1 => &[".search"],
+        _ => &[],
+    };
+    known.iter().find(|k| k.eq_ignore_ascii_case(segment)).copied().unwrap_or(segment)
 }
 
 /// `rooms` and `channels` are one resource under two names.

@@ -11,17 +11,12 @@ use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_uuid, response};
 use crate::store::users::{self, Roles, User};
 use crate::time::{format_ms, now_ms};
-use crate::users::{
-    as_bool, extra_of, plausible_email, roles_from_json, roles_to_native, set_primary_email,
-};
+use crate::users::{as_bool, plausible_email, roles_from_json, roles_to_native, set_primary_email};
 
 pub fn user_json(u: &User) -> Value {
     // The native display name is SCIM's name.formatted, or its displayName when that is all an
-    // IdP sent (Entra does).
-    let display = u.display_name.clone().or_else(|| match extra_of(u).remove("displayName") {
-        Some(Value::String(d)) => Some(d),
-        _ => None,
-    });
+    // IdP sent (Entra does), or else made of the name's parts (Okta sends only those).
+    let display = crate::users::display_name(u);
     json!({
         "id": u.id,
         "email": u.email,

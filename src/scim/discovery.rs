@@ -212,7 +212,8 @@ fn user_schema() -> Value {
         attr(
             "userName",
             "string",
-            "Unique identifier of the user within the tenant (case-insensitive).",
+            "Unique identifier of the user within the tenant (case-insensitive). Required; on \
+             POST only, a missing userName is taken from the primary email.",
         )
         .required()
         .unique(),

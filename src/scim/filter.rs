@@ -273,8 +273,25 @@ impl Parser {
             self.pos += 1;
             let inner = self.or()?;
             self.expect(Token::RBracket)?;
-            return Ok(Filter::Has(path, Box::new(inner)));
+            // `emails[type eq "work"].value eq "x"` (Entra's matching filter): some element
+            // matches the bracket and the comparison both.
+            let sub = match self.peek() {
+                Some(Token::Word(w)) if w.starts_with('.') && w.len() > 1 => {
+                    Some(w.trim_start_matches('.').to_owned())
+                }
+                _ => None,
+            };
+            let Some(sub) = sub else { return Ok(Filter::Has(path, Box::new(inner))) };
+            self.pos += 1;
+            let element = AttrPath { uri: None, name: sub, sub: None };
+            let test = self.comparison(element)?;
+            return Ok(Filter::Has(path, Box::new(Filter::And(Box::new(inner), Box::new(test)))));
         }
+        self.comparison(path)
+    }
+
+    /// The operator and value after an attribute path.
+    fn comparison(&mut self, path: AttrPath) -> Result<Filter, ParseError> {
         let op = match self.next() {
             Some(Token::Word(w)) => w,
             Some(t) => {
@@ -314,6 +331,14 @@ impl Parser {
             Some(t) => return Err(ParseError(format!("expected a value, found {}", t.describe()))),
             None => return Err(ParseError(format!("expected a value after {path} {op}"))),
         };
+        // RFC 7644 §3.4.2.2: gt, ge, lt and le SHALL be an error on booleans and binary values.
+        let ordering = matches!(op, Op::Gt | Op::Ge | Op::Lt | Op::Le);
+        let binary = path.name.eq_ignore_ascii_case("x509Certificates");
+        if ordering && (matches!(value, CompValue::Bool(_)) || binary) {
+            return Err(ParseError(format!(
+                "{op} cannot compare {path} with {value}: it has no order"
+            )));
+        }
         Ok(Filter::Compare(path, op, value))
     }
 }
@@ -598,6 +623,26 @@ pub fn indexed_equality(filter: &Filter) -> Option<(IndexedAttr, &str)> {
             }
         }
         Filter::And(a, b) => indexed_equality(a).or_else(|| indexed_equality(b)),
+        // `emails[type eq "work"].value eq "x"`: the users having that email, then the bracket.
+        Filter::Has(path, inner)
+            if path.name.eq_ignore_ascii_case("emails")
+                && path.uri.as_deref().is_none_or(is_core_urn) =>
+        {
+            element_value_equality(inner).map(|v| (IndexedAttr::Email, v))
+        }
+        _ => None,
+    }
+}
+
+/// `value eq "…"` inside a value path's filter (alone or in an `and`).
+fn element_value_equality(filter: &Filter) -> Option<&str> {
+    match filter {
+        Filter::Compare(p, Op::Eq, CompValue::Str(v))
+            if p.name.eq_ignore_ascii_case("value") && p.sub.is_none() && p.uri.is_none() =>
+        {
+            Some(v)
+        }
+        Filter::And(a, b) => element_value_equality(a).or_else(|| element_value_equality(b)),
         _ => None,
     }
 }

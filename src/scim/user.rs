@@ -26,7 +26,19 @@ pub fn etag(user: &User) -> String {
     format!("W/\"{}\"", user.version)
 }
 
+/// The User as clients see it: a name.formatted the client did not set is derived from the
+/// name's parts (see `users::display_name`).
 pub fn render(user: &User, location: &str) -> Value {
+    render_with(user, location, true)
+}
+
+/// The User as stored, nothing derived: what a PATCH applies to, so that re-reading the patched
+/// document does not turn a derived name into a set one.
+pub fn render_stored(user: &User) -> Value {
+    render_with(user, "", false)
+}
+
+fn render_with(user: &User, location: &str, derive: bool) -> Value {
     let extra = extra_of(user);
     let mut out = Map::new();
     let mut schemas = vec![json!(CORE_USER_URN)];
@@ -40,7 +52,12 @@ pub fn render(user: &User, location: &str) -> Value {
     }
     out.insert("userName".into(), json!(user.user_name));
     let mut name = Map::new();
+    let derived = || derive && !extra.contains_key("displayName") && user.display_name.is_none();
     if let Some(n) = &user.display_name {
+        name.insert("formatted".into(), json!(n));
+    } else if derived()
+        && let Some(n) = crate::users::derived_name(user, &extra)
+    {
         name.insert("formatted".into(), json!(n));
     }
     if let Some(n) = &user.family_name {

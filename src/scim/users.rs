@@ -169,7 +169,11 @@ pub async fn replace_doc(
     doc: Value,
     if_match: Option<u64>,
 ) -> Result<Written, ApiError> {
-    // Refuse a bad document before it reaches the writer.
+    // A replacement names its userName (RFC 7643 §4.1.1: required); only a create may fall
+    // back to the primary email. Refuse a bad document before it reaches the writer.
+    if filter::field(&doc, "userName").and_then(Value::as_str).is_none_or(|u| u.trim().is_empty()) {
+        return Err(ApiError::bad_request("userName is required in a replacement (PUT)"));
+    }
     user::read(&doc, User::new(Uuid::nil(), String::new(), 0))?;
     let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
     let (u, _) = ctx
@@ -196,7 +200,7 @@ pub async fn patch_doc(
         .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
-            let mut doc = user::render(&current, "");
+            let mut doc = user::render_stored(&current);
             patch::apply(&mut doc, &ops).map_err(|e| store::Error::Invalid(e.detail))?;
             // Roles removed by the PATCH mean no roles (`{}`: every role false), not the default
             // a new user gets.

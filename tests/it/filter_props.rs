@@ -47,7 +47,15 @@ fn op() -> impl Strategy<Value = Op> {
 fn filter_tree() -> impl Strategy<Value = Filter> {
     let leaf = prop_oneof![
         attr_path().prop_map(Filter::Present),
-        (attr_path(), op(), value()).prop_map(|(p, o, v)| Filter::Compare(p, o, v)),
+        // Booleans have no order (RFC 7644 §3.4.2.2): gt/ge/lt/le on one is an invalid filter.
+        (attr_path(), op(), value())
+            .prop_filter("no order on booleans", |(p, o, v)| {
+                let ordering = matches!(o, Op::Gt | Op::Ge | Op::Lt | Op::Le);
+                !(ordering
+                    && (matches!(v, CompValue::Bool(_))
+                        || p.name.eq_ignore_ascii_case("x509Certificates")))
+            })
+            .prop_map(|(p, o, v)| Filter::Compare(p, o, v)),
     ];
     leaf.prop_recursive(5, 32, 2, |inner| {
         prop_oneof![

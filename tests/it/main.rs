@@ -29,6 +29,7 @@ mod rate_limits;
 mod receiver;
 mod rooms;
 mod scim_bulk;
+mod scim_fidelity;
 mod scim_groups;
 mod scim_query;
 mod scim_users;

@@ -81,7 +81,8 @@ fn get_by_id_or_external_id_and_put() {
         "emails": [{"value": "bo@work.example.com", "type": "work", "primary": true}], "active": true, "title": "Lead"}));
     assert_eq!(put.status, 200, "{}", put.body);
     let p = put.json();
-    assert_eq!(p["name"], json!({"familyName": "Li", "givenName": "Bo"}));
+    // No formatted name sent: it is derived from the parts.
+    assert_eq!(p["name"], json!({"formatted": "Bo Li", "familyName": "Li", "givenName": "Bo"}));
     assert_eq!(p["title"], "Lead");
     assert_eq!(p["meta"]["version"], "W/\"2\"");
     // Attributes a PUT omits are gone.
