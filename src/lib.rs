@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cursor;
 pub mod http;
 pub mod metrics;
 pub mod native;

@@ -214,6 +214,17 @@ impl Ctx<'_> {
         Ok((limit, self.param_u64("offset")?.unwrap_or(0)))
     }
 
+    /// A native `cursor` for a list whose fingerprint is `fingerprint`: None without one,
+    /// Some(None) for the first page, Some(Some(id)) after `id`; a bad one is a 400.
+    pub fn cursor(&self, fingerprint: u64) -> Result<Option<Option<u128>>, ApiError> {
+        match self.param("cursor") {
+            None => Ok(None),
+            Some(raw) => crate::cursor::decode(&raw, fingerprint)
+                .map(Some)
+                .map_err(|e| ApiError::BadRequest { detail: e, scim_type: "invalidCursor" }),
+        }
+    }
+
     pub fn body_limit(&self) -> body::Limits {
         body::Limits {
             bytes: self.state.settings.max_body_bytes,

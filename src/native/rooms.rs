@@ -110,25 +110,38 @@ pub fn unmap_room(txn: &store::WriteTxn, tenant: Uuid, id: Uuid, now: i64) -> st
 pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = ctx.limit_offset()?;
     let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
-    let (room, page) = ctx
+    let fingerprint = crate::cursor::fingerprint(&["native members", &id.to_string()]);
+    let cursor = ctx.cursor(fingerprint)?;
+    let (room, page, last) = ctx
         .store()
         .read(move |tx| {
             let room = rooms::get(tx, tenant, id)?;
+            // One more than the page, to know whether another follows.
+            let mut members = match cursor {
+                Some(after) => rooms::members_after(tx, tenant, id, after, limit + 1)?,
+                None => rooms::members_page(tx, tenant, id, offset, limit + 1)?,
+            };
+            let more = members.len() as u64 > limit;
+            members.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            let last = members.last().filter(|_| more).map(|(u, _)| u.as_u128());
             let mut page = Vec::new();
-            for (user, tx_permission) in rooms::members_page(tx, tenant, id, offset, limit)? {
+            for (user, tx_permission) in members {
                 let u = users::get(tx, tenant, user)?;
                 page.push(
                     json!({"user_id": user, "tx_permission": tx_permission, "email": u.email,
-                    "display_name": u.display_name}),
+                    "display_name": crate::users::display_name(&u)}),
                 );
             }
-            Ok((room, page))
+            Ok((room, page, last))
         })
         .await?;
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({"room_id": room.id, "members": page, "total": room.member_count, "limit": limit, "offset": offset}),
-    ))
+    let next_cursor = last.map(|u| crate::cursor::encode(u, fingerprint));
+    let mut body = json!({"room_id": room.id, "members": page, "total": room.member_count,
+        "limit": limit, "next_cursor": next_cursor});
+    if cursor.is_none() {
+        crate::users::set_field(&mut body, "offset", json!(offset));
+    }
+    Ok(response::json(StatusCode::OK, &body))
 }
 
 fn user_id_field(input: &Map<String, Value>) -> Result<Uuid, ApiError> {

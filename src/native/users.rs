@@ -39,24 +39,35 @@ fn one(status: StatusCode, u: &User) -> HttpResponse {
 
 pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = ctx.limit_offset()?;
+    let fingerprint = crate::cursor::fingerprint(&["native users"]);
+    let cursor = ctx.cursor(fingerprint)?;
     let tenant = ctx.tenant;
-    let (total, page) = ctx
+    let (total, page, last) = ctx
         .store()
         .read(move |tx| {
+            // One more than the page, to know whether another follows.
             let mut page = Vec::new();
-            if limit > 0 {
-                users::scan(tx, tenant, offset, |u| {
-                    page.push(user_json(&u));
-                    Ok((page.len() as u64) < limit)
-                })?;
+            let mut take = |u: User| {
+                page.push(u);
+                Ok((page.len() as u64) <= limit)
+            };
+            match cursor {
+                Some(after) => users::scan_after(tx, tenant, after, &mut take)?,
+                None => users::scan(tx, tenant, offset, &mut take)?,
             }
-            Ok((users::count(tx, tenant)?, page))
+            let more = page.len() as u64 > limit;
+            page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            let last = page.last().filter(|_| more).map(|u| u.id.as_u128());
+            Ok((users::count(tx, tenant)?, page.iter().map(user_json).collect::<Vec<_>>(), last))
         })
         .await?;
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({"users": page, "total": total, "limit": limit, "offset": offset}),
-    ))
+    let next_cursor = last.map(|id| crate::cursor::encode(id, fingerprint));
+    let mut body =
+        json!({"users": page, "total": total, "limit": limit, "next_cursor": next_cursor});
+    if cursor.is_none() {
+        crate::users::set_field(&mut body, "offset", json!(offset));
+    }
+    Ok(response::json(StatusCode::OK, &body))
 }
 
 pub async fn get(ctx: &Ctx<'_>, raw_id: &str) -> Result<HttpResponse, ApiError> {

@@ -33,6 +33,10 @@ pub fn service_provider_config(ctx: &Ctx<'_>) -> HttpResponse {
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
         "sort": {"supported": true},
+        // RFC 9865: cursors beside startIndex; stateless, so they do not time out.
+        "pagination": {"cursor": true, "index": true, "defaultPaginationMethod": "index",
+            "defaultPageSize": super::list::DEFAULT_COUNT, "maxPageSize": MAX_RESULTS,
+            "cursorTimeout": 0},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::Written;
 use super::filter::{self, CORE_GROUP_URN, CompValue, Filter, Op, field};
-use super::list::{Hits, ListParams};
+use super::list::{CursorPage, Hits, ListParams};
 use super::patch::{self, Kind, Operation};
 use crate::auth::Scope;
 use crate::http::error::ApiError;
@@ -152,6 +152,9 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
         .store()
         .read(move |tx| {
             let with_members = shows_members(&params);
+            if params.cursor.is_some() {
+                return cursor_page(tx, tenant, &params, &urls, with_members, limit);
+            }
             if params.filter.is_none() && params.sort_by.is_none() {
                 // A page in creation order, reading only the rooms it shows.
                 let mut page = Vec::new();
@@ -176,6 +179,88 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
         })
         .await??;
     Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
+}
+
+/// A cursor walk's page of groups (RFC 9865): after the cursor, in creation order.
+fn cursor_page(
+    tx: &impl Tx,
+    tenant: Uuid,
+    params: &ListParams,
+    urls: &Urls,
+    with_members: bool,
+    limit: u64,
+) -> store::Result<Result<Value, ApiError>> {
+    let (after, fingerprint) = match params.cursor_start("scim groups") {
+        Ok(start) => start,
+        Err(e) => return Ok(Err(e)),
+    };
+    let filter = params.filter.as_ref();
+    let reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
+    let doc_of = |r: &Room| -> store::Result<Option<Value>> {
+        if !r.mapped {
+            return Ok(None);
+        }
+        let doc = render(tx, tenant, r, urls, reads_members)?;
+        if !filter.is_none_or(|f| filter::matches(f, &doc)) {
+            return Ok(None);
+        }
+        Ok(Some(if with_members && !reads_members {
+            render(tx, tenant, r, urls, true)?
+        } else {
+            doc
+        }))
+    };
+    let mut page = CursorPage::new(params, fingerprint, limit);
+    let total = match group_candidates(tx, tenant, filter)? {
+        Some(mut list) => {
+            list.sort_by_key(|r| r.id);
+            let mut hits = Vec::new();
+            for r in &list {
+                if let Some(doc) = doc_of(r)? {
+                    hits.push((r.id.as_u128(), doc));
+                }
+            }
+            let total = hits.len() as u64;
+            for (id, doc) in hits.into_iter().filter(|(id, _)| after.is_none_or(|a| *id > a)) {
+                if !page.offer(id, Some(doc)) {
+                    break;
+                }
+            }
+            Some(total)
+        }
+        None => {
+            rooms::scan_after(tx, tenant, after, |r| Ok(page.offer(r.id.as_u128(), doc_of(&r)?)))?;
+            match filter {
+                None => Some(counters::get(tx, tenant, counters::GROUPS)?),
+                Some(_) => None,
+            }
+        }
+    };
+    Ok(Ok(page.respond(total)))
+}
+
+/// The rooms an index lookup finds for `filter` (`externalId eq`, `members[value eq …]`), or
+/// None when the filter needs a scan.
+fn group_candidates(
+    tx: &impl Tx,
+    tenant: Uuid,
+    filter: Option<&Filter>,
+) -> store::Result<Option<Vec<Room>>> {
+    Ok(match (filter.and_then(filter::indexed_equality), filter.and_then(member_equality)) {
+        (Some((filter::IndexedAttr::ExternalId, x)), _) => {
+            Some(rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect())
+        }
+        (_, Some(user)) => match Uuid::parse_str(user) {
+            Ok(user) => Some(
+                rooms::rooms_of(tx, tenant, user)?
+                    .into_iter()
+                    .map(|id| rooms::get(tx, tenant, id))
+                    .collect::<store::Result<_>>()?,
+            ),
+            Err(_) => Some(Vec::new()),
+        },
+        _ => None,
+    })
 }
 
 /// Whether a group list may run: an index lookup always may; a scan only over at most `limit`
@@ -209,22 +294,7 @@ fn matching(
     hits: &mut Hits<'_>,
 ) -> store::Result<()> {
     let filter_reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
-    let candidates: Option<Vec<Room>> =
-        match (filter.and_then(filter::indexed_equality), filter.and_then(member_equality)) {
-            (Some((filter::IndexedAttr::ExternalId, x)), _) => {
-                Some(rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect())
-            }
-            (_, Some(user)) => match Uuid::parse_str(user) {
-                Ok(user) => Some(
-                    rooms::rooms_of(tx, tenant, user)?
-                        .into_iter()
-                        .map(|id| rooms::get(tx, tenant, id))
-                        .collect::<store::Result<_>>()?,
-                ),
-                Err(_) => Some(Vec::new()),
-            },
-            _ => None,
-        };
+    let candidates = group_candidates(tx, tenant, filter)?;
     let mut consider = |r: Room| -> store::Result<bool> {
         if r.mapped {
             let doc = render(tx, tenant, &r, urls, filter_reads_members)?;

@@ -25,6 +25,8 @@ pub struct ListParams {
     pub descending: bool,
     pub attributes: Vec<AttrPath>,
     pub excluded: Vec<AttrPath>,
+    /// RFC 9865 `cursor`, as sent (empty: the first page).
+    pub cursor: Option<String>,
 }
 
 fn invalid_filter(e: filter::ParseError) -> ApiError {
@@ -43,16 +45,21 @@ fn attr_list(raw: &[String]) -> Result<Vec<AttrPath>, ApiError> {
         .collect()
 }
 
+/// The parameters as they came, from a query string or a `.search` body.
+struct Raw<'a> {
+    filter: Option<&'a str>,
+    start: Option<i64>,
+    count: Option<i64>,
+    sort_by: Option<&'a str>,
+    sort_order: Option<&'a str>,
+    attributes: &'a [String],
+    excluded: &'a [String],
+    cursor: Option<&'a str>,
+}
+
 impl ListParams {
-    fn build(
-        filter: Option<&str>,
-        start: Option<i64>,
-        count: Option<i64>,
-        sort_by: Option<&str>,
-        sort_order: Option<&str>,
-        attributes: &[String],
-        excluded: &[String],
-    ) -> Result<ListParams, ApiError> {
+    fn build(raw: Raw<'_>) -> Result<ListParams, ApiError> {
+        let Raw { filter, start, count, sort_by, sort_order, attributes, excluded, cursor } = raw;
         let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
             Some(f) => Some(filter::parse(f).map_err(invalid_filter)?),
             None => None,
@@ -79,6 +86,7 @@ impl ListParams {
             descending,
             attributes: attr_list(attributes)?,
             excluded: attr_list(excluded)?,
+            cursor: cursor.map(str::to_owned),
         })
     }
 
@@ -92,15 +100,18 @@ impl ListParams {
             }
         };
         let list = |name: &str| ctx.param(name).into_iter().collect::<Vec<_>>();
-        ListParams::build(
-            ctx.param("filter").as_deref(),
-            int("startIndex")?,
-            int("count")?,
-            ctx.param("sortBy").as_deref(),
-            ctx.param("sortOrder").as_deref(),
-            &list("attributes"),
-            &list("excludedAttributes"),
-        )
+        let (filter, sort_by, sort_order, cursor) =
+            (ctx.param("filter"), ctx.param("sortBy"), ctx.param("sortOrder"), ctx.param("cursor"));
+        ListParams::build(Raw {
+            filter: filter.as_deref(),
+            start: int("startIndex")?,
+            count: int("count")?,
+            sort_by: sort_by.as_deref(),
+            sort_order: sort_order.as_deref(),
+            attributes: &list("attributes"),
+            excluded: &list("excludedAttributes"),
+            cursor: cursor.as_deref(),
+        })
     }
 
     /// A `SearchRequest` body (RFC 7644 §3.4.3).
@@ -133,15 +144,31 @@ impl ListParams {
                 _ => Vec::new(),
             }
         };
-        ListParams::build(
-            string("filter"),
-            int("startIndex")?,
-            int("count")?,
-            string("sortBy"),
-            string("sortOrder"),
-            &list("attributes"),
-            &list("excludedAttributes"),
-        )
+        ListParams::build(Raw {
+            filter: string("filter"),
+            start: int("startIndex")?,
+            count: int("count")?,
+            sort_by: string("sortBy"),
+            sort_order: string("sortOrder"),
+            attributes: &list("attributes"),
+            excluded: &list("excludedAttributes"),
+            cursor: string("cursor"),
+        })
+    }
+
+    /// Where a cursor walk resumes (None: the first page), for the query `what` (this
+    /// list's filter joins it, so a cursor serves only the query that made it). A sort cannot
+    /// be walked by cursor.
+    pub fn cursor_start(&self, what: &str) -> Result<(Option<u128>, u64), ApiError> {
+        if self.sort_by.is_some() {
+            return Err(ApiError::bad_request("sortBy cannot be combined with cursor"));
+        }
+        let filter = self.filter.as_ref().map(Filter::to_string).unwrap_or_default();
+        let fingerprint = crate::cursor::fingerprint(&[what, &filter]);
+        let raw = self.cursor.as_deref().unwrap_or("");
+        let after = crate::cursor::decode(raw, fingerprint)
+            .map_err(|e| ApiError::BadRequest { detail: e, scim_type: "invalidCursor" })?;
+        Ok((after, fingerprint))
     }
 
     /// Sorts rendered resources by `sortBy`; resources without the attribute sort last.
@@ -193,6 +220,70 @@ impl ListParams {
             ),
             scim_type: "tooMany",
         })
+    }
+}
+
+/// A page of a cursor walk (RFC 9865): the resources after the cursor in creation order, and
+/// where the next page starts. A scan examines at most `scan_limit` records per page: a sparse
+/// filter then answers a short (even empty) page with a `nextCursor`, so every page costs the
+/// same wherever the walk is.
+pub struct CursorPage<'p> {
+    params: &'p ListParams,
+    fingerprint: u64,
+    page: Vec<Value>,
+    /// The id of the last resource examined, and whether there may be more after it.
+    last: Option<u128>,
+    more: bool,
+    examined: u64,
+    budget: u64,
+}
+
+impl<'p> CursorPage<'p> {
+    pub fn new(params: &'p ListParams, fingerprint: u64, budget: u64) -> CursorPage<'p> {
+        let budget = if budget == 0 { u64::MAX } else { budget };
+        CursorPage {
+            params,
+            fingerprint,
+            page: Vec::new(),
+            last: None,
+            more: false,
+            examined: 0,
+            budget,
+        }
+    }
+
+    /// Considers the resource `id` (`doc` if it matches); false once the page is done.
+    pub fn offer(&mut self, id: u128, doc: Option<Value>) -> bool {
+        if self.page.len() as u64 >= self.params.count || self.examined >= self.budget {
+            self.more = true;
+            return false;
+        }
+        self.examined += 1;
+        self.last = Some(id);
+        self.page.extend(doc);
+        true
+    }
+
+    /// The ListResponse: `totalResults` when known without a scan, `nextCursor` unless the walk
+    /// is over.
+    pub fn respond(self, total: Option<u64>) -> Value {
+        let mut page = self.page;
+        for resource in &mut page {
+            project(resource, &self.params.attributes, &self.params.excluded);
+        }
+        let mut out = json!({
+            "schemas": [LIST_RESPONSE],
+            "itemsPerPage": page.len(),
+            "Resources": page,
+        });
+        if let Some(total) = total {
+            crate::users::set_field(&mut out, "totalResults", json!(total));
+        }
+        if let (true, Some(last)) = (self.more, self.last) {
+            let next = crate::cursor::encode(last, self.fingerprint);
+            crate::users::set_field(&mut out, "nextCursor", json!(next));
+        }
+        out
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::filter::{self, IndexedAttr};
-use super::list::{Hits, ListParams};
+use super::list::{CursorPage, Hits, ListParams};
 use super::{Written, patch, user};
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
@@ -58,6 +58,9 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
     let answer = ctx
         .store()
         .read(move |tx| {
+            if params.cursor.is_some() {
+                return cursor_page(tx, tenant, &params, &base, limit);
+            }
             if params.filter.is_none() && params.sort_by.is_none() {
                 // The common case: a page in creation order, without reading the rest.
                 let mut page = Vec::new();
@@ -78,6 +81,69 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
         })
         .await??;
     Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
+}
+
+/// A cursor walk's page (RFC 9865): after the cursor, in creation order.
+fn cursor_page(
+    tx: &impl Tx,
+    tenant: Uuid,
+    params: &ListParams,
+    base: &str,
+    limit: u64,
+) -> store::Result<Result<Value, ApiError>> {
+    let (after, fingerprint) = match params.cursor_start("scim users") {
+        Ok(start) => start,
+        Err(e) => return Ok(Err(e)),
+    };
+    let filter = params.filter.as_ref();
+    let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
+    let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
+    let mut page = CursorPage::new(params, fingerprint, limit);
+    let total = match candidates(tx, tenant, filter)? {
+        Some(mut list) => {
+            // An index lookup: few users; page through them in id order.
+            list.sort_by_key(|u| u.id);
+            let hits: Vec<(u128, Value)> = list
+                .iter()
+                .map(|u| (u.id.as_u128(), render(u)))
+                .filter(|(_, doc)| keep(doc))
+                .collect();
+            let total = hits.len() as u64;
+            for (id, doc) in hits.into_iter().filter(|(id, _)| after.is_none_or(|a| *id > a)) {
+                if !page.offer(id, Some(doc)) {
+                    break;
+                }
+            }
+            Some(total)
+        }
+        None => {
+            users::scan_after(tx, tenant, after, |u| {
+                let doc = render(&u);
+                Ok(page.offer(u.id.as_u128(), keep(&doc).then_some(doc)))
+            })?;
+            filter.is_none().then(|| users::count(tx, tenant)).transpose()?
+        }
+    };
+    Ok(Ok(page.respond(total)))
+}
+
+/// The users an index lookup finds for `filter` (a superset of the matches), or None when the
+/// filter needs a scan.
+fn candidates(
+    tx: &impl Tx,
+    tenant: Uuid,
+    filter: Option<&filter::Filter>,
+) -> store::Result<Option<Vec<User>>> {
+    Ok(match filter.and_then(filter::indexed_equality) {
+        Some((IndexedAttr::UserName, v)) => {
+            Some(users::find(tx, tenant, &users::user_name_key(v))?.into_iter().collect())
+        }
+        Some((IndexedAttr::ExternalId, v)) => {
+            Some(users::find(tx, tenant, &users::external_id_key(v))?.into_iter().collect())
+        }
+        Some((IndexedAttr::Email, v)) => Some(users::find_by_any_email(tx, tenant, v)?),
+        None => None,
+    })
 }
 
 /// Whether a list may run: an index lookup always may; a scan only over at most `limit` users.
@@ -104,16 +170,7 @@ pub fn matching(
     hits: &mut Hits<'_>,
 ) -> store::Result<()> {
     let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
-    let candidates: Option<Vec<User>> = match filter.and_then(filter::indexed_equality) {
-        Some((IndexedAttr::UserName, v)) => {
-            Some(users::find(tx, tenant, &users::user_name_key(v))?.into_iter().collect())
-        }
-        Some((IndexedAttr::ExternalId, v)) => {
-            Some(users::find(tx, tenant, &users::external_id_key(v))?.into_iter().collect())
-        }
-        Some((IndexedAttr::Email, v)) => Some(users::find_by_any_email(tx, tenant, v)?),
-        None => None,
-    };
+    let candidates = candidates(tx, tenant, filter)?;
     let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
     match candidates {
         Some(list) => list.iter().map(render).filter(keep).for_each(|doc| hits.push(doc)),

@@ -270,6 +270,52 @@ pub fn members_page(
     Ok(out)
 }
 
+/// Up to `limit` of a room's members after the user `after` (from the first when None).
+pub fn members_after(
+    tx: &impl Tx,
+    tenant: Uuid,
+    room: Uuid,
+    after: Option<u128>,
+    limit: u64,
+) -> Result<Vec<(Uuid, bool)>> {
+    let table = tx.table(ROOM_MEMBERS)?;
+    let (t, r) = (tenant.as_u128(), room.as_u128());
+    let start = match after {
+        Some(id) if id == u128::MAX => return Ok(Vec::new()),
+        Some(id) => id + 1,
+        None => 0,
+    };
+    let mut out = Vec::new();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    for row in table.range((t, r, start)..=(t, r, u128::MAX))?.take(limit) {
+        let (k, v) = row?;
+        out.push((Uuid::from_u128(k.value().2), v.value()));
+    }
+    Ok(out)
+}
+
+/// Visits rooms in creation order after the room `after` (from the first when None).
+pub fn scan_after(
+    tx: &impl Tx,
+    tenant: Uuid,
+    after: Option<u128>,
+    mut visit: impl FnMut(Room) -> Result<bool>,
+) -> Result<()> {
+    let table = tx.table(ROOMS)?;
+    let t = tenant.as_u128();
+    let start = match after {
+        Some(id) if id == u128::MAX => return Ok(()),
+        Some(id) => id + 1,
+        None => 0,
+    };
+    for row in table.range((t, start)..=(t, u128::MAX))? {
+        if !visit(codec::decode(row?.1.value())?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 pub fn membership(tx: &impl Tx, tenant: Uuid, room: Uuid, user: Uuid) -> Result<Option<bool>> {
     Ok(tx
         .table(ROOM_MEMBERS)?

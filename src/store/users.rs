@@ -175,6 +175,29 @@ pub fn scan(
     Ok(())
 }
 
+/// Visits the tenant's users in creation order after the one with id `after` (from the first
+/// when None), until `visit` says stop: one index seek, wherever the walk is.
+pub fn scan_after(
+    tx: &impl Tx,
+    tenant: Uuid,
+    after: Option<u128>,
+    mut visit: impl FnMut(User) -> Result<bool>,
+) -> Result<()> {
+    let table = tx.table(USERS)?;
+    let t = tenant.as_u128();
+    let start = match after {
+        Some(id) if id == u128::MAX => return Ok(()),
+        Some(id) => id + 1,
+        None => 0,
+    };
+    for row in table.range((t, start)..=(t, u128::MAX))? {
+        if !visit(codec::decode(row?.1.value())?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Users deleted through SCIM, kept for audit.
 pub fn list_deleted(tx: &impl Tx, tenant: Uuid) -> Result<Vec<User>> {
     let table = tx.table(DELETED_USERS)?;

@@ -16,6 +16,7 @@ mod api_auth;
 mod backup;
 mod config;
 mod connections;
+mod cursors;
 mod disk_full;
 mod events;
 mod filter_props;
