@@ -222,7 +222,7 @@ fn user_schema() -> Value {
         .required()
         .unique(),
         attr("name", "complex", "The user's name; name.formatted is the native display name (full_name).").sub(vec![
-            attr("formatted", "string", "Full name, for display."),
+            attr("formatted", "string", "Full name, for display; when not set, derived from the other parts (prefix, given, middle, family, suffix)."),
             attr("familyName", "string", "Family name."),
             attr("givenName", "string", "Given name."),
             attr("middleName", "string", "Middle name."),
