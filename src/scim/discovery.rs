@@ -33,10 +33,10 @@ pub fn service_provider_config(ctx: &Ctx<'_>) -> HttpResponse {
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
         "sort": {"supported": true},
-        // RFC 9865: cursors beside startIndex; stateless, so they do not time out.
+        // RFC 9865: cursors beside startIndex. They are stateless and never expire, so no
+        // cursorTimeout is advertised.
         "pagination": {"cursor": true, "index": true, "defaultPaginationMethod": "index",
-            "defaultPageSize": super::list::DEFAULT_COUNT, "maxPageSize": MAX_RESULTS,
-            "cursorTimeout": 0},
+            "defaultPageSize": super::list::DEFAULT_COUNT, "maxPageSize": MAX_RESULTS},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
