@@ -212,21 +212,14 @@ fn cursor_page(
     };
     let mut page = CursorPage::new(params, fingerprint, limit);
     let total = match group_candidates(tx, tenant, filter)? {
-        Some(mut list) => {
-            list.sort_by_key(|r| r.id);
+        Some(list) => {
             let mut hits = Vec::new();
             for r in &list {
                 if let Some(doc) = doc_of(r)? {
                     hits.push((r.id.as_u128(), doc));
                 }
             }
-            let total = hits.len() as u64;
-            for (id, doc) in hits.into_iter().filter(|(id, _)| after.is_none_or(|a| *id > a)) {
-                if !page.offer(id, Some(doc)) {
-                    break;
-                }
-            }
-            Some(total)
+            Some(page.offer_found(hits, after))
         }
         None => {
             rooms::scan_after(tx, tenant, after, |r| Ok(page.offer(r.id.as_u128(), doc_of(&r)?)))?;

@@ -264,6 +264,18 @@ impl<'p> CursorPage<'p> {
         true
     }
 
+    /// Pages through what an index lookup found (`hits`, any order); returns how many there are.
+    pub fn offer_found(&mut self, mut hits: Vec<(u128, Value)>, after: Option<u128>) -> u64 {
+        hits.sort_by_key(|(id, _)| *id);
+        let total = hits.len() as u64;
+        for (id, doc) in hits.into_iter().filter(|(id, _)| after.is_none_or(|a| *id > a)) {
+            if !self.offer(id, Some(doc)) {
+                break;
+            }
+        }
+        total
+    }
+
     /// The ListResponse: `totalResults` when known without a scan, `nextCursor` unless the walk
     /// is over.
     pub fn respond(self, total: Option<u64>) -> Value {

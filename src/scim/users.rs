@@ -100,21 +100,10 @@ fn cursor_page(
     let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
     let mut page = CursorPage::new(params, fingerprint, limit);
     let total = match candidates(tx, tenant, filter)? {
-        Some(mut list) => {
-            // An index lookup: few users; page through them in id order.
-            list.sort_by_key(|u| u.id);
-            let hits: Vec<(u128, Value)> = list
-                .iter()
-                .map(|u| (u.id.as_u128(), render(u)))
-                .filter(|(_, doc)| keep(doc))
-                .collect();
-            let total = hits.len() as u64;
-            for (id, doc) in hits.into_iter().filter(|(id, _)| after.is_none_or(|a| *id > a)) {
-                if !page.offer(id, Some(doc)) {
-                    break;
-                }
-            }
-            Some(total)
+        Some(list) => {
+            // An index lookup: few users.
+            let hits = list.iter().map(|u| (u.id.as_u128(), render(u)));
+            Some(page.offer_found(hits.filter(|(_, doc)| keep(doc)).collect(), after))
         }
         None => {
             users::scan_after(tx, tenant, after, |u| {

@@ -25,6 +25,7 @@ use std::sync::atomic::AtomicU64;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
@@ -375,6 +376,32 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::Storage(format!("creating data directory {}: {e}", dir.display())))
+}
+
+/// Visits the records of a tenant's table `(tenant, id) -> record` in id (creation) order after
+/// the id `after` (from the first when None), until `visit` says stop: one index seek, wherever
+/// a walk is.
+fn scan_after<T: serde::de::DeserializeOwned>(
+    tx: &impl Tx,
+    def: redb::TableDefinition<(u128, u128), &[u8]>,
+    tenant: Uuid,
+    after: Option<u128>,
+    mut visit: impl FnMut(T) -> Result<bool>,
+) -> Result<()> {
+    let t = tenant.as_u128();
+    let start = match after {
+        Some(id) => match id.checked_add(1) {
+            Some(next) => next,
+            None => return Ok(()),
+        },
+        None => 0,
+    };
+    for row in tx.table(def)?.range((t, start)..=(t, u128::MAX))? {
+        if !visit(codec::decode(row?.1.value())?)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Table access shared by read and write transactions, so read-side domain functions work

@@ -281,8 +281,10 @@ pub fn members_after(
     let table = tx.table(ROOM_MEMBERS)?;
     let (t, r) = (tenant.as_u128(), room.as_u128());
     let start = match after {
-        Some(id) if id == u128::MAX => return Ok(Vec::new()),
-        Some(id) => id + 1,
+        Some(id) => match id.checked_add(1) {
+            Some(next) => next,
+            None => return Ok(Vec::new()),
+        },
         None => 0,
     };
     let mut out = Vec::new();
@@ -299,21 +301,9 @@ pub fn scan_after(
     tx: &impl Tx,
     tenant: Uuid,
     after: Option<u128>,
-    mut visit: impl FnMut(Room) -> Result<bool>,
+    visit: impl FnMut(Room) -> Result<bool>,
 ) -> Result<()> {
-    let table = tx.table(ROOMS)?;
-    let t = tenant.as_u128();
-    let start = match after {
-        Some(id) if id == u128::MAX => return Ok(()),
-        Some(id) => id + 1,
-        None => 0,
-    };
-    for row in table.range((t, start)..=(t, u128::MAX))? {
-        if !visit(codec::decode(row?.1.value())?)? {
-            break;
-        }
-    }
-    Ok(())
+    super::scan_after(tx, ROOMS, tenant, after, visit)
 }
 
 pub fn membership(tx: &impl Tx, tenant: Uuid, room: Uuid, user: Uuid) -> Result<Option<bool>> {

@@ -181,21 +181,9 @@ pub fn scan_after(
     tx: &impl Tx,
     tenant: Uuid,
     after: Option<u128>,
-    mut visit: impl FnMut(User) -> Result<bool>,
+    visit: impl FnMut(User) -> Result<bool>,
 ) -> Result<()> {
-    let table = tx.table(USERS)?;
-    let t = tenant.as_u128();
-    let start = match after {
-        Some(id) if id == u128::MAX => return Ok(()),
-        Some(id) => id + 1,
-        None => 0,
-    };
-    for row in table.range((t, start)..=(t, u128::MAX))? {
-        if !visit(codec::decode(row?.1.value())?)? {
-            break;
-        }
-    }
-    Ok(())
+    super::scan_after(tx, USERS, tenant, after, visit)
 }
 
 /// Users deleted through SCIM, kept for audit.
