@@ -33,6 +33,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabels {
     tenant: String,
 }
@@ -51,6 +56,9 @@ pub struct Metrics {
     seats_used: Family<TenantLabels, Gauge>,
     seats_capacity: Family<TenantLabels, Gauge>,
     store_bytes: Gauge,
+    build_info: Family<VersionLabels, Gauge>,
+    webhook_backlog: Gauge,
+    keys_expiring: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -79,7 +87,18 @@ impl Metrics {
             seats_used: Family::default(),
             seats_capacity: Family::default(),
             store_bytes: Gauge::default(),
+            build_info: Family::default(),
+            webhook_backlog: Gauge::default(),
+            keys_expiring: Gauge::default(),
         };
+        // Every series an alert may watch exists from the start, at 0: "no data" is not "none".
+        for outcome in ["succeeded", "failed", "refused", "deferred"] {
+            drop(m.deliveries.get_or_create(&OutcomeLabels { outcome }));
+        }
+        for reason in ["invalid_key", "blocked"] {
+            drop(m.auth_failures.get_or_create(&ReasonLabels { reason }));
+        }
+        m.build_info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         let (mut registry, mut without_tenants) =
             (Registry::with_prefix("whoot"), Registry::with_prefix("whoot"));
         for r in [&mut registry, &mut without_tenants] {
@@ -122,6 +141,22 @@ impl Metrics {
                  answer), refused (not sent: forbidden target or disabled registration), deferred \
                  (the receiver had too many waiting)",
                 m.deliveries.clone(),
+            );
+            r.register(
+                "build_info",
+                "The running build, by version (always 1)",
+                m.build_info.clone(),
+            );
+            r.register(
+                "webhook_backlog",
+                "Webhook deliveries not yet done: events in the outbox per registration, retries \
+                 due, and deliveries waiting behind an earlier one about the same resource",
+                m.webhook_backlog.clone(),
+            );
+            r.register(
+                "api_keys_expiring",
+                "Active API keys that expire within 14 days",
+                m.keys_expiring.clone(),
             );
             r.register_with_unit(
                 "store_size",
@@ -168,17 +203,26 @@ impl Metrics {
     /// The text exposition, with the scrape-time gauges read from the store first. Per-tenant
     /// series only where `per_tenant`: they name every tenant.
     pub async fn render(&self, app: &App, per_tenant: bool) -> Result<String, store::Error> {
-        let seats = app
+        let now = crate::time::now_ms();
+        let (seats, backlog, expiring) = app
             .store
-            .read(|tx| {
+            .read(move |tx| {
                 let mut out = Vec::new();
                 for t in tenants::list(tx)? {
                     let used = counters::get(tx, t.id, counters::SEATS_PROVISIONED)?;
                     out.push((t.slug, used, t.seat_capacity));
                 }
-                Ok(out)
+                let soon = now + 14 * 86_400_000;
+                let expiring = store::keys::list_all(tx)?
+                    .iter()
+                    .filter(|k| k.revoked_at.is_none())
+                    .filter(|k| k.expires_at.is_some_and(|at| at > now && at <= soon))
+                    .count();
+                Ok((out, store::webhooks::backlog(tx)?, expiring))
             })
             .await?;
+        self.webhook_backlog.set(i64::try_from(backlog).unwrap_or(i64::MAX));
+        self.keys_expiring.set(i64::try_from(expiring).unwrap_or(i64::MAX));
         for (slug, used, capacity) in seats.into_iter().filter(|_| per_tenant) {
             let labels = TenantLabels { tenant: slug };
             self.seats_used.get_or_create(&labels).set(used as i64);

@@ -108,10 +108,23 @@ impl Handler for Api {
         let client =
             client::address(peer.map(|p| p.ip()), req.headers(), &state.settings.trusted_proxies);
         let method = req.method().clone();
+        // Which client is calling (Okta, Entra…): worth a field in every request line.
+        let user_agent: String = req
+            .headers()
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
         let mut seen = Seen { endpoint: "unmatched", caller: None };
+        let mut code = None;
         let mut resp = match dispatch(state, req, client, &mut seen).await {
             Ok(resp) => resp,
-            Err((err, style)) => err.into_response(style),
+            Err((err, style)) => {
+                code = Some(err.code());
+                err.into_response(style)
+            }
         };
         let took = started.elapsed();
         let status = resp.status().as_u16();
@@ -123,7 +136,9 @@ impl Handler for Api {
             method = method.as_str(),
             endpoint = seen.endpoint,
             status,
-            duration_ms = took.as_secs_f64() * 1000.0,
+            duration_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0,
+            code,
+            user_agent = user_agent.as_str(),
             tenant = key.map(|k| k.tenant.slug.as_str()),
             key_id = key.map(|k| tracing::field::display(k.id)),
             peer = client.map(tracing::field::display),

@@ -528,6 +528,24 @@ pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
     Ok(doomed.len() as u64)
 }
 
+/// Deliveries not yet done: outbox events per registration still to attempt, plus pending
+/// deliveries (due, or waiting in a lane).
+pub fn backlog(tx: &impl Tx) -> Result<u64> {
+    let mut n = 0u64;
+    for row in tx.table(OUTBOX)?.iter()? {
+        let waiting: Vec<Uuid> = codec::decode(row?.1.value())?;
+        n += waiting.len() as u64;
+    }
+    let mut pending = std::collections::HashSet::new();
+    for row in tx.table(DELIVERIES_DUE)?.iter()? {
+        pending.insert(row?.0.value().3);
+    }
+    for row in tx.table(LANES)?.iter()? {
+        pending.insert(row?.1.value());
+    }
+    Ok(n + pending.len() as u64)
+}
+
 /// The events a pending delivery or the outbox still needs, by (tenant, seq): pruning keeps them.
 pub fn needed_events(tx: &impl Tx) -> Result<std::collections::HashSet<(u128, u64)>> {
     let mut needed = std::collections::HashSet::new();

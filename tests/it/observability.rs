@@ -178,7 +178,13 @@ fn one_json_log_line_per_request_without_secrets() {
         Stdio::from(std::fs::File::create(&log).unwrap()),
     );
     let key = server.root_key();
-    let me = server.request_with("GET", "/me", Some(&key), None, &[("X-Request-Id", "trace-42")]);
+    let me = server.request_with(
+        "GET",
+        "/me",
+        Some(&key),
+        None,
+        &[("X-Request-Id", "trace-42"), ("User-Agent", "Okta SCIM Client 1.0.0")],
+    );
     assert_eq!(me.status, 200);
     let key_id = me.json()["key"]["id"].as_str().map(str::to_owned);
     assert_eq!(server.get("/users/nope", None).status, 401);
@@ -198,7 +204,10 @@ fn one_json_log_line_per_request_without_secrets() {
     assert_eq!(line["method"], "GET");
     assert_eq!(line["status"], 200);
     assert_eq!(line["tenant"], "default");
-    assert!(line["duration_ms"].as_f64().unwrap() >= 0.0);
+    let ms = line["duration_ms"].as_f64().unwrap();
+    assert!(ms >= 0.0 && (ms * 100.0).fract() == 0.0, "rounded to 0.01 ms: {ms}");
+    assert_eq!(line["user_agent"], "Okta SCIM Client 1.0.0");
+    assert!(line.get("code").is_none(), "no error, no code: {line}");
     assert!(line["level"] == "INFO" && line["timestamp"].is_string());
     if let Some(id) = key_id {
         assert_eq!(line["key_id"], id.as_str());
@@ -206,6 +215,55 @@ fn one_json_log_line_per_request_without_secrets() {
         assert!(line["key_id"].is_string());
     }
     let refused = requests.iter().find(|l| l["status"] == 401).expect("the 401 is logged");
-    assert_eq!(refused["endpoint"], "users.get");
+    assert_eq!(
+        (refused["endpoint"].clone(), refused["code"].clone()),
+        (json!("users.get"), json!("UNAUTHORIZED"))
+    );
     assert!(refused.get("key_id").is_none() && refused.get("tenant").is_none());
+}
+
+#[test]
+fn alertable_series_exist_from_the_start_with_the_build_and_the_backlogs() {
+    let server = Server::start();
+    let fresh = server.get("/metrics", None).body;
+    let m = parse(&fresh);
+    for series in [
+        r#"whoot_webhook_deliveries_total{outcome="succeeded"}"#,
+        r#"whoot_webhook_deliveries_total{outcome="failed"}"#,
+        r#"whoot_auth_failures_total{reason="invalid_key"}"#,
+        r#"whoot_auth_failures_total{reason="blocked"}"#,
+    ] {
+        assert_eq!(m.get(series), Some(&0.0), "{series} in {fresh}");
+    }
+    let build = format!(r#"whoot_build_info{{version="{}"}}"#, env!("CARGO_PKG_VERSION"));
+    assert_eq!(m.get(build.as_str()), Some(&1.0), "{fresh}");
+    assert_eq!(m.get("whoot_webhook_backlog"), Some(&0.0));
+    assert_eq!(m.get("whoot_api_keys_expiring"), Some(&0.0));
+    // A key expiring in a week, and a registration whose target never answers.
+    server.cli_json(&[
+        "key",
+        "create",
+        "--tenant",
+        "default",
+        "--scope",
+        "usage",
+        "--expires-in",
+        "7d",
+    ]);
+    let key = server.root_key();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let hook = json!({"url": format!("http://{closed}/"), "events": ["user.created"]});
+    assert_eq!(server.send("POST", "/webhooks", &key, &hook).status, 201);
+    assert_eq!(server.send("POST", "/users", &key, &json!({"email": "b@example.com"})).status, 201);
+    let mut backlog = 0.0;
+    for _ in 0..50 {
+        let m = parse(&server.get("/metrics", None).body);
+        assert_eq!(m.get("whoot_api_keys_expiring"), Some(&1.0));
+        backlog = m.get("whoot_webhook_backlog").copied().unwrap_or(0.0);
+        if backlog == 1.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(backlog, 1.0, "the failed delivery waits for its retry");
 }
