@@ -205,7 +205,11 @@ fn one_json_log_line_per_request_without_secrets() {
     assert_eq!(line["status"], 200);
     assert_eq!(line["tenant"], "default");
     let ms = line["duration_ms"].as_f64().unwrap();
-    assert!(ms >= 0.0 && (ms * 100.0).fract() == 0.0, "rounded to 0.01 ms: {ms}");
+    let hundredths = ms * 100.0;
+    assert!(
+        ms >= 0.0 && (hundredths - hundredths.round()).abs() < 1e-6,
+        "rounded to 0.01 ms: {ms}"
+    );
     assert_eq!(line["user_agent"], "Okta SCIM Client 1.0.0");
     assert!(line.get("code").is_none(), "no error, no code: {line}");
     assert!(line["level"] == "INFO" && line["timestamp"].is_string());
