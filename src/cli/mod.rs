@@ -94,6 +94,7 @@ enum ConfigCommand {
 enum RoomCommand {
     /// Create a room.
     Create {
+        /// The tenant's slug.
         #[arg(long)]
         tenant: String,
         /// Room name, unique within the tenant.
@@ -101,13 +102,16 @@ enum RoomCommand {
     },
     /// List a tenant's rooms with their member counts and group mappings.
     List {
+        /// The tenant's slug.
         #[arg(long)]
         tenant: String,
     },
     /// Delete a room and all its memberships (the APIs can only remove its group mapping).
     Delete {
+        /// The tenant's slug.
         #[arg(long)]
         tenant: String,
+        /// The room's id (from `room list`).
         room_id: Uuid,
     },
 }
@@ -116,14 +120,18 @@ enum RoomCommand {
 enum UserCommand {
     /// Make a user the tenant's account owner: no API may deactivate or delete them.
     SetOwner {
+        /// The tenant's slug.
         #[arg(long)]
         tenant: String,
+        /// The user's id.
         user_id: Uuid,
     },
     /// List a tenant's users (with --deleted: those deleted through SCIM, kept for audit).
     List {
+        /// The tenant's slug.
         #[arg(long)]
         tenant: String,
+        /// List the users deleted through SCIM (kept for audit) instead.
         #[arg(long)]
         deleted: bool,
     },
@@ -154,11 +162,24 @@ enum TenantCommand {
     /// List tenants with their seat usage.
     List,
     /// Show one tenant.
-    Show { slug: String },
+    Show {
+        /// The tenant's slug.
+        slug: String,
+    },
     /// Change a tenant's seat capacity.
-    SetSeats { slug: String, seats: u32 },
+    SetSeats {
+        /// The tenant's slug.
+        slug: String,
+        /// The new seat (licence) capacity.
+        seats: u32,
+    },
     /// Override the per-key rate limit: requests per minute, 0 for unlimited, or `default`.
-    SetRateLimit { slug: String, per_minute: String },
+    SetRateLimit {
+        /// The tenant's slug.
+        slug: String,
+        /// Requests per minute per key, 0 for unlimited, or `default` for the server's.
+        per_minute: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,13 +204,20 @@ enum KeyCommand {
     },
     /// List a tenant's keys (never their secrets).
     List {
+        /// The tenant's slug.
         #[arg(long)]
         tenant: String,
     },
     /// Revoke a key; it fails from the very next request.
-    Revoke { key_id: Uuid },
+    Revoke {
+        /// The key's id (from `key list`).
+        key_id: Uuid,
+    },
     /// Issue a replacement with the same scopes; revoke the old key once clients switched.
-    Rotate { key_id: Uuid },
+    Rotate {
+        /// The id of the key to replace (from `key list`).
+        key_id: Uuid,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -536,5 +564,30 @@ async fn wait_for_stop(certificate: Option<&Certificate>) -> Result<(), String> 
                 None => tracing::info!("SIGHUP: nothing to reload (no TLS configured)"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of every command says what it is (`--help`, the man page, completions).
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.get_help().is_none() && !matches!(id, "help" | "version") {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "whoot-mgmt", &mut missing);
+        assert!(missing.is_empty(), "no help: {missing:?}");
     }
 }

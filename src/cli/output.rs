@@ -150,17 +150,18 @@ fn tenant_table(out: &mut String, rows: Option<&Vec<Value>>) {
 fn key_table(out: &mut String, rows: Option<&Vec<Value>>) {
     let _ = writeln!(
         out,
-        "{:<36}  {:<16}  {:<7}  {:<24}  DESCRIPTION / SCOPES",
-        "ID", "PREFIX", "STATUS", "LAST USED"
+        "{:<36}  {:<16}  {:<7}  {:<24}  {:<24}  DESCRIPTION / SCOPES",
+        "ID", "PREFIX", "STATUS", "LAST USED", "EXPIRES"
     );
     for k in rows.into_iter().flatten() {
         let _ = writeln!(
             out,
-            "{:<36}  {:<16}  {:<7}  {:<24}  {} [{}]",
+            "{:<36}  {:<16}  {:<7}  {:<24}  {:<24}  {} [{}]",
             s(&k["key_id"]),
             s(&k["prefix"]),
             s(&k["status"]),
             s(&k["last_used_at"]),
+            or_never(&k["expires_at"]),
             s(&k["description"]),
             list(&k["scopes"])
         );

@@ -341,9 +341,49 @@ impl Dispatcher {
                 Ok(out)
             })
             .await?;
+        // Take the events up, then look at the log again: a read that began before the recorder
+        // let go of an event may still show it in the outbox with its deliveries not on record,
+        // and sending it again would repeat it, out of order. A read begun after taking it up
+        // sees every record committed before the recorder let go.
+        {
+            let mut busy = self.busy.lock();
+            for (queued, receivers) in &events {
+                busy.events.insert(queued.key(), receivers.len());
+            }
+        }
+        let checks: Vec<(Uuid, Uuid, Uuid)> = events
+            .iter()
+            .flat_map(|(q, receivers)| {
+                let e = &q.event;
+                receivers
+                    .iter()
+                    .map(|h| (e.tenant, h.id, hooks::delivery_id(e.id, h.id, e.occurred_at)))
+            })
+            .collect();
+        let recorded = store
+            .read(move |tx| {
+                checks
+                    .iter()
+                    .map(|&(tenant, w, id)| hooks::delivery_exists(tx, tenant, w, id))
+                    .collect::<store::Result<Vec<bool>>>()
+            })
+            .await;
+        let recorded = match recorded {
+            Ok(r) => r,
+            Err(e) => {
+                let mut busy = self.busy.lock();
+                for (queued, _) in &events {
+                    busy.events.remove(&queued.key());
+                }
+                return Err(e);
+            }
+        };
+        let mut recorded = recorded.into_iter();
         let mut claimed = Vec::new();
         for (queued, receivers) in events {
             let key = queued.key();
+            let receivers: Vec<Webhook> =
+                receivers.into_iter().filter(|_| !recorded.next().unwrap_or(false)).collect();
             self.busy.lock().events.insert(key, receivers.len());
             if receivers.is_empty() {
                 let _ = self.done.send(Record::Settle(key));

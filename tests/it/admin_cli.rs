@@ -49,3 +49,27 @@ fn a_well_formed_request_over_the_socket_works() {
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert_eq!(s.cli_json(&["tenant", "show", "raw"])["seat_capacity"], 2);
 }
+
+#[test]
+fn key_list_shows_when_each_key_expires() {
+    let s = Server::start();
+    let made = s.cli_json(&[
+        "key",
+        "create",
+        "--tenant",
+        "default",
+        "--scope",
+        "usage",
+        "--expires-in",
+        "7d",
+    ]);
+    let expires = made["expires_at"].as_str().unwrap().to_owned();
+    let out = s.cli(&["key", "list", "--tenant", "default"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().next().unwrap().contains("EXPIRES"), "{text}");
+    let row = text.lines().find(|l| l.starts_with(made["key_id"].as_str().unwrap())).unwrap();
+    assert!(row.contains(&expires), "{row}");
+    let bootstrap = text.lines().nth(1).unwrap();
+    assert!(bootstrap.contains("never"), "{text}");
+}
