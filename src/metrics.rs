@@ -149,8 +149,8 @@ impl Metrics {
             );
             r.register(
                 "webhook_backlog",
-                "Webhook deliveries not yet done: events in the outbox per registration, retries \
-                 due, and deliveries waiting behind an earlier one about the same resource",
+                "Webhook work not yet done: events in the outbox not yet attempted, retries due, \
+                 and deliveries waiting behind an earlier one about the same resource",
                 m.webhook_backlog.clone(),
             );
             r.register(

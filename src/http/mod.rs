@@ -109,14 +109,8 @@ impl Handler for Api {
             client::address(peer.map(|p| p.ip()), req.headers(), &state.settings.trusted_proxies);
         let method = req.method().clone();
         // Which client is calling (Okta, Entra…): worth a field in every request line.
-        let user_agent: String = req
-            .headers()
-            .get(hyper::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(200)
-            .collect();
+        // A shared-buffer clone, not a copy: nothing is allocated for it per request.
+        let user_agent = req.headers().get(hyper::header::USER_AGENT).cloned();
         let mut seen = Seen { endpoint: "unmatched", caller: None };
         let mut code = None;
         let mut resp = match dispatch(state, req, client, &mut seen).await {
@@ -138,7 +132,11 @@ impl Handler for Api {
             status,
             duration_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0,
             code,
-            user_agent = user_agent.as_str(),
+            user_agent = user_agent.as_ref().and_then(|v| v.to_str().ok()).map(|ua| {
+                // At most 200 bytes, cut on a character boundary.
+                let end = (0..=ua.len().min(200)).rev().find(|&i| ua.is_char_boundary(i));
+                ua.get(..end.unwrap_or(0)).unwrap_or("")
+            }),
             tenant = key.map(|k| k.tenant.slug.as_str()),
             key_id = key.map(|k| tracing::field::display(k.id)),
             peer = client.map(tracing::field::display),

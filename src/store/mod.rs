@@ -378,6 +378,14 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::Storage(format!("creating data directory {}: {e}", dir.display())))
 }
 
+/// Where a walk after the id `after` starts (from 0 when None); None past the last id.
+pub(crate) fn first_after(after: Option<u128>) -> Option<u128> {
+    match after {
+        Some(id) => id.checked_add(1),
+        None => Some(0),
+    }
+}
+
 /// Visits the records of a tenant's table `(tenant, id) -> record` in id (creation) order after
 /// the id `after` (from the first when None), until `visit` says stop: one index seek, wherever
 /// a walk is.
@@ -389,13 +397,7 @@ fn scan_after<T: serde::de::DeserializeOwned>(
     mut visit: impl FnMut(T) -> Result<bool>,
 ) -> Result<()> {
     let t = tenant.as_u128();
-    let start = match after {
-        Some(id) => match id.checked_add(1) {
-            Some(next) => next,
-            None => return Ok(()),
-        },
-        None => 0,
-    };
+    let Some(start) = first_after(after) else { return Ok(()) };
     for row in tx.table(def)?.range((t, start)..=(t, u128::MAX))? {
         if !visit(codec::decode(row?.1.value())?)? {
             break;

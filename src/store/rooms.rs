@@ -280,13 +280,7 @@ pub fn members_after(
 ) -> Result<Vec<(Uuid, bool)>> {
     let table = tx.table(ROOM_MEMBERS)?;
     let (t, r) = (tenant.as_u128(), room.as_u128());
-    let start = match after {
-        Some(id) => match id.checked_add(1) {
-            Some(next) => next,
-            None => return Ok(Vec::new()),
-        },
-        None => 0,
-    };
+    let Some(start) = super::first_after(after) else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     for row in table.range((t, r, start)..=(t, r, u128::MAX))?.take(limit) {

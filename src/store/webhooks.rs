@@ -528,14 +528,11 @@ pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
     Ok(doomed.len() as u64)
 }
 
-/// Deliveries not yet done: outbox events per registration still to attempt, plus pending
-/// deliveries (due, or waiting in a lane).
+/// Webhook work not yet done: events waiting in the outbox (the row count, read without decoding
+/// a row), plus pending deliveries (due, or waiting in a lane), each counted once.
 pub fn backlog(tx: &impl Tx) -> Result<u64> {
-    let mut n = 0u64;
-    for row in tx.table(OUTBOX)?.iter()? {
-        let waiting: Vec<Uuid> = codec::decode(row?.1.value())?;
-        n += waiting.len() as u64;
-    }
+    use redb::ReadableTableMetadata;
+    let n = tx.table(OUTBOX)?.len()?;
     let mut pending = std::collections::HashSet::new();
     for row in tx.table(DELIVERIES_DUE)?.iter()? {
         pending.insert(row?.0.value().3);
