@@ -492,6 +492,9 @@ async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> 
 async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
     let data_dir = config.data_dir.clone();
     let opts = ServeOptions::from_config(&config, bootstrap)?;
+    // Handlers first: a SIGTERM that comes right after readiness must stop the server cleanly,
+    // not kill it with the default action.
+    let signals = Signals::install()?;
     let running = server::start(opts).await?;
     if let Some((tenant, issued)) = &running.bootstrap {
         println!(
@@ -518,7 +521,7 @@ async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let watchdog = sd_notify::watchdog_enabled()
         .map(|period| tokio::spawn(watchdog(running.state.app.store.clone(), period / 2)));
-    wait_for_stop(running.certificate.as_deref()).await?;
+    signals.wait_for_stop(running.certificate.as_deref()).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     if let Some(w) = watchdog {
         w.abort();
@@ -546,23 +549,38 @@ async fn watchdog(store: crate::store::Store, every: std::time::Duration) {
     }
 }
 
-/// Returns on SIGTERM or SIGINT; SIGHUP rereads the TLS certificate and key.
-async fn wait_for_stop(certificate: Option<&Certificate>) -> Result<(), String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => match certificate.map(Certificate::reload) {
+/// The signals `serve` answers, installed before anything starts.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let on = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+        Ok(Signals {
+            term: on(SignalKind::terminate())?,
+            int: on(SignalKind::interrupt())?,
+            hup: on(SignalKind::hangup())?,
+        })
+    }
+
+    /// Returns on SIGTERM or SIGINT; SIGHUP rereads the TLS certificate and key.
+    async fn wait_for_stop(mut self, certificate: Option<&Certificate>) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => match certificate.map(Certificate::reload) {
                 Some(Ok(())) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "SIGHUP: kept the TLS certificate in use")
                 }
                 None => tracing::info!("SIGHUP: nothing to reload (no TLS configured)"),
             },
+            }
         }
     }
 }

@@ -192,3 +192,14 @@ fn help_reads_well() {
     let out = cli_in(std::path::Path::new("."), &["key", "create", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("--expires-in"));
 }
+
+/// A stop that comes as soon as the server says it listens (systemd may send one right after
+/// READY=1) is a clean shutdown: the handlers exist before the server starts.
+#[test]
+fn sigterm_right_after_start_is_a_clean_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    for round in 0..40 {
+        let s = Server::start_in(tmp.path(), &[]);
+        assert!(s.stop(), "round {round}: the server did not exit cleanly");
+    }
+}
