@@ -76,7 +76,7 @@ async fn creates(addr: std::net::SocketAddr, secret: &str, prefix: &str) -> Dura
 }
 
 /// A tenant with room for the benchmark's users, and an all-scopes key for it.
-async fn tenant(app: &whoot_mgmt::app::App, slug: &str) -> (String, uuid::Uuid) {
+async fn tenant(app: &whoot_mgmt::auth::App, slug: &str) -> (String, uuid::Uuid) {
     let t = app.create_tenant(slug, slug, 1_000_000).await.unwrap();
     let all = whoot_mgmt::auth::ScopeSet::resolve_all(&["all"]).unwrap();
     (app.create_key(slug, all, "bench", None).await.unwrap().secret, t.id)
@@ -125,7 +125,7 @@ async fn receive(count: Arc<AtomicUsize>) -> std::net::SocketAddr {
     addr
 }
 
-async fn outbox_empty(app: &whoot_mgmt::app::App) -> bool {
+async fn outbox_empty(app: &whoot_mgmt::auth::App) -> bool {
     let store = app.store.clone();
     store.read(|tx| whoot_mgmt::store::webhooks::outbox(tx, 1, |_| false)).await.unwrap().is_empty()
 }

@@ -6,7 +6,7 @@
 //! `server` wires them together for `serve`.
 
 pub mod admin;
-pub mod app;
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -14,9 +14,10 @@ pub mod cursor;
 pub mod http;
 pub mod metrics;
 pub mod native;
+pub mod repr;
 pub mod scim;
 pub mod server;
+pub mod shutdown;
 pub mod store;
 pub mod time;
-pub mod users;
 pub mod webhooks;

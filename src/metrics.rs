@@ -1,7 +1,7 @@
 //! Prometheus metrics. The process has one set (like its one store), so the places that count
-//! (the HTTP front, the store writer, the webhook worker) reach it through `get()` instead of
-//! threading a handle through every layer. Tenant seats and the store size are read at scrape
-//! time, so they are never stale and cost nothing between scrapes.
+//! (the API, the store writer, the webhook worker) reach it through `get()` instead of threading
+//! a handle through every layer. A leaf: it imports nothing of ours; the scrape-time gauges
+//! (seats, backlog, store size) are read by the caller and handed to `render`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -12,9 +12,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-
-use crate::app::App;
-use crate::store::{self, counters, tenants};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -200,40 +197,41 @@ impl Metrics {
         self.deliveries.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
-    /// The text exposition, with the scrape-time gauges read from the store first. Per-tenant
-    /// series only where `per_tenant`: they name every tenant.
-    pub async fn render(&self, app: &App, per_tenant: bool) -> Result<String, store::Error> {
-        let now = crate::time::now_ms();
-        let (seats, backlog, expiring) = app
-            .store
-            .read(move |tx| {
-                let mut out = Vec::new();
-                for t in tenants::list(tx)? {
-                    let used = counters::get(tx, t.id, counters::SEATS_PROVISIONED)?;
-                    out.push((t.slug, used, t.seat_capacity));
-                }
-                let soon = now + 14 * 86_400_000;
-                let expiring = store::keys::list_all(tx)?
-                    .iter()
-                    .filter(|k| k.revoked_at.is_none())
-                    .filter(|k| k.expires_at.is_some_and(|at| at > now && at <= soon))
-                    .count();
-                Ok((out, store::webhooks::backlog(tx)?, expiring))
-            })
-            .await?;
-        self.webhook_backlog.set(i64::try_from(backlog).unwrap_or(i64::MAX));
-        self.keys_expiring.set(i64::try_from(expiring).unwrap_or(i64::MAX));
-        for (slug, used, capacity) in seats.into_iter().filter(|_| per_tenant) {
-            let labels = TenantLabels { tenant: slug };
-            self.seats_used.get_or_create(&labels).set(used as i64);
-            self.seats_capacity.get_or_create(&labels).set(i64::from(capacity));
+    /// The text exposition, with the scrape-time gauges set from `now` first. Per-tenant series
+    /// only where `per_tenant`: they name every tenant.
+    pub fn render(&self, now: &Gauges, per_tenant: bool) -> String {
+        self.webhook_backlog.set(saturating(now.webhook_backlog));
+        self.keys_expiring.set(saturating(now.keys_expiring));
+        for seats in now.seats.iter().filter(|_| per_tenant) {
+            let labels = TenantLabels { tenant: seats.tenant.clone() };
+            self.seats_used.get_or_create(&labels).set(saturating(seats.used));
+            self.seats_capacity.get_or_create(&labels).set(saturating(seats.capacity));
         }
-        let bytes = std::fs::metadata(app.store.path()).map(|m| m.len()).unwrap_or(0);
-        self.store_bytes.set(bytes as i64);
+        self.store_bytes.set(saturating(now.store_bytes));
         let mut out = String::new();
         let registry = if per_tenant { &self.registry } else { &self.without_tenants };
-        prometheus_client::encoding::text::encode(&mut out, registry)
-            .map_err(|e| store::Error::Storage(format!("encoding metrics: {e}")))?;
-        Ok(out)
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+        out
     }
+}
+
+/// What is read at scrape time (by the caller, from the store), so it is never stale.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub seats: Vec<TenantSeats>,
+    pub webhook_backlog: u64,
+    pub keys_expiring: u64,
+    pub store_bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct TenantSeats {
+    pub tenant: String,
+    pub used: u64,
+    pub capacity: u64,
+}
+
+fn saturating(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::app::{self, App, IssuedKey};
 use crate::auth::ScopeSet;
+use crate::auth::{App, IssuedKey};
 use crate::store::{self, keys::ApiKey, tenants::Tenant};
 use crate::time::{format_ms, now_ms, parse_duration_ms};
 
@@ -178,7 +178,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                     Ok(room)
                 })
                 .await?;
-            Ok(crate::native::rooms::room_json(&room))
+            Ok(crate::repr::rooms::room_json(&room))
         }
         Request::RoomList { tenant } => {
             let list = app
@@ -187,7 +187,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                     let t = store::tenants::get_by_slug(tx, &tenant)?;
                     let mut all = Vec::new();
                     store::rooms::scan(tx, t.id, 0, |r| {
-                        all.push(crate::native::rooms::room_json(&r));
+                        all.push(crate::repr::rooms::room_json(&r));
                         Ok(true)
                     })?;
                     Ok(all)
@@ -215,13 +215,13 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                     store::rooms::delete(txn, t.id, room_id, now)
                 })
                 .await?;
-            Ok(crate::native::rooms::room_json(&room))
+            Ok(crate::repr::rooms::room_json(&room))
         }
         Request::KeyRotate { key_id } => {
             let issued = app.rotate_key(key_id).await?;
             let slug = tenant_slug(app, &issued.key).await?;
             let mut out = issued_json(&issued, &slug);
-            crate::users::set_field(&mut out, "replaces", json!(key_id));
+            crate::repr::input::set_field(&mut out, "replaces", json!(key_id));
             Ok(out)
         }
     }
@@ -257,7 +257,7 @@ pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
         "prefix": k.prefix,
         "description": k.description,
         "scopes": k.scopes,
-        "status": app::key_status(k, now),
+        "status": crate::repr::keys::key_status(k, now),
         "created_at": format_ms(k.created_at),
         "expires_at": ts(k.expires_at),
         "revoked_at": ts(k.revoked_at),
@@ -266,13 +266,13 @@ pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
 }
 
 fn user_json(u: &store::users::User) -> Value {
-    let mut v = crate::native::users::user_json(u);
-    crate::users::set_field(&mut v, "deleted_at", ts(u.deleted_at));
+    let mut v = crate::repr::users::user_json(u);
+    crate::repr::input::set_field(&mut v, "deleted_at", ts(u.deleted_at));
     v
 }
 
 fn issued_json(issued: &IssuedKey, tenant_slug: &str) -> Value {
     let mut out = key_json(&issued.key, tenant_slug, now_ms());
-    crate::users::set_field(&mut out, "secret", json!(issued.secret));
+    crate::repr::input::set_field(&mut out, "secret", json!(issued.secret));
     out
 }

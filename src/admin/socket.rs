@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use tokio::net::UnixStream;
 
 use super::{Request, execute};
-use crate::app::App;
+use crate::auth::App;
+use crate::http::Style;
 use crate::http::listener::{Handler, HttpResponse};
-use crate::http::router::Style;
 use crate::http::{body, response};
 use crate::store;
 

@@ -11,10 +11,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::admin::{self, Request, socket};
-use crate::app::App;
+use crate::auth::App;
 use crate::config::{self, Config, GlobalFlags, LogFormat, ServeFlags};
-use crate::http::tls::Certificate;
-use crate::server::{self, INITIAL_KEY_FILE, ServeOptions};
+use crate::server;
 use crate::store::STORE_FILE;
 
 #[derive(Parser, Debug)]
@@ -293,7 +292,7 @@ fn init_logging(config: &Config) -> Result<(), String> {
 async fn run(cli: Cli, config: Config) -> Result<(), String> {
     let data_dir = config.data_dir.clone();
     let request = match cli.command {
-        Command::Serve(args) => return serve(config, !args.no_bootstrap).await,
+        Command::Serve(args) => return server::serve(config, !args.no_bootstrap).await,
         Command::Config(ConfigCommand::Show(_)) => {
             print!("{}", config::render(&config)?);
             return Ok(());
@@ -359,7 +358,7 @@ async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
         None => admin_call(data_dir, Request::Backup { to: to.clone() }).await?,
     };
     let mut answer = answer;
-    crate::users::set_field(&mut answer, "backup", Value::from(to.display().to_string()));
+    crate::repr::input::set_field(&mut answer, "backup", Value::from(to.display().to_string()));
     if json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
     } else {
@@ -487,102 +486,6 @@ async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> 
     }
     let app = App::open(data_dir).map_err(|e| e.to_string())?;
     admin::execute(&app, request).await.map_err(|e| e.to_string())
-}
-
-async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
-    let data_dir = config.data_dir.clone();
-    let opts = ServeOptions::from_config(&config, bootstrap)?;
-    // Handlers first: a SIGTERM that comes right after readiness must stop the server cleanly,
-    // not kill it with the default action.
-    let signals = Signals::install()?;
-    let running = server::start(opts).await?;
-    if let Some((tenant, issued)) = &running.bootstrap {
-        println!(
-            "bootstrap: created tenant {:?} ({} seats) and an API key with every scope:",
-            tenant.slug, tenant.seat_capacity
-        );
-        let file = data_dir.join(INITIAL_KEY_FILE);
-        // Under systemd stdout is the journal, which keeps what it is given: point at the file.
-        if std::env::var_os("JOURNAL_STREAM").is_some() {
-            println!("  its secret is in {} (mode 0600)", file.display());
-        } else {
-            println!("  {}", issued.secret);
-            println!("  (also in {}, mode 0600; it is not shown again)", file.display());
-        }
-    }
-    println!("admin socket: {}", running.admin_socket.display());
-    if let Some(addr) = running.metrics_addr {
-        println!("metrics on http://{addr}/metrics");
-    }
-    let scheme = if running.certificate.is_some() { "https" } else { "http" };
-    println!("listening on {scheme}://{}", running.addr);
-    tracing::info!(addr = %running.addr, "ready");
-    // systemd (Type=notify): ready only now, with the store open and the listener bound.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    let watchdog = sd_notify::watchdog_enabled()
-        .map(|period| tokio::spawn(watchdog(running.state.app.store.clone(), period / 2)));
-    signals.wait_for_stop(running.certificate.as_deref()).await;
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    if let Some(w) = watchdog {
-        w.abort();
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
-    running.shutdown().await;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Pings systemd's watchdog while the store's writer still commits: a wedged writer stops the
-/// pings and systemd restarts the service.
-async fn watchdog(store: crate::store::Store, every: std::time::Duration) {
-    let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
-        match store.write(|_| Ok(())).await {
-            Ok(()) => {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the store did not commit; not pinging the watchdog")
-            }
-        }
-    }
-}
-
-/// The signals `serve` answers, installed before anything starts.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Result<Signals, String> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let on = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
-        Ok(Signals {
-            term: on(SignalKind::terminate())?,
-            int: on(SignalKind::interrupt())?,
-            hup: on(SignalKind::hangup())?,
-        })
-    }
-
-    /// Returns on SIGTERM or SIGINT; SIGHUP rereads the TLS certificate and key.
-    async fn wait_for_stop(mut self, certificate: Option<&Certificate>) {
-        loop {
-            tokio::select! {
-                _ = self.term.recv() => return,
-                _ = self.int.recv() => return,
-                _ = self.hup.recv() => match certificate.map(Certificate::reload) {
-                Some(Ok(())) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "SIGHUP: kept the TLS certificate in use")
-                }
-                None => tracing::info!("SIGHUP: nothing to reload (no TLS configured)"),
-            },
-            }
-        }
-    }
 }
 
 #[cfg(test)]

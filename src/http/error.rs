@@ -6,9 +6,9 @@ use hyper::StatusCode;
 use hyper::header::{ALLOW, CONNECTION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::{Map, Value, json};
 
+use super::Style;
 use super::listener::HttpResponse;
 use super::response;
-use super::router::Style;
 use crate::store;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -187,7 +187,7 @@ pub async fn serve<L: Listener, H: Handler>(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            _ = stop_requested(&mut shutdown) => break,
+            _ = crate::shutdown::requested(&mut shutdown) => break,
         }
     }
     drop(listener);
@@ -341,9 +341,4 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Watched<Io> {
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
     }
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-pub async fn stop_requested(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }

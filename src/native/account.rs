@@ -3,8 +3,8 @@
 use hyper::StatusCode;
 use serde::Serialize;
 
+use crate::http::Caller;
 use crate::http::Ctx;
-use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::response;

@@ -32,7 +32,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
         let done = !list.is_empty() || tokio::time::Instant::now() >= deadline;
         if done || ctx.state.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
             let next_after = list.last().map_or(after, |e| e.seq);
-            let events: Vec<_> = list.iter().map(crate::webhooks::event_json).collect();
+            let events: Vec<_> = list.iter().map(crate::repr::webhooks::event_json).collect();
             return Ok(response::json(
                 StatusCode::OK,
                 &json!({"events": events, "next_after": next_after}),

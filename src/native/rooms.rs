@@ -11,10 +11,10 @@ use uuid::Uuid;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_uuid, response};
+use crate::repr::input::as_bool;
 use crate::store::rooms::{self, Added, Eligible, Room};
 use crate::store::{self, counters, users};
 use crate::time::{format_ms, now_ms};
-use crate::users::as_bool;
 
 pub fn room_json(r: &Room) -> Value {
     json!({
@@ -129,7 +129,7 @@ pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError>
                 let u = users::get(tx, tenant, user)?;
                 page.push(
                     json!({"user_id": user, "tx_permission": tx_permission, "email": u.email,
-                    "display_name": crate::users::display_name(&u)}),
+                    "display_name": crate::repr::users::display_name(&u)}),
                 );
             }
             Ok((room, page, last))
@@ -139,7 +139,7 @@ pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError>
     let mut body = json!({"room_id": room.id, "members": page, "total": room.member_count,
         "limit": limit, "next_cursor": next_cursor});
     if cursor.is_none() {
-        crate::users::set_field(&mut body, "offset", json!(offset));
+        crate::repr::input::set_field(&mut body, "offset", json!(offset));
     }
     Ok(response::json(StatusCode::OK, &body))
 }

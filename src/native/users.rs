@@ -9,14 +9,15 @@ use uuid::Uuid;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_uuid, response};
+use crate::repr::input::{as_bool, plausible_email, roles_from_json, roles_to_native};
+use crate::repr::users::set_primary_email;
 use crate::store::users::{self, Roles, User};
 use crate::time::{format_ms, now_ms};
-use crate::users::{as_bool, plausible_email, roles_from_json, roles_to_native, set_primary_email};
 
 pub fn user_json(u: &User) -> Value {
     // The native display name is SCIM's name.formatted, or its displayName when that is all an
     // IdP sent (Entra does), or else made of the name's parts (Okta sends only those).
-    let display = crate::users::display_name(u);
+    let display = crate::repr::users::display_name(u);
     json!({
         "id": u.id,
         "email": u.email,
@@ -65,7 +66,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
     let mut body =
         json!({"users": page, "total": total, "limit": limit, "next_cursor": next_cursor});
     if cursor.is_none() {
-        crate::users::set_field(&mut body, "offset", json!(offset));
+        crate::repr::input::set_field(&mut body, "offset", json!(offset));
     }
     Ok(response::json(StatusCode::OK, &body))
 }

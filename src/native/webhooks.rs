@@ -9,45 +9,10 @@ use uuid::Uuid;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_uuid, response};
+use crate::repr::webhooks::{delivery_json, hook_json};
 use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, EVENT_TYPES, Webhook};
-use crate::time::{format_ms, now_ms};
+use crate::time::now_ms;
 use crate::webhooks::send;
-
-fn hook_json(h: &Webhook) -> Value {
-    json!({
-        "id": h.id,
-        "url": h.url,
-        "events": h.events,
-        "description": h.description,
-        "active": h.active,
-        "disabled_reason": h.disabled_reason,
-        "failing_since": h.failing_since.map(format_ms),
-        "failing_for_secs": h.failing_for_ms / 1000,
-        "created_at": format_ms(h.created_at),
-        "updated_at": format_ms(h.updated_at),
-    })
-}
-
-fn delivery_json(d: &Delivery) -> Value {
-    json!({
-        "id": d.id,
-        "event_id": d.event_id,
-        "seq": d.seq,
-        "event_type": d.event_type,
-        "status": match d.status {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Succeeded => "succeeded",
-            DeliveryStatus::Failed => "failed",
-        },
-        "attempts": d.attempts,
-        "last_status_code": d.last_status_code,
-        "last_error": d.last_error,
-        "last_duration_ms": d.last_duration_ms,
-        "next_attempt_at": d.next_attempt_at.map(format_ms),
-        "created_at": format_ms(d.created_at),
-        "updated_at": format_ms(d.updated_at),
-    })
-}
 
 async fn object(ctx: &Ctx<'_>, body: Incoming) -> Result<Map<String, Value>, ApiError> {
     match body::json(&ctx.parts.headers, body, ctx.body_limit()).await? {
@@ -112,7 +77,7 @@ pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
     let (tenant, stored) = (ctx.tenant, hook.clone());
     ctx.store().write(move |txn| hooks::create(txn, tenant, &stored)).await?;
     let mut out = hook_json(&hook);
-    crate::users::set_field(&mut out, "secret", json!(hook.secret));
+    crate::repr::input::set_field(&mut out, "secret", json!(hook.secret));
     Ok(response::json(StatusCode::CREATED, &out))
 }
 
@@ -181,8 +146,8 @@ pub async fn test(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
     let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
     let event_id = Uuid::now_v7();
     let data = json!({ "webhook_id": id });
-    let payload =
-        crate::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data).to_string();
+    let payload = crate::repr::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data)
+        .to_string();
     let target = send::Target { url: &hook.url, secret: &hook.secret };
     let outcome =
         send::post(&target, &event_id.to_string(), &payload, &ctx.state.webhooks, &mut None).await;

@@ -14,14 +14,14 @@ use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
 use super::Written;
-use super::filter::field;
 use super::list::ListParams;
 use super::{groups, users};
 use crate::auth::Scope;
+use crate::http::Style;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
-use crate::http::router::Style;
 use crate::http::{Ctx, body, path_id, response};
+use crate::repr::input::field;
 
 pub const MAX_OPERATIONS: usize = 1000;
 const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";

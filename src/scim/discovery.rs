@@ -8,10 +8,10 @@ use super::filter::{CORE_GROUP_URN, CORE_USER_URN};
 use super::list::{LIST_RESPONSE, MAX_RESULTS};
 use super::user::ENTERPRISE_URN;
 use crate::http::Ctx;
+use crate::http::Style;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::response;
-use crate::http::router::Style;
 
 const SPC_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 const RESOURCE_TYPE_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
@@ -182,17 +182,17 @@ impl Attr {
             "returned": self.returned,
         });
         if matches!(self.kind, "string" | "reference") {
-            crate::users::set_field(&mut v, "caseExact", json!(self.case_exact));
-            crate::users::set_field(&mut v, "uniqueness", json!(self.uniqueness));
+            crate::repr::input::set_field(&mut v, "caseExact", json!(self.case_exact));
+            crate::repr::input::set_field(&mut v, "uniqueness", json!(self.uniqueness));
         }
         if self.kind == "reference" {
-            crate::users::set_field(&mut v, "referenceTypes", json!(self.reference_types));
+            crate::repr::input::set_field(&mut v, "referenceTypes", json!(self.reference_types));
         }
         if !self.canonical.is_empty() {
-            crate::users::set_field(&mut v, "canonicalValues", json!(self.canonical));
+            crate::repr::input::set_field(&mut v, "canonicalValues", json!(self.canonical));
         }
         if !self.sub.is_empty() {
-            crate::users::set_field(
+            crate::repr::input::set_field(
                 &mut v,
                 "subAttributes",
                 Value::Array(self.sub.iter().map(Attr::json).collect()),

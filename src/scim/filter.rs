@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde_json::{Number, Value};
 
+use crate::repr::input::field;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     And(Box<Filter>, Box<Filter>),
@@ -451,11 +453,6 @@ impl fmt::Display for Filter {
 }
 
 // ---------------------------------------------------------------- evaluation
-
-/// Finds `name` in a JSON object, ignoring case, as attribute names must be.
-pub fn field<'a>(obj: &'a Value, name: &str) -> Option<&'a Value> {
-    obj.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
-}
 
 fn is_core_urn(uri: &str) -> bool {
     uri.eq_ignore_ascii_case(CORE_USER_URN) || uri.eq_ignore_ascii_case(CORE_GROUP_URN)

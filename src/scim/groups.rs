@@ -13,15 +13,16 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::Written;
-use super::filter::{self, CORE_GROUP_URN, CompValue, Filter, Op, field};
+use super::filter::{self, CORE_GROUP_URN, CompValue, Filter, Op};
 use super::list::{CursorPage, Hits, ListParams};
 use super::patch::{self, Kind, Operation};
 use crate::auth::Scope;
+use crate::http::Style;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
-use crate::http::router::Style;
 use crate::http::{Ctx, body, path_id, response};
 use crate::native::rooms::unmap_room;
+use crate::repr::input::field;
 use crate::store::rooms::{self, Eligible, Room};
 use crate::store::{self, Tx, counters, users};
 use crate::time::{format_ms, now_ms};
@@ -81,7 +82,7 @@ fn render(
         for id in rooms::member_ids(tx, tenant, r.id)?.into_keys() {
             let id = Uuid::from_u128(id);
             let display = match users::get(tx, tenant, id) {
-                Ok(u) => crate::users::display_of(&u),
+                Ok(u) => crate::repr::users::display_of(&u),
                 Err(store::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };

@@ -6,9 +6,10 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value, json};
 
-use super::filter::{self, AttrPath, Filter, field};
+use super::filter::{self, AttrPath, Filter};
 use crate::http::Ctx;
 use crate::http::error::ApiError;
+use crate::repr::input::field;
 
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const DEFAULT_COUNT: u64 = 100;
@@ -289,11 +290,11 @@ impl<'p> CursorPage<'p> {
             "Resources": page,
         });
         if let Some(total) = total {
-            crate::users::set_field(&mut out, "totalResults", json!(total));
+            crate::repr::input::set_field(&mut out, "totalResults", json!(total));
         }
         if let (true, Some(last)) = (self.more, self.last) {
             let next = crate::cursor::encode(last, self.fingerprint);
-            crate::users::set_field(&mut out, "nextCursor", json!(next));
+            crate::repr::input::set_field(&mut out, "nextCursor", json!(next));
         }
         out
     }

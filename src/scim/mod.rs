@@ -13,9 +13,9 @@ use hyper::StatusCode;
 use hyper::header::{ETAG, HeaderValue, LOCATION};
 use serde_json::Value;
 
+use crate::http::Style;
 use crate::http::listener::HttpResponse;
 use crate::http::response;
-use crate::http::router::Style;
 
 /// What a SCIM write produced: the answer of a single request, or one Bulk operation's result.
 pub struct Written {

@@ -9,7 +9,8 @@
 
 use serde_json::{Map, Value};
 
-use super::filter::{self, AttrPath, CompValue, Filter, Op, Parser, Token, field};
+use super::filter::{self, AttrPath, CompValue, Filter, Op, Parser, Token};
+use crate::repr::input::field;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -4,11 +4,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::filter::{CORE_USER_URN, field};
+use super::filter::CORE_USER_URN;
 use crate::http::error::ApiError;
-use crate::store::users::User;
+use crate::repr::input::field;
+use crate::repr::input::{as_bool, roles_from_json};
+use crate::repr::users::{extra_of, set_extra};
+use crate::store::users::{Roles, User};
 use crate::time::format_ms;
-use crate::users::{as_bool, extra_of, roles_from_json, roles_to_scim, set_extra};
 
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -21,6 +23,12 @@ const MULTI: &[&str] = &["emails", "phoneNumbers", "addresses", "ims", "photos"]
 const NAME_EXTRA: &[&str] = &["middleName", "honorificPrefix", "honorificSuffix"];
 const ENTERPRISE_STRINGS: &[&str] =
     &["employeeNumber", "costCenter", "organization", "division", "department"];
+
+/// RFC 7643 form: `[{"value": "member"}]`.
+pub fn roles_to_scim(r: Roles) -> Value {
+    let names = [("admin", r.admin), ("member", r.member), ("editor", r.editor)];
+    Value::Array(names.iter().filter(|(_, on)| *on).map(|(n, _)| json!({"value": n})).collect())
+}
 
 pub fn etag(user: &User) -> String {
     format!("W/\"{}\"", user.version)
@@ -56,7 +64,7 @@ fn render_with(user: &User, location: &str, derive: bool) -> Value {
     if let Some(n) = &user.display_name {
         name.insert("formatted".into(), json!(n));
     } else if derived()
-        && let Some(n) = crate::users::derived_name(user, &extra)
+        && let Some(n) = crate::repr::users::derived_name(user, &extra)
     {
         name.insert("formatted".into(), json!(n));
     }
@@ -202,7 +210,7 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
             Some(m @ Value::Object(_)) => string(field(m, "value")).map(|v| {
                 let mut o = json!({"value": v});
                 if let Some(d) = string(field(m, "displayName")) {
-                    crate::users::set_field(&mut o, "displayName", json!(d));
+                    crate::repr::input::set_field(&mut o, "displayName", json!(d));
                 }
                 o
             }),

@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::filter::{self, IndexedAttr};
 use super::list::{CursorPage, Hits, ListParams};
 use super::{Written, patch, user};
+use crate::http::Style;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
-use crate::http::router::Style;
 use crate::http::{Ctx, body, path_id, response};
 use crate::store::users::{self, User};
 use crate::store::{self, Tx};
@@ -217,7 +217,10 @@ pub async fn replace_doc(
 ) -> Result<Written, ApiError> {
     // A replacement names its userName (RFC 7643 §4.1.1: required); only a create may fall
     // back to the primary email. Refuse a bad document before it reaches the writer.
-    if filter::field(&doc, "userName").and_then(Value::as_str).is_none_or(|u| u.trim().is_empty()) {
+    if crate::repr::input::field(&doc, "userName")
+        .and_then(Value::as_str)
+        .is_none_or(|u| u.trim().is_empty())
+    {
         return Err(ApiError::bad_request("userName is required in a replacement (PUT)"));
     }
     user::read(&doc, User::new(Uuid::nil(), String::new(), 0))?;

@@ -15,12 +15,8 @@ use parking_lot::Mutex;
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
-use crate::app::App;
-use serde_json::json;
-
-use crate::store::webhooks::{
-    self as hooks, Delivery, DeliveryStatus, Event, EventData, OutboxKey, Webhook,
-};
+use crate::repr::webhooks::event_json;
+use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, OutboxKey, Webhook};
 use crate::store::{self, Store};
 use crate::time::now_ms;
 pub use send::{Outcome, Target};
@@ -89,49 +85,6 @@ pub fn default_deny() -> Vec<ipnet::IpNet> {
         "fd00:ec2::/32",
     ];
     networks.iter().filter_map(|n| n.parse().ok()).collect()
-}
-
-/// The JSON form of an event, the same in a webhook body and in the feed: `{id, seq, type,
-/// tenant_id, occurred_at, version, data}`, with the resource as the native API shows it.
-pub fn event_json(e: &Event) -> serde_json::Value {
-    let data = match &e.data {
-        EventData::User(user) => crate::native::users::user_json(user),
-        EventData::Member { room, user, tx_permission } => {
-            json!({"room_id": room, "user_id": user, "tx_permission": tx_permission})
-        }
-        EventData::Room { room, sync } => {
-            let mut data = crate::native::rooms::room_json(room);
-            if let (Some(c), Some(fields)) = (sync, data.as_object_mut()) {
-                fields.insert("members_added".into(), c.added.into());
-                fields.insert("members_updated".into(), c.updated.into());
-                fields.insert("members_removed".into(), c.removed.into());
-            }
-            data
-        }
-        EventData::SeatsExhausted { capacity } => {
-            json!({"seat_capacity": capacity, "seats_provisioned": capacity, "seats_available": 0})
-        }
-        EventData::Seats { capacity, used } => json!({"seat_capacity": capacity,
-            "seats_provisioned": used, "seats_available": capacity.saturating_sub(*used)}),
-    };
-    let mut out = envelope(e.id, &e.event_type, e.tenant, e.occurred_at, data);
-    if let Some(fields) = out.as_object_mut() {
-        fields.insert("seq".into(), e.seq.into());
-        fields.insert("version".into(), e.version.into());
-    }
-    out
-}
-
-/// The body every event is sent in (the test event too).
-pub fn envelope(
-    id: Uuid,
-    event_type: &str,
-    tenant: Uuid,
-    occurred_at: i64,
-    data: serde_json::Value,
-) -> serde_json::Value {
-    json!({"id": id, "type": event_type, "tenant_id": tenant,
-        "occurred_at": crate::time::format_ms(occurred_at), "data": data})
 }
 
 /// What the worker has taken up and not yet recorded.
@@ -219,7 +172,7 @@ struct Dispatcher {
 /// 10) than the API: under load the scheduler gives the cores to requests and the store writer
 /// first, and deliveries catch up when load eases. Ends when `stop` turns true.
 pub fn spawn(
-    app: Arc<App>,
+    store: Store,
     settings: Arc<Settings>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -231,7 +184,7 @@ pub fn spawn(
             .on_thread_start(lower_priority)
             .build();
         match runtime {
-            Ok(runtime) => runtime.block_on(run(app, settings, stop)),
+            Ok(runtime) => runtime.block_on(run(store, settings, stop)),
             Err(e) => tracing::error!(error = %e, "could not start the webhook worker"),
         }
     })
@@ -252,14 +205,14 @@ fn lower_priority() {
 
 /// Runs until `stop` turns true: a dispatcher that takes up outbox events and due retries, lanes
 /// that send them, and a recorder that writes outcomes in batches (one commit for many).
-async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
+async fn run(store: Store, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
     let busy: Arc<Mutex<Busy>> = Arc::default();
     let (done, finished) = tokio::sync::mpsc::unbounded_channel();
     // The recorder wakes the dispatcher after each commit: what it recorded may have made the
     // next delivery about a resource due, or freed a resource for the outbox.
     let wake = Arc::new(tokio::sync::Notify::new());
     let recorder = tokio::spawn(record_batches(
-        app.store.clone(),
+        store.clone(),
         settings.clone(),
         finished,
         busy.clone(),
@@ -269,7 +222,7 @@ async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<b
     let dispatcher =
         Dispatcher { settings, busy, slots: Arc::new(Semaphore::new(CONCURRENCY)), done };
     loop {
-        let taken = match dispatcher.round(&app.store).await {
+        let taken = match dispatcher.round(&store).await {
             Ok(taken) => taken,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read webhook events and due deliveries");
@@ -286,7 +239,7 @@ async fn run(app: Arc<App>, settings: Arc<Settings>, mut stop: watch::Receiver<b
         tokio::select! {
             _ = tokio::time::sleep(POLL_EVERY) => {}
             _ = wake.notified() => {}
-            _ = crate::http::listener::stop_requested(&mut stop) => break,
+            _ = crate::shutdown::requested(&mut stop) => break,
         }
     }
     // Lanes finish the attempt they are in and take no other; what waited is found again later.

@@ -7,19 +7,11 @@ use std::time::Instant;
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 
-use super::State;
-use super::error::ApiError;
-use super::router::{Access, Route};
+use super::table::{Access, Route};
 use crate::auth::{KeyState, Scope, ratelimit::Decision, secret};
+use crate::http::error::ApiError;
+use crate::http::{Caller, State};
 use crate::time::now_ms;
-
-/// An authenticated caller and its rate-limit standing (for the response headers).
-pub struct Caller {
-    pub key: Arc<KeyState>,
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset_secs: u32,
-}
 
 pub fn authorize(
     state: &State,

@@ -1,5 +1,5 @@
-//! The application core: the store plus the in-memory registry, and the operations that must
-//! change both together (a key created or revoked is usable or dead the moment its commit lands).
+//! The store paired with the in-memory key registry, and the operations that must change both
+//! together (a key created or revoked is usable or dead the moment its commit lands).
 //! The admin socket and the offline CLI both call these.
 
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::auth::{Registry, ScopeSet, secret};
+use super::{Registry, ScopeSet, secret};
 use crate::store::{self, Store, counters, keys, keys::ApiKey, tenants, tenants::Tenant};
 use crate::time::now_ms;
 
@@ -236,15 +236,4 @@ fn new_key(
         last_used_at: None,
     };
     Ok(IssuedKey { key, secret: fresh.secret })
-}
-
-/// `active`, `expired` or `revoked`, as listings show it.
-pub fn key_status(key: &ApiKey, now: i64) -> &'static str {
-    if key.revoked_at.is_some() {
-        "revoked"
-    } else if key.expires_at.is_some_and(|at| at <= now) {
-        "expired"
-    } else {
-        "active"
-    }
 }

@@ -6,6 +6,7 @@
 use hyper::Method;
 
 use crate::auth::Scope;
+use crate::http::Style;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint<'a> {
@@ -71,13 +72,6 @@ pub enum Access {
     ScimRead,
     /// Any SCIM write scope (Bulk; each operation then checks its own).
     ScimWrite,
-}
-
-/// Which error body style a path speaks: SCIM (RFC 7644) under `scim/v2`, native JSON elsewhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    Native,
-    Scim,
 }
 
 impl Endpoint<'_> {

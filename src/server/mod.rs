@@ -1,6 +1,8 @@
 //! `serve`: open the store, bootstrap an empty one, bind the API and the admin socket, run the
 //! background chores, and shut down in order (stop accepting, drain, flush last-used times).
 
+mod signals;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,11 +14,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::admin::socket::{AdminSocket, SOCKET_FILE};
-use crate::app::{App, IssuedKey};
+use crate::api::{Api, MetricsOnly};
+use crate::auth::{App, IssuedKey};
 use crate::config::Config;
 use crate::http::tls::{Certificate, TlsListener};
-use crate::http::{Api, MetricsOnly, Settings, State, listener};
+use crate::http::{Settings, State, listener};
 use crate::store::tenants::Tenant;
+use signals::{Signals, watchdog};
 
 /// File the bootstrap key's secret is written to, mode 0600.
 pub const INITIAL_KEY_FILE: &str = "initial-api-key";
@@ -150,11 +154,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     match &certificate {
         Some(certificate) => {
             let api = TlsListener::new(api, certificate.clone())?;
-            let handler = Arc::new(Api(state.clone()));
+            let handler = Arc::new(Api::new(state.clone()));
             tasks.spawn(listener::serve(api, handler, opts.connections.clone(), stopped.clone()))
         }
         None => {
-            let handler = Arc::new(Api(state.clone()));
+            let handler = Arc::new(Api::new(state.clone()));
             tasks.spawn(listener::serve(api, handler, opts.connections.clone(), stopped.clone()))
         }
     };
@@ -165,8 +169,9 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let handler = Arc::new(AdminSocket(app.clone()));
     tasks.spawn(listener::serve(admin, handler, listener::Limits::small(), stopped.clone()));
     if opts.webhook_worker {
-        let worker = crate::webhooks::spawn(app.clone(), state.webhooks.clone(), stopped.clone())
-            .map_err(|e| format!("starting the webhook worker: {e}"))?;
+        let worker =
+            crate::webhooks::spawn(app.store.clone(), state.webhooks.clone(), stopped.clone())
+                .map_err(|e| format!("starting the webhook worker: {e}"))?;
         tasks.spawn(async move {
             let _ = tokio::task::spawn_blocking(move || worker.join()).await;
         });
@@ -224,6 +229,50 @@ impl Running {
     }
 }
 
+/// Runs the server until SIGTERM or SIGINT: what `whoot-mgmt serve` does.
+pub async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
+    let data_dir = config.data_dir.clone();
+    let opts = ServeOptions::from_config(&config, bootstrap)?;
+    // Handlers first: a SIGTERM that comes right after readiness must stop the server cleanly,
+    // not kill it with the default action.
+    let signals = Signals::install()?;
+    let running = start(opts).await?;
+    if let Some((tenant, issued)) = &running.bootstrap {
+        println!(
+            "bootstrap: created tenant {:?} ({} seats) and an API key with every scope:",
+            tenant.slug, tenant.seat_capacity
+        );
+        let file = data_dir.join(INITIAL_KEY_FILE);
+        // Under systemd stdout is the journal, which keeps what it is given: point at the file.
+        if std::env::var_os("JOURNAL_STREAM").is_some() {
+            println!("  its secret is in {} (mode 0600)", file.display());
+        } else {
+            println!("  {}", issued.secret);
+            println!("  (also in {}, mode 0600; it is not shown again)", file.display());
+        }
+    }
+    println!("admin socket: {}", running.admin_socket.display());
+    if let Some(addr) = running.metrics_addr {
+        println!("metrics on http://{addr}/metrics");
+    }
+    let scheme = if running.certificate.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{}", running.addr);
+    tracing::info!(addr = %running.addr, "ready");
+    // systemd (Type=notify): ready only now, with the store open and the listener bound.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let watchdog = sd_notify::watchdog_enabled()
+        .map(|period| tokio::spawn(watchdog(running.state.app.store.clone(), period / 2)));
+    signals.wait_for_stop(running.certificate.as_deref()).await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
 async fn every<F, Fut>(period: Duration, mut stopped: watch::Receiver<bool>, chore: F)
 where
     F: Fn() -> Fut,
@@ -234,7 +283,7 @@ where
     loop {
         tokio::select! {
             _ = ticks.tick() => chore().await,
-            _ = listener::stop_requested(&mut stopped) => return,
+            _ = crate::shutdown::requested(&mut stopped) => return,
         }
     }
 }

@@ -1,0 +1,229 @@
+//! The API above the faces: the endpoint table, authorization, and the one handler that parses a
+//! request, authorizes it, dispatches it to its face and stamps the shared headers.
+
+pub mod authorize;
+pub mod system;
+pub mod table;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+
+use crate::http::error::ApiError;
+use crate::http::listener::{Handler, HttpResponse};
+use crate::http::{Ctx, State, Style, client, response};
+use crate::{native, scim};
+use table::{Access, Endpoint, RouteError};
+
+/// The public API.
+pub struct Api {
+    pub state: Arc<State>,
+    request_ids: RequestIds,
+}
+
+impl Api {
+    pub fn new(state: Arc<State>) -> Api {
+        Api { state, request_ids: RequestIds::new() }
+    }
+}
+
+impl Handler for Api {
+    async fn call(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> HttpResponse {
+        let started = Instant::now();
+        let state = &self.state;
+        let request_id = self.request_ids.for_request(req.headers());
+        let client =
+            client::address(peer.map(|p| p.ip()), req.headers(), &state.settings.trusted_proxies);
+        let method = req.method().clone();
+        // Which client is calling (Okta, Entra…): worth a field in every request line.
+        // A shared-buffer clone, not a copy: nothing is allocated for it per request.
+        let user_agent = req.headers().get(hyper::header::USER_AGENT).cloned();
+        let mut seen = Seen { endpoint: "unmatched", caller: None };
+        let mut code = None;
+        let mut resp = match dispatch(state, req, client, &mut seen).await {
+            Ok(resp) => resp,
+            Err((err, style)) => {
+                code = Some(err.code());
+                err.into_response(style)
+            }
+        };
+        let took = started.elapsed();
+        let status = resp.status().as_u16();
+        crate::metrics::get().request(seen.endpoint, status, took);
+        let key = seen.caller.as_deref();
+        tracing::info!(
+            target: "whoot_mgmt::request",
+            request_id = request_id.to_str().unwrap_or(""),
+            method = method.as_str(),
+            endpoint = seen.endpoint,
+            status,
+            duration_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0,
+            code,
+            user_agent = user_agent.as_ref().and_then(|v| v.to_str().ok()).map(|ua| {
+                // At most 200 bytes, cut on a character boundary.
+                let end = (0..=ua.len().min(200)).rev().find(|&i| ua.is_char_boundary(i));
+                ua.get(..end.unwrap_or(0)).unwrap_or("")
+            }),
+            tenant = key.map(|k| k.tenant.slug.as_str()),
+            key_id = key.map(|k| tracing::field::display(k.id)),
+            peer = client.map(tracing::field::display),
+        );
+        resp.headers_mut().insert(response::X_REQUEST_ID.clone(), request_id);
+        resp
+    }
+}
+
+/// What the request log and metrics learn while a request is dispatched.
+struct Seen {
+    endpoint: &'static str,
+    /// The authenticated key (never its secret).
+    caller: Option<Arc<crate::auth::KeyState>>,
+}
+
+/// `/metrics` alone, for a listener of its own (`metrics_listen`).
+pub struct MetricsOnly(pub Arc<State>);
+
+impl Handler for MetricsOnly {
+    async fn call(self: Arc<Self>, req: Request<Incoming>, _: Option<SocketAddr>) -> HttpResponse {
+        match (req.method(), req.uri().path()) {
+            (&hyper::Method::GET, "/metrics") => match system::metrics(&self.0, true).await {
+                Ok(resp) => resp,
+                Err(e) => e.into_response(Style::Native),
+            },
+            _ => ApiError::NotFound.into_response(Style::Native),
+        }
+    }
+}
+
+async fn dispatch(
+    state: &State,
+    req: Request<Incoming>,
+    client: Option<std::net::IpAddr>,
+    seen: &mut Seen,
+) -> Result<HttpResponse, (ApiError, Style)> {
+    let (parts, body) = req.into_parts();
+    let route = table::parse(&parts.method, parts.uri.path()).map_err(|e| match e {
+        RouteError::NotFound(style) => (ApiError::NotFound, style),
+        RouteError::MethodNotAllowed { style, allow } => {
+            (ApiError::MethodNotAllowed { allow }, style)
+        }
+    })?;
+    let style = route.style;
+    seen.endpoint = route.endpoint.name();
+    let access = route.endpoint.access();
+    if access == Access::Public {
+        return match route.endpoint {
+            Endpoint::Readyz => system::readyz(state),
+            Endpoint::Metrics if !state.settings.metrics_on_api => Err(ApiError::NotFound),
+            Endpoint::Metrics => system::metrics(state, state.settings.metrics_per_tenant).await,
+            _ => Ok(system::healthz()),
+        }
+        .map_err(|e| (e, style));
+    }
+    let caller = authorize::authorize(state, &parts.headers, client, &route, access)
+        .map_err(|e| (e, style))?;
+    seen.caller = Some(caller.key.clone());
+    let ctx = Ctx {
+        state,
+        caller: &caller,
+        tenant: caller.key.tenant.id,
+        style,
+        parts: &parts,
+        tenant_slug: route.tenant_slug,
+    };
+    use Endpoint::*;
+    let result = match route.endpoint {
+        Me => Ok(native::account::me(&caller)),
+        Usage => native::account::usage(&ctx).await,
+        UsersList => native::users::list(&ctx).await,
+        UsersCreate => native::users::create(&ctx, body).await,
+        UserGet(id) => native::users::get(&ctx, id).await,
+        UserReplace(id) => native::users::replace(&ctx, id, body).await,
+        UserPatch(id) => native::users::patch(&ctx, id, body).await,
+        UserDeactivate(id) => native::users::deactivate(&ctx, id).await,
+        ScimUsersList => scim::users::list(&ctx).await,
+        ScimUsersSearch => scim::users::search(&ctx, body).await,
+        ScimUsersCreate => scim::users::create(&ctx, body).await,
+        ScimUserGet(id) => scim::users::get(&ctx, id).await,
+        ScimUserReplace(id) => scim::users::replace(&ctx, id, body).await,
+        ScimUserPatch(id) => scim::users::patch(&ctx, id, body).await,
+        ScimUserDelete(id) => scim::users::delete(&ctx, id).await,
+        RoomsList => native::rooms::list(&ctx).await,
+        RoomGet(id) => native::rooms::get(&ctx, id).await,
+        RoomPatch(id) => native::rooms::patch(&ctx, id, body).await,
+        RoomUnmap(id) => native::rooms::unmap(&ctx, id).await,
+        RoomMembers(id) => native::rooms::members(&ctx, id).await,
+        RoomMemberAdd(id) => native::rooms::add_member(&ctx, id, body).await,
+        RoomMembersSync(id) => native::rooms::sync_members(&ctx, id, body).await,
+        RoomMemberRemove(id, user) => native::rooms::remove_member(&ctx, id, user).await,
+        RoomMemberRemoveByBody(id) => native::rooms::remove_member_by_body(&ctx, id, body).await,
+        ScimGroupsList => scim::groups::list(&ctx).await,
+        ScimGroupsSearch => scim::groups::search(&ctx, body).await,
+        ScimGroupsCreate => scim::groups::create(&ctx, body).await,
+        ScimGroupGet(id) => scim::groups::get(&ctx, id).await,
+        ScimGroupReplace(id) => scim::groups::replace(&ctx, id, body).await,
+        ScimGroupPatch(id) => scim::groups::patch(&ctx, id, body).await,
+        ScimGroupDelete(id) => scim::groups::delete(&ctx, id).await,
+        ScimSearch => scim::groups::search_everything(&ctx, body).await,
+        ScimBulk => scim::bulk::bulk(&ctx, body).await,
+        WebhooksList => native::webhooks::list(&ctx).await,
+        WebhooksCreate => native::webhooks::create(&ctx, body).await,
+        WebhookGet(id) => native::webhooks::get(&ctx, id).await,
+        WebhookUpdate(id) => native::webhooks::update(&ctx, id, body).await,
+        WebhookDelete(id) => native::webhooks::delete(&ctx, id).await,
+        WebhookTest(id) => native::webhooks::test(&ctx, id).await,
+        WebhookDeliveries(id) => native::webhooks::deliveries(&ctx, id).await,
+        WebhookRedeliver(id, d) => native::webhooks::redeliver(&ctx, id, d).await,
+        Events => native::events::list(&ctx).await,
+        ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
+        ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
+        ScimSchemas(id) => scim::discovery::schemas(&ctx, id),
+        Healthz | Readyz | Metrics => Err(ApiError::NotFound),
+    };
+    let mut resp = result.map_err(|e| (e, style))?;
+    if caller.limit > 0 {
+        response::rate_limit_headers(
+            resp.headers_mut(),
+            caller.limit,
+            caller.remaining,
+            caller.reset_secs,
+        );
+    }
+    Ok(resp)
+}
+
+/// `X-Request-Id`: the client's, if it sent a sane one, else `<process>-<counter>`.
+struct RequestIds {
+    process: u32,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        // The low 32 bits of a random id: truncation is the point.
+        let process =
+            u32::try_from(uuid::Uuid::new_v4().as_u128() & u128::from(u32::MAX)).unwrap_or(0);
+        RequestIds { process, next: AtomicU64::new(1) }
+    }
+
+    fn for_request(&self, headers: &hyper::HeaderMap) -> HeaderValue {
+        if let Some(id) = headers.get(&response::X_REQUEST_ID) {
+            let b = id.as_bytes();
+            if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
+                return id.clone();
+            }
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:08x}-{n:012x}", self.process);
+        HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
+    }
+}

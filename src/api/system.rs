@@ -1,0 +1,67 @@
+//! The endpoints without a key: `/healthz`, `/readyz` and `/metrics` (on the API's address or
+//! a listener of its own).
+
+use std::sync::atomic::Ordering;
+
+use hyper::StatusCode;
+
+use crate::http::error::ApiError;
+use crate::http::listener::HttpResponse;
+use crate::http::{State, response};
+use crate::metrics::{Gauges, TenantSeats};
+use crate::store::{self, counters, keys, tenants, webhooks};
+
+/// How far ahead `whoot_api_keys_expiring` looks.
+const EXPIRING_WITHIN_MS: i64 = 14 * 86_400_000;
+
+pub fn healthz() -> HttpResponse {
+    response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// Ready while the server is not stopping and its disk takes writes.
+pub fn readyz(state: &State) -> Result<HttpResponse, ApiError> {
+    if state.shutting_down.load(Ordering::Relaxed) {
+        return Err(ApiError::Unavailable);
+    }
+    if !state.app.store.writable() {
+        return Err(ApiError::StoreUnwritable);
+    }
+    Ok(healthz())
+}
+
+pub async fn metrics(state: &State, per_tenant: bool) -> Result<HttpResponse, ApiError> {
+    let now = crate::time::now_ms();
+    let mut gauges = state
+        .app
+        .store
+        .read(move |tx| {
+            let mut seats = Vec::new();
+            for t in tenants::list(tx)? {
+                let used = counters::get(tx, t.id, counters::SEATS_PROVISIONED)?;
+                seats.push(TenantSeats {
+                    tenant: t.slug,
+                    used,
+                    capacity: u64::from(t.seat_capacity),
+                });
+            }
+            let soon = now + EXPIRING_WITHIN_MS;
+            let keys_expiring = keys::list_all(tx)?
+                .iter()
+                .filter(|k| k.revoked_at.is_none())
+                .filter(|k| k.expires_at.is_some_and(|at| at > now && at <= soon))
+                .count() as u64;
+            Ok::<_, store::Error>(Gauges {
+                seats,
+                webhook_backlog: webhooks::backlog(tx)?,
+                keys_expiring,
+                store_bytes: 0,
+            })
+        })
+        .await?;
+    gauges.store_bytes = std::fs::metadata(state.app.store.path()).map(|m| m.len()).unwrap_or(0);
+    Ok(response::text(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        crate::metrics::get().render(&gauges, per_tenant),
+    ))
+}

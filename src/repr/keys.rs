@@ -1,0 +1,48 @@
+//! Tenants and API keys as the admin commands show them (a key never with its hash; its secret
+//! only in the answer that issued it).
+
+use serde_json::{Value, json};
+
+use super::timestamp;
+use crate::store::{keys::ApiKey, tenants::Tenant};
+use crate::time::format_ms;
+
+pub fn tenant_json(t: &Tenant, used: u64) -> Value {
+    json!({
+        "id": t.id,
+        "slug": t.slug,
+        "name": t.name,
+        "seat_capacity": t.seat_capacity,
+        "seats_provisioned": used,
+        "seats_available": u64::from(t.seat_capacity).saturating_sub(used),
+        "rate_limit_per_minute": t.rate_limit_per_minute,
+        "owner_user_id": t.owner_user_id,
+        "created_at": format_ms(t.created_at),
+    })
+}
+
+/// `active`, `expired` or `revoked`, as listings show it.
+pub fn key_status(key: &ApiKey, now: i64) -> &'static str {
+    if key.revoked_at.is_some() {
+        "revoked"
+    } else if key.expires_at.is_some_and(|at| at <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
+    json!({
+        "key_id": k.id,
+        "tenant": tenant_slug,
+        "prefix": k.prefix,
+        "description": k.description,
+        "scopes": k.scopes,
+        "status": key_status(k, now),
+        "created_at": format_ms(k.created_at),
+        "expires_at": timestamp(k.expires_at),
+        "revoked_at": timestamp(k.revoked_at),
+        "last_used_at": timestamp(k.last_used_at),
+    })
+}

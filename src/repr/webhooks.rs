@@ -1,0 +1,87 @@
+//! Webhook registrations, deliveries and events as the API shows them; an event's JSON is the
+//! same in a webhook body and in the `GET /events` feed.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::store::webhooks::{Delivery, DeliveryStatus, Event, EventData, Webhook};
+use crate::time::format_ms;
+
+pub fn hook_json(h: &Webhook) -> Value {
+    json!({
+        "id": h.id,
+        "url": h.url,
+        "events": h.events,
+        "description": h.description,
+        "active": h.active,
+        "disabled_reason": h.disabled_reason,
+        "failing_since": h.failing_since.map(format_ms),
+        "failing_for_secs": h.failing_for_ms / 1000,
+        "created_at": format_ms(h.created_at),
+        "updated_at": format_ms(h.updated_at),
+    })
+}
+
+pub fn delivery_json(d: &Delivery) -> Value {
+    json!({
+        "id": d.id,
+        "event_id": d.event_id,
+        "seq": d.seq,
+        "event_type": d.event_type,
+        "status": match d.status {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        },
+        "attempts": d.attempts,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "last_duration_ms": d.last_duration_ms,
+        "next_attempt_at": d.next_attempt_at.map(format_ms),
+        "created_at": format_ms(d.created_at),
+        "updated_at": format_ms(d.updated_at),
+    })
+}
+
+/// The JSON form of an event, the same in a webhook body and in the feed: `{id, seq, type,
+/// tenant_id, occurred_at, version, data}`, with the resource as the native API shows it.
+pub fn event_json(e: &Event) -> serde_json::Value {
+    let data = match &e.data {
+        EventData::User(user) => super::users::user_json(user),
+        EventData::Member { room, user, tx_permission } => {
+            json!({"room_id": room, "user_id": user, "tx_permission": tx_permission})
+        }
+        EventData::Room { room, sync } => {
+            let mut data = super::rooms::room_json(room);
+            if let (Some(c), Some(fields)) = (sync, data.as_object_mut()) {
+                fields.insert("members_added".into(), c.added.into());
+                fields.insert("members_updated".into(), c.updated.into());
+                fields.insert("members_removed".into(), c.removed.into());
+            }
+            data
+        }
+        EventData::SeatsExhausted { capacity } => {
+            json!({"seat_capacity": capacity, "seats_provisioned": capacity, "seats_available": 0})
+        }
+        EventData::Seats { capacity, used } => json!({"seat_capacity": capacity,
+            "seats_provisioned": used, "seats_available": capacity.saturating_sub(*used)}),
+    };
+    let mut out = envelope(e.id, &e.event_type, e.tenant, e.occurred_at, data);
+    if let Some(fields) = out.as_object_mut() {
+        fields.insert("seq".into(), e.seq.into());
+        fields.insert("version".into(), e.version.into());
+    }
+    out
+}
+
+/// The body every event is sent in (the test event too).
+pub fn envelope(
+    id: Uuid,
+    event_type: &str,
+    tenant: Uuid,
+    occurred_at: i64,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    json!({"id": id, "type": event_type, "tenant_id": tenant,
+        "occurred_at": format_ms(occurred_at), "data": data})
+}
