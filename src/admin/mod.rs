@@ -113,9 +113,9 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(tenant_json(&t, used))
         }
         Request::KeyCreate { tenant, scopes, description, expires_in } => {
-            let scopes = ScopeSet::resolve_all(&scopes).map_err(store::Error::Invalid)?;
+            let scopes = ScopeSet::resolve_all(&scopes).map_err(store::Error::invalid)?;
             let expires_at = match expires_in {
-                Some(d) => Some(now_ms() + parse_duration_ms(&d).map_err(store::Error::Invalid)?),
+                Some(d) => Some(now_ms() + parse_duration_ms(&d).map_err(store::Error::invalid)?),
                 None => None,
             };
             let issued = app.create_key(&tenant, scopes, &description, expires_at).await?;
@@ -137,8 +137,8 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                     let mut t = store::tenants::get_by_slug(txn, &tenant)?;
                     let user = store::users::get(txn, t.id, user_id)?;
                     if !user.active {
-                        return Err(store::Error::Invalid(
-                            "the account owner must be an active user".into(),
+                        return Err(store::Error::invalid(
+                            "the account owner must be an active user",
                         ));
                     }
                     t.owner_user_id = Some(user_id);
@@ -204,7 +204,8 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         }
         Request::Check => {
             let report = app.store.read(store::check::run).await?;
-            serde_json::to_value(&report).map_err(|e| store::Error::Storage(e.to_string()))
+            serde_json::to_value(&report)
+                .map_err(|e| store::Error::Failed(store::Failure::Storage(e.to_string())))
         }
         Request::RoomDelete { tenant, room_id } => {
             let now = now_ms();

@@ -17,9 +17,9 @@ use tokio::net::UnixStream;
 use super::{Request, execute};
 use crate::auth::App;
 use crate::http::Style;
+use crate::http::error::ApiError;
 use crate::http::listener::{Handler, HttpResponse};
 use crate::http::{body, response};
-use crate::store;
 
 pub const SOCKET_FILE: &str = "admin.sock";
 const ADMIN_PATH: &str = "/admin";
@@ -51,19 +51,15 @@ impl Handler for AdminSocket {
         };
         match execute(&self.0, request).await {
             Ok(value) => response::json(StatusCode::OK, &value),
-            Err(e) => error(status_of(&e), &e.to_string()),
+            // The API's mapping (status and `code`), with the full message: the operator may
+            // see what a storage failure was.
+            Err(e) => {
+                let message = e.to_string();
+                let (status, mut body) = ApiError::from(e).body(Style::Native);
+                crate::repr::input::set_field(&mut body, "error", json!(message));
+                response::json(status, &body)
+            }
         }
-    }
-}
-
-fn status_of(e: &store::Error) -> StatusCode {
-    match e {
-        store::Error::NotFound(_) => StatusCode::NOT_FOUND,
-        store::Error::Conflict(_) => StatusCode::CONFLICT,
-        store::Error::Invalid(_) | store::Error::NoCapacity { .. } | store::Error::Forbidden(_) => {
-            StatusCode::BAD_REQUEST
-        }
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

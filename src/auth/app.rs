@@ -161,7 +161,7 @@ impl App {
     pub async fn rotate_key(&self, id: Uuid) -> Result<IssuedKey> {
         let old = self.key(id).await?;
         if old.revoked_at.is_some() {
-            return Err(store::Error::Invalid("the key is revoked; create a new one".into()));
+            return Err(store::Error::invalid("the key is revoked; create a new one"));
         }
         let issued =
             new_key(old.tenant_id, ScopeSet::from_stored(&old.scopes), &old.description, None)?;
@@ -193,7 +193,7 @@ impl App {
             owner_user_id: None,
             created_at: now_ms(),
         };
-        let all = ScopeSet::resolve_all(&["all"]).map_err(store::Error::Invalid)?;
+        let all = ScopeSet::resolve_all(&["all"]).map_err(store::Error::invalid)?;
         let issued = new_key(tenant.id, all, "bootstrap key (all scopes)", None)?;
         let (t, k) = (tenant.clone(), issued.key.clone());
         let created = self
@@ -222,7 +222,7 @@ fn new_key(
     description: &str,
     expires_at: Option<i64>,
 ) -> Result<IssuedKey> {
-    let fresh = secret::generate().map_err(store::Error::Storage)?;
+    let fresh = secret::generate().map_err(|e| store::Error::Failed(store::Failure::Storage(e)))?;
     let key = ApiKey {
         id: Uuid::now_v7(),
         tenant_id,

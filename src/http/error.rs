@@ -248,27 +248,40 @@ impl ApiError {
     }
 }
 
+impl From<store::Refusal> for ApiError {
+    fn from(r: store::Refusal) -> Self {
+        use store::Refusal;
+        match r {
+            Refusal::NotFound(_) => ApiError::NotFound,
+            r @ Refusal::Conflict { .. } => ApiError::Conflict(r.to_string()),
+            r @ Refusal::OwnerProtected { .. } => ApiError::Refused(r.to_string()),
+            Refusal::VersionMismatch => ApiError::PreconditionFailed,
+            Refusal::Invalid(m) => ApiError::bad_request(m),
+            Refusal::NoCapacity { licensed, used } => ApiError::NoCapacity { licensed, used },
+        }
+    }
+}
+
 impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
+        use store::Failure;
         match e {
-            store::Error::NotFound(_) => ApiError::NotFound,
-            store::Error::Conflict(m) => ApiError::Conflict(m),
-            store::Error::Forbidden(m) => ApiError::Refused(m),
-            store::Error::VersionMismatch => ApiError::PreconditionFailed,
-            store::Error::Invalid(m) => ApiError::bad_request(m),
-            store::Error::NoCapacity { licensed, used } => ApiError::NoCapacity { licensed, used },
-            store::Error::Unavailable => ApiError::Unavailable,
-            store::Error::Io(m) => {
-                tracing::warn!(error = %m, "a write was refused by the disk");
+            store::Error::Refused(r) => r.into(),
+            store::Error::Failed(Failure::Unavailable) => ApiError::Unavailable,
+            store::Error::Failed(Failure::Io { .. }) => {
+                tracing::warn!(error = %e, "a write was refused by the disk");
                 ApiError::StoreUnwritable
             }
-            store::Error::Locked
-            | store::Error::TooNew { .. }
-            | store::Error::Storage(_)
-            | store::Error::Corrupt(_) => {
+            store::Error::Failed(_) => {
                 tracing::error!(error = %e, "store failure");
                 ApiError::Internal
             }
         }
+    }
+}
+
+impl store::MutationError for ApiError {
+    fn is_io(&self) -> bool {
+        *self == ApiError::StoreUnwritable
     }
 }

@@ -122,11 +122,10 @@ async fn change(
     let now = now_ms();
     let (user, _) = ctx
         .store()
-        .write(move |txn| {
+        .change(move |txn| {
             let mut next = users::get(txn, tenant, id)?;
-            apply(&mut next, &input, mode)
-                .map_err(|e| crate::store::Error::Invalid(e.message()))?;
-            users::update(txn, tenant, next, if_match, now)
+            apply(&mut next, &input, mode)?;
+            Ok::<_, ApiError>(users::update(txn, tenant, next, if_match, now)?)
         })
         .await?;
     Ok(one(StatusCode::OK, &user))

@@ -61,10 +61,6 @@ struct Operation {
     version: Option<String>,
 }
 
-fn bad(detail: impl Into<String>) -> ApiError {
-    ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
-}
-
 fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiError)> {
     let method_name = field(v, "method").and_then(Value::as_str).unwrap_or("").to_ascii_uppercase();
     let bulk_id = field(v, "bulkId").and_then(Value::as_str).map(str::to_owned);
@@ -75,7 +71,7 @@ fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiEr
         "PATCH" => Method::Patch,
         "DELETE" => Method::Delete,
         other => {
-            return Err(fail(bad(format!(
+            return Err(fail(ApiError::bad_request(format!(
                 "unknown method {other:?}: use POST, PUT, PATCH or DELETE"
             ))));
         }
@@ -83,10 +79,10 @@ fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiEr
     let path = field(v, "path").and_then(Value::as_str).unwrap_or("").to_owned();
     let data = field(v, "data").cloned();
     if method == Method::Post && bulk_id.is_none() {
-        return Err(fail(bad("a POST operation needs a bulkId")));
+        return Err(fail(ApiError::bad_request("a POST operation needs a bulkId")));
     }
     if method != Method::Delete && data.is_none() {
-        return Err(fail(bad("this operation needs data")));
+        return Err(fail(ApiError::bad_request("this operation needs data")));
     }
     let version = field(v, "version").and_then(Value::as_str).map(str::to_owned);
     Ok(Operation { method, bulk_id, path, data, version })
@@ -141,7 +137,7 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
         Some(v) => match v.as_u64() {
             Some(0) => None,
             Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-            None => return Err(bad("failOnErrors must be a positive integer")),
+            None => return Err(ApiError::bad_request("failOnErrors must be a positive integer")),
         },
     };
 

@@ -55,6 +55,15 @@ pub enum CompValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError(pub String);
 
+impl From<ParseError> for crate::http::error::ApiError {
+    fn from(e: ParseError) -> Self {
+        crate::http::error::ApiError::BadRequest {
+            detail: format!("invalid filter: {e}"),
+            scim_type: "invalidFilter",
+        }
+    }
+}
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

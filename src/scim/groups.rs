@@ -27,10 +27,6 @@ use crate::store::rooms::{self, Eligible, Room};
 use crate::store::{self, Tx, counters, users};
 use crate::time::{format_ms, now_ms};
 
-fn bad(detail: impl Into<String>) -> ApiError {
-    ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
-}
-
 fn etag(r: &Room) -> String {
     format!("W/\"{}\"", r.version)
 }
@@ -40,13 +36,13 @@ fn resolve(tx: &impl Tx, tenant: Uuid, raw: &str) -> store::Result<Room> {
     if let Ok(id) = Uuid::parse_str(raw) {
         match rooms::get(tx, tenant, id) {
             Ok(r) if r.mapped => return Ok(r),
-            Ok(_) | Err(store::Error::NotFound(_)) => {}
+            Ok(_) | Err(store::Error::Refused(store::Refusal::NotFound(_))) => {}
             Err(e) => return Err(e),
         }
     }
     match rooms::find(tx, tenant, &rooms::external_id_key(raw))? {
         Some(r) if r.mapped => Ok(r),
-        _ => Err(store::Error::NotFound("group")),
+        _ => Err(store::Error::not_found("group")),
     }
 }
 
@@ -83,7 +79,7 @@ fn render(
             let id = Uuid::from_u128(id);
             let display = match users::get(tx, tenant, id) {
                 Ok(u) => crate::repr::users::display_of(&u),
-                Err(store::Error::NotFound(_)) => continue,
+                Err(store::Error::Refused(store::Refusal::NotFound(_))) => continue,
                 Err(e) => return Err(e),
             };
             members.push(json!({"value": id, "display": display,
@@ -368,16 +364,16 @@ struct GroupInput {
 
 fn read_group(doc: &Value) -> Result<GroupInput, ApiError> {
     if !doc.is_object() {
-        return Err(bad("a Group must be a JSON object"));
+        return Err(ApiError::bad_request("a Group must be a JSON object"));
     }
     let display_name = match field(doc, "displayName") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
-        _ => return Err(bad("displayName is required")),
+        _ => return Err(ApiError::bad_request("displayName is required")),
     };
     let external_id = match field(doc, "externalId") {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         None | Some(Value::Null) | Some(Value::String(_)) => None,
-        Some(_) => return Err(bad("externalId must be a string")),
+        Some(_) => return Err(ApiError::bad_request("externalId must be a string")),
     };
     let members = match field(doc, "members") {
         None | Some(Value::Null) => None,
@@ -399,8 +395,8 @@ fn member_ids(v: &Value) -> Result<Vec<Uuid>, ApiError> {
             Value::String(s) => s.as_str(),
             Value::Object(_) => field(item, "value")
                 .and_then(Value::as_str)
-                .ok_or_else(|| bad("a member needs a \"value\""))?,
-            _ => return Err(bad("members must be objects with a \"value\"")),
+                .ok_or_else(|| ApiError::bad_request("a member needs a \"value\""))?,
+            _ => return Err(ApiError::bad_request("members must be objects with a \"value\"")),
         };
         match Uuid::parse_str(raw.trim()) {
             Ok(id) => ids.push(id),
@@ -408,7 +404,7 @@ fn member_ids(v: &Value) -> Result<Vec<Uuid>, ApiError> {
         }
     }
     if !unknown.is_empty() {
-        return Err(bad(format!("unknown users: {}", unknown.join(", "))));
+        return Err(ApiError::bad_request(format!("unknown users: {}", unknown.join(", "))));
     }
     Ok(ids)
 }
@@ -427,9 +423,11 @@ pub async fn create_doc(ctx: &Ctx<'_>, doc: Value) -> Result<Written, ApiError> 
         .write(move |txn| {
             let room = match rooms::find(txn, tenant, &rooms::name_key(&input.display_name))? {
                 Some(existing) if existing.mapped => {
-                    return Err(store::Error::Conflict(
-                        "a group with this displayName already exists".into(),
-                    ));
+                    return Err(store::Refusal::Conflict {
+                        what: "group",
+                        attribute: "displayName",
+                    }
+                    .into());
                 }
                 Some(existing) => {
                     let mut next = existing;
@@ -504,8 +502,7 @@ pub async fn patch_doc(
     if_match: Option<u64>,
     params: &ListParams,
 ) -> Result<Written, ApiError> {
-    let ops = patch::parse_request(&request)
-        .map_err(|e| ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type })?;
+    let ops = patch::parse_request(&request)?;
     // Check the shapes before queueing, so the writer only meets well-formed operations.
     let changes: Vec<Change> =
         ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
@@ -554,13 +551,13 @@ fn change_of(op: &Operation) -> Result<Vec<Change>, ApiError> {
     let Some(path) = &op.path else {
         // No path: the value object names attributes.
         let Some(Value::Object(values)) = &op.value else {
-            return Err(bad("without a path, the value must be an object"));
+            return Err(ApiError::bad_request("without a path, the value must be an object"));
         };
         let mut out = Vec::new();
         for (key, value) in values {
             let single = Operation {
                 kind: op.kind,
-                path: Some(patch::parse_path(key).map_err(|e| bad(e.detail))?),
+                path: Some(patch::parse_path(key)?),
                 value: Some(value.clone()),
             };
             out.extend(change_of(&single)?);
@@ -589,7 +586,7 @@ fn change_of(op: &Operation) -> Result<Vec<Change>, ApiError> {
             Some(Value::String(s)) if !s.trim().is_empty() => {
                 Ok(vec![Change::DisplayName(s.trim().to_owned())])
             }
-            _ => Err(bad("displayName must be a non-empty string")),
+            _ => Err(ApiError::bad_request("displayName must be a non-empty string")),
         },
         ("displayname", None, Kind::Remove) => Err(ApiError::BadRequest {
             detail: "displayName is required and cannot be removed".into(),
@@ -600,7 +597,7 @@ fn change_of(op: &Operation) -> Result<Vec<Change>, ApiError> {
                 Ok(vec![Change::ExternalId(Some(s.trim().to_owned()))])
             }
             Some(Value::Null) => Ok(vec![Change::ExternalId(None)]),
-            _ => Err(bad("externalId must be a string")),
+            _ => Err(ApiError::bad_request("externalId must be a string")),
         },
         ("externalid", None, Kind::Remove) => Ok(vec![Change::ExternalId(None)]),
         // id, schemas, meta and unknown attributes: ignored, as for Users.

@@ -30,10 +30,6 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-fn invalid_filter(e: filter::ParseError) -> ApiError {
-    ApiError::BadRequest { detail: format!("invalid filter: {e}"), scim_type: "invalidFilter" }
-}
-
 fn attr_list(raw: &[String]) -> Result<Vec<AttrPath>, ApiError> {
     raw.iter()
         .flat_map(|s| s.split(','))
@@ -62,7 +58,7 @@ impl ListParams {
     fn build(raw: Raw<'_>) -> Result<ListParams, ApiError> {
         let Raw { filter, start, count, sort_by, sort_order, attributes, excluded, cursor } = raw;
         let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
-            Some(f) => Some(filter::parse(f).map_err(invalid_filter)?),
+            Some(f) => Some(filter::parse(f)?),
             None => None,
         };
         let sort_by = match sort_by.map(str::trim).filter(|s| !s.is_empty()) {

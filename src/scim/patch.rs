@@ -41,6 +41,13 @@ pub struct PatchError {
     pub detail: String,
 }
 
+/// The RFC's `scimType` reaches the client as the parser gave it.
+impl From<PatchError> for crate::http::error::ApiError {
+    fn from(e: PatchError) -> Self {
+        crate::http::error::ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type }
+    }
+}
+
 fn err(scim_type: &'static str, detail: impl Into<String>) -> PatchError {
     PatchError { scim_type, detail: detail.into() }
 }

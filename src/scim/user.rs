@@ -121,16 +121,12 @@ fn string(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn bad(detail: impl Into<String>) -> ApiError {
-    ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
-}
-
 /// Reads a SCIM User document into `base` (which supplies id, timestamps and version).
 /// Every attribute the document omits is cleared, as PUT requires (omitted `roles` take the
 /// default); unknown attributes are ignored.
 pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
     if !doc.is_object() {
-        return Err(bad("a User must be a JSON object"));
+        return Err(ApiError::bad_request("a User must be a JSON object"));
     }
 
     let name = field(doc, "name").filter(|n| n.is_object());
@@ -150,7 +146,7 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
                 }
             }
             Some(Value::Null) | None => {}
-            Some(_) => return Err(bad(format!("{key} must be an array"))),
+            Some(_) => return Err(ApiError::bad_request(format!("{key} must be an array"))),
         }
     }
     let primary_email = emails
@@ -161,7 +157,7 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
 
     base.user_name = match string(field(doc, "userName")).or_else(|| primary_email.clone()) {
         Some(u) => u,
-        None => return Err(bad("userName (or a primary email) is required")),
+        None => return Err(ApiError::bad_request("userName (or a primary email) is required")),
     };
     base.external_id = string(field(doc, "externalId"));
     base.email = primary_email;
@@ -173,9 +169,9 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
     }
     base.active = match field(doc, "active") {
         None | Some(Value::Null) => true,
-        Some(v) => as_bool(v).ok_or_else(|| bad("active must be true or false"))?,
+        Some(v) => as_bool(v).ok_or_else(|| ApiError::bad_request("active must be true or false"))?,
     };
-    base.roles = roles_from_json(field(doc, "roles").unwrap_or(&Value::Null)).map_err(bad)?;
+    base.roles = roles_from_json(field(doc, "roles").unwrap_or(&Value::Null)).map_err(ApiError::bad_request)?;
 
     for key in STRINGS {
         if let Some(s) = string(field(doc, key)) {

@@ -25,11 +25,11 @@ fn users_url(ctx: &Ctx<'_>) -> String {
 fn resolve(tx: &impl Tx, tenant: Uuid, raw: &str) -> store::Result<User> {
     if let Ok(id) = Uuid::parse_str(raw) {
         match users::get(tx, tenant, id) {
-            Err(store::Error::NotFound(_)) => {}
+            Err(store::Error::Refused(store::Refusal::NotFound(_))) => {}
             other => return other,
         }
     }
-    users::find(tx, tenant, &users::external_id_key(raw))?.ok_or(store::Error::NotFound("user"))
+    users::find(tx, tenant, &users::external_id_key(raw))?.ok_or(store::Error::not_found("user"))
 }
 
 /// One user as written: status, document, `Location` and `ETag`.
@@ -227,10 +227,10 @@ pub async fn replace_doc(
     let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
     let (u, _) = ctx
         .store()
-        .write(move |txn| {
+        .change(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
-            let next = user::read(&doc, current).map_err(|e| store::Error::Invalid(e.message()))?;
-            users::update(txn, tenant, next, if_match, now)
+            let next = user::read(&doc, current)?;
+            Ok::<_, ApiError>(users::update(txn, tenant, next, if_match, now)?)
         })
         .await?;
     Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
@@ -242,15 +242,14 @@ pub async fn patch_doc(
     request: Value,
     if_match: Option<u64>,
 ) -> Result<Written, ApiError> {
-    let ops = patch::parse_request(&request)
-        .map_err(|e| ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type })?;
+    let ops = patch::parse_request(&request)?;
     let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
     let (u, _) = ctx
         .store()
-        .write(move |txn| {
+        .change(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
             let mut doc = user::render_stored(&current);
-            patch::apply(&mut doc, &ops).map_err(|e| store::Error::Invalid(e.detail))?;
+            patch::apply(&mut doc, &ops)?;
             // Roles removed by the PATCH mean no roles (`{}`: every role false), not the default
             // a new user gets.
             if let Value::Object(obj) = &mut doc
@@ -258,8 +257,8 @@ pub async fn patch_doc(
             {
                 obj.insert("roles".into(), Value::Object(Default::default()));
             }
-            let next = user::read(&doc, current).map_err(|e| store::Error::Invalid(e.message()))?;
-            users::update(txn, tenant, next, if_match, now)
+            let next = user::read(&doc, current)?;
+            Ok::<_, ApiError>(users::update(txn, tenant, next, if_match, now)?)
         })
         .await?;
     Ok(written(StatusCode::OK, &u, &users_url(ctx), None))

@@ -4,6 +4,7 @@
 //! new byte and `decode` keeps reading the old ones. postcard is compact and not self-describing,
 //! which is exactly why the version byte is needed.
 
+use super::Failure;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::Error;
@@ -13,16 +14,16 @@ pub const FORMAT_V1: u8 = 1;
 
 pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, Error> {
     let out = vec![FORMAT_V1];
-    postcard::to_extend(record, out).map_err(|e| Error::Corrupt(format!("encode: {e}")))
+    postcard::to_extend(record, out)
+        .map_err(|e| Error::Failed(Failure::Corrupt(format!("encode: {e}"))))
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     match bytes.split_first() {
-        Some((&FORMAT_V1, body)) => {
-            postcard::from_bytes(body).map_err(|e| Error::Corrupt(format!("decode: {e}")))
-        }
-        Some((v, _)) => Err(Error::Corrupt(format!("unknown record format {v}"))),
-        None => Err(Error::Corrupt("empty record".into())),
+        Some((&FORMAT_V1, body)) => postcard::from_bytes(body)
+            .map_err(|e| Error::Failed(Failure::Corrupt(format!("decode: {e}")))),
+        Some((v, _)) => Err(Error::Failed(Failure::Corrupt(format!("unknown record format {v}")))),
+        None => Err(Error::Failed(Failure::Corrupt("empty record".into()))),
     }
 }
 
@@ -45,7 +46,7 @@ mod tests {
         assert_eq!(decode::<R>(&bytes).unwrap(), r);
         let mut bad = bytes.clone();
         bad[0] = 9;
-        assert!(matches!(decode::<R>(&bad), Err(Error::Corrupt(_))));
+        assert!(matches!(decode::<R>(&bad), Err(Error::Failed(Failure::Corrupt(_)))));
         assert!(decode::<R>(&[]).is_err());
         assert!(decode::<R>(&[FORMAT_V1, 0xff, 0xff]).is_err());
     }

@@ -1,5 +1,6 @@
 //! Per-tenant counters kept in the same transaction as the records they count.
 
+use super::Failure;
 use redb::{ReadableTable, WriteTransaction};
 use uuid::Uuid;
 
@@ -27,9 +28,9 @@ pub fn get(tx: &impl Tx, tenant: Uuid, name: &str) -> Result<u64> {
 pub fn add(txn: &WriteTransaction, tenant: Uuid, name: &str, delta: i64) -> Result<u64> {
     let mut table = txn.open_table(COUNTERS)?;
     let current = table.get((tenant.as_u128(), name))?.map(|v| v.value()).unwrap_or(0);
-    let next = current
-        .checked_add_signed(delta)
-        .ok_or_else(|| Error::Corrupt(format!("counter {name} would leave range")))?;
+    let next = current.checked_add_signed(delta).ok_or_else(|| {
+        Error::Failed(Failure::Corrupt(format!("counter {name} would leave range")))
+    })?;
     table.insert((tenant.as_u128(), name), next)?;
     Ok(next)
 }

@@ -2,6 +2,7 @@
 //! (`auth::registry`), so this table is read at startup and written on key changes and on the
 //! batched last-used flush.
 
+use super::Refusal;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -35,7 +36,7 @@ pub fn insert(txn: &WriteTransaction, key: &ApiKey) -> Result<()> {
 
 pub fn get(tx: &impl Tx, id: Uuid) -> Result<ApiKey> {
     let table = tx.table(KEYS)?;
-    let bytes = table.get(id.as_u128())?.ok_or(Error::NotFound("API key"))?;
+    let bytes = table.get(id.as_u128())?.ok_or(Error::not_found("API key"))?;
     codec::decode(bytes.value())
 }
 
@@ -67,7 +68,7 @@ pub fn record_last_used(txn: &WriteTransaction, seen: &[(Uuid, i64)]) -> Result<
                     insert(txn, &key)?;
                 }
             }
-            Err(Error::NotFound(_)) => {}
+            Err(Error::Refused(Refusal::NotFound(_))) => {}
             Err(e) => return Err(e),
         }
     }

@@ -3,6 +3,7 @@
 //! every step from its version to ours in one write transaction, so a crash mid-upgrade leaves
 //! the old store as it was. A newer store is refused before anything is written.
 
+use super::Failure;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
@@ -198,9 +199,13 @@ pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
     };
     let opened = match found {
         None => Opened::Created,
-        Some(v) if v > SCHEMA_VERSION => return Err(Error::TooNew { found: v }),
+        Some(v) if v > SCHEMA_VERSION => return Err(Error::Failed(Failure::TooNew { found: v })),
         Some(v) if v == SCHEMA_VERSION => Opened::Current,
-        Some(0) => return Err(Error::Storage("the store records schema version 0".into())),
+        Some(0) => {
+            return Err(Error::Failed(Failure::Storage(
+                "the store records schema version 0".into(),
+            )));
+        }
         Some(from) => {
             let backup = data_dir.join(format!("whoot-schema-v{from}-{}.redb", now_ms()));
             copy_into_new_file(&backup, |target| tables::copy_all(&db.begin_read()?, target))?;
@@ -345,7 +350,9 @@ mod tests {
             txn.commit().unwrap();
         }
         let err = super::super::Store::open(dir.path()).err().unwrap();
-        assert!(matches!(err, Error::TooNew { found } if found == SCHEMA_VERSION + 1));
+        assert!(
+            matches!(err, Error::Failed(Failure::TooNew { found }) if found == SCHEMA_VERSION + 1)
+        );
         assert!(err.to_string().contains("upgrade whoot-mgmt"), "{err}");
         let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(files.len(), 1, "no backup or other file was written");

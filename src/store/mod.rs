@@ -8,6 +8,7 @@
 pub mod check;
 pub mod codec;
 pub mod counters;
+mod error;
 pub mod events;
 pub mod keys;
 mod legacy;
@@ -27,6 +28,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTran
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+pub use error::{Error, Failure, MutationError, Refusal};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
@@ -35,89 +37,12 @@ pub const SCHEMA_VERSION: u64 = 4;
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";
 
-/// Everything a store operation can fail with. Domain outcomes (not found, conflict, capacity)
-/// and infrastructure failures share one enum so a mutation closure can return either.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Error {
-    NotFound(&'static str),
-    Conflict(String),
-    Invalid(String),
-    NoCapacity {
-        licensed: u64,
-        used: u64,
-    },
-    /// The operation is not allowed on this record (the account owner).
-    Forbidden(String),
-    /// `If-Match` named a version that is not the current one.
-    VersionMismatch,
-    /// The data file is held by another process (the server, usually).
-    Locked,
-    /// The file was written by a newer build.
-    TooNew {
-        found: u64,
-    },
-    Storage(String),
-    /// The disk refused a write (full, or failing): the store answers 503 until it has reopened
-    /// and a write succeeds again (see `writer`).
-    Io(String),
-    Corrupt(String),
-    /// The writer has stopped (shutdown).
-    Unavailable,
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::NotFound(what) => write!(f, "{what} not found"),
-            Error::Conflict(m) | Error::Invalid(m) | Error::Forbidden(m) => f.write_str(m),
-            Error::VersionMismatch => f.write_str("the resource has changed (If-Match does not match)"),
-            Error::NoCapacity { licensed, used } => {
-                write!(f, "Not enough user licenses available ({used} of {licensed} used)")
-            }
-            Error::Locked => f.write_str(
-                "the data file is in use by another process (is the server running? its admin socket was not reachable)",
-            ),
-            Error::TooNew { found } => write!(
-                f,
-                "the store has schema version {found}, newer than this build supports ({SCHEMA_VERSION}); upgrade whoot-mgmt"
-            ),
-            Error::Storage(m) => write!(f, "storage error: {m}"),
-            Error::Io(m) => write!(f, "the disk refused a write: {m}"),
-            Error::Corrupt(m) => write!(f, "corrupt record: {m}"),
-            Error::Unavailable => f.write_str("the store is shutting down"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-macro_rules! storage_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Error {
-            fn from(e: $t) -> Self {
-                // An I/O failure (a full disk, usually) is told apart: it passes.
-                match redb::Error::from(e) {
-                    e @ (redb::Error::Io(_) | redb::Error::PreviousIo) => Error::Io(e.to_string()),
-                    e => Error::Storage(e.to_string()),
-                }
-            }
-        }
-    )*};
-}
-storage_errors!(
-    redb::Error,
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError
-);
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `If-Match`: the version the client saw must be the current one (None: no precondition).
 pub fn check_version(if_match: Option<u64>, current: u64) -> Result<()> {
     match if_match {
-        Some(v) if v != current => Err(Error::VersionMismatch),
+        Some(v) if v != current => Err(Error::Refused(Refusal::VersionMismatch)),
         _ => Ok(()),
     }
 }
@@ -140,7 +65,10 @@ pub(crate) struct Handle {
 
 impl Handle {
     pub(crate) fn get(&self) -> Result<Arc<Database>> {
-        self.db.read().clone().ok_or_else(|| Error::Io("the store is being reopened".into()))
+        self.db
+            .read()
+            .clone()
+            .ok_or(Error::Failed(Failure::Io { why: "the store is being reopened", source: None }))
     }
 
     pub(crate) fn writable(&self) -> bool {
@@ -184,8 +112,15 @@ impl Store {
         let path = data_dir.join(STORE_FILE);
         let db = match Database::create(&path) {
             Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::Locked),
-            Err(e) => return Err(Error::Storage(format!("opening {}: {e}", path.display()))),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(Error::Failed(Failure::Locked));
+            }
+            Err(e) => {
+                return Err(Error::Failed(Failure::Storage(format!(
+                    "opening {}: {e}",
+                    path.display()
+                ))));
+            }
         };
         migrate::to_current(&db, data_dir)?;
         let handle = Arc::new(Handle {
@@ -229,9 +164,21 @@ impl Store {
         T: Send + 'static,
         F: Fn(&WriteTransaction) -> Result<T> + Send + 'static,
     {
+        self.change(op).await
+    }
+
+    /// `write` for a mutation whose errors are the caller's own type (a protocol error raised
+    /// inside it, a SCIM PATCH's `noTarget`, survives the writer thread as it was).
+    pub async fn change<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: MutationError,
+        F: Fn(&WriteTransaction) -> Result<T, E> + Send + 'static,
+    {
+        let unavailable = || E::from(Error::Failed(Failure::Unavailable));
         let (reply, rx) = oneshot::channel();
-        self.inner.queue.send(writer::job(op, reply)).map_err(|_| Error::Unavailable)?;
-        rx.await.unwrap_or(Err(Error::Unavailable))
+        self.inner.queue.send(writer::job(op, reply)).map_err(|_| unavailable())?;
+        rx.await.unwrap_or_else(|_| Err(unavailable()))
     }
 
     /// Runs `f` on a read transaction in the blocking pool.
@@ -243,7 +190,7 @@ impl Store {
         let db = self.inner.handle.get()?;
         tokio::task::spawn_blocking(move || f(&db.begin_read()?))
             .await
-            .map_err(|_| Error::Unavailable)?
+            .map_err(|_| Error::Failed(Failure::Unavailable))?
     }
 
     /// Writes a consistent copy of the store to `to` (a new file) from one read transaction, so
@@ -255,7 +202,7 @@ impl Store {
             copy_into_new_file(&to, |target| tables::copy_all(&read, target))
         })
         .await
-        .map_err(|_| Error::Unavailable)?
+        .map_err(|_| Error::Failed(Failure::Unavailable))?
     }
 
     /// Runs `f` on a read transaction on the calling thread (startup, CLI).
@@ -270,10 +217,11 @@ fn copy_into_new_file(
     to: &Path,
     fill: impl FnOnce(&WriteTransaction) -> Result<u64>,
 ) -> Result<u64> {
-    let io =
-        |what: &str, e: std::io::Error| Error::Storage(format!("{what} {}: {e}", to.display()));
+    let io = |what: &str, e: std::io::Error| {
+        Error::Failed(Failure::Storage(format!("{what} {}: {e}", to.display())))
+    };
     if to.exists() {
-        return Err(Error::Invalid(format!("{} already exists; choose a new file", to.display())));
+        return Err(Error::invalid(format!("{} already exists; choose a new file", to.display())));
     }
     let mut partial = to.as_os_str().to_owned();
     partial.push(".partial");
@@ -282,7 +230,7 @@ fn copy_into_new_file(
     let rows = {
         // The operator's path (a missing directory, no permission): their input, so a 4xx.
         let db = Database::create(&partial)
-            .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", partial.display())))?;
+            .map_err(|e| Error::invalid(format!("cannot create {}: {e}", partial.display())))?;
         let txn = db.begin_write()?;
         let rows = fill(&txn)?;
         txn.commit()?;
@@ -312,8 +260,8 @@ pub fn backup_offline(data_dir: &Path, to: &Path) -> Result<u64> {
 fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
     let path = data_dir.join(STORE_FILE);
     redb::ReadOnlyDatabase::open(&path).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked,
-        e => Error::Storage(format!("opening {} read-only: {e}", path.display())),
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Failed(Failure::Locked),
+        e => Error::Failed(Failure::Storage(format!("opening {} read-only: {e}", path.display()))),
     })
 }
 
@@ -338,23 +286,23 @@ pub fn remove_leftovers(data_dir: &Path) -> Vec<PathBuf> {
 pub fn restore(from: &Path, data_dir: &Path) -> Result<check::Report> {
     let target = data_dir.join(STORE_FILE);
     if target.exists() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid(format!(
             "{} already holds a store; restore only into an empty data directory",
             data_dir.display()
         )));
     }
     let source = redb::ReadOnlyDatabase::open(from).map_err(|e| {
-        Error::Invalid(format!("{} is not a whoot-mgmt backup: {e}", from.display()))
+        Error::invalid(format!("{} is not a whoot-mgmt backup: {e}", from.display()))
     })?;
     let read = source.begin_read()?;
     let version = read
         .open_table(tables::META)
-        .map_err(|e| Error::Invalid(format!("{} is not a whoot-mgmt backup: {e}", from.display())))?
+        .map_err(|e| Error::invalid(format!("{} is not a whoot-mgmt backup: {e}", from.display())))?
         .get(tables::META_SCHEMA_VERSION)?
         .map(|v| v.value());
     match version {
-        None => return Err(Error::Invalid(format!("{} has no schema version", from.display()))),
-        Some(v) if v > SCHEMA_VERSION => return Err(Error::TooNew { found: v }),
+        None => return Err(Error::invalid(format!("{} has no schema version", from.display()))),
+        Some(v) if v > SCHEMA_VERSION => return Err(Error::Failed(Failure::TooNew { found: v })),
         Some(_) => {}
     }
     let report = check::run(&read)?;
@@ -371,11 +319,9 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::Storage(format!("creating data directory {}: {e}", dir.display())))
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
+        Error::Failed(Failure::Storage(format!("creating data directory {}: {e}", dir.display())))
+    })
 }
 
 /// Where a walk after the id `after` starts (from 0 when None); None past the last id.

@@ -3,6 +3,7 @@
 //! changes in the same transaction as the membership. A room may carry a SCIM group mapping
 //! (externalId + displayName); only mapped rooms are SCIM Groups.
 
+use super::Refusal;
 use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
@@ -79,7 +80,7 @@ pub struct SyncCounts {
 
 pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<Room> {
     let table = tx.table(ROOMS)?;
-    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::NotFound("room"))?;
+    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::not_found("room"))?;
     codec::decode(bytes.value())
 }
 
@@ -112,7 +113,7 @@ pub fn scan(
 
 pub fn create(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
     if room.name.trim().is_empty() {
-        return Err(Error::Invalid("a room needs a name".into()));
+        return Err(Error::invalid("a room needs a name"));
     }
     claim_indexes(txn, tenant, room, None)?;
     counters::add(txn, tenant, counters::ROOMS, 1)?;
@@ -134,7 +135,7 @@ pub fn update(
     let prev = get(txn, tenant, next.id)?;
     check_version(if_match, prev.version)?;
     if next.name.trim().is_empty() {
-        return Err(Error::Invalid("a room needs a name".into()));
+        return Err(Error::invalid("a room needs a name"));
     }
     claim_indexes(txn, tenant, &next, Some(&prev))?;
     match (prev.mapped, next.mapped) {
@@ -220,7 +221,7 @@ fn claim_indexes(
         if let Some(owner) = index.get((t, key.as_str()))?.map(|v| v.value())
             && owner != room.id.as_u128()
         {
-            return Err(Error::Conflict(format!("a room with this {what} already exists")));
+            return Err(Refusal::Conflict { what: "room", attribute: what }.into());
         }
     }
     if let Some(prev) = prev {
@@ -334,7 +335,7 @@ pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid], eligible: Eligibl
     for &id in ids {
         match users::get(tx, tenant, id) {
             Ok(u) if u.active || eligible == Eligible::AnyUser => {}
-            Ok(_) | Err(Error::NotFound(_)) => bad.push(id.to_string()),
+            Ok(_) | Err(Error::Refused(Refusal::NotFound(_))) => bad.push(id.to_string()),
             Err(e) => return Err(e),
         }
     }
@@ -346,7 +347,7 @@ pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid], eligible: Eligibl
         } else {
             "unknown users"
         };
-        Err(Error::Invalid(format!("{what}: {}", bad.join(", "))))
+        Err(Error::invalid(format!("{what}: {}", bad.join(", "))))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tenants: the unit of isolation. Every other record belongs to exactly one.
 
+use super::Refusal;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -30,7 +31,7 @@ pub fn validate_slug(slug: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
+        Err(Error::invalid(format!(
             "invalid tenant slug {slug:?}: use 1-63 lowercase letters, digits and inner hyphens"
         )))
     }
@@ -40,7 +41,7 @@ pub fn create(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
     validate_slug(&tenant.slug)?;
     let mut slugs = txn.open_table(TENANT_SLUGS)?;
     if slugs.get(tenant.slug.as_str())?.is_some() {
-        return Err(Error::Conflict(format!("tenant {:?} already exists", tenant.slug)));
+        return Err(Refusal::Conflict { what: "tenant", attribute: "slug" }.into());
     }
     slugs.insert(tenant.slug.as_str(), tenant.id.as_u128())?;
     put(txn, tenant)
@@ -67,13 +68,13 @@ pub fn set_seats(txn: &WriteTransaction, slug: &str, seats: u32, now: i64) -> Re
 
 pub fn get(tx: &impl Tx, id: Uuid) -> Result<Tenant> {
     let table = tx.table(TENANTS)?;
-    let bytes = table.get(id.as_u128())?.ok_or(Error::NotFound("tenant"))?;
+    let bytes = table.get(id.as_u128())?.ok_or(Error::not_found("tenant"))?;
     codec::decode(bytes.value())
 }
 
 pub fn get_by_slug(tx: &impl Tx, slug: &str) -> Result<Tenant> {
     let id =
-        tx.table(TENANT_SLUGS)?.get(slug)?.map(|v| v.value()).ok_or(Error::NotFound("tenant"))?;
+        tx.table(TENANT_SLUGS)?.get(slug)?.map(|v| v.value()).ok_or(Error::not_found("tenant"))?;
     get(tx, Uuid::from_u128(id))
 }
 

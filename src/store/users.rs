@@ -2,6 +2,7 @@
 //! (userName and email case-insensitive, externalId exact), the seat counter and the
 //! visible-user counter, the owner rule, and (later) room memberships.
 
+use super::Refusal;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -138,7 +139,7 @@ pub enum SeatChange {
 
 pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<User> {
     let table = tx.table(USERS)?;
-    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::NotFound("user"))?;
+    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::not_found("user"))?;
     codec::decode(bytes.value())
 }
 
@@ -317,7 +318,7 @@ fn claim_indexes(
         if let Some(owner) = index.get((t, key.as_str()))?.map(|v| v.value())
             && owner != user.id.as_u128()
         {
-            return Err(Error::Conflict(format!("a user with this {attribute} already exists")));
+            return Err(Refusal::Conflict { what: "user", attribute }.into());
         }
     }
     if let Some(prev) = prev {
@@ -343,7 +344,7 @@ fn take_seat(txn: &WriteTransaction, tenant: Uuid, now: i64) -> Result<()> {
     let licensed = u64::from(tenants::get(txn, tenant)?.seat_capacity);
     let used = counters::get(txn, tenant, counters::SEATS_PROVISIONED)?;
     if used >= licensed {
-        return Err(Error::NoCapacity { licensed, used });
+        return Err(Error::Refused(Refusal::NoCapacity { licensed, used }));
     }
     if counters::add(txn, tenant, counters::SEATS_PROVISIONED, 1)? == licensed {
         events::seats_exhausted(txn, tenant, licensed, now)?;
@@ -361,9 +362,14 @@ fn on_deactivated(txn: &WriteTransaction, tenant: Uuid, user: Uuid, now: i64) ->
     super::rooms::remove_user_everywhere(txn, tenant, user, now)
 }
 
-fn refuse_owner(txn: &WriteTransaction, tenant: Uuid, user: Uuid, what: &str) -> Result<()> {
+fn refuse_owner(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    user: Uuid,
+    change: &'static str,
+) -> Result<()> {
     if tenants::get(txn, tenant)?.owner_user_id == Some(user) {
-        return Err(Error::Forbidden(format!("the account owner cannot be {what}")));
+        return Err(Refusal::OwnerProtected { change }.into());
     }
     Ok(())
 }

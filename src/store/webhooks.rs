@@ -8,6 +8,7 @@
 //! in `seq` order, and only the first of them is ever due; when it succeeds or fails for good, the
 //! next becomes due (`DeliveryLog::leave_lane`).
 
+use super::Failure;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -114,7 +115,7 @@ pub fn put(txn: &WriteTransaction, tenant: Uuid, hook: &Webhook) -> Result<()> {
 
 pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<Webhook> {
     let table = tx.table(WEBHOOKS)?;
-    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::NotFound("webhook"))?;
+    let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::not_found("webhook"))?;
     codec::decode(bytes.value())
 }
 
@@ -227,10 +228,10 @@ pub fn outbox(tx: &impl Tx, limit: usize, skip: impl Fn(OutboxKey) -> bool) -> R
         let webhooks: Vec<Uuid> = codec::decode(bytes.value())?;
         let tenant = Uuid::from_u128(key.0);
         let Some(event) = events::get(tx, tenant, key.1)? else {
-            return Err(Error::Corrupt(format!(
+            return Err(Error::Failed(Failure::Corrupt(format!(
                 "outbox event {tenant}/{} is not in the log",
                 key.1
-            )));
+            ))));
         };
         out.push(Queued { event, webhooks });
         if out.len() == limit {
@@ -427,7 +428,7 @@ pub fn get_delivery(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid) -> Resu
     let table = tx.table(DELIVERIES)?;
     let bytes = table
         .get((tenant.as_u128(), webhook.as_u128(), id.as_u128()))?
-        .ok_or(Error::NotFound("delivery"))?;
+        .ok_or(Error::not_found("delivery"))?;
     codec::decode(bytes.value())
 }
 

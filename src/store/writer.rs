@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, TableDefinition, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Error, Handle, Result, WriterStats};
+use super::{Error, Failure, Handle, MutationError, Result, WriterStats};
 
 /// While the disk refuses writes, how often the writer reopens the store and tries one.
 const RECOVER_EVERY: Duration = Duration::from_secs(1);
@@ -35,21 +35,24 @@ pub(super) trait Job: Send {
     fn finish(self: Box<Self>, commit: Result<()>);
 }
 
-struct Op<T, F> {
+struct Op<T, E, F> {
     op: F,
-    outcome: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
+    outcome: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
 }
 
-pub(super) fn job<T, F>(op: F, reply: oneshot::Sender<Result<T>>) -> Box<dyn Job>
+pub(super) fn job<T, E, F>(op: F, reply: oneshot::Sender<Result<T, E>>) -> Box<dyn Job>
 where
     T: Send + 'static,
-    F: Fn(&WriteTransaction) -> Result<T> + Send + 'static,
+    E: MutationError,
+    F: Fn(&WriteTransaction) -> Result<T, E> + Send + 'static,
 {
     Box::new(Op { op, outcome: None, reply })
 }
 
-impl<T: Send, F: Fn(&WriteTransaction) -> Result<T> + Send> Job for Op<T, F> {
+impl<T: Send, E: MutationError, F: Fn(&WriteTransaction) -> Result<T, E> + Send> Job
+    for Op<T, E, F>
+{
     fn run(&mut self, txn: &WriteTransaction) -> bool {
         let outcome = (self.op)(txn);
         let ok = outcome.is_ok();
@@ -58,13 +61,13 @@ impl<T: Send, F: Fn(&WriteTransaction) -> Result<T> + Send> Job for Op<T, F> {
     }
 
     fn failed_on_io(&self) -> bool {
-        matches!(self.outcome, Some(Err(Error::Io(_))))
+        self.outcome.as_ref().is_some_and(|o| o.as_ref().is_err_and(E::is_io))
     }
 
     fn finish(self: Box<Self>, commit: Result<()>) {
         let answer = match commit {
-            Ok(()) => self.outcome.unwrap_or(Err(Error::Unavailable)),
-            Err(e) => Err(e),
+            Ok(()) => self.outcome.unwrap_or(Err(E::from(Error::Failed(Failure::Unavailable)))),
+            Err(e) => Err(E::from(e)),
         };
         // The caller may have gone away (client disconnected); nothing to do then.
         let _ = self.reply.send(answer);
@@ -111,11 +114,14 @@ pub(super) fn spawn(
                 }
             }
         })
-        .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))
+        .map_err(|e| Error::Failed(Failure::Storage(format!("starting the writer thread: {e}"))))
 }
 
 fn unwritable() -> Error {
-    Error::Io("the disk refuses writes (full?); retry when space is freed".into())
+    Error::Failed(Failure::Io {
+        why: "the disk refuses writes (full?); retry when space is freed",
+        source: None,
+    })
 }
 
 /// The next mutation. While the store is unwritable, it also reopens the store and tries a
@@ -203,7 +209,7 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
             Ok(txn) => txn,
             Err(e) => {
                 let e = Error::from(e);
-                let io = matches!(e, Error::Io(_));
+                let io = e.is_io();
                 fail_all(batch, e);
                 return if io { Outcome::Io } else { Outcome::Nothing };
             }
@@ -229,7 +235,7 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
                 crate::metrics::get().commit(batch.len(), started.elapsed());
                 Outcome::Committed
             }
-            Err(Error::Io(_)) => Outcome::Io,
+            Err(e) if e.is_io() => Outcome::Io,
             Err(_) => Outcome::Nothing,
         };
         for job in batch {

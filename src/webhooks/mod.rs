@@ -280,7 +280,7 @@ impl Dispatcher {
                             None => {
                                 let hook = match hooks::get(tx, e.tenant, w) {
                                     Ok(hook) => Some(hook),
-                                    Err(store::Error::NotFound(_)) => None,
+                                    Err(store::Error::Refused(store::Refusal::NotFound(_))) => None,
                                     Err(err) => return Err(err),
                                 };
                                 registrations.insert((e.tenant, w), hook.clone());

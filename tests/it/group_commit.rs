@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use uuid::Uuid;
-use whoot_mgmt::store::{Error, Store, counters};
+use whoot_mgmt::store::{Error, Refusal, Store, counters};
 
 #[test]
 fn concurrent_writes_share_commits_and_fail_alone() {
@@ -22,7 +22,7 @@ fn concurrent_writes_share_commits_and_fail_alone() {
                         // Writes first, then fails for every third: the write must vanish.
                         counters::add(txn, tenant, "attempted", 1)?;
                         if i % 3 == 0 {
-                            return Err(Error::Invalid(format!("mutation {i} refused")));
+                            return Err(Error::invalid(format!("mutation {i} refused")));
                         }
                         counters::add(txn, tenant, "done", 1)?;
                         Ok(i)
@@ -34,7 +34,7 @@ fn concurrent_writes_share_commits_and_fail_alone() {
         for (i, task) in tasks.into_iter().enumerate() {
             match task.await.unwrap() {
                 Ok(v) => assert_eq!(v as usize, i),
-                Err(Error::Invalid(m)) => {
+                Err(Error::Refused(Refusal::Invalid(m))) => {
                     assert_eq!(m, format!("mutation {i} refused"));
                     failed += 1;
                 }
