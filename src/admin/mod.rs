@@ -133,18 +133,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         Request::UserSetOwner { tenant, user_id } => {
             let t = app
                 .store
-                .write(move |txn| {
-                    let mut t = store::tenants::get_by_slug(txn, &tenant)?;
-                    let user = store::users::get(txn, t.id, user_id)?;
-                    if !user.active {
-                        return Err(store::Error::invalid(
-                            "the account owner must be an active user",
-                        ));
-                    }
-                    t.owner_user_id = Some(user_id);
-                    store::tenants::put(txn, &t)?;
-                    Ok(t)
-                })
+                .write(move |txn| store::tenants::set_owner(txn, &tenant, user_id))
                 .await?;
             let (t, used) = app.tenant(&t.slug).await?;
             Ok(tenant_json(&t, used))

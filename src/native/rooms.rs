@@ -13,7 +13,7 @@ use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_uuid, response};
 use crate::repr::input::as_bool;
 use crate::store::rooms::{self, Added, Eligible, Room};
-use crate::store::{self, counters, users};
+use crate::store::{counters, users};
 use crate::time::{format_ms, now_ms};
 
 pub fn room_json(r: &Room) -> Value {
@@ -95,16 +95,8 @@ pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRespo
 
 pub async fn unmap(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
     let (tenant, id, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
-    ctx.store().write(move |txn| unmap_room(txn, tenant, id, now)).await?;
+    ctx.store().write(move |txn| rooms::unmap(txn, tenant, id, None, now)).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
-}
-
-/// Removes the SCIM group mapping: the room stays, members and all, but is no Group any more.
-pub fn unmap_room(txn: &store::WriteTxn, tenant: Uuid, id: Uuid, now: i64) -> store::Result<Room> {
-    let mut next = rooms::get(txn, tenant, id)?;
-    next.mapped = false;
-    next.external_id = None;
-    rooms::update(txn, tenant, next, None, now)
 }
 
 pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {

@@ -21,7 +21,6 @@ use crate::http::Style;
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Ctx, body, path_id, response};
-use crate::native::rooms::unmap_room;
 use crate::repr::input::field;
 use crate::store::rooms::{self, Eligible, Room};
 use crate::store::{self, Tx, counters, users};
@@ -421,32 +420,13 @@ pub async fn create_doc(ctx: &Ctx<'_>, doc: Value) -> Result<Written, ApiError> 
     let (room, doc) = ctx
         .store()
         .write(move |txn| {
-            let room = match rooms::find(txn, tenant, &rooms::name_key(&input.display_name))? {
-                Some(existing) if existing.mapped => {
-                    return Err(store::Refusal::Conflict {
-                        what: "group",
-                        attribute: "displayName",
-                    }
-                    .into());
-                }
-                Some(existing) => {
-                    let mut next = existing;
-                    next.mapped = true;
-                    next.display_name = input.display_name.clone();
-                    next.external_id = input.external_id.clone();
-                    rooms::update(txn, tenant, next, None, now)?
-                }
-                None => {
-                    let mut r = Room::new(fresh_id, &input.display_name, now);
-                    r.mapped = true;
-                    r.external_id = input.external_id.clone();
-                    rooms::create(txn, tenant, &r)?;
-                    r
-                }
+            let mapping = rooms::GroupMapping {
+                display_name: &input.display_name,
+                external_id: input.external_id.as_deref(),
             };
-            for &user in input.members.iter().flatten() {
-                rooms::add_member(txn, tenant, room.id, user, None, Eligible::AnyUser, now)?;
-            }
+            let room = rooms::map_or_create_group(txn, tenant, &mapping, fresh_id, now)?;
+            let members = input.members.as_deref().unwrap_or_default();
+            rooms::add_members(txn, tenant, room.id, members, None, Eligible::AnyUser, now)?;
             let room = rooms::get(txn, tenant, room.id)?;
             let doc = render(txn, tenant, &room, &u, true)?;
             Ok((room, doc))
@@ -504,8 +484,7 @@ pub async fn patch_doc(
 ) -> Result<Written, ApiError> {
     let ops = patch::parse_request(&request)?;
     // Check the shapes before queueing, so the writer only meets well-formed operations.
-    let changes: Vec<Change> =
-        ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    let changes = coalesce(ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?);
     let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
     let room = ctx
         .store()
@@ -545,6 +524,20 @@ enum Change {
     ReplaceMembers(Vec<Uuid>),
     DisplayName(String),
     ExternalId(Option<String>),
+}
+
+/// The operations' effects with neighbours of one kind joined (Entra sends one operation per
+/// member): 200 members added move the group's version by one, whatever the request's shape.
+fn coalesce(per_operation: Vec<Vec<Change>>) -> Vec<Change> {
+    let mut out: Vec<Change> = Vec::new();
+    for change in per_operation.into_iter().flatten() {
+        match (out.last_mut(), change) {
+            (Some(Change::AddMembers(ids)), Change::AddMembers(more))
+            | (Some(Change::RemoveMembers(ids)), Change::RemoveMembers(more)) => ids.extend(more),
+            (_, change) => out.push(change),
+        }
+    }
+    out
 }
 
 fn change_of(op: &Operation) -> Result<Vec<Change>, ApiError> {
@@ -628,15 +621,10 @@ fn apply_change(
 ) -> store::Result<()> {
     match change {
         Change::AddMembers(ids) => {
-            rooms::check_members(txn, tenant, ids, Eligible::AnyUser)?;
-            for &id in ids {
-                rooms::add_member(txn, tenant, room, id, None, Eligible::AnyUser, now)?;
-            }
+            rooms::add_members(txn, tenant, room, ids, None, Eligible::AnyUser, now)?;
         }
         Change::RemoveMembers(ids) => {
-            for &id in ids {
-                rooms::remove_member(txn, tenant, room, id, now)?;
-            }
+            rooms::remove_members(txn, tenant, room, ids, now)?;
         }
         Change::RemoveAllMembers => {
             rooms::sync_members(txn, tenant, room, &HashMap::new(), Eligible::AnyUser, now)?;
@@ -674,8 +662,7 @@ pub async fn delete_id(
         .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
-            store::check_version(if_match, current.version)?;
-            unmap_room(txn, tenant, current.id, now)
+            rooms::unmap(txn, tenant, current.id, if_match, now)
         })
         .await?;
     Ok(Written {

@@ -169,9 +169,12 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
     }
     base.active = match field(doc, "active") {
         None | Some(Value::Null) => true,
-        Some(v) => as_bool(v).ok_or_else(|| ApiError::bad_request("active must be true or false"))?,
+        Some(v) => {
+            as_bool(v).ok_or_else(|| ApiError::bad_request("active must be true or false"))?
+        }
     };
-    base.roles = roles_from_json(field(doc, "roles").unwrap_or(&Value::Null)).map_err(ApiError::bad_request)?;
+    base.roles = roles_from_json(field(doc, "roles").unwrap_or(&Value::Null))
+        .map_err(ApiError::bad_request)?;
 
     for key in STRINGS {
         if let Some(s) = string(field(doc, key)) {

@@ -4,10 +4,9 @@
 //! new byte and `decode` keeps reading the old ones. postcard is compact and not self-describing,
 //! which is exactly why the version byte is needed.
 
-use super::Failure;
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::Error;
+use super::{Error, Failure};
 
 /// Layout of every record written by this build.
 pub const FORMAT_V1: u8 = 1;

@@ -1,10 +1,9 @@
 //! Per-tenant counters kept in the same transaction as the records they count.
 
-use super::Failure;
 use redb::{ReadableTable, WriteTransaction};
 use uuid::Uuid;
 
-use super::{Error, Result, Tx, tables::COUNTERS};
+use super::{Error, Failure, Result, Tx, tables::COUNTERS};
 
 /// Number of active users, i.e. seats taken.
 pub const SEATS_PROVISIONED: &str = "seats_provisioned";

@@ -3,7 +3,6 @@
 //! every step from its version to ours in one write transaction, so a crash mid-upgrade leaves
 //! the old store as it was. A newer store is refused before anything is written.
 
-use super::Failure;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use super::events::{self, Event, EventData};
 use super::legacy::{DeliveryV3, EventV3, WebhookV3};
 use super::webhooks::{self, Delivery, DeliveryStatus, Webhook};
-use super::{Error, Result, SCHEMA_VERSION, codec, copy_into_new_file, counters, tables};
+use super::{Error, Failure, Result, SCHEMA_VERSION, codec, copy_into_new_file, counters, tables};
 use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.

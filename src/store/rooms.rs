@@ -3,7 +3,6 @@
 //! changes in the same transaction as the membership. A room may carry a SCIM group mapping
 //! (externalId + displayName); only mapped rooms are SCIM Groups.
 
-use super::Refusal;
 use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
-use super::{Error, Result, Tx, check_version, codec, counters, events, users};
+use super::{Error, Refusal, Result, Tx, check_version, codec, counters, events, users};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Room {
@@ -362,20 +361,45 @@ pub fn add_member(
     eligible: Eligible,
     now: i64,
 ) -> Result<Added> {
+    let outcomes = add_members(txn, tenant, room, &[user], tx_permission, eligible, now)?;
+    Ok(outcomes.first().map_or(Added::Unchanged, |(_, added)| *added))
+}
+
+/// Adds `users` as members in one change: one eligibility check, one room write and one version
+/// bump for the lot, one event per member added or changed. `tx_permission` None leaves an
+/// existing member's permission alone (a new one gets false).
+pub fn add_members(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    room: Uuid,
+    users: &[Uuid],
+    tx_permission: Option<bool>,
+    eligible: Eligible,
+    now: i64,
+) -> Result<Vec<(Uuid, Added)>> {
     let mut r = get(txn, tenant, room)?;
-    check_members(txn, tenant, &[user], eligible)?;
-    let outcome = set_membership(txn, tenant, room, user, tx_permission)?;
-    if outcome != Added::Unchanged {
-        r.member_count += u64::from(outcome == Added::New);
-        touch(txn, tenant, &mut r, now)?;
-        let event = if outcome == Added::New { "room.member_added" } else { "room.member_updated" };
+    check_members(txn, tenant, users, eligible)?;
+    let mut outcomes = Vec::with_capacity(users.len());
+    for &user in users {
+        outcomes.push((user, set_membership(txn, tenant, room, user, tx_permission)?));
+    }
+    if outcomes.iter().all(|(_, added)| *added == Added::Unchanged) {
+        return Ok(outcomes);
+    }
+    r.member_count += outcomes.iter().filter(|(_, added)| *added == Added::New).count() as u64;
+    touch(txn, tenant, &mut r, now)?;
+    for &(user, added) in &outcomes {
+        let event = match added {
+            Added::New => "room.member_added",
+            Added::Updated => "room.member_updated",
+            Added::Unchanged => continue,
+        };
         let tx = membership(txn, tenant, room, user)?.unwrap_or(false);
         events::member(txn, tenant, event, &r, user, tx, now)?;
     }
-    Ok(outcome)
+    Ok(outcomes)
 }
 
-/// Records a change to the room's members: the version (ETag) and lastModified move.
 fn touch(txn: &WriteTransaction, tenant: Uuid, room: &mut Room, now: i64) -> Result<()> {
     room.version += 1;
     room.updated_at = now;
@@ -415,14 +439,86 @@ pub fn remove_member(
     user: Uuid,
     now: i64,
 ) -> Result<bool> {
+    Ok(remove_members(txn, tenant, room, &[user], now)? > 0)
+}
+
+/// Removes those of `users` who are members, in one change (one version bump); returns how
+/// many were.
+pub fn remove_members(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    room: Uuid,
+    users: &[Uuid],
+    now: i64,
+) -> Result<u64> {
     let mut r = get(txn, tenant, room)?;
-    let removed = unset_membership(txn, tenant, room, user)?;
-    if removed {
-        r.member_count = r.member_count.saturating_sub(1);
-        touch(txn, tenant, &mut r, now)?;
-        events::member(txn, tenant, "room.member_removed", &r, user, false, now)?;
+    let mut removed = Vec::new();
+    for &user in users {
+        if unset_membership(txn, tenant, room, user)? {
+            removed.push(user);
+        }
     }
-    Ok(removed)
+    if removed.is_empty() {
+        return Ok(0);
+    }
+    r.member_count = r.member_count.saturating_sub(removed.len() as u64);
+    touch(txn, tenant, &mut r, now)?;
+    for user in &removed {
+        events::member(txn, tenant, "room.member_removed", &r, *user, false, now)?;
+    }
+    Ok(removed.len() as u64)
+}
+
+/// Removes the SCIM group mapping: the room stays, members and all, but is no Group any more.
+pub fn unmap(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    id: Uuid,
+    if_match: Option<u64>,
+    now: i64,
+) -> Result<Room> {
+    let mut next = get(txn, tenant, id)?;
+    check_version(if_match, next.version)?;
+    next.mapped = false;
+    next.external_id = None;
+    update(txn, tenant, next, None, now)
+}
+
+/// What a SCIM Group create names.
+pub struct GroupMapping<'a> {
+    pub display_name: &'a str,
+    pub external_id: Option<&'a str>,
+}
+
+/// A new mapped room (a Group), or the mapping of an existing unmapped room of that name; a
+/// mapped room of that name is a conflict. `fresh_id` names the room if one is created.
+pub fn map_or_create_group(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    group: &GroupMapping<'_>,
+    fresh_id: Uuid,
+    now: i64,
+) -> Result<Room> {
+    let external_id = group.external_id.map(str::to_owned);
+    match find(txn, tenant, &name_key(group.display_name))? {
+        Some(existing) if existing.mapped => {
+            Err(Refusal::Conflict { what: "group", attribute: "displayName" }.into())
+        }
+        Some(existing) => {
+            let mut next = existing;
+            next.mapped = true;
+            next.display_name = group.display_name.to_owned();
+            next.external_id = external_id;
+            update(txn, tenant, next, None, now)
+        }
+        None => {
+            let mut r = Room::new(fresh_id, group.display_name, now);
+            r.mapped = true;
+            r.external_id = external_id;
+            create(txn, tenant, &r)?;
+            Ok(r)
+        }
+    }
 }
 
 fn unset_membership(txn: &WriteTransaction, tenant: Uuid, room: Uuid, user: Uuid) -> Result<bool> {

@@ -1,12 +1,11 @@
 //! Tenants: the unit of isolation. Every other record belongs to exactly one.
 
-use super::Refusal;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{TENANT_SLUGS, TENANTS};
-use super::{Error, Result, Tx, codec, counters, events};
+use super::{Error, Refusal, Result, Tx, codec, counters, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Tenant {
@@ -63,6 +62,17 @@ pub fn set_seats(txn: &WriteTransaction, slug: &str, seats: u32, now: i64) -> Re
         let used = counters::get(txn, t.id, counters::SEATS_PROVISIONED)?;
         events::seats_changed(txn, t.id, u64::from(seats), used, now)?;
     }
+    Ok(t)
+}
+
+/// Makes an active user of the tenant its account owner, whom no API may deactivate or delete.
+pub fn set_owner(txn: &WriteTransaction, slug: &str, user_id: Uuid) -> Result<Tenant> {
+    let mut t = get_by_slug(txn, slug)?;
+    if !super::users::get(txn, t.id, user_id)?.active {
+        return Err(Error::invalid("the account owner must be an active user"));
+    }
+    t.owner_user_id = Some(user_id);
+    put(txn, &t)?;
     Ok(t)
 }
 

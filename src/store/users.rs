@@ -2,13 +2,12 @@
 //! (userName and email case-insensitive, externalId exact), the seat counter and the
 //! visible-user counter, the owner rule, and (later) room memberships.
 
-use super::Refusal;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{DELETED_USERS, USER_INDEX, USERS};
-use super::{Error, Result, Tx, check_version, codec, counters, events, tenants};
+use super::{Error, Refusal, Result, Tx, check_version, codec, counters, events, tenants};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {

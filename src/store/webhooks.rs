@@ -8,14 +8,13 @@
 //! in `seq` order, and only the first of them is ever due; when it succeeds or fails for good, the
 //! next becomes due (`DeliveryLog::leave_lane`).
 
-use super::Failure;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use super::events::{EVENT_TYPES, Event, EventData};
 use super::tables::{DELIVERIES, DELIVERIES_DUE, LANES, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
-use super::{Error, Result, Tx, codec, events};
+use super::{Error, Failure, Result, Tx, codec, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Webhook {

@@ -35,6 +35,7 @@ mod scim_groups;
 mod scim_query;
 mod scim_users;
 mod seats;
+mod structure;
 mod systemd;
 mod tls;
 mod upgrade;

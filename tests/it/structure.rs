@@ -1,0 +1,251 @@
+//! What the structure step promised beyond "behaviour unchanged": one version bump for many
+//! members, protocol errors that keep their RFC type through the writer, the admin socket
+//! answering with the API's error mapping, and the layers of the source tree.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// `n` users made in one Bulk request; their ids.
+fn users(s: &Server, key: &str, n: usize) -> Vec<String> {
+    let ops: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                "data": {"userName": format!("member{i}@example.com")}})
+        })
+        .collect();
+    let r = s.send("POST", "/scim/v2/Bulk", key, &json!({"Operations": ops}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let results = r.json()["Operations"].as_array().unwrap().clone();
+    results
+        .iter()
+        .map(|o| {
+            assert_eq!(o["status"], "201", "{o}");
+            o["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn version(s: &Server, key: &str, group: &str) -> u64 {
+    let g = s.get(&format!("/scim/v2/Groups/{group}?excludedAttributes=members"), Some(key));
+    assert_eq!(g.status, 200, "{}", g.body);
+    let etag = g.json()["meta"]["version"].as_str().unwrap().to_owned();
+    etag.trim_start_matches("W/").trim_matches('"').parse().unwrap()
+}
+
+#[test]
+fn adding_two_hundred_members_moves_the_group_version_by_one() {
+    let s = Server::start();
+    let key = s.root_key();
+    assert!(s.cli(&["tenant", "set-seats", "default", "1000"]).status.success());
+    let ids = users(&s, &key, 400);
+    let g = s.send("POST", "/scim/v2/Groups", &key, &json!({"displayName": "Everyone"}));
+    assert_eq!(g.status, 201, "{}", g.body);
+    let group = g.json()["id"].as_str().unwrap().to_owned();
+    let before = version(&s, &key, &group);
+
+    // Okta's shape: one operation listing every member.
+    let (first, second) = ids.split_at(200);
+    let values: Vec<Value> = first.iter().map(|id| json!({"value": id})).collect();
+    let ops = json!([{"op": "add", "path": "members", "value": values}]);
+    let r = s.send(
+        "PATCH",
+        &format!("/scim/v2/Groups/{group}"),
+        &key,
+        &json!({"schemas": [PATCH_OP], "Operations": ops}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(version(&s, &key, &group), before + 1);
+
+    // Entra's shape: one operation per member.
+    let ops: Vec<Value> = second
+        .iter()
+        .map(|id| json!({"op": "add", "path": "members", "value": [{"value": id}]}))
+        .collect();
+    let r = s.send(
+        "PATCH",
+        &format!("/scim/v2/Groups/{group}"),
+        &key,
+        &json!({"schemas": [PATCH_OP], "Operations": ops}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(version(&s, &key, &group), before + 2);
+
+    let room = s.get(&format!("/rooms/{group}"), Some(&key)).json();
+    assert_eq!(room["member_count"], 400);
+    // Still one event per member, all in the stream.
+    let feed = s.get("/events?limit=1000", Some(&key)).json();
+    let added = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "room.member_added" && e["data"]["room_id"] == group.as_str())
+        .count();
+    assert_eq!(added, 400);
+}
+
+#[test]
+fn a_patch_error_found_while_applying_keeps_its_scim_type() {
+    let s = Server::start();
+    let key = s.root_key();
+    let r = s.send("POST", "/scim/v2/Users", &key, &json!({"userName": "pat@example.com"}));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    // Found only when the operation meets the stored user (userName is not complex), so on the
+    // writer's thread: it must come back as invalidPath, not a flattened invalidValue.
+    let ops = json!([{"op": "replace", "path": "userName.first", "value": "x"}]);
+    let r = s.send(
+        "PATCH",
+        &format!("/scim/v2/Users/{id}"),
+        &key,
+        &json!({"schemas": [PATCH_OP], "Operations": ops}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["scimType"], "invalidPath", "{}", r.body);
+    // A group member path the parser refuses inside a no-path value: invalidPath too.
+    let g = s.send("POST", "/scim/v2/Groups", &key, &json!({"displayName": "G"})).json();
+    let ops = json!([{"op": "add", "value": {"members[": []}}]);
+    let r = s.send(
+        "PATCH",
+        &format!("/scim/v2/Groups/{}", g["id"].as_str().unwrap()),
+        &key,
+        &json!({"schemas": [PATCH_OP], "Operations": ops}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["scimType"], "invalidPath", "{}", r.body);
+    // Nothing changed.
+    let u = s.get(&format!("/scim/v2/Users/{id}"), Some(&key)).json();
+    assert_eq!(u["userName"], "pat@example.com");
+    assert_eq!(u["meta"]["version"], "W/\"1\"");
+}
+
+#[test]
+fn the_admin_socket_answers_with_the_api_error_mapping() {
+    let s = Server::start();
+    let request = |body: &str| {
+        s.admin_raw(
+            format!(
+                "POST /admin HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let missing = request(r#"{"op": "tenant-show", "slug": "nope"}"#);
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(missing.contains(r#""code":"NOT_FOUND""#), "{missing}");
+    assert!(missing.contains("tenant not found"), "{missing}");
+    let taken = request(r#"{"op": "tenant-create", "slug": "default", "name": "x", "seats": 1}"#);
+    assert!(taken.starts_with("HTTP/1.1 409"), "{taken}");
+    assert!(taken.contains(r#""code":"CONFLICT""#), "{taken}");
+    let bad = request(
+        r#"{"op": "key-create", "tenant": "default", "scopes": ["nope"],
+        "description": "", "expires_in": null}"#,
+    );
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    assert!(bad.contains(r#""code":"INVALID_REQUEST""#), "{bad}");
+}
+
+/// The top-level module a source file belongs to (`src/scim/users.rs` → `scim`).
+fn module_of(path: &Path, src: &Path) -> String {
+    let rel = path.strip_prefix(src).unwrap();
+    let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// Which top-level modules each module names (`crate::x`), outside comments.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let module = module_of(&path, &src);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let named = graph.entry(module.clone()).or_default();
+            let code: Vec<&str> =
+                text.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+            let code = code.join("\n");
+            {
+                for (at, _) in code.match_indices("crate::") {
+                    let rest = &code[at + "crate::".len()..];
+                    // `crate::{a, b::c}` names a and b.
+                    let heads: Vec<&str> = match rest.strip_prefix('{') {
+                        Some(list) => list.split('}').next().unwrap_or("").split(',').collect(),
+                        None => vec![rest],
+                    };
+                    for head in heads {
+                        let name: String = head
+                            .trim()
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if !name.is_empty() && name != module && name != "self" {
+                            named.insert(name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_layers_have_no_circles_and_the_faces_do_not_meet() {
+    let graph = imports();
+    let faces = ["native", "scim", "console"];
+    let above = ["api", "server", "cli", "admin"];
+    for face in faces {
+        for other in faces.iter().chain(&above).filter(|o| **o != face) {
+            let names = graph.get(face).is_some_and(|n| n.contains(*other));
+            assert!(!names, "{face} imports {other}");
+        }
+    }
+    // Below the faces: nothing imports a face or the layers above them.
+    for low in ["http", "repr", "store", "auth", "webhooks", "metrics", "shutdown", "time"] {
+        for high in faces.iter().chain(&above) {
+            let names = graph.get(low).is_some_and(|n| n.contains(*high));
+            assert!(!names, "{low} imports {high}");
+        }
+    }
+    for leaf in ["metrics", "shutdown", "time"] {
+        assert!(graph.get(leaf).is_none_or(BTreeSet::is_empty), "{leaf} imports {:?}", graph[leaf]);
+    }
+    // No circle between top-level modules: a depth-first walk never meets a module on its path.
+    fn walk<'a>(
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        at: &'a str,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if done.contains(at) {
+            return;
+        }
+        assert!(!path.contains(&at), "import circle: {} -> {at}", path.join(" -> "));
+        path.push(at);
+        for next in graph.get(at).into_iter().flatten() {
+            walk(graph, next, path, done);
+        }
+        path.pop();
+        done.insert(at);
+    }
+    let mut done = BTreeSet::new();
+    for module in graph.keys() {
+        walk(&graph, module, &mut Vec::new(), &mut done);
+    }
+    assert!(graph.contains_key("api") && graph["api"].contains("scim"), "the walk saw the tree");
+}
