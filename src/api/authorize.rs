@@ -39,24 +39,7 @@ pub fn authorize(
     if route.tenant_slug.is_some_and(|slug| slug != key.tenant.slug) {
         return Err(ApiError::NotFound);
     }
-    match access {
-        Access::Scope(scope) if !key.scopes.contains(scope) => {
-            return Err(ApiError::Forbidden { required_scope: scope.name() });
-        }
-        Access::ScimRead
-            if !key.scopes.contains(Scope::ScimUsersRead)
-                && !key.scopes.contains(Scope::ScimGroupsRead) =>
-        {
-            return Err(ApiError::Forbidden { required_scope: Scope::ScimUsersRead.name() });
-        }
-        Access::ScimWrite
-            if !key.scopes.contains(Scope::ScimUsersWrite)
-                && !key.scopes.contains(Scope::ScimGroupsWrite) =>
-        {
-            return Err(ApiError::Forbidden { required_scope: Scope::ScimUsersWrite.name() });
-        }
-        _ => {}
-    }
+    permits(&key, access)?;
     let per_minute = key.tenant.rate_limit(state.settings.default_rate_limit);
     match key.bucket.take(per_minute, now) {
         Decision::Allowed { limit, remaining, reset_secs } => {
@@ -87,4 +70,26 @@ fn verify(state: &State, headers: &HeaderMap) -> Option<Arc<KeyState>> {
     }
     key.touch(now);
     Some(key)
+}
+
+/// Whether `key` holds what `access` asks for (the request's, or a Bulk operation's endpoint).
+pub fn permits(key: &KeyState, access: Access) -> Result<(), ApiError> {
+    match access {
+        Access::Scope(scope) if !key.scopes.contains(scope) => {
+            Err(ApiError::Forbidden { required_scope: scope.name() })
+        }
+        Access::ScimRead
+            if !key.scopes.contains(Scope::ScimUsersRead)
+                && !key.scopes.contains(Scope::ScimGroupsRead) =>
+        {
+            Err(ApiError::Forbidden { required_scope: Scope::ScimUsersRead.name() })
+        }
+        Access::ScimWrite
+            if !key.scopes.contains(Scope::ScimUsersWrite)
+                && !key.scopes.contains(Scope::ScimGroupsWrite) =>
+        {
+            Err(ApiError::Forbidden { required_scope: Scope::ScimUsersWrite.name() })
+        }
+        _ => Ok(()),
+    }
 }

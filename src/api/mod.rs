@@ -2,6 +2,7 @@
 //! request, authorizes it, dispatches it to its face and stamps the shared headers.
 
 pub mod authorize;
+mod bulk;
 pub mod system;
 pub mod table;
 
@@ -17,7 +18,6 @@ use hyper::header::HeaderValue;
 use crate::http::error::ApiError;
 use crate::http::listener::{Handler, HttpResponse};
 use crate::http::{Ctx, State, Style, client, response};
-use crate::{native, scim};
 use table::{Access, Endpoint, RouteError};
 
 /// The public API.
@@ -96,7 +96,7 @@ impl Handler for MetricsOnly {
     async fn call(self: Arc<Self>, req: Request<Incoming>, _: Option<SocketAddr>) -> HttpResponse {
         match (req.method(), req.uri().path()) {
             (&hyper::Method::GET, "/metrics") => match system::metrics(&self.0, true).await {
-                Ok(resp) => resp,
+                Ok(reply) => reply.into_response(Style::Native),
                 Err(e) => e.into_response(Style::Native),
             },
             _ => ApiError::NotFound.into_response(Style::Native),
@@ -111,25 +111,26 @@ async fn dispatch(
     seen: &mut Seen,
 ) -> Result<HttpResponse, (ApiError, Style)> {
     let (parts, body) = req.into_parts();
-    let route = table::parse(&parts.method, parts.uri.path()).map_err(|e| match e {
-        RouteError::NotFound(style) => (ApiError::NotFound, style),
-        RouteError::MethodNotAllowed { style, allow } => {
-            (ApiError::MethodNotAllowed { allow }, style)
-        }
-    })?;
+    let route =
+        table::parse(&parts.method, parts.uri.path(), parts.uri.query()).map_err(|e| match e {
+            RouteError::NotFound(style) => (ApiError::NotFound, style),
+            RouteError::MethodNotAllowed { style, allow } => {
+                (ApiError::MethodNotAllowed { allow }, style)
+            }
+        })?;
     let style = route.style;
-    seen.endpoint = route.endpoint.name();
-    let access = route.endpoint.access();
-    if access == Access::Public {
+    seen.endpoint = route.metric;
+    if route.access == Access::Public {
         return match route.endpoint {
             Endpoint::Readyz => system::readyz(state),
             Endpoint::Metrics if !state.settings.metrics_on_api => Err(ApiError::NotFound),
             Endpoint::Metrics => system::metrics(state, state.settings.metrics_per_tenant).await,
             _ => Ok(system::healthz()),
         }
+        .map(|reply| reply.into_response(style))
         .map_err(|e| (e, style));
     }
-    let caller = authorize::authorize(state, &parts.headers, client, &route, access)
+    let caller = authorize::authorize(state, &parts.headers, client, &route, route.access)
         .map_err(|e| (e, style))?;
     seen.caller = Some(caller.key.clone());
     let ctx = Ctx {
@@ -140,56 +141,9 @@ async fn dispatch(
         parts: &parts,
         tenant_slug: route.tenant_slug,
     };
-    use Endpoint::*;
-    let result = match route.endpoint {
-        Me => Ok(native::account::me(&caller)),
-        Usage => native::account::usage(&ctx).await,
-        UsersList => native::users::list(&ctx).await,
-        UsersCreate => native::users::create(&ctx, body).await,
-        UserGet(id) => native::users::get(&ctx, id).await,
-        UserReplace(id) => native::users::replace(&ctx, id, body).await,
-        UserPatch(id) => native::users::patch(&ctx, id, body).await,
-        UserDeactivate(id) => native::users::deactivate(&ctx, id).await,
-        ScimUsersList => scim::users::list(&ctx).await,
-        ScimUsersSearch => scim::users::search(&ctx, body).await,
-        ScimUsersCreate => scim::users::create(&ctx, body).await,
-        ScimUserGet(id) => scim::users::get(&ctx, id).await,
-        ScimUserReplace(id) => scim::users::replace(&ctx, id, body).await,
-        ScimUserPatch(id) => scim::users::patch(&ctx, id, body).await,
-        ScimUserDelete(id) => scim::users::delete(&ctx, id).await,
-        RoomsList => native::rooms::list(&ctx).await,
-        RoomGet(id) => native::rooms::get(&ctx, id).await,
-        RoomPatch(id) => native::rooms::patch(&ctx, id, body).await,
-        RoomUnmap(id) => native::rooms::unmap(&ctx, id).await,
-        RoomMembers(id) => native::rooms::members(&ctx, id).await,
-        RoomMemberAdd(id) => native::rooms::add_member(&ctx, id, body).await,
-        RoomMembersSync(id) => native::rooms::sync_members(&ctx, id, body).await,
-        RoomMemberRemove(id, user) => native::rooms::remove_member(&ctx, id, user).await,
-        RoomMemberRemoveByBody(id) => native::rooms::remove_member_by_body(&ctx, id, body).await,
-        ScimGroupsList => scim::groups::list(&ctx).await,
-        ScimGroupsSearch => scim::groups::search(&ctx, body).await,
-        ScimGroupsCreate => scim::groups::create(&ctx, body).await,
-        ScimGroupGet(id) => scim::groups::get(&ctx, id).await,
-        ScimGroupReplace(id) => scim::groups::replace(&ctx, id, body).await,
-        ScimGroupPatch(id) => scim::groups::patch(&ctx, id, body).await,
-        ScimGroupDelete(id) => scim::groups::delete(&ctx, id).await,
-        ScimSearch => scim::groups::search_everything(&ctx, body).await,
-        ScimBulk => scim::bulk::bulk(&ctx, body).await,
-        WebhooksList => native::webhooks::list(&ctx).await,
-        WebhooksCreate => native::webhooks::create(&ctx, body).await,
-        WebhookGet(id) => native::webhooks::get(&ctx, id).await,
-        WebhookUpdate(id) => native::webhooks::update(&ctx, id, body).await,
-        WebhookDelete(id) => native::webhooks::delete(&ctx, id).await,
-        WebhookTest(id) => native::webhooks::test(&ctx, id).await,
-        WebhookDeliveries(id) => native::webhooks::deliveries(&ctx, id).await,
-        WebhookRedeliver(id, d) => native::webhooks::redeliver(&ctx, id, d).await,
-        Events => native::events::list(&ctx).await,
-        ScimServiceProviderConfig => Ok(scim::discovery::service_provider_config(&ctx)),
-        ScimResourceTypes(name) => scim::discovery::resource_types(&ctx, name),
-        ScimSchemas(id) => scim::discovery::schemas(&ctx, id),
-        Healthz | Readyz | Metrics => Err(ApiError::NotFound),
-    };
-    let mut resp = result.map_err(|e| (e, style))?;
+    let source = table::Source::Http { headers: &parts.headers, body };
+    let reply = table::call(&route, &ctx, source).await.map_err(|e| (e, style))?;
+    let mut resp = reply.into_response(style);
     if caller.limit > 0 {
         response::rate_limit_headers(
             resp.headers_mut(),

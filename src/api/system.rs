@@ -5,21 +5,21 @@ use std::sync::atomic::Ordering;
 
 use hyper::StatusCode;
 
+use crate::http::State;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::{State, response};
+use crate::http::response::Reply;
 use crate::metrics::{Gauges, TenantSeats};
 use crate::store::{self, counters, keys, tenants, webhooks};
 
 /// How far ahead `whoot_api_keys_expiring` looks.
 const EXPIRING_WITHIN_MS: i64 = 14 * 86_400_000;
 
-pub fn healthz() -> HttpResponse {
-    response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+pub fn healthz() -> Reply {
+    Reply::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
 /// Ready while the server is not stopping and its disk takes writes.
-pub fn readyz(state: &State) -> Result<HttpResponse, ApiError> {
+pub fn readyz(state: &State) -> Result<Reply, ApiError> {
     if state.shutting_down.load(Ordering::Relaxed) {
         return Err(ApiError::Unavailable);
     }
@@ -29,7 +29,7 @@ pub fn readyz(state: &State) -> Result<HttpResponse, ApiError> {
     Ok(healthz())
 }
 
-pub async fn metrics(state: &State, per_tenant: bool) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(state: &State, per_tenant: bool) -> Result<Reply, ApiError> {
     let now = crate::time::now_ms();
     let mut gauges = state
         .app
@@ -59,7 +59,7 @@ pub async fn metrics(state: &State, per_tenant: bool) -> Result<HttpResponse, Ap
         })
         .await?;
     gauges.store_bytes = std::fs::metadata(state.app.store.path()).map(|m| m.len()).unwrap_or(0);
-    Ok(response::text(
+    Ok(Reply::text(
         StatusCode::OK,
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
         crate::metrics::get().render(&gauges, per_tenant),

@@ -1,66 +1,20 @@
-//! Requests become a typed `Route` before anything else happens. Both URL forms
-//! (`/v1/{tenantSlug}/…` and `/…`) parse to the same endpoint; the endpoint knows what access
-//! it needs and its name (for logs and metrics). Path ids stay percent-encoded here; handlers
-//! decode them.
+//! The endpoint table: one row per endpoint with its method, path pattern, the access it needs,
+//! its metrics name and its handler. Everything else is derived from it: parsing a request into
+//! a `Route`, the `Allow` header, the request log's endpoint name, and dispatch to the handler
+//! on its typed request (`FromRequest`). Both URL forms (`/v1/{tenantSlug}/…` and `/…`) parse
+//! to the same row. Every endpoint goes here, SCIM Bulk's operations included (they are parsed
+//! against the same rows).
 
-use hyper::Method;
+use hyper::body::Incoming;
+use hyper::{HeaderMap, Method};
+use serde_json::Value;
 
 use crate::auth::Scope;
-use crate::http::Style;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint<'a> {
-    Healthz,
-    Readyz,
-    Metrics,
-    Me,
-    Usage,
-    UsersList,
-    UsersCreate,
-    UserGet(&'a str),
-    UserReplace(&'a str),
-    UserPatch(&'a str),
-    UserDeactivate(&'a str),
-    ScimUsersList,
-    ScimUsersCreate,
-    ScimUsersSearch,
-    ScimUserGet(&'a str),
-    ScimUserReplace(&'a str),
-    ScimUserPatch(&'a str),
-    ScimUserDelete(&'a str),
-    RoomsList,
-    RoomGet(&'a str),
-    RoomPatch(&'a str),
-    RoomUnmap(&'a str),
-    RoomMembers(&'a str),
-    RoomMemberAdd(&'a str),
-    RoomMembersSync(&'a str),
-    RoomMemberRemove(&'a str, &'a str),
-    RoomMemberRemoveByBody(&'a str),
-    ScimGroupsList,
-    ScimGroupsCreate,
-    ScimGroupsSearch,
-    ScimGroupGet(&'a str),
-    ScimGroupReplace(&'a str),
-    ScimGroupPatch(&'a str),
-    ScimGroupDelete(&'a str),
-    WebhooksList,
-    WebhooksCreate,
-    WebhookGet(&'a str),
-    WebhookUpdate(&'a str),
-    WebhookDelete(&'a str),
-    WebhookTest(&'a str),
-    WebhookDeliveries(&'a str),
-    WebhookRedeliver(&'a str, &'a str),
-    /// `GET /events`: the change stream as a pull feed.
-    Events,
-    /// `POST /.search` at the SCIM root: every resource type the key may read.
-    ScimSearch,
-    ScimBulk,
-    ScimServiceProviderConfig,
-    ScimResourceTypes(Option<&'a str>),
-    ScimSchemas(Option<&'a str>),
-}
+use crate::http::error::ApiError;
+use crate::http::request::{FromRequest, Input, Payload, Query};
+use crate::http::response::Reply;
+use crate::http::{Ctx, Style, body};
+use crate::{native, scim};
 
 /// What a caller needs to reach an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,114 +28,236 @@ pub enum Access {
     ScimWrite,
 }
 
-impl Endpoint<'_> {
-    pub fn access(self) -> Access {
-        use Endpoint::*;
-        match self {
-            Healthz | Readyz | Metrics => Access::Public,
-            Me => Access::AnyKey,
-            Usage => Access::Scope(Scope::Usage),
-            UsersList | UserGet(_) => Access::Scope(Scope::ApiUsersRead),
-            UsersCreate | UserReplace(_) | UserPatch(_) | UserDeactivate(_) => {
-                Access::Scope(Scope::ApiUsersWrite)
-            }
-            ScimUsersList | ScimUsersSearch | ScimUserGet(_) => Access::Scope(Scope::ScimUsersRead),
-            ScimUsersCreate | ScimUserReplace(_) | ScimUserPatch(_) | ScimUserDelete(_) => {
-                Access::Scope(Scope::ScimUsersWrite)
-            }
-            RoomsList | RoomGet(_) | RoomMembers(_) => Access::Scope(Scope::ApiRoomsRead),
-            RoomPatch(_)
-            | RoomUnmap(_)
-            | RoomMemberAdd(_)
-            | RoomMembersSync(_)
-            | RoomMemberRemove(..)
-            | RoomMemberRemoveByBody(_) => Access::Scope(Scope::ApiRoomsWrite),
-            ScimGroupsList | ScimGroupsSearch | ScimGroupGet(_) => {
-                Access::Scope(Scope::ScimGroupsRead)
-            }
-            ScimGroupsCreate | ScimGroupReplace(_) | ScimGroupPatch(_) | ScimGroupDelete(_) => {
-                Access::Scope(Scope::ScimGroupsWrite)
-            }
-            ScimSearch | ScimServiceProviderConfig | ScimResourceTypes(_) | ScimSchemas(_) => {
-                Access::ScimRead
-            }
-            ScimBulk => Access::ScimWrite,
-            WebhooksList | WebhooksCreate | WebhookGet(_) | WebhookUpdate(_) | WebhookDelete(_)
-            | WebhookTest(_) | WebhookDeliveries(_) | WebhookRedeliver(..) | Events => {
-                Access::Scope(Scope::Webhooks)
-            }
-        }
-    }
+/// One row of the table.
+#[derive(Debug)]
+pub struct Row {
+    pub endpoint: Endpoint,
+    pub method: Method,
+    /// Segments after the optional `/v1/{slug}`: literals (`a|b` for either name), `{…}` for
+    /// an id. Literals under `scim/v2` match in any case (some clients send `/users`, and
+    /// Entra's guidance is not to insist).
+    pub path: &'static str,
+    pub access: Access,
+    /// The name in logs and metrics.
+    pub metric: &'static str,
+}
 
-    pub fn name(self) -> &'static str {
-        use Endpoint::*;
-        match self {
-            Healthz => "healthz",
-            Readyz => "readyz",
-            Metrics => "metrics",
-            Me => "me",
-            Usage => "usage",
-            UsersList => "users.list",
-            UsersCreate => "users.create",
-            UserGet(_) => "users.get",
-            UserReplace(_) => "users.replace",
-            UserPatch(_) => "users.patch",
-            UserDeactivate(_) => "users.deactivate",
-            ScimUsersList => "scim.users.list",
-            ScimUsersCreate => "scim.users.create",
-            ScimUsersSearch => "scim.users.search",
-            ScimUserGet(_) => "scim.users.get",
-            ScimUserReplace(_) => "scim.users.replace",
-            ScimUserPatch(_) => "scim.users.patch",
-            ScimUserDelete(_) => "scim.users.delete",
-            RoomsList => "rooms.list",
-            RoomGet(_) => "rooms.get",
-            RoomPatch(_) => "rooms.patch",
-            RoomUnmap(_) => "rooms.unmap",
-            RoomMembers(_) => "rooms.members.list",
-            RoomMemberAdd(_) => "rooms.members.add",
-            RoomMembersSync(_) => "rooms.members.sync",
-            RoomMemberRemove(..) | RoomMemberRemoveByBody(_) => "rooms.members.remove",
-            ScimGroupsList => "scim.groups.list",
-            ScimGroupsCreate => "scim.groups.create",
-            ScimGroupsSearch => "scim.groups.search",
-            ScimGroupGet(_) => "scim.groups.get",
-            ScimGroupReplace(_) => "scim.groups.replace",
-            ScimGroupPatch(_) => "scim.groups.patch",
-            ScimGroupDelete(_) => "scim.groups.delete",
-            ScimSearch => "scim.search",
-            ScimBulk => "scim.bulk",
-            WebhooksList => "webhooks.list",
-            WebhooksCreate => "webhooks.create",
-            WebhookGet(_) => "webhooks.get",
-            WebhookUpdate(_) => "webhooks.update",
-            WebhookDelete(_) => "webhooks.delete",
-            WebhookTest(_) => "webhooks.test",
-            WebhookDeliveries(_) => "webhooks.deliveries",
-            WebhookRedeliver(..) => "webhooks.redeliver",
-            Events => "events.list",
-            ScimServiceProviderConfig => "scim.service_provider_config",
-            ScimResourceTypes(_) => "scim.resource_types",
-            ScimSchemas(_) => "scim.schemas",
+macro_rules! endpoints {
+    (
+        public { $( $pname:ident $pmethod:ident $ppath:literal $pmetric:literal, )* }
+        keyed { $( $name:ident $method:ident $path:literal $access:expr, $metric:literal
+            => $handler:path, )* }
+    ) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Endpoint { $($pname,)* $($name,)* }
+
+        pub static ROWS: &[Row] = &[
+            $( Row { endpoint: Endpoint::$pname, method: Method::$pmethod, path: $ppath,
+                access: Access::Public, metric: $pmetric }, )*
+            $( Row { endpoint: Endpoint::$name, method: Method::$method, path: $path,
+                access: $access, metric: $metric }, )*
+        ];
+
+        /// Runs a keyed endpoint's handler on its typed request, read from `source`.
+        pub async fn call(
+            route: &Route<'_>,
+            ctx: &Ctx<'_>,
+            source: Source<'_>,
+        ) -> Result<Reply, ApiError> {
+            match route.endpoint {
+                $( Endpoint::$name => {
+                    let request = extract(route, ctx, source).await?;
+                    $handler(ctx, request).await
+                } )*
+                $( Endpoint::$pname )|* => Err(ApiError::NotFound),
+            }
         }
+    };
+}
+
+use Access::{AnyKey, ScimRead, ScimWrite};
+const fn scope(s: Scope) -> Access {
+    Access::Scope(s)
+}
+
+endpoints! {
+    public {
+        Healthz GET "/healthz" "healthz",
+        Readyz GET "/readyz" "readyz",
+        Metrics GET "/metrics" "metrics",
+    }
+    keyed {
+        Me GET "/me" AnyKey, "me" => native::account::me,
+        Usage GET "/usage" scope(Scope::Usage), "usage" => native::account::usage,
+
+        UsersList GET "/users" scope(Scope::ApiUsersRead), "users.list" => native::users::list,
+        UsersCreate POST "/users" scope(Scope::ApiUsersWrite), "users.create"
+            => native::users::create,
+        UserGet GET "/users/{id}" scope(Scope::ApiUsersRead), "users.get" => native::users::get,
+        UserReplace PUT "/users/{id}" scope(Scope::ApiUsersWrite), "users.replace"
+            => native::users::replace,
+        UserPatch PATCH "/users/{id}" scope(Scope::ApiUsersWrite), "users.patch"
+            => native::users::patch,
+        UserDeactivate DELETE "/users/{id}" scope(Scope::ApiUsersWrite), "users.deactivate"
+            => native::users::deactivate,
+
+        RoomsList GET "/rooms|channels" scope(Scope::ApiRoomsRead), "rooms.list"
+            => native::rooms::list,
+        RoomGet GET "/rooms|channels/{id}" scope(Scope::ApiRoomsRead), "rooms.get"
+            => native::rooms::get,
+        RoomPatch PATCH "/rooms|channels/{id}" scope(Scope::ApiRoomsWrite), "rooms.patch"
+            => native::rooms::patch,
+        RoomUnmap DELETE "/rooms|channels/{id}" scope(Scope::ApiRoomsWrite), "rooms.unmap"
+            => native::rooms::unmap,
+        RoomMembers GET "/rooms|channels/{id}/members" scope(Scope::ApiRoomsRead),
+            "rooms.members.list" => native::rooms::members,
+        RoomMemberAdd POST "/rooms|channels/{id}/members" scope(Scope::ApiRoomsWrite),
+            "rooms.members.add" => native::rooms::add_member,
+        RoomMembersSync PUT "/rooms|channels/{id}/members" scope(Scope::ApiRoomsWrite),
+            "rooms.members.sync" => native::rooms::sync_members,
+        RoomMemberRemoveByBody DELETE "/rooms|channels/{id}/members" scope(Scope::ApiRoomsWrite),
+            "rooms.members.remove" => native::rooms::remove_member_by_body,
+        RoomMemberRemove DELETE "/rooms|channels/{id}/members/{user}" scope(Scope::ApiRoomsWrite),
+            "rooms.members.remove" => native::rooms::remove_member,
+
+        WebhooksList GET "/webhooks" scope(Scope::Webhooks), "webhooks.list"
+            => native::webhooks::list,
+        WebhooksCreate POST "/webhooks" scope(Scope::Webhooks), "webhooks.create"
+            => native::webhooks::create,
+        WebhookGet GET "/webhooks/{id}" scope(Scope::Webhooks), "webhooks.get"
+            => native::webhooks::get,
+        WebhookUpdate PATCH "/webhooks/{id}" scope(Scope::Webhooks), "webhooks.update"
+            => native::webhooks::update,
+        WebhookDelete DELETE "/webhooks/{id}" scope(Scope::Webhooks), "webhooks.delete"
+            => native::webhooks::delete,
+        WebhookTest POST "/webhooks/{id}/test" scope(Scope::Webhooks), "webhooks.test"
+            => native::webhooks::test,
+        WebhookDeliveries GET "/webhooks/{id}/deliveries" scope(Scope::Webhooks),
+            "webhooks.deliveries" => native::webhooks::deliveries,
+        WebhookRedeliver POST "/webhooks/{id}/deliveries/{delivery}/redeliver"
+            scope(Scope::Webhooks), "webhooks.redeliver" => native::webhooks::redeliver,
+        Events GET "/events" scope(Scope::Webhooks), "events.list" => native::events::list,
+
+        ScimUsersList GET "/scim/v2/Users" scope(Scope::ScimUsersRead), "scim.users.list"
+            => scim::users::list,
+        ScimUsersCreate POST "/scim/v2/Users" scope(Scope::ScimUsersWrite), "scim.users.create"
+            => scim::users::create,
+        ScimUsersSearch POST "/scim/v2/Users/.search" scope(Scope::ScimUsersRead),
+            "scim.users.search" => scim::users::search,
+        ScimUserGet GET "/scim/v2/Users/{id}" scope(Scope::ScimUsersRead), "scim.users.get"
+            => scim::users::get,
+        ScimUserReplace PUT "/scim/v2/Users/{id}" scope(Scope::ScimUsersWrite),
+            "scim.users.replace" => scim::users::replace,
+        ScimUserPatch PATCH "/scim/v2/Users/{id}" scope(Scope::ScimUsersWrite),
+            "scim.users.patch" => scim::users::patch,
+        ScimUserDelete DELETE "/scim/v2/Users/{id}" scope(Scope::ScimUsersWrite),
+            "scim.users.delete" => scim::users::delete,
+
+        ScimGroupsList GET "/scim/v2/Groups" scope(Scope::ScimGroupsRead), "scim.groups.list"
+            => scim::groups::list,
+        ScimGroupsCreate POST "/scim/v2/Groups" scope(Scope::ScimGroupsWrite),
+            "scim.groups.create" => scim::groups::create,
+        ScimGroupsSearch POST "/scim/v2/Groups/.search" scope(Scope::ScimGroupsRead),
+            "scim.groups.search" => scim::groups::search,
+        ScimGroupGet GET "/scim/v2/Groups/{id}" scope(Scope::ScimGroupsRead), "scim.groups.get"
+            => scim::groups::get,
+        ScimGroupReplace PUT "/scim/v2/Groups/{id}" scope(Scope::ScimGroupsWrite),
+            "scim.groups.replace" => scim::groups::replace,
+        ScimGroupPatch PATCH "/scim/v2/Groups/{id}" scope(Scope::ScimGroupsWrite),
+            "scim.groups.patch" => scim::groups::patch,
+        ScimGroupDelete DELETE "/scim/v2/Groups/{id}" scope(Scope::ScimGroupsWrite),
+            "scim.groups.delete" => scim::groups::delete,
+
+        ScimSearch POST "/scim/v2/.search" ScimRead, "scim.search" => scim::search::everything,
+        ScimBulk POST "/scim/v2/Bulk" ScimWrite, "scim.bulk" => super::bulk::bulk,
+        ScimServiceProviderConfig GET "/scim/v2/ServiceProviderConfig" ScimRead,
+            "scim.service_provider_config" => scim::discovery::service_provider_config,
+        ScimResourceTypes GET "/scim/v2/ResourceTypes" ScimRead, "scim.resource_types"
+            => scim::discovery::resource_types,
+        ScimResourceType GET "/scim/v2/ResourceTypes/{name}" ScimRead, "scim.resource_types"
+            => scim::discovery::resource_types,
+        ScimSchemas GET "/scim/v2/Schemas" ScimRead, "scim.schemas" => scim::discovery::schemas,
+        ScimSchema GET "/scim/v2/Schemas/{id}" ScimRead, "scim.schemas"
+            => scim::discovery::schemas,
     }
 }
 
+/// The endpoints a SCIM Bulk operation may name (RFC 7644 §3.7: writes to Users and Groups).
+pub const BULK_OPERATIONS: &[Endpoint] = &[
+    Endpoint::ScimUsersCreate,
+    Endpoint::ScimUserReplace,
+    Endpoint::ScimUserPatch,
+    Endpoint::ScimUserDelete,
+    Endpoint::ScimGroupsCreate,
+    Endpoint::ScimGroupReplace,
+    Endpoint::ScimGroupPatch,
+    Endpoint::ScimGroupDelete,
+];
+
+/// Where a request's body comes from: the connection, or a Bulk operation's `data`.
+pub enum Source<'a> {
+    Http { headers: &'a HeaderMap, body: Incoming },
+    Bulk { data: Option<Value>, version: Option<&'a str> },
+}
+
+/// Builds the handler's typed request, reading the body first if the request type takes one.
+async fn extract<R: FromRequest>(
+    route: &Route<'_>,
+    ctx: &Ctx<'_>,
+    source: Source<'_>,
+) -> Result<R, ApiError> {
+    let (body, if_match) = match source {
+        Source::Http { headers, body } if R::BODY => {
+            let bytes = body::read(headers, body, ctx.body_limit()).await?;
+            (Payload::Bytes { headers, bytes }, crate::http::request::IfMatch::header(headers)?)
+        }
+        Source::Http { headers, .. } => {
+            (Payload::None, crate::http::request::IfMatch::header(headers)?)
+        }
+        Source::Bulk { data, version } => (data.map_or(Payload::None, Payload::Json), version),
+    };
+    let input = Input { params: route.params(), query: route.query(), if_match, body };
+    R::from_request(&input)
+}
+
+/// A request matched to its row.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Route<'a> {
-    pub endpoint: Endpoint<'a>,
+    pub endpoint: Endpoint,
+    pub access: Access,
+    pub metric: &'static str,
     /// Set for `/v1/{slug}/…`; at the root the tenant is the key's.
     pub tenant_slug: Option<&'a str>,
     pub style: Style,
+    params: [&'a str; 2],
+    param_count: usize,
+    raw_query: Option<&'a str>,
+}
+
+impl<'a> Route<'a> {
+    /// The path's ids, in order (percent-encoded).
+    pub fn params(&self) -> &[&'a str] {
+        self.params.get(..self.param_count).unwrap_or_default()
+    }
+
+    /// The query string, decoded (once per request: only the handler's request type reads it).
+    fn query(&self) -> Query {
+        Query::parse(self.raw_query)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteError {
     NotFound(Style),
-    MethodNotAllowed { style: Style, allow: &'static str },
+    MethodNotAllowed { style: Style, allow: String },
 }
 
-pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError> {
+/// Matches `path` (without its query) to a row; `query` is kept for the typed request.
+pub fn parse<'a>(
+    method: &Method,
+    path: &'a str,
+    query: Option<&'a str>,
+) -> Result<Route<'a>, RouteError> {
     let mut segments: Vec<&str> = path.split('/').skip(1).collect();
     // A trailing slash names the same resource.
     if segments.len() > 1 && segments.last() == Some(&"") {
@@ -192,193 +268,141 @@ pub fn parse<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, RouteError
         ["v1", ..] => return Err(RouteError::NotFound(Style::Native)),
         rest => (None, rest),
     };
-    let (style, rest) = match rest {
-        ["scim", "v2", rest @ ..] => (Style::Scim, rest),
-        _ => (Style::Native, rest),
+    let style = match rest {
+        ["scim", "v2", ..] => Style::Scim,
+        _ => Style::Native,
     };
-    // SCIM's structural names in any case (`/scim/v2/users`, `/USERS/.Search`): some clients
-    // send them so, and Entra's guidance is not to insist.
-    let canonical: Vec<&str>;
-    let rest = match style {
-        Style::Scim => {
-            canonical = rest.iter().enumerate().map(|(i, s)| scim_name(i, s)).collect();
-            canonical.as_slice()
+    let head = method == Method::HEAD;
+    let mut allow: Vec<&str> = Vec::new();
+    // The fewest ids among rows that fit the path but not the method: a row with more ids
+    // does not take a literal segment for an id (`GET /Users/.search` is 405, not a user).
+    let mut fewest_ids = usize::MAX;
+    for row in ROWS {
+        let Some((params, param_count)) = matches(row.path, rest, style) else { continue };
+        // `/metrics` is the server's, not a tenant's.
+        if row.endpoint == Endpoint::Metrics && tenant_slug.is_some() {
+            continue;
         }
-        Style::Native => rest,
-    };
-    let get = method == Method::GET || method == Method::HEAD;
-    let m = |allowed: &[(&Method, Endpoint<'a>)], allow: &'static str| {
-        allowed
-            .iter()
-            .find(|(am, _)| *am == method || (**am == Method::GET && get))
-            .map(|(_, e)| Route { endpoint: *e, tenant_slug, style })
-            .ok_or(RouteError::MethodNotAllowed { style, allow })
-    };
-    use Endpoint::*;
-    match (style, rest) {
-        (Style::Native, ["healthz"]) => m(&[(&Method::GET, Healthz)], "GET"),
-        (Style::Native, ["readyz"]) => m(&[(&Method::GET, Readyz)], "GET"),
-        (Style::Native, ["metrics"]) if tenant_slug.is_none() => {
-            m(&[(&Method::GET, Metrics)], "GET")
+        if param_count > fewest_ids {
+            continue;
         }
-        (Style::Native, ["me"]) => m(&[(&Method::GET, Me)], "GET"),
-        (Style::Native, ["usage"]) => m(&[(&Method::GET, Usage)], "GET"),
-        (Style::Native, ["users"]) => {
-            m(&[(&Method::GET, UsersList), (&Method::POST, UsersCreate)], "GET, POST")
+        if row.method == method || (head && row.method == Method::GET) {
+            return Ok(Route {
+                endpoint: row.endpoint,
+                access: row.access,
+                metric: row.metric,
+                tenant_slug,
+                style,
+                params,
+                param_count,
+                raw_query: query,
+            });
         }
-        (Style::Native, ["users", id]) if !id.is_empty() => m(
-            &[
-                (&Method::GET, UserGet(id)),
-                (&Method::PUT, UserReplace(id)),
-                (&Method::PATCH, UserPatch(id)),
-                (&Method::DELETE, UserDeactivate(id)),
-            ],
-            "GET, PUT, PATCH, DELETE",
-        ),
-        (Style::Scim, ["Users"]) => {
-            m(&[(&Method::GET, ScimUsersList), (&Method::POST, ScimUsersCreate)], "GET, POST")
+        if param_count < fewest_ids {
+            allow.clear();
+            fewest_ids = param_count;
         }
-        (Style::Scim, ["Users", ".search"]) => m(&[(&Method::POST, ScimUsersSearch)], "POST"),
-        (Style::Scim, ["Users", id]) if !id.is_empty() => m(
-            &[
-                (&Method::GET, ScimUserGet(id)),
-                (&Method::PUT, ScimUserReplace(id)),
-                (&Method::PATCH, ScimUserPatch(id)),
-                (&Method::DELETE, ScimUserDelete(id)),
-            ],
-            "GET, PUT, PATCH, DELETE",
-        ),
-        (Style::Native, [c]) if is_rooms(c) => m(&[(&Method::GET, RoomsList)], "GET"),
-        (Style::Native, [c, id]) if is_rooms(c) && !id.is_empty() => m(
-            &[
-                (&Method::GET, RoomGet(id)),
-                (&Method::PATCH, RoomPatch(id)),
-                (&Method::DELETE, RoomUnmap(id)),
-            ],
-            "GET, PATCH, DELETE",
-        ),
-        (Style::Native, [c, id, "members"]) if is_rooms(c) && !id.is_empty() => m(
-            &[
-                (&Method::GET, RoomMembers(id)),
-                (&Method::POST, RoomMemberAdd(id)),
-                (&Method::PUT, RoomMembersSync(id)),
-                (&Method::DELETE, RoomMemberRemoveByBody(id)),
-            ],
-            "GET, POST, PUT, DELETE",
-        ),
-        (Style::Native, [c, id, "members", user])
-            if is_rooms(c) && !id.is_empty() && !user.is_empty() =>
-        {
-            m(&[(&Method::DELETE, RoomMemberRemove(id, user))], "DELETE")
+        if !allow.contains(&row.method.as_str()) {
+            allow.push(row.method.as_str());
         }
-        (Style::Native, ["webhooks"]) => {
-            m(&[(&Method::GET, WebhooksList), (&Method::POST, WebhooksCreate)], "GET, POST")
-        }
-        (Style::Native, ["webhooks", id]) if !id.is_empty() => m(
-            &[
-                (&Method::GET, WebhookGet(id)),
-                (&Method::PATCH, WebhookUpdate(id)),
-                (&Method::DELETE, WebhookDelete(id)),
-            ],
-            "GET, PATCH, DELETE",
-        ),
-        (Style::Native, ["webhooks", id, "test"]) => m(&[(&Method::POST, WebhookTest(id))], "POST"),
-        (Style::Native, ["webhooks", id, "deliveries"]) => {
-            m(&[(&Method::GET, WebhookDeliveries(id))], "GET")
-        }
-        (Style::Native, ["webhooks", id, "deliveries", d, "redeliver"]) => {
-            m(&[(&Method::POST, WebhookRedeliver(id, d))], "POST")
-        }
-        (Style::Native, ["events"]) => m(&[(&Method::GET, Events)], "GET"),
-        (Style::Scim, [".search"]) => m(&[(&Method::POST, ScimSearch)], "POST"),
-        (Style::Scim, ["Bulk"]) => m(&[(&Method::POST, ScimBulk)], "POST"),
-        (Style::Scim, ["Groups"]) => {
-            m(&[(&Method::GET, ScimGroupsList), (&Method::POST, ScimGroupsCreate)], "GET, POST")
-        }
-        (Style::Scim, ["Groups", ".search"]) => m(&[(&Method::POST, ScimGroupsSearch)], "POST"),
-        (Style::Scim, ["Groups", id]) if !id.is_empty() => m(
-            &[
-                (&Method::GET, ScimGroupGet(id)),
-                (&Method::PUT, ScimGroupReplace(id)),
-                (&Method::PATCH, ScimGroupPatch(id)),
-                (&Method::DELETE, ScimGroupDelete(id)),
-            ],
-            "GET, PUT, PATCH, DELETE",
-        ),
-        (Style::Scim, ["ServiceProviderConfig"]) => {
-            m(&[(&Method::GET, ScimServiceProviderConfig)], "GET")
-        }
-        (Style::Scim, ["ResourceTypes"]) => m(&[(&Method::GET, ScimResourceTypes(None))], "GET"),
-        (Style::Scim, ["ResourceTypes", name]) => {
-            m(&[(&Method::GET, ScimResourceTypes(Some(name)))], "GET")
-        }
-        (Style::Scim, ["Schemas"]) => m(&[(&Method::GET, ScimSchemas(None))], "GET"),
-        (Style::Scim, ["Schemas", id]) => m(&[(&Method::GET, ScimSchemas(Some(id)))], "GET"),
-        _ => Err(RouteError::NotFound(style)),
+    }
+    match allow.is_empty() {
+        true => Err(RouteError::NotFound(style)),
+        false => Err(RouteError::MethodNotAllowed { style, allow: allow.join(", ") }),
     }
 }
 
-/// The canonical spelling of a SCIM path segment that is a structural name (a resource type, an
-/// endpoint, `.search`), in any case; ids and names after them are left alone.
-fn scim_name(place: usize, segment: &str) -> &str {
-    const FIRST: &[&str] = &[
-        "Users",
-        "Groups",
-        "Bulk",
-        ".search",
-        "ServiceProviderConfig",
-        "ResourceTypes",
-        "Schemas",
-    ];
-    let known: &[&str] = match place {
-        0 => FIRST,
-        1 => &[".search"],
-        _ => &[],
-    };
-    known.iter().find(|k| k.eq_ignore_ascii_case(segment)).copied().unwrap_or(segment)
-}
-
-/// `rooms` and `channels` are one resource under two names.
-fn is_rooms(segment: &str) -> bool {
-    segment == "rooms" || segment == "channels"
+/// Whether `segments` fit `pattern`; the ids they hold.
+fn matches<'a>(pattern: &str, segments: &[&'a str], style: Style) -> Option<([&'a str; 2], usize)> {
+    let mut params = [""; 2];
+    let mut count = 0;
+    let mut wanted = pattern.split('/').skip(1);
+    let mut given = segments.iter();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some((params, count)),
+            (Some(w), Some(g)) if w.starts_with('{') => {
+                if g.is_empty() {
+                    return None;
+                }
+                *params.get_mut(count)? = g;
+                count += 1;
+            }
+            (Some(w), Some(g)) => {
+                let same = |name: &str| match style {
+                    Style::Scim => name.eq_ignore_ascii_case(g),
+                    Style::Native => name == *g,
+                };
+                if !w.split('|').any(same) {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn endpoint(method: Method, path: &str) -> Endpoint {
+        parse(&method, path, None).unwrap().endpoint
+    }
+
     #[test]
     fn both_path_forms_parse_to_the_same_endpoint() {
-        let root = parse(&Method::GET, "/me").unwrap();
-        let tenant = parse(&Method::GET, "/v1/acme/me").unwrap();
+        let root = parse(&Method::GET, "/me", None).unwrap();
+        let tenant = parse(&Method::GET, "/v1/acme/me", None).unwrap();
         assert_eq!(root.endpoint, Endpoint::Me);
         assert_eq!(tenant.endpoint, Endpoint::Me);
         assert_eq!(root.tenant_slug, None);
         assert_eq!(tenant.tenant_slug, Some("acme"));
-        assert_eq!(parse(&Method::GET, "/v1/acme/usage/").unwrap().endpoint, Endpoint::Usage);
-        let scim = parse(&Method::PATCH, "/v1/acme/scim/v2/Users/abc").unwrap();
-        assert_eq!(scim.endpoint, Endpoint::ScimUserPatch("abc"));
+        assert_eq!(endpoint(Method::GET, "/v1/acme/usage/"), Endpoint::Usage);
+        let scim = parse(&Method::PATCH, "/v1/acme/scim/v2/Users/abc", None).unwrap();
+        assert_eq!((scim.endpoint, scim.params()), (Endpoint::ScimUserPatch, &["abc"][..]));
         assert_eq!(scim.style, Style::Scim);
-        assert_eq!(
-            parse(&Method::POST, "/scim/v2/Users/.search").unwrap().endpoint,
-            Endpoint::ScimUsersSearch
-        );
+        assert_eq!(endpoint(Method::POST, "/scim/v2/Users/.search"), Endpoint::ScimUsersSearch);
+        assert_eq!(endpoint(Method::POST, "/scim/v2/users/.SEARCH"), Endpoint::ScimUsersSearch);
+        assert_eq!(endpoint(Method::GET, "/channels/x/members"), Endpoint::RoomMembers);
+        let member = parse(&Method::DELETE, "/rooms/r/members/u", None).unwrap();
+        assert_eq!(member.params(), &["r", "u"][..]);
     }
 
     #[test]
     fn unknown_paths_and_methods() {
-        assert_eq!(parse(&Method::GET, "/nope"), Err(RouteError::NotFound(Style::Native)));
-        assert_eq!(parse(&Method::GET, "/v1/"), Err(RouteError::NotFound(Style::Native)));
-        assert_eq!(parse(&Method::GET, "/v1"), Err(RouteError::NotFound(Style::Native)));
+        let err = |m: Method, p: &str| parse(&m, p, None).unwrap_err();
+        assert_eq!(err(Method::GET, "/nope"), RouteError::NotFound(Style::Native));
+        assert_eq!(err(Method::GET, "/v1/"), RouteError::NotFound(Style::Native));
+        assert_eq!(err(Method::GET, "/v1"), RouteError::NotFound(Style::Native));
+        assert_eq!(err(Method::GET, "/v1/acme/scim/v2/Nope"), RouteError::NotFound(Style::Scim));
+        assert_eq!(err(Method::GET, "/scim/v2/me"), RouteError::NotFound(Style::Scim));
+        assert_eq!(err(Method::GET, "/v1/acme/metrics"), RouteError::NotFound(Style::Native));
+        // A literal path with the wrong method is not an id of the row beside it.
         assert_eq!(
-            parse(&Method::GET, "/v1/acme/scim/v2/Nope"),
-            Err(RouteError::NotFound(Style::Scim))
+            err(Method::GET, "/scim/v2/Users/.search"),
+            RouteError::MethodNotAllowed { style: Style::Scim, allow: "POST".into() }
         );
-        assert_eq!(parse(&Method::GET, "/scim/v2/me"), Err(RouteError::NotFound(Style::Scim)));
         assert_eq!(
-            parse(&Method::POST, "/me"),
-            Err(RouteError::MethodNotAllowed { style: Style::Native, allow: "GET" })
+            err(Method::POST, "/me"),
+            RouteError::MethodNotAllowed { style: Style::Native, allow: "GET".into() }
         );
-        assert_eq!(parse(&Method::HEAD, "/healthz").unwrap().endpoint, Endpoint::Healthz);
+        assert_eq!(
+            err(Method::POST, "/users/x"),
+            RouteError::MethodNotAllowed {
+                style: Style::Native,
+                allow: "GET, PUT, PATCH, DELETE".into()
+            }
+        );
+        assert_eq!(endpoint(Method::HEAD, "/healthz"), Endpoint::Healthz);
+    }
+
+    #[test]
+    fn every_endpoint_has_one_row_and_a_metric_name() {
+        let mut seen = std::collections::HashSet::new();
+        for row in ROWS {
+            assert!(seen.insert(row.endpoint), "{:?} twice", row.endpoint);
+            assert!(!row.metric.is_empty());
+        }
     }
 }

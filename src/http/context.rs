@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::Style;
 use super::body;
-use super::error::ApiError;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::auth::{App, KeyState};
 
@@ -105,77 +104,12 @@ impl Ctx<'_> {
         &self.state.app.store
     }
 
-    /// Query parameters, percent-decoded.
-    pub fn query(&self) -> Vec<(String, String)> {
-        let q = self.parts.uri.query().unwrap_or("");
-        form_urlencoded::parse(q.as_bytes()).into_owned().collect()
-    }
-
-    /// A query parameter by name, ignoring case (IdPs differ on `startIndex` vs `startindex`).
-    pub fn param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
-    }
-
-    /// A non-negative integer parameter; a malformed one is a 400.
-    pub fn param_u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
-        match self.param(name) {
-            None => Ok(None),
-            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-                ApiError::bad_request(format!("{name} must be a non-negative integer, not {v:?}"))
-            }),
-        }
-    }
-
-    /// Native `limit`/`offset`: 50 by default, at most 1000.
-    pub fn limit_offset(&self) -> Result<(u64, u64), ApiError> {
-        const DEFAULT_LIMIT: u64 = 50;
-        const MAX_LIMIT: u64 = 1000;
-        let limit = self.param_u64("limit")?.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-        Ok((limit, self.param_u64("offset")?.unwrap_or(0)))
-    }
-
-    /// A native `cursor` for a list whose fingerprint is `fingerprint`: None without one,
-    /// Some(None) for the first page, Some(Some(id)) after `id`; a bad one is a 400.
-    pub fn cursor(&self, fingerprint: u64) -> Result<Option<Option<u128>>, ApiError> {
-        match self.param("cursor") {
-            None => Ok(None),
-            Some(raw) => crate::cursor::decode(&raw, fingerprint)
-                .map(Some)
-                .map_err(|e| ApiError::BadRequest { detail: e, scim_type: "invalidCursor" }),
-        }
-    }
-
     pub fn body_limit(&self) -> body::Limits {
         body::Limits {
             bytes: self.state.settings.max_body_bytes,
             time: self.state.settings.body_timeout,
         }
     }
-
-    /// The version named by `If-Match`: `None` when absent or `*`; a value that names no
-    /// version we could have issued fails the precondition.
-    pub fn if_match(&self) -> Result<Option<u64>, ApiError> {
-        let Some(v) = self.parts.headers.get(hyper::header::IF_MATCH) else { return Ok(None) };
-        let v = v.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
-        if v == "*" {
-            return Ok(None);
-        }
-        v.trim_start_matches("W/")
-            .trim_matches('"')
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::PreconditionFailed)
-    }
-}
-
-/// Decodes a path segment (`%40` in an externalId, say).
-pub fn path_id(raw: &str) -> String {
-    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
-}
-
-/// A native resource id from the path: a UUID, else it names nothing (404).
-pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(&path_id(raw)).map_err(|_| ApiError::NotFound)
 }
 
 fn base_url(state: &State, parts: &Parts, slug: Option<&str>) -> String {

@@ -19,7 +19,7 @@ pub enum ApiError {
     },
     NotFound,
     MethodNotAllowed {
-        allow: &'static str,
+        allow: String,
     },
     RateLimited {
         limit: u32,
@@ -223,7 +223,9 @@ impl ApiError {
         let headers = resp.headers_mut();
         match self {
             ApiError::MethodNotAllowed { allow } => {
-                headers.insert(ALLOW, HeaderValue::from_static(allow));
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    headers.insert(ALLOW, v);
+                }
             }
             ApiError::RateLimited { limit, retry_after_secs, reset_secs } => {
                 headers.insert(RETRY_AFTER, retry_after_secs.into());

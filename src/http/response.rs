@@ -56,3 +56,74 @@ pub fn rate_limit_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, r
     headers.insert(RATELIMIT_REMAINING.clone(), remaining.into());
     headers.insert(RATELIMIT_RESET.clone(), reset_secs.into());
 }
+
+/// What a handler answers: a status, a body (JSON in the path's style, or text), and the
+/// resource's `ETag` and `Location` where it has them. Bulk reads status, version and location
+/// of each operation's reply; a single request sends it (`into_response`).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    body: Content,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug)]
+enum Content {
+    Empty,
+    Json(Vec<u8>),
+    Text(&'static str, String),
+}
+
+impl Reply {
+    pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Reply {
+        // Serializing our own types cannot fail (no non-string map keys, no failing impls).
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        Reply { status, body: Content::Json(bytes), etag: None, location: None }
+    }
+
+    pub fn empty(status: StatusCode) -> Reply {
+        Reply { status, body: Content::Empty, etag: None, location: None }
+    }
+
+    pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Reply {
+        Reply { status, body: Content::Text(content_type, body), etag: None, location: None }
+    }
+
+    pub fn with_etag(mut self, etag: String) -> Reply {
+        self.etag = Some(etag);
+        self
+    }
+
+    pub fn with_location(mut self, location: String) -> Reply {
+        self.location = Some(location);
+        self
+    }
+
+    /// `Location` goes out with 201 only; `ETag` whenever there is one.
+    pub fn into_response(self, style: Style) -> HttpResponse {
+        let mut resp = match self.body {
+            Content::Empty => empty(self.status),
+            Content::Json(bytes) => {
+                let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+                *resp.status_mut() = self.status;
+                let content_type = match style {
+                    Style::Native => "application/json",
+                    Style::Scim => SCIM_CONTENT_TYPE,
+                };
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                resp
+            }
+            Content::Text(content_type, body) => text(self.status, content_type, body),
+        };
+        if let Some(v) = self.etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+            resp.headers_mut().insert(hyper::header::ETAG, v);
+        }
+        if self.status == StatusCode::CREATED
+            && let Some(v) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok())
+        {
+            resp.headers_mut().insert(hyper::header::LOCATION, v);
+        }
+        resp
+    }
+}

@@ -3,11 +3,9 @@
 use hyper::StatusCode;
 use serde::Serialize;
 
-use crate::http::Caller;
 use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::response;
+use crate::http::response::Reply;
 use crate::store::{counters, tenants};
 
 #[derive(Serialize)]
@@ -19,9 +17,9 @@ struct Me<'a> {
     description: &'a str,
 }
 
-pub fn me(caller: &Caller) -> HttpResponse {
-    let key = &caller.key;
-    response::json(
+pub async fn me(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
+    let key = &ctx.caller.key;
+    Ok(Reply::json(
         StatusCode::OK,
         &Me {
             key_id: key.id,
@@ -30,7 +28,7 @@ pub fn me(caller: &Caller) -> HttpResponse {
             scopes: key.scopes.iter().map(|s| s.name()).collect(),
             description: &key.description,
         },
-    )
+    ))
 }
 
 #[derive(Serialize)]
@@ -40,7 +38,7 @@ pub struct Usage {
     pub seats_available: u64,
 }
 
-pub async fn usage(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
+pub async fn usage(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
     let tenant_id = ctx.tenant;
     let usage = ctx
         .store()
@@ -54,5 +52,5 @@ pub async fn usage(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
             })
         })
         .await?;
-    Ok(response::json(StatusCode::OK, &usage))
+    Ok(Reply::json(StatusCode::OK, &usage))
 }

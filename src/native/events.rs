@@ -7,9 +7,10 @@ use std::time::Duration;
 use hyper::StatusCode;
 use serde_json::json;
 
+use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, response};
+use crate::http::request::Query;
+use crate::http::response::Reply;
 use crate::store::events;
 
 const DEFAULT_LIMIT: u64 = 100;
@@ -17,11 +18,11 @@ const MAX_LIMIT: u64 = 1000;
 /// Longest a long-poll waits (`wait` is capped here).
 pub const MAX_WAIT_SECS: u64 = 30;
 
-pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
-    let after = ctx.param_u64("after")?.unwrap_or(0);
-    let limit = ctx.param_u64("limit")?.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+pub async fn list(ctx: &Ctx<'_>, query: Query) -> Result<Reply, ApiError> {
+    let after = query.u64("after")?.unwrap_or(0);
+    let limit = query.u64("limit")?.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let wait = Duration::from_secs(ctx.param_u64("wait")?.unwrap_or(0).min(MAX_WAIT_SECS));
+    let wait = Duration::from_secs(query.u64("wait")?.unwrap_or(0).min(MAX_WAIT_SECS));
     let deadline = tokio::time::Instant::now() + wait;
     let (tenant, mut commits) = (ctx.tenant, ctx.store().commits());
     loop {
@@ -33,7 +34,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
         if done || ctx.state.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
             let next_after = list.last().map_or(after, |e| e.seq);
             let events: Vec<_> = list.iter().map(crate::repr::webhooks::event_json).collect();
-            return Ok(response::json(
+            return Ok(Reply::json(
                 StatusCode::OK,
                 &json!({"events": events, "next_after": next_after}),
             ));

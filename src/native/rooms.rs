@@ -4,33 +4,22 @@
 use std::collections::HashMap;
 
 use hyper::StatusCode;
-use hyper::body::Incoming;
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_uuid, response};
-use crate::repr::input::as_bool;
-use crate::store::rooms::{self, Added, Eligible, Room};
+use crate::http::request::{Id, Json, Page, SubId};
+use crate::http::response::Reply;
+use crate::repr::input::{Flag, NullableText};
+use crate::repr::rooms::room_json;
+use crate::store::rooms::{self, Added, Eligible};
 use crate::store::{counters, users};
-use crate::time::{format_ms, now_ms};
+use crate::time::now_ms;
 
-pub fn room_json(r: &Room) -> Value {
-    json!({
-        "id": r.id,
-        "name": r.name,
-        "display_name": r.display_name,
-        "external_id": r.external_id,
-        "mapped": r.mapped,
-        "member_count": r.member_count,
-        "created_at": format_ms(r.created_at),
-        "updated_at": format_ms(r.updated_at),
-    })
-}
-
-pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
-    let (limit, offset) = ctx.limit_offset()?;
+pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
+    let (limit, offset) = (page.limit, page.offset);
     let tenant = ctx.tenant;
     let (total, page) = ctx
         .store()
@@ -45,37 +34,40 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
             Ok((counters::get(tx, tenant, counters::ROOMS)?, page))
         })
         .await?;
-    Ok(response::json(
+    Ok(Reply::json(
         StatusCode::OK,
         &json!({"rooms": page, "total": total, "limit": limit, "offset": offset}),
     ))
 }
 
-pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
+pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
     let room = ctx.store().read(move |tx| rooms::get(tx, tenant, id)).await?;
-    Ok(response::json(StatusCode::OK, &room_json(&room)))
+    Ok(Reply::json(StatusCode::OK, &room_json(&room)))
+}
+
+/// `PATCH /rooms/{id}`: the group mapping's names; an omitted field stays as it is.
+#[derive(Deserialize)]
+pub struct RoomChange {
+    display_name: Option<String>,
+    /// Null removes it; a value maps an unmapped room.
+    #[serde(default, deserialize_with = "crate::repr::input::present")]
+    external_id: Option<NullableText>,
 }
 
 /// Changes the display name and/or external id of the room's group mapping. Setting an
 /// external id maps an unmapped room.
-pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let input: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
-    let Value::Object(input) = input else {
-        return Err(ApiError::bad_request("the body must be a JSON object"));
-    };
-    let display = match input.get("display_name") {
+pub async fn patch(
+    ctx: &Ctx<'_>,
+    (Id(id), Json(change)): (Id, Json<RoomChange>),
+) -> Result<Reply, ApiError> {
+    let display = match change.display_name.as_deref().map(str::trim) {
         None => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Some(_) => return Err(ApiError::bad_request("display_name must be a non-empty string")),
+        Some("") => return Err(ApiError::bad_request("display_name must be a non-empty string")),
+        Some(d) => Some(d.to_owned()),
     };
-    let external = match input.get("external_id") {
-        None => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(Some(s.trim().to_owned())),
-        Some(Value::Null) => Some(None),
-        Some(_) => return Err(ApiError::bad_request("external_id must be a string or null")),
-    };
-    let (tenant, id, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
+    let external = change.external_id.map(NullableText::into_option);
+    let (tenant, now) = (ctx.tenant, now_ms());
     let room = ctx
         .store()
         .write(move |txn| {
@@ -90,20 +82,19 @@ pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpRespo
             rooms::update(txn, tenant, next, None, now)
         })
         .await?;
-    Ok(response::json(StatusCode::OK, &room_json(&room)))
+    Ok(Reply::json(StatusCode::OK, &room_json(&room)))
 }
 
-pub async fn unmap(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
+pub async fn unmap(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let (tenant, now) = (ctx.tenant, now_ms());
     ctx.store().write(move |txn| rooms::unmap(txn, tenant, id, None, now)).await?;
-    Ok(response::empty(StatusCode::NO_CONTENT))
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (limit, offset) = ctx.limit_offset()?;
-    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
+pub async fn members(ctx: &Ctx<'_>, (Id(id), page): (Id, Page)) -> Result<Reply, ApiError> {
+    let (limit, offset, tenant) = (page.limit, page.offset, ctx.tenant);
     let fingerprint = crate::cursor::fingerprint(&["native members", &id.to_string()]);
-    let cursor = ctx.cursor(fingerprint)?;
+    let cursor = page.cursor(fingerprint)?;
     let (room, page, last) = ctx
         .store()
         .read(move |tx| {
@@ -133,43 +124,31 @@ pub async fn members(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError>
     if cursor.is_none() {
         crate::repr::input::set_field(&mut body, "offset", json!(offset));
     }
-    Ok(response::json(StatusCode::OK, &body))
+    Ok(Reply::json(StatusCode::OK, &body))
 }
 
-fn user_id_field(input: &Map<String, Value>) -> Result<Uuid, ApiError> {
-    let raw = input
-        .get("user_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad_request("user_id is required"))?;
-    Uuid::parse_str(raw.trim())
-        .map_err(|_| ApiError::bad_request(format!("unknown or inactive users: {raw}")))
+/// A member named in a body: `{"user_id": …}`, with `tx_permission` where it may be set.
+#[derive(Deserialize)]
+pub struct MemberInput {
+    user_id: String,
+    tx_permission: Option<Flag>,
 }
 
-fn tx_field(input: &Map<String, Value>) -> Result<Option<bool>, ApiError> {
-    match input.get("tx_permission") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => as_bool(v)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_request("tx_permission must be true or false")),
-    }
-}
-
-async fn object(ctx: &Ctx<'_>, body: Incoming) -> Result<Map<String, Value>, ApiError> {
-    match body::json(&ctx.parts.headers, body, ctx.body_limit()).await? {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::bad_request("the body must be a JSON object")),
+impl MemberInput {
+    fn user(&self) -> Result<Uuid, ApiError> {
+        Uuid::parse_str(self.user_id.trim()).map_err(|_| {
+            ApiError::bad_request(format!("unknown or inactive users: {}", self.user_id))
+        })
     }
 }
 
 /// Adds one member: 201 when new, 200 when already a member (its tx_permission updated).
 pub async fn add_member(
     ctx: &Ctx<'_>,
-    raw: &str,
-    body: Incoming,
-) -> Result<HttpResponse, ApiError> {
-    let input = object(ctx, body).await?;
-    let (user, tx) = (user_id_field(&input)?, tx_field(&input)?);
-    let (tenant, room, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
+    (Id(room), Json(input)): (Id, Json<MemberInput>),
+) -> Result<Reply, ApiError> {
+    let (user, tx) = (input.user()?, input.tx_permission.map(|f| f.0));
+    let (tenant, now) = (ctx.tenant, now_ms());
     let (outcome, tx_permission) = ctx
         .store()
         .write(move |txn| {
@@ -179,36 +158,31 @@ pub async fn add_member(
         })
         .await?;
     let status = if outcome == Added::New { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(response::json(
+    Ok(Reply::json(
         status,
         &json!({"ok": true, "user_id": user, "room_id": room, "tx_permission": tx_permission}),
     ))
 }
 
+/// `PUT /rooms/{id}/members`: the whole member list.
+#[derive(Deserialize)]
+pub struct MemberList {
+    members: Vec<MemberInput>,
+}
+
 /// Full replace: the request's list becomes the member list, atomically.
 pub async fn sync_members(
     ctx: &Ctx<'_>,
-    raw: &str,
-    body: Incoming,
-) -> Result<HttpResponse, ApiError> {
-    let input = object(ctx, body).await?;
-    let list = input.get("members").and_then(Value::as_array).ok_or_else(|| {
-        ApiError::bad_request("members must be an array of {user_id, tx_permission}")
-    })?;
-    let mut wanted = HashMap::with_capacity(list.len());
+    (Id(room), Json(list)): (Id, Json<MemberList>),
+) -> Result<Reply, ApiError> {
+    let mut wanted = HashMap::with_capacity(list.members.len());
     let mut bad = Vec::new();
-    for entry in list {
-        let Some(entry) = entry.as_object() else {
-            return Err(ApiError::bad_request(
-                "members must be an array of {user_id, tx_permission}",
-            ));
-        };
-        match entry.get("user_id").and_then(Value::as_str).map(|s| Uuid::parse_str(s.trim())) {
-            Some(Ok(id)) => {
-                wanted.insert(id, Some(tx_field(entry)?.unwrap_or(false)));
+    for entry in &list.members {
+        match Uuid::parse_str(entry.user_id.trim()) {
+            Ok(id) => {
+                wanted.insert(id, Some(entry.tx_permission.is_some_and(|f| f.0)));
             }
-            Some(Err(_)) => bad.push(entry["user_id"].as_str().unwrap_or_default().to_owned()),
-            None => return Err(ApiError::bad_request("every member needs a user_id")),
+            Err(_) => bad.push(entry.user_id.clone()),
         }
     }
     if !bad.is_empty() {
@@ -217,12 +191,12 @@ pub async fn sync_members(
             bad.join(", ")
         )));
     }
-    let (tenant, room, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
+    let (tenant, now) = (ctx.tenant, now_ms());
     let counts = ctx
         .store()
         .write(move |txn| rooms::sync_members(txn, tenant, room, &wanted, Eligible::Active, now))
         .await?;
-    Ok(response::json(
+    Ok(Reply::json(
         StatusCode::OK,
         &json!({"room_id": room, "members_added": counts.added, "members_updated": counts.updated,
             "members_removed": counts.removed}),
@@ -231,27 +205,22 @@ pub async fn sync_members(
 
 pub async fn remove_member(
     ctx: &Ctx<'_>,
-    raw: &str,
-    raw_user: &str,
-) -> Result<HttpResponse, ApiError> {
-    let user = path_uuid(raw_user)?;
-    remove(ctx, raw, user).await
+    (Id(room), SubId(user)): (Id, SubId),
+) -> Result<Reply, ApiError> {
+    remove(ctx, room, user).await
 }
 
 /// `DELETE /channels/{id}/members` with `{"user_id": …}`.
 pub async fn remove_member_by_body(
     ctx: &Ctx<'_>,
-    raw: &str,
-    body: Incoming,
-) -> Result<HttpResponse, ApiError> {
-    let input = object(ctx, body).await?;
-    let user = user_id_field(&input)?;
-    remove(ctx, raw, user).await
+    (Id(room), Json(input)): (Id, Json<MemberInput>),
+) -> Result<Reply, ApiError> {
+    remove(ctx, room, input.user()?).await
 }
 
-async fn remove(ctx: &Ctx<'_>, raw: &str, user: Uuid) -> Result<HttpResponse, ApiError> {
-    let (tenant, room, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
+async fn remove(ctx: &Ctx<'_>, room: Uuid, user: Uuid) -> Result<Reply, ApiError> {
+    let (tenant, now) = (ctx.tenant, now_ms());
     let removed =
         ctx.store().write(move |txn| rooms::remove_member(txn, tenant, room, user, now)).await?;
-    if removed { Ok(response::empty(StatusCode::NO_CONTENT)) } else { Err(ApiError::NotFound) }
+    if removed { Ok(Reply::empty(StatusCode::NO_CONTENT)) } else { Err(ApiError::NotFound) }
 }

@@ -2,46 +2,27 @@
 //! page. `full_name` and `display_name` are the same field.
 
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_uuid, response};
-use crate::repr::input::{as_bool, plausible_email, roles_from_json, roles_to_native};
+use crate::http::request::{Id, IfMatch, Object, Page};
+use crate::http::response::Reply;
+use crate::repr::input::{as_bool, plausible_email, roles_from_json};
 use crate::repr::users::set_primary_email;
+use crate::repr::users::user_json;
 use crate::store::users::{self, Roles, User};
-use crate::time::{format_ms, now_ms};
+use crate::time::now_ms;
 
-pub fn user_json(u: &User) -> Value {
-    // The native display name is SCIM's name.formatted, or its displayName when that is all an
-    // IdP sent (Entra does), or else made of the name's parts (Okta sends only those).
-    let display = crate::repr::users::display_name(u);
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "user_name": u.user_name,
-                "display_name": display,
-        "full_name": display,
-        "external_id": u.external_id,
-        "given_name": u.given_name,
-        "family_name": u.family_name,
-        "active": u.active,
-        "roles": roles_to_native(u.roles),
-        "created_at": format_ms(u.created_at),
-        "updated_at": format_ms(u.updated_at),
-    })
+fn one(status: StatusCode, u: &User) -> Reply {
+    Reply::json(status, &json!({ "user": user_json(u) }))
 }
 
-fn one(status: StatusCode, u: &User) -> HttpResponse {
-    response::json(status, &json!({ "user": user_json(u) }))
-}
-
-pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
-    let (limit, offset) = ctx.limit_offset()?;
+pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
+    let (limit, offset) = (page.limit, page.offset);
     let fingerprint = crate::cursor::fingerprint(&["native users"]);
-    let cursor = ctx.cursor(fingerprint)?;
+    let cursor = page.cursor(fingerprint)?;
     let tenant = ctx.tenant;
     let (total, page, last) = ctx
         .store()
@@ -68,17 +49,16 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
     if cursor.is_none() {
         crate::repr::input::set_field(&mut body, "offset", json!(offset));
     }
-    Ok(response::json(StatusCode::OK, &body))
+    Ok(Reply::json(StatusCode::OK, &body))
 }
 
-pub async fn get(ctx: &Ctx<'_>, raw_id: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, path_uuid(raw_id)?);
+pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
     let user = ctx.store().read(move |tx| users::get(tx, tenant, id)).await?;
     Ok(one(StatusCode::OK, &user))
 }
 
-pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let input = object(body::json(&ctx.parts.headers, body, ctx.body_limit()).await?)?;
+pub async fn create(ctx: &Ctx<'_>, Object(input): Object) -> Result<Reply, ApiError> {
     let now = now_ms();
     let mut user = User::new(Uuid::now_v7(), String::new(), now);
     apply(&mut user, &input, Mode::Full)?;
@@ -90,33 +70,34 @@ pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
 
 pub async fn replace(
     ctx: &Ctx<'_>,
-    raw_id: &str,
-    body: Incoming,
-) -> Result<HttpResponse, ApiError> {
-    let input = object(body::json(&ctx.parts.headers, body, ctx.body_limit()).await?)?;
-    change(ctx, raw_id, input, Mode::Full).await
+    (id, if_match, Object(input)): (Id, IfMatch, Object),
+) -> Result<Reply, ApiError> {
+    change(ctx, id, if_match, input, Mode::Full).await
 }
 
-pub async fn patch(ctx: &Ctx<'_>, raw_id: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let input = object(body::json(&ctx.parts.headers, body, ctx.body_limit()).await?)?;
-    change(ctx, raw_id, input, Mode::Partial).await
+pub async fn patch(
+    ctx: &Ctx<'_>,
+    (id, if_match, Object(input)): (Id, IfMatch, Object),
+) -> Result<Reply, ApiError> {
+    change(ctx, id, if_match, input, Mode::Partial).await
 }
 
 /// Soft delete: the user stays, inactive, and frees its seat.
-pub async fn deactivate(ctx: &Ctx<'_>, raw_id: &str) -> Result<HttpResponse, ApiError> {
+pub async fn deactivate(ctx: &Ctx<'_>, (id, if_match): (Id, IfMatch)) -> Result<Reply, ApiError> {
     let mut off = Map::new();
     off.insert("active".into(), json!(false));
-    change(ctx, raw_id, off, Mode::Partial).await?;
-    Ok(response::empty(StatusCode::NO_CONTENT))
+    change(ctx, id, if_match, off, Mode::Partial).await?;
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
 async fn change(
     ctx: &Ctx<'_>,
-    raw_id: &str,
+    Id(id): Id,
+    IfMatch(if_match): IfMatch,
     input: Map<String, Value>,
     mode: Mode,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, if_match) = (ctx.tenant, path_uuid(raw_id)?, ctx.if_match()?);
+) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
     // Validate before queueing, so a bad body never reaches the writer.
     apply(&mut User::new(id, "probe@example.com".into(), 0), &input, mode)?;
     let now = now_ms();
@@ -129,13 +110,6 @@ async fn change(
         })
         .await?;
     Ok(one(StatusCode::OK, &user))
-}
-
-fn object(v: Value) -> Result<Map<String, Value>, ApiError> {
-    match v {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::bad_request("the body must be a JSON object")),
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

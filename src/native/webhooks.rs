@@ -2,63 +2,53 @@
 //! get, update, delete, send a test event, and the delivery log with redelivery.
 
 use hyper::StatusCode;
-use hyper::body::Incoming;
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_uuid, response};
+use crate::http::request::{Id, Json, Query, SubId};
+use crate::http::response::Reply;
 use crate::repr::webhooks::{delivery_json, hook_json};
 use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, EVENT_TYPES, Webhook};
 use crate::time::now_ms;
 use crate::webhooks::send;
 
-async fn object(ctx: &Ctx<'_>, body: Incoming) -> Result<Map<String, Value>, ApiError> {
-    match body::json(&ctx.parts.headers, body, ctx.body_limit()).await? {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::bad_request("the body must be a JSON object")),
-    }
+/// A registration's fields as a request sends them; omitted ones take their defaults (create)
+/// or stay as they are (update).
+#[derive(Deserialize)]
+pub struct HookInput {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    description: Option<String>,
+    active: Option<bool>,
 }
 
-fn url_field(v: &Value) -> Result<String, ApiError> {
-    let url = v.as_str().ok_or_else(|| ApiError::bad_request("url must be a string"))?.trim();
+fn checked_url(url: &str) -> Result<String, ApiError> {
+    let url = url.trim();
     send::check_url(url).map_err(ApiError::bad_request)?;
     Ok(url.to_owned())
 }
 
-fn events_field(v: &Value) -> Result<Vec<String>, ApiError> {
-    let list = v.as_array().ok_or_else(|| ApiError::bad_request("events must be an array"))?;
-    let mut events = Vec::new();
-    for e in list {
-        let name = e.as_str().ok_or_else(|| ApiError::bad_request("events must be strings"))?;
-        if name != "*" && !EVENT_TYPES.contains(&name) {
-            return Err(ApiError::bad_request(format!(
-                "unknown event {name:?}; known: *, {}",
-                EVENT_TYPES.join(", ")
-            )));
-        }
-        events.push(name.to_owned());
+fn checked_events(list: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if let Some(name) = list.iter().find(|n| *n != "*" && !EVENT_TYPES.contains(&n.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown event {name:?}; known: *, {}",
+            EVENT_TYPES.join(", ")
+        )));
     }
-    if events.is_empty() {
+    if list.is_empty() {
         return Err(ApiError::bad_request("events must name at least one event type (or *)"));
     }
-    Ok(events)
+    Ok(list)
 }
 
-fn bool_field(v: &Value, name: &str) -> Result<bool, ApiError> {
-    v.as_bool().ok_or_else(|| ApiError::bad_request(format!("{name} must be true or false")))
-}
-
-pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let input = object(ctx, body).await?;
-    let url = url_field(input.get("url").unwrap_or(&Value::Null))?;
-    let events = events_field(input.get("events").unwrap_or(&json!(["*"])))?;
-    let description = input.get("description").and_then(Value::as_str).unwrap_or("").to_owned();
-    let active = match input.get("active") {
-        Some(v) => bool_field(v, "active")?,
-        None => true,
-    };
+pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply, ApiError> {
+    let url = checked_url(input.url.as_deref().ok_or(ApiError::bad_request("url is required"))?)?;
+    let events = checked_events(input.events.unwrap_or_else(|| vec!["*".into()]))?;
+    let description = input.description.unwrap_or_default();
+    let active = input.active.unwrap_or(true);
     let now = now_ms();
     let hook = Webhook {
         id: Uuid::now_v7(),
@@ -78,31 +68,32 @@ pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiEr
     ctx.store().write(move |txn| hooks::create(txn, tenant, &stored)).await?;
     let mut out = hook_json(&hook);
     crate::repr::input::set_field(&mut out, "secret", json!(hook.secret));
-    Ok(response::json(StatusCode::CREATED, &out))
+    Ok(Reply::json(StatusCode::CREATED, &out))
 }
 
-pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
+pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
     let all = ctx.store().read(move |tx| hooks::list(tx, tenant)).await?;
-    Ok(response::json(
+    Ok(Reply::json(
         StatusCode::OK,
         &json!({"webhooks": all.iter().map(hook_json).collect::<Vec<_>>()}),
     ))
 }
 
-pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
+pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
     let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
-    Ok(response::json(StatusCode::OK, &hook_json(&hook)))
+    Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
-pub async fn update(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let input = object(ctx, body).await?;
-    let url = input.get("url").map(url_field).transpose()?;
-    let events = input.get("events").map(events_field).transpose()?;
-    let description = input.get("description").map(|d| d.as_str().unwrap_or("").to_owned());
-    let active = input.get("active").map(|v| bool_field(v, "active")).transpose()?;
-    let (tenant, id, now) = (ctx.tenant, path_uuid(raw)?, now_ms());
+pub async fn update(
+    ctx: &Ctx<'_>,
+    (Id(id), Json(input)): (Id, Json<HookInput>),
+) -> Result<Reply, ApiError> {
+    let url = input.url.as_deref().map(checked_url).transpose()?;
+    let events = input.events.map(checked_events).transpose()?;
+    let (description, active) = (input.description, input.active);
+    let (tenant, now) = (ctx.tenant, now_ms());
     let hook = ctx
         .store()
         .write(move |txn| {
@@ -131,18 +122,18 @@ pub async fn update(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResp
             Ok(h)
         })
         .await?;
-    Ok(response::json(StatusCode::OK, &hook_json(&hook)))
+    Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
-pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
+pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
     ctx.store().write(move |txn| hooks::delete(txn, tenant, id)).await?;
-    Ok(response::empty(StatusCode::NO_CONTENT))
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.
-pub async fn test(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
+pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
     let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
     let event_id = Uuid::now_v7();
     let data = json!({ "webhook_id": id });
@@ -153,16 +144,16 @@ pub async fn test(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
         send::post(&target, &event_id.to_string(), &payload, &ctx.state.webhooks, &mut None).await;
     // Delivered or not, and the receiver's status: no timing, and network errors only as
     // `send::NO_ANSWER`, so the endpoint cannot map the networks the server reaches.
-    Ok(response::json(
+    Ok(Reply::json(
         StatusCode::OK,
         &json!({"delivered": outcome.succeeded(), "status_code": outcome.status,
             "error": outcome.error}),
     ))
 }
 
-pub async fn deliveries(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let limit = ctx.param_u64("limit")?.unwrap_or(100).min(1000);
-    let (tenant, id) = (ctx.tenant, path_uuid(raw)?);
+pub async fn deliveries(ctx: &Ctx<'_>, (Id(id), query): (Id, Query)) -> Result<Reply, ApiError> {
+    let limit = query.u64("limit")?.unwrap_or(100).min(1000);
+    let tenant = ctx.tenant;
     let list = ctx
         .store()
         .read(move |tx| {
@@ -179,7 +170,7 @@ pub async fn deliveries(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiErr
             Ok(list)
         })
         .await?;
-    Ok(response::json(
+    Ok(Reply::json(
         StatusCode::OK,
         &json!({"deliveries": list.iter().map(delivery_json).collect::<Vec<_>>()}),
     ))
@@ -188,11 +179,9 @@ pub async fn deliveries(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiErr
 /// Queues a delivery again, now (same event, same `webhook-id`).
 pub async fn redeliver(
     ctx: &Ctx<'_>,
-    raw: &str,
-    raw_delivery: &str,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, delivery, now) =
-        (ctx.tenant, path_uuid(raw)?, path_uuid(raw_delivery)?, now_ms());
+    (Id(id), SubId(delivery)): (Id, SubId),
+) -> Result<Reply, ApiError> {
+    let (tenant, now) = (ctx.tenant, now_ms());
     let d = ctx
         .store()
         .write(move |txn| {
@@ -204,5 +193,5 @@ pub async fn redeliver(
             Ok(d)
         })
         .await?;
-    Ok(response::json(StatusCode::ACCEPTED, &delivery_json(&d)))
+    Ok(Reply::json(StatusCode::ACCEPTED, &delivery_json(&d)))
 }

@@ -89,3 +89,41 @@ pub fn set_field(doc: &mut Value, key: &str, value: Value) {
         fields.insert(key.to_owned(), value);
     }
 }
+
+/// A boolean as IdPs send it: `true`/`false`, or those words as strings in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl<'de> serde::Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Flag, D::Error> {
+        let v = Value::deserialize(d)?;
+        as_bool(&v).map(Flag).ok_or_else(|| serde::de::Error::custom("must be true or false"))
+    }
+}
+
+/// A text field that may be cleared: a string (trimmed; empty clears it) or null. Read with
+/// `#[serde(default, deserialize_with = "present")]` so that null and absent differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NullableText(Option<String>);
+
+impl NullableText {
+    pub fn into_option(self) -> Option<String> {
+        self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NullableText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NullableText, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        Ok(NullableText(text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())))
+    }
+}
+
+/// For a field whose null means something: present (null included) is Some.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}

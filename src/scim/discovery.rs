@@ -6,30 +6,32 @@ use serde_json::{Value, json};
 
 use super::filter::{CORE_GROUP_URN, CORE_USER_URN};
 use super::list::{LIST_RESPONSE, MAX_RESULTS};
-use super::user::ENTERPRISE_URN;
+use super::users::ENTERPRISE_URN;
 use crate::http::Ctx;
-use crate::http::Style;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::response;
+use crate::http::request::Name;
+use crate::http::response::Reply;
+
+/// Most operations one Bulk request may hold (advertised as `bulk.maxOperations`).
+pub const MAX_BULK_OPERATIONS: usize = 1000;
 
 const SPC_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 const RESOURCE_TYPE_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 const SCHEMA_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
-fn scim(value: &Value) -> HttpResponse {
-    response::json_in_style(StatusCode::OK, value, Style::Scim)
+fn scim(value: &Value) -> Reply {
+    Reply::json(StatusCode::OK, value)
 }
 
 fn url(ctx: &Ctx<'_>, rest: &str) -> String {
     format!("{}/scim/v2/{rest}", ctx.base_url())
 }
 
-pub fn service_provider_config(ctx: &Ctx<'_>) -> HttpResponse {
-    scim(&json!({
+pub async fn service_provider_config(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
+    Ok(scim(&json!({
         "schemas": [SPC_URN],
         "patch": {"supported": true},
-        "bulk": {"supported": true, "maxOperations": super::bulk::MAX_OPERATIONS, "maxPayloadSize": ctx.body_limit().bytes},
+        "bulk": {"supported": true, "maxOperations": MAX_BULK_OPERATIONS, "maxPayloadSize": ctx.body_limit().bytes},
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
         "sort": {"supported": true},
@@ -45,7 +47,7 @@ pub fn service_provider_config(ctx: &Ctx<'_>) -> HttpResponse {
             "primary": true,
         }],
         "meta": {"resourceType": "ServiceProviderConfig", "location": url(ctx, "ServiceProviderConfig")},
-    }))
+    })))
 }
 
 fn user_resource_type(ctx: &Ctx<'_>) -> Value {
@@ -73,12 +75,13 @@ fn group_resource_type(ctx: &Ctx<'_>) -> Value {
     })
 }
 
-pub fn resource_types(ctx: &Ctx<'_>, name: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub async fn resource_types(ctx: &Ctx<'_>, Name(name): Name) -> Result<Reply, ApiError> {
     let all = vec![user_resource_type(ctx), group_resource_type(ctx)];
-    one_or_list(all, name, "id")
+    one_or_list(all, name.as_deref(), "id")
 }
 
-pub fn schemas(ctx: &Ctx<'_>, id: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub async fn schemas(ctx: &Ctx<'_>, Name(id): Name) -> Result<Reply, ApiError> {
+    let id = id.as_deref();
     let mut all = vec![user_schema(), enterprise_schema(), group_schema()];
     for s in &mut all {
         let id = s["id"].as_str().unwrap_or_default().to_owned();
@@ -89,7 +92,7 @@ pub fn schemas(ctx: &Ctx<'_>, id: Option<&str>) -> Result<HttpResponse, ApiError
     one_or_list(all, id, "id")
 }
 
-fn one_or_list(all: Vec<Value>, wanted: Option<&str>, key: &str) -> Result<HttpResponse, ApiError> {
+fn one_or_list(all: Vec<Value>, wanted: Option<&str>, key: &str) -> Result<Reply, ApiError> {
     match wanted {
         Some(w) => {
             let w = crate::http::path_id(w);

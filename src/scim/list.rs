@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value, json};
 
 use super::filter::{self, AttrPath, Filter};
-use crate::http::Ctx;
 use crate::http::error::ApiError;
+use crate::http::request::{FromRequest, Input, Query};
 use crate::repr::input::field;
 
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -54,6 +54,23 @@ struct Raw<'a> {
     cursor: Option<&'a str>,
 }
 
+/// A list's parameters from the query string.
+impl FromRequest for ListParams {
+    fn from_request(input: &Input<'_>) -> Result<ListParams, ApiError> {
+        ListParams::from_query(&input.query)
+    }
+}
+
+/// A list's parameters from a `.search` body (RFC 7644 §3.4.3).
+pub struct Search(pub ListParams);
+
+impl FromRequest for Search {
+    const BODY: bool = true;
+    fn from_request(input: &Input<'_>) -> Result<Search, ApiError> {
+        ListParams::from_search(&input.json::<Value>()?).map(Search)
+    }
+}
+
 impl ListParams {
     fn build(raw: Raw<'_>) -> Result<ListParams, ApiError> {
         let Raw { filter, start, count, sort_by, sort_order, attributes, excluded, cursor } = raw;
@@ -87,27 +104,25 @@ impl ListParams {
         })
     }
 
-    pub fn from_query(ctx: &Ctx<'_>) -> Result<ListParams, ApiError> {
+    pub fn from_query(query: &Query) -> Result<ListParams, ApiError> {
         let int = |name: &str| -> Result<Option<i64>, ApiError> {
-            match ctx.param(name) {
+            match query.get(name) {
                 None => Ok(None),
                 Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
                     ApiError::bad_request(format!("{name} must be an integer, not {v:?}"))
                 }),
             }
         };
-        let list = |name: &str| ctx.param(name).into_iter().collect::<Vec<_>>();
-        let (filter, sort_by, sort_order, cursor) =
-            (ctx.param("filter"), ctx.param("sortBy"), ctx.param("sortOrder"), ctx.param("cursor"));
+        let list = |name: &str| query.get(name).map(str::to_owned).into_iter().collect::<Vec<_>>();
         ListParams::build(Raw {
-            filter: filter.as_deref(),
+            filter: query.get("filter"),
             start: int("startIndex")?,
             count: int("count")?,
-            sort_by: sort_by.as_deref(),
-            sort_order: sort_order.as_deref(),
+            sort_by: query.get("sortBy"),
+            sort_order: query.get("sortOrder"),
             attributes: &list("attributes"),
             excluded: &list("excludedAttributes"),
-            cursor: cursor.as_deref(),
+            cursor: query.get("cursor"),
         })
     }
 

@@ -10,6 +10,8 @@
 use serde_json::{Map, Value};
 
 use super::filter::{self, AttrPath, CompValue, Filter, Op, Parser, Token};
+use crate::http::error::ApiError;
+use crate::http::request::{FromRequest, Input};
 use crate::repr::input::field;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +43,20 @@ pub struct PatchError {
     pub detail: String,
 }
 
+/// A PatchOp request body (RFC 7644 §3.5.2), its operations parsed.
+pub struct PatchRequest(pub Vec<Operation>);
+
+impl FromRequest for PatchRequest {
+    const BODY: bool = true;
+    fn from_request(input: &Input<'_>) -> Result<PatchRequest, ApiError> {
+        Ok(PatchRequest(parse_request(&input.json::<Value>()?)?))
+    }
+}
+
 /// The RFC's `scimType` reaches the client as the parser gave it.
-impl From<PatchError> for crate::http::error::ApiError {
+impl From<PatchError> for ApiError {
     fn from(e: PatchError) -> Self {
-        crate::http::error::ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type }
+        ApiError::BadRequest { detail: e.detail, scim_type: e.scim_type }
     }
 }
 

@@ -9,48 +9,20 @@
 
 use std::collections::{HashMap, HashSet};
 
-use hyper::StatusCode;
-use hyper::body::Incoming;
+use hyper::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::Written;
-use super::list::ListParams;
-use super::{groups, users};
-use crate::auth::Scope;
-use crate::http::Style;
+use super::authorize::permits;
+use super::table::{self, BULK_OPERATIONS, RouteError, Source};
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_id, response};
+use crate::http::request::Json;
+use crate::http::response::Reply;
+use crate::http::{Ctx, Style};
 use crate::repr::input::field;
 
-pub const MAX_OPERATIONS: usize = 1000;
+use crate::scim::discovery::MAX_BULK_OPERATIONS as MAX_OPERATIONS;
 const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
 const PREFIX: &str = "bulkId:";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-impl Method {
-    fn name(self) -> &'static str {
-        match self {
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resource {
-    Users,
-    Groups,
-}
 
 /// One operation as the client sent it.
 struct Operation {
@@ -66,10 +38,10 @@ fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiEr
     let bulk_id = field(v, "bulkId").and_then(Value::as_str).map(str::to_owned);
     let fail = |e: ApiError| (bulk_id.clone(), method_name.clone(), e);
     let method = match method_name.as_str() {
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "PATCH" => Method::Patch,
-        "DELETE" => Method::Delete,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "PATCH" => Method::PATCH,
+        "DELETE" => Method::DELETE,
         other => {
             return Err(fail(ApiError::bad_request(format!(
                 "unknown method {other:?}: use POST, PUT, PATCH or DELETE"
@@ -78,10 +50,10 @@ fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiEr
     };
     let path = field(v, "path").and_then(Value::as_str).unwrap_or("").to_owned();
     let data = field(v, "data").cloned();
-    if method == Method::Post && bulk_id.is_none() {
+    if method == Method::POST && bulk_id.is_none() {
         return Err(fail(ApiError::bad_request("a POST operation needs a bulkId")));
     }
-    if method != Method::Delete && data.is_none() {
+    if method != Method::DELETE && data.is_none() {
         return Err(fail(ApiError::bad_request("this operation needs data")));
     }
     let version = field(v, "version").and_then(Value::as_str).map(str::to_owned);
@@ -121,8 +93,7 @@ fn path_refs(path: &str) -> HashSet<String> {
     out
 }
 
-pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
+pub async fn bulk(ctx: &Ctx<'_>, Json(request): Json<Value>) -> Result<Reply, ApiError> {
     let Some(raw_ops) = field(&request, "Operations").and_then(Value::as_array) else {
         return Err(ApiError::BadRequest {
             detail: "a BulkRequest needs an \"Operations\" array".into(),
@@ -170,7 +141,7 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
                 set(
                     &mut results,
                     i,
-                    Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e)),
+                    Some(failure(op.method.as_str(), op.bulk_id.as_deref(), None, &e)),
                 );
                 errors += 1;
                 if let Some(b) = &op.bulk_id {
@@ -191,7 +162,7 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
                 set(
                     &mut results,
                     i,
-                    Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e)),
+                    Some(failure(op.method.as_str(), op.bulk_id.as_deref(), None, &e)),
                 );
             }
             break;
@@ -206,29 +177,29 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
                 substitute(d, &resolved);
             }
         }
-        let outcomes: Vec<(usize, Operation, Result<Written, ApiError>)> =
-            if fail_on_errors.is_some() {
-                let mut out = Vec::new();
-                let mut iter = ready.into_iter();
-                for (i, op) in iter.by_ref() {
-                    let r = run(ctx, &op).await;
-                    let failed = r.is_err();
-                    out.push((i, op, r));
-                    if failed && stop(errors + out.iter().filter(|o| o.2.is_err()).count()) {
-                        break;
-                    }
+        let outcomes: Vec<(usize, Operation, Result<Reply, ApiError>)> = if fail_on_errors.is_some()
+        {
+            let mut out = Vec::new();
+            let mut iter = ready.into_iter();
+            for (i, op) in iter.by_ref() {
+                let r = run(ctx, &op).await;
+                let failed = r.is_err();
+                out.push((i, op, r));
+                if failed && stop(errors + out.iter().filter(|o| o.2.is_err()).count()) {
+                    break;
                 }
-                // Operations not reached stay out of the response (RFC 7644 §3.7.3).
-                waiting.clear();
-                for (i, op) in iter {
-                    waiting.push((i, op));
-                }
-                out
-            } else {
-                let runs = ready.iter().map(|(_, op)| run(ctx, op));
-                let answers = futures_util::future::join_all(runs).await;
-                ready.into_iter().zip(answers).map(|((i, op), r)| (i, op, r)).collect()
-            };
+            }
+            // Operations not reached stay out of the response (RFC 7644 §3.7.3).
+            waiting.clear();
+            for (i, op) in iter {
+                waiting.push((i, op));
+            }
+            out
+        } else {
+            let runs = ready.iter().map(|(_, op)| run(ctx, op));
+            let answers = futures_util::future::join_all(runs).await;
+            ready.into_iter().zip(answers).map(|((i, op), r)| (i, op, r)).collect()
+        };
         for (i, op, outcome) in outcomes {
             match outcome {
                 Ok(w) => {
@@ -248,7 +219,7 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
                     set(
                         &mut results,
                         i,
-                        Some(failure(op.method.name(), op.bulk_id.as_deref(), None, &e)),
+                        Some(failure(op.method.as_str(), op.bulk_id.as_deref(), None, &e)),
                     );
                 }
             }
@@ -257,16 +228,12 @@ pub async fn bulk(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiErro
     }
 
     let operations: Vec<Value> = results.into_iter().flatten().collect();
-    Ok(response::json_in_style(
-        StatusCode::OK,
-        &json!({"schemas": [BULK_RESPONSE], "Operations": operations}),
-        Style::Scim,
-    ))
+    Ok(Reply::json(StatusCode::OK, &json!({"schemas": [BULK_RESPONSE], "Operations": operations})))
 }
 
-fn success(op: &Operation, w: &Written) -> Value {
+fn success(op: &Operation, w: &Reply) -> Value {
     let mut out = Map::new();
-    out.insert("method".into(), json!(op.method.name()));
+    out.insert("method".into(), json!(op.method.as_str()));
     if let Some(b) = &op.bulk_id {
         out.insert("bulkId".into(), json!(b));
     }
@@ -295,76 +262,30 @@ fn failure(method: &str, bulk_id: Option<&str>, location: Option<&str>, e: &ApiE
     Value::Object(out)
 }
 
-fn version(op: &Operation) -> Result<Option<u64>, ApiError> {
-    match op.version.as_deref().map(str::trim) {
-        None | Some("*") => Ok(None),
-        Some(v) => v
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::PreconditionFailed),
-    }
-}
-
-/// Runs one operation through the same code as the single-resource endpoints.
-async fn run(ctx: &Ctx<'_>, op: &Operation) -> Result<Written, ApiError> {
-    let trimmed = op.path.trim().trim_start_matches('/');
-    let (resource, id) = match trimmed.split_once('/') {
-        Some((r, id)) if !id.is_empty() && !id.contains('/') => (r, Some(path_id(id))),
-        None => (trimmed, None),
-        _ => {
-            return Err(ApiError::BadRequest {
-                detail: format!("invalid path {:?}", op.path),
-                scim_type: "invalidPath",
-            });
+/// Runs one operation as the request it stands for: parsed against the same endpoint table,
+/// scope-checked by the same code, its `version` read as `If-Match` is.
+async fn run(ctx: &Ctx<'_>, op: &Operation) -> Result<Reply, ApiError> {
+    let invalid = |why: &str| ApiError::BadRequest {
+        detail: format!("invalid path {:?}: {why}", op.path),
+        scim_type: "invalidPath",
+    };
+    let path = format!("/scim/v2/{}", op.path.trim().trim_start_matches('/'));
+    let route = match table::parse(&op.method, &path, None) {
+        Ok(route) if BULK_OPERATIONS.contains(&route.endpoint) => route,
+        Ok(_) | Err(RouteError::NotFound(_)) => {
+            return Err(invalid("Bulk handles /Users and /Groups"));
+        }
+        Err(RouteError::MethodNotAllowed { .. }) => {
+            return Err(invalid(&format!(
+                "{} is not an operation there: POST takes a collection, the others one resource",
+                op.method
+            )));
         }
     };
-    let resource = match resource {
-        "Users" => Resource::Users,
-        "Groups" => Resource::Groups,
-        _ => {
-            return Err(ApiError::BadRequest {
-                detail: format!("invalid path {:?}: Bulk handles /Users and /Groups", op.path),
-                scim_type: "invalidPath",
-            });
-        }
-    };
-    let needed = match resource {
-        Resource::Users => Scope::ScimUsersWrite,
-        Resource::Groups => Scope::ScimGroupsWrite,
-    };
-    if !ctx.caller.key.scopes.contains(needed) {
-        return Err(ApiError::Forbidden { required_scope: needed.name() });
-    }
-    let data = op.data.clone().unwrap_or(Value::Null);
-    let if_match = version(op)?;
-    match (op.method, resource, id.as_deref()) {
-        (Method::Post, Resource::Users, None) => users::create_doc(ctx, data).await,
-        (Method::Put, Resource::Users, Some(id)) => {
-            users::replace_doc(ctx, id, data, if_match).await
-        }
-        (Method::Patch, Resource::Users, Some(id)) => {
-            users::patch_doc(ctx, id, data, if_match).await
-        }
-        (Method::Delete, Resource::Users, Some(id)) => users::delete_id(ctx, id, if_match).await,
-        (Method::Post, Resource::Groups, None) => groups::create_doc(ctx, data).await,
-        (Method::Put, Resource::Groups, Some(id)) => {
-            groups::replace_doc(ctx, id, data, if_match).await
-        }
-        (Method::Patch, Resource::Groups, Some(id)) => {
-            groups::patch_doc(ctx, id, data, if_match, &ListParams::default()).await
-        }
-        (Method::Delete, Resource::Groups, Some(id)) => groups::delete_id(ctx, id, if_match).await,
-        _ => Err(ApiError::BadRequest {
-            detail: format!(
-                "{} {} is not an operation: POST takes a collection, the others one resource",
-                op.method.name(),
-                op.path
-            ),
-            scim_type: "invalidPath",
-        }),
-    }
+    permits(&ctx.caller.key, route.access)?;
+    let source = Source::Bulk { data: op.data.clone(), version: op.version.as_deref() };
+    // Boxed: Bulk is itself an endpoint of the table it calls into.
+    Box::pin(table::call(&route, ctx, source)).await
 }
 
 /// Fills an operation's slot in the answer (slots are made one per operation).

@@ -1,21 +1,25 @@
 //! SCIM `/Users`: list (with filter, sort, paging, projection), `.search`, get by id or
 //! externalId, create, replace, patch and delete. Deleted users are 404 for everything.
 
+mod resource;
+
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::filter::{self, IndexedAttr};
-use super::list::{CursorPage, Hits, ListParams};
-use super::{Written, patch, user};
-use crate::http::Style;
+use super::list::{CursorPage, Hits, ListParams, Search};
+use super::patch;
+use super::patch::PatchRequest;
+use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::listener::HttpResponse;
-use crate::http::{Ctx, body, path_id, response};
+use crate::http::request::{IfMatch, Json, Ref};
+use crate::http::response::Reply;
 use crate::store::users::{self, User};
 use crate::store::{self, Tx};
 use crate::time::now_ms;
+use resource as user;
+pub use resource::ENTERPRISE_URN;
 
 fn users_url(ctx: &Ctx<'_>) -> String {
     format!("{}/scim/v2/Users", ctx.base_url())
@@ -33,27 +37,24 @@ fn resolve(tx: &impl Tx, tenant: Uuid, raw: &str) -> store::Result<User> {
 }
 
 /// One user as written: status, document, `Location` and `ETag`.
-fn written(status: StatusCode, u: &User, base: &str, projected: Option<&ListParams>) -> Written {
+fn written(status: StatusCode, u: &User, base: &str, projected: Option<&ListParams>) -> Reply {
     let location = format!("{base}/{}", u.id);
     let mut doc = user::render(u, &location);
     if let Some(p) = projected {
         super::list::project(&mut doc, &p.attributes, &p.excluded);
     }
-    Written { status, body: Some(doc), location: Some(location), etag: Some(user::etag(u)) }
+    Reply::json(status, &doc).with_location(location).with_etag(user::etag(u))
 }
 
-pub async fn list(ctx: &Ctx<'_>) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::from_query(ctx)?;
+pub async fn list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
     run_list(ctx, params).await
 }
 
-pub async fn search(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
-    let params = ListParams::from_search(&request)?;
+pub async fn search(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, ApiError> {
     run_list(ctx, params).await
 }
 
-async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, ApiError> {
+async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
     let (tenant, base, limit) = (ctx.tenant, users_url(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
         .store()
@@ -80,7 +81,7 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<HttpResponse, Api
             Ok(Ok(hits.respond()))
         })
         .await??;
-    Ok(response::json_in_style(StatusCode::OK, &answer, Style::Scim))
+    Ok(Reply::json(StatusCode::OK, &answer))
 }
 
 /// A cursor walk's page (RFC 9865): after the cursor, in creation order.
@@ -136,7 +137,7 @@ fn candidates(
 }
 
 /// Whether a list may run: an index lookup always may; a scan only over at most `limit` users.
-pub fn within_budget(
+pub(crate) fn within_budget(
     tx: &impl Tx,
     tenant: Uuid,
     params: &ListParams,
@@ -151,7 +152,7 @@ pub fn within_budget(
 /// Every user matching `filter` (all users without one), as SCIM shows them, in creation order,
 /// into `hits`. Equality on userName, externalId or an email is an index lookup; anything else
 /// is a scan.
-pub fn matching(
+pub(crate) fn matching(
     tx: &impl Tx,
     tenant: Uuid,
     filter: Option<&filter::Filter>,
@@ -174,33 +175,13 @@ pub fn matching(
     Ok(())
 }
 
-pub async fn get(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::from_query(ctx)?;
-    let (tenant, raw) = (ctx.tenant, path_id(raw));
+pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
     let u = ctx.store().read(move |tx| resolve(tx, tenant, &raw)).await?;
-    Ok(written(StatusCode::OK, &u, &users_url(ctx), Some(&params)).into_response())
+    Ok(written(StatusCode::OK, &u, &users_url(ctx), Some(&params)))
 }
 
-pub async fn create(ctx: &Ctx<'_>, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
-    Ok(create_doc(ctx, doc).await?.into_response())
-}
-
-pub async fn replace(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let doc: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
-    Ok(replace_doc(ctx, &path_id(raw), doc, ctx.if_match()?).await?.into_response())
-}
-
-pub async fn patch(ctx: &Ctx<'_>, raw: &str, body: Incoming) -> Result<HttpResponse, ApiError> {
-    let request: Value = body::json(&ctx.parts.headers, body, ctx.body_limit()).await?;
-    Ok(patch_doc(ctx, &path_id(raw), request, ctx.if_match()?).await?.into_response())
-}
-
-pub async fn delete(ctx: &Ctx<'_>, raw: &str) -> Result<HttpResponse, ApiError> {
-    Ok(delete_id(ctx, &path_id(raw), ctx.if_match()?).await?.into_response())
-}
-
-pub async fn create_doc(ctx: &Ctx<'_>, doc: Value) -> Result<Written, ApiError> {
+pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiError> {
     let now = now_ms();
     let u = user::read(&doc, User::new(Uuid::now_v7(), String::new(), now))?;
     let (tenant, stored) = (ctx.tenant, u.clone());
@@ -208,13 +189,11 @@ pub async fn create_doc(ctx: &Ctx<'_>, doc: Value) -> Result<Written, ApiError> 
     Ok(written(StatusCode::CREATED, &u, &users_url(ctx), None))
 }
 
-/// `id` is decoded: a user id or an externalId.
-pub async fn replace_doc(
+/// The id is a user id or an externalId.
+pub async fn replace(
     ctx: &Ctx<'_>,
-    id: &str,
-    doc: Value,
-    if_match: Option<u64>,
-) -> Result<Written, ApiError> {
+    (Ref(raw), IfMatch(if_match), Json(doc)): (Ref, IfMatch, Json<Value>),
+) -> Result<Reply, ApiError> {
     // A replacement names its userName (RFC 7643 §4.1.1: required); only a create may fall
     // back to the primary email. Refuse a bad document before it reaches the writer.
     if crate::repr::input::field(&doc, "userName")
@@ -224,7 +203,7 @@ pub async fn replace_doc(
         return Err(ApiError::bad_request("userName is required in a replacement (PUT)"));
     }
     user::read(&doc, User::new(Uuid::nil(), String::new(), 0))?;
-    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
+    let (tenant, now) = (ctx.tenant, now_ms());
     let (u, _) = ctx
         .store()
         .change(move |txn| {
@@ -236,14 +215,11 @@ pub async fn replace_doc(
     Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
 }
 
-pub async fn patch_doc(
+pub async fn patch(
     ctx: &Ctx<'_>,
-    id: &str,
-    request: Value,
-    if_match: Option<u64>,
-) -> Result<Written, ApiError> {
-    let ops = patch::parse_request(&request)?;
-    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
+    (Ref(raw), IfMatch(if_match), PatchRequest(ops)): (Ref, IfMatch, PatchRequest),
+) -> Result<Reply, ApiError> {
+    let (tenant, now) = (ctx.tenant, now_ms());
     let (u, _) = ctx
         .store()
         .change(move |txn| {
@@ -264,12 +240,11 @@ pub async fn patch_doc(
     Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
 }
 
-pub async fn delete_id(
+pub async fn delete(
     ctx: &Ctx<'_>,
-    id: &str,
-    if_match: Option<u64>,
-) -> Result<Written, ApiError> {
-    let (tenant, raw, now) = (ctx.tenant, id.to_owned(), now_ms());
+    (Ref(raw), IfMatch(if_match)): (Ref, IfMatch),
+) -> Result<Reply, ApiError> {
+    let (tenant, now) = (ctx.tenant, now_ms());
     let u = ctx
         .store()
         .write(move |txn| {
@@ -278,5 +253,5 @@ pub async fn delete_id(
         })
         .await?;
     let location = format!("{}/{}", users_url(ctx), u.id);
-    Ok(Written { status: StatusCode::NO_CONTENT, body: None, location: Some(location), etag: None })
+    Ok(Reply::empty(StatusCode::NO_CONTENT).with_location(location))
 }

@@ -4,11 +4,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::filter::CORE_USER_URN;
 use crate::http::error::ApiError;
 use crate::repr::input::field;
 use crate::repr::input::{as_bool, roles_from_json};
 use crate::repr::users::{extra_of, set_extra};
+use crate::scim::filter::CORE_USER_URN;
 use crate::store::users::{Roles, User};
 use crate::time::format_ms;
 

@@ -1,0 +1,339 @@
+//! SCIM `/Groups`: rooms with a group mapping. Members are rooms' memberships; SCIM adds them
+//! with tx_permission false and never changes an existing member's permission.
+//!
+//! Member lists can be large, so nothing here reads one unless the answer shows it: lists with
+//! `excludedAttributes=members` read only room records, and PATCH works on membership rows
+//! directly and answers 204 (unless the client asks for `attributes`).
+
+mod changes;
+mod resource;
+
+use std::collections::HashMap;
+
+use hyper::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::filter::{self, CompValue, Filter, Op};
+use super::list::{CursorPage, Hits, ListParams, Search};
+use super::patch::PatchRequest;
+use crate::http::Ctx;
+use crate::http::error::ApiError;
+use crate::http::request::{IfMatch, Json, Ref};
+use crate::http::response::Reply;
+use crate::store::rooms::{self, Eligible, Room};
+use crate::store::{self, Tx, counters};
+use crate::time::now_ms;
+use changes::{apply_change, change_of, coalesce};
+pub(crate) use resource::{Urls, shows_members, urls};
+use resource::{read_group, render, resolve, written};
+
+pub async fn list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
+    run_list(ctx, params).await
+}
+
+pub async fn search(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, ApiError> {
+    run_list(ctx, params).await
+}
+
+/// `members[value eq "id"]` or `members.value eq "id"`: answered from the user→rooms index.
+fn member_equality(f: &Filter) -> Option<&str> {
+    match f {
+        Filter::Has(p, inner) if p.name.eq_ignore_ascii_case("members") => match &**inner {
+            Filter::Compare(v, Op::Eq, CompValue::Str(id))
+                if v.name.eq_ignore_ascii_case("value") && v.sub.is_none() =>
+            {
+                Some(id)
+            }
+            _ => None,
+        },
+        Filter::Compare(p, Op::Eq, CompValue::Str(id))
+            if p.name.eq_ignore_ascii_case("members")
+                && p.sub.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("value")) =>
+        {
+            Some(id)
+        }
+        _ => None,
+    }
+}
+async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
+    let (tenant, urls, limit) = (ctx.tenant, urls(ctx), ctx.state.settings.scan_limit);
+    let answer = ctx
+        .store()
+        .read(move |tx| {
+            let with_members = shows_members(&params);
+            if params.cursor.is_some() {
+                return cursor_page(tx, tenant, &params, &urls, with_members, limit);
+            }
+            if params.filter.is_none() && params.sort_by.is_none() {
+                // A page in creation order, reading only the rooms it shows.
+                let mut page = Vec::new();
+                let mut seen = 0u64;
+                rooms::scan(tx, tenant, 0, |r| {
+                    if r.mapped {
+                        seen += 1;
+                        if seen >= params.start_index && (page.len() as u64) < params.count {
+                            page.push(render(tx, tenant, &r, &urls, with_members)?);
+                        }
+                    }
+                    Ok((page.len() as u64) < params.count)
+                })?;
+                return Ok(Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, page)));
+            }
+            if let Err(e) = within_budget(tx, tenant, &params, limit)? {
+                return Ok(Err(e));
+            }
+            let mut hits = Hits::new(&params);
+            matching(tx, tenant, params.filter.as_ref(), &urls, with_members, &mut hits)?;
+            Ok(Ok(hits.respond()))
+        })
+        .await??;
+    Ok(Reply::json(StatusCode::OK, &answer))
+}
+/// A cursor walk's page of groups (RFC 9865): after the cursor, in creation order.
+fn cursor_page(
+    tx: &impl Tx,
+    tenant: Uuid,
+    params: &ListParams,
+    urls: &Urls,
+    with_members: bool,
+    limit: u64,
+) -> store::Result<Result<Value, ApiError>> {
+    let (after, fingerprint) = match params.cursor_start("scim groups") {
+        Ok(start) => start,
+        Err(e) => return Ok(Err(e)),
+    };
+    let filter = params.filter.as_ref();
+    let reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
+    let doc_of = |r: &Room| -> store::Result<Option<Value>> {
+        if !r.mapped {
+            return Ok(None);
+        }
+        let doc = render(tx, tenant, r, urls, reads_members)?;
+        if !filter.is_none_or(|f| filter::matches(f, &doc)) {
+            return Ok(None);
+        }
+        Ok(Some(if with_members && !reads_members {
+            render(tx, tenant, r, urls, true)?
+        } else {
+            doc
+        }))
+    };
+    let mut page = CursorPage::new(params, fingerprint, limit);
+    let total = match group_candidates(tx, tenant, filter)? {
+        Some(list) => {
+            let mut hits = Vec::new();
+            for r in &list {
+                if let Some(doc) = doc_of(r)? {
+                    hits.push((r.id.as_u128(), doc));
+                }
+            }
+            Some(page.offer_found(hits, after))
+        }
+        None => {
+            rooms::scan_after(tx, tenant, after, |r| Ok(page.offer(r.id.as_u128(), doc_of(&r)?)))?;
+            match filter {
+                None => Some(counters::get(tx, tenant, counters::GROUPS)?),
+                Some(_) => None,
+            }
+        }
+    };
+    Ok(Ok(page.respond(total)))
+}
+/// The rooms an index lookup finds for `filter` (`externalId eq`, `members[value eq …]`), or
+/// None when the filter needs a scan.
+fn group_candidates(
+    tx: &impl Tx,
+    tenant: Uuid,
+    filter: Option<&Filter>,
+) -> store::Result<Option<Vec<Room>>> {
+    Ok(match (filter.and_then(filter::indexed_equality), filter.and_then(member_equality)) {
+        (Some((filter::IndexedAttr::ExternalId, x)), _) => {
+            Some(rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect())
+        }
+        (_, Some(user)) => match Uuid::parse_str(user) {
+            Ok(user) => Some(
+                rooms::rooms_of(tx, tenant, user)?
+                    .into_iter()
+                    .map(|id| rooms::get(tx, tenant, id))
+                    .collect::<store::Result<_>>()?,
+            ),
+            Err(_) => Some(Vec::new()),
+        },
+        _ => None,
+    })
+}
+/// Whether a group list may run: an index lookup always may; a scan only over at most `limit`
+/// rooms.
+pub(crate) fn within_budget(
+    tx: &impl Tx,
+    tenant: Uuid,
+    params: &ListParams,
+    limit: u64,
+) -> store::Result<Result<(), ApiError>> {
+    let f = params.filter.as_ref();
+    let indexed = f
+        .and_then(filter::indexed_equality)
+        .is_some_and(|(a, _)| a == filter::IndexedAttr::ExternalId)
+        || f.and_then(member_equality).is_some();
+    if indexed {
+        return Ok(Ok(()));
+    }
+    Ok(params.within_budget(counters::get(tx, tenant, counters::ROOMS)?, limit, "rooms"))
+}
+/// Every group matching `filter` (all without one), in creation order, into `hits`. Member
+/// lists are read only if the filter or the answer needs them; `externalId eq` and
+/// `members[value eq …]` are index lookups.
+pub(crate) fn matching(
+    tx: &impl Tx,
+    tenant: Uuid,
+    filter: Option<&Filter>,
+    urls: &Urls,
+    with_members: bool,
+    hits: &mut Hits<'_>,
+) -> store::Result<()> {
+    let filter_reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
+    let candidates = group_candidates(tx, tenant, filter)?;
+    let mut consider = |r: Room| -> store::Result<bool> {
+        if r.mapped {
+            let doc = render(tx, tenant, &r, urls, filter_reads_members)?;
+            if filter.is_none_or(|f| filter::matches(f, &doc)) {
+                hits.push(if with_members && !filter_reads_members {
+                    render(tx, tenant, &r, urls, true)?
+                } else {
+                    doc
+                });
+            }
+        }
+        Ok(true)
+    };
+    match candidates {
+        Some(list) => {
+            for r in list {
+                consider(r)?;
+            }
+        }
+        None => rooms::scan(tx, tenant, 0, consider)?,
+    }
+    Ok(())
+}
+
+pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
+    let (tenant, urls) = (ctx.tenant, urls(ctx));
+    let (room, doc, urls) = ctx
+        .store()
+        .read(move |tx| {
+            let r = resolve(tx, tenant, &raw)?;
+            let mut doc = render(tx, tenant, &r, &urls, shows_members(&params))?;
+            super::list::project(&mut doc, &params.attributes, &params.excluded);
+            Ok((r, doc, urls))
+        })
+        .await?;
+    Ok(written(StatusCode::OK, Some(&doc), &room, &urls))
+}
+
+/// Creates a group: a new room, or the mapping of an existing unmapped room of that name.
+pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiError> {
+    let input = read_group(&doc)?;
+    let (tenant, now, fresh_id, u) = (ctx.tenant, now_ms(), Uuid::now_v7(), urls(ctx));
+    let (room, doc) = ctx
+        .store()
+        .write(move |txn| {
+            let mapping = rooms::GroupMapping {
+                display_name: &input.display_name,
+                external_id: input.external_id.as_deref(),
+            };
+            let room = rooms::map_or_create_group(txn, tenant, &mapping, fresh_id, now)?;
+            let members = input.members.as_deref().unwrap_or_default();
+            rooms::add_members(txn, tenant, room.id, members, None, Eligible::AnyUser, now)?;
+            let room = rooms::get(txn, tenant, room.id)?;
+            let doc = render(txn, tenant, &room, &u, true)?;
+            Ok((room, doc))
+        })
+        .await?;
+    Ok(written(StatusCode::CREATED, Some(&doc), &room, &urls(ctx)))
+}
+
+/// The id is a group id or an externalId.
+pub async fn replace(
+    ctx: &Ctx<'_>,
+    (Ref(raw), IfMatch(if_match), Json(doc)): (Ref, IfMatch, Json<Value>),
+) -> Result<Reply, ApiError> {
+    let input = read_group(&doc)?;
+    let (tenant, now, u) = (ctx.tenant, now_ms(), urls(ctx));
+    let (room, doc) = ctx
+        .store()
+        .write(move |txn| {
+            let current = resolve(txn, tenant, &raw)?;
+            store::check_version(if_match, current.version)?;
+            let mut next = current.clone();
+            next.display_name = input.display_name.clone();
+            next.external_id = input.external_id.clone();
+            rooms::update(txn, tenant, next, None, now)?;
+            let wanted: HashMap<Uuid, Option<bool>> =
+                input.members.iter().flatten().map(|&id| (id, None)).collect();
+            rooms::sync_members(txn, tenant, current.id, &wanted, Eligible::AnyUser, now)?;
+            let room = rooms::get(txn, tenant, current.id)?;
+            Ok((room.clone(), render(txn, tenant, &room, &u, true)?))
+        })
+        .await?;
+    Ok(written(StatusCode::OK, Some(&doc), &room, &urls(ctx)))
+}
+
+/// Answers 204, or 200 with the group when the query asks for `attributes`.
+pub async fn patch(
+    ctx: &Ctx<'_>,
+    (Ref(raw), IfMatch(if_match), PatchRequest(ops), params): (
+        Ref,
+        IfMatch,
+        PatchRequest,
+        ListParams,
+    ),
+) -> Result<Reply, ApiError> {
+    // Check the shapes before queueing, so the writer only meets well-formed operations.
+    let changes = coalesce(ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?);
+    let (tenant, now) = (ctx.tenant, now_ms());
+    let room = ctx
+        .store()
+        .write(move |txn| {
+            let current = resolve(txn, tenant, &raw)?;
+            store::check_version(if_match, current.version)?;
+            for change in &changes {
+                apply_change(txn, tenant, current.id, change, now)?;
+            }
+            rooms::get(txn, tenant, current.id)
+        })
+        .await?;
+    if params.attributes.is_empty() {
+        return Ok(written(StatusCode::NO_CONTENT, None, &room, &urls(ctx)));
+    }
+    let (u, id) = (urls(ctx), room.id);
+    let with_members = shows_members(&params);
+    let (room, doc) = ctx
+        .store()
+        .read(move |tx| {
+            let room = rooms::get(tx, tenant, id)?;
+            let mut doc = render(tx, tenant, &room, &u, with_members)?;
+            super::list::project(&mut doc, &params.attributes, &params.excluded);
+            Ok((room, doc))
+        })
+        .await?;
+    Ok(written(StatusCode::OK, Some(&doc), &room, &urls(ctx)))
+}
+
+/// Removes the mapping only: the room and its members stay.
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    (Ref(raw), IfMatch(if_match)): (Ref, IfMatch),
+) -> Result<Reply, ApiError> {
+    let (tenant, now) = (ctx.tenant, now_ms());
+    let room = ctx
+        .store()
+        .write(move |txn| {
+            let current = resolve(txn, tenant, &raw)?;
+            rooms::unmap(txn, tenant, current.id, if_match, now)
+        })
+        .await?;
+    let location = format!("{}/{}", urls(ctx).groups, room.id);
+    Ok(Reply::empty(StatusCode::NO_CONTENT).with_location(location))
+}
