@@ -4,13 +4,7 @@
 //!
 //! cargo bench --bench bulk
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::restriction, clippy::pedantic)]
 
 mod common;
 

@@ -7,13 +7,7 @@
 //! keep-alive connection per concurrent client. Everything shares the machine's cores, so the
 //! ratio is what to compare across machines, not the absolute numbers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::restriction, clippy::pedantic)]
 
 mod common;
 

@@ -9,13 +9,7 @@
 //! cargo bench --bench rooms
 //! Setup data is written through the store API (faster than HTTP, and not what is measured).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::restriction, clippy::pedantic)]
 
 mod common;
 

@@ -10,8 +10,10 @@ use uuid::Uuid;
 
 use crate::auth::ScopeSet;
 use crate::auth::{App, IssuedKey};
-use crate::store::{self, keys::ApiKey, tenants::Tenant};
-use crate::time::{format_ms, now_ms, parse_duration_ms};
+use crate::repr::keys::{key_json, tenant_json};
+use crate::repr::timestamp;
+use crate::store::{self, keys::ApiKey};
+use crate::time::{now_ms, parse_duration_ms};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -222,42 +224,9 @@ async fn tenant_slug(app: &App, key: &ApiKey) -> Result<String, store::Error> {
     app.store.read(move |tx| Ok(store::tenants::get(tx, id)?.slug)).await
 }
 
-fn ts(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |ms| json!(format_ms(ms)))
-}
-
-pub fn tenant_json(t: &Tenant, used: u64) -> Value {
-    json!({
-        "id": t.id,
-        "slug": t.slug,
-        "name": t.name,
-        "seat_capacity": t.seat_capacity,
-        "seats_provisioned": used,
-        "seats_available": u64::from(t.seat_capacity).saturating_sub(used),
-        "rate_limit_per_minute": t.rate_limit_per_minute,
-        "owner_user_id": t.owner_user_id,
-        "created_at": format_ms(t.created_at),
-    })
-}
-
-pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
-    json!({
-        "key_id": k.id,
-        "tenant": tenant_slug,
-        "prefix": k.prefix,
-        "description": k.description,
-        "scopes": k.scopes,
-        "status": crate::repr::keys::key_status(k, now),
-        "created_at": format_ms(k.created_at),
-        "expires_at": ts(k.expires_at),
-        "revoked_at": ts(k.revoked_at),
-        "last_used_at": ts(k.last_used_at),
-    })
-}
-
 fn user_json(u: &store::users::User) -> Value {
     let mut v = crate::repr::users::user_json(u);
-    crate::repr::input::set_field(&mut v, "deleted_at", ts(u.deleted_at));
+    crate::repr::input::set_field(&mut v, "deleted_at", timestamp(u.deleted_at));
     v
 }
 

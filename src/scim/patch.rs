@@ -29,6 +29,20 @@ pub struct PatchPath {
     pub sub: Option<String>,
 }
 
+/// Prints the path as a client would write it; `parse_path` reads it back to the same path.
+impl std::fmt::Display for PatchPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.attr)?;
+        if let Some(filter) = &self.filter {
+            write!(f, "[{filter}]")?;
+        }
+        if let Some(sub) = &self.sub {
+            write!(f, ".{sub}")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operation {
     pub kind: Kind,

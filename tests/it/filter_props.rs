@@ -5,11 +5,11 @@ use proptest::prelude::*;
 use serde_json::Number;
 use whoot_mgmt::scim::filter::{self, AttrPath, CompValue, Filter, Op};
 
-fn name() -> impl Strategy<Value = String> {
+pub fn name() -> impl Strategy<Value = String> {
     "[a-zA-Z][a-zA-Z0-9_-]{0,8}"
 }
 
-fn attr_path() -> impl Strategy<Value = AttrPath> {
+pub fn attr_path() -> impl Strategy<Value = AttrPath> {
     (
         prop::option::of(prop::sample::select(vec![
             "urn:ietf:params:scim:schemas:core:2.0:User".to_owned(),
@@ -44,7 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
     ])
 }
 
-fn filter_tree() -> impl Strategy<Value = Filter> {
+pub fn filter_tree() -> impl Strategy<Value = Filter> {
     let leaf = prop_oneof![
         attr_path().prop_map(Filter::Present),
         // Booleans have no order (RFC 7644 §3.4.2.2): gt/ge/lt/le on one is an invalid filter.

@@ -1,13 +1,7 @@
 //! Integration tests: the real binary, a real redb file in a temp dir, HTTP on port 0.
 
 // Test code: a failed expectation is supposed to panic.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::restriction, clippy::pedantic)]
 
 mod harness;
 
@@ -26,6 +20,7 @@ mod hostile;
 mod idp;
 mod lifecycle;
 mod observability;
+mod patch_props;
 mod rate_limits;
 mod receiver;
 mod rooms;
