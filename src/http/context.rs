@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::Style;
 use super::body;
+use super::error::ApiError;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::auth::{App, KeyState};
 
@@ -102,6 +103,33 @@ impl Ctx<'_> {
 
     pub fn store(&self) -> &crate::store::Store {
         &self.state.app.store
+    }
+
+    /// A store write (see `Store::write`).
+    pub async fn write<T, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: Fn(&crate::store::WriteTxn) -> crate::store::Result<T> + Send + 'static,
+    {
+        Ok(self.state.app.store.write(op).await?)
+    }
+
+    /// A store write whose refusals are the handler's own errors (see `Store::change`).
+    pub async fn change<T, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: Fn(&crate::store::WriteTxn) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.state.app.store.change(op).await
+    }
+
+    /// A store read on a read transaction, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&crate::store::ReadTxn) -> crate::store::Result<T> + Send + 'static,
+    {
+        Ok(self.state.app.store.read(f).await?)
     }
 
     pub fn body_limit(&self) -> body::Limits {

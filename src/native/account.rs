@@ -41,7 +41,6 @@ pub struct Usage {
 pub async fn usage(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
     let tenant_id = ctx.tenant;
     let usage = ctx
-        .store()
         .read(move |tx| {
             let capacity = u64::from(tenants::get(tx, tenant_id)?.seat_capacity);
             let used = counters::get(tx, tenant_id, counters::SEATS_PROVISIONED)?;

@@ -28,7 +28,7 @@ pub async fn list(ctx: &Ctx<'_>, query: Query) -> Result<Reply, ApiError> {
     loop {
         // Marked before the read: a commit after it wakes the wait below.
         commits.borrow_and_update();
-        let page = ctx.store().read(move |tx| events::after(tx, tenant, after, limit)).await?;
+        let page = ctx.read(move |tx| events::after(tx, tenant, after, limit)).await?;
         let list = page.map_err(|e| ApiError::EventsExpired { oldest: e.oldest })?;
         let done = !list.is_empty() || tokio::time::Instant::now() >= deadline;
         if done || ctx.state.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {

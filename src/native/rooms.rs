@@ -22,7 +22,6 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
     let (limit, offset) = (page.limit, page.offset);
     let tenant = ctx.tenant;
     let (total, page) = ctx
-        .store()
         .read(move |tx| {
             let mut page = Vec::new();
             if limit > 0 {
@@ -42,7 +41,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let room = ctx.store().read(move |tx| rooms::get(tx, tenant, id)).await?;
+    let room = ctx.read(move |tx| rooms::get(tx, tenant, id)).await?;
     Ok(Reply::json(StatusCode::OK, &room_json(&room)))
 }
 
@@ -69,7 +68,6 @@ pub async fn patch(
     let external = change.external_id.map(NullableText::into_option);
     let (tenant, now) = (ctx.tenant, now_ms());
     let room = ctx
-        .store()
         .write(move |txn| {
             let mut next = rooms::get(txn, tenant, id)?;
             if let Some(d) = &display {
@@ -87,7 +85,7 @@ pub async fn patch(
 
 pub async fn unmap(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let (tenant, now) = (ctx.tenant, now_ms());
-    ctx.store().write(move |txn| rooms::unmap(txn, tenant, id, None, now)).await?;
+    ctx.write(move |txn| rooms::unmap(txn, tenant, id, None, now)).await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
@@ -96,13 +94,14 @@ pub async fn members(ctx: &Ctx<'_>, (Id(id), page): (Id, Page)) -> Result<Reply,
     let fingerprint = crate::cursor::fingerprint(&["native members", &id.to_string()]);
     let cursor = page.cursor(fingerprint)?;
     let (room, page, last) = ctx
-        .store()
         .read(move |tx| {
             let room = rooms::get(tx, tenant, id)?;
             // One more than the page, to know whether another follows.
             let mut members = match cursor {
-                Some(after) => rooms::members_after(tx, tenant, id, after, limit + 1)?,
-                None => rooms::members_page(tx, tenant, id, offset, limit + 1)?,
+                Some(after) => {
+                    rooms::members(tx, tenant, id, rooms::From::After(after), limit + 1)?
+                }
+                None => rooms::members(tx, tenant, id, rooms::From::Skip(offset), limit + 1)?,
             };
             let more = members.len() as u64 > limit;
             members.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -150,7 +149,6 @@ pub async fn add_member(
     let (user, tx) = (input.user()?, input.tx_permission.map(|f| f.0));
     let (tenant, now) = (ctx.tenant, now_ms());
     let (outcome, tx_permission) = ctx
-        .store()
         .write(move |txn| {
             // A plain POST of a new member without tx_permission means false.
             let outcome = rooms::add_member(txn, tenant, room, user, tx, Eligible::Active, now)?;
@@ -193,7 +191,6 @@ pub async fn sync_members(
     }
     let (tenant, now) = (ctx.tenant, now_ms());
     let counts = ctx
-        .store()
         .write(move |txn| rooms::sync_members(txn, tenant, room, &wanted, Eligible::Active, now))
         .await?;
     Ok(Reply::json(
@@ -220,7 +217,6 @@ pub async fn remove_member_by_body(
 
 async fn remove(ctx: &Ctx<'_>, room: Uuid, user: Uuid) -> Result<Reply, ApiError> {
     let (tenant, now) = (ctx.tenant, now_ms());
-    let removed =
-        ctx.store().write(move |txn| rooms::remove_member(txn, tenant, room, user, now)).await?;
+    let removed = ctx.write(move |txn| rooms::remove_member(txn, tenant, room, user, now)).await?;
     if removed { Ok(Reply::empty(StatusCode::NO_CONTENT)) } else { Err(ApiError::NotFound) }
 }

@@ -25,7 +25,6 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
     let cursor = page.cursor(fingerprint)?;
     let tenant = ctx.tenant;
     let (total, page, last) = ctx
-        .store()
         .read(move |tx| {
             // One more than the page, to know whether another follows.
             let mut page = Vec::new();
@@ -54,7 +53,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let user = ctx.store().read(move |tx| users::get(tx, tenant, id)).await?;
+    let user = ctx.read(move |tx| users::get(tx, tenant, id)).await?;
     Ok(one(StatusCode::OK, &user))
 }
 
@@ -64,7 +63,7 @@ pub async fn create(ctx: &Ctx<'_>, Object(input): Object) -> Result<Reply, ApiEr
     apply(&mut user, &input, Mode::Full)?;
     let tenant = ctx.tenant;
     let stored = user.clone();
-    ctx.store().write(move |txn| users::create(txn, tenant, &stored)).await?;
+    ctx.write(move |txn| users::create(txn, tenant, &stored)).await?;
     Ok(one(StatusCode::CREATED, &user))
 }
 
@@ -102,7 +101,6 @@ async fn change(
     apply(&mut User::new(id, "probe@example.com".into(), 0), &input, mode)?;
     let now = now_ms();
     let (user, _) = ctx
-        .store()
         .change(move |txn| {
             let mut next = users::get(txn, tenant, id)?;
             apply(&mut next, &input, mode)?;

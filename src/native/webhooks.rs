@@ -65,7 +65,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply
         updated_at: now,
     };
     let (tenant, stored) = (ctx.tenant, hook.clone());
-    ctx.store().write(move |txn| hooks::create(txn, tenant, &stored)).await?;
+    ctx.write(move |txn| hooks::create(txn, tenant, &stored)).await?;
     let mut out = hook_json(&hook);
     crate::repr::input::set_field(&mut out, "secret", json!(hook.secret));
     Ok(Reply::json(StatusCode::CREATED, &out))
@@ -73,7 +73,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply
 
 pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let all = ctx.store().read(move |tx| hooks::list(tx, tenant)).await?;
+    let all = ctx.read(move |tx| hooks::list(tx, tenant)).await?;
     Ok(Reply::json(
         StatusCode::OK,
         &json!({"webhooks": all.iter().map(hook_json).collect::<Vec<_>>()}),
@@ -82,7 +82,7 @@ pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
+    let hook = ctx.read(move |tx| hooks::get(tx, tenant, id)).await?;
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
@@ -95,7 +95,6 @@ pub async fn update(
     let (description, active) = (input.description, input.active);
     let (tenant, now) = (ctx.tenant, now_ms());
     let hook = ctx
-        .store()
         .write(move |txn| {
             let mut h = hooks::get(txn, tenant, id)?;
             if let Some(u) = &url {
@@ -127,14 +126,14 @@ pub async fn update(
 
 pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    ctx.store().write(move |txn| hooks::delete(txn, tenant, id)).await?;
+    ctx.write(move |txn| hooks::delete(txn, tenant, id)).await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.
 pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.store().read(move |tx| hooks::get(tx, tenant, id)).await?;
+    let hook = ctx.read(move |tx| hooks::get(tx, tenant, id)).await?;
     let event_id = Uuid::now_v7();
     let data = json!({ "webhook_id": id });
     let payload = crate::repr::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data)
@@ -155,7 +154,6 @@ pub async fn deliveries(ctx: &Ctx<'_>, (Id(id), query): (Id, Query)) -> Result<R
     let limit = query.u64("limit")?.unwrap_or(100).min(1000);
     let tenant = ctx.tenant;
     let list = ctx
-        .store()
         .read(move |tx| {
             hooks::get(tx, tenant, id)?;
             // Events not attempted yet are pending deliveries too, newest first like the rest.
@@ -183,7 +181,6 @@ pub async fn redeliver(
 ) -> Result<Reply, ApiError> {
     let (tenant, now) = (ctx.tenant, now_ms());
     let d = ctx
-        .store()
         .write(move |txn| {
             let mut d = hooks::get_delivery(txn, tenant, id, delivery)?;
             d.status = DeliveryStatus::Pending;

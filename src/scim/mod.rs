@@ -9,3 +9,9 @@ pub mod list;
 pub mod patch;
 pub mod search;
 pub mod users;
+
+/// 204 for a deleted user or an unmapped group, with where it was (a Bulk result shows it).
+fn gone(collection: &str, id: uuid::Uuid) -> crate::http::response::Reply {
+    let reply = crate::http::response::Reply::empty(hyper::StatusCode::NO_CONTENT);
+    reply.with_location(format!("{collection}/{id}"))
+}

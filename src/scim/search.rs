@@ -17,7 +17,6 @@ pub async fn everything(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, 
         (scopes.contains(Scope::ScimUsersRead), scopes.contains(Scope::ScimGroupsRead));
     let (tenant, urls, limit) = (ctx.tenant, groups::urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .store()
         .read(move |tx| {
             if read_users && let Err(e) = users::within_budget(tx, tenant, &params, limit)? {
                 return Ok(Err(e));

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -38,6 +40,37 @@ pub const SCHEMA_VERSION: u64 = 4;
 pub const STORE_FILE: &str = "whoot.redb";
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Points `owner`'s unique index entries (`wanted`: key and the attribute it is for) at it in
+/// `table`, releasing those of `prev` it no longer has. An entry another record holds is a
+/// conflict, found before anything is written.
+pub(super) fn claim_unique(
+    txn: &WriteTransaction,
+    table: TableDefinition<(u128, &str), u128>,
+    (tenant, owner): (Uuid, Uuid),
+    what: &'static str,
+    wanted: &[(String, &'static str)],
+    prev: Option<&[(String, &'static str)]>,
+) -> Result<()> {
+    let t = tenant.as_u128();
+    let mut index = txn.open_table(table)?;
+    for (key, attribute) in wanted {
+        if let Some(holder) = index.get((t, key.as_str()))?.map(|v| v.value())
+            && holder != owner.as_u128()
+        {
+            return Err(Refusal::Conflict { what, attribute }.into());
+        }
+    }
+    for (key, _) in prev.into_iter().flatten() {
+        if !wanted.iter().any(|(k, _)| k == key) {
+            index.remove((t, key.as_str()))?;
+        }
+    }
+    for (key, _) in wanted {
+        index.insert((t, key.as_str()), owner.as_u128())?;
+    }
+    Ok(())
+}
 
 /// `If-Match`: the version the client saw must be the current one (None: no precondition).
 pub fn check_version(if_match: Option<u64>, current: u64) -> Result<()> {
@@ -361,20 +394,17 @@ pub trait Tx {
     ) -> Result<impl ReadableTable<K, V> + '_>;
 }
 
-impl Tx for ReadTransaction {
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        def: redb::TableDefinition<K, V>,
-    ) -> Result<impl ReadableTable<K, V> + '_> {
-        Ok(self.open_table(def)?)
-    }
+// Both transaction kinds read tables the same way.
+macro_rules! tx_for {
+    ($($t:ty),*) => {$(
+        impl Tx for $t {
+            fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+                &self,
+                def: redb::TableDefinition<K, V>,
+            ) -> Result<impl ReadableTable<K, V> + '_> {
+                Ok(self.open_table(def)?)
+            }
+        }
+    )*};
 }
-
-impl Tx for WriteTransaction {
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        def: redb::TableDefinition<K, V>,
-    ) -> Result<impl ReadableTable<K, V> + '_> {
-        Ok(self.open_table(def)?)
-    }
-}
+tx_for!(ReadTransaction, WriteTransaction);

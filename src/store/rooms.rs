@@ -213,27 +213,9 @@ fn claim_indexes(
     room: &Room,
     prev: Option<&Room>,
 ) -> Result<()> {
-    let t = tenant.as_u128();
-    let mut index = txn.open_table(ROOM_INDEX)?;
-    let wanted = room.index_keys();
-    for (key, what) in &wanted {
-        if let Some(owner) = index.get((t, key.as_str()))?.map(|v| v.value())
-            && owner != room.id.as_u128()
-        {
-            return Err(Refusal::Conflict { what: "room", attribute: what }.into());
-        }
-    }
-    if let Some(prev) = prev {
-        for (key, _) in prev.index_keys() {
-            if !wanted.iter().any(|(k, _)| *k == key) {
-                index.remove((t, key.as_str()))?;
-            }
-        }
-    }
-    for (key, _) in &wanted {
-        index.insert((t, key.as_str()), room.id.as_u128())?;
-    }
-    Ok(())
+    let before = prev.map(Room::index_keys);
+    let ids = (tenant, room.id);
+    super::claim_unique(txn, ROOM_INDEX, ids, "room", &room.index_keys(), before.as_deref())
 }
 
 /// A room's members with their transmit permission, in user-id (creation) order.
@@ -248,42 +230,33 @@ pub fn member_ids(tx: &impl Tx, tenant: Uuid, room: Uuid) -> Result<BTreeMap<u12
     Ok(out)
 }
 
-/// A page of a room's members, from the `skip`th on.
-pub fn members_page(
-    tx: &impl Tx,
-    tenant: Uuid,
-    room: Uuid,
-    skip: u64,
-    limit: u64,
-) -> Result<Vec<(Uuid, bool)>> {
-    let table = tx.table(ROOM_MEMBERS)?;
-    let (t, r) = (tenant.as_u128(), room.as_u128());
-    let mut out = Vec::new();
-    for row in table
-        .range((t, r, 0)..=(t, r, u128::MAX))?
-        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-    {
-        let (k, v) = row?;
-        out.push((Uuid::from_u128(k.value().2), v.value()));
-    }
-    Ok(out)
+/// Where a page of a room's members starts: after skipping some, or after a member (a cursor).
+#[derive(Debug, Clone, Copy)]
+pub enum From {
+    Skip(u64),
+    After(Option<u128>),
 }
 
-/// Up to `limit` of a room's members after the user `after` (from the first when None).
-pub fn members_after(
+/// Up to `limit` of a room's members with their transmit permission, in user-id order.
+pub fn members(
     tx: &impl Tx,
     tenant: Uuid,
     room: Uuid,
-    after: Option<u128>,
+    from: From,
     limit: u64,
 ) -> Result<Vec<(Uuid, bool)>> {
     let table = tx.table(ROOM_MEMBERS)?;
     let (t, r) = (tenant.as_u128(), room.as_u128());
-    let Some(start) = super::first_after(after) else { return Ok(Vec::new()) };
+    let (start, skip) = match from {
+        From::Skip(n) => (0, usize::try_from(n).unwrap_or(usize::MAX)),
+        From::After(after) => match super::first_after(after) {
+            Some(start) => (start, 0),
+            None => return Ok(Vec::new()),
+        },
+    };
+    let rows = table.range((t, r, start)..=(t, r, u128::MAX))?.skip(skip);
     let mut out = Vec::new();
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    for row in table.range((t, r, start)..=(t, r, u128::MAX))?.take(limit) {
+    for row in rows.take(usize::try_from(limit).unwrap_or(usize::MAX)) {
         let (k, v) = row?;
         out.push((Uuid::from_u128(k.value().2), v.value()));
     }

@@ -310,28 +310,13 @@ fn claim_indexes(
     user: &User,
     prev: Option<&User>,
 ) -> Result<()> {
-    let t = tenant.as_u128();
-    let mut index = txn.open_table(USER_INDEX)?;
-    let wanted = user.index_keys();
-    for (key, attribute) in &wanted {
-        if let Some(owner) = index.get((t, key.as_str()))?.map(|v| v.value())
-            && owner != user.id.as_u128()
-        {
-            return Err(Refusal::Conflict { what: "user", attribute }.into());
-        }
-    }
-    if let Some(prev) = prev {
-        for (key, _) in prev.index_keys() {
-            if !wanted.iter().any(|(k, _)| *k == key) {
-                index.remove((t, key.as_str()))?;
-            }
-        }
-        for key in any_email_keys(prev) {
-            index.remove((t, key.as_str()))?;
-        }
-    }
-    for (key, _) in &wanted {
-        index.insert((t, key.as_str()), user.id.as_u128())?;
+    let before = prev.map(User::index_keys);
+    let ids = (tenant, user.id);
+    super::claim_unique(txn, USER_INDEX, ids, "user", &user.index_keys(), before.as_deref())?;
+    // Every email, primary or not: entries of their own, shared by the users who have it.
+    let (t, mut index) = (tenant.as_u128(), txn.open_table(USER_INDEX)?);
+    for key in prev.map(any_email_keys).into_iter().flatten() {
+        index.remove((t, key.as_str()))?;
     }
     for key in any_email_keys(user) {
         index.insert((t, key.as_str()), user.id.as_u128())?;

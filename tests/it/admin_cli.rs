@@ -53,16 +53,7 @@ fn a_well_formed_request_over_the_socket_works() {
 #[test]
 fn key_list_shows_when_each_key_expires() {
     let s = Server::start();
-    let made = s.cli_json(&[
-        "key",
-        "create",
-        "--tenant",
-        "default",
-        "--scope",
-        "usage",
-        "--expires-in",
-        "7d",
-    ]);
+    let made = s.cli_line("key create --tenant default --scope usage --expires-in 7d");
     let expires = made["expires_at"].as_str().unwrap().to_owned();
     let out = s.cli(&["key", "list", "--tenant", "default"]);
     assert!(out.status.success());

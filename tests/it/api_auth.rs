@@ -4,8 +4,7 @@ use crate::harness::Server;
 
 #[test]
 fn me_answers_in_both_path_forms() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let root = s.get("/me", Some(&key));
     let tenant = s.get("/v1/default/me", Some(&key));
     assert_eq!(root.status, 200);
@@ -22,8 +21,7 @@ fn me_answers_in_both_path_forms() {
 
 #[test]
 fn usage_reports_seats_in_both_path_forms() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     for path in ["/usage", "/v1/default/usage"] {
         let r = s.get(path, Some(&key));
         assert_eq!(r.status, 200, "{path}");
@@ -83,7 +81,7 @@ fn missing_malformed_and_unknown_keys_are_401() {
 #[test]
 fn another_tenants_slug_is_404_exactly_like_an_unknown_one() {
     let s = Server::start();
-    s.cli_json(&["tenant", "create", "acme", "--name", "Acme", "--seats", "5"]);
+    s.cli_line("tenant create acme --name Acme --seats 5");
     let key = s.root_key();
     let other = s.get("/v1/acme/me", Some(&key));
     let unknown = s.get("/v1/no-such-tenant/me", Some(&key));
@@ -113,8 +111,7 @@ fn a_missing_scope_is_403_naming_it() {
 
 #[test]
 fn unknown_routes_and_methods() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let r = s.get("/nothing-here", Some(&key));
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "NOT_FOUND");

@@ -90,8 +90,7 @@ fn silent_idle_and_stalled_connections_are_closed() {
 
 #[test]
 fn an_announced_oversized_body_is_answered_413_at_once() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let mut c = connect(&s);
     let head = format!(
         "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
@@ -131,8 +130,7 @@ fn past_the_connection_cap_a_new_connection_is_told_503() {
 
 #[test]
 fn thousands_of_idle_and_slowloris_connections_do_not_starve_a_normal_client() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let idle: Vec<TcpStream> = (0..5000).map(|_| TcpStream::connect(&s.addr).unwrap()).collect();
     let mut slow: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(&s.addr).unwrap()).collect();
     for c in &mut slow {

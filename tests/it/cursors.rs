@@ -56,8 +56,7 @@ fn walk(s: &Server, key: &str, path: &str) -> (Vec<Vec<String>>, Value) {
 
 #[test]
 fn a_scim_cursor_walk_returns_everyone_once_in_order() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let ids = seed(&s, &key, 25, "c");
     let (pages, last) = walk(&s, &key, "/scim/v2/Users?count=7&cursor=");
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [7, 7, 7, 4]);
@@ -96,8 +95,7 @@ fn a_scim_cursor_walk_returns_everyone_once_in_order() {
 
 #[test]
 fn bad_cursors_and_cursor_with_sort_are_refused() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     seed(&s, &key, 5, "x");
     let page = s.get("/scim/v2/Users?count=2&cursor=", Some(&key)).json();
     let next = page["nextCursor"].as_str().unwrap().to_owned();
@@ -174,8 +172,7 @@ fn a_cursor_walk_misses_and_repeats_nobody_while_others_come_and_go() {
 
 #[test]
 fn groups_and_native_lists_page_by_cursor_too() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let ids = seed(&s, &key, 13, "n");
     let mut groups = Vec::new();
     for i in 0..5 {
@@ -208,10 +205,7 @@ fn groups_and_native_lists_page_by_cursor_too() {
     assert_eq!(s.get("/users?cursor=nonsense", Some(&key)).status, 400);
 
     // Native room members.
-    let room = s.cli_json(&["room", "create", "--tenant", "default", "Paged"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = s.cli_line("room create --tenant default Paged")["id"].as_str().unwrap().to_owned();
     let members: Vec<Value> =
         ids.iter().filter(|_| true).map(|id| json!({"user_id": id})).collect();
     let active: Vec<String> =

@@ -50,8 +50,7 @@ fn create_user(s: &Server, key: &str, email: &str) -> String {
 
 #[test]
 fn changes_in_one_millisecond_each_get_their_own_event() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let id = create_user(&s, &key, "twice@example.com");
     let start = feed(&s, &key, 0).last().unwrap()["seq"].as_u64().unwrap();
     for round in 0..50 {
@@ -114,8 +113,7 @@ fn a_thousand_updates_of_one_user_arrive_in_order() {
 
 #[test]
 fn a_failing_event_holds_back_only_later_events_about_its_own_resource() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let rx = Receiver::start();
     register(&s, &key, &rx.url());
     // The first delivery (the user's creation) fails; its retry comes 5 s later.
@@ -205,10 +203,7 @@ fn every_path_records_its_lifecycle_events() {
     );
 
     // The admin: a room made, filled and deleted; the seats changed.
-    let room = s.cli_json(&["room", "create", "--tenant", "default", "Hangar"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = s.cli_line("room create --tenant default Hangar")["id"].as_str().unwrap().to_owned();
     for u in [&alice, &bob] {
         let r = s.send("POST", &format!("/rooms/{room}/members"), &key, &json!({"user_id": u}));
         assert_eq!(r.status, 201);
@@ -264,8 +259,7 @@ fn every_path_records_its_lifecycle_events() {
 
 #[test]
 fn the_feed_pages_long_polls_and_checks_its_input() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     for i in 0..5 {
         create_user(&s, &key, &format!("f{i}@example.com"));
     }
@@ -309,7 +303,7 @@ fn the_feed_pages_long_polls_and_checks_its_input() {
     let r = s.get("/events", Some(&no_scope));
     assert_eq!((r.status, r.json()["required_scope"].clone()), (403, json!("webhooks")));
     // Another tenant sees only its own stream.
-    s.cli_json(&["tenant", "create", "other", "--seats", "5"]);
+    s.cli_line("tenant create other --seats 5");
     let (other, _) = s.create_key("other", &["webhooks"]);
     assert_eq!(s.get("/events", Some(&other)).json()["events"], json!([]));
     assert_eq!(s.get("/v1/default/events", Some(&other)).status, 404);

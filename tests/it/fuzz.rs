@@ -205,10 +205,7 @@ fn fuzz_request_bodies_over_http() {
     let key = s.root_key();
     let user = s.send("POST", "/users", &key, &json!({"email": "target@example.com"}));
     let uid = user.json()["user"]["id"].as_str().unwrap().to_owned();
-    let room = s.cli_json(&["room", "create", "--tenant", "default", "Fuzz"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = s.cli_line("room create --tenant default Fuzz")["id"].as_str().unwrap().to_owned();
     let targets: Vec<(&str, String)> = vec![
         ("POST", "/scim/v2/Bulk".into()),
         ("POST", "/scim/v2/Users".into()),

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_whoot-mgmt");
 
 pub struct Server {
@@ -23,6 +25,35 @@ impl Server {
     /// A fresh data dir with the bootstrap tenant `default` and its all-scopes key.
     pub fn start() -> Server {
         Server::start_args(&[])
+    }
+
+    /// A server and its bootstrap key (every scope).
+    pub fn keyed() -> (Server, String) {
+        let s = Server::start();
+        let key = s.root_key();
+        (s, key)
+    }
+
+    /// A SCIM PATCH of `path` with these operations.
+    pub fn scim_patch(&self, path: &str, key: &str, operations: Value) -> Resp {
+        let body = serde_json::json!({"schemas": [PATCH_OP], "Operations": operations});
+        self.send("PATCH", path, key, &body)
+    }
+
+    /// An admin command given as one line of words (`key create --tenant default …`), as JSON.
+    pub fn cli_line(&self, line: &str) -> Value {
+        self.cli_json(&line.split_whitespace().collect::<Vec<_>>())
+    }
+
+    /// `body` sent as it is, declared JSON (malformed or empty bodies, say).
+    pub fn send_raw(&self, method: &str, path: &str, key: &str, body: &[u8]) -> Resp {
+        self.request_with(
+            method,
+            path,
+            Some(key),
+            Some(body),
+            &[("Content-Type", "application/json")],
+        )
     }
 
     pub fn start_args(args: &[&str]) -> Server {

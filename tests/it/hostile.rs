@@ -16,8 +16,7 @@ fn long_filter() -> String {
 
 #[test]
 fn a_filter_of_8000_terms_is_a_400_everywhere_and_the_server_lives() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let user = s.send("POST", "/scim/v2/Users", &key, &json!({"userName": "x@example.com"}));
     let id = user.json()["id"].as_str().unwrap().to_owned();
     let filter = long_filter();
@@ -53,8 +52,7 @@ fn a_filter_of_8000_terms_is_a_400_everywhere_and_the_server_lives() {
 
 #[test]
 fn sorting_on_values_of_mixed_types_is_a_total_order() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let phones =
         [json!("+1 555 0100"), json!(5550101), json!(true), json!(null), json!({"n": 1}), json!(2)];
     for (i, phone) in phones.iter().enumerate() {
@@ -115,8 +113,7 @@ fn a_scan_past_scan_limit_is_400_too_many_and_an_index_lookup_is_not() {
 
 #[test]
 fn a_filtered_list_keeps_only_its_page() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let ops: Vec<Value> = (0..30)
         .map(|i| {
             json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),

@@ -46,8 +46,7 @@ fn holds(actual: &Value, expected: &Value, at: &str) -> Result<(), String> {
 
 fn replay(script: &str) {
     let script: Value = serde_json::from_str(script).unwrap();
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let mut kept = HashMap::new();
     for (n, step) in script["steps"].as_array().unwrap().iter().enumerate() {
         let step = fill(step, &kept);

@@ -116,16 +116,7 @@ fn revoking_through_the_cli_fails_the_very_next_request() {
 #[test]
 fn an_expired_key_fails() {
     let s = Server::start();
-    let v = s.cli_json(&[
-        "key",
-        "create",
-        "--tenant",
-        "default",
-        "--scope",
-        "usage",
-        "--expires-in",
-        "2s",
-    ]);
+    let v = s.cli_line("key create --tenant default --scope usage --expires-in 2s");
     let key = v["secret"].as_str().unwrap();
     assert!(v["expires_at"].is_string());
     assert_eq!(s.get("/usage", Some(key)).status, 200);

@@ -244,16 +244,7 @@ fn alertable_series_exist_from_the_start_with_the_build_and_the_backlogs() {
     assert_eq!(m.get("whoot_webhook_backlog"), Some(&0.0));
     assert_eq!(m.get("whoot_api_keys_expiring"), Some(&0.0));
     // A key expiring in a week, and a registration whose target never answers.
-    server.cli_json(&[
-        "key",
-        "create",
-        "--tenant",
-        "default",
-        "--scope",
-        "usage",
-        "--expires-in",
-        "7d",
-    ]);
+    server.cli_line("key create --tenant default --scope usage --expires-in 7d");
     let key = server.root_key();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let hook = json!({"url": format!("http://{closed}/"), "events": ["user.created"]});

@@ -6,8 +6,7 @@ use crate::harness::Server;
 
 #[test]
 fn the_601st_request_in_a_minute_is_429_with_headers() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let started = Instant::now();
     let mut ok = 0u32;
     let limited = loop {
@@ -35,8 +34,7 @@ fn the_601st_request_in_a_minute_is_429_with_headers() {
 
 #[test]
 fn a_tenant_override_applies_at_once_and_zero_is_unlimited() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     assert_eq!(s.get("/me", Some(&key)).header("ratelimit-limit"), Some("600"));
     s.cli_json(&["tenant", "set-rate-limit", "default", "5"]);
     let statuses: Vec<u16> = (0..8).map(|_| s.get("/me", Some(&key)).status).collect();

@@ -29,8 +29,7 @@ fn members(s: &Server, key: &str, room: &str) -> Vec<(String, bool)> {
 
 #[test]
 fn rooms_and_channels_are_one_resource() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let id = room(&s, "Equities Desk");
     for path in [
         format!("/rooms/{id}"),
@@ -65,8 +64,7 @@ fn rooms_and_channels_are_one_resource() {
 
 #[test]
 fn add_update_list_and_remove_members() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let room = room(&s, "Ops");
     let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
     let r = s.send(
@@ -112,21 +110,14 @@ fn add_update_list_and_remove_members() {
         404
     );
     let body = serde_json::to_vec(&json!({"user_id": b})).unwrap();
-    let r = s.request_with(
-        "DELETE",
-        &format!("/v1/default/channels/{room}/members"),
-        Some(&key),
-        Some(&body),
-        &[("Content-Type", "application/json")],
-    );
+    let r = s.send_raw("DELETE", &format!("/v1/default/channels/{room}/members"), &key, &body);
     assert_eq!(r.status, 204);
     assert_eq!(s.get(&format!("/rooms/{room}"), Some(&key)).json()["member_count"], 0);
 }
 
 #[test]
 fn put_sync_counts_and_is_atomic() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let room = room(&s, "Sync");
     let ids: Vec<String> = (0..4).map(|i| user(&s, &key, &format!("s{i}@x.com"))).collect();
     let put = |body: Value| s.send("PUT", &format!("/rooms/{room}/members"), &key, &body);
@@ -172,8 +163,7 @@ fn put_sync_counts_and_is_atomic() {
 
 #[test]
 fn patch_and_unmap_rooms() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let room = room(&s, "Rates");
     let a = user(&s, &key, "a@x.com");
     s.send("POST", &format!("/rooms/{room}/members"), &key, &json!({"user_id": a}));
@@ -205,8 +195,7 @@ fn patch_and_unmap_rooms() {
 
 #[test]
 fn deactivation_removes_every_membership() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let (r1, r2) = (room(&s, "One"), room(&s, "Two"));
     let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
     for r in [&r1, &r2] {
@@ -238,8 +227,7 @@ fn deactivation_removes_every_membership() {
 
 #[test]
 fn the_admin_deletes_a_room_for_real() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let r = room(&s, "Doomed");
     let a = user(&s, &key, "a@x.com");
     s.send("POST", &format!("/rooms/{r}/members"), &key, &json!({"user_id": a}));

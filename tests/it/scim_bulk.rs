@@ -23,22 +23,18 @@ fn statuses(resp: &Value) -> Vec<String> {
 
 #[test]
 fn bulk_ids_link_users_and_groups_in_any_order() {
-    let s = Server::start();
-    let key = s.root_key();
-    let resp = bulk(
-        &s,
-        &key,
-        json!({"schemas": [BULK], "Operations": [
-            // The group comes first and refers to users created after it.
-            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "Tour Guides",
-                "members": [{"type": "User", "value": "bulkId:alice"}, {"type": "User", "value": "bulkId:bob"}]}},
-            {"method": "POST", "path": "/Users", "bulkId": "alice", "data": {"userName": "alice@example.com"}},
-            {"method": "POST", "path": "/Users", "bulkId": "bob", "data": {"userName": "bob@example.com"}},
-            {"method": "PATCH", "path": "/Groups/bulkId:g", "data": {"Operations": [
-                {"op": "add", "path": "members", "value": [{"value": "bulkId:carol"}]}]}},
-            {"method": "POST", "path": "/Users", "bulkId": "carol", "data": {"userName": "carol@example.com"}},
-        ]}),
-    );
+    let (s, key) = Server::keyed();
+    let body = json!({"schemas": [BULK], "Operations": [
+        // The group comes first and refers to users created after it.
+        {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {"displayName": "Tour Guides",
+            "members": [{"type": "User", "value": "bulkId:alice"}, {"type": "User", "value": "bulkId:bob"}]}},
+        {"method": "POST", "path": "/Users", "bulkId": "alice", "data": {"userName": "alice@example.com"}},
+        {"method": "POST", "path": "/Users", "bulkId": "bob", "data": {"userName": "bob@example.com"}},
+        {"method": "PATCH", "path": "/Groups/bulkId:g", "data": {"Operations": [
+            {"op": "add", "path": "members", "value": [{"value": "bulkId:carol"}]}]}},
+        {"method": "POST", "path": "/Users", "bulkId": "carol", "data": {"userName": "carol@example.com"}},
+    ]});
+    let resp = bulk(&s, &key, body);
     assert_eq!(resp["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]));
     assert_eq!(statuses(&resp), ["201", "201", "201", "204", "201"], "{resp}");
     let ops = resp["Operations"].as_array().unwrap();
@@ -62,8 +58,7 @@ fn bulk_ids_link_users_and_groups_in_any_order() {
 
 #[test]
 fn fail_on_errors_stops_and_otherwise_each_operation_stands_alone() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     bulk(
         &s,
         &key,
@@ -82,36 +77,29 @@ fn fail_on_errors_stops_and_otherwise_each_operation_stands_alone() {
     let two = bulk(&s, &key, json!({"failOnErrors": 2, "Operations": ops}));
     assert_eq!(statuses(&two), ["409", "201", "409"]);
     // Not atomic: without failOnErrors every operation runs, and failures undo nothing.
-    let all = bulk(
-        &s,
-        &key,
-        json!({"Operations": [
-            {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "n1@example.com"}},
-            {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "taken@example.com"}},
-            {"method": "POST", "path": "/Users", "bulkId": "c", "data": {"userName": "n2@example.com"}},
-        ]}),
-    );
+    let body = json!({"Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "n1@example.com"}},
+        {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "taken@example.com"}},
+        {"method": "POST", "path": "/Users", "bulkId": "c", "data": {"userName": "n2@example.com"}},
+    ]});
+    let all = bulk(&s, &key, body);
     assert_eq!(statuses(&all), ["201", "409", "201"]);
     assert_eq!(s.get("/scim/v2/Users", Some(&key)).json()["totalResults"], 4);
 }
 
 #[test]
 fn references_to_failed_or_unknown_operations_fail_cleanly() {
-    let s = Server::start();
-    let key = s.root_key();
-    let resp = bulk(
-        &s,
-        &key,
-        json!({"Operations": [
-            {"method": "POST", "path": "/Users", "bulkId": "bad", "data": {"active": true}},
-            {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"displayName": "G1", "members": [{"value": "bulkId:bad"}]}},
-            {"method": "POST", "path": "/Groups", "bulkId": "g2", "data": {"displayName": "G2", "members": [{"value": "bulkId:nobody"}]}},
-            {"method": "POST", "path": "/Users", "data": {"userName": "no-bulk-id@example.com"}},
-            {"method": "GET", "path": "/Users"},
-            {"method": "DELETE", "path": "/Users"},
-            {"method": "POST", "path": "/Widgets", "bulkId": "w", "data": {}},
-        ]}),
-    );
+    let (s, key) = Server::keyed();
+    let body = json!({"Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "bad", "data": {"active": true}},
+        {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"displayName": "G1", "members": [{"value": "bulkId:bad"}]}},
+        {"method": "POST", "path": "/Groups", "bulkId": "g2", "data": {"displayName": "G2", "members": [{"value": "bulkId:nobody"}]}},
+        {"method": "POST", "path": "/Users", "data": {"userName": "no-bulk-id@example.com"}},
+        {"method": "GET", "path": "/Users"},
+        {"method": "DELETE", "path": "/Users"},
+        {"method": "POST", "path": "/Widgets", "bulkId": "w", "data": {}},
+    ]});
+    let resp = bulk(&s, &key, body);
     assert_eq!(statuses(&resp), ["400", "409", "409", "400", "400", "400", "400"], "{resp}");
     assert_eq!(s.get("/scim/v2/Groups", Some(&key)).json()["totalResults"], 0);
 }

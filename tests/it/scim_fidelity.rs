@@ -31,8 +31,7 @@ fn user_names(list: &Value) -> Vec<String> {
 
 #[test]
 fn entras_matching_filter_respects_the_bracket() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     create(
         &s,
         &key,
@@ -86,8 +85,7 @@ fn entras_matching_filter_respects_the_bracket() {
 
 #[test]
 fn ordering_operators_on_booleans_are_invalid_filters() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     for op in ["gt", "ge", "lt", "le"] {
         let (status, body) = filter(&s, &key, &format!("active {op} true"));
         assert_eq!(
@@ -103,14 +101,10 @@ fn ordering_operators_on_booleans_are_invalid_filters() {
 
 #[test]
 fn put_without_user_name_is_refused_and_changes_nothing() {
-    let s = Server::start();
-    let key = s.root_key();
-    let u = create(
-        &s,
-        &key,
-        json!({"userName": "kept@example.com",
-        "emails": [{"value": "mail@example.com", "primary": true}]}),
-    );
+    let (s, key) = Server::keyed();
+    let body = json!({"userName": "kept@example.com",
+        "emails": [{"value": "mail@example.com", "primary": true}]});
+    let u = create(&s, &key, body);
     let id = u["id"].as_str().unwrap();
     let put = json!({"emails": [{"value": "other@example.com", "primary": true}], "active": true});
     let r = s.send("PUT", &format!("/scim/v2/Users/{id}"), &key, &put);
@@ -141,15 +135,11 @@ fn put_without_user_name_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_display_name_follows_the_name_parts_until_one_is_set() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     // What Okta sends: the parts only.
-    let u = create(
-        &s,
-        &key,
-        json!({"userName": "ada@example.com",
-        "name": {"givenName": "Ada", "familyName": "Lovelace", "honorificPrefix": "Countess"}}),
-    );
+    let body = json!({"userName": "ada@example.com",
+        "name": {"givenName": "Ada", "familyName": "Lovelace", "honorificPrefix": "Countess"}});
+    let u = create(&s, &key, body);
     let id = u["id"].as_str().unwrap().to_owned();
     assert_eq!(u["name"]["formatted"], "Countess Ada Lovelace");
     let native = s.get(&format!("/users/{id}"), Some(&key)).json();
@@ -187,8 +177,7 @@ fn a_display_name_follows_the_name_parts_until_one_is_set() {
 
 #[test]
 fn scim_paths_in_any_case_reach_the_same_endpoints() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let r = s.send("POST", "/scim/v2/users", &key, &json!({"userName": "lower@example.com"}));
     assert_eq!(r.status, 201, "{}", r.body);
     // meta.location stays canonical.

@@ -31,8 +31,7 @@ fn member_values(g: &Value) -> Vec<String> {
 
 #[test]
 fn create_get_list_and_filter_groups() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
     let r = s.send(
         "POST",
@@ -91,8 +90,7 @@ fn create_get_list_and_filter_groups() {
 
 #[test]
 fn creating_a_group_maps_an_unmapped_room_of_that_name() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let existing = room(&s, "Equities Desk");
     let g =
         create_group(&s, &key, json!({"displayName": "Equities Desk", "externalId": "okta-eq"}));
@@ -109,8 +107,7 @@ fn creating_a_group_maps_an_unmapped_room_of_that_name() {
 
 #[test]
 fn patch_members_the_okta_and_entra_ways() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let ids: Vec<String> = (0..4).map(|i| user(&s, &key, &format!("m{i}@x.com"))).collect();
     let g = create_group(&s, &key, json!({"displayName": "Desk", "externalId": "d"}));
     let id = g["id"].as_str().unwrap().to_owned();
@@ -204,8 +201,7 @@ fn patch_members_the_okta_and_entra_ways() {
 
 #[test]
 fn scim_never_changes_transmit_permission() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
     let g = create_group(&s, &key, json!({"displayName": "Tx"}));
     let id = g["id"].as_str().unwrap().to_owned();
@@ -240,14 +236,10 @@ fn scim_never_changes_transmit_permission() {
 
 #[test]
 fn put_replaces_and_delete_unmaps() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
-    let g = create_group(
-        &s,
-        &key,
-        json!({"displayName": "P", "externalId": "p", "members": [{"value": a}]}),
-    );
+    let body = json!({"displayName": "P", "externalId": "p", "members": [{"value": a}]});
+    let g = create_group(&s, &key, body);
     let id = g["id"].as_str().unwrap().to_owned();
     let etag =
         s.get(&format!("/scim/v2/Groups/{id}"), Some(&key)).header("etag").unwrap().to_owned();
@@ -306,8 +298,7 @@ fn groups_need_group_scopes() {
 
 #[test]
 fn search_at_the_root_and_per_resource_type() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let a = user(&s, &key, "findme@x.com");
     create_group(&s, &key, json!({"displayName": "findme", "members": [{"value": a}]}));
     create_group(&s, &key, json!({"displayName": "other"}));

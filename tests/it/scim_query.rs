@@ -67,8 +67,7 @@ fn encode(filter: &str) -> String {
 
 #[test]
 fn filter_table() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     seed(&s, &key);
     let table: &[(&str, &str)] = &[
         (r#"userName eq "alice@example.com""#, "a"),
@@ -146,8 +145,7 @@ fn filter_table() {
 
 #[test]
 fn paging_edges_and_order() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     seed(&s, &key);
     let (_, all) = query(&s, &key, "");
     assert_eq!(all["totalResults"], 5);
@@ -198,8 +196,7 @@ fn paging_edges_and_order() {
 
 #[test]
 fn sorting_projection_and_search() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     seed(&s, &key);
     let (_, sorted) = query(&s, &key, "sortBy=name.givenName&sortOrder=descending");
     let given: Vec<&str> = sorted["Resources"]

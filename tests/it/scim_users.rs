@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 use crate::harness::{Resp, Server};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 pub fn create(s: &Server, key: &str, body: Value) -> Value {
@@ -15,18 +14,12 @@ pub fn create(s: &Server, key: &str, body: Value) -> Value {
 }
 
 fn patch(s: &Server, key: &str, id: &str, ops: Value) -> Resp {
-    s.send(
-        "PATCH",
-        &format!("/scim/v2/Users/{id}"),
-        key,
-        &json!({"schemas": [PATCH_OP], "Operations": ops}),
-    )
+    s.scim_patch(&format!("/scim/v2/Users/{id}"), key, json!(ops))
 }
 
 #[test]
 fn create_answers_201_with_location_meta_and_etag() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let body = json!({"schemas": [USER], "externalId": "00u123", "userName": "alex@example.com", "active": true,
         "name": {"formatted": "Alex Morgan"}, "emails": [{"value": "alex@example.com", "primary": true}]});
     let r = s.send("POST", "/v1/default/scim/v2/Users", &key, &body);
@@ -66,8 +59,7 @@ fn public_url_drives_locations() {
 
 #[test]
 fn get_by_id_or_external_id_and_put() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let u = create(&s, &key, json!({"userName": "bo@example.com", "externalId": "okta|00u 9"}));
     let id = u["id"].as_str().unwrap();
     assert_eq!(s.get(&format!("/scim/v2/Users/{id}"), Some(&key)).json()["id"], id);
@@ -100,8 +92,7 @@ fn get_by_id_or_external_id_and_put() {
 
 #[test]
 fn etags_and_if_match() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let u = create(&s, &key, json!({"userName": "e@example.com"}));
     let id = u["id"].as_str().unwrap();
     let path = format!("/scim/v2/Users/{id}");
@@ -146,14 +137,10 @@ fn etags_and_if_match() {
 
 #[test]
 fn patch_shapes_from_okta_and_entra() {
-    let s = Server::start();
-    let key = s.root_key();
-    let u = create(
-        &s,
-        &key,
-        json!({"userName": "p@example.com", "name": {"givenName": "P"},
-        "emails": [{"value": "p@example.com", "type": "work", "primary": true}]}),
-    );
+    let (s, key) = Server::keyed();
+    let body = json!({"userName": "p@example.com", "name": {"givenName": "P"},
+        "emails": [{"value": "p@example.com", "type": "work", "primary": true}]});
+    let u = create(&s, &key, body);
     let id = u["id"].as_str().unwrap();
     let r = patch(
         &s,
@@ -228,8 +215,7 @@ fn patch_shapes_from_okta_and_entra() {
 
 #[test]
 fn delete_is_soft_and_frees_unique_values() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let body = json!({"userName": "gone@example.com", "externalId": "x-1", "emails": [{"value": "gone@example.com", "primary": true}]});
     let u = create(&s, &key, body.clone());
     let id = u["id"].as_str().unwrap().to_owned();
@@ -251,7 +237,7 @@ fn delete_is_soft_and_frees_unique_values() {
     let again = create(&s, &key, body);
     assert_ne!(again["id"], id.as_str());
     // The record is kept for the admin.
-    let deleted = s.cli_json(&["user", "list", "--tenant", "default", "--deleted"]);
+    let deleted = s.cli_line("user list --tenant default --deleted");
     assert_eq!(deleted["users"][0]["id"], id.as_str());
     assert!(deleted["users"][0]["deleted_at"].is_string());
     assert_eq!(deleted["users"][0]["active"], false);
@@ -259,8 +245,7 @@ fn delete_is_soft_and_frees_unique_values() {
 
 #[test]
 fn the_account_owner_cannot_be_deactivated_or_deleted() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let u = create(&s, &key, json!({"userName": "owner@example.com", "externalId": "own"}));
     let id = u["id"].as_str().unwrap().to_owned();
     let t = s.cli_json(&["user", "set-owner", "--tenant", "default", &id]);
@@ -298,8 +283,7 @@ fn the_account_owner_cannot_be_deactivated_or_deleted() {
 
 #[test]
 fn roles_accept_every_form() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let cases = [
         (json!({"admin": true}), json!([{"value": "admin"}])),
         (
@@ -339,8 +323,7 @@ fn roles_accept_every_form() {
 
 #[test]
 fn uniqueness_is_409_with_scim_type() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     create(&s, &key, json!({"userName": "u@example.com", "externalId": "e"}));
     for body in [
         json!({"userName": "U@EXAMPLE.COM"}),

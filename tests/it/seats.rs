@@ -9,7 +9,7 @@ use crate::harness::Server;
 #[test]
 fn full_tenants_refuse_active_users_in_both_styles() {
     let s = Server::start();
-    s.cli_json(&["tenant", "create", "small", "--seats", "2"]);
+    s.cli_line("tenant create small --seats 2");
     let (key, _) = s.create_key(
         "small",
         &["scim:write", "scim:read", "api:users:write", "api:users:read", "usage"],
@@ -71,7 +71,7 @@ fn full_tenants_refuse_active_users_in_both_styles() {
 fn three_hundred_concurrent_creates_fill_exactly_one_hundred_seats() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Server::start_in(tmp.path(), &[]);
-    s.cli_json(&["tenant", "create", "busy", "--seats", "100"]);
+    s.cli_line("tenant create busy --seats 100");
     s.cli_json(&["tenant", "set-rate-limit", "busy", "0"]);
     let (key, _) = s.create_key("busy", &["scim:write", "api:users:read", "usage"]);
     let s = Arc::new(s);

@@ -40,8 +40,7 @@ fn version(s: &Server, key: &str, group: &str) -> u64 {
 
 #[test]
 fn adding_two_hundred_members_moves_the_group_version_by_one() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     assert!(s.cli(&["tenant", "set-seats", "default", "1000"]).status.success());
     let ids = users(&s, &key, 400);
     let g = s.send("POST", "/scim/v2/Groups", &key, &json!({"displayName": "Everyone"}));
@@ -53,12 +52,7 @@ fn adding_two_hundred_members_moves_the_group_version_by_one() {
     let (first, second) = ids.split_at(200);
     let values: Vec<Value> = first.iter().map(|id| json!({"value": id})).collect();
     let ops = json!([{"op": "add", "path": "members", "value": values}]);
-    let r = s.send(
-        "PATCH",
-        &format!("/scim/v2/Groups/{group}"),
-        &key,
-        &json!({"schemas": [PATCH_OP], "Operations": ops}),
-    );
+    let r = s.scim_patch(&format!("/scim/v2/Groups/{group}"), &key, json!(ops));
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(version(&s, &key, &group), before + 1);
 
@@ -67,12 +61,7 @@ fn adding_two_hundred_members_moves_the_group_version_by_one() {
         .iter()
         .map(|id| json!({"op": "add", "path": "members", "value": [{"value": id}]}))
         .collect();
-    let r = s.send(
-        "PATCH",
-        &format!("/scim/v2/Groups/{group}"),
-        &key,
-        &json!({"schemas": [PATCH_OP], "Operations": ops}),
-    );
+    let r = s.scim_patch(&format!("/scim/v2/Groups/{group}"), &key, json!(ops));
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(version(&s, &key, &group), before + 2);
 
@@ -91,19 +80,13 @@ fn adding_two_hundred_members_moves_the_group_version_by_one() {
 
 #[test]
 fn a_patch_error_found_while_applying_keeps_its_scim_type() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let r = s.send("POST", "/scim/v2/Users", &key, &json!({"userName": "pat@example.com"}));
     let id = r.json()["id"].as_str().unwrap().to_owned();
     // Found only when the operation meets the stored user (userName is not complex), so on the
     // writer's thread: it must come back as invalidPath, not a flattened invalidValue.
     let ops = json!([{"op": "replace", "path": "userName.first", "value": "x"}]);
-    let r = s.send(
-        "PATCH",
-        &format!("/scim/v2/Users/{id}"),
-        &key,
-        &json!({"schemas": [PATCH_OP], "Operations": ops}),
-    );
+    let r = s.scim_patch(&format!("/scim/v2/Users/{id}"), &key, json!(ops));
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["scimType"], "invalidPath", "{}", r.body);
     // A group member path the parser refuses inside a no-path value: invalidPath too.

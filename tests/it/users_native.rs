@@ -6,8 +6,7 @@ use crate::harness::Server;
 
 #[test]
 fn create_get_list_update_and_deactivate() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let r = s.send(
         "POST",
         "/v1/default/users",
@@ -69,8 +68,7 @@ fn create_get_list_update_and_deactivate() {
 
 #[test]
 fn pagination_is_exact_and_ordered() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     for i in 0..5 {
         let r = s.send("POST", "/users", &key, &json!({"email": format!("u{i}@example.com")}));
         assert_eq!(r.status, 201);
@@ -106,22 +104,10 @@ fn bad_input_is_a_clear_4xx_and_changes_nothing() {
         assert_eq!(r.status, 400, "{body}");
         assert!(r.json()["error"].as_str().unwrap().contains(message), "{body}: {}", r.body);
     }
-    let malformed = s.request_with(
-        "POST",
-        "/users",
-        Some(&key),
-        Some(b"{\"email\": "),
-        &[("Content-Type", "application/json")],
-    );
+    let malformed = s.send_raw("POST", "/users", &key, b"{\"email\": ");
     assert_eq!(malformed.status, 400);
     assert!(malformed.json()["error"].as_str().unwrap().starts_with("Invalid JSON body"));
-    let empty = s.request_with(
-        "POST",
-        "/users",
-        Some(&key),
-        Some(b""),
-        &[("Content-Type", "application/json")],
-    );
+    let empty = s.send_raw("POST", "/users", &key, b"");
     assert_eq!(empty.status, 400);
     let big = json!({"email": "a@b.c", "full_name": "x".repeat(5000)});
     let r = s.send("POST", "/users", &key, &big);
@@ -155,8 +141,7 @@ fn bad_input_is_a_clear_4xx_and_changes_nothing() {
 
 #[test]
 fn duplicates_are_409_and_scopes_are_enforced() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     assert_eq!(
         s.send("POST", "/users", &key, &json!({"email": "a@x.com", "external_id": "e1"})).status,
         201

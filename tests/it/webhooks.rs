@@ -43,8 +43,7 @@ fn verify(secret: &str, r: &Received) {
 
 #[test]
 fn subscribed_events_arrive_signed_and_others_do_not() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let rx = Receiver::start();
     let hook = register(
         &s,
@@ -68,10 +67,7 @@ fn subscribed_events_arrive_signed_and_others_do_not() {
     s.send("PATCH", &format!("/users/{id}"), &key, &json!({"full_name": "Renamed"})); // user.updated: not subscribed
     assert_eq!(s.send("POST", "/users", &key, &json!({"email": "HOOK@example.com"})).status, 409); // failed: no event
     s.request("DELETE", &format!("/users/{id}"), Some(&key), None);
-    let room = s.cli_json(&["room", "create", "--tenant", "default", "Hooks"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = s.cli_line("room create --tenant default Hooks")["id"].as_str().unwrap().to_owned();
     let other = s.send("POST", "/users", &key, &json!({"email": "member@example.com"})).json()["user"]["id"].as_str().unwrap().to_owned();
     s.send(
         "POST",
@@ -110,8 +106,7 @@ fn subscribed_events_arrive_signed_and_others_do_not() {
 
 #[test]
 fn failures_are_retried_and_410_disables() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let rx = Receiver::start();
     rx.answer(&[500]);
     let hook = register(&s, &key, &rx.url(), json!(["*"]));
@@ -176,8 +171,7 @@ fn failures_are_retried_and_410_disables() {
 
 #[test]
 fn test_endpoint_validation_and_scope() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let rx = Receiver::start();
     rx.answer(&[503]);
     let hook = register(&s, &key, &rx.url(), json!(["user.created"]));
@@ -257,8 +251,7 @@ fn events_survive_a_crash_and_arrive_exactly_once() {
 
 #[test]
 fn a_slow_receiver_holds_up_neither_the_api_nor_other_receivers() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let (slow, fast) = (Receiver::start(), Receiver::start());
     *slow.delay.lock() = Duration::from_secs(3);
     register(&s, &key, &slow.url(), json!(["user.created"]));
@@ -298,8 +291,7 @@ fn threads(pid: u32) -> Vec<(String, i64)> {
 
 #[test]
 fn the_worker_yields_the_cpu_to_the_api() {
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let receiver = Receiver::start();
     register(&s, &key, &receiver.url(), json!(["user.created"]));
     // A delivery has run through the worker, so its runtime's threads exist.
@@ -346,8 +338,7 @@ fn https_receivers_are_verified_and_an_internal_ca_can_be_trusted() {
     let url = format!("https://localhost:{}/hooks", rx.addr.port());
 
     // Public roots only: the receiver's certificate is not trusted, nothing is sent.
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let hook = register(&s, &key, &url, json!(["*"]));
     let r = s.request(
         "POST",
@@ -424,8 +415,7 @@ fn loopback_in_any_spelling_is_refused_and_test_results_reveal_no_more_than_deli
 
     // Where the admin allows the host: a closed port and a port that speaks something else look
     // the same; an HTTP receiver shows its status.
-    let s = Server::start();
-    let key = s.root_key();
+    let (s, key) = Server::keyed();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let other_addr = other.local_addr().unwrap();

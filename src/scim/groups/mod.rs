@@ -59,7 +59,6 @@ fn member_equality(f: &Filter) -> Option<&str> {
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
     let (tenant, urls, limit) = (ctx.tenant, urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .store()
         .read(move |tx| {
             let with_members = shows_members(&params);
             if params.cursor.is_some() {
@@ -221,7 +220,6 @@ pub(crate) fn matching(
 pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
     let (tenant, urls) = (ctx.tenant, urls(ctx));
     let (room, doc, urls) = ctx
-        .store()
         .read(move |tx| {
             let r = resolve(tx, tenant, &raw)?;
             let mut doc = render(tx, tenant, &r, &urls, shows_members(&params))?;
@@ -237,7 +235,6 @@ pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiE
     let input = read_group(&doc)?;
     let (tenant, now, fresh_id, u) = (ctx.tenant, now_ms(), Uuid::now_v7(), urls(ctx));
     let (room, doc) = ctx
-        .store()
         .write(move |txn| {
             let mapping = rooms::GroupMapping {
                 display_name: &input.display_name,
@@ -262,7 +259,6 @@ pub async fn replace(
     let input = read_group(&doc)?;
     let (tenant, now, u) = (ctx.tenant, now_ms(), urls(ctx));
     let (room, doc) = ctx
-        .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
             store::check_version(if_match, current.version)?;
@@ -294,7 +290,6 @@ pub async fn patch(
     let changes = coalesce(ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?);
     let (tenant, now) = (ctx.tenant, now_ms());
     let room = ctx
-        .store()
         .write(move |txn| {
             let current = resolve(txn, tenant, &raw)?;
             store::check_version(if_match, current.version)?;
@@ -310,7 +305,6 @@ pub async fn patch(
     let (u, id) = (urls(ctx), room.id);
     let with_members = shows_members(&params);
     let (room, doc) = ctx
-        .store()
         .read(move |tx| {
             let room = rooms::get(tx, tenant, id)?;
             let mut doc = render(tx, tenant, &room, &u, with_members)?;
@@ -327,13 +321,9 @@ pub async fn delete(
     (Ref(raw), IfMatch(if_match)): (Ref, IfMatch),
 ) -> Result<Reply, ApiError> {
     let (tenant, now) = (ctx.tenant, now_ms());
-    let room = ctx
-        .store()
-        .write(move |txn| {
-            let current = resolve(txn, tenant, &raw)?;
-            rooms::unmap(txn, tenant, current.id, if_match, now)
-        })
-        .await?;
-    let location = format!("{}/{}", urls(ctx).groups, room.id);
-    Ok(Reply::empty(StatusCode::NO_CONTENT).with_location(location))
+    let room = ctx.write(move |txn| {
+        let id = resolve(txn, tenant, &raw)?.id;
+        rooms::unmap(txn, tenant, id, if_match, now)
+    });
+    Ok(super::gone(&urls(ctx).groups, room.await?.id))
 }

@@ -57,7 +57,6 @@ pub async fn search(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, ApiE
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
     let (tenant, base, limit) = (ctx.tenant, users_url(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .store()
         .read(move |tx| {
             if params.cursor.is_some() {
                 return cursor_page(tx, tenant, &params, &base, limit);
@@ -177,7 +176,7 @@ pub(crate) fn matching(
 
 pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let u = ctx.store().read(move |tx| resolve(tx, tenant, &raw)).await?;
+    let u = ctx.read(move |tx| resolve(tx, tenant, &raw)).await?;
     Ok(written(StatusCode::OK, &u, &users_url(ctx), Some(&params)))
 }
 
@@ -185,7 +184,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiE
     let now = now_ms();
     let u = user::read(&doc, User::new(Uuid::now_v7(), String::new(), now))?;
     let (tenant, stored) = (ctx.tenant, u.clone());
-    ctx.store().write(move |txn| users::create(txn, tenant, &stored)).await?;
+    ctx.write(move |txn| users::create(txn, tenant, &stored)).await?;
     Ok(written(StatusCode::CREATED, &u, &users_url(ctx), None))
 }
 
@@ -196,45 +195,48 @@ pub async fn replace(
 ) -> Result<Reply, ApiError> {
     // A replacement names its userName (RFC 7643 §4.1.1: required); only a create may fall
     // back to the primary email. Refuse a bad document before it reaches the writer.
-    if crate::repr::input::field(&doc, "userName")
-        .and_then(Value::as_str)
-        .is_none_or(|u| u.trim().is_empty())
-    {
+    let named = crate::repr::input::field(&doc, "userName").and_then(Value::as_str);
+    if named.is_none_or(|u| u.trim().is_empty()) {
         return Err(ApiError::bad_request("userName is required in a replacement (PUT)"));
     }
     user::read(&doc, User::new(Uuid::nil(), String::new(), 0))?;
-    let (tenant, now) = (ctx.tenant, now_ms());
-    let (u, _) = ctx
-        .store()
-        .change(move |txn| {
-            let current = resolve(txn, tenant, &raw)?;
-            let next = user::read(&doc, current)?;
-            Ok::<_, ApiError>(users::update(txn, tenant, next, if_match, now)?)
-        })
-        .await?;
-    Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
+    rewrite(ctx, raw, if_match, move |current| user::read(&doc, current)).await
 }
 
 pub async fn patch(
     ctx: &Ctx<'_>,
     (Ref(raw), IfMatch(if_match), PatchRequest(ops)): (Ref, IfMatch, PatchRequest),
 ) -> Result<Reply, ApiError> {
+    rewrite(ctx, raw, if_match, move |current| {
+        let mut doc = user::render_stored(&current);
+        patch::apply(&mut doc, &ops)?;
+        // Roles removed by the PATCH mean no roles (`{}`: every role false), not the default a
+        // new user gets.
+        if let Value::Object(obj) = &mut doc
+            && !obj.keys().any(|k| k.eq_ignore_ascii_case("roles"))
+        {
+            obj.insert("roles".into(), Value::Object(Default::default()));
+        }
+        user::read(&doc, current)
+    })
+    .await
+}
+
+/// Replaces the user `raw` names with what `next` makes of it, in one write, and answers it.
+async fn rewrite<F>(
+    ctx: &Ctx<'_>,
+    raw: String,
+    if_match: Option<u64>,
+    next: F,
+) -> Result<Reply, ApiError>
+where
+    F: Fn(User) -> Result<User, ApiError> + Send + 'static,
+{
     let (tenant, now) = (ctx.tenant, now_ms());
     let (u, _) = ctx
-        .store()
         .change(move |txn| {
-            let current = resolve(txn, tenant, &raw)?;
-            let mut doc = user::render_stored(&current);
-            patch::apply(&mut doc, &ops)?;
-            // Roles removed by the PATCH mean no roles (`{}`: every role false), not the default
-            // a new user gets.
-            if let Value::Object(obj) = &mut doc
-                && !obj.keys().any(|k| k.eq_ignore_ascii_case("roles"))
-            {
-                obj.insert("roles".into(), Value::Object(Default::default()));
-            }
-            let next = user::read(&doc, current)?;
-            Ok::<_, ApiError>(users::update(txn, tenant, next, if_match, now)?)
+            let next = next(resolve(txn, tenant, &raw)?)?;
+            Ok(users::update(txn, tenant, next, if_match, now)?)
         })
         .await?;
     Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
@@ -245,13 +247,9 @@ pub async fn delete(
     (Ref(raw), IfMatch(if_match)): (Ref, IfMatch),
 ) -> Result<Reply, ApiError> {
     let (tenant, now) = (ctx.tenant, now_ms());
-    let u = ctx
-        .store()
-        .write(move |txn| {
-            let current = resolve(txn, tenant, &raw)?;
-            users::delete(txn, tenant, current.id, if_match, now)
-        })
-        .await?;
-    let location = format!("{}/{}", users_url(ctx), u.id);
-    Ok(Reply::empty(StatusCode::NO_CONTENT).with_location(location))
+    let u = ctx.write(move |txn| {
+        let id = resolve(txn, tenant, &raw)?.id;
+        users::delete(txn, tenant, id, if_match, now)
+    });
+    Ok(super::gone(&users_url(ctx), u.await?.id))
 }
