@@ -18,9 +18,7 @@ const N: usize = 1000;
 const CONCURRENCY: usize = 16;
 
 fn main() {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(run());
+    common::on_two_threads(run());
 }
 
 fn user(prefix: &str, i: usize) -> Value {

@@ -69,9 +69,7 @@ async fn create_room(
 }
 
 fn main() {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(run());
+    common::on_two_threads(run());
 }
 
 async fn run() {

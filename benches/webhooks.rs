@@ -39,9 +39,7 @@ const ROUNDS: usize = 5;
 const CONCURRENCY: usize = 16;
 
 fn main() {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(run());
+    common::on_two_threads(run());
 }
 
 async fn creates(addr: std::net::SocketAddr, secret: &str, prefix: &str) -> Duration {

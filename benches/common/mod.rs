@@ -88,6 +88,13 @@ impl Client {
     }
 }
 
+/// Runs a benchmark on two worker threads (the machine the figures are stated for has two cores).
+pub fn on_two_threads<F: std::future::Future>(bench: F) -> F::Output {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(bench)
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

@@ -123,6 +123,15 @@ impl Ctx<'_> {
         self.state.app.store.change(op).await
     }
 
+    /// A store read whose refusals are the handler's own errors (see `Store::view`).
+    pub async fn view<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&crate::store::ReadTxn) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.state.app.store.view(f).await
+    }
+
     /// A store read on a read transaction, off the async workers.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -70,12 +70,11 @@ pub async fn patch(
     let room = ctx
         .write(move |txn| {
             let mut next = rooms::get(txn, tenant, id)?;
-            if let Some(d) = &display {
-                next.display_name = d.clone();
-            }
+            next.display_name = display.clone().unwrap_or(next.display_name);
             if let Some(x) = &external {
-                next.external_id = x.clone();
+                // An external id maps the room; clearing it keeps the mapping.
                 next.mapped |= x.is_some();
+                next.external_id = x.clone();
             }
             rooms::update(txn, tenant, next, None, now)
         })

@@ -50,20 +50,9 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply
     let description = input.description.unwrap_or_default();
     let active = input.active.unwrap_or(true);
     let now = now_ms();
-    let hook = Webhook {
-        id: Uuid::now_v7(),
-        url,
-        events,
-        description,
-        active,
-        secret: send::new_secret().map_err(|_| ApiError::Internal)?,
-        disabled_reason: None,
-        failing_since: None,
-        failing_for_ms: 0,
-        last_failure_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let secret = send::new_secret().map_err(|_| ApiError::Internal)?;
+    let hook =
+        Webhook { events, description, active, ..Webhook::new(Uuid::now_v7(), url, secret, now) };
     let (tenant, stored) = (ctx.tenant, hook.clone());
     ctx.write(move |txn| hooks::create(txn, tenant, &stored)).await?;
     let mut out = hook_json(&hook);
@@ -97,15 +86,9 @@ pub async fn update(
     let hook = ctx
         .write(move |txn| {
             let mut h = hooks::get(txn, tenant, id)?;
-            if let Some(u) = &url {
-                h.url = u.clone();
-            }
-            if let Some(e) = &events {
-                h.events = e.clone();
-            }
-            if let Some(d) = &description {
-                h.description = d.clone();
-            }
+            h.url = url.clone().unwrap_or(h.url);
+            h.events = events.clone().unwrap_or(h.events);
+            h.description = description.clone().unwrap_or(h.description);
             if let Some(a) = active {
                 h.active = a;
                 if a {

@@ -262,12 +262,13 @@ fn user_schema() -> Value {
                         attr("value", "string", "The role.").canonical(&["admin", "member", "editor"]),
         ]),
     ];
-    json!({
-        "id": CORE_USER_URN,
-        "name": "User",
-        "description": "User account",
-        "attributes": attrs.iter().map(Attr::json).collect::<Vec<_>>(),
-    })
+    schema(CORE_USER_URN, "User", "User account", &attrs)
+}
+
+/// A schema resource's body (RFC 7643 §7).
+fn schema(id: &str, name: &str, description: &str, attrs: &[Attr]) -> Value {
+    let attributes: Vec<Value> = attrs.iter().map(Attr::json).collect();
+    json!({"id": id, "name": name, "description": description, "attributes": attributes})
 }
 
 fn enterprise_schema() -> Value {
@@ -287,12 +288,7 @@ fn enterprise_schema() -> Value {
             attr("displayName", "string", "The manager's display name."),
         ]),
     ];
-    json!({
-        "id": ENTERPRISE_URN,
-        "name": "EnterpriseUser",
-        "description": "Enterprise user extension",
-        "attributes": attrs.iter().map(Attr::json).collect::<Vec<_>>(),
-    })
+    schema(ENTERPRISE_URN, "EnterpriseUser", "Enterprise user extension", &attrs)
 }
 
 fn group_schema() -> Value {
@@ -315,10 +311,5 @@ fn group_schema() -> Value {
                 .canonical(&["User"]),
         ]),
     ];
-    json!({
-        "id": CORE_GROUP_URN,
-        "name": "Group",
-        "description": "Group: a whoot room with a SCIM mapping",
-        "attributes": attrs.iter().map(Attr::json).collect::<Vec<_>>(),
-    })
+    schema(CORE_GROUP_URN, "Group", "Group: a whoot room with a SCIM mapping", &attrs)
 }

@@ -130,20 +130,13 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'(' => {
-                tokens.push(Token::LParen);
-                i += 1;
-            }
-            b')' => {
-                tokens.push(Token::RParen);
-                i += 1;
-            }
-            b'[' => {
-                tokens.push(Token::LBracket);
-                i += 1;
-            }
-            b']' => {
-                tokens.push(Token::RBracket);
+            b'(' | b')' | b'[' | b']' => {
+                tokens.push(match b {
+                    b'(' => Token::LParen,
+                    b')' => Token::RParen,
+                    b'[' => Token::LBracket,
+                    _ => Token::RBracket,
+                });
                 i += 1;
             }
             b'"' => {
@@ -437,20 +430,17 @@ impl fmt::Display for Filter {
             _ => write!(f, "{c}"),
         };
         match self {
-            Filter::And(a, b) => {
-                match a.as_ref() {
-                    Filter::And(..) => write!(f, "{a}")?,
-                    _ => child(f, a)?,
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                let (word, chain) = match self {
+                    Filter::And(..) => (" and ", matches!(**a, Filter::And(..))),
+                    _ => (" or ", matches!(**a, Filter::Or(..))),
+                };
+                if chain {
+                    write!(f, "{a}")?
+                } else {
+                    child(f, a)?
                 }
-                f.write_str(" and ")?;
-                child(f, b)
-            }
-            Filter::Or(a, b) => {
-                match a.as_ref() {
-                    Filter::Or(..) => write!(f, "{a}")?,
-                    _ => child(f, a)?,
-                }
-                f.write_str(" or ")?;
+                f.write_str(word)?;
                 child(f, b)
             }
             Filter::Not(inner) => write!(f, "not ({inner})"),

@@ -320,6 +320,16 @@ pub struct Hits<'p> {
 }
 
 impl<'p> Hits<'p> {
+    /// The answer to `params`, from what `find` pushes.
+    pub fn gather(
+        params: &'p ListParams,
+        find: impl FnOnce(&mut Hits<'p>) -> crate::store::Result<()>,
+    ) -> Result<Value, ApiError> {
+        let mut hits = Hits::new(params);
+        find(&mut hits)?;
+        Ok(hits.respond())
+    }
+
     pub fn new(params: &'p ListParams) -> Hits<'p> {
         Hits { params, total: 0, kept: Vec::new() }
     }

@@ -10,8 +10,25 @@ pub mod patch;
 pub mod search;
 pub mod users;
 
-/// 204 for a deleted user or an unmapped group, with where it was (a Bulk result shows it).
-fn gone(collection: &str, id: uuid::Uuid) -> crate::http::response::Reply {
-    let reply = crate::http::response::Reply::empty(hyper::StatusCode::NO_CONTENT);
-    reply.with_location(format!("{collection}/{id}"))
+use uuid::Uuid;
+
+use crate::http::error::ApiError;
+use crate::http::request::{IfMatch, Ref};
+use crate::http::response::Reply;
+use crate::store::WriteTxn;
+
+/// Deletes a user or unmaps a group: `remove` takes what the path names (an id or an
+/// externalId) and answers the resource's id; 204 with where it was (a Bulk result shows it).
+async fn delete<F>(
+    ctx: &crate::http::Ctx<'_>,
+    (Ref(raw), IfMatch(if_match)): (Ref, IfMatch),
+    collection: String,
+    remove: F,
+) -> Result<Reply, ApiError>
+where
+    F: Fn(&WriteTxn, Uuid, &str, Option<u64>, i64) -> crate::store::Result<Uuid> + Send + 'static,
+{
+    let (tenant, now) = (ctx.tenant, crate::time::now_ms());
+    let id = ctx.write(move |txn| remove(txn, tenant, &raw, if_match, now)).await?;
+    Ok(Reply::empty(hyper::StatusCode::NO_CONTENT).with_location(format!("{collection}/{id}")))
 }

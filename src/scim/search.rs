@@ -17,12 +17,12 @@ pub async fn everything(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, 
         (scopes.contains(Scope::ScimUsersRead), scopes.contains(Scope::ScimGroupsRead));
     let (tenant, urls, limit) = (ctx.tenant, groups::urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .read(move |tx| {
-            if read_users && let Err(e) = users::within_budget(tx, tenant, &params, limit)? {
-                return Ok(Err(e));
+        .view(move |tx| {
+            if read_users {
+                users::within_budget(tx, tenant, &params, limit)?;
             }
-            if read_groups && let Err(e) = groups::within_budget(tx, tenant, &params, limit)? {
-                return Ok(Err(e));
+            if read_groups {
+                groups::within_budget(tx, tenant, &params, limit)?;
             }
             let mut hits = Hits::new(&params);
             let filter = params.filter.as_ref();
@@ -32,8 +32,8 @@ pub async fn everything(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, 
             if read_groups {
                 groups::matching(tx, tenant, filter, &urls, shows_members(&params), &mut hits)?;
             }
-            Ok(Ok(hits.respond()))
+            Ok(hits.respond())
         })
-        .await??;
+        .await?;
     Ok(Reply::json(StatusCode::OK, &answer))
 }

@@ -408,20 +408,8 @@ mod tests {
         let mut fourth = events::get(&txn, tenant, 4).unwrap().unwrap();
         fourth.id = first.id;
         events::put(&txn, &fourth).unwrap();
-        let registration = webhooks::Webhook {
-            id: hook,
-            url: "http://127.0.0.1:9/".into(),
-            events: vec!["*".into()],
-            description: String::new(),
-            active: true,
-            secret: "whsec_x".into(),
-            disabled_reason: None,
-            failing_since: None,
-            failing_for_ms: 0,
-            last_failure_at: None,
-            created_at: 1_000,
-            updated_at: 1_000,
-        };
+        let registration =
+            webhooks::Webhook::new(hook, "http://127.0.0.1:9/".into(), "whsec_x".into(), 1_000);
         webhooks::put(&txn, tenant, &registration).unwrap();
         // A retry pending for an event that is not in the log (the lost seq 2).
         let mut gone = first.clone();

@@ -159,19 +159,15 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
     }
     let mut table = txn.open_table(tables::WEBHOOKS)?;
     for (key, old) in hooks {
+        // Failing time starts at zero: the old layout counted time the server was stopped.
         let hook = Webhook {
-            id: old.id,
-            url: old.url,
             events: old.events,
             description: old.description,
             active: old.active,
-            secret: old.secret,
             disabled_reason: old.disabled_reason,
             failing_since: old.failing_since,
-            failing_for_ms: 0,
-            last_failure_at: None,
-            created_at: old.created_at,
             updated_at: old.updated_at,
+            ..Webhook::new(old.id, old.url, old.secret, old.created_at)
         };
         let bytes = codec::encode(&hook)?;
         table.insert(key, bytes.as_slice())?;

@@ -226,6 +226,19 @@ impl Store {
             .map_err(|_| Error::Failed(Failure::Unavailable))?
     }
 
+    /// `read` for a reader whose errors are the caller's own type (a protocol refusal found
+    /// while reading, beside the store's errors).
+    pub async fn view<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, E> + Send + 'static,
+    {
+        let db = self.inner.handle.get()?;
+        let read = tokio::task::spawn_blocking(move || f(&db.begin_read().map_err(Error::from)?));
+        read.await.map_err(|_| Error::Failed(Failure::Unavailable))?
+    }
+
     /// Writes a consistent copy of the store to `to` (a new file) from one read transaction, so
     /// writes keep flowing meanwhile. Returns the rows copied.
     pub async fn backup(&self, to: PathBuf) -> Result<u64> {

@@ -40,6 +40,24 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// A new active registration for every event type, failing never.
+    pub fn new(id: Uuid, url: String, secret: String, now: i64) -> Webhook {
+        Webhook {
+            id,
+            url,
+            events: vec!["*".into()],
+            description: String::new(),
+            active: true,
+            secret,
+            disabled_reason: None,
+            failing_since: None,
+            failing_for_ms: 0,
+            last_failure_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn wants(&self, event_type: &str) -> bool {
         self.active && self.events.iter().any(|e| e == "*" || e == event_type)
     }

@@ -347,8 +347,7 @@ fn events_past_the_retention_answer_410_with_the_oldest_kept() {
 #[test]
 fn failing_time_counts_only_while_the_server_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    let rx = Receiver::start();
-    rx.answer(&[500; 10]);
+    let rx = Receiver::answering(&[500; 10]);
     let args = ["--webhook-disable-after-secs", "2"];
     let s = Server::start_in(tmp.path(), &args);
     let key = s.root_key();

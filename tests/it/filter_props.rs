@@ -1,9 +1,10 @@
-//! Property tests for the SCIM filter parser: it never panics, and printing a parsed filter
-//! then parsing it again gives the same filter.
+//! Property tests for the SCIM filter parser (and the PATCH path parser built on its lexer):
+//! they never panic, and printing a parsed filter then parsing it again gives the same filter.
 
 use proptest::prelude::*;
 use serde_json::Number;
 use whoot_mgmt::scim::filter::{self, AttrPath, CompValue, Filter, Op};
+use whoot_mgmt::scim::patch;
 
 pub fn name() -> impl Strategy<Value = String> {
     "[a-zA-Z][a-zA-Z0-9_-]{0,8}"
@@ -71,14 +72,17 @@ pub fn filter_tree() -> impl Strategy<Value = Filter> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
+    /// Neither the filter parser nor the PATCH path parser (which shares its lexer).
     #[test]
     fn parsing_arbitrary_input_never_panics(input in any::<String>()) {
         let _ = filter::parse(&input);
+        let _ = patch::parse_path(&input);
     }
 
     #[test]
     fn parsing_filter_like_input_never_panics(input in r#"[a-zA-Z.:\[\]() "\\0-9-]{0,60}"#) {
         let _ = filter::parse(&input);
+        let _ = patch::parse_path(&input);
     }
 
     #[test]

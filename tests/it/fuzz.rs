@@ -39,48 +39,17 @@ where
     assert!(inputs > 0);
 }
 
+/// The `|`-separated words of `list`, for `prop::sample::select`.
+fn words(list: &'static str) -> Vec<&'static str> {
+    list.split('|').collect()
+}
+
 /// Words of the SCIM filter and PATCH-path grammar, glued at random: mostly near-valid input
 /// that reaches deep into the parser, some of it absurdly long or nested.
 fn grammar_soup() -> impl Strategy<Value = String> {
-    let word = prop::sample::select(vec![
-        "userName",
-        "emails",
-        "emails.value",
-        "name.givenName",
-        "members",
-        "meta.lastModified",
-        "urn:ietf:params:scim:schemas:core:2.0:User:userName",
-        "eq",
-        "ne",
-        "co",
-        "sw",
-        "ew",
-        "gt",
-        "ge",
-        "lt",
-        "le",
-        "pr",
-        "and",
-        "or",
-        "not",
-        "(",
-        ")",
-        "[",
-        "]",
-        "\"x\"",
-        "\"\"",
-        "true",
-        "false",
-        "null",
-        "12",
-        "-1.5e3",
-        ".value",
-        "type",
-        "\"work\"",
-        "\\",
-        "\"",
-        " ",
-    ]);
+    let word = prop::sample::select(words(
+        r#"userName|emails|emails.value|name.givenName|members|meta.lastModified|eq|ne|co|sw|ew|gt|ge|lt|le|pr|and|or|not|(|)|[|]|"x"|""|true|false|null|12|-1.5e3|.value|type|"work"|\|"| |urn:ietf:params:scim:schemas:core:2.0:User:userName"#,
+    ));
     prop_oneof![
         prop::collection::vec(word.clone(), 0..40).prop_map(|w| w.join(" ")),
         prop::collection::vec(word, 0..40).prop_map(|w| w.concat()),
@@ -111,61 +80,18 @@ fn fuzz_patch_paths() {
 
 /// JSON of any shape, up to a few levels deep, with SCIM-ish keys.
 fn json_value() -> impl Strategy<Value = Value> {
-    let key = prop::sample::select(vec![
-        "op",
-        "path",
-        "value",
-        "Operations",
-        "schemas",
-        "userName",
-        "emails",
-        "name",
-        "active",
-        "members",
-        "displayName",
-        "externalId",
-        "roles",
-        "primary",
-        "type",
-        "givenName",
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-        "manager",
-        "method",
-        "bulkId",
-        "data",
-        "failOnErrors",
-        "email",
-        "full_name",
-        "tx_permission",
-        "user_id",
-        "user_ids",
-        "members_added",
-        "name.givenName",
-    ])
+    let key = prop::sample::select(words(
+        "op|path|value|Operations|schemas|userName|emails|name|active|members|displayName|externalId|roles|primary|type|givenName|manager|method|bulkId|data|failOnErrors|email|full_name|tx_permission|user_id|user_ids|members_added|name.givenName|urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ))
     .prop_map(str::to_owned);
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
-        prop::sample::select(vec![
-            "add",
-            "Replace",
-            "remove",
-            "members[value eq \"x\"]",
-            "emails[type eq \"work\"].value",
-            "True",
-            "false",
-            "",
-            "/Users",
-            "/Groups",
-            "POST",
-            "PATCH",
-            "DELETE",
-            "bulkId:a",
-            "name.familyName",
-            "urn:ietf:params:scim:api:messages:2.0:PatchOp",
-        ])
+        prop::sample::select(words(
+            r#"add|Replace|remove|members[value eq "x"]|emails[type eq "work"].value|True|false||/Users|/Groups|POST|PATCH|DELETE|bulkId:a|name.familyName|urn:ietf:params:scim:api:messages:2.0:PatchOp"#,
+        ))
         .prop_map(Value::from),
         any::<String>().prop_map(Value::from),
     ];

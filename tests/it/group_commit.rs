@@ -71,20 +71,7 @@ fn the_delivery_log_prunes_finished_entries_only() {
         let store = Store::open(tmp.path()).unwrap();
         store
             .write(move |txn| {
-                let hook = Webhook {
-                    id: hook_id,
-                    url: "http://x".into(),
-                    events: vec!["*".into()],
-                    description: String::new(),
-                    active: true,
-                    secret: "whsec_AAAA".into(),
-                    disabled_reason: None,
-                    failing_since: None,
-                    failing_for_ms: 0,
-                    last_failure_at: None,
-                    created_at: 0,
-                    updated_at: 0,
-                };
+                let hook = Webhook::new(hook_id, "http://x".into(), "whsec_AAAA".into(), 0);
                 webhooks::create(txn, tenant, &hook)?;
                 for (age_days, status) in [
                     (40, DeliveryStatus::Succeeded),

@@ -121,14 +121,9 @@ impl Server {
         self.request("GET", path, key, None)
     }
 
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<&[u8]>,
-    ) -> Resp {
-        self.request_with(method, path, key, body, &[])
+    /// A request with no headers of its own (but `Authorization` when there is a key).
+    pub fn request(&self, m: &str, path: &str, key: Option<&str>, body: Option<&[u8]>) -> Resp {
+        self.request_with(m, path, key, body, &[])
     }
 
     pub fn request_with(
@@ -223,6 +218,12 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// The `field` of each item of a JSON array (`userName` of each resource, say).
+pub fn strings(list: &Value, field: &str) -> Vec<String> {
+    let items = list.as_array().expect("a JSON array");
+    items.iter().map(|i| i[field].as_str().expect("a string").to_owned()).collect()
 }
 
 pub fn cli_in(dir: &Path, args: &[&str]) -> Output {

@@ -124,12 +124,7 @@ fn a_filtered_list_keeps_only_its_page() {
     let page =
         s.get("/scim/v2/Users?filter=active%20eq%20true&startIndex=4&count=3", Some(&key)).json();
     assert_eq!((page["totalResults"].clone(), page["itemsPerPage"].clone()), (json!(20), json!(3)));
-    let names: Vec<&str> = page["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userName"].as_str().unwrap())
-        .collect();
+    let names = crate::harness::strings(&page["Resources"], "userName");
     // Active ones are those with i % 3 != 0: 01 02 04 05 07 08 …; the 4th to 6th of them.
     assert_eq!(names, ["p05@example.com", "p07@example.com", "p08@example.com"]);
     let sorted = s

@@ -1,5 +1,5 @@
-//! Property tests for the SCIM PATCH path parser, like the filter's: it never panics, and
-//! printing a parsed path then parsing it again gives the same path.
+//! Property test for the SCIM PATCH path parser, like the filter's: printing a parsed path then
+//! parsing it again gives the same path (that it never panics is tested with the filter's).
 
 use proptest::prelude::*;
 use whoot_mgmt::scim::filter::AttrPath;
@@ -21,16 +21,6 @@ fn patch_path() -> impl Strategy<Value = PatchPath> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
-
-    #[test]
-    fn parsing_arbitrary_paths_never_panics(input in any::<String>()) {
-        let _ = patch::parse_path(&input);
-    }
-
-    #[test]
-    fn parsing_path_like_input_never_panics(input in r#"[a-zA-Z.:\[\]() "\\0-9-]{0,60}"#) {
-        let _ = patch::parse_path(&input);
-    }
 
     #[test]
     fn print_then_parse_gives_the_same_path(p in patch_path()) {

@@ -139,6 +139,13 @@ impl Receiver {
         format!("http://{}/hooks", self.addr)
     }
 
+    /// A receiver that first answers with `codes`.
+    pub fn answering(codes: &[u16]) -> Receiver {
+        let rx = Receiver::start();
+        rx.answer(codes);
+        rx
+    }
+
     pub fn answer(&self, codes: &[u16]) {
         self.answers.lock().extend(codes);
     }

@@ -11,6 +11,13 @@ pub fn room(s: &Server, name: &str) -> String {
     s.cli_json(&["room", "create", "--tenant", "default", name])["id"].as_str().unwrap().to_owned()
 }
 
+/// A room with one member (`a@x.com`): their ids.
+fn room_with_member(s: &Server, key: &str, name: &str) -> (String, String) {
+    let (room, a) = (room(s, name), user(s, key, "a@x.com"));
+    s.send("POST", &format!("/rooms/{room}/members"), key, &json!({"user_id": a}));
+    (room, a)
+}
+
 pub fn user(s: &Server, key: &str, email: &str) -> String {
     let r = s.send("POST", "/users", key, &json!({"email": email}));
     assert_eq!(r.status, 201, "{}", r.body);
@@ -164,9 +171,7 @@ fn put_sync_counts_and_is_atomic() {
 #[test]
 fn patch_and_unmap_rooms() {
     let (s, key) = Server::keyed();
-    let room = room(&s, "Rates");
-    let a = user(&s, &key, "a@x.com");
-    s.send("POST", &format!("/rooms/{room}/members"), &key, &json!({"user_id": a}));
+    let (room, _) = room_with_member(&s, &key, "Rates");
     let r = s.send(
         "PATCH",
         &format!("/rooms/{room}"),
@@ -228,9 +233,7 @@ fn deactivation_removes_every_membership() {
 #[test]
 fn the_admin_deletes_a_room_for_real() {
     let (s, key) = Server::keyed();
-    let r = room(&s, "Doomed");
-    let a = user(&s, &key, "a@x.com");
-    s.send("POST", &format!("/rooms/{r}/members"), &key, &json!({"user_id": a}));
+    let (r, a) = room_with_member(&s, &key, "Doomed");
     s.cli_json(&["room", "delete", "--tenant", "default", &r]);
     assert_eq!(s.get(&format!("/rooms/{r}"), Some(&key)).status, 404);
     assert_eq!(s.get(&format!("/rooms/{r}/members"), Some(&key)).status, 404);

@@ -47,12 +47,7 @@ fn bulk_ids_link_users_and_groups_in_any_order() {
     assert_eq!(alice["userName"], "alice@example.com");
     let group_path = ops[0]["location"].as_str().unwrap().split(&s.addr).nth(1).unwrap().to_owned();
     let group = s.get(&group_path, Some(&key)).json();
-    let members: Vec<&str> = group["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["display"].as_str().unwrap())
-        .collect();
+    let members = crate::harness::strings(&group["members"], "display");
     assert_eq!(members, ["alice@example.com", "bob@example.com", "carol@example.com"]);
 }
 

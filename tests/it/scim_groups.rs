@@ -130,33 +130,12 @@ fn patch_members_the_okta_and_entra_ways() {
     );
     assert_eq!(r.status, 204);
     assert_eq!(member_values(&get()), [ids[0].clone(), ids[1].clone()]);
+    let to_204 = |ops: Value| assert_eq!(patch(&s, &key, &id, ops).status, 204);
     // 002's shape: no path, value with members.
-    assert_eq!(
-        patch(&s, &key, &id, json!([{"op": "add", "value": {"members": [{"value": ids[2]}]}}]))
-            .status,
-        204
-    );
+    to_204(json!([{"op": "add", "value": {"members": [{"value": ids[2]}]}}]));
     // Remove by filter, and Entra's remove with a value list.
-    assert_eq!(
-        patch(
-            &s,
-            &key,
-            &id,
-            json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}])
-        )
-        .status,
-        204
-    );
-    assert_eq!(
-        patch(
-            &s,
-            &key,
-            &id,
-            json!([{"op": "Remove", "path": "members", "value": [{"value": ids[1]}]}])
-        )
-        .status,
-        204
-    );
+    to_204(json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]));
+    to_204(json!([{"op": "Remove", "path": "members", "value": [{"value": ids[1]}]}]));
     assert_eq!(member_values(&get()), [ids[2].clone()]);
     // Rename and re-key, with and without a path; ask for the result back.
     let r = s.send(
@@ -245,25 +224,17 @@ fn put_replaces_and_delete_unmaps() {
         s.get(&format!("/scim/v2/Groups/{id}"), Some(&key)).header("etag").unwrap().to_owned();
     let body =
         serde_json::to_vec(&json!({"displayName": "P2", "members": [{"value": b}]})).unwrap();
-    let r = s.request_with(
-        "PUT",
-        &format!("/scim/v2/Groups/{id}"),
-        Some(&key),
-        Some(&body),
-        &[("If-Match", &etag), ("Content-Type", "application/json")],
-    );
+    let put = || {
+        let headers = [("If-Match", etag.as_str()), ("Content-Type", "application/json")];
+        s.request_with("PUT", &format!("/scim/v2/Groups/{id}"), Some(&key), Some(&body), &headers)
+    };
+    let r = put();
     assert_eq!(r.status, 200, "{}", r.body);
     let p = r.json();
     assert_eq!(p["displayName"], "P2");
     assert!(p.get("externalId").is_none(), "PUT clears what it omits");
     assert_eq!(member_values(&p), [b.as_str()]);
-    let stale = s.request_with(
-        "PUT",
-        &format!("/scim/v2/Groups/{id}"),
-        Some(&key),
-        Some(&body),
-        &[("If-Match", &etag), ("Content-Type", "application/json")],
-    );
+    let stale = put();
     assert_eq!(stale.status, 412);
 
     assert_eq!(s.request("DELETE", &format!("/scim/v2/Groups/{id}"), Some(&key), None).status, 204);

@@ -150,12 +150,7 @@ fn paging_edges_and_order() {
     let (_, all) = query(&s, &key, "");
     assert_eq!(all["totalResults"], 5);
     assert_eq!(all["startIndex"], 1);
-    let order: Vec<&str> = all["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["userName"].as_str().unwrap())
-        .collect();
+    let order = crate::harness::strings(&all["Resources"], "userName");
     assert_eq!(order[0], "alice@example.com", "creation order");
     assert_eq!(order[4], "Eve.Evans@Example.com");
 

@@ -99,31 +99,17 @@ fn etags_and_if_match() {
     let get = s.get(&path, Some(&key));
     assert_eq!(get.header("etag"), Some("W/\"1\""));
     let body = serde_json::to_vec(&json!({"userName": "e@example.com", "title": "One"})).unwrap();
-    let ok = s.request_with(
-        "PUT",
-        &path,
-        Some(&key),
-        Some(&body),
-        &[("If-Match", "W/\"1\""), ("Content-Type", "application/json")],
-    );
+    let put = |if_match: &str| {
+        let headers = [("If-Match", if_match), ("Content-Type", "application/json")];
+        s.request_with("PUT", &path, Some(&key), Some(&body), &headers)
+    };
+    let ok = put("W/\"1\"");
     assert_eq!(ok.status, 200);
     assert_eq!(ok.header("etag"), Some("W/\"2\""));
-    let stale = s.request_with(
-        "PUT",
-        &path,
-        Some(&key),
-        Some(&body),
-        &[("If-Match", "W/\"1\""), ("Content-Type", "application/json")],
-    );
+    let stale = put("W/\"1\"");
     assert_eq!(stale.status, 412);
     assert_eq!(stale.json()["status"], "412");
-    let any = s.request_with(
-        "PUT",
-        &path,
-        Some(&key),
-        Some(&body),
-        &[("If-Match", "*"), ("Content-Type", "application/json")],
-    );
+    let any = put("*");
     assert_eq!(any.status, 200);
     assert_eq!(
         any.header("etag"),

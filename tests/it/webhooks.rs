@@ -41,6 +41,12 @@ fn verify(secret: &str, r: &Received) {
     assert_eq!(r.json()["id"], r.id.as_str(), "webhook-id is the event id");
 }
 
+/// `POST /webhooks/{id}/test` for `hook`, answered.
+fn send_test(s: &Server, key: &str, hook: &Value) -> Value {
+    let path = format!("/webhooks/{}/test", hook["id"].as_str().unwrap());
+    s.request("POST", &path, Some(key), None).json()
+}
+
 #[test]
 fn subscribed_events_arrive_signed_and_others_do_not() {
     let (s, key) = Server::keyed();
@@ -107,8 +113,7 @@ fn subscribed_events_arrive_signed_and_others_do_not() {
 #[test]
 fn failures_are_retried_and_410_disables() {
     let (s, key) = Server::keyed();
-    let rx = Receiver::start();
-    rx.answer(&[500]);
+    let rx = Receiver::answering(&[500]);
     let hook = register(&s, &key, &rx.url(), json!(["*"]));
     let hid = hook["id"].as_str().unwrap().to_owned();
     s.send("POST", "/users", &key, &json!({"email": "retry@example.com"}));
@@ -172,8 +177,7 @@ fn failures_are_retried_and_410_disables() {
 #[test]
 fn test_endpoint_validation_and_scope() {
     let (s, key) = Server::keyed();
-    let rx = Receiver::start();
-    rx.answer(&[503]);
+    let rx = Receiver::answering(&[503]);
     let hook = register(&s, &key, &rx.url(), json!(["user.created"]));
     let hid = hook["id"].as_str().unwrap();
     let r = s.request("POST", &format!("/webhooks/{hid}/test"), Some(&key), None).json();
@@ -197,14 +201,7 @@ fn test_endpoint_validation_and_scope() {
     }
     // The metadata address is refused at send time.
     let meta = register(&s, &key, "http://169.254.169.254/latest", json!(["*"]));
-    let r = s
-        .request(
-            "POST",
-            &format!("/webhooks/{}/test", meta["id"].as_str().unwrap()),
-            Some(&key),
-            None,
-        )
-        .json();
+    let r = send_test(&s, &key, &meta);
     assert_eq!(r["delivered"], false);
     assert!(r["error"].as_str().unwrap().contains("denied"), "{r}");
 
@@ -312,8 +309,7 @@ fn the_worker_yields_the_cpu_to_the_api() {
 fn a_registration_failing_for_too_long_is_disabled() {
     let s = Server::start_args(&["--webhook-disable-after-secs", "1"]);
     let key = s.root_key();
-    let rx = Receiver::start();
-    rx.answer(&[500; 10]);
+    let rx = Receiver::answering(&[500; 10]);
     let hook = register(&s, &key, &rx.url(), json!(["*"]));
     let hid = hook["id"].as_str().unwrap().to_owned();
     s.send("POST", "/users", &key, &json!({"email": "failing@example.com"}));
@@ -391,14 +387,7 @@ fn loopback_in_any_spelling_is_refused_and_test_results_reveal_no_more_than_deli
         "0.0.0.0",
     ] {
         let hook = register(&s, &key, &format!("http://{host}:{port}/hooks"), json!(["*"]));
-        let r = s
-            .request(
-                "POST",
-                &format!("/webhooks/{}/test", hook["id"].as_str().unwrap()),
-                Some(&key),
-                None,
-            )
-            .json();
+        let r = send_test(&s, &key, &hook);
         assert_eq!(r["delivered"], false, "{host}: {r}");
         assert!(r["error"].as_str().unwrap().contains("denied"), "{host}: {r}");
     }
@@ -427,13 +416,7 @@ fn loopback_in_any_spelling_is_refused_and_test_results_reveal_no_more_than_deli
     });
     let test = |url: String| {
         let hook = register(&s, &key, &url, json!(["*"]));
-        s.request(
-            "POST",
-            &format!("/webhooks/{}/test", hook["id"].as_str().unwrap()),
-            Some(&key),
-            None,
-        )
-        .json()
+        send_test(&s, &key, &hook)
     };
     let (a, b) = (test(format!("http://{closed}/")), test(format!("http://{other_addr}/")));
     assert_eq!(a, b, "closed and non-HTTP ports are told apart: {a} {b}");

@@ -59,7 +59,7 @@ fn member_equality(f: &Filter) -> Option<&str> {
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
     let (tenant, urls, limit) = (ctx.tenant, urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .read(move |tx| {
+        .view(move |tx| {
             let with_members = shows_members(&params);
             if params.cursor.is_some() {
                 return cursor_page(tx, tenant, &params, &urls, with_members, limit);
@@ -77,16 +77,13 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
                     }
                     Ok((page.len() as u64) < params.count)
                 })?;
-                return Ok(Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, page)));
+                return Ok(params.respond(counters::get(tx, tenant, counters::GROUPS)?, page));
             }
-            if let Err(e) = within_budget(tx, tenant, &params, limit)? {
-                return Ok(Err(e));
-            }
-            let mut hits = Hits::new(&params);
-            matching(tx, tenant, params.filter.as_ref(), &urls, with_members, &mut hits)?;
-            Ok(Ok(hits.respond()))
+            within_budget(tx, tenant, &params, limit)?;
+            let filter = params.filter.as_ref();
+            Hits::gather(&params, |hits| matching(tx, tenant, filter, &urls, with_members, hits))
         })
-        .await??;
+        .await?;
     Ok(Reply::json(StatusCode::OK, &answer))
 }
 /// A cursor walk's page of groups (RFC 9865): after the cursor, in creation order.
@@ -97,11 +94,8 @@ fn cursor_page(
     urls: &Urls,
     with_members: bool,
     limit: u64,
-) -> store::Result<Result<Value, ApiError>> {
-    let (after, fingerprint) = match params.cursor_start("scim groups") {
-        Ok(start) => start,
-        Err(e) => return Ok(Err(e)),
-    };
+) -> Result<Value, ApiError> {
+    let (after, fingerprint) = params.cursor_start("scim groups")?;
     let filter = params.filter.as_ref();
     let reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
     let doc_of = |r: &Room| -> store::Result<Option<Value>> {
@@ -137,7 +131,7 @@ fn cursor_page(
             }
         }
     };
-    Ok(Ok(page.respond(total)))
+    Ok(page.respond(total))
 }
 /// The rooms an index lookup finds for `filter` (`externalId eq`, `members[value eq …]`), or
 /// None when the filter needs a scan.
@@ -169,16 +163,16 @@ pub(crate) fn within_budget(
     tenant: Uuid,
     params: &ListParams,
     limit: u64,
-) -> store::Result<Result<(), ApiError>> {
+) -> Result<(), ApiError> {
     let f = params.filter.as_ref();
     let indexed = f
         .and_then(filter::indexed_equality)
         .is_some_and(|(a, _)| a == filter::IndexedAttr::ExternalId)
         || f.and_then(member_equality).is_some();
     if indexed {
-        return Ok(Ok(()));
+        return Ok(());
     }
-    Ok(params.within_budget(counters::get(tx, tenant, counters::ROOMS)?, limit, "rooms"))
+    params.within_budget(counters::get(tx, tenant, counters::ROOMS)?, limit, "rooms")
 }
 /// Every group matching `filter` (all without one), in creation order, into `hits`. Member
 /// lists are read only if the filter or the answer needs them; `externalId eq` and
@@ -316,14 +310,10 @@ pub async fn patch(
 }
 
 /// Removes the mapping only: the room and its members stay.
-pub async fn delete(
-    ctx: &Ctx<'_>,
-    (Ref(raw), IfMatch(if_match)): (Ref, IfMatch),
-) -> Result<Reply, ApiError> {
-    let (tenant, now) = (ctx.tenant, now_ms());
-    let room = ctx.write(move |txn| {
-        let id = resolve(txn, tenant, &raw)?.id;
-        rooms::unmap(txn, tenant, id, if_match, now)
-    });
-    Ok(super::gone(&urls(ctx).groups, room.await?.id))
+pub async fn delete(ctx: &Ctx<'_>, request: (Ref, IfMatch)) -> Result<Reply, ApiError> {
+    let collection = urls(ctx).groups;
+    super::delete(ctx, request, collection, |txn, tenant, raw, if_match, now| {
+        rooms::unmap(txn, tenant, resolve(txn, tenant, raw)?.id, if_match, now).map(|r| r.id)
+    })
+    .await
 }

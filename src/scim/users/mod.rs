@@ -57,7 +57,7 @@ pub async fn search(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, ApiE
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
     let (tenant, base, limit) = (ctx.tenant, users_url(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .read(move |tx| {
+        .view(move |tx| {
             if params.cursor.is_some() {
                 return cursor_page(tx, tenant, &params, &base, limit);
             }
@@ -70,50 +70,13 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
                         Ok((page.len() as u64) < params.count)
                     })?;
                 }
-                return Ok(Ok(params.respond(users::count(tx, tenant)?, page)));
+                return Ok(params.respond(users::count(tx, tenant)?, page));
             }
-            if let Err(e) = within_budget(tx, tenant, &params, limit)? {
-                return Ok(Err(e));
-            }
-            let mut hits = Hits::new(&params);
-            matching(tx, tenant, params.filter.as_ref(), &base, &mut hits)?;
-            Ok(Ok(hits.respond()))
+            within_budget(tx, tenant, &params, limit)?;
+            Hits::gather(&params, |hits| matching(tx, tenant, params.filter.as_ref(), &base, hits))
         })
-        .await??;
+        .await?;
     Ok(Reply::json(StatusCode::OK, &answer))
-}
-
-/// A cursor walk's page (RFC 9865): after the cursor, in creation order.
-fn cursor_page(
-    tx: &impl Tx,
-    tenant: Uuid,
-    params: &ListParams,
-    base: &str,
-    limit: u64,
-) -> store::Result<Result<Value, ApiError>> {
-    let (after, fingerprint) = match params.cursor_start("scim users") {
-        Ok(start) => start,
-        Err(e) => return Ok(Err(e)),
-    };
-    let filter = params.filter.as_ref();
-    let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
-    let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
-    let mut page = CursorPage::new(params, fingerprint, limit);
-    let total = match candidates(tx, tenant, filter)? {
-        Some(list) => {
-            // An index lookup: few users.
-            let hits = list.iter().map(|u| (u.id.as_u128(), render(u)));
-            Some(page.offer_found(hits.filter(|(_, doc)| keep(doc)).collect(), after))
-        }
-        None => {
-            users::scan_after(tx, tenant, after, |u| {
-                let doc = render(&u);
-                Ok(page.offer(u.id.as_u128(), keep(&doc).then_some(doc)))
-            })?;
-            filter.is_none().then(|| users::count(tx, tenant)).transpose()?
-        }
-    };
-    Ok(Ok(page.respond(total)))
 }
 
 /// The users an index lookup finds for `filter` (a superset of the matches), or None when the
@@ -141,11 +104,11 @@ pub(crate) fn within_budget(
     tenant: Uuid,
     params: &ListParams,
     limit: u64,
-) -> store::Result<Result<(), ApiError>> {
+) -> Result<(), ApiError> {
     if params.filter.as_ref().and_then(filter::indexed_equality).is_some() {
-        return Ok(Ok(()));
+        return Ok(());
     }
-    Ok(params.within_budget(users::count(tx, tenant)?, limit, "users"))
+    params.within_budget(users::count(tx, tenant)?, limit, "users")
 }
 
 /// Every user matching `filter` (all users without one), as SCIM shows them, in creation order,
@@ -172,6 +135,36 @@ pub(crate) fn matching(
         })?,
     }
     Ok(())
+}
+
+/// A cursor walk's page (RFC 9865): after the cursor, in creation order.
+fn cursor_page(
+    tx: &impl Tx,
+    tenant: Uuid,
+    params: &ListParams,
+    base: &str,
+    limit: u64,
+) -> Result<Value, ApiError> {
+    let (after, fingerprint) = params.cursor_start("scim users")?;
+    let filter = params.filter.as_ref();
+    let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
+    let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
+    let mut page = CursorPage::new(params, fingerprint, limit);
+    let total = match candidates(tx, tenant, filter)? {
+        Some(list) => {
+            // An index lookup: few users.
+            let hits = list.iter().map(|u| (u.id.as_u128(), render(u)));
+            Some(page.offer_found(hits.filter(|(_, doc)| keep(doc)).collect(), after))
+        }
+        None => {
+            users::scan_after(tx, tenant, after, |u| {
+                let doc = render(&u);
+                Ok(page.offer(u.id.as_u128(), keep(&doc).then_some(doc)))
+            })?;
+            filter.is_none().then(|| users::count(tx, tenant)).transpose()?
+        }
+    };
+    Ok(page.respond(total))
 }
 
 pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
@@ -242,14 +235,10 @@ where
     Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
 }
 
-pub async fn delete(
-    ctx: &Ctx<'_>,
-    (Ref(raw), IfMatch(if_match)): (Ref, IfMatch),
-) -> Result<Reply, ApiError> {
-    let (tenant, now) = (ctx.tenant, now_ms());
-    let u = ctx.write(move |txn| {
-        let id = resolve(txn, tenant, &raw)?.id;
-        users::delete(txn, tenant, id, if_match, now)
-    });
-    Ok(super::gone(&users_url(ctx), u.await?.id))
+pub async fn delete(ctx: &Ctx<'_>, request: (Ref, IfMatch)) -> Result<Reply, ApiError> {
+    let collection = users_url(ctx);
+    super::delete(ctx, request, collection, |txn, tenant, raw, if_match, now| {
+        users::delete(txn, tenant, resolve(txn, tenant, raw)?.id, if_match, now).map(|u| u.id)
+    })
+    .await
 }
