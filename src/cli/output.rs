@@ -131,77 +131,92 @@ fn tenant_detail(out: &mut String, t: &Value) {
     let _ = writeln!(out, "  created:    {}", s(&t["created_at"]));
 }
 
-fn tenant_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let _ = writeln!(out, "{:<24} {:<24} {:>13} {:>10}  ID", "SLUG", "NAME", "SEATS", "RATE");
-    for t in rows.into_iter().flatten() {
-        let seats = format!("{}/{}", s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
-        let _ = writeln!(
-            out,
-            "{:<24} {:<24} {:>13} {:>10}  {}",
-            s(&t["slug"]),
-            s(&t["name"]),
-            seats,
-            rate(&t["rate_limit_per_minute"]),
-            s(&t["id"])
-        );
+/// A column: its heading, and how its cells are laid out.
+enum Col {
+    Left(usize),
+    Right(usize),
+    /// The rest of the line (the last column).
+    Rest,
+}
+
+/// A table of `rows`, one line each, its cells made by `cells` in the order of `columns`.
+fn table(
+    out: &mut String,
+    columns: &[(&str, Col)],
+    rows: Option<&Vec<Value>>,
+    cells: impl Fn(&Value) -> Vec<String>,
+) {
+    let mut line = |fields: Vec<String>| {
+        let mut text = String::new();
+        for ((_, col), f) in columns.iter().zip(&fields) {
+            let _ = match col {
+                Col::Left(w) => write!(text, "{f:<w$}  "),
+                Col::Right(w) => write!(text, "{f:>w$}  "),
+                Col::Rest => write!(text, "{f}"),
+            };
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(columns.iter().map(|(heading, _)| (*heading).to_owned()).collect());
+    for row in rows.into_iter().flatten() {
+        line(cells(row));
     }
+}
+
+fn tenant_table(out: &mut String, rows: Option<&Vec<Value>>) {
+    let columns = [
+        ("SLUG", Col::Left(24)),
+        ("NAME", Col::Left(24)),
+        ("SEATS", Col::Right(13)),
+        ("RATE", Col::Right(10)),
+        ("ID", Col::Rest),
+    ];
+    table(out, &columns, rows, |t| {
+        let seats = format!("{}/{}", s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
+        vec![s(&t["slug"]), s(&t["name"]), seats, rate(&t["rate_limit_per_minute"]), s(&t["id"])]
+    });
 }
 
 fn key_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let _ = writeln!(
-        out,
-        "{:<36}  {:<16}  {:<7}  {:<24}  {:<24}  DESCRIPTION / SCOPES",
-        "ID", "PREFIX", "STATUS", "LAST USED", "EXPIRES"
-    );
-    for k in rows.into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "{:<36}  {:<16}  {:<7}  {:<24}  {:<24}  {} [{}]",
-            s(&k["key_id"]),
-            s(&k["prefix"]),
-            s(&k["status"]),
-            s(&k["last_used_at"]),
-            or_never(&k["expires_at"]),
-            s(&k["description"]),
-            list(&k["scopes"])
-        );
-    }
+    let columns = [
+        ("ID", Col::Left(36)),
+        ("PREFIX", Col::Left(16)),
+        ("STATUS", Col::Left(7)),
+        ("LAST USED", Col::Left(24)),
+        ("EXPIRES", Col::Left(24)),
+        ("DESCRIPTION / SCOPES", Col::Rest),
+    ];
+    table(out, &columns, rows, |k| {
+        let described = format!("{} [{}]", s(&k["description"]), list(&k["scopes"]));
+        let when = [s(&k["last_used_at"]), or_never(&k["expires_at"])];
+        let [used, expires] = when;
+        vec![s(&k["key_id"]), s(&k["prefix"]), s(&k["status"]), used, expires, described]
+    });
 }
 
 fn user_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let _ = writeln!(
-        out,
-        "{:<36}  {:<6}  {:<32}  {:<24}  DELETED",
-        "ID", "ACTIVE", "USERNAME", "EXTERNAL ID"
-    );
-    for u in rows.into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "{:<36}  {:<6}  {:<32}  {:<24}  {}",
-            s(&u["id"]),
-            s(&u["active"]),
-            s(&u["user_name"]),
-            s(&u["external_id"]),
-            s(&u["deleted_at"])
-        );
-    }
+    let columns = [
+        ("ID", Col::Left(36)),
+        ("ACTIVE", Col::Left(6)),
+        ("USERNAME", Col::Left(32)),
+        ("EXTERNAL ID", Col::Left(24)),
+        ("DELETED", Col::Rest),
+    ];
+    table(out, &columns, rows, |u| {
+        ["id", "active", "user_name", "external_id", "deleted_at"].map(|f| s(&u[f])).to_vec()
+    });
 }
 
 fn room_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let _ = writeln!(
-        out,
-        "{:<36}  {:>8}  {:<6}  {:<24}  NAME",
-        "ID", "MEMBERS", "GROUP", "EXTERNAL ID"
-    );
-    for r in rows.into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "{:<36}  {:>8}  {:<6}  {:<24}  {}",
-            s(&r["id"]),
-            s(&r["member_count"]),
-            if r["mapped"] == true { "yes" } else { "no" },
-            s(&r["external_id"]),
-            s(&r["name"])
-        );
-    }
+    let columns = [
+        ("ID", Col::Left(36)),
+        ("MEMBERS", Col::Right(8)),
+        ("GROUP", Col::Left(6)),
+        ("EXTERNAL ID", Col::Left(24)),
+        ("NAME", Col::Rest),
+    ];
+    table(out, &columns, rows, |r| {
+        let group = if r["mapped"] == true { "yes" } else { "no" };
+        vec![s(&r["id"]), s(&r["member_count"]), group.into(), s(&r["external_id"]), s(&r["name"])]
+    });
 }

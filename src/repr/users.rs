@@ -1,10 +1,10 @@
 //! Users as the native API, webhooks and the admin commands show them, and the parts of a user
 //! both faces derive: the display name, and the primary email kept in step with `emails`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::input::{as_bool, field, roles_to_native};
-use crate::store::users::User;
+use super::input::roles_to_native;
+use crate::store::users::{Email, User};
 use crate::time::format_ms;
 
 /// The native form (`{"user": …}` bodies, webhook and feed payloads, `user list`).
@@ -29,48 +29,29 @@ pub fn user_json(u: &User) -> Value {
     })
 }
 
-pub fn extra_of(user: &User) -> Map<String, Value> {
-    match serde_json::from_str(&user.extra) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
-pub fn set_extra(user: &mut User, extra: Map<String, Value>) {
-    user.extra = Value::Object(extra).to_string();
-}
-
 /// Sets the primary email, updating the primary (or first) entry of `emails`.
 pub fn set_primary_email(user: &mut User, email: Option<String>) {
-    let mut extra = extra_of(user);
     match &email {
         Some(value) => {
-            let emails = extra.entry("emails").or_insert_with(|| Value::Array(Vec::new()));
-            if !emails.is_array() {
-                *emails = Value::Array(Vec::new());
-            }
-            if let Value::Array(list) = emails {
-                let primary = list
-                    .iter()
-                    .position(|e| field(e, "primary").and_then(as_bool) == Some(true))
-                    .or(if list.is_empty() { None } else { Some(0) });
-                match primary {
-                    Some(i) => {
-                        if let Some(obj) = list.get_mut(i).and_then(Value::as_object_mut) {
-                            obj.insert("value".into(), json!(value));
-                            obj.insert("primary".into(), json!(true));
-                        }
+            let primary = user.emails.iter().position(|e| e.primary == Some(true));
+            match primary.or(if user.emails.is_empty() { None } else { Some(0) }) {
+                Some(i) => {
+                    if let Some(e) = user.emails.get_mut(i) {
+                        e.value = value.clone();
+                        e.primary = Some(true);
                     }
-                    None => list.push(json!({"value": value, "type": "work", "primary": true})),
                 }
+                None => user.emails.push(Email {
+                    value: value.clone(),
+                    kind: Some("work".into()),
+                    primary: Some(true),
+                    display: None,
+                }),
             }
         }
-        None => {
-            extra.remove("emails");
-        }
+        None => user.emails.clear(),
     }
     user.email = email;
-    set_extra(user, extra);
 }
 
 /// The display name a user shows: the one a client set (name.formatted natively
@@ -78,29 +59,21 @@ pub fn set_primary_email(user: &mut User, email: Option<String>) {
 /// ("Given Family", with prefix, middle name and suffix where present). Derived at read time, so
 /// it follows the parts until a client sets one.
 pub fn display_name(user: &User) -> Option<String> {
-    if let Some(d) = &user.display_name {
-        return Some(d.clone());
-    }
-    let extra = extra_of(user);
-    if let Some(Value::String(d)) = extra.get("displayName") {
-        return Some(d.clone());
-    }
-    derived_name(user, &extra)
+    user.display_name.clone().or_else(|| user.label.clone()).or_else(|| derived_name(user))
 }
 
 /// "Prefix Given Middle Family Suffix", from the parts present; None without any.
-pub fn derived_name(user: &User, extra: &Map<String, Value>) -> Option<String> {
-    let part = |key: &str| extra.get("name").and_then(|n| n.get(key)).and_then(Value::as_str);
+pub fn derived_name(user: &User) -> Option<String> {
     let parts: Vec<&str> = [
-        part("honorificPrefix"),
-        user.given_name.as_deref(),
-        part("middleName"),
-        user.family_name.as_deref(),
-        part("honorificSuffix"),
+        &user.honorific_prefix,
+        &user.given_name,
+        &user.middle_name,
+        &user.family_name,
+        &user.honorific_suffix,
     ]
     .into_iter()
     .flatten()
-    .map(str::trim)
+    .map(|p| p.trim())
     .filter(|p| !p.is_empty())
     .collect();
     (!parts.is_empty()).then(|| parts.join(" "))

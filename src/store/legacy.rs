@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::events::EventData;
+use serde_json::{Map, Value};
+
+use super::events::{Event, EventData};
+use super::users::{Email, Roles, User};
 use super::webhooks::DeliveryStatus;
 
 /// A webhook registration up to schema 3 (no failing time).
@@ -47,6 +50,106 @@ pub struct EventV3 {
     pub event_id: Uuid,
     pub event_type: String,
     pub occurred_at: i64,
-    pub data: EventData,
+    pub data: EventDataV4,
     pub webhooks: Vec<Uuid>,
+}
+
+/// A user up to schema 4: the emails, SCIM's displayName and the name's other parts lived in
+/// `extra`, a JSON object every read parsed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct UserV4 {
+    pub id: Uuid,
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub active: bool,
+    pub roles: Roles,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: u64,
+    pub deleted_at: Option<i64>,
+    pub extra: String,
+}
+
+/// What an event carried up to schema 4 (a user in its old layout).
+pub type EventDataV4 = EventData<UserV4>;
+
+/// An event of schema 4's log.
+pub type EventV4 = Event<UserV4>;
+
+impl From<EventV4> for Event {
+    fn from(e: EventV4) -> Event {
+        let data = match e.data {
+            EventData::User(u) => EventData::User(u.into()),
+            EventData::Member { room, user, tx_permission } => {
+                EventData::Member { room, user, tx_permission }
+            }
+            EventData::Room { room, sync } => EventData::Room { room, sync },
+            EventData::SeatsExhausted { capacity } => EventData::SeatsExhausted { capacity },
+            EventData::Seats { capacity, used } => EventData::Seats { capacity, used },
+        };
+        let (tenant, seq, id, event_type) = (e.tenant, e.seq, e.id, e.event_type);
+        Event {
+            tenant,
+            seq,
+            id,
+            event_type,
+            occurred_at: e.occurred_at,
+            resource: e.resource,
+            version: e.version,
+            data,
+        }
+    }
+}
+
+/// Schema 5 types what schema 4 kept as JSON: `emails`, `displayName` and the name's middle
+/// name and honorifics leave `extra` for fields of their own.
+impl From<UserV4> for User {
+    fn from(old: UserV4) -> User {
+        let mut extra: Map<String, Value> = match serde_json::from_str(&old.extra) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let emails = match extra.remove("emails") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|e| {
+                    Some(Email {
+                        value: text(e.get("value"))?,
+                        kind: text(e.get("type")),
+                        primary: e.get("primary").and_then(Value::as_bool),
+                        display: text(e.get("display")),
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let label = text(extra.remove("displayName").as_ref());
+        let name = extra.remove("name").unwrap_or(Value::Null);
+        User {
+            id: old.id,
+            user_name: old.user_name,
+            external_id: old.external_id,
+            email: old.email,
+            display_name: old.display_name,
+            given_name: old.given_name,
+            family_name: old.family_name,
+            active: old.active,
+            roles: old.roles,
+            created_at: old.created_at,
+            updated_at: old.updated_at,
+            version: old.version,
+            deleted_at: old.deleted_at,
+            emails,
+            label,
+            middle_name: text(name.get("middleName")),
+            honorific_prefix: text(name.get("honorificPrefix")),
+            honorific_suffix: text(name.get("honorificSuffix")),
+            extra: Value::Object(extra).to_string(),
+        }
+    }
 }

@@ -12,14 +12,15 @@ use std::collections::HashMap;
 use redb::ReadableTable;
 use uuid::Uuid;
 
-use super::events::{self, Event, EventData};
-use super::legacy::{DeliveryV3, EventV3, WebhookV3};
+use super::events::Event;
+use super::legacy::{DeliveryV3, EventDataV4, EventV3, EventV4, UserV4, WebhookV3};
+use super::users::User;
 use super::webhooks::{self, Delivery, DeliveryStatus, Webhook};
 use super::{Error, Failure, Result, SCHEMA_VERSION, codec, copy_into_new_file, counters, tables};
 use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
-const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[v1_to_v2, v2_to_v3, v3_to_v4];
+const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
 
 /// Schema 2 added `SUBSCRIPTIONS`, built here from the registrations.
 fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
@@ -54,6 +55,34 @@ fn v2_to_v3(txn: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
+/// Schema 5 types the user record (see `legacy::UserV4`): users, deleted users and the users
+/// events carry are rewritten.
+fn v4_to_v5(txn: &WriteTransaction) -> Result<()> {
+    for table in [tables::USERS, tables::DELETED_USERS] {
+        let mut rows = Vec::new();
+        for row in txn.open_table(table)?.iter()? {
+            let (key, bytes) = row?;
+            let old: UserV4 = codec::decode(bytes.value())?;
+            rows.push((key.value(), codec::encode(&User::from(old))?));
+        }
+        let mut table = txn.open_table(table)?;
+        for (key, bytes) in rows {
+            table.insert(key, bytes.as_slice())?;
+        }
+    }
+    let mut rows = Vec::new();
+    for row in txn.open_table(tables::EVENT_LOG)?.iter()? {
+        let (key, bytes) = row?;
+        let old: EventV4 = codec::decode(bytes.value())?;
+        rows.push((key.value(), codec::encode(&Event::<User>::from(old))?));
+    }
+    let mut log = txn.open_table(tables::EVENT_LOG)?;
+    for (key, bytes) in rows {
+        log.insert(key, bytes.as_slice())?;
+    }
+    Ok(())
+}
+
 /// Schema 4 numbers events: every event of schema 3's outbox and log joins the tenant's stream
 /// (in time order, keeping its id), outbox rows name the registrations still waiting, deliveries
 /// carry their event's `seq` and resource and stand in their lanes (only the first pending one
@@ -70,10 +99,10 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
     for (e, in_outbox) in old {
         let seq = counters::add(txn, e.tenant, counters::EVENT_SEQ, 1)?;
         let (resource, version) = match &e.data {
-            EventData::User(u) => (u.id, Some(u.version)),
-            EventData::Member { room, .. } => (*room, None),
-            EventData::Room { room, .. } => (room.id, Some(room.version)),
-            EventData::SeatsExhausted { .. } | EventData::Seats { .. } => (e.tenant, None),
+            EventDataV4::User(u) => (u.id, Some(u.version)),
+            EventDataV4::Member { room, .. } => (*room, None),
+            EventDataV4::Room { room, .. } => (room.id, Some(room.version)),
+            EventDataV4::SeatsExhausted { .. } | EventDataV4::Seats { .. } => (e.tenant, None),
         };
         placed.insert(e.event_id, (seq, resource));
         let t = e.tenant.as_u128();
@@ -91,7 +120,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
                 txn.open_table(tables::OUTBOX)?.insert((t, seq), bytes.as_slice())?;
             }
         }
-        let event = Event {
+        let event = EventV4 {
             tenant: e.tenant,
             seq,
             id: e.event_id,
@@ -101,7 +130,8 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
             version,
             data: e.data,
         };
-        events::put(txn, &event)?;
+        let bytes = codec::encode(&event)?;
+        txn.open_table(tables::EVENT_LOG)?.insert((t, seq), bytes.as_slice())?;
     }
 
     let mut rows = Vec::new();
@@ -187,6 +217,21 @@ pub enum Opened {
 }
 
 /// Brings the store to `SCHEMA_VERSION`, creating every table.
+/// Brings `db` from schema `from` (None: a new or current store) to ours, in one transaction.
+pub(super) fn run_steps(db: &Database, from: Option<u64>) -> Result<()> {
+    let txn = db.begin_write()?;
+    tables::create_all(&txn)?;
+    if let Some(from) = from {
+        let first = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
+        for step in STEPS.get(first..).unwrap_or_default() {
+            step(&txn)?;
+        }
+    }
+    txn.open_table(tables::META)?.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+    txn.commit()?;
+    Ok(())
+}
+
 pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
     let found = match tables::open_if_present(&db.begin_read()?, tables::META)? {
         Some(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value()),
@@ -207,16 +252,11 @@ pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
             Opened::Upgraded { from, backup }
         }
     };
-    let txn = db.begin_write()?;
-    tables::create_all(&txn)?;
-    if let Opened::Upgraded { from, .. } = &opened {
-        let first = usize::try_from(*from - 1).unwrap_or(usize::MAX);
-        for step in STEPS.get(first..).unwrap_or_default() {
-            step(&txn)?;
-        }
-    }
-    txn.open_table(tables::META)?.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
-    txn.commit()?;
+    let from = match &opened {
+        Opened::Upgraded { from, .. } => Some(*from),
+        Opened::Created | Opened::Current => None,
+    };
+    run_steps(db, from)?;
     if let Opened::Upgraded { from, backup } = &opened {
         tracing::info!(
             from = *from,
@@ -232,10 +272,83 @@ pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::store::events::EventData;
 
     #[test]
     fn there_is_a_step_for_every_older_version() {
         assert_eq!(STEPS.len() as u64, SCHEMA_VERSION - 1);
+    }
+
+    #[test]
+    fn schema_4_users_get_typed_emails_and_name_parts_in_their_records_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        to_current(&db, dir.path()).unwrap();
+        let tenant = Uuid::now_v7();
+        let old = UserV4 {
+            id: Uuid::now_v7(),
+            user_name: "ada".into(),
+            external_id: None,
+            email: Some("ada@work.example".into()),
+            display_name: None,
+            given_name: Some("Ada".into()),
+            family_name: Some("Lovelace".into()),
+            active: true,
+            roles: Default::default(),
+            created_at: 1,
+            updated_at: 2,
+            version: 3,
+            deleted_at: None,
+            extra: serde_json::json!({
+                "emails": [{"value": "ada@work.example", "type": "work", "primary": true},
+                    {"value": "ada@home.example"}],
+                "displayName": "Countess", "name": {"honorificPrefix": "Lady"},
+                "phoneNumbers": [{"value": "+1"}], "title": "Analyst"})
+            .to_string(),
+        };
+        let event = EventV4 {
+            tenant,
+            seq: 1,
+            id: Uuid::now_v7(),
+            event_type: "user.created".into(),
+            occurred_at: 2,
+            resource: old.id,
+            version: Some(3),
+            data: EventDataV4::User(old.clone()),
+        };
+        let txn = db.begin_write().unwrap();
+        {
+            let bytes = codec::encode(&old).unwrap();
+            let key = (tenant.as_u128(), old.id.as_u128());
+            txn.open_table(tables::USERS).unwrap().insert(key, bytes.as_slice()).unwrap();
+            let bytes = codec::encode(&event).unwrap();
+            txn.open_table(tables::EVENT_LOG)
+                .unwrap()
+                .insert((key.0, 1), bytes.as_slice())
+                .unwrap();
+            txn.open_table(tables::META).unwrap().insert(tables::META_SCHEMA_VERSION, 4).unwrap();
+        }
+        txn.commit().unwrap();
+        assert!(matches!(to_current(&db, dir.path()).unwrap(), Opened::Upgraded { from: 4, .. }));
+
+        let read = db.begin_read().unwrap();
+        let user = super::super::users::get(&read, tenant, old.id).unwrap();
+        let emails: Vec<&str> = user.emails.iter().map(|e| e.value.as_str()).collect();
+        assert_eq!(emails, ["ada@work.example", "ada@home.example"]);
+        assert_eq!(
+            (user.emails[0].kind.as_deref(), user.emails[0].primary),
+            (Some("work"), Some(true))
+        );
+        assert_eq!(user.label.as_deref(), Some("Countess"));
+        assert_eq!(user.honorific_prefix.as_deref(), Some("Lady"));
+        assert_eq!((user.version, user.updated_at), (3, 2));
+        let extra: serde_json::Value = serde_json::from_str(&user.extra).unwrap();
+        assert_eq!(
+            extra,
+            serde_json::json!({"phoneNumbers": [{"value": "+1"}], "title": "Analyst"})
+        );
+        let logged = super::super::events::get(&read, tenant, 1).unwrap().unwrap();
+        assert_eq!(logged.data, EventData::User(user));
     }
 
     #[test]
@@ -252,7 +365,7 @@ mod tests {
             event_id: Uuid::from_u128(id),
             event_type: "seats.exhausted".into(),
             occurred_at: at,
-            data: EventData::SeatsExhausted { capacity: 1 },
+            data: EventDataV4::SeatsExhausted { capacity: 1 },
             webhooks: vec![hook],
         };
         let (delivered, pending) = (event(2, 4), event(1, 5));
@@ -304,9 +417,15 @@ mod tests {
         };
         let read = db.begin_read().unwrap();
         // In time order, ids kept.
-        assert_eq!(events::get(&read, tenant, 1).unwrap().unwrap().id, delivered.event_id);
-        assert_eq!(events::get(&read, tenant, 2).unwrap().unwrap().id, pending.event_id);
-        assert_eq!(events::bounds(&read, tenant).unwrap(), (2, 0));
+        assert_eq!(
+            super::super::events::get(&read, tenant, 1).unwrap().unwrap().id,
+            delivered.event_id
+        );
+        assert_eq!(
+            super::super::events::get(&read, tenant, 2).unwrap().unwrap().id,
+            pending.event_id
+        );
+        assert_eq!(super::super::events::bounds(&read, tenant).unwrap(), (2, 0));
         let outbox = read.open_table(tables::OUTBOX).unwrap();
         let waiting: Vec<Uuid> =
             codec::decode(outbox.get((t, 2)).unwrap().unwrap().value()).unwrap();

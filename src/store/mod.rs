@@ -34,7 +34,7 @@ pub use error::{Error, Failure, MutationError, Refusal};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";
@@ -294,7 +294,26 @@ fn copy_into_new_file(
 /// `check` with no server running: the store opened read-only, so nothing changes (a store of an
 /// older schema is checked as far as this build can read it, and not upgraded).
 pub fn check_offline(data_dir: &Path) -> Result<check::Report> {
-    check::run(&open_read_only(data_dir)?.begin_read()?)
+    check_as_current(&open_read_only(data_dir)?.begin_read()?)
+}
+
+/// `check` on a store of any schema this build reads, changing nothing: a current one as it
+/// is; an older one through a copy upgraded in a temporary directory, since its records are
+/// read in today's layouts.
+fn check_as_current(read: &ReadTransaction) -> Result<check::Report> {
+    let version = match tables::open_if_present(read, tables::META)? {
+        Some(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value()),
+        None => None,
+    };
+    let Some(from) = version.filter(|v| *v < SCHEMA_VERSION) else { return check::run(read) };
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Failure::Storage(format!("a temporary directory for the check: {e}")))?;
+    let copy = scratch.path().join(STORE_FILE);
+    copy_into_new_file(&copy, |target| tables::copy_all(read, target))?;
+    let db = Database::create(&copy)
+        .map_err(|e| Failure::Storage(format!("opening the copy to check: {e}")))?;
+    migrate::run_steps(&db, Some(from))?;
+    check::run(&db.begin_read()?)
 }
 
 /// `backup` with no server running, from a store opened read-only.
@@ -351,7 +370,7 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<check::Report> {
         Some(v) if v > SCHEMA_VERSION => return Err(Error::Failed(Failure::TooNew { found: v })),
         Some(_) => {}
     }
-    let report = check::run(&read)?;
+    let report = check_as_current(&read)?;
     if !report.problems.is_empty() {
         return Ok(report);
     }

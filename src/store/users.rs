@@ -22,14 +22,26 @@ impl Default for Roles {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// One of a user's email addresses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Email {
+    pub value: String,
+    /// `work`, `home`…, as the client named it.
+    pub kind: Option<String>,
+    pub primary: Option<bool>,
+    pub display: Option<String>,
+}
+
+/// A user, typed: everything the store indexes and the APIs derive is a field, so no read has
+/// to parse JSON for it. `extra` keeps what else a client sent to be shown back, opaque here.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct User {
     pub id: Uuid,
     pub user_name: String,
     pub external_id: Option<String>,
     /// The primary email.
     pub email: Option<String>,
-    /// `display_name` / `full_name` natively, `name.formatted` and `displayName` in SCIM.
+    /// `display_name` / `full_name` natively, `name.formatted` in SCIM.
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -41,36 +53,38 @@ pub struct User {
     /// Bumped on every change; the ETag.
     pub version: u64,
     pub deleted_at: Option<i64>,
-    /// The other SCIM attributes this server keeps (emails, phoneNumbers, title, the enterprise
-    /// extension…), as a JSON object with canonical attribute names.
+    /// Every email address (the primary one is also `email`).
+    pub emails: Vec<Email>,
+    /// A name to show that the client set apart from the name itself (SCIM's `displayName`).
+    pub label: Option<String>,
+    pub middle_name: Option<String>,
+    pub honorific_prefix: Option<String>,
+    pub honorific_suffix: Option<String>,
+    /// The other attributes a client sent that are kept and shown back, as a JSON object; the
+    /// store never reads it.
     pub extra: String,
 }
 
 impl User {
     pub fn new(id: Uuid, user_name: String, now: i64) -> User {
+        let extra = "{}".into();
         User {
             id,
             user_name,
-            external_id: None,
-            email: None,
-            display_name: None,
-            given_name: None,
-            family_name: None,
             active: true,
-            roles: Roles::default(),
             created_at: now,
             updated_at: now,
             version: 1,
-            deleted_at: None,
-            extra: "{}".into(),
+            extra,
+            ..User::default()
         }
     }
 
     /// The index entries this user owns.
     pub(super) fn index_keys(&self) -> Vec<(String, &'static str)> {
-        let mut keys = vec![(user_name_key(&self.user_name), "userName")];
+        let mut keys = vec![(user_name_key(&self.user_name), "user name")];
         if let Some(x) = &self.external_id {
-            keys.push((external_id_key(x), "externalId"));
+            keys.push((external_id_key(x), "external id"));
         }
         if let Some(e) = &self.email {
             keys.push((email_key(e), "email"));
@@ -97,19 +111,12 @@ fn any_email_prefix(email: &str) -> String {
 }
 
 pub(super) fn any_email_keys(user: &User) -> Vec<String> {
-    let extra: serde_json::Value = serde_json::from_str(&user.extra).unwrap_or_default();
-    let mut emails: Vec<String> = extra
-        .get("emails")
-        .and_then(|e| e.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.get("value").and_then(|v| v.as_str()))
-        .chain(user.email.as_deref())
-        .map(|e| format!("{}{}", any_email_prefix(e), user.id.simple()))
-        .collect();
-    emails.sort();
-    emails.dedup();
-    emails
+    let all = user.emails.iter().map(|e| e.value.as_str()).chain(user.email.as_deref());
+    let mut keys: Vec<String> =
+        all.map(|e| format!("{}{}", any_email_prefix(e), user.id.simple())).collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Users having `email` among their emails, primary or not.

@@ -7,9 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::http::error::ApiError;
 use crate::repr::input::field;
 use crate::repr::input::{as_bool, roles_from_json};
-use crate::repr::users::{extra_of, set_extra};
 use crate::scim::filter::CORE_USER_URN;
-use crate::store::users::{Roles, User};
+use crate::store::users::{Email, Roles, User};
 use crate::time::format_ms;
 
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -17,10 +16,8 @@ pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterpr
 /// Simple string attributes kept as given.
 const STRINGS: &[&str] =
     &["nickName", "profileUrl", "title", "userType", "preferredLanguage", "locale", "timezone"];
-/// Multi-valued complex attributes kept as given (objects only).
-const MULTI: &[&str] = &["emails", "phoneNumbers", "addresses", "ims", "photos"];
-/// `name` sub-attributes beyond the three the store types.
-const NAME_EXTRA: &[&str] = &["middleName", "honorificPrefix", "honorificSuffix"];
+/// Multi-valued complex attributes kept as given (objects only); `emails` are typed.
+const MULTI: &[&str] = &["phoneNumbers", "addresses", "ims", "photos"];
 const ENTERPRISE_STRINGS: &[&str] =
     &["employeeNumber", "costCenter", "organization", "division", "department"];
 
@@ -46,6 +43,29 @@ pub fn render_stored(user: &User) -> Value {
     render_with(user, "", false)
 }
 
+/// The attributes kept as the client sent them (see `User::extra`).
+fn extra_of(user: &User) -> Map<String, Value> {
+    match serde_json::from_str(&user.extra) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+fn email_json(e: &Email) -> Value {
+    let mut out = Map::new();
+    out.insert("value".into(), json!(e.value));
+    if let Some(t) = &e.kind {
+        out.insert("type".into(), json!(t));
+    }
+    if let Some(p) = e.primary {
+        out.insert("primary".into(), json!(p));
+    }
+    if let Some(d) = &e.display {
+        out.insert("display".into(), json!(d));
+    }
+    Value::Object(out)
+}
+
 fn render_with(user: &User, location: &str, derive: bool) -> Value {
     let extra = extra_of(user);
     let mut out = Map::new();
@@ -60,39 +80,48 @@ fn render_with(user: &User, location: &str, derive: bool) -> Value {
     }
     out.insert("userName".into(), json!(user.user_name));
     let mut name = Map::new();
-    let derived = || derive && !extra.contains_key("displayName") && user.display_name.is_none();
-    if let Some(n) = &user.display_name {
-        name.insert("formatted".into(), json!(n));
-    } else if derived()
-        && let Some(n) = crate::repr::users::derived_name(user, &extra)
-    {
-        name.insert("formatted".into(), json!(n));
-    }
-    if let Some(n) = &user.family_name {
-        name.insert("familyName".into(), json!(n));
-    }
-    if let Some(n) = &user.given_name {
-        name.insert("givenName".into(), json!(n));
-    }
-    if let Some(Value::Object(more)) = extra.get("name") {
-        name.extend(more.clone());
+    let derived = || derive && user.label.is_none() && user.display_name.is_none();
+    let formatted = match &user.display_name {
+        Some(n) => Some(n.clone()),
+        None if derived() => crate::repr::users::derived_name(user),
+        None => None,
+    };
+    let parts = [
+        ("formatted", formatted.as_ref()),
+        ("familyName", user.family_name.as_ref()),
+        ("givenName", user.given_name.as_ref()),
+        ("middleName", user.middle_name.as_ref()),
+        ("honorificPrefix", user.honorific_prefix.as_ref()),
+        ("honorificSuffix", user.honorific_suffix.as_ref()),
+    ];
+    for (key, part) in parts {
+        if let Some(p) = part {
+            name.insert(key.into(), json!(p));
+        }
     }
     if !name.is_empty() {
         out.insert("name".into(), Value::Object(name));
     }
-    if let Some(d) = extra.get("displayName") {
-        out.insert("displayName".into(), d.clone());
+    if let Some(d) = &user.label {
+        out.insert("displayName".into(), json!(d));
     }
     out.insert("active".into(), json!(user.active));
-    for key in STRINGS.iter().chain(MULTI) {
+    for key in STRINGS {
         if let Some(v) = extra.get(*key) {
             out.insert((*key).into(), v.clone());
         }
     }
-    if !out.contains_key("emails")
-        && let Some(e) = &user.email
-    {
-        out.insert("emails".into(), json!([{"value": e, "primary": true}]));
+    let emails: Vec<Value> = match (user.emails.is_empty(), &user.email) {
+        (true, Some(e)) => vec![json!({"value": e, "primary": true})],
+        _ => user.emails.iter().map(email_json).collect(),
+    };
+    if !emails.is_empty() {
+        out.insert("emails".into(), Value::Array(emails));
+    }
+    for key in MULTI {
+        if let Some(v) = extra.get(*key) {
+            out.insert((*key).into(), v.clone());
+        }
     }
     let roles = roles_to_scim(user.roles);
     if roles.as_array().is_some_and(|r| !r.is_empty()) {
@@ -132,15 +161,11 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
     let name = field(doc, "name").filter(|n| n.is_object());
     let mut extra = Map::new();
 
-    let mut emails = Vec::new();
-    for key in MULTI {
+    for key in MULTI.iter().chain(&["emails"]) {
         match field(doc, key) {
             Some(Value::Array(items)) => {
                 let kept: Vec<Value> =
                     items.iter().filter(|i| i.is_object()).map(normalize_primary).collect();
-                if *key == "emails" {
-                    emails = kept.clone();
-                }
                 if !kept.is_empty() {
                     extra.insert((*key).into(), Value::Array(kept));
                 }
@@ -149,11 +174,23 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
             Some(_) => return Err(ApiError::bad_request(format!("{key} must be an array"))),
         }
     }
-    let primary_email = emails
-        .iter()
-        .find(|e| field(e, "primary").and_then(as_bool) == Some(true))
-        .or(emails.first())
-        .and_then(|e| string(field(e, "value")));
+    let emails: Vec<Email> = match extra.remove("emails") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|e| {
+                Some(Email {
+                    value: string(field(e, "value"))?,
+                    kind: string(field(e, "type")),
+                    primary: field(e, "primary").and_then(Value::as_bool),
+                    display: string(field(e, "display")),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let primary_email =
+        emails.iter().find(|e| e.primary == Some(true)).or(emails.first()).map(|e| e.value.clone());
+    base.emails = emails;
 
     base.user_name = match string(field(doc, "userName")).or_else(|| primary_email.clone()) {
         Some(u) => u,
@@ -164,9 +201,7 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
     base.given_name = string(name.and_then(|n| field(n, "givenName")));
     base.family_name = string(name.and_then(|n| field(n, "familyName")));
     base.display_name = string(name.and_then(|n| field(n, "formatted")));
-    if let Some(d) = string(field(doc, "displayName")) {
-        extra.insert("displayName".into(), json!(d));
-    }
+    base.label = string(field(doc, "displayName"));
     base.active = match field(doc, "active") {
         None | Some(Value::Null) => true,
         Some(v) => {
@@ -181,15 +216,10 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
             extra.insert((*key).into(), json!(s));
         }
     }
-    if let Some(n) = name {
-        let more: Map<String, Value> = NAME_EXTRA
-            .iter()
-            .filter_map(|k| string(field(n, k)).map(|s| ((*k).to_owned(), json!(s))))
-            .collect();
-        if !more.is_empty() {
-            extra.insert("name".into(), Value::Object(more));
-        }
-    }
+    let part = |key: &str| string(name.and_then(|n| field(n, key)));
+    base.middle_name = part("middleName");
+    base.honorific_prefix = part("honorificPrefix");
+    base.honorific_suffix = part("honorificSuffix");
     if let Some(ext) = field(doc, ENTERPRISE_URN).filter(|e| e.is_object()) {
         let mut kept = Map::new();
         for key in ENTERPRISE_STRINGS {
@@ -222,7 +252,7 @@ pub fn read(doc: &Value, mut base: User) -> Result<User, ApiError> {
             extra.insert(ENTERPRISE_URN.into(), Value::Object(kept));
         }
     }
-    set_extra(&mut base, extra);
+    base.extra = Value::Object(extra).to_string();
     Ok(base)
 }
 
