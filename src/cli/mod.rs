@@ -1,20 +1,19 @@
-//! The command line: `serve` and the admin commands. Admin commands go to the running server
-//! through its socket, or straight to the store when no server runs.
+//! The command line: clap's definitions of `serve` and the admin commands, and what each turns
+//! into (`serve` runs `server::serve`; the others become an admin `Request`, see `admin`).
 
+mod execute;
 mod output;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::admin::{self, Request, socket};
-use crate::auth::App;
+use crate::admin::Request;
 use crate::config::{self, Config, GlobalFlags, LogFormat, ServeFlags};
 use crate::server;
-use crate::store::STORE_FILE;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -313,11 +312,11 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Room(RoomCommand::Delete { tenant, room_id }) => {
             Request::RoomDelete { tenant, room_id }
         }
-        Command::Backup { to } => return backup(&data_dir, &to, cli.json).await,
+        Command::Backup { to } => return execute::backup(&data_dir, &to, cli.json).await,
         Command::Check => Request::Check,
-        Command::Restore { from } => return restore(&data_dir, &from, cli.json),
+        Command::Restore { from } => return execute::restore(&data_dir, &from, cli.json),
     };
-    let answer = admin_call(&data_dir, request.clone()).await?;
+    let answer = execute::admin_call(&data_dir, request.clone()).await?;
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
     } else {
@@ -329,99 +328,6 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
         }
         _ => Ok(()),
     }
-}
-
-/// The server may write only in its data directory (systemd's `ProtectSystem=strict`), so it
-/// copies the store there, and this process, which reaches that directory too, puts the copy
-/// where the operator asked: a new file (never overwriting), mode 0600, fsynced.
-async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
-    let to = absolute(to)?;
-    if to.exists() {
-        return Err(format!("{} already exists; choose a new file", to.display()));
-    }
-    if let Some(dir) = to.parent().filter(|d| !d.is_dir()) {
-        return Err(format!(
-            "cannot create {}: {} is not a directory",
-            to.display(),
-            dir.display()
-        ));
-    }
-    let staged = absolute(&data_dir.join(format!("backup-{}.redb", crate::time::now_ms())))?;
-    let request = Request::Backup { to: staged.clone() };
-    let answer = match socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {
-        Some(answer) => {
-            let placed = place(&staged, &to);
-            let _ = std::fs::remove_file(&staged);
-            placed.map(|()| answer)?
-        }
-        // No server: straight from the store, opened read-only, into the file asked for.
-        None => admin_call(data_dir, Request::Backup { to: to.clone() }).await?,
-    };
-    let mut answer = answer;
-    crate::repr::input::set_field(&mut answer, "backup", Value::from(to.display().to_string()));
-    if json {
-        println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
-    } else {
-        print!("{}", output::human(&request, &answer));
-    }
-    Ok(())
-}
-
-fn place(staged: &Path, to: &Path) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", to.display());
-    let mut partial = to.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let _ = std::fs::remove_file(&partial);
-    let copied = (|| {
-        let mut from = std::fs::File::open(staged)?;
-        let mut file =
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial)?;
-        std::io::copy(&mut from, &mut file)?;
-        file.sync_all()
-    })();
-    copied.map_err(|e| fail("writing", e))?;
-    // A link, unlike a rename, never replaces a file that appeared meanwhile.
-    let linked = std::fs::hard_link(&partial, to);
-    let _ = std::fs::remove_file(&partial);
-    linked.map_err(|e| fail("creating", e))?;
-    if let Some(dir) = to.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail("syncing", e))?;
-    }
-    Ok(())
-}
-
-/// Paths sent to the server are made absolute: its working directory is not ours.
-fn absolute(path: &Path) -> Result<PathBuf, String> {
-    std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn restore(data_dir: &Path, from: &Path, json: bool) -> Result<(), String> {
-    if data_dir.join(socket::SOCKET_FILE).exists() {
-        return Err(format!(
-            "{} has an admin socket: stop the server before restoring",
-            data_dir.display()
-        ));
-    }
-    let report = crate::store::restore(from, data_dir).map_err(|e| e.to_string())?;
-    let answer = serde_json::to_value(&report).map_err(|e| e.to_string())?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
-    } else {
-        print!("{}", output::human(&Request::Check, &answer));
-    }
-    if !report.problems.is_empty() {
-        return Err(format!(
-            "{} has {} problem(s); nothing was restored",
-            from.display(),
-            report.problems.len()
-        ));
-    }
-    if !json {
-        println!("restored {} into {}", from.display(), data_dir.display());
-    }
-    Ok(())
 }
 
 fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
@@ -455,37 +361,6 @@ fn key_request(cmd: KeyCommand) -> Request {
         KeyCommand::Revoke { key_id } => Request::KeyRevoke { key_id },
         KeyCommand::Rotate { key_id } => Request::KeyRotate { key_id },
     }
-}
-
-/// Through the running server if there is one, else directly on the store.
-async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> {
-    if let Some(answer) = socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {
-        return Ok(answer);
-    }
-    if !request.may_create_store() && !data_dir.join(STORE_FILE).exists() {
-        return Err(format!(
-            "no store in {} (wrong --data-dir? create a tenant or run `serve` first)",
-            data_dir.display()
-        ));
-    }
-    // Reading commands open the store read-only: they change nothing, even an old schema, and
-    // work on a store they may not write.
-    match &request {
-        Request::Check => {
-            let report = crate::store::check_offline(data_dir).map_err(|e| e.to_string())?;
-            return serde_json::to_value(&report).map_err(|e| e.to_string());
-        }
-        Request::Backup { to } => {
-            let started = std::time::Instant::now();
-            let rows = crate::store::backup_offline(data_dir, to).map_err(|e| e.to_string())?;
-            let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
-            return Ok(serde_json::json!({"backup": to, "rows": rows, "bytes": bytes,
-                "duration_ms": crate::time::elapsed_ms(started)}));
-        }
-        _ => {}
-    }
-    let app = App::open(data_dir).map_err(|e| e.to_string())?;
-    admin::execute(&app, request).await.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -215,7 +215,10 @@ pub async fn patch(
     .await
 }
 
-/// Replaces the user `raw` names with what `next` makes of it, in one write, and answers it.
+/// Replaces the user `raw` names with what `next` makes of it, and answers it. `next` (the
+/// rendering, patching and re-reading of a document) runs on a read transaction, not on the
+/// writer: the write only checks that the user is still the version `next` saw, and the whole
+/// is tried again if another change came first.
 async fn rewrite<F>(
     ctx: &Ctx<'_>,
     raw: String,
@@ -223,16 +226,37 @@ async fn rewrite<F>(
     next: F,
 ) -> Result<Reply, ApiError>
 where
-    F: Fn(User) -> Result<User, ApiError> + Send + 'static,
+    F: Fn(User) -> Result<User, ApiError> + Send + Sync + 'static,
 {
-    let (tenant, now) = (ctx.tenant, now_ms());
-    let (u, _) = ctx
-        .change(move |txn| {
-            let next = next(resolve(txn, tenant, &raw)?)?;
-            Ok(users::update(txn, tenant, next, if_match, now)?)
-        })
-        .await?;
-    Ok(written(StatusCode::OK, &u, &users_url(ctx), None))
+    const ATTEMPTS: usize = 8;
+    let (tenant, next) = (ctx.tenant, std::sync::Arc::new(next));
+    for _ in 0..ATTEMPTS {
+        let (raw, make) = (raw.clone(), next.clone());
+        let (seen, id, wanted) = ctx
+            .view(move |tx| {
+                let current = resolve(tx, tenant, &raw)?;
+                let (seen, id) = (current.version, current.id);
+                Ok((seen, id, make(current)?))
+            })
+            .await?;
+        let now = now_ms();
+        let outcome = ctx
+            .write(move |txn| match users::get(txn, tenant, id)? {
+                current if current.version == seen => {
+                    users::update(txn, tenant, wanted.clone(), if_match, now).map(Some)
+                }
+                // Changed since it was read (If-Match still names the version the client saw).
+                current => match if_match {
+                    Some(v) if v != current.version => Err(store::Refusal::VersionMismatch.into()),
+                    _ => Ok(None),
+                },
+            })
+            .await?;
+        if let Some((u, _)) = outcome {
+            return Ok(written(StatusCode::OK, &u, &users_url(ctx), None));
+        }
+    }
+    Err(ApiError::Conflict("the user kept changing while this request was applied; retry".into()))
 }
 
 pub async fn delete(ctx: &Ctx<'_>, request: (Ref, IfMatch)) -> Result<Reply, ApiError> {
