@@ -7,17 +7,28 @@ use std::time::Instant;
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 
-use super::table::{Access, Route};
 use crate::auth::{KeyState, Scope, ratelimit::Decision, secret};
 use crate::http::error::ApiError;
 use crate::http::{Caller, State};
 use crate::time::now_ms;
 
+/// What a caller needs to reach an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    AnyKey,
+    Scope(Scope),
+    /// Any SCIM read scope (discovery).
+    ScimRead,
+    /// Any SCIM write scope (Bulk; each operation then checks its own).
+    ScimWrite,
+}
+
 pub fn authorize(
     state: &State,
     headers: &HeaderMap,
     client: Option<IpAddr>,
-    route: &Route<'_>,
+    tenant_slug: Option<&str>,
     access: Access,
 ) -> Result<Caller, ApiError> {
     let now = Instant::now();
@@ -36,7 +47,7 @@ pub fn authorize(
         return Err(ApiError::Unauthorized);
     };
     // Another tenant's slug answers exactly like an unknown one.
-    if route.tenant_slug.is_some_and(|slug| slug != key.tenant.slug) {
+    if tenant_slug.is_some_and(|slug| slug != key.tenant.slug) {
         return Err(ApiError::NotFound);
     }
     permits(&key, access)?;

@@ -12,10 +12,7 @@ use std::collections::{HashMap, HashSet};
 use hyper::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::authorize::permits;
-use super::table::{self, BULK_OPERATIONS, RouteError, Source};
 use crate::http::error::ApiError;
-use crate::http::request::Json;
 use crate::http::response::Reply;
 use crate::http::{Ctx, Style};
 use crate::repr::input::field;
@@ -25,12 +22,24 @@ const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 const PREFIX: &str = "bulkId:";
 
 /// One operation as the client sent it.
-struct Operation {
-    method: Method,
+pub struct Operation {
+    pub method: Method,
     bulk_id: Option<String>,
-    path: String,
-    data: Option<Value>,
-    version: Option<String>,
+    /// Relative to the SCIM root (`/Users/{id}`), with `bulkId:` references resolved.
+    pub path: String,
+    pub data: Option<Value>,
+    /// Its `If-Match`.
+    pub version: Option<String>,
+}
+
+/// Runs one operation as the request it stands for (the endpoint table does: the same parsing,
+/// scope check and handlers as a request of its own).
+pub trait Runner: Sync {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        op: &'a Operation,
+    ) -> futures_util::future::BoxFuture<'a, Result<Reply, ApiError>>;
 }
 
 fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiError)> {
@@ -93,7 +102,7 @@ fn path_refs(path: &str) -> HashSet<String> {
     out
 }
 
-pub async fn bulk(ctx: &Ctx<'_>, Json(request): Json<Value>) -> Result<Reply, ApiError> {
+pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result<Reply, ApiError> {
     let Some(raw_ops) = field(&request, "Operations").and_then(Value::as_array) else {
         return Err(ApiError::BadRequest {
             detail: "a BulkRequest needs an \"Operations\" array".into(),
@@ -182,7 +191,7 @@ pub async fn bulk(ctx: &Ctx<'_>, Json(request): Json<Value>) -> Result<Reply, Ap
             let mut out = Vec::new();
             let mut iter = ready.into_iter();
             for (i, op) in iter.by_ref() {
-                let r = run(ctx, &op).await;
+                let r = runner.run(ctx, &op).await;
                 let failed = r.is_err();
                 out.push((i, op, r));
                 if failed && stop(errors + out.iter().filter(|o| o.2.is_err()).count()) {
@@ -196,7 +205,7 @@ pub async fn bulk(ctx: &Ctx<'_>, Json(request): Json<Value>) -> Result<Reply, Ap
             }
             out
         } else {
-            let runs = ready.iter().map(|(_, op)| run(ctx, op));
+            let runs = ready.iter().map(|(_, op)| runner.run(ctx, op));
             let answers = futures_util::future::join_all(runs).await;
             ready.into_iter().zip(answers).map(|((i, op), r)| (i, op, r)).collect()
         };
@@ -260,32 +269,6 @@ fn failure(method: &str, bulk_id: Option<&str>, location: Option<&str>, e: &ApiE
     out.insert("status".into(), json!(status.as_str()));
     out.insert("response".into(), body);
     Value::Object(out)
-}
-
-/// Runs one operation as the request it stands for: parsed against the same endpoint table,
-/// scope-checked by the same code, its `version` read as `If-Match` is.
-async fn run(ctx: &Ctx<'_>, op: &Operation) -> Result<Reply, ApiError> {
-    let invalid = |why: &str| ApiError::BadRequest {
-        detail: format!("invalid path {:?}: {why}", op.path),
-        scim_type: "invalidPath",
-    };
-    let path = format!("/scim/v2/{}", op.path.trim().trim_start_matches('/'));
-    let route = match table::parse(&op.method, &path, None) {
-        Ok(route) if BULK_OPERATIONS.contains(&route.endpoint) => route,
-        Ok(_) | Err(RouteError::NotFound(_)) => {
-            return Err(invalid("Bulk handles /Users and /Groups"));
-        }
-        Err(RouteError::MethodNotAllowed { .. }) => {
-            return Err(invalid(&format!(
-                "{} is not an operation there: POST takes a collection, the others one resource",
-                op.method
-            )));
-        }
-    };
-    permits(&ctx.caller.key, route.access)?;
-    let source = Source::Bulk { data: op.data.clone(), version: op.version.as_deref() };
-    // Boxed: Bulk is itself an endpoint of the table it calls into.
-    Box::pin(table::call(&route, ctx, source)).await
 }
 
 /// Fills an operation's slot in the answer (slots are made one per operation).

@@ -18,7 +18,8 @@ use hyper::header::HeaderValue;
 use crate::http::error::ApiError;
 use crate::http::listener::{Handler, HttpResponse};
 use crate::http::{Ctx, State, Style, client, response};
-use table::{Access, Endpoint, RouteError};
+use authorize::Access;
+use table::{Endpoint, RouteError};
 
 /// The public API.
 pub struct Api {
@@ -130,8 +131,9 @@ async fn dispatch(
         .map(|reply| reply.into_response(style))
         .map_err(|e| (e, style));
     }
-    let caller = authorize::authorize(state, &parts.headers, client, &route, route.access)
-        .map_err(|e| (e, style))?;
+    let caller =
+        authorize::authorize(state, &parts.headers, client, route.tenant_slug, route.access)
+            .map_err(|e| (e, style))?;
     seen.caller = Some(caller.key.clone());
     let ctx = Ctx {
         state,

@@ -9,24 +9,14 @@ use hyper::body::Incoming;
 use hyper::{HeaderMap, Method};
 use serde_json::Value;
 
+use super::authorize::{Access, permits};
+use super::bulk;
 use crate::auth::Scope;
 use crate::http::error::ApiError;
-use crate::http::request::{FromRequest, Input, Payload, Query};
+use crate::http::request::{FromRequest, Input, Json, Payload, Query};
 use crate::http::response::Reply;
 use crate::http::{Ctx, Style, body};
 use crate::{native, scim};
-
-/// What a caller needs to reach an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Public,
-    AnyKey,
-    Scope(Scope),
-    /// Any SCIM read scope (discovery).
-    ScimRead,
-    /// Any SCIM write scope (Bulk; each operation then checks its own).
-    ScimWrite,
-}
 
 /// One row of the table.
 #[derive(Debug)]
@@ -169,7 +159,7 @@ endpoints! {
             "scim.groups.delete" => scim::groups::delete,
 
         ScimSearch POST "/scim/v2/.search" ScimRead, "scim.search" => scim::search::everything,
-        ScimBulk POST "/scim/v2/Bulk" ScimWrite, "scim.bulk" => super::bulk::bulk,
+        ScimBulk POST "/scim/v2/Bulk" ScimWrite, "scim.bulk" => scim_bulk,
         ScimServiceProviderConfig GET "/scim/v2/ServiceProviderConfig" ScimRead,
             "scim.service_provider_config" => scim::discovery::service_provider_config,
         ScimResourceTypes GET "/scim/v2/ResourceTypes" ScimRead, "scim.resource_types"
@@ -193,6 +183,48 @@ pub const BULK_OPERATIONS: &[Endpoint] = &[
     Endpoint::ScimGroupPatch,
     Endpoint::ScimGroupDelete,
 ];
+
+/// SCIM Bulk, whose operations run through this table.
+async fn scim_bulk(ctx: &Ctx<'_>, Json(request): Json<Value>) -> Result<Reply, ApiError> {
+    bulk::bulk(ctx, request, &ThroughTable).await
+}
+
+/// Bulk's operations, each parsed against this table, scope-checked by the same code, its
+/// `version` read as `If-Match` is.
+struct ThroughTable;
+
+impl bulk::Runner for ThroughTable {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        op: &'a bulk::Operation,
+    ) -> futures_util::future::BoxFuture<'a, Result<Reply, ApiError>> {
+        Box::pin(run_operation(ctx, op))
+    }
+}
+
+async fn run_operation(ctx: &Ctx<'_>, op: &bulk::Operation) -> Result<Reply, ApiError> {
+    let invalid = |why: &str| ApiError::BadRequest {
+        detail: format!("invalid path {:?}: {why}", op.path),
+        scim_type: "invalidPath",
+    };
+    let path = format!("/scim/v2/{}", op.path.trim().trim_start_matches('/'));
+    let route = match parse(&op.method, &path, None) {
+        Ok(route) if BULK_OPERATIONS.contains(&route.endpoint) => route,
+        Ok(_) | Err(RouteError::NotFound(_)) => {
+            return Err(invalid("Bulk handles /Users and /Groups"));
+        }
+        Err(RouteError::MethodNotAllowed { .. }) => {
+            return Err(invalid(&format!(
+                "{} is not an operation there: POST takes a collection, the others one resource",
+                op.method
+            )));
+        }
+    };
+    permits(&ctx.caller.key, route.access)?;
+    let source = Source::Bulk { data: op.data.clone(), version: op.version.as_deref() };
+    call(&route, ctx, source).await
+}
 
 /// Where a request's body comes from: the connection, or a Bulk operation's `data`.
 pub enum Source<'a> {

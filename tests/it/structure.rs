@@ -134,53 +134,15 @@ fn the_admin_socket_answers_with_the_api_error_mapping() {
     assert!(bad.contains(r#""code":"INVALID_REQUEST""#), "{bad}");
 }
 
-/// The top-level module a source file belongs to (`src/scim/users.rs` → `scim`).
-fn module_of(path: &Path, src: &Path) -> String {
-    let rel = path.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
-    first.trim_end_matches(".rs").to_owned()
-}
-
-/// Which top-level modules each module names (`crate::x`), outside comments.
+/// Which top-level modules each top-level module names (`crate::x`), outside comments.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut stack = vec![src.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let module = module_of(&path, &src);
-            let text = std::fs::read_to_string(&path).unwrap();
-            let named = graph.entry(module.clone()).or_default();
-            let code: Vec<&str> =
-                text.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
-            let code = code.join("\n");
-            {
-                for (at, _) in code.match_indices("crate::") {
-                    let rest = &code[at + "crate::".len()..];
-                    // `crate::{a, b::c}` names a and b.
-                    let heads: Vec<&str> = match rest.strip_prefix('{') {
-                        Some(list) => list.split('}').next().unwrap_or("").split(',').collect(),
-                        None => vec![rest],
-                    };
-                    for head in heads {
-                        let name: String = head
-                            .trim()
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_')
-                            .collect();
-                        if !name.is_empty() && name != module && name != "self" {
-                            named.insert(name);
-                        }
-                    }
-                }
+    for (module, code) in source_files() {
+        let top = module.split("::").next().unwrap_or_default().to_owned();
+        let named = graph.entry(top.clone()).or_default();
+        for path in named_after(&code, "crate::") {
+            if let Some(first) = path.first().filter(|f| **f != top && **f != "self") {
+                named.insert((*first).to_owned());
             }
         }
     }
@@ -231,4 +193,134 @@ fn the_layers_have_no_circles_and_the_faces_do_not_meet() {
         walk(&graph, module, &mut Vec::new(), &mut done);
     }
     assert!(graph.contains_key("api") && graph["api"].contains("scim"), "the walk saw the tree");
+}
+
+/// Every source file's module path (`src/scim/groups/mod.rs` → `scim::groups`) and its code
+/// without comment lines.
+fn source_files() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(&src).unwrap().with_extension("");
+                let mut parts: Vec<String> =
+                    rel.components().map(|c| c.as_os_str().to_string_lossy().into()).collect();
+                if parts.last().is_some_and(|p| p == "mod" || p == "lib" || p == "main") {
+                    parts.pop();
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code: Vec<&str> =
+                    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+                out.push((parts.join("::"), code.join("\n")));
+            }
+        }
+    }
+    out
+}
+
+/// The paths a file names after `prefix` (`crate::` or `super::`), braces expanded one level.
+fn named_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices(prefix) {
+        if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let rest = &code[at + prefix.len()..];
+        let path: &str = rest
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '{'))
+            .next()
+            .unwrap_or("");
+        let (head, list) = match path.split_once('{') {
+            Some((head, _)) => {
+                let inner = rest[head.len() + 1..].split('}').next().unwrap_or("");
+                (head.trim_end_matches("::"), inner.split(',').map(str::trim).collect())
+            }
+            None => ("", vec![path]),
+        };
+        for item in list {
+            let mut parts: Vec<&str> = head.split("::").filter(|p| !p.is_empty()).collect();
+            parts.extend(item.split("::").map(|p| p.trim()).filter(|p| !p.is_empty()));
+            out.push(parts);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_source_file_imports_in_a_circle_outside_the_store() {
+    let files = source_files();
+    let modules: BTreeSet<String> = files.iter().map(|(m, _)| m.clone()).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, code) in &files {
+        let parent: Vec<&str> = module.split("::").collect();
+        let parent = &parent[..parent.len().saturating_sub(1)];
+        let mut paths = named_after(code, "crate::");
+        for p in named_after(code, "super::") {
+            paths.push(parent.iter().copied().chain(p).collect());
+        }
+        for p in paths {
+            // The longest prefix that is a module file.
+            let target =
+                (1..=p.len()).rev().map(|n| p[..n].join("::")).find(|m| modules.contains(m));
+            if let Some(t) = target.filter(|t| t != module) {
+                graph.entry(module.clone()).or_default().insert(t);
+            }
+        }
+    }
+    // Strongly connected groups of modules (Tarjan's algorithm).
+    #[derive(Default)]
+    struct Walk<'a> {
+        next: usize,
+        /// Each module's (index, lowest index it reaches).
+        seen: BTreeMap<&'a str, (usize, usize)>,
+        stack: Vec<&'a str>,
+        groups: Vec<Vec<&'a str>>,
+    }
+    fn visit<'a>(v: &'a str, graph: &'a BTreeMap<String, BTreeSet<String>>, walk: &mut Walk<'a>) {
+        walk.seen.insert(v, (walk.next, walk.next));
+        walk.next += 1;
+        walk.stack.push(v);
+        for w in graph.get(v).into_iter().flatten().map(String::as_str) {
+            let reach = match walk.seen.get(w).copied() {
+                None => {
+                    visit(w, graph, walk);
+                    walk.seen[w].1
+                }
+                Some((index, _)) if walk.stack.contains(&w) => index,
+                Some(_) => continue,
+            };
+            let low = reach.min(walk.seen[v].1);
+            walk.seen.insert(v, (walk.seen[v].0, low));
+        }
+        if walk.seen[v].0 == walk.seen[v].1 {
+            let mut group = Vec::new();
+            while let Some(w) = walk.stack.pop() {
+                group.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            walk.groups.push(group);
+        }
+    }
+    let mut walk = Walk::default();
+    for m in &modules {
+        if !walk.seen.contains_key(m.as_str()) {
+            visit(m, &graph, &mut walk);
+        }
+    }
+    let circles: Vec<&Vec<&str>> = walk.groups.iter().filter(|g| g.len() > 1).collect();
+    for group in &circles {
+        assert!(group.iter().all(|m| m.starts_with("store::")), "import circle: {group:?}");
+    }
+    // The walk saw the tree: edges through `super::` and `crate::` both count.
+    assert!(graph["api::table"].contains("api::bulk"));
+    assert!(graph["scim::groups::changes"].contains("scim::groups::resource"));
+    assert!(graph["native::users"].contains("repr::users"));
+    assert!(circles.iter().any(|g| g.contains(&"store::users")), "the store's circle is seen");
 }
