@@ -96,6 +96,17 @@ fn substitute(v: &mut Value, resolved: &HashMap<String, String>) {
     }
 }
 
+/// `path` with a `bulkId:` reference in its last segment replaced by the id it stands for.
+fn resolved_path(path: &str, resolved: &HashMap<String, String>) -> String {
+    match path.rsplit_once('/') {
+        Some((collection, last)) => match last.strip_prefix(PREFIX).and_then(|b| resolved.get(b)) {
+            Some(id) => format!("{collection}/{id}"),
+            None => path.to_owned(),
+        },
+        None => path.to_owned(),
+    }
+}
+
 fn path_refs(path: &str) -> HashSet<String> {
     let mut out = HashSet::new();
     references(&Value::String(path.rsplit('/').next().unwrap_or("").to_owned()), &mut out);
@@ -140,6 +151,9 @@ pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result
     while !pending.is_empty() && !stop(errors) {
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
+        // One operation per resource a wave: later ones on it wait for the next, so the result
+        // is that of processing them in order (RFC 7644 §3.7).
+        let mut targets: HashSet<String> = HashSet::new();
         for (i, op) in pending {
             let mut refs = path_refs(&op.path);
             if let Some(d) = &op.data {
@@ -157,7 +171,12 @@ pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result
                     failed_ids.insert(b.clone());
                 }
             } else if refs.iter().all(|r| resolved.contains_key(r)) {
-                ready.push((i, op));
+                let target = resolved_path(&op.path, &resolved);
+                if op.method == Method::POST || targets.insert(target) {
+                    ready.push((i, op));
+                } else {
+                    waiting.push((i, op));
+                }
             } else {
                 waiting.push((i, op));
             }
@@ -177,11 +196,7 @@ pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result
             break;
         }
         for (_, op) in &mut ready {
-            if let Some((collection, last)) = op.path.rsplit_once('/')
-                && let Some(id) = last.strip_prefix(PREFIX).and_then(|b| resolved.get(b))
-            {
-                op.path = format!("{collection}/{id}");
-            }
+            op.path = resolved_path(&op.path, &resolved);
             if let Some(d) = &mut op.data {
                 substitute(d, &resolved);
             }

@@ -12,12 +12,8 @@ pub fn human(request: &Request, answer: &Value) -> String {
         Request::TenantList => tenant_table(&mut out, answer["tenants"].as_array()),
         Request::KeyList { .. } => key_table(&mut out, answer["keys"].as_array()),
         Request::KeyCreate { .. } | Request::KeyRotate { .. } => {
-            let _ = writeln!(
-                out,
-                "key {} created for tenant {}",
-                s(&answer["key_id"]),
-                s(&answer["tenant"])
-            );
+            let (key, tenant) = (s(&answer["key_id"]), s(&answer["tenant"]));
+            let _ = writeln!(out, "key {key} created for tenant {tenant}");
             let _ = writeln!(out, "  scopes:  {}", list(&answer["scopes"]));
             let _ = writeln!(out, "  expires: {}", or_never(&answer["expires_at"]));
             if let Some(old) = answer["replaces"].as_str() {
@@ -70,20 +66,12 @@ pub fn human(request: &Request, answer: &Value) -> String {
             }
         }
         Request::UserSetOwner { .. } => {
-            let _ = writeln!(
-                out,
-                "account owner of {} is now {}",
-                s(&answer["slug"]),
-                s(&answer["owner_user_id"])
-            );
+            let (tenant, owner) = (s(&answer["slug"]), s(&answer["owner_user_id"]));
+            let _ = writeln!(out, "account owner of {tenant} is now {owner}");
         }
         Request::KeyRevoke { .. } => {
-            let _ = writeln!(
-                out,
-                "key {} revoked ({})",
-                s(&answer["key_id"]),
-                s(&answer["revoked_at"])
-            );
+            let (key, when) = (s(&answer["key_id"]), s(&answer["revoked_at"]));
+            let _ = writeln!(out, "key {key} revoked ({when})");
         }
         Request::TenantCreate { .. }
         | Request::TenantShow { .. }
@@ -120,102 +108,73 @@ fn rate(v: &Value) -> String {
 fn tenant_detail(out: &mut String, t: &Value) {
     let _ = writeln!(out, "tenant {} ({})", s(&t["slug"]), s(&t["id"]));
     let _ = writeln!(out, "  name:       {}", s(&t["name"]));
-    let _ = writeln!(
-        out,
-        "  seats:      {} of {} used",
-        s(&t["seats_provisioned"]),
-        s(&t["seat_capacity"])
-    );
+    let (used, capacity) = (s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
+    let _ = writeln!(out, "  seats:      {used} of {capacity} used");
     let _ = writeln!(out, "  rate limit: {}", rate(&t["rate_limit_per_minute"]));
     let _ = writeln!(out, "  owner:      {}", s(&t["owner_user_id"]));
     let _ = writeln!(out, "  created:    {}", s(&t["created_at"]));
 }
 
-/// A column: its heading, and how its cells are laid out.
-enum Col {
-    Left(usize),
-    Right(usize),
-    /// The rest of the line (the last column).
-    Rest,
-}
-
-/// A table of `rows`, one line each, its cells made by `cells` in the order of `columns`.
+/// A table of `rows`, one line each, its cells made by `cells`. `columns` names them in order,
+/// `|`-separated: `NAME<24` left-aligned in 24, `NAME>8` right-aligned in 8, a bare name (the
+/// last) takes the rest of the line.
 fn table(
     out: &mut String,
-    columns: &[(&str, Col)],
+    columns: &str,
     rows: Option<&Vec<Value>>,
     cells: impl Fn(&Value) -> Vec<String>,
 ) {
+    let layout: Vec<(&str, char, usize)> = columns
+        .split('|')
+        .map(|c| match c.split_once(['<', '>']) {
+            Some((name, width)) => {
+                let align = if c.contains('<') { '<' } else { '>' };
+                (name, align, width.parse().unwrap_or(0))
+            }
+            None => (c, ' ', 0),
+        })
+        .collect();
     let mut line = |fields: Vec<String>| {
         let mut text = String::new();
-        for ((_, col), f) in columns.iter().zip(&fields) {
-            let _ = match col {
-                Col::Left(w) => write!(text, "{f:<w$}  "),
-                Col::Right(w) => write!(text, "{f:>w$}  "),
-                Col::Rest => write!(text, "{f}"),
+        for ((_, align, w), f) in layout.iter().zip(&fields) {
+            let _ = match align {
+                '<' => write!(text, "{f:<w$}  "),
+                '>' => write!(text, "{f:>w$}  "),
+                _ => write!(text, "{f}"),
             };
         }
         let _ = writeln!(out, "{}", text.trim_end());
     };
-    line(columns.iter().map(|(heading, _)| (*heading).to_owned()).collect());
+    line(layout.iter().map(|(name, ..)| (*name).to_owned()).collect());
     for row in rows.into_iter().flatten() {
         line(cells(row));
     }
 }
 
 fn tenant_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let columns = [
-        ("SLUG", Col::Left(24)),
-        ("NAME", Col::Left(24)),
-        ("SEATS", Col::Right(13)),
-        ("RATE", Col::Right(10)),
-        ("ID", Col::Rest),
-    ];
-    table(out, &columns, rows, |t| {
+    table(out, "SLUG<24|NAME<24|SEATS>13|RATE>10|ID", rows, |t| {
         let seats = format!("{}/{}", s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
         vec![s(&t["slug"]), s(&t["name"]), seats, rate(&t["rate_limit_per_minute"]), s(&t["id"])]
     });
 }
 
 fn key_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let columns = [
-        ("ID", Col::Left(36)),
-        ("PREFIX", Col::Left(16)),
-        ("STATUS", Col::Left(7)),
-        ("LAST USED", Col::Left(24)),
-        ("EXPIRES", Col::Left(24)),
-        ("DESCRIPTION / SCOPES", Col::Rest),
-    ];
-    table(out, &columns, rows, |k| {
+    let columns = "ID<36|PREFIX<16|STATUS<7|LAST USED<24|EXPIRES<24|DESCRIPTION / SCOPES";
+    table(out, columns, rows, |k| {
         let described = format!("{} [{}]", s(&k["description"]), list(&k["scopes"]));
-        let when = [s(&k["last_used_at"]), or_never(&k["expires_at"])];
-        let [used, expires] = when;
+        let (used, expires) = (s(&k["last_used_at"]), or_never(&k["expires_at"]));
         vec![s(&k["key_id"]), s(&k["prefix"]), s(&k["status"]), used, expires, described]
     });
 }
 
 fn user_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let columns = [
-        ("ID", Col::Left(36)),
-        ("ACTIVE", Col::Left(6)),
-        ("USERNAME", Col::Left(32)),
-        ("EXTERNAL ID", Col::Left(24)),
-        ("DELETED", Col::Rest),
-    ];
-    table(out, &columns, rows, |u| {
+    table(out, "ID<36|ACTIVE<6|USERNAME<32|EXTERNAL ID<24|DELETED", rows, |u| {
         ["id", "active", "user_name", "external_id", "deleted_at"].map(|f| s(&u[f])).to_vec()
     });
 }
 
 fn room_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    let columns = [
-        ("ID", Col::Left(36)),
-        ("MEMBERS", Col::Right(8)),
-        ("GROUP", Col::Left(6)),
-        ("EXTERNAL ID", Col::Left(24)),
-        ("NAME", Col::Rest),
-    ];
-    table(out, &columns, rows, |r| {
+    table(out, "ID<36|MEMBERS>8|GROUP<6|EXTERNAL ID<24|NAME", rows, |r| {
         let group = if r["mapped"] == true { "yes" } else { "no" };
         vec![s(&r["id"]), s(&r["member_count"]), group.into(), s(&r["external_id"]), s(&r["name"])]
     });

@@ -50,29 +50,34 @@ pub async fn service_provider_config(ctx: &Ctx<'_>, (): ()) -> Result<Reply, Api
     })))
 }
 
+/// A resource type (RFC 7643 §6): `name` served at `/{name}s`, its schema and extensions.
+fn resource_type(
+    ctx: &Ctx<'_>,
+    name: &str,
+    description: &str,
+    schema: &str,
+    ext: &[&str],
+) -> Value {
+    let extensions: Vec<Value> =
+        ext.iter().map(|s| json!({"schema": s, "required": false})).collect();
+    let location = url(ctx, &format!("ResourceTypes/{name}"));
+    let mut out = json!({"schemas": [RESOURCE_TYPE_URN], "id": name, "name": name,
+        "endpoint": format!("/{name}s"), "description": description, "schema": schema,
+        "meta": {"resourceType": "ResourceType", "location": location}});
+    if !extensions.is_empty() {
+        crate::repr::input::set_field(&mut out, "schemaExtensions", Value::Array(extensions));
+    }
+    out
+}
+
 fn user_resource_type(ctx: &Ctx<'_>) -> Value {
-    json!({
-        "schemas": [RESOURCE_TYPE_URN],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "A person who can use whoot; an active user takes a seat.",
-        "schema": CORE_USER_URN,
-        "schemaExtensions": [{"schema": ENTERPRISE_URN, "required": false}],
-        "meta": {"resourceType": "ResourceType", "location": url(ctx, "ResourceTypes/User")},
-    })
+    let about = "A person who can use whoot; an active user takes a seat.";
+    resource_type(ctx, "User", about, CORE_USER_URN, &[ENTERPRISE_URN])
 }
 
 fn group_resource_type(ctx: &Ctx<'_>) -> Value {
-    json!({
-        "schemas": [RESOURCE_TYPE_URN],
-        "id": "Group",
-        "name": "Group",
-        "endpoint": "/Groups",
-        "description": "A whoot room with a SCIM group mapping; members are the room's members.",
-        "schema": CORE_GROUP_URN,
-        "meta": {"resourceType": "ResourceType", "location": url(ctx, "ResourceTypes/Group")},
-    })
+    let about = "A whoot room with a SCIM group mapping; members are the room's members.";
+    resource_type(ctx, "Group", about, CORE_GROUP_URN, &[])
 }
 
 pub async fn resource_types(ctx: &Ctx<'_>, Name(name): Name) -> Result<Reply, ApiError> {

@@ -12,7 +12,7 @@ use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use super::tables::*;
-use super::{Result, SCHEMA_VERSION, codec, counters, events, rooms, users, webhooks};
+use super::{Indexed, Result, SCHEMA_VERSION, codec, counters, events, rooms, users, webhooks};
 
 /// What was looked at, and what is wrong (empty: the store is consistent).
 #[derive(Debug, Default, serde::Serialize)]
@@ -83,28 +83,11 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
         r.users += 1;
         let keys = u.index_keys().into_iter().map(|(k, _)| k).chain(users::any_email_keys(&u));
         for key in keys {
-            match index.get((t, key.as_str()))? {
-                Some(v) if v.value() == u.id.as_u128() => {}
-                _ => r
-                    .problems
-                    .push(format!("user {}: index entry {key:?} missing or elsewhere", u.id)),
-            }
+            expect_entry(&index, (t, &key), ("user", u.id), r)?;
             owned.insert(key);
         }
     }
-    for row in index.range((t, "")..)? {
-        let (key, id) = row?;
-        let (kt, key) = key.value();
-        if kt != t {
-            break;
-        }
-        if !owned.contains(key) {
-            let id = Uuid::from_u128(id.value());
-            r.problems.push(format!(
-                "tenant {tenant}: user index entry {key:?} -> {id} has no user claiming it"
-            ));
-        }
-    }
+    unclaimed_entries(&index, tenant, "user", &owned, r)?;
     let (all, active) = users::recount(tx, tenant)?;
     compare(r, tenant, counters::USERS, counters::get(tx, tenant, counters::USERS)?, all);
     let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
@@ -122,12 +105,7 @@ fn check_rooms(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
         count += 1;
         mapped += u64::from(room.mapped);
         for (key, _) in room.index_keys() {
-            match index.get((t, key.as_str()))? {
-                Some(v) if v.value() == room.id.as_u128() => {}
-                _ => r
-                    .problems
-                    .push(format!("room {}: index entry {key:?} missing or elsewhere", room.id)),
-            }
+            expect_entry(&index, (t, &key), ("room", room.id), r)?;
             owned.insert(key);
         }
         let members = rooms::recount(tx, tenant, room.id)?;
@@ -139,17 +117,7 @@ fn check_rooms(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
         }
     }
     r.rooms += count;
-    for row in index.range((t, "")..)? {
-        let (key, _) = row?;
-        let (kt, key) = key.value();
-        if kt != t {
-            break;
-        }
-        if !owned.contains(key) {
-            r.problems
-                .push(format!("tenant {tenant}: room index entry {key:?} has no room claiming it"));
-        }
-    }
+    unclaimed_entries(&index, tenant, "room", &owned, r)?;
     compare(r, tenant, counters::ROOMS, counters::get(tx, tenant, counters::ROOMS)?, count);
     compare(r, tenant, counters::GROUPS, counters::get(tx, tenant, counters::GROUPS)?, mapped);
     Ok(())
@@ -227,10 +195,8 @@ fn check_subscriptions(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     for row in subs.iter()? {
         let (t, w) = row?.0.value();
         if hooks.get((t, w))?.is_none() {
-            r.problems.push(format!(
-                "subscription index entry for missing webhook {}",
-                Uuid::from_u128(w)
-            ));
+            let webhook = Uuid::from_u128(w);
+            r.problems.push(format!("subscription index entry for missing webhook {webhook}"));
         }
     }
     Ok(())
@@ -277,16 +243,52 @@ fn check_stream(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// Reports the tenant's index entries no record of `what` claims (`owned` holds the claimed).
+fn unclaimed_entries(
+    index: &impl ReadableTable<(u128, &'static str), u128>,
+    tenant: Uuid,
+    what: &str,
+    owned: &HashSet<String>,
+    r: &mut Report,
+) -> Result<()> {
+    let t = tenant.as_u128();
+    for row in index.range((t, "")..)? {
+        let (key, id) = row?;
+        let (kt, key) = key.value();
+        if kt != t {
+            break;
+        }
+        if !owned.contains(key) {
+            let id = Uuid::from_u128(id.value());
+            r.problems.push(format!(
+                "tenant {tenant}: {what} index entry {key:?} -> {id} has no {what} claiming it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reports an index entry `key` of tenant `t` that does not point at `owner`.
+fn expect_entry(
+    index: &impl ReadableTable<(u128, &'static str), u128>,
+    (t, key): (u128, &str),
+    (what, owner): (&str, Uuid),
+    r: &mut Report,
+) -> Result<()> {
+    if index.get((t, key))?.map(|v| v.value()) != Some(owner.as_u128()) {
+        r.problems.push(format!("{what} {owner}: index entry {key:?} missing or elsewhere"));
+    }
+    Ok(())
+}
+
 /// Outbox rows name events in the log.
 fn check_outbox(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
     let log = tx.open_table(EVENT_LOG)?;
     for row in tx.open_table(OUTBOX)?.iter()? {
         let (t, seq) = row?.0.value();
         if log.get((t, seq))?.is_none() {
-            r.problems.push(format!(
-                "tenant {}: outbox event {seq} is not in the event log",
-                Uuid::from_u128(t)
-            ));
+            let tenant = Uuid::from_u128(t);
+            r.problems.push(format!("tenant {tenant}: outbox event {seq} is not in the event log"));
         }
     }
     Ok(())
@@ -351,10 +353,8 @@ fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
             None => false,
         };
         if !ok {
-            r.problems.push(format!(
-                "lane entry for delivery {} matches no pending delivery",
-                Uuid::from_u128(id)
-            ));
+            let id_id = Uuid::from_u128(id);
+            r.problems.push(format!("lane entry for delivery {id_id} matches no pending delivery"));
         }
     }
     for row in due.iter()? {
@@ -367,10 +367,9 @@ fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
             None => false,
         };
         if !pending {
-            r.problems.push(format!(
-                "due index entry for delivery {} matches no pending delivery",
-                Uuid::from_u128(id)
-            ));
+            let id_id = Uuid::from_u128(id);
+            r.problems
+                .push(format!("due index entry for delivery {id_id} matches no pending delivery"));
         }
     }
     Ok(())

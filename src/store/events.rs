@@ -37,11 +37,9 @@ pub const EVENT_TYPES: &[&str] = &[
 /// What an event is about, kept typed: rendering it as JSON is for the reader (the webhook
 /// worker, the feed), off the writer thread. Variants are appended only (postcard stores the
 /// variant's place).
-/// What an event is about. `U` is the user record's layout: today's by default, an older one
-/// only while an upgrade reads old rows (see `legacy`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum EventData<U = User> {
-    User(U),
+pub enum EventData {
+    User(User),
     Member { room: Uuid, user: Uuid, tx_permission: bool },
     Room { room: Room, sync: Option<SyncCounts> },
     SeatsExhausted { capacity: u64 },
@@ -49,7 +47,7 @@ pub enum EventData<U = User> {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Event<U = User> {
+pub struct Event {
     pub tenant: Uuid,
     pub seq: u64,
     /// `webhook-id` and the feed's `id`: unique, the same on every delivery of the event.
@@ -62,7 +60,7 @@ pub struct Event<U = User> {
     /// The resource's version after the change (users and rooms; a membership carries its
     /// room's), so a consumer can drop a stale event.
     pub version: Option<u64>,
-    pub data: EventData<U>,
+    pub data: EventData,
 }
 
 /// The id of a tenant's `seq`th event: unique because `seq` is, and a UUIDv7 of its time.

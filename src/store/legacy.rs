@@ -7,6 +7,7 @@ use uuid::Uuid;
 use serde_json::{Map, Value};
 
 use super::events::{Event, EventData};
+use super::rooms::{Room, SyncCounts};
 use super::users::{Email, Roles, User};
 use super::webhooks::DeliveryStatus;
 
@@ -74,22 +75,40 @@ pub struct UserV4 {
     pub extra: String,
 }
 
-/// What an event carried up to schema 4 (a user in its old layout).
-pub type EventDataV4 = EventData<UserV4>;
+/// What an event carried up to schema 4 (a user in its old layout). A frozen copy, like every
+/// layout here: today's `EventData` may change, schema 4's rows do not.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum EventDataV4 {
+    User(UserV4),
+    Member { room: Uuid, user: Uuid, tx_permission: bool },
+    Room { room: Room, sync: Option<SyncCounts> },
+    SeatsExhausted { capacity: u64 },
+    Seats { capacity: u64, used: u64 },
+}
 
 /// An event of schema 4's log.
-pub type EventV4 = Event<UserV4>;
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EventV4 {
+    pub tenant: Uuid,
+    pub seq: u64,
+    pub id: Uuid,
+    pub event_type: String,
+    pub occurred_at: i64,
+    pub resource: Uuid,
+    pub version: Option<u64>,
+    pub data: EventDataV4,
+}
 
 impl From<EventV4> for Event {
     fn from(e: EventV4) -> Event {
         let data = match e.data {
-            EventData::User(u) => EventData::User(u.into()),
-            EventData::Member { room, user, tx_permission } => {
+            EventDataV4::User(u) => EventData::User(u.into()),
+            EventDataV4::Member { room, user, tx_permission } => {
                 EventData::Member { room, user, tx_permission }
             }
-            EventData::Room { room, sync } => EventData::Room { room, sync },
-            EventData::SeatsExhausted { capacity } => EventData::SeatsExhausted { capacity },
-            EventData::Seats { capacity, used } => EventData::Seats { capacity, used },
+            EventDataV4::Room { room, sync } => EventData::Room { room, sync },
+            EventDataV4::SeatsExhausted { capacity } => EventData::SeatsExhausted { capacity },
+            EventDataV4::Seats { capacity, used } => EventData::Seats { capacity, used },
         };
         let (tenant, seq, id, event_type) = (e.tenant, e.seq, e.id, e.event_type);
         Event {

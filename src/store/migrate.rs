@@ -74,7 +74,7 @@ fn v4_to_v5(txn: &WriteTransaction) -> Result<()> {
     for row in txn.open_table(tables::EVENT_LOG)?.iter()? {
         let (key, bytes) = row?;
         let old: EventV4 = codec::decode(bytes.value())?;
-        rows.push((key.value(), codec::encode(&Event::<User>::from(old))?));
+        rows.push((key.value(), codec::encode(&Event::from(old))?));
     }
     let mut log = txn.open_table(tables::EVENT_LOG)?;
     for (key, bytes) in rows {

@@ -41,34 +41,56 @@ pub const STORE_FILE: &str = "whoot.redb";
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Points `owner`'s unique index entries (`wanted`: key and the attribute it is for) at it in
-/// `table`, releasing those of `prev` it no longer has. An entry another record holds is a
-/// conflict, found before anything is written.
-pub(super) fn claim_unique(
+/// A record with unique index entries (users, rooms).
+pub(super) trait Indexed {
+    /// What the record is, for a conflict's message.
+    const WHAT: &'static str;
+    fn id(&self) -> Uuid;
+    /// Its entries: the key and the attribute it is for.
+    fn index_keys(&self) -> Vec<(String, &'static str)>;
+}
+
+/// Points `record`'s unique index entries at it in `table`, releasing those of `prev` (the
+/// record as it was) it no longer has. An entry another record holds is a conflict, found
+/// before anything is written.
+pub(super) fn claim_unique<R: Indexed>(
     txn: &WriteTransaction,
     table: TableDefinition<(u128, &str), u128>,
-    (tenant, owner): (Uuid, Uuid),
-    what: &'static str,
-    wanted: &[(String, &'static str)],
-    prev: Option<&[(String, &'static str)]>,
+    tenant: Uuid,
+    record: &R,
+    prev: Option<&R>,
 ) -> Result<()> {
-    let t = tenant.as_u128();
+    let (t, owner, what) = (tenant.as_u128(), record.id(), R::WHAT);
+    let wanted = record.index_keys();
+    let prev = prev.map(R::index_keys);
     let mut index = txn.open_table(table)?;
-    for (key, attribute) in wanted {
+    for (key, attribute) in &wanted {
         if let Some(holder) = index.get((t, key.as_str()))?.map(|v| v.value())
             && holder != owner.as_u128()
         {
             return Err(Refusal::Conflict { what, attribute }.into());
         }
     }
-    for (key, _) in prev.into_iter().flatten() {
+    for (key, _) in prev.iter().flatten() {
         if !wanted.iter().any(|(k, _)| k == key) {
             index.remove((t, key.as_str()))?;
         }
     }
-    for (key, _) in wanted {
+    for (key, _) in &wanted {
         index.insert((t, key.as_str()), owner.as_u128())?;
     }
+    Ok(())
+}
+
+/// Writes `record` under (tenant, id) in `table`, encoded.
+pub(super) fn put_record<T: serde::Serialize>(
+    txn: &WriteTransaction,
+    table: TableDefinition<(u128, u128), &[u8]>,
+    (tenant, id): (Uuid, Uuid),
+    record: &T,
+) -> Result<()> {
+    let bytes = codec::encode(record)?;
+    txn.open_table(table)?.insert((tenant.as_u128(), id.as_u128()), bytes.as_slice())?;
     Ok(())
 }
 

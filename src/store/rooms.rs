@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
-use super::{Error, Refusal, Result, Tx, check_version, codec, counters, events, users};
+use super::{Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, users};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Room {
@@ -43,11 +43,19 @@ impl Room {
             version: 1,
         }
     }
+}
 
-    pub(super) fn index_keys(&self) -> Vec<(String, &'static str)> {
+impl Indexed for Room {
+    const WHAT: &'static str = "room";
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn index_keys(&self) -> Vec<(String, &'static str)> {
         let mut keys = vec![(name_key(&self.name), "name")];
         if let Some(x) = &self.external_id {
-            keys.push((external_id_key(x), "externalId"));
+            keys.push((external_id_key(x), "external id"));
         }
         keys
     }
@@ -114,7 +122,7 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
     if room.name.trim().is_empty() {
         return Err(Error::invalid("a room needs a name"));
     }
-    claim_indexes(txn, tenant, room, None)?;
+    super::claim_unique(txn, ROOM_INDEX, tenant, room, None)?;
     counters::add(txn, tenant, counters::ROOMS, 1)?;
     if room.mapped {
         counters::add(txn, tenant, counters::GROUPS, 1)?;
@@ -136,7 +144,7 @@ pub fn update(
     if next.name.trim().is_empty() {
         return Err(Error::invalid("a room needs a name"));
     }
-    claim_indexes(txn, tenant, &next, Some(&prev))?;
+    super::claim_unique(txn, ROOM_INDEX, tenant, &next, Some(&prev))?;
     match (prev.mapped, next.mapped) {
         (false, true) => {
             counters::add(txn, tenant, counters::GROUPS, 1)?;
@@ -202,20 +210,7 @@ pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid, now: i64) -> Resul
 }
 
 fn put(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
-    let bytes = codec::encode(room)?;
-    txn.open_table(ROOMS)?.insert((tenant.as_u128(), room.id.as_u128()), bytes.as_slice())?;
-    Ok(())
-}
-
-fn claim_indexes(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    room: &Room,
-    prev: Option<&Room>,
-) -> Result<()> {
-    let before = prev.map(Room::index_keys);
-    let ids = (tenant, room.id);
-    super::claim_unique(txn, ROOM_INDEX, ids, "room", &room.index_keys(), before.as_deref())
+    super::put_record(txn, ROOMS, (tenant, room.id), room)
 }
 
 /// A room's members with their transmit permission, in user-id (creation) order.

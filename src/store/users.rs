@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{DELETED_USERS, USER_INDEX, USERS};
-use super::{Error, Refusal, Result, Tx, check_version, codec, counters, events, tenants};
+use super::{Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, tenants};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
@@ -79,9 +79,17 @@ impl User {
             ..User::default()
         }
     }
+}
+
+impl Indexed for User {
+    const WHAT: &'static str = "user";
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
 
     /// The index entries this user owns.
-    pub(super) fn index_keys(&self) -> Vec<(String, &'static str)> {
+    fn index_keys(&self) -> Vec<(String, &'static str)> {
         let mut keys = vec![(user_name_key(&self.user_name), "user name")];
         if let Some(x) = &self.external_id {
             keys.push((external_id_key(x), "external id"));
@@ -297,29 +305,24 @@ pub fn delete(
     user.deleted_at = Some(now);
     user.updated_at = now;
     user.version += 1;
-    let bytes = codec::encode(&user)?;
-    txn.open_table(DELETED_USERS)?.insert((tenant.as_u128(), id.as_u128()), bytes.as_slice())?;
+    super::put_record(txn, DELETED_USERS, (tenant, id), &user)?;
     events::user(txn, tenant, "user.deleted", &user, now)?;
     Ok(user)
 }
 
 fn put(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<()> {
-    let bytes = codec::encode(user)?;
-    txn.open_table(USERS)?.insert((tenant.as_u128(), user.id.as_u128()), bytes.as_slice())?;
-    Ok(())
+    super::put_record(txn, USERS, (tenant, user.id), user)
 }
 
-/// Points the user's index entries at it, releasing `prev`'s that it no longer owns; any entry
-/// owned by another user is a conflict (and nothing has been written yet when that is found).
+/// Points the user's index entries at it, releasing `prev`'s that it no longer owns (any
+/// entry owned by another user is a conflict), and its email entries.
 fn claim_indexes(
     txn: &WriteTransaction,
     tenant: Uuid,
     user: &User,
     prev: Option<&User>,
 ) -> Result<()> {
-    let before = prev.map(User::index_keys);
-    let ids = (tenant, user.id);
-    super::claim_unique(txn, USER_INDEX, ids, "user", &user.index_keys(), before.as_deref())?;
+    super::claim_unique(txn, USER_INDEX, tenant, user, prev)?;
     // Every email, primary or not: entries of their own, shared by the users who have it.
     let (t, mut index) = (tenant.as_u128(), txn.open_table(USER_INDEX)?);
     for key in prev.map(any_email_keys).into_iter().flatten() {
