@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::{Client, ms};
 use serde_json::{Value, json};
 use whoot_mgmt::http::Settings;
+use whoot_mgmt::store::audit::Actor;
 
 const N: usize = 1000;
 const CONCURRENCY: usize = 16;
@@ -35,7 +36,7 @@ async fn run() {
     })
     .await;
     let app = running.state.app.clone();
-    app.update_tenant("default", |t| t.seat_capacity = 1_000_000).await.unwrap();
+    app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap();
     println!(
         "bulk benchmark ({} cores), {N} user creates each way",
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use whoot_mgmt::auth::ScopeSet;
 use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::Store;
+use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::rooms::{self, Room};
 use whoot_mgmt::store::users::{self, User};
 
@@ -76,7 +77,7 @@ async fn run() {
     let (running, _tmp, secret) =
         common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
     let app = running.state.app.clone();
-    let tenant = app.update_tenant("default", |t| t.seat_capacity = 1_000_000).await.unwrap().id;
+    let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
     let store = app.store.clone();
     let mut c = Client::connect(running.addr, &secret).await;
     println!(
@@ -146,12 +147,19 @@ async fn run() {
         create_room(&store, tenant, &format!("g{i}"), &ids[..1000], true).await;
     }
     println!("setup: 1,000 groups of 1,000 members in {}", ms(t.elapsed()));
-    let empty_tenant = app.create_tenant("empty-groups", "Empty groups", 10).await.unwrap();
+    let empty_tenant =
+        app.create_tenant("empty-groups", "Empty groups", 10, &Actor::Cli).await.unwrap();
     for i in 0..1000 {
         create_room(&store, empty_tenant.id, &format!("g{i}"), &[], true).await;
     }
     let empty_key = app
-        .create_key("empty-groups", ScopeSet::resolve_all(&["all"]).unwrap(), "bench", None)
+        .create_key(
+            "empty-groups",
+            ScopeSet::resolve_all(&["all"]).unwrap(),
+            "bench",
+            None,
+            &Actor::Cli,
+        )
         .await
         .unwrap();
     let mut empty_client = Client::connect(running.addr, &empty_key.secret).await;

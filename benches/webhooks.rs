@@ -33,6 +33,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use whoot_mgmt::http::Settings;
+use whoot_mgmt::store::audit::Actor;
 
 const N: usize = 3000;
 const ROUNDS: usize = 5;
@@ -69,9 +70,9 @@ async fn creates(addr: std::net::SocketAddr, secret: &str, prefix: &str) -> Dura
 
 /// A tenant with room for the benchmark's users, and an all-scopes key for it.
 async fn tenant(app: &whoot_mgmt::auth::App, slug: &str) -> (String, uuid::Uuid) {
-    let t = app.create_tenant(slug, slug, 1_000_000).await.unwrap();
+    let t = app.create_tenant(slug, slug, 1_000_000, &Actor::Cli).await.unwrap();
     let all = whoot_mgmt::auth::ScopeSet::resolve_all(&["all"]).unwrap();
-    (app.create_key(slug, all, "bench", None).await.unwrap().secret, t.id)
+    (app.create_key(slug, all, "bench", None, &Actor::Cli).await.unwrap().secret, t.id)
 }
 
 /// The receiver's address; it counts what it receives, on its own nice-19 thread.

@@ -167,6 +167,9 @@ settings! {
         event_retention_days: u64 = 30, env "WHOOT_EVENT_RETENTION_DAYS",
             "Days events stay in the change stream (GET /events); a consumer asking for older ones \
              is told (410) to resynchronise.";
+        audit_retention_days: u64 = 365, env "WHOOT_AUDIT_RETENTION_DAYS",
+            "Days audit log entries (who changed what through the CLI, the key API, webhook \
+             registrations) are kept.";
         webhook_ca_file: PathBuf = "", env "WHOOT_WEBHOOK_CA_FILE",
             "PEM file of CA certificates trusted for https webhook receivers, besides the public \
              roots (an internal PKI). Empty: the public roots only.";

@@ -37,6 +37,7 @@ pub async fn start_server_with(
             ..Default::default()
         },
         // The benchmark's receiver is on this host.
+        audit_retention: Duration::from_secs(365 * 86_400),
         webhooks: whoot_mgmt::webhooks::Settings {
             allow: vec!["127.0.0.1/32".parse().unwrap()],
             ..Default::default()

@@ -12,6 +12,7 @@ use crate::auth::ScopeSet;
 use crate::auth::{App, IssuedKey};
 use crate::repr::keys::{key_json, tenant_json};
 use crate::repr::timestamp;
+use crate::store::audit::{self, Actor, Field};
 use crate::store::{self, keys::ApiKey};
 use crate::time::{now_ms, parse_duration_ms};
 
@@ -79,6 +80,12 @@ pub enum Request {
     },
     /// Verifies indexes, counters and memberships; changes nothing.
     Check,
+    /// The tenant's audit log after `after`, at most `limit` entries.
+    AuditList {
+        tenant: String,
+        after: u64,
+        limit: u64,
+    },
 }
 
 impl Request {
@@ -88,10 +95,13 @@ impl Request {
     }
 }
 
+/// Who the admin commands act as, in the audit log.
+const CLI: Actor = Actor::Cli;
+
 pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
     match req {
         Request::TenantCreate { slug, name, seats } => {
-            let t = app.create_tenant(&slug, &name, seats).await?;
+            let t = app.create_tenant(&slug, &name, seats, &CLI).await?;
             Ok(tenant_json(&t, 0))
         }
         Request::TenantList => {
@@ -105,12 +115,12 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(tenant_json(&t, used))
         }
         Request::TenantSetSeats { slug, seats } => {
-            app.set_seats(&slug, seats).await?;
+            app.set_seats(&slug, seats, &CLI).await?;
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
         }
         Request::TenantSetRateLimit { slug, per_minute } => {
-            app.update_tenant(&slug, move |t| t.rate_limit_per_minute = per_minute).await?;
+            app.set_rate_limit(&slug, per_minute, &CLI).await?;
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
         }
@@ -120,7 +130,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 Some(d) => Some(now_ms() + parse_duration_ms(&d).map_err(store::Error::invalid)?),
                 None => None,
             };
-            let issued = app.create_key(&tenant, scopes, &description, expires_at).await?;
+            let issued = app.create_key(&tenant, scopes, &description, expires_at, &CLI).await?;
             Ok(issued_json(&issued, &tenant))
         }
         Request::KeyList { tenant } => {
@@ -129,13 +139,24 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(json!({"keys": keys.iter().map(|k| key_json(k, &t.slug, now)).collect::<Vec<_>>()}))
         }
         Request::KeyRevoke { key_id } => {
-            let key = app.revoke_key(key_id).await?;
+            let key = app.revoke_key(key_id, &CLI).await?;
             Ok(key_json(&key, &tenant_slug(app, &key).await?, now_ms()))
         }
         Request::UserSetOwner { tenant, user_id } => {
             let t = app
                 .store
-                .write(move |txn| store::tenants::set_owner(txn, &tenant, user_id))
+                .write(move |txn| {
+                    let before = store::tenants::get_by_slug(txn, &tenant)?.owner_user_id;
+                    let t = store::tenants::set_owner(txn, &tenant, user_id)?;
+                    let field = Field::new(
+                        "owner_user_id",
+                        before.map(|u| u.to_string()),
+                        Some(user_id.to_string()),
+                    );
+                    let action = ("tenant.owner_changed", t.slug.as_str());
+                    audit::record(txn, t.id, &CLI, action, vec![field], now_ms())?;
+                    Ok(t)
+                })
                 .await?;
             let (t, used) = app.tenant(&t.slug).await?;
             Ok(tenant_json(&t, used))
@@ -166,6 +187,8 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                     let t = store::tenants::get_by_slug(txn, &tenant)?;
                     let room = store::rooms::Room::new(id, name.trim(), now);
                     store::rooms::create(txn, t.id, &room)?;
+                    let fields = vec![Field::set("name", &room.name)];
+                    audit::record(txn, t.id, &CLI, ("room.created", &id.to_string()), fields, now)?;
                     Ok(room)
                 })
                 .await?;
@@ -193,6 +216,19 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(json!({"backup": to, "rows": rows, "bytes": bytes,
                 "duration_ms": crate::time::elapsed_ms(started)}))
         }
+        Request::AuditList { tenant, after, limit } => {
+            let limit = usize::try_from(limit.clamp(1, 10_000)).unwrap_or(usize::MAX);
+            let entries = app
+                .store
+                .read(move |tx| {
+                    let t = store::tenants::get_by_slug(tx, &tenant)?;
+                    audit::after(tx, t.id, after, limit)
+                })
+                .await?;
+            let next_after = entries.last().map_or(after, |e| e.seq);
+            let entries: Vec<Value> = entries.iter().map(crate::repr::keys::audit_json).collect();
+            Ok(json!({"entries": entries, "next_after": next_after}))
+        }
         Request::Check => {
             let report = app.store.read(store::check::run).await?;
             serde_json::to_value(&report)
@@ -204,13 +240,17 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 .store
                 .write(move |txn| {
                     let t = store::tenants::get_by_slug(txn, &tenant)?;
-                    store::rooms::delete(txn, t.id, room_id, now)
+                    let room = store::rooms::delete(txn, t.id, room_id, now)?;
+                    let fields = vec![Field::new("name", Some(room.name.clone()), None)];
+                    let target = room_id.to_string();
+                    audit::record(txn, t.id, &CLI, ("room.deleted", &target), fields, now)?;
+                    Ok(room)
                 })
                 .await?;
             Ok(crate::repr::rooms::room_json(&room))
         }
         Request::KeyRotate { key_id } => {
-            let issued = app.rotate_key(key_id).await?;
+            let issued = app.rotate_key(key_id, None, &CLI).await?;
             let slug = tenant_slug(app, &issued.key).await?;
             let mut out = issued_json(&issued, &slug);
             crate::repr::input::set_field(&mut out, "replaces", json!(key_id));
@@ -231,7 +271,5 @@ fn user_json(u: &store::users::User) -> Value {
 }
 
 fn issued_json(issued: &IssuedKey, tenant_slug: &str) -> Value {
-    let mut out = key_json(&issued.key, tenant_slug, now_ms());
-    crate::repr::input::set_field(&mut out, "secret", json!(issued.secret));
-    out
+    crate::repr::keys::issued_json(&issued.key, tenant_slug, &issued.secret, now_ms())
 }

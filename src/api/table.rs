@@ -128,6 +128,19 @@ endpoints! {
             scope(Scope::Webhooks), "webhooks.redeliver" => native::webhooks::redeliver,
         Events GET "/events" scope(Scope::Webhooks), "events.list" => native::events::list,
 
+        ApiKeysList GET "/api-keys" scope(Scope::ApiKeysManage), "api_keys.list"
+            => native::keys::list,
+        ApiKeysCreate POST "/api-keys" scope(Scope::ApiKeysManage), "api_keys.create"
+            => native::keys::create,
+        ApiKeyGet GET "/api-keys/{id}" scope(Scope::ApiKeysManage), "api_keys.get"
+            => native::keys::get,
+        ApiKeyRevoke POST "/api-keys/{id}/revoke" scope(Scope::ApiKeysManage), "api_keys.revoke"
+            => native::keys::revoke,
+        ApiKeyRotate POST "/api-keys/{id}/rotate" scope(Scope::ApiKeysManage), "api_keys.rotate"
+            => native::keys::rotate,
+        AuditLog GET "/audit-log" scope(Scope::ApiKeysManage), "audit_log.list"
+            => native::audit::list,
+
         ScimUsersList GET "/scim/v2/Users" scope(Scope::ScimUsersRead), "scim.users.list"
             => scim::users::list,
         ScimUsersCreate POST "/scim/v2/Users" scope(Scope::ScimUsersWrite), "scim.users.create"

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{Registry, ScopeSet, secret};
+use crate::store::audit::{self, Actor, Field};
 use crate::store::{self, Store, counters, keys, keys::ApiKey, tenants, tenants::Tenant};
-use crate::time::now_ms;
+use crate::time::{format_ms, now_ms};
 
 pub type Result<T> = std::result::Result<T, store::Error>;
 
@@ -32,7 +33,13 @@ impl App {
         Ok(Arc::new(App { store, registry }))
     }
 
-    pub async fn create_tenant(&self, slug: &str, name: &str, seats: u32) -> Result<Tenant> {
+    pub async fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        seats: u32,
+        actor: &Actor,
+    ) -> Result<Tenant> {
         tenants::validate_slug(slug)?;
         let tenant = Tenant {
             id: Uuid::now_v7(),
@@ -43,8 +50,14 @@ impl App {
             owner_user_id: None,
             created_at: now_ms(),
         };
-        let t = tenant.clone();
-        self.store.write(move |txn| tenants::create(txn, &t)).await?;
+        let (t, actor) = (tenant.clone(), actor.clone());
+        self.store
+            .write(move |txn| {
+                tenants::create(txn, &t)?;
+                let fields = vec![Field::set("name", &t.name), Field::set("seat_capacity", seats)];
+                audit_tenant(txn, &t, &actor, "tenant.created", fields, t.created_at)
+            })
+            .await?;
         self.registry.upsert_tenant(&tenant);
         Ok(tenant)
     }
@@ -74,18 +87,24 @@ impl App {
             .await
     }
 
-    pub async fn update_tenant(
+    /// Sets (None: the server default) a tenant's per-key rate limit.
+    pub async fn set_rate_limit(
         &self,
         slug: &str,
-        change: impl Fn(&mut Tenant) + Send + 'static,
+        per_minute: Option<u32>,
+        actor: &Actor,
     ) -> Result<Tenant> {
-        let slug = slug.to_owned();
+        let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
         let tenant = self
             .store
             .write(move |txn| {
                 let mut t = tenants::get_by_slug(txn, &slug)?;
-                change(&mut t);
+                let shown = |v: Option<u32>| Some(v.map_or("default".into(), |n| n.to_string()));
+                let field =
+                    Field::new("rate_limit", shown(t.rate_limit_per_minute), shown(per_minute));
+                t.rate_limit_per_minute = per_minute;
                 tenants::put(txn, &t)?;
+                audit_tenant(txn, &t, &actor, "tenant.rate_limit_changed", vec![field], now)?;
                 Ok(t)
             })
             .await?;
@@ -94,10 +113,19 @@ impl App {
     }
 
     /// Sets a tenant's seat capacity; a change is an event (`seats.capacity_changed`).
-    pub async fn set_seats(&self, slug: &str, seats: u32) -> Result<Tenant> {
-        let (slug, now) = (slug.to_owned(), now_ms());
-        let tenant =
-            self.store.write(move |txn| tenants::set_seats(txn, &slug, seats, now)).await?;
+    pub async fn set_seats(&self, slug: &str, seats: u32, actor: &Actor) -> Result<Tenant> {
+        let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
+        let tenant = self
+            .store
+            .write(move |txn| {
+                let before = tenants::get_by_slug(txn, &slug)?.seat_capacity;
+                let t = tenants::set_seats(txn, &slug, seats, now)?;
+                let field =
+                    Field::new("seat_capacity", Some(before.to_string()), Some(seats.to_string()));
+                audit_tenant(txn, &t, &actor, "tenant.seats_changed", vec![field], now)?;
+                Ok(t)
+            })
+            .await?;
         self.registry.upsert_tenant(&tenant);
         Ok(tenant)
     }
@@ -108,9 +136,10 @@ impl App {
         scopes: ScopeSet,
         description: &str,
         expires_at: Option<i64>,
+        actor: &Actor,
     ) -> Result<IssuedKey> {
         let issued = new_key(Uuid::nil(), scopes, description, expires_at)?;
-        let slug = tenant_slug.to_owned();
+        let (slug, actor) = (tenant_slug.to_owned(), actor.clone());
         let draft = issued.key.clone();
         let key = self
             .store
@@ -118,6 +147,7 @@ impl App {
                 let tenant = tenants::get_by_slug(txn, &slug)?;
                 let key = ApiKey { tenant_id: tenant.id, ..draft.clone() };
                 keys::insert(txn, &key)?;
+                audit_key(txn, &actor, "api_key.created", &key, key_fields(&key))?;
                 Ok(key)
             })
             .await?;
@@ -149,24 +179,60 @@ impl App {
         self.store.read(move |tx| keys::get(tx, id)).await
     }
 
-    pub async fn revoke_key(&self, id: Uuid) -> Result<ApiKey> {
-        let now = now_ms();
-        let key = self.store.write(move |txn| keys::revoke(txn, id, now)).await?;
+    pub async fn revoke_key(&self, id: Uuid, actor: &Actor) -> Result<ApiKey> {
+        let (now, actor) = (now_ms(), actor.clone());
+        let key = self
+            .store
+            .write(move |txn| {
+                let before = keys::get(txn, id)?;
+                let key = keys::revoke(txn, id, now)?;
+                let field = Field::new("revoked_at", when(before.revoked_at), when(key.revoked_at));
+                audit_key(txn, &actor, "api_key.revoked", &key, vec![field])?;
+                Ok(key)
+            })
+            .await?;
         self.registry.revoke(id);
         Ok(key)
     }
 
-    /// Issues a new key with the same tenant, scopes and description; the old one stays valid
-    /// until it is revoked, so an integration can switch without downtime.
-    pub async fn rotate_key(&self, id: Uuid) -> Result<IssuedKey> {
+    /// Issues a new key with the same tenant, scopes and description. The old one stays valid
+    /// until it is revoked, or until `old_expires_at` when given (an overlap for the switch), so
+    /// an integration can switch without downtime.
+    pub async fn rotate_key(
+        &self,
+        id: Uuid,
+        old_expires_at: Option<i64>,
+        actor: &Actor,
+    ) -> Result<IssuedKey> {
         let old = self.key(id).await?;
         if old.revoked_at.is_some() {
             return Err(store::Error::invalid("the key is revoked; create a new one"));
         }
-        let issued =
-            new_key(old.tenant_id, ScopeSet::from_stored(&old.scopes), &old.description, None)?;
-        let key = issued.key.clone();
-        self.store.write(move |txn| keys::insert(txn, &key)).await?;
+        let scopes = ScopeSet::from_stored(&old.scopes);
+        let issued = new_key(old.tenant_id, scopes, &old.description, old.expires_at)?;
+        let (key, actor) = (issued.key.clone(), actor.clone());
+        let old = self
+            .store
+            .write(move |txn| {
+                keys::insert(txn, &key)?;
+                let mut old = keys::get(txn, id)?;
+                let before = old.expires_at;
+                // The overlap never lengthens the old key's life.
+                old.expires_at = match (old_expires_at, before) {
+                    (Some(at), Some(was)) => Some(at.min(was)),
+                    (at, was) => at.or(was),
+                };
+                keys::insert(txn, &old)?;
+                let fields = vec![
+                    Field::set("replacement", key.id),
+                    Field::new("expires_at", when(before), when(old.expires_at)),
+                ];
+                audit_key(txn, &actor, "api_key.rotated", &old, fields)?;
+                audit_key(txn, &actor, "api_key.created", &key, key_fields(&key))?;
+                Ok(old)
+            })
+            .await?;
+        self.registry.upsert_key(&old);
         self.registry.upsert_key(&issued.key);
         Ok(issued)
     }
@@ -204,6 +270,9 @@ impl App {
                 }
                 tenants::create(txn, &t)?;
                 keys::insert(txn, &k)?;
+                let fields = vec![Field::set("name", &t.name), Field::set("seat_capacity", 100)];
+                audit_tenant(txn, &t, &Actor::System, "tenant.created", fields, t.created_at)?;
+                audit_key(txn, &Actor::System, "api_key.created", &k, key_fields(&k))?;
                 Ok(true)
             })
             .await?;
@@ -214,6 +283,43 @@ impl App {
         self.registry.upsert_key(&issued.key);
         Ok(Some((tenant, issued)))
     }
+}
+
+/// An audit entry about tenant `t`, in its log.
+fn audit_tenant(
+    txn: &store::WriteTxn,
+    t: &Tenant,
+    actor: &Actor,
+    action: &str,
+    fields: Vec<Field>,
+    at: i64,
+) -> Result<()> {
+    audit::record(txn, t.id, actor, (action, &t.slug), fields, at)
+}
+
+/// An audit entry about `key`, in its tenant's log.
+fn audit_key(
+    txn: &store::WriteTxn,
+    actor: &Actor,
+    action: &str,
+    key: &ApiKey,
+    fields: Vec<Field>,
+) -> Result<()> {
+    let target = key.id.to_string();
+    audit::record(txn, key.tenant_id, actor, (action, &target), fields, now_ms())
+}
+
+/// What a new key's entry records: never its secret or hash.
+fn key_fields(key: &ApiKey) -> Vec<Field> {
+    vec![
+        Field::set("description", &key.description),
+        Field::set("scopes", key.scopes.join(" ")),
+        Field::new("expires_at", None, when(key.expires_at)),
+    ]
+}
+
+fn when(ms: Option<i64>) -> Option<String> {
+    ms.map(format_ms)
 }
 
 fn new_key(

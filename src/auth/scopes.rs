@@ -15,10 +15,12 @@ pub enum Scope {
     ApiRoomsWrite,
     Usage,
     Webhooks,
+    /// Create, list, revoke and rotate the tenant's API keys; read its audit log.
+    ApiKeysManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 11] = [
         Scope::ScimUsersRead,
         Scope::ScimUsersWrite,
         Scope::ScimGroupsRead,
@@ -29,6 +31,7 @@ impl Scope {
         Scope::ApiRoomsWrite,
         Scope::Usage,
         Scope::Webhooks,
+        Scope::ApiKeysManage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Scope {
             Scope::ApiRoomsWrite => "api:rooms:write",
             Scope::Usage => "usage",
             Scope::Webhooks => "webhooks",
+            Scope::ApiKeysManage => "api_keys.manage",
         }
     }
 

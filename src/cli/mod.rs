@@ -55,6 +55,9 @@ enum Command {
     /// Create, list and delete rooms (channels).
     #[command(subcommand)]
     Room(RoomCommand),
+    /// The audit log: who changed what through the CLI, the key API and webhook registrations.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Copy the store, consistently, into a new file; works while the server runs and writes
     /// keep flowing.
     Backup {
@@ -86,6 +89,22 @@ enum ConfigCommand {
     Example,
     /// Print the settings `serve` would use, after flags, variables and the config file.
     Show(Box<ServeArgs>),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// List a tenant's audit log, oldest first.
+    List {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// Only entries after this sequence number (the `next_after` of the previous page).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,7 +208,7 @@ enum KeyCommand {
         tenant: String,
         /// Scope to grant (repeat): scim:users:read, scim:users:write, scim:groups:read,
         /// scim:groups:write, api:users:read, api:users:write, api:rooms:read,
-        /// api:rooms:write, usage, webhooks; aliases scim:read, scim:write,
+        /// api:rooms:write, usage, webhooks, api_keys.manage; aliases scim:read, scim:write,
         /// api:channels:read, api:channels:write, all.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
@@ -309,6 +328,9 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
         }
         Command::Room(RoomCommand::Create { tenant, name }) => Request::RoomCreate { tenant, name },
         Command::Room(RoomCommand::List { tenant }) => Request::RoomList { tenant },
+        Command::Audit(AuditCommand::List { tenant, after, limit }) => {
+            Request::AuditList { tenant, after, limit }
+        }
         Command::Room(RoomCommand::Delete { tenant, room_id }) => {
             Request::RoomDelete { tenant, room_id }
         }

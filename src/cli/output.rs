@@ -26,6 +26,7 @@ pub fn human(request: &Request, answer: &Value) -> String {
                 writeln!(out, "\nsecret (shown once; store it now):\n  {}", s(&answer["secret"]));
         }
         Request::UserList { .. } => user_table(&mut out, answer["users"].as_array()),
+        Request::AuditList { .. } => audit_table(&mut out, answer["entries"].as_array()),
         Request::RoomList { .. } => room_table(&mut out, answer["rooms"].as_array()),
         Request::RoomCreate { .. } => {
             let _ = writeln!(out, "room {} created: {}", s(&answer["name"]), s(&answer["id"]));
@@ -177,5 +178,21 @@ fn room_table(out: &mut String, rows: Option<&Vec<Value>>) {
     table(out, "ID<36|MEMBERS>8|GROUP<6|EXTERNAL ID<24|NAME", rows, |r| {
         let group = if r["mapped"] == true { "yes" } else { "no" };
         vec![s(&r["id"]), s(&r["member_count"]), group.into(), s(&r["external_id"]), s(&r["name"])]
+    });
+}
+
+fn audit_table(out: &mut String, rows: Option<&Vec<Value>>) {
+    table(out, "SEQ>6|AT<24|ACTOR<24|ACTION<26|TARGET<36|CHANGES", rows, |e| {
+        let actor = match &e["actor"] {
+            Value::Object(key) => format!("key {}", s(&key["key_id"])),
+            other => s(other),
+        };
+        let changes: Vec<String> = e["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| format!("{}: {} -> {}", s(&f["name"]), s(&f["old"]), s(&f["new"])))
+            .collect();
+        vec![s(&e["seq"]), s(&e["at"]), actor, s(&e["action"]), s(&e["target"]), changes.join("; ")]
     });
 }

@@ -101,6 +101,12 @@ impl Ctx<'_> {
         base_url(self.state, self.parts, self.tenant_slug)
     }
 
+    /// The caller as the audit log names it.
+    pub fn actor(&self) -> crate::store::audit::Actor {
+        let key = &self.caller.key;
+        crate::store::audit::Actor::Key { id: key.id, description: key.description.clone() }
+    }
+
     pub fn store(&self) -> &crate::store::Store {
         &self.state.app.store
     }

@@ -18,6 +18,10 @@ pub enum ApiError {
         required_scope: &'static str,
     },
     NotFound,
+    /// A key tried to grant scopes it does not hold itself.
+    CannotGrant {
+        lacking: Vec<&'static str>,
+    },
     MethodNotAllowed {
         allow: String,
     },
@@ -72,7 +76,9 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } | ApiError::NoCapacity { .. } => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. }
+            | ApiError::NoCapacity { .. }
+            | ApiError::CannotGrant { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } | ApiError::TooManyAuthFailures { .. } => {
@@ -96,7 +102,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "UNAUTHORIZED",
-            ApiError::Forbidden { .. } => "INSUFFICIENT_SCOPE",
+            ApiError::Forbidden { .. } | ApiError::CannotGrant { .. } => "INSUFFICIENT_SCOPE",
             ApiError::NotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
@@ -121,6 +127,10 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => "Missing or invalid API key".into(),
             ApiError::Forbidden { .. } => "Insufficient API key scope".into(),
+            ApiError::CannotGrant { lacking } => format!(
+                "A key can only grant scopes it holds itself; this one lacks {}",
+                lacking.join(", ")
+            ),
             ApiError::NotFound => "Not found".into(),
             ApiError::MethodNotAllowed { allow } => format!("Method not allowed; use {allow}"),
             ApiError::RateLimited { limit, .. } => {
@@ -174,6 +184,9 @@ impl ApiError {
             }
             ApiError::EventsExpired { oldest } => {
                 body.insert("oldest_seq".into(), json!(oldest));
+            }
+            ApiError::CannotGrant { lacking } => {
+                body.insert("lacking_scopes".into(), json!(lacking));
             }
             _ => {}
         }

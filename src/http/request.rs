@@ -176,6 +176,22 @@ impl<T: DeserializeOwned> FromRequest for Json<T> {
     }
 }
 
+/// A JSON body that may be absent (an empty body is `None`).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest for OptionalJson<T> {
+    const BODY: bool = true;
+    fn from_request(input: &Input<'_>) -> Result<OptionalJson<T>, ApiError> {
+        match &input.body {
+            Payload::None => Ok(OptionalJson(None)),
+            Payload::Bytes { bytes, .. } if bytes.iter().all(u8::is_ascii_whitespace) => {
+                Ok(OptionalJson(None))
+            }
+            _ => input.json().map(|v| OptionalJson(Some(v))),
+        }
+    }
+}
+
 /// A JSON object body, for inputs whose fields are checked one by one (loose IdP forms).
 pub struct Object(pub serde_json::Map<String, Value>);
 

@@ -1,7 +1,9 @@
 //! Native JSON handlers.
 
 pub mod account;
+pub mod audit;
 pub mod events;
+pub mod keys;
 pub mod rooms;
 pub mod users;
 pub mod webhooks;

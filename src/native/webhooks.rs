@@ -11,6 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::request::{Id, Json, Query, SubId};
 use crate::http::response::Reply;
 use crate::repr::webhooks::{delivery_json, hook_json};
+use crate::store::audit::{self, Field};
 use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, EVENT_TYPES, Webhook};
 use crate::time::now_ms;
 use crate::webhooks::send;
@@ -54,7 +55,15 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply
     let hook =
         Webhook { events, description, active, ..Webhook::new(Uuid::now_v7(), url, secret, now) };
     let (tenant, stored) = (ctx.tenant, hook.clone());
-    ctx.write(move |txn| hooks::create(txn, tenant, &stored)).await?;
+    let actor = ctx.actor();
+    ctx.write(move |txn| {
+        hooks::create(txn, tenant, &stored)?;
+        let fields =
+            vec![Field::set("url", &stored.url), Field::set("events", stored.events.join(" "))];
+        let target = stored.id.to_string();
+        audit::record(txn, tenant, &actor, ("webhook.created", &target), fields, now)
+    })
+    .await?;
     let mut out = hook_json(&hook);
     crate::repr::input::set_field(&mut out, "secret", json!(hook.secret));
     Ok(Reply::json(StatusCode::CREATED, &out))
@@ -82,10 +91,11 @@ pub async fn update(
     let url = input.url.as_deref().map(checked_url).transpose()?;
     let events = input.events.map(checked_events).transpose()?;
     let (description, active) = (input.description, input.active);
-    let (tenant, now) = (ctx.tenant, now_ms());
+    let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
     let hook = ctx
         .write(move |txn| {
             let mut h = hooks::get(txn, tenant, id)?;
+            let before = h.clone();
             h.url = url.clone().unwrap_or(h.url);
             h.events = events.clone().unwrap_or(h.events);
             h.description = description.clone().unwrap_or(h.description);
@@ -101,6 +111,13 @@ pub async fn update(
             }
             h.updated_at = now;
             hooks::put(txn, tenant, &h)?;
+            let fields = vec![
+                Field::new("url", Some(before.url), Some(h.url.clone())),
+                Field::new("events", Some(before.events.join(" ")), Some(h.events.join(" "))),
+                Field::new("description", Some(before.description), Some(h.description.clone())),
+                Field::new("active", Some(before.active.to_string()), Some(h.active.to_string())),
+            ];
+            audit::record(txn, tenant, &actor, ("webhook.updated", &id.to_string()), fields, now)?;
             Ok(h)
         })
         .await?;
@@ -108,8 +125,14 @@ pub async fn update(
 }
 
 pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
-    let tenant = ctx.tenant;
-    ctx.write(move |txn| hooks::delete(txn, tenant, id)).await?;
+    let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
+    ctx.write(move |txn| {
+        let gone = hooks::get(txn, tenant, id)?;
+        hooks::delete(txn, tenant, id)?;
+        let fields = vec![Field::new("url", Some(gone.url), None)];
+        audit::record(txn, tenant, &actor, ("webhook.deleted", &id.to_string()), fields, now)
+    })
+    .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::timestamp;
+use crate::store::audit::{Actor, AuditEntry};
 use crate::store::{keys::ApiKey, tenants::Tenant};
 use crate::time::format_ms;
 
@@ -45,4 +46,25 @@ pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
         "revoked_at": timestamp(k.revoked_at),
         "last_used_at": timestamp(k.last_used_at),
     })
+}
+
+/// A key just issued: its form plus the secret, shown this once.
+pub fn issued_json(key: &ApiKey, tenant_slug: &str, secret: &str, now: i64) -> Value {
+    let mut out = key_json(key, tenant_slug, now);
+    super::input::set_field(&mut out, "secret", json!(secret));
+    out
+}
+
+/// An audit log entry: `{seq, at, actor, action, target, fields: [{name, old, new}]}`; the
+/// actor is `cli`, `system`, or `{"key_id", "description"}`.
+pub fn audit_json(e: &AuditEntry) -> Value {
+    let actor = match &e.actor {
+        Actor::Cli => json!("cli"),
+        Actor::System => json!("system"),
+        Actor::Key { id, description } => json!({"key_id": id, "description": description}),
+    };
+    let fields: Vec<Value> =
+        e.fields.iter().map(|f| json!({"name": f.name, "old": f.old, "new": f.new})).collect();
+    json!({"seq": e.seq, "at": format_ms(e.at), "actor": actor, "action": e.action,
+        "target": e.target, "fields": fields})
 }

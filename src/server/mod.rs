@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub connections: listener::Limits,
     pub settings: Settings,
     pub webhooks: crate::webhooks::Settings,
+    /// How long audit log entries are kept.
+    pub audit_retention: Duration,
 }
 
 impl ServeOptions {
@@ -78,6 +80,7 @@ impl ServeOptions {
                 metrics_per_tenant: config.metrics_per_tenant,
                 https,
             },
+            audit_retention: Duration::from_secs(config.audit_retention_days * 86_400),
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
@@ -195,10 +198,19 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
         }
     }));
     tasks.spawn(every(DELIVERY_LOG_PRUNE_EVERY, stopped, {
-        let state = state.clone();
+        let (state, audit_retention) = (state.clone(), opts.audit_retention);
         move || {
             let state = state.clone();
             async move {
+                let keep = i64::try_from(audit_retention.as_millis()).unwrap_or(i64::MAX);
+                let before = crate::time::now_ms().saturating_sub(keep);
+                let pruned =
+                    state.app.store.write(move |txn| crate::store::audit::prune(txn, before)).await;
+                match pruned {
+                    Ok(0) => {}
+                    Ok(entries) => tracing::info!(entries, "pruned the audit log"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
+                }
                 match crate::webhooks::prune(&state.app.store, &state.webhooks).await {
                     Ok((0, 0)) => {}
                     Ok((deliveries, events)) => tracing::info!(

@@ -20,7 +20,8 @@ use super::{Error, Failure, Result, SCHEMA_VERSION, codec, copy_into_new_file, c
 use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
-const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
+const STEPS: &[fn(&WriteTransaction) -> Result<()>] =
+    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6];
 
 /// Schema 2 added `SUBSCRIPTIONS`, built here from the registrations.
 fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
@@ -52,6 +53,11 @@ fn v2_to_v3(txn: &WriteTransaction) -> Result<()> {
     }
     drop((events, outbox));
     txn.delete_table(tables::OUTBOX_KEYS_V2)?;
+    Ok(())
+}
+
+/// Schema 6 adds the audit log (`AUDIT_LOG`, created with every table): nothing to move.
+fn v5_to_v6(_: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! durable commit. Domain modules (`tenants`, `keys`, `counters`) own their tables; nothing outside
 //! `store` touches a table.
 
+pub mod audit;
 pub mod check;
 pub mod codec;
 pub mod counters;
@@ -34,7 +35,7 @@ pub use error::{Error, Failure, MutationError, Refusal};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";

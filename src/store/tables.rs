@@ -56,6 +56,9 @@ pub const EVENTS_V3: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new(
 /// `OUTBOX_V3`.
 pub const OUTBOX_KEYS_V2: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("webhook_outbox_keys");
+/// (tenant id, seq) -> AuditEntry: who changed what through an admin path, in the change's own
+/// transaction; `seq` is the tenant's counter `audit_seq`. Since schema 6.
+pub const AUDIT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("audit_log");
 /// (tenant id, webhook id) -> Webhook
 pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
 /// (tenant id, webhook id) -> event mask (`Webhook::subscription`), for active registrations
@@ -86,6 +89,7 @@ macro_rules! each_table {
         $each!(ROOM_MEMBERS);
         $each!(USER_ROOMS);
         $each!(EVENT_LOG);
+        $each!(AUDIT_LOG);
         $each!(OUTBOX);
         $each!(LANES);
         $each!(WEBHOOKS);

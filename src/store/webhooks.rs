@@ -12,6 +12,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::audit::{self, Actor, Field};
 pub use super::events::{EVENT_TYPES, Event, EventData};
 use super::tables::{DELIVERIES, DELIVERIES_DUE, LANES, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
 use super::{Error, Failure, Result, Tx, codec, events};
@@ -321,6 +322,7 @@ pub fn still_due(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid, now: i64) 
 
 /// The tables that recording a batch of attempts touches, opened once for the batch.
 pub struct DeliveryLog<'t> {
+    txn: &'t WriteTransaction,
     hooks: redb::Table<'t, (u128, u128), &'static [u8]>,
     subscriptions: Subscriptions<'t>,
     deliveries: redb::Table<'t, (u128, u128, u128), &'static [u8]>,
@@ -329,8 +331,19 @@ pub struct DeliveryLog<'t> {
 }
 
 impl<'t> DeliveryLog<'t> {
+    /// Records in the tenant's audit log that the server disabled `hook` (now inactive).
+    pub fn audit_disabled(&mut self, tenant: Uuid, hook: &Webhook, now: i64) -> Result<()> {
+        let fields = vec![
+            Field::new("active", Some("true".into()), Some("false".into())),
+            Field::new("disabled_reason", None, hook.disabled_reason.clone()),
+        ];
+        let target = hook.id.to_string();
+        audit::record(self.txn, tenant, &Actor::System, ("webhook.disabled", &target), fields, now)
+    }
+
     pub fn open(txn: &'t WriteTransaction) -> Result<DeliveryLog<'t>> {
         Ok(DeliveryLog {
+            txn,
             hooks: txn.open_table(WEBHOOKS)?,
             subscriptions: txn.open_table(SUBSCRIPTIONS)?,
             deliveries: txn.open_table(DELIVERIES)?,

@@ -774,6 +774,7 @@ fn record_one(
                 reason = hook.disabled_reason.as_deref().unwrap_or(""),
                 "disabled a webhook registration"
             );
+            log.audit_disabled(tenant, &hook, now)?;
         }
         let retry = usize::try_from(d.attempts)
             .ok()

@@ -15,7 +15,7 @@ fn me_answers_in_both_path_forms() {
     assert!(me["key_id"].as_str().unwrap().len() == 36);
     assert!(me["tenant_id"].as_str().unwrap().len() == 36);
     assert_eq!(me["description"], "bootstrap key (all scopes)");
-    assert_eq!(me["scopes"].as_array().unwrap().len(), 10);
+    assert_eq!(me["scopes"].as_array().unwrap().len(), 11);
     assert_eq!(root.header("content-type"), Some("application/json"));
 }
 

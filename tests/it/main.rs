@@ -18,6 +18,7 @@ mod fuzz;
 mod group_commit;
 mod hostile;
 mod idp;
+mod keys_api;
 mod lifecycle;
 mod observability;
 mod patch_props;

@@ -158,6 +158,16 @@ fn failures_are_retried_and_410_disables() {
     s.send("POST", "/users", &key, &json!({"email": "after@example.com"}));
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(rx.got.lock().len(), 4);
+    // The audit log says the server did it, and why.
+    let log = s.get("/audit-log?limit=1000", Some(&key)).json();
+    let disabled: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "webhook.disabled" && e["target"] == hid.as_str())
+        .collect();
+    assert_eq!(disabled.len(), 1, "{log}");
+    assert_eq!(disabled[0]["actor"], "system");
     // Re-enabling works.
     let h = s.send("PATCH", &format!("/webhooks/{hid}"), &key, &json!({"active": true})).json();
     assert_eq!((h["active"].clone(), h["disabled_reason"].clone()), (json!(true), Value::Null));

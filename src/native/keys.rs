@@ -1,0 +1,143 @@
+//! `/api-keys` (scope `api_keys.manage`): the tenant's keys over HTTP, through the same
+//! operations as the admin commands, so a revoke is refused from the very next request. Never
+//! a secret or a hash, but the secret of a key just issued, that once. No escalation: a key
+//! grants only scopes it holds, and no longer a life than its own.
+
+use hyper::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::ScopeSet;
+use crate::http::Ctx;
+use crate::http::error::ApiError;
+use crate::http::request::{Id, Json, OptionalJson};
+use crate::http::response::Reply;
+use crate::repr::keys::{issued_json, key_json};
+use crate::store::keys::ApiKey;
+use crate::time::{now_ms, parse_duration_ms};
+
+/// `POST /api-keys`.
+#[derive(Deserialize)]
+pub struct NewKey {
+    #[serde(default)]
+    description: String,
+    scopes: Vec<String>,
+    /// `90s`, `15m`, `12h`, `30d`, `2w`.
+    expires_in: Option<String>,
+    /// RFC 3339.
+    expires_at: Option<String>,
+}
+
+/// `POST /api-keys/{id}/rotate`, optionally.
+#[derive(Deserialize)]
+pub struct Rotation {
+    /// The old key stops by itself this long after the rotation (else it stays valid until
+    /// revoked).
+    expire_old_in: Option<String>,
+}
+
+pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
+    let slug = &ctx.caller.key.tenant.slug;
+    let (_, keys) = ctx.state.app.keys(slug).await?;
+    let now = now_ms();
+    let keys: Vec<_> = keys.iter().map(|k| key_json(k, slug, now)).collect();
+    Ok(Reply::json(StatusCode::OK, &json!({ "keys": keys })))
+}
+
+pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let mut key = owned(ctx, id).await?;
+    if let Some(live) = ctx.state.app.registry.by_id(id).and_then(|k| k.last_used()) {
+        key.last_used_at = key.last_used_at.max(Some(live));
+    }
+    Ok(Reply::json(StatusCode::OK, &key_json(&key, &ctx.caller.key.tenant.slug, now_ms())))
+}
+
+pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, ApiError> {
+    let scopes = ScopeSet::resolve_all(&new.scopes).map_err(ApiError::bad_request)?;
+    grantable(ctx, scopes)?;
+    let now = now_ms();
+    let expires_at = match (&new.expires_in, &new.expires_at) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("give expires_in or expires_at, not both"));
+        }
+        (Some(d), None) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
+        (None, Some(at)) => Some(timestamp(at)?),
+        (None, None) => None,
+    };
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::bad_request("expires_at must be in the future"));
+    }
+    let expires_at = within_life(ctx, expires_at)?;
+    let slug = &ctx.caller.key.tenant.slug;
+    let app = &ctx.state.app;
+    let issued = app.create_key(slug, scopes, &new.description, expires_at, &ctx.actor()).await?;
+    Ok(Reply::json(StatusCode::CREATED, &issued_json(&issued.key, slug, &issued.secret, now)))
+}
+
+pub async fn revoke(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    owned(ctx, id).await?;
+    let key = ctx.state.app.revoke_key(id, &ctx.actor()).await?;
+    Ok(Reply::json(StatusCode::OK, &key_json(&key, &ctx.caller.key.tenant.slug, now_ms())))
+}
+
+/// A new key with the same scopes and description; the old one keeps working until revoked,
+/// or for `expire_old_in` more.
+pub async fn rotate(
+    ctx: &Ctx<'_>,
+    (Id(id), OptionalJson(rotation)): (Id, OptionalJson<Rotation>),
+) -> Result<Reply, ApiError> {
+    let old = owned(ctx, id).await?;
+    // A fresh secret for scopes the caller lacks would be an escalation.
+    grantable(ctx, ScopeSet::from_stored(&old.scopes))?;
+    within_life(ctx, old.expires_at)?;
+    let now = now_ms();
+    let old_expires_at = match rotation.and_then(|r| r.expire_old_in) {
+        Some(d) => Some(now + parse_duration_ms(&d).map_err(ApiError::bad_request)?),
+        None => None,
+    };
+    let issued = ctx.state.app.rotate_key(id, old_expires_at, &ctx.actor()).await?;
+    let mut out = issued_json(&issued.key, &ctx.caller.key.tenant.slug, &issued.secret, now);
+    crate::repr::input::set_field(&mut out, "replaces", json!(id));
+    Ok(Reply::json(StatusCode::CREATED, &out))
+}
+
+/// The key `id` if it is the caller's tenant's (another tenant's answers like a missing one).
+async fn owned(ctx: &Ctx<'_>, id: Uuid) -> Result<ApiKey, ApiError> {
+    match ctx.state.app.key(id).await {
+        Ok(key) if key.tenant_id == ctx.tenant => Ok(key),
+        Ok(_) => Err(ApiError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// 403 unless the caller holds every one of `scopes`.
+fn grantable(ctx: &Ctx<'_>, scopes: ScopeSet) -> Result<(), ApiError> {
+    let held = ctx.caller.key.scopes;
+    let lacking: Vec<&'static str> =
+        scopes.iter().filter(|s| !held.contains(*s)).map(|s| s.name()).collect();
+    if lacking.is_empty() { Ok(()) } else { Err(ApiError::CannotGrant { lacking }) }
+}
+
+/// A new key's expiry within its creator's life: none asked means the creator's; a later one
+/// (or none, for a creator that expires) is refused.
+fn within_life(ctx: &Ctx<'_>, wanted: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match (ctx.caller.key.expires_at, wanted) {
+        (Some(limit), Some(at)) if at > limit => Err(outlives(limit)),
+        (Some(limit), None) => Ok(Some(limit)),
+        (_, wanted) => Ok(wanted),
+    }
+}
+
+fn outlives(limit: i64) -> ApiError {
+    ApiError::Refused(format!(
+        "a key cannot outlive the key that makes it (that one expires {})",
+        crate::time::format_ms(limit)
+    ))
+}
+
+fn timestamp(text: &str) -> Result<i64, ApiError> {
+    text.trim().parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|e| {
+        ApiError::bad_request(format!("expires_at {text:?} is not an RFC 3339 time: {e}"))
+    })
+}
