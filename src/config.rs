@@ -267,6 +267,30 @@ fn defaults() -> Result<File, String> {
 
 /// A commented config file with every key at its default: `whoot-mgmt config example`, and the
 /// file the Debian package installs.
+/// Where the packaged config lives; admin commands read it when no `--config` is given.
+pub const PACKAGED_CONFIG: &str = "/etc/whoot-mgmt/config.toml";
+/// The data directory of the packaged service (systemd's `StateDirectory=whoot-mgmt`).
+pub const PACKAGED_DATA_DIR: &str = "/var/lib/whoot-mgmt";
+
+/// The config file a command reads: the one named (`--config`, `WHOOT_CONFIG`), else the
+/// packaged one where it exists, else none.
+pub fn config_path(named: Option<&Path>, packaged: &Path) -> Option<PathBuf> {
+    match named {
+        Some(path) => Some(path.to_owned()),
+        None => packaged.is_file().then(|| packaged.to_owned()),
+    }
+}
+
+/// The commented example; `packaged` sets `data_dir` to the packaged service's directory, so
+/// admin commands reading the installed file find the service's store.
+pub fn example_for(packaged: bool) -> String {
+    let text = example();
+    if !packaged {
+        return text;
+    }
+    text.replacen("#data_dir = \"./data\"", &format!("data_dir = \"{PACKAGED_DATA_DIR}\""), 1)
+}
+
 pub fn example() -> String {
     let mut out = String::new();
     out.push_str(
@@ -321,6 +345,19 @@ pub fn render(config: &Config) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_commands_read_the_packaged_config_unless_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let packaged = dir.path().join("config.toml");
+        assert_eq!(config_path(None, &packaged), None, "not installed: no file");
+        std::fs::write(&packaged, example_for(true)).unwrap();
+        assert_eq!(config_path(None, &packaged), Some(packaged.clone()));
+        let named = Path::new("/elsewhere.toml");
+        assert_eq!(config_path(Some(named), &packaged), Some(named.to_owned()));
+        let file = parse(&example_for(true)).unwrap();
+        assert_eq!(file.data_dir.as_deref(), Some(Path::new(PACKAGED_DATA_DIR)));
+    }
 
     #[test]
     fn defaults_parse_and_every_key_is_documented_once() {

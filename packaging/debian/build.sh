@@ -11,8 +11,14 @@ if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
 fi
 
 cargo build --release --locked
-mkdir -p target/man
-target/release/whoot-mgmt manpage | gzip -9n > target/man/whoot-mgmt.1.gz
+rm -rf target/man target/completions
+mkdir -p target/man target/completions
+# A man page per command (whoot-mgmt-tenant-create.1…), and completions for three shells.
+target/release/whoot-mgmt manpage --dir target/man
+gzip -9n target/man/*.1
+target/release/whoot-mgmt completions bash > target/completions/whoot-mgmt
+target/release/whoot-mgmt completions zsh > target/completions/_whoot-mgmt
+target/release/whoot-mgmt completions fish > target/completions/whoot-mgmt.fish
 rm -rf target/debian
 # Debug line tables stay in target/ for profiling; the package gets a stripped binary.
 cargo deb --no-build --locked --strip
@@ -23,7 +29,10 @@ contents="$(dpkg-deb -c "$deb")"
 echo "$contents"
 for path in ./usr/bin/whoot-mgmt ./etc/whoot-mgmt/config.toml \
     ./usr/share/doc/whoot-mgmt/config.example.toml ./usr/share/doc/whoot-mgmt/README.md \
-    ./usr/share/man/man1/whoot-mgmt.1.gz ./usr/lib/systemd/system/whoot-mgmt.service; do
+    ./usr/share/man/man1/whoot-mgmt.1.gz ./usr/share/man/man1/whoot-mgmt-key-create.1.gz \
+    ./usr/share/bash-completion/completions/whoot-mgmt ./usr/share/zsh/vendor-completions/_whoot-mgmt \
+    ./usr/share/fish/vendor_completions.d/whoot-mgmt.fish \
+    ./usr/share/doc/whoot-mgmt/changelog.Debian.gz ./usr/lib/systemd/system/whoot-mgmt.service; do
   grep -qF " $path" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 # Nothing secret and no state ships in the package.
@@ -39,9 +48,13 @@ dpkg-deb -x "$deb" "$tmp/root"
 bin="$tmp/root/usr/bin/whoot-mgmt"
 "$bin" --version
 "$bin" config show --config "$tmp/root/etc/whoot-mgmt/config.toml" >/dev/null
-cmp <("$bin" config example) "$tmp/root/etc/whoot-mgmt/config.toml"
+cmp <("$bin" config example --packaged) "$tmp/root/etc/whoot-mgmt/config.toml"
 grep -q '^ExecStart=/usr/bin/whoot-mgmt serve --config /etc/whoot-mgmt/config.toml$' \
   "$tmp/root/usr/lib/systemd/system/whoot-mgmt.service"
+grep -q '^Documentation=man:whoot-mgmt(1)' "$tmp/root/usr/lib/systemd/system/whoot-mgmt.service"
+# The installed config names the service's data directory (admin commands read it by default).
+"$bin" config show --config "$tmp/root/etc/whoot-mgmt/config.toml" | grep -q '/var/lib/whoot-mgmt' \
+  || { echo "the packaged config does not name /var/lib/whoot-mgmt" >&2; exit 1; }
 
 "$bin" serve --config "$tmp/root/etc/whoot-mgmt/config.toml" --data-dir "$tmp/data" \
   --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &

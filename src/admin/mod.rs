@@ -80,6 +80,8 @@ pub enum Request {
     },
     /// Verifies indexes, counters and memberships; changes nothing.
     Check,
+    /// Version, schema, store size, tenants, users, webhook backlog, last commit.
+    Status,
     /// The tenant's audit log after `after`, at most `limit` entries.
     AuditList {
         tenant: String,
@@ -92,6 +94,26 @@ impl Request {
     /// Whether running it on a data directory without a store makes sense (else it is a typo).
     pub fn may_create_store(&self) -> bool {
         matches!(self, Request::TenantCreate { .. })
+    }
+}
+
+/// An admin command's failure: what went wrong, and the stable code the API gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failed {
+    pub message: String,
+    pub code: String,
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Failed {
+        Failed { message, code: "FAILED".into() }
+    }
+}
+
+impl From<store::Error> for Failed {
+    fn from(e: store::Error) -> Failed {
+        let message = e.to_string();
+        Failed { message, code: crate::http::error::ApiError::from(e).code().to_owned() }
     }
 }
 
@@ -229,6 +251,13 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             let entries: Vec<Value> = entries.iter().map(crate::repr::keys::audit_json).collect();
             Ok(json!({"entries": entries, "next_after": next_after}))
         }
+        Request::Status => {
+            let status = app.store.read(store::status).await?;
+            let last =
+                app.store.writer_stats().last_commit_at.load(std::sync::atomic::Ordering::Relaxed);
+            let age = (last > 0).then(|| now_ms().saturating_sub(last));
+            Ok(status_json(&status, app.store.path(), true, age))
+        }
         Request::Check => {
             let report = app.store.read(store::check::run).await?;
             serde_json::to_value(&report)
@@ -272,4 +301,25 @@ fn user_json(u: &store::users::User) -> Value {
 
 fn issued_json(issued: &IssuedKey, tenant_slug: &str) -> Value {
     crate::repr::keys::issued_json(&issued.key, tenant_slug, &issued.secret, now_ms())
+}
+
+/// `status`'s answer; `running` says whether a server answered (else the store was read
+/// directly, and there is no last commit to tell).
+pub fn status_json(
+    status: &store::Status,
+    store_file: &std::path::Path,
+    running: bool,
+    last_commit_age_ms: Option<i64>,
+) -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "server_running": running,
+        "schema_version": status.schema_version,
+        "store_file": store_file,
+        "store_bytes": std::fs::metadata(store_file).map(|m| m.len()).unwrap_or(0),
+        "tenants": status.tenants,
+        "users": status.users,
+        "webhook_backlog": status.webhook_backlog,
+        "last_commit_age_ms": last_commit_age_ms,
+    })
 }

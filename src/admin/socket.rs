@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::UnixStream;
 
-use super::{Request, execute};
+use super::{Failed, Request, execute};
 use crate::auth::App;
 use crate::http::Style;
 use crate::http::error::ApiError;
@@ -68,13 +68,13 @@ fn error(status: StatusCode, message: &str) -> HttpResponse {
 }
 
 /// Sends `request` to a running server. `Ok(None)` means no server is listening on `path`.
-pub async fn call(path: &Path, request: &Request) -> Result<Option<Value>, String> {
+pub async fn call(path: &Path, request: &Request) -> Result<Option<Value>, Failed> {
     let stream = match UnixStream::connect(path).await {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
             return Ok(None);
         }
-        Err(e) => return Err(format!("connecting to {}: {e}", path.display())),
+        Err(e) => return Err(format!("connecting to {}: {e}", path.display()).into()),
     };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -95,6 +95,8 @@ pub async fn call(path: &Path, request: &Request) -> Result<Option<Value>, Strin
     if status.is_success() {
         Ok(Some(value))
     } else {
-        Err(value.get("error").and_then(Value::as_str).unwrap_or("admin request failed").to_owned())
+        let text =
+            |k: &str, or: &str| value.get(k).and_then(Value::as_str).unwrap_or(or).to_owned();
+        Err(Failed { message: text("error", "admin request failed"), code: text("code", "FAILED") })
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::output;
-use crate::admin::{self, Request, socket};
+use crate::admin::{self, Failed, Request, socket};
 use crate::auth::App;
 use crate::store::STORE_FILE;
 
@@ -27,14 +27,19 @@ pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(),
     }
     let staged = absolute(&data_dir.join(format!("backup-{}.redb", crate::time::now_ms())))?;
     let request = Request::Backup { to: staged.clone() };
-    let answer = match socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {
+    let answer = match socket::call(&data_dir.join(socket::SOCKET_FILE), &request)
+        .await
+        .map_err(|e| e.message)?
+    {
         Some(answer) => {
             let placed = place(&staged, &to);
             let _ = std::fs::remove_file(&staged);
             placed.map(|()| answer)?
         }
         // No server: straight from the store, opened read-only, into the file asked for.
-        None => admin_call(data_dir, Request::Backup { to: to.clone() }).await?,
+        None => {
+            admin_call(data_dir, Request::Backup { to: to.clone() }).await.map_err(|e| e.message)?
+        }
     };
     let mut answer = answer;
     crate::repr::input::set_field(&mut answer, "backup", Value::from(to.display().to_string()));
@@ -104,32 +109,39 @@ pub(super) fn restore(data_dir: &Path, from: &Path, json: bool) -> Result<(), St
 }
 
 /// Through the running server if there is one, else directly on the store.
-pub(super) async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, String> {
+pub(super) async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, Failed> {
     if let Some(answer) = socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {
         return Ok(answer);
     }
     if !request.may_create_store() && !data_dir.join(STORE_FILE).exists() {
-        return Err(format!(
-            "no store in {} (wrong --data-dir? create a tenant or run `serve` first)",
-            data_dir.display()
-        ));
+        return Err(Failed {
+            message: format!(
+                "no store in {} (wrong --data-dir? create a tenant or run `serve` first)",
+                data_dir.display()
+            ),
+            code: "NO_STORE".into(),
+        });
     }
     // Reading commands open the store read-only: they change nothing, even an old schema, and
     // work on a store they may not write.
     match &request {
         Request::Check => {
-            let report = crate::store::check_offline(data_dir).map_err(|e| e.to_string())?;
-            return serde_json::to_value(&report).map_err(|e| e.to_string());
+            let report = crate::store::check_offline(data_dir)?;
+            return serde_json::to_value(&report).map_err(|e| Failed::from(e.to_string()));
+        }
+        Request::Status => {
+            let status = crate::store::status_offline(data_dir)?;
+            return Ok(admin::status_json(&status, &data_dir.join(STORE_FILE), false, None));
         }
         Request::Backup { to } => {
             let started = std::time::Instant::now();
-            let rows = crate::store::backup_offline(data_dir, to).map_err(|e| e.to_string())?;
+            let rows = crate::store::backup_offline(data_dir, to)?;
             let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
             return Ok(serde_json::json!({"backup": to, "rows": rows, "bytes": bytes,
                 "duration_ms": crate::time::elapsed_ms(started)}));
         }
         _ => {}
     }
-    let app = App::open(data_dir).map_err(|e| e.to_string())?;
-    admin::execute(&app, request).await.map_err(|e| e.to_string())
+    let app = App::open(data_dir)?;
+    Ok(admin::execute(&app, request).await?)
 }

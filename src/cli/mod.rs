@@ -4,14 +4,14 @@
 mod execute;
 mod output;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::admin::Request;
+use crate::admin::{Failed, Request};
 use crate::config::{self, Config, GlobalFlags, LogFormat, ServeFlags};
 use crate::server;
 
@@ -72,21 +72,38 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// What runs here: version, schema, store size, tenants, users, webhook backlog, and how
+    /// long ago the server last committed (when it runs).
+    Status,
     /// Verify the store: index entries and records point at each other, counters match
     /// recounts, memberships are stored both ways. Changes nothing; exits 1 on problems.
     Check,
     /// The config file: a commented example with every key, or the settings in force.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Print the man page (roff), as the Debian package installs it.
+    /// Print the man page (roff); with --dir, write one per command there
+    /// (whoot-mgmt.1, whoot-mgmt-tenant.1, whoot-mgmt-tenant-create.1…), as the package installs.
     #[command(hide = true)]
-    Manpage,
+    Manpage {
+        /// Write the pages into this directory instead of printing the main one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script: `whoot-mgmt completions bash > /etc/bash_completion.d/…`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
     /// Print a config file with every key, its variable, flag and default (the packaged one).
-    Example,
+    Example {
+        /// The file the Debian package installs: `data_dir` set to /var/lib/whoot-mgmt.
+        #[arg(long)]
+        packaged: bool,
+    },
     /// Print the settings `serve` would use, after flags, variables and the config file.
     Show(Box<ServeArgs>),
 }
@@ -240,11 +257,22 @@ enum KeyCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Config(ConfigCommand::Example) => {
-            print!("{}", config::example());
+        Command::Config(ConfigCommand::Example { packaged }) => {
+            print!("{}", config::example_for(packaged));
             return ExitCode::SUCCESS;
         }
-        Command::Manpage => return print_manpage(),
+        Command::Manpage { dir } => return print_manpages(dir.as_deref()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            // Into memory first: writing to a closed pipe is an error to report, not a panic.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "whoot-mgmt", &mut script);
+            return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            };
+        }
         _ => {}
     }
     let serve_flags = match &cli.command {
@@ -252,7 +280,8 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Show(args)) => args.settings.clone(),
         _ => ServeFlags::default(),
     };
-    let config = match config::load(cli.config.as_deref(), &cli.global, &serve_flags) {
+    let file = config::config_path(cli.config.as_deref(), Path::new(config::PACKAGED_CONFIG));
+    let config = match config::load(file.as_deref(), &cli.global, &serve_flags) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
@@ -270,26 +299,45 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(cli, config));
-    match result {
+    let json = cli.json;
+    match runtime.block_on(run(cli, config)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        // With --json, errors are JSON too (on stderr), with the API's stable code.
+        Err(Failed { message, code }) if json => {
+            eprintln!("{}", serde_json::json!({"error": message, "code": code}));
+            ExitCode::FAILURE
+        }
+        Err(Failed { message, .. }) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn print_manpage() -> ExitCode {
+fn print_manpages(dir: Option<&Path>) -> ExitCode {
     use clap::CommandFactory;
-    let mut out = std::io::stdout().lock();
-    match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+    let written = match dir {
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock()),
+        Some(dir) => write_manpages(&Cli::command(), "whoot-mgmt", dir),
+    };
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `NAME.1` for `cmd` and `NAME-SUB.1` for each visible subcommand, recursively.
+fn write_manpages(cmd: &clap::Command, name: &str, dir: &Path) -> std::io::Result<()> {
+    let page = cmd.clone().name(name.to_owned());
+    let mut file = std::fs::File::create(dir.join(format!("{name}.1")))?;
+    clap_mangen::Man::new(page).render(&mut file)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+        write_manpages(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
 }
 
 fn init_logging(config: &Config) -> Result<(), String> {
@@ -307,16 +355,18 @@ fn init_logging(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn run(cli: Cli, config: Config) -> Result<(), String> {
+async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
     let data_dir = config.data_dir.clone();
     let request = match cli.command {
-        Command::Serve(args) => return server::serve(config, !args.no_bootstrap).await,
+        Command::Serve(args) => return Ok(server::serve(config, !args.no_bootstrap).await?),
         Command::Config(ConfigCommand::Show(_)) => {
             print!("{}", config::render(&config)?);
             return Ok(());
         }
-        Command::Config(ConfigCommand::Example) | Command::Manpage => {
-            return Err("handled before the runtime starts".into());
+        Command::Config(ConfigCommand::Example { .. })
+        | Command::Manpage { .. }
+        | Command::Completions { .. } => {
+            return Err(String::from("handled before the runtime starts").into());
         }
         Command::Tenant(cmd) => tenant_request(cmd)?,
         Command::Key(cmd) => key_request(cmd),
@@ -334,21 +384,41 @@ async fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Room(RoomCommand::Delete { tenant, room_id }) => {
             Request::RoomDelete { tenant, room_id }
         }
-        Command::Backup { to } => return execute::backup(&data_dir, &to, cli.json).await,
+        Command::Backup { to } => return Ok(execute::backup(&data_dir, &to, cli.json).await?),
         Command::Check => Request::Check,
-        Command::Restore { from } => return execute::restore(&data_dir, &from, cli.json),
+        Command::Status => Request::Status,
+        Command::Restore { from } => return Ok(execute::restore(&data_dir, &from, cli.json)?),
     };
-    let answer = execute::admin_call(&data_dir, request.clone()).await?;
+    let mut answer = execute::admin_call(&data_dir, request.clone()).await?;
+    with_effective_rate_limits(&mut answer, config.rate_limit);
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
     } else {
         print!("{}", output::human(&request, &answer));
     }
     match answer.get("problems").and_then(Value::as_array) {
-        Some(problems) if !problems.is_empty() => {
-            Err(format!("the store has {} problem(s)", problems.len()))
-        }
+        Some(problems) if !problems.is_empty() => Err(Failed {
+            message: format!("the store has {} problem(s)", problems.len()),
+            code: "STORE_PROBLEMS".into(),
+        }),
         _ => Ok(()),
+    }
+}
+
+/// Beside each tenant's own setting (None: the server's), the limit its keys get: this
+/// command's configured `rate_limit` where the tenant has none (0: unlimited).
+fn with_effective_rate_limits(answer: &mut Value, default: u32) {
+    let fill = |t: &mut Value| {
+        if let Some(fields) = t.as_object_mut().filter(|f| f.contains_key("rate_limit_per_minute"))
+        {
+            let own = fields.get("rate_limit_per_minute").and_then(Value::as_u64);
+            let effective = own.unwrap_or(u64::from(default));
+            fields.insert("effective_rate_limit_per_minute".into(), effective.into());
+        }
+    };
+    fill(answer);
+    for t in answer.get_mut("tenants").and_then(Value::as_array_mut).into_iter().flatten() {
+        fill(t);
     }
 }
 

@@ -25,6 +25,25 @@ pub fn human(request: &Request, answer: &Value) -> String {
             let _ =
                 writeln!(out, "\nsecret (shown once; store it now):\n  {}", s(&answer["secret"]));
         }
+        Request::Status => {
+            let a = answer;
+            let running = if a["server_running"] == true { "running" } else { "not running" };
+            let _ = writeln!(out, "whoot-mgmt {} (server {running})", s(&a["version"]));
+            let _ = writeln!(
+                out,
+                "  store:    {} ({} bytes, schema {})",
+                s(&a["store_file"]),
+                s(&a["store_bytes"]),
+                s(&a["schema_version"])
+            );
+            let _ = writeln!(out, "  tenants:  {}, users: {}", s(&a["tenants"]), s(&a["users"]));
+            let _ = writeln!(out, "  webhooks: {} deliveries waiting", s(&a["webhook_backlog"]));
+            let age = match a["last_commit_age_ms"].as_u64() {
+                Some(ms) => format!("{:.1} s ago", ms as f64 / 1000.0),
+                None => "-".into(),
+            };
+            let _ = writeln!(out, "  last commit: {age}");
+        }
         Request::UserList { .. } => user_table(&mut out, answer["users"].as_array()),
         Request::AuditList { .. } => audit_table(&mut out, answer["entries"].as_array()),
         Request::RoomList { .. } => room_table(&mut out, answer["rooms"].as_array()),
@@ -98,6 +117,19 @@ fn list(v: &Value) -> String {
     v.as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
+/// A tenant's rate limit as set, and what its keys get.
+fn rate_limit(t: &Value) -> String {
+    let effective = match t["effective_rate_limit_per_minute"].as_u64() {
+        Some(0) => "unlimited".into(),
+        Some(n) => format!("{n}/min"),
+        None => return rate(&t["rate_limit_per_minute"]),
+    };
+    match t["rate_limit_per_minute"].as_u64() {
+        None => format!("default ({effective})"),
+        Some(_) => effective,
+    }
+}
+
 fn rate(v: &Value) -> String {
     match v.as_u64() {
         None => "default".into(),
@@ -111,7 +143,7 @@ fn tenant_detail(out: &mut String, t: &Value) {
     let _ = writeln!(out, "  name:       {}", s(&t["name"]));
     let (used, capacity) = (s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
     let _ = writeln!(out, "  seats:      {used} of {capacity} used");
-    let _ = writeln!(out, "  rate limit: {}", rate(&t["rate_limit_per_minute"]));
+    let _ = writeln!(out, "  rate limit: {}", rate_limit(t));
     let _ = writeln!(out, "  owner:      {}", s(&t["owner_user_id"]));
     let _ = writeln!(out, "  created:    {}", s(&t["created_at"]));
 }
@@ -153,9 +185,9 @@ fn table(
 }
 
 fn tenant_table(out: &mut String, rows: Option<&Vec<Value>>) {
-    table(out, "SLUG<24|NAME<24|SEATS>13|RATE>10|ID", rows, |t| {
+    table(out, "SLUG<24|NAME<24|SEATS>13|RATE>20|ID", rows, |t| {
         let seats = format!("{}/{}", s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
-        vec![s(&t["slug"]), s(&t["name"]), seats, rate(&t["rate_limit_per_minute"]), s(&t["id"])]
+        vec![s(&t["slug"]), s(&t["name"]), seats, rate_limit(t), s(&t["id"])]
     });
 }
 

@@ -108,6 +108,37 @@ pub fn check_version(if_match: Option<u64>, current: u64) -> Result<()> {
 pub struct WriterStats {
     pub commits: AtomicU64,
     pub mutations: AtomicU64,
+    /// Unix ms of the last durable commit (0: none since the store opened).
+    pub last_commit_at: std::sync::atomic::AtomicI64,
+}
+
+/// What `whoot-mgmt status` reports about a store.
+#[derive(Debug, serde::Serialize)]
+pub struct Status {
+    pub schema_version: u64,
+    pub tenants: u64,
+    pub users: u64,
+    pub webhook_backlog: u64,
+}
+
+/// The store's schema, tenants, users (active or not) and webhook backlog, from one read.
+pub fn status(tx: &ReadTransaction) -> Result<Status> {
+    let schema_version = match tables::open_if_present(tx, tables::META)? {
+        Some(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map_or(0, |v| v.value()),
+        None => 0,
+    };
+    let all = tenants::list(tx)?;
+    let mut users = 0;
+    for t in &all {
+        users += counters::get(tx, t.id, counters::USERS)?;
+    }
+    let webhook_backlog = webhooks::backlog(tx)?;
+    Ok(Status { schema_version, tenants: all.len() as u64, users, webhook_backlog })
+}
+
+/// `status` with no server running, from a store opened read-only.
+pub fn status_offline(data_dir: &Path) -> Result<Status> {
+    status(&open_read_only(data_dir)?.begin_read()?)
 }
 
 /// The open database, shared by the readers and the writer. After the disk refuses a write, redb

@@ -231,6 +231,7 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
         let outcome = match &committed {
             Ok(()) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.last_commit_at.store(crate::time::now_ms(), Ordering::Relaxed);
                 stats.mutations.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 crate::metrics::get().commit(batch.len(), started.elapsed());
                 Outcome::Committed

@@ -1,5 +1,7 @@
 //! The admin socket's HTTP front: body limits and JSON errors never crash or change anything.
 
+use serde_json::{Value, json};
+
 use crate::harness::Server;
 
 fn post(body: &str) -> Vec<u8> {
@@ -63,4 +65,56 @@ fn key_list_shows_when_each_key_expires() {
     assert!(row.contains(&expires), "{row}");
     let bootstrap = text.lines().nth(1).unwrap();
     assert!(bootstrap.contains("never"), "{text}");
+}
+
+#[test]
+fn json_errors_status_effective_rate_limits_completions_and_man_pages() {
+    let (s, key) = Server::keyed();
+    // With --json, a failure is JSON on stderr with the API's stable code.
+    let out = s.cli(&["--json", "tenant", "show", "nope"]);
+    assert!(!out.status.success());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err, json!({"error": "tenant not found", "code": "NOT_FOUND"}));
+    // The tenant's effective limit beside its own setting (none: the server default).
+    let t = s.cli_line("tenant show default");
+    assert_eq!(
+        (t["rate_limit_per_minute"].clone(), t["effective_rate_limit_per_minute"].clone()),
+        (Value::Null, json!(600))
+    );
+    let text = String::from_utf8(s.cli(&["tenant", "show", "default"]).stdout).unwrap();
+    assert!(text.contains("rate limit: default (600/min)"), "{text}");
+    // status, through the running server.
+    s.send("POST", "/users", &key, &json!({"email": "st@example.com"}));
+    let st = s.cli_line("status");
+    assert_eq!(
+        (st["server_running"].clone(), st["schema_version"].clone()),
+        (json!(true), json!(6))
+    );
+    assert_eq!((st["tenants"].clone(), st["users"].clone()), (json!(1), json!(1)));
+    assert!(st["store_bytes"].as_u64().unwrap() > 0 && st["last_commit_age_ms"].is_u64(), "{st}");
+    // Completions for three shells, and a man page per command.
+    for shell in ["bash", "zsh", "fish"] {
+        let out = s.cli(&["completions", shell]);
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success() && script.contains("tenant") && script.contains("audit"),
+            "{shell}"
+        );
+    }
+    let pages = tempfile::tempdir().unwrap();
+    assert!(s.cli(&["manpage", "--dir", pages.path().to_str().unwrap()]).status.success());
+    for page in ["whoot-mgmt.1", "whoot-mgmt-key-create.1", "whoot-mgmt-audit-list.1"] {
+        let roff = std::fs::read_to_string(pages.path().join(page)).unwrap();
+        assert!(roff.contains(".TH"), "{page}");
+    }
+}
+
+#[test]
+fn status_reads_a_stopped_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = crate::harness::cli_in(dir.path(), &["tenant", "create", "acme", "--seats", "2"]);
+    assert!(made.status.success());
+    let st = crate::harness::cli_json_in(dir.path(), &["status"]);
+    assert_eq!((st["server_running"].clone(), st["tenants"].clone()), (json!(false), json!(1)));
+    assert_eq!(st["last_commit_age_ms"], Value::Null);
 }

@@ -119,15 +119,17 @@ fn unknown_keys_bad_values_and_versions_are_refused_clearly() {
 
 #[test]
 fn the_packaged_config_is_the_generated_example() {
-    let out = run(&["config", "example"], &[]);
+    let out = run(&["config", "example", "--packaged"], &[]);
     assert!(out.status.success());
     let example = String::from_utf8(out.stdout).unwrap();
+    // The installed file names the service's data directory, so admin commands find its store.
+    assert!(example.contains("\ndata_dir = \"/var/lib/whoot-mgmt\"\n"), "{example}");
     let packaged =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/config.toml"))
             .unwrap();
     assert_eq!(
         packaged, example,
-        "packaging/config.toml drifted: regenerate it with `whoot-mgmt config example`"
+        "packaging/config.toml drifted: regenerate it with `whoot-mgmt config example --packaged`"
     );
     // The example is a valid config on its own.
     let dir = tempfile::tempdir().unwrap();
