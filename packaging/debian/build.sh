@@ -32,7 +32,8 @@ for path in ./usr/bin/whoot-mgmt ./etc/whoot-mgmt/config.toml \
     ./usr/share/man/man1/whoot-mgmt.1.gz ./usr/share/man/man1/whoot-mgmt-key-create.1.gz \
     ./usr/share/bash-completion/completions/whoot-mgmt ./usr/share/zsh/vendor-completions/_whoot-mgmt \
     ./usr/share/fish/vendor_completions.d/whoot-mgmt.fish \
-    ./usr/share/doc/whoot-mgmt/changelog.Debian.gz ./usr/lib/systemd/system/whoot-mgmt.service; do
+    ./usr/share/doc/whoot-mgmt/changelog.Debian.gz ./usr/lib/systemd/system/whoot-mgmt.service \
+    ./usr/share/whoot-mgmt/alerts.yml ./usr/share/whoot-mgmt/grafana-dashboard.json; do
   grep -qF " $path" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 # Nothing secret and no state ships in the package.

@@ -262,3 +262,48 @@ fn alertable_series_exist_from_the_start_with_the_build_and_the_backlogs() {
     }
     assert_eq!(backlog, 1.0, "the failed delivery waits for its retry");
 }
+
+/// The whoot series a PromQL text names (`_bucket`, `_sum`, `_count` belong to their histogram).
+fn series_named(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, _) in expr.match_indices("whoot_") {
+        let name: String =
+            expr[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        out.push(name);
+    }
+    out
+}
+
+#[test]
+fn the_packaged_dashboard_and_alerts_name_series_the_server_exports() {
+    let server = Server::start_args(&["--metrics-per-tenant", "true"]);
+    let key = server.root_key();
+    server.send("POST", "/users", &key, &serde_json::json!({"email": "m@example.com"}));
+    let text = server.get("/metrics", None).body;
+    let exported: std::collections::HashSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/monitoring");
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    let rules = std::fs::read_to_string(format!("{dir}/alerts.yml")).unwrap();
+    queries
+        .extend(rules.lines().filter_map(|l| l.trim().strip_prefix("expr: ")).map(str::to_owned));
+    assert!(queries.len() >= 16, "{queries:?}");
+    for query in &queries {
+        for name in series_named(query) {
+            assert!(exported.contains(name.as_str()), "{name} (in {query}) is not exported");
+        }
+    }
+}
