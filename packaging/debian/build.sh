@@ -25,6 +25,14 @@ cargo deb --no-build --locked --strip
 deb="$(ls target/debian/whoot-mgmt_*.deb)"
 echo "built $deb"
 
+# lintian, Debian's package checker: no warnings or errors (its overrides ship in the package).
+if ! command -v lintian >/dev/null && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends lintian >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends lintian >/dev/null; }
+fi
+lintian --fail-on warning,error "$deb"
+
 contents="$(dpkg-deb -c "$deb")"
 echo "$contents"
 for path in ./usr/bin/whoot-mgmt ./etc/whoot-mgmt/config.toml \
