@@ -252,14 +252,20 @@ async fn extract<R: FromRequest>(
     source: Source<'_>,
 ) -> Result<R, ApiError> {
     let (body, if_match) = match source {
-        Source::Http { headers, body } if R::BODY => {
-            let bytes = body::read(headers, body, ctx.body_limit()).await?;
-            (Payload::Bytes { headers, bytes }, crate::http::request::IfMatch::header(headers)?)
+        Source::Http { headers, body } => {
+            let if_match = headers.get(hyper::header::IF_MATCH).map(|v| v.as_bytes());
+            let body = match R::BODY {
+                true => Payload::Bytes {
+                    headers,
+                    bytes: body::read(headers, body, ctx.body_limit()).await?,
+                },
+                false => Payload::None,
+            };
+            (body, if_match)
         }
-        Source::Http { headers, .. } => {
-            (Payload::None, crate::http::request::IfMatch::header(headers)?)
+        Source::Bulk { data, version } => {
+            (data.map_or(Payload::None, Payload::Json), version.map(str::as_bytes))
         }
-        Source::Bulk { data, version } => (data.map_or(Payload::None, Payload::Json), version),
     };
     let input = Input { params: route.params(), query: route.query(), if_match, body };
     R::from_request(&input)

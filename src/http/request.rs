@@ -6,7 +6,7 @@
 
 use hyper::HeaderMap;
 use hyper::body::Bytes;
-use hyper::header::{CONTENT_TYPE, IF_MATCH};
+use hyper::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
@@ -19,8 +19,9 @@ pub struct Input<'a> {
     /// The path's `{…}` segments, in order, still percent-encoded.
     pub params: &'a [&'a str],
     pub query: Query,
-    /// The raw `If-Match` value (a header, or a Bulk operation's `version`).
-    pub if_match: Option<&'a str>,
+    /// The raw `If-Match` value (a header, or a Bulk operation's `version`); only endpoints
+    /// that take it read it.
+    pub if_match: Option<&'a [u8]>,
     pub body: Payload<'a>,
 }
 
@@ -150,19 +151,13 @@ impl IfMatch {
                 .map_err(|_| ApiError::PreconditionFailed),
         }
     }
-
-    /// From the request's headers (a value that is not text fails the precondition).
-    pub fn header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-        headers
-            .get(IF_MATCH)
-            .map(|v| v.to_str().map_err(|_| ApiError::PreconditionFailed))
-            .transpose()
-    }
 }
 
 impl FromRequest for IfMatch {
+    /// A value that is not text names no version we issued: the precondition fails.
     fn from_request(input: &Input<'_>) -> Result<IfMatch, ApiError> {
-        IfMatch::parse(input.if_match)
+        let raw = input.if_match.map(std::str::from_utf8).transpose();
+        IfMatch::parse(raw.map_err(|_| ApiError::PreconditionFailed)?)
     }
 }
 

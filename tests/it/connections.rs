@@ -157,3 +157,31 @@ fn thousands_of_idle_and_slowloris_connections_do_not_starve_a_normal_client() {
     assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
     drop((idle, slow));
 }
+
+/// An `If-Match` that is not text fails only the endpoints that take one (412), not a list.
+#[test]
+fn a_binary_if_match_fails_only_where_if_match_counts() {
+    let (s, key) = Server::keyed();
+    let u = s.send("POST", "/scim/v2/Users", &key, &serde_json::json!({"userName": "b@x.com"}));
+    let id = u.json()["id"].as_str().unwrap().to_owned();
+    let send = |request: String| {
+        let mut c = connect(&s);
+        let mut bytes = request.into_bytes();
+        // A header value byte above 0x7f (obs-text): valid HTTP, not a string.
+        let at = bytes.windows(4).position(|w| w == b"XXXX").unwrap();
+        bytes[at] = 0xff;
+        c.write_all(&bytes).unwrap();
+        read_to_close(&mut c).0
+    };
+    let head = |method: &str, path: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+                 If-Match: XXXX\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let listed = send(head("GET", "/scim/v2/Users"));
+    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+    let deleted = send(head("DELETE", &format!("/scim/v2/Users/{id}")));
+    assert!(deleted.starts_with("HTTP/1.1 412"), "{deleted}");
+    assert_eq!(s.get(&format!("/scim/v2/Users/{id}"), Some(&key)).status, 200);
+}
