@@ -88,19 +88,54 @@ pub fn after(tx: &impl Tx, tenant: Uuid, after: u64, limit: usize) -> Result<Vec
     Ok(out)
 }
 
-/// Removes entries older than `before` (unix ms), every tenant's; returns how many.
+/// Removes entries older than `before` (unix ms), every tenant's; returns how many. A tenant's
+/// entries are in time order, so each tenant's walk stops at its first entry to keep.
 pub fn prune(txn: &WriteTransaction, before: i64) -> Result<u64> {
     let mut table = txn.open_table(AUDIT_LOG)?;
     let mut old = Vec::new();
-    for row in table.iter()? {
-        let (key, bytes) = row?;
+    let mut from = (0u128, 0u64);
+    loop {
+        let next = table.range(from..)?.next().transpose()?;
+        let Some((key, bytes)) = next else { break };
+        let key = key.value();
         let entry: AuditEntry = codec::decode(bytes.value())?;
         if entry.at < before {
-            old.push(key.value());
+            old.push(key);
+            if let Some(seq) = key.1.checked_add(1) {
+                from = (key.0, seq);
+                continue;
+            }
+        }
+        // The rest of this tenant's entries are newer: on to the next tenant.
+        match key.0.checked_add(1) {
+            Some(t) => from = (t, 0),
+            None => break,
         }
     }
     for key in &old {
         table.remove(key)?;
     }
     Ok(old.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_removes_each_tenants_old_entries_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("audit.redb")).unwrap();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let txn = db.begin_write().unwrap();
+        for (tenant, at) in [(a, 10), (a, 20), (a, 30), (b, 5), (b, 40)] {
+            record(&txn, tenant, &Actor::System, ("x", "y"), vec![Field::set("n", at)], at)
+                .unwrap();
+        }
+        assert_eq!(prune(&txn, 25).unwrap(), 3);
+        let left: Vec<i64> =
+            [a, b].iter().flat_map(|t| after(&txn, *t, 0, 10).unwrap()).map(|e| e.at).collect();
+        assert_eq!(left, [30, 40]);
+        assert_eq!(prune(&txn, 25).unwrap(), 0);
+    }
 }
