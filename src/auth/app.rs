@@ -214,8 +214,12 @@ impl App {
         let old = self
             .store
             .write(move |txn| {
-                keys::insert(txn, &key)?;
                 let mut old = keys::get(txn, id)?;
+                // Checked again here: a revoke may have committed since the read above.
+                if old.revoked_at.is_some() {
+                    return Err(store::Error::invalid("the key is revoked; create a new one"));
+                }
+                keys::insert(txn, &key)?;
                 let before = old.expires_at;
                 // The overlap never lengthens the old key's life.
                 old.expires_at = match (old_expires_at, before) {
