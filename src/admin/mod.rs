@@ -111,9 +111,20 @@ impl From<String> for Failed {
 }
 
 impl From<store::Error> for Failed {
+    /// A refusal has the API's code; a storage failure is named here (the API's mapping would
+    /// log it, and the operator sees the message anyway).
     fn from(e: store::Error) -> Failed {
+        use store::Failure;
         let message = e.to_string();
-        Failed { message, code: crate::http::error::ApiError::from(e).code().to_owned() }
+        let code = match e {
+            store::Error::Refused(r) => crate::http::error::ApiError::from(r).code(),
+            store::Error::Failed(Failure::Locked) => "STORE_LOCKED",
+            store::Error::Failed(Failure::TooNew { .. }) => "STORE_TOO_NEW",
+            store::Error::Failed(Failure::Io { .. }) => "STORE_UNWRITABLE",
+            store::Error::Failed(Failure::Unavailable) => "UNAVAILABLE",
+            store::Error::Failed(_) => "INTERNAL",
+        };
+        Failed { message, code: code.to_owned() }
     }
 }
 
