@@ -16,6 +16,7 @@ mkdir -p target/man target/completions
 # A man page per command (whoot-mgmt-tenant-create.1…), and completions for three shells.
 target/release/whoot-mgmt manpage --dir target/man
 gzip -9n target/man/*.1
+target/release/whoot-mgmt openapi > target/openapi.json
 target/release/whoot-mgmt completions bash > target/completions/whoot-mgmt
 target/release/whoot-mgmt completions zsh > target/completions/_whoot-mgmt
 target/release/whoot-mgmt completions fish > target/completions/whoot-mgmt.fish
@@ -41,7 +42,8 @@ for path in ./usr/bin/whoot-mgmt ./etc/whoot-mgmt/config.toml \
     ./usr/share/bash-completion/completions/whoot-mgmt ./usr/share/zsh/vendor-completions/_whoot-mgmt \
     ./usr/share/fish/vendor_completions.d/whoot-mgmt.fish \
     ./usr/share/doc/whoot-mgmt/changelog.Debian.gz ./usr/lib/systemd/system/whoot-mgmt.service \
-    ./usr/share/whoot-mgmt/alerts.yml ./usr/share/whoot-mgmt/grafana-dashboard.json; do
+    ./usr/share/whoot-mgmt/alerts.yml ./usr/share/whoot-mgmt/grafana-dashboard.json \
+    ./usr/share/whoot-mgmt/openapi.json; do
   grep -qF " $path" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 # Nothing secret and no state ships in the package.
@@ -58,6 +60,8 @@ bin="$tmp/root/usr/bin/whoot-mgmt"
 "$bin" --version
 "$bin" config show --config "$tmp/root/etc/whoot-mgmt/config.toml" >/dev/null
 cmp <("$bin" config example --packaged) "$tmp/root/etc/whoot-mgmt/config.toml"
+# The shipped OpenAPI document is the one the packaged binary serves.
+cmp <("$bin" openapi) "$tmp/root/usr/share/whoot-mgmt/openapi.json"
 grep -q '^ExecStart=/usr/bin/whoot-mgmt serve --config /etc/whoot-mgmt/config.toml$' \
   "$tmp/root/usr/lib/systemd/system/whoot-mgmt.service"
 grep -q '^Documentation=man:whoot-mgmt(1)' "$tmp/root/usr/lib/systemd/system/whoot-mgmt.service"

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 mod bulk;
+pub mod openapi;
 pub mod system;
 pub mod table;
 
@@ -126,6 +127,7 @@ async fn dispatch(
             Endpoint::Readyz => system::readyz(state),
             Endpoint::Metrics if !state.settings.metrics_on_api => Err(ApiError::NotFound),
             Endpoint::Metrics => system::metrics(state, state.settings.metrics_per_tenant).await,
+            Endpoint::OpenApi => Ok(system::openapi()),
             _ => Ok(system::healthz()),
         }
         .map(|reply| reply.into_response(style))

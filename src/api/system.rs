@@ -1,4 +1,4 @@
-//! The endpoints without a key: `/healthz`, `/readyz` and `/metrics` (on the API's address or
+//! The endpoints without a key: `/healthz`, `/readyz`, `/openapi.json` and `/metrics` (on the API's address or
 //! a listener of its own).
 
 use std::sync::atomic::Ordering;
@@ -16,6 +16,10 @@ const EXPIRING_WITHIN_MS: i64 = 14 * 86_400_000;
 
 pub fn healthz() -> Reply {
     Reply::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+pub fn openapi() -> Reply {
+    Reply::json_bytes(StatusCode::OK, super::openapi::bytes().to_vec())
 }
 
 /// Ready while the server is not stopping and its disk takes writes.

@@ -13,7 +13,7 @@ use super::authorize::{Access, permits};
 use super::bulk;
 use crate::auth::Scope;
 use crate::http::error::ApiError;
-use crate::http::request::{FromRequest, Input, Json, Payload, Query};
+use crate::http::request::{FromRequest, Input, Json, Payload, Query, RequestShape};
 use crate::http::response::Reply;
 use crate::http::{Ctx, Style, body};
 use crate::{native, scim};
@@ -62,6 +62,14 @@ macro_rules! endpoints {
                 $( Endpoint::$pname )|* => Err(ApiError::NotFound),
             }
         }
+
+        /// A keyed endpoint's request as its handler's type takes it (None for public ones).
+        pub fn request_shape(endpoint: Endpoint) -> Option<RequestShape> {
+            match endpoint {
+                $( Endpoint::$name => Some(RequestShape::of(&$handler)), )*
+                $( Endpoint::$pname )|* => None,
+            }
+        }
     };
 }
 
@@ -75,6 +83,7 @@ endpoints! {
         Healthz GET "/healthz" "healthz",
         Readyz GET "/readyz" "readyz",
         Metrics GET "/metrics" "metrics",
+        OpenApi GET "/openapi.json" "openapi",
     }
     keyed {
         Me GET "/me" AnyKey, "me" => native::account::me,

@@ -89,6 +89,8 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Print the native API's OpenAPI 3.1 document (the one served at /openapi.json).
+    Openapi,
     /// Print a shell completion script: `whoot-mgmt completions bash > /etc/bash_completion.d/…`.
     Completions {
         /// The shell to complete for.
@@ -262,6 +264,15 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Manpage { dir } => return print_manpages(dir.as_deref()),
+        Command::Openapi => {
+            return match std::io::Write::write_all(
+                &mut std::io::stdout(),
+                crate::api::openapi::bytes(),
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            };
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -365,6 +376,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
         }
         Command::Config(ConfigCommand::Example { .. })
         | Command::Manpage { .. }
+        | Command::Openapi
         | Command::Completions { .. } => {
             return Err(String::from("handled before the runtime starts").into());
         }

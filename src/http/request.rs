@@ -62,10 +62,32 @@ impl Input<'_> {
     }
 }
 
-/// What a handler's request is made of. `BODY` says whether the body must be read first.
+/// What a handler's request is made of. `BODY` says whether the body must be read first;
+/// `PAGED` and `IF_MATCH` whether it reads the page parameters and `If-Match` (the OpenAPI
+/// document describes each endpoint's request from these).
 pub trait FromRequest: Sized {
     const BODY: bool = false;
+    const PAGED: bool = false;
+    const IF_MATCH: bool = false;
     fn from_request(input: &Input<'_>) -> Result<Self, ApiError>;
+}
+
+/// What the OpenAPI document says of an endpoint's request, read off its handler's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestShape {
+    pub body: bool,
+    pub paged: bool,
+    pub if_match: bool,
+}
+
+impl RequestShape {
+    /// The shape of `handler`'s request (its second argument's type).
+    pub fn of<R: FromRequest, F, Fut>(_handler: &F) -> RequestShape
+    where
+        F: Fn(&'static super::Ctx<'static>, R) -> Fut,
+    {
+        RequestShape { body: R::BODY, paged: R::PAGED, if_match: R::IF_MATCH }
+    }
 }
 
 impl FromRequest for () {
@@ -78,6 +100,8 @@ macro_rules! tuples {
     ($($t:ident),+) => {
         impl<$($t: FromRequest),+> FromRequest for ($($t,)+) {
             const BODY: bool = $($t::BODY)||+;
+            const PAGED: bool = $($t::PAGED)||+;
+            const IF_MATCH: bool = $($t::IF_MATCH)||+;
             fn from_request(input: &Input<'_>) -> Result<Self, ApiError> {
                 Ok(($($t::from_request(input)?,)+))
             }
@@ -154,6 +178,7 @@ impl IfMatch {
 }
 
 impl FromRequest for IfMatch {
+    const IF_MATCH: bool = true;
     /// A value that is not text names no version we issued: the precondition fails.
     fn from_request(input: &Input<'_>) -> Result<IfMatch, ApiError> {
         let raw = input.if_match.map(std::str::from_utf8).transpose();
@@ -253,6 +278,7 @@ impl Page {
 }
 
 impl FromRequest for Page {
+    const PAGED: bool = true;
     fn from_request(input: &Input<'_>) -> Result<Page, ApiError> {
         let q = &input.query;
         Ok(Page {

@@ -82,6 +82,11 @@ impl Reply {
         Reply { status, body: Content::Json(bytes), etag: None, location: None }
     }
 
+    /// JSON rendered beforehand.
+    pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Reply {
+        Reply { status, body: Content::Json(bytes), etag: None, location: None }
+    }
+
     pub fn empty(status: StatusCode) -> Reply {
         Reply { status, body: Content::Empty, etag: None, location: None }
     }

@@ -5,6 +5,7 @@
 pub mod input;
 pub mod keys;
 pub mod rooms;
+pub mod schema;
 pub mod users;
 pub mod webhooks;
 

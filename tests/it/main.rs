@@ -21,6 +21,7 @@ mod idp;
 mod keys_api;
 mod lifecycle;
 mod observability;
+mod openapi;
 mod patch_props;
 mod rate_limits;
 mod receiver;

@@ -1,0 +1,255 @@
+//! JSON Schemas (2020-12, as OpenAPI 3.1 takes them) of the forms this module renders and the
+//! native inputs the handlers read. They sit beside the forms so a changed form and its schema
+//! change together; an integration test checks real responses of every endpoint against them,
+//! and a response schema allows no field it does not name.
+
+use serde_json::{Value, json};
+
+use super::input::set_field;
+
+fn text() -> Value {
+    json!({"type": "string"})
+}
+fn text_or_null() -> Value {
+    json!({"type": ["string", "null"]})
+}
+fn id() -> Value {
+    json!({"type": "string", "format": "uuid"})
+}
+fn time() -> Value {
+    json!({"type": "string", "format": "date-time"})
+}
+fn time_or_null() -> Value {
+    json!({"type": ["string", "null"], "format": "date-time"})
+}
+fn count() -> Value {
+    json!({"type": "integer", "minimum": 0})
+}
+fn count_or_null() -> Value {
+    json!({"type": ["integer", "null"], "minimum": 0})
+}
+fn flag() -> Value {
+    json!({"type": "boolean"})
+}
+/// A boolean as IdPs send it (`Flag`): true/false, or those words in any case.
+fn loose_flag() -> Value {
+    json!({"oneOf": [{"type": "boolean"}, {"type": "string", "pattern": "^(?i:true|false)$"}]})
+}
+fn list_of(schema: &str) -> Value {
+    json!({"type": "array", "items": reference(schema)})
+}
+pub fn reference(schema: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{schema}")})
+}
+
+/// A response object: exactly these fields, all present unless named in `optional`.
+fn reply(fields: Value, optional: &[&str]) -> Value {
+    let required: Vec<&String> = fields
+        .as_object()
+        .map(|f| f.keys().filter(|k| !optional.contains(&k.as_str())).collect())
+        .unwrap_or_default();
+    json!({"type": "object", "properties": fields, "required": required,
+        "additionalProperties": false})
+}
+
+/// An input object: these fields, `required` of them needed; others are ignored.
+fn input(fields: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": fields, "required": required})
+}
+
+fn user() -> Value {
+    reply(
+        json!({
+            "id": id(), "email": text_or_null(), "user_name": text(),
+            "display_name": text_or_null(), "full_name": text_or_null(),
+            "external_id": text_or_null(), "given_name": text_or_null(),
+            "family_name": text_or_null(), "active": flag(), "roles": reference("Roles"),
+            "created_at": time(), "updated_at": time(),
+        }),
+        &[],
+    )
+}
+
+fn roles() -> Value {
+    reply(json!({"admin": flag(), "member": flag(), "editor": flag()}), &[])
+}
+
+/// Roles as input: `{"admin": true}`, `["admin"]` or `[{"value": "admin"}]`.
+fn roles_input() -> Value {
+    let name = json!({"type": "string", "pattern": "^(?i:admin|member|editor)$"});
+    json!({"oneOf": [
+        {"type": "object", "propertyNames": name, "additionalProperties": loose_flag()},
+        {"type": "array", "items": {"oneOf": [name,
+            {"type": "object", "properties": {"value": name}, "required": ["value"]}]}},
+        {"type": "null"},
+    ]})
+}
+
+fn user_input() -> Value {
+    let mut schema = input(
+        json!({
+            "email": {"type": "string", "description": "Required on create and replace."},
+            "user_name": {"type": "string", "description": "Defaults to the email."},
+            "full_name": text_or_null(), "display_name": text_or_null(),
+            "external_id": text_or_null(), "given_name": text_or_null(),
+            "family_name": text_or_null(), "active": loose_flag(), "roles": roles_input(),
+        }),
+        &[],
+    );
+    let about = "POST and PUT need `email`; fields left out of a PUT are cleared, of a PATCH kept.";
+    set_field(&mut schema, "description", json!(about));
+    schema
+}
+
+fn room() -> Value {
+    reply(
+        json!({
+            "id": id(), "name": text(), "display_name": text(), "external_id": text_or_null(),
+            "mapped": flag(), "member_count": count(), "created_at": time(),
+            "updated_at": time(),
+        }),
+        &[],
+    )
+}
+
+fn member() -> Value {
+    reply(
+        json!({"user_id": id(), "tx_permission": flag(), "email": text_or_null(),
+            "display_name": text_or_null()}),
+        &[],
+    )
+}
+
+fn member_input() -> Value {
+    input(json!({"user_id": id(), "tx_permission": loose_flag()}), &["user_id"])
+}
+
+fn webhook_fields() -> Value {
+    json!({
+        "id": id(), "url": text(), "events": {"type": "array", "items": text()},
+        "description": text(), "active": flag(), "disabled_reason": text_or_null(),
+        "failing_since": time_or_null(), "failing_for_secs": count(), "created_at": time(),
+        "updated_at": time(),
+    })
+}
+
+fn with(mut fields: Value, name: &str, schema: Value) -> Value {
+    set_field(&mut fields, name, schema);
+    fields
+}
+
+fn delivery() -> Value {
+    reply(
+        json!({
+            "id": id(), "event_id": id(), "seq": count(), "event_type": text(),
+            "status": {"enum": ["pending", "succeeded", "failed"]}, "attempts": count(),
+            "last_status_code": count_or_null(), "last_error": text_or_null(),
+            "last_duration_ms": count_or_null(), "next_attempt_at": time_or_null(),
+            "created_at": time(), "updated_at": time(),
+        }),
+        &[],
+    )
+}
+
+fn event() -> Value {
+    reply(
+        json!({
+            "id": id(), "seq": count(), "type": text(), "tenant_id": id(),
+            "occurred_at": time(), "version": count(),
+            "data": {"type": "object", "description":
+                "The resource as the native API shows it (a user, a room, a membership, seats)."},
+        }),
+        &[],
+    )
+}
+
+fn key_fields() -> Value {
+    json!({
+        "key_id": id(), "tenant": text(), "prefix": text(), "description": text(),
+        "scopes": {"type": "array", "items": text()},
+        "status": {"enum": ["active", "expired", "revoked"]}, "created_at": time(),
+        "expires_at": time_or_null(), "revoked_at": time_or_null(),
+        "last_used_at": time_or_null(),
+    })
+}
+
+fn audit_entry() -> Value {
+    let actor = json!({"oneOf": [{"enum": ["cli", "system"]},
+        reply(json!({"key_id": id(), "description": text()}), &[])]});
+    let field = reply(json!({"name": text(), "old": text_or_null(), "new": text_or_null()}), &[]);
+    reply(
+        json!({"seq": count(), "at": time(), "actor": actor, "action": text(), "target": text(),
+            "fields": {"type": "array", "items": field}}),
+        &[],
+    )
+}
+
+/// `components.schemas` of the OpenAPI document.
+pub fn components() -> Value {
+    let page = |items: &str, schema: &str| {
+        reply(
+            json!({items: list_of(schema), "total": count(), "limit": count(),
+                "offset": count(), "next_cursor": text_or_null()}),
+            &["offset"],
+        )
+    };
+    json!({
+        "Error": {
+            "type": "object",
+            "properties": {"error": text(), "code": text(),
+                "required_scope": text(), "lacking_scopes": {"type": "array", "items": text()},
+                "licensed": count(), "used": count(), "oldest_seq": count()},
+            "required": ["error", "code"],
+            "description": "Every native error: a message and a stable `code`, with the \
+                figures some codes carry."
+        },
+        "Health": reply(json!({"status": {"const": "ok"}}), &[]),
+        "Me": reply(json!({"key_id": id(), "tenant_slug": text(), "tenant_id": id(),
+            "scopes": {"type": "array", "items": text()}, "description": text()}), &[]),
+        "Usage": reply(json!({"seat_capacity": count(), "seats_provisioned": count(),
+            "seats_available": count()}), &[]),
+        "Roles": roles(),
+        "User": user(),
+        "UserReply": reply(json!({"user": reference("User")}), &[]),
+        "UserList": page("users", "User"),
+        "UserInput": user_input(),
+        "Room": room(),
+        "RoomList": reply(json!({"rooms": list_of("Room"), "total": count(), "limit": count(),
+            "offset": count()}), &[]),
+        "RoomChange": input(json!({"display_name": text(), "external_id": text_or_null()}), &[]),
+        "Member": member(),
+        "MemberPage": reply(json!({"room_id": id(), "members": list_of("Member"),
+            "total": count(), "limit": count(), "offset": count(),
+            "next_cursor": text_or_null()}), &["offset"]),
+        "MemberInput": member_input(),
+        "MemberAdded": reply(json!({"ok": {"const": true}, "user_id": id(), "room_id": id(),
+            "tx_permission": flag()}), &[]),
+        "MemberSync": input(json!({"members": list_of("MemberInput")}), &["members"]),
+        "MemberSyncResult": reply(json!({"room_id": id(), "members_added": count(),
+            "members_updated": count(), "members_removed": count()}), &[]),
+        "Webhook": reply(webhook_fields(), &[]),
+        "WebhookCreated": reply(with(webhook_fields(), "secret", text()), &[]),
+        "WebhookList": reply(json!({"webhooks": list_of("Webhook")}), &[]),
+        "WebhookInput": input(json!({"url": text(), "events": {"type": "array", "items": text()},
+            "description": text(), "active": flag()}), &[]),
+        "WebhookTestResult": reply(json!({"delivered": flag(), "status_code": count_or_null(),
+            "error": text_or_null()}), &[]),
+        "Delivery": delivery(),
+        "DeliveryList": reply(json!({"deliveries": list_of("Delivery")}), &[]),
+        "Event": event(),
+        "EventList": reply(json!({"events": list_of("Event"), "next_after": count()}), &[]),
+        "ApiKey": reply(key_fields(), &[]),
+        "ApiKeyIssued": reply(with(with(key_fields(), "secret", text()), "replaces", id()),
+            &["replaces"]),
+        "ApiKeyList": reply(json!({"keys": list_of("ApiKey")}), &[]),
+        "NewApiKey": input(json!({"description": text(), "scopes": {"type": "array",
+            "items": text()}, "expires_in": {"type": "string", "description":
+            "A duration: 30d, 12h, 90m."}, "expires_at": time()}), &["scopes"]),
+        "Rotation": input(json!({"expire_old_in": {"type": "string", "description":
+            "Let the old key stop by itself after this long (a duration: 1h, 7d); \
+            without it, it keeps its own expiry until revoked."}}),
+            &[]),
+        "AuditEntry": audit_entry(),
+        "AuditList": reply(json!({"entries": list_of("AuditEntry"), "next_after": count()}), &[]),
+    })
+}

@@ -1,0 +1,247 @@
+//! The OpenAPI document against the server it describes: every native operation in it is called
+//! on a real server, and each answer's status and body must be what the document says (a
+//! response schema allows no field it does not name, so a field added to a form without its
+//! schema fails here). Errors are checked against the `default` response.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::harness::{BIN, Resp, Server};
+use crate::receiver::Receiver;
+
+struct Checker {
+    doc: Value,
+    covered: BTreeSet<(String, String)>,
+}
+
+impl Checker {
+    /// Checks `resp` (to `method` on a path of `template`) against the document.
+    fn check(&mut self, method: &str, template: &str, resp: &Resp) {
+        let op = &self.doc["paths"][template][method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{method} {template} is not in the document");
+        self.covered.insert((method.to_ascii_lowercase(), template.to_owned()));
+        let status = resp.status.to_string();
+        let (answer, label) = match op["responses"].get(&status) {
+            Some(answer) => (answer, status.clone()),
+            None => {
+                assert!(resp.status >= 400, "{method} {template}: {status} undocumented");
+                (&op["responses"]["default"], "default".to_owned())
+            }
+        };
+        let Some(content) = answer.get("content") else {
+            assert!(resp.body.is_empty(), "{method} {template}: a body: {}", resp.body);
+            return;
+        };
+        let (media, spec) = content.as_object().unwrap().iter().next().unwrap();
+        let sent = resp.header("content-type").unwrap_or_default();
+        assert!(sent.starts_with(media.as_str()), "{method} {template}: {sent} is not {media}");
+        if media != "application/json" {
+            return;
+        }
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": spec["schema"]["$ref"].as_str().unwrap_or("#/$defs/any"),
+            "$defs": {"any": spec["schema"]},
+            "components": self.doc["components"],
+        });
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("{method} {template}: schema does not build: {e}"));
+        let body = resp.json();
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {label}: {errors:#?}\nbody: {}",
+            serde_json::to_string_pretty(&body).unwrap()
+        );
+    }
+
+    fn operations(&self) -> BTreeSet<(String, String)> {
+        let mut all = BTreeSet::new();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys().filter(|k| *k != "servers") {
+                all.insert((method.clone(), path.clone()));
+            }
+        }
+        all
+    }
+}
+
+#[test]
+fn every_operation_answers_as_the_document_says() {
+    let (s, key) = Server::keyed();
+    let served = s.get("/openapi.json", None);
+    assert_eq!(served.status, 200, "no key needed: {}", served.body);
+    let doc = served.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let printed = std::process::Command::new(BIN).arg("openapi").output().unwrap();
+    assert!(printed.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&printed.stdout).unwrap(), doc, "CLI = served");
+    let mut c = Checker { doc, covered: BTreeSet::new() };
+    c.check("GET", "/openapi.json", &served);
+    let k = Some(key.as_str());
+
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        c.check("GET", path, &s.get(path, None));
+    }
+    c.check("GET", "/me", &s.get("/me", k));
+    c.check("GET", "/usage", &s.get("/v1/default/usage", k));
+
+    // Webhooks first, so the changes below are delivered.
+    let rx = Receiver::start();
+    let r = s.send("POST", "/webhooks", &key, &json!({"url": rx.url(), "events": ["*"]}));
+    c.check("POST", "/webhooks", &r);
+    let hook = r.json()["id"].as_str().unwrap().to_owned();
+    c.check("GET", "/webhooks", &s.get("/webhooks", k));
+    c.check("GET", "/webhooks/{id}", &s.get(&format!("/webhooks/{hook}"), k));
+    let r = s.send("PATCH", &format!("/webhooks/{hook}"), &key, &json!({"description": "all"}));
+    c.check("PATCH", "/webhooks/{id}", &r);
+    let r = s.request("POST", &format!("/webhooks/{hook}/test"), k, None);
+    assert_eq!(r.json()["delivered"], true, "{}", r.body);
+    c.check("POST", "/webhooks/{id}/test", &r);
+
+    // Users.
+    let r = s.send("POST", "/users", &key, &json!({"email": "ada@example.com"}));
+    c.check("POST", "/users", &r);
+    let ada = r.json()["user"]["id"].as_str().unwrap().to_owned();
+    let r = s.send(
+        "POST",
+        "/users",
+        &key,
+        &json!({"email": "bob@example.com",
+        "full_name": "Bob B", "roles": ["editor"], "active": "True"}),
+    );
+    c.check("POST", "/users", &r);
+    let bob = r.json()["user"]["id"].as_str().unwrap().to_owned();
+    c.check("GET", "/users", &s.get("/users?limit=1", k));
+    c.check("GET", "/users", &s.get("/users?offset=1", k));
+    c.check("GET", "/users/{id}", &s.get(&format!("/users/{ada}"), k));
+    let r = s.send(
+        "PUT",
+        &format!("/users/{ada}"),
+        &key,
+        &json!({"email": "ada@example.com", "given_name": "Ada", "family_name": "L"}),
+    );
+    c.check("PUT", "/users/{id}", &r);
+    let r = s.send("PATCH", &format!("/users/{ada}"), &key, &json!({"external_id": "00u1"}));
+    c.check("PATCH", "/users/{id}", &r);
+
+    // Rooms, under both names.
+    for base in ["/rooms", "/channels"] {
+        let room = s.cli_line(&format!("room create --tenant default Hangar{}", &base[1..]));
+        let room = room["id"].as_str().unwrap().to_owned();
+        let one = format!("{base}/{room}");
+        let members = format!("{one}/members");
+        let t = |rest: &str| format!("{base}{rest}");
+        c.check("GET", base, &s.get(base, k));
+        c.check("GET", &t("/{id}"), &s.get(&one, k));
+        let r = s.send(
+            "PATCH",
+            &one,
+            &key,
+            &json!({"display_name": "Hangar 2",
+            "external_id": format!("ext-{base}")}),
+        );
+        c.check("PATCH", &t("/{id}"), &r);
+        let r = s.send("POST", &members, &key, &json!({"user_id": ada, "tx_permission": true}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        c.check("POST", &t("/{id}/members"), &r);
+        let r = s.send("POST", &members, &key, &json!({"user_id": ada, "tx_permission": "false"}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        c.check("POST", &t("/{id}/members"), &r);
+        c.check("GET", &t("/{id}/members"), &s.get(&format!("{members}?limit=1"), k));
+        let r = s.send(
+            "PUT",
+            &members,
+            &key,
+            &json!({"members": [{"user_id": ada},
+            {"user_id": bob, "tx_permission": true}]}),
+        );
+        c.check("PUT", &t("/{id}/members"), &r);
+        let cursor = s.get(&format!("{members}?limit=1"), k).json()["next_cursor"].clone();
+        let r = s.get(&format!("{members}?cursor={}", cursor.as_str().unwrap()), k);
+        c.check("GET", &t("/{id}/members"), &r);
+        let r = s.send("DELETE", &members, &key, &json!({"user_id": bob}));
+        c.check("DELETE", &t("/{id}/members"), &r);
+        let r = s.request("DELETE", &format!("{members}/{ada}"), k, None);
+        c.check("DELETE", &t("/{id}/members/{user}"), &r);
+        c.check("DELETE", &t("/{id}"), &s.request("DELETE", &one, k, None));
+    }
+
+    // The change stream, and a delivery of it to redeliver.
+    c.check("GET", "/events", &s.get("/events?after=0&limit=5", k));
+    rx.wait_for(10, "a user event", |got| got.iter().any(|r| r.json()["type"] == "user.created"));
+    let r = s.get(&format!("/webhooks/{hook}/deliveries?limit=10"), k);
+    c.check("GET", "/webhooks/{id}/deliveries", &r);
+    let delivery = r.json()["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    let r =
+        s.request("POST", &format!("/webhooks/{hook}/deliveries/{delivery}/redeliver"), k, None);
+    c.check("POST", "/webhooks/{id}/deliveries/{delivery}/redeliver", &r);
+
+    // Keys and the audit log.
+    let wanted = json!({"description": "Okta", "scopes": ["usage"], "expires_in": "30d"});
+    let r = s.send("POST", "/api-keys", &key, &wanted);
+    c.check("POST", "/api-keys", &r);
+    let made = r.json()["key_id"].as_str().unwrap().to_owned();
+    c.check("GET", "/api-keys", &s.get("/api-keys", k));
+    c.check("GET", "/api-keys/{id}", &s.get(&format!("/api-keys/{made}"), k));
+    let r =
+        s.send("POST", &format!("/api-keys/{made}/rotate"), &key, &json!({"expire_old_in": "1h"}));
+    c.check("POST", "/api-keys/{id}/rotate", &r);
+    let next = r.json()["key_id"].as_str().unwrap().to_owned();
+    let r = s.request("POST", &format!("/api-keys/{next}/rotate"), k, None);
+    c.check("POST", "/api-keys/{id}/rotate", &r);
+    let r = s.request("POST", &format!("/api-keys/{made}/revoke"), k, None);
+    c.check("POST", "/api-keys/{id}/revoke", &r);
+    c.check("GET", "/audit-log", &s.get("/audit-log?after=0&limit=100", k));
+
+    let r = s.request("DELETE", &format!("/users/{bob}"), k, None);
+    c.check("DELETE", "/users/{id}", &r);
+    c.check(
+        "DELETE",
+        "/webhooks/{id}",
+        &s.request("DELETE", &format!("/webhooks/{hook}"), k, None),
+    );
+
+    // Errors take the `default` response's shape.
+    let nobody = Uuid::new_v4();
+    for (method, template, path, body) in [
+        ("GET", "/users/{id}", format!("/users/{nobody}"), None),
+        ("POST", "/users", "/users".to_owned(), Some(json!({"user_name": "no-email"}))),
+        ("GET", "/users", "/users?limit=ten".to_owned(), None),
+        ("POST", "/api-keys", "/api-keys".to_owned(), Some(json!({"scopes": ["nope"]}))),
+        ("GET", "/webhooks/{id}", format!("/webhooks/{nobody}"), None),
+    ] {
+        let r = match body {
+            Some(body) => s.send(method, &path, &key, &body),
+            None => s.request(method, &path, k, None),
+        };
+        assert!(r.status >= 400, "{method} {path}: {}", r.body);
+        c.check(method, template, &r);
+    }
+    let r = s.get("/users", None);
+    assert_eq!(r.status, 401);
+    c.check("GET", "/users", &r);
+
+    let missing: Vec<_> = c.operations().difference(&c.covered).cloned().collect();
+    assert!(missing.is_empty(), "operations in the document this test never called: {missing:?}");
+}
+
+/// The checker fails on a form that strays from its schema (so the test above can fail).
+#[test]
+fn a_field_the_schema_does_not_name_fails_the_check() {
+    let (s, key) = Server::keyed();
+    let mut c = Checker { doc: s.get("/openapi.json", None).json(), covered: BTreeSet::new() };
+    let mut me = s.get("/me", Some(&key));
+    me.body = me.body.replacen('{', r#"{"surprise":1,"#, 1);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.check("GET", "/me", &me);
+    }));
+    assert!(caught.is_err(), "an undocumented field passed");
+}
