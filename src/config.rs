@@ -170,6 +170,18 @@ settings! {
         audit_retention_days: u64 = 365, env "WHOOT_AUDIT_RETENTION_DAYS",
             "Days audit log entries (who changed what through the CLI, the key API, webhook \
              registrations) are kept.";
+        console: bool = true, env "WHOOT_CONSOLE",
+            "Serve the organisation admin's web console at /console/ (sign-in needs a key holding \
+             api_keys.manage, or a link from `whoot-mgmt console login`).";
+        console_idle_minutes: u64 = 30, env "WHOOT_CONSOLE_IDLE_MINUTES",
+            "A console session unused for this long is closed.";
+        console_link_minutes: u64 = 10, env "WHOOT_CONSOLE_LINK_MINUTES",
+            "How long a one-time sign-in link from `whoot-mgmt console login` stays valid.";
+        console_link_key_hours: u64 = 12, env "WHOOT_CONSOLE_LINK_KEY_HOURS",
+            "A sign-in link opens its session with a key of its own (shown on the API Keys page, \
+             revocable there); the key expires after this many hours.";
+        console_max_sessions: usize = 1000, env "WHOOT_CONSOLE_MAX_SESSIONS",
+            "Most console sessions open at once; past it the one idle longest is closed.";
         webhook_ca_file: PathBuf = "", env "WHOOT_WEBHOOK_CA_FILE",
             "PEM file of CA certificates trusted for https webhook receivers, besides the public \
              roots (an internal PKI). Empty: the public roots only.";

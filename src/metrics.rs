@@ -92,7 +92,7 @@ impl Metrics {
         for outcome in ["succeeded", "failed", "refused", "deferred"] {
             drop(m.deliveries.get_or_create(&OutcomeLabels { outcome }));
         }
-        for reason in ["invalid_key", "blocked"] {
+        for reason in ["invalid_key", "blocked", "console"] {
             drop(m.auth_failures.get_or_create(&ReasonLabels { reason }));
         }
         m.build_info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
@@ -118,7 +118,8 @@ impl Metrics {
             r.register(
                 "auth_failures",
                 "Requests refused for authentication: invalid_key (no, unknown, revoked or expired \
-                 key) or blocked (too many failures from the address)",
+                 key), console (a failed console sign-in) or blocked (too many failures from the \
+                 address)",
                 m.auth_failures.clone(),
             );
             r.register(
@@ -179,7 +180,7 @@ impl Metrics {
         self.request_seconds.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
-    /// `invalid_key` or `blocked`.
+    /// `invalid_key`, `console` or `blocked`.
     pub fn auth_failure(&self, reason: &'static str) {
         self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
     }

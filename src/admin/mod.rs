@@ -82,6 +82,10 @@ pub enum Request {
     Check,
     /// Version, schema, store size, tenants, users, webhook backlog, last commit.
     Status,
+    /// A one-time console sign-in link for the tenant (the running server keeps it).
+    ConsoleLogin {
+        tenant: String,
+    },
     /// The tenant's audit log after `after`, at most `limit` entries.
     AuditList {
         tenant: String,
@@ -248,6 +252,17 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
             Ok(json!({"backup": to, "rows": rows, "bytes": bytes,
                 "duration_ms": crate::time::elapsed_ms(started)}))
+        }
+        Request::ConsoleLogin { tenant } => {
+            let (t, _) = app.tenant(&tenant).await?;
+            let now = now_ms();
+            let token = app
+                .sessions
+                .issue_link(&t.slug, now)
+                .map_err(|_| store::Error::Failed(store::Failure::Unavailable))?;
+            let path = format!("/console/login/{token}");
+            let url = app.sessions.origin().map(|origin| format!("{origin}{path}"));
+            Ok(json!({"tenant": t.slug, "path": path, "url": url}))
         }
         Request::AuditList { tenant, after, limit } => {
             let limit = usize::try_from(limit.clamp(1, 10_000)).unwrap_or(usize::MAX);

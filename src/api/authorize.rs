@@ -22,6 +22,8 @@ pub enum Access {
     ScimRead,
     /// Any SCIM write scope (Bulk; each operation then checks its own).
     ScimWrite,
+    /// A console page: a session, not a key (`console::serve` checks it).
+    Console(crate::console::Page),
 }
 
 pub fn authorize(

@@ -133,6 +133,14 @@ async fn dispatch(
         .map(|reply| reply.into_response(style))
         .map_err(|e| (e, style));
     }
+    if let Access::Console(page) = route.access {
+        let params = route.params();
+        let (resp, key) =
+            crate::console::serve(state, &parts, page, params, route.tenant_slug, client, body)
+                .await;
+        seen.caller = key;
+        return Ok(resp);
+    }
     let caller =
         authorize::authorize(state, &parts.headers, client, route.tenant_slug, route.access)
             .map_err(|e| (e, style))?;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::authorize::{Access, permits};
 use super::bulk;
 use crate::auth::Scope;
+use crate::console::Page;
 use crate::http::error::ApiError;
 use crate::http::request::{FromRequest, Input, Json, Payload, Query, RequestShape};
 use crate::http::response::Reply;
@@ -37,13 +38,17 @@ macro_rules! endpoints {
         public { $( $pname:ident $pmethod:ident $ppath:literal $pmetric:literal, )* }
         keyed { $( $name:ident $method:ident $path:literal $access:expr, $metric:literal
             => $handler:path, )* }
+        console { $( $cname:ident $cmethod:ident $cpath:literal $cmetric:literal
+            => $page:expr, )* }
     ) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Endpoint { $($pname,)* $($name,)* }
+        pub enum Endpoint { $($pname,)* $($name,)* $($cname,)* }
 
         pub static ROWS: &[Row] = &[
             $( Row { endpoint: Endpoint::$pname, method: Method::$pmethod, path: $ppath,
                 access: Access::Public, metric: $pmetric }, )*
+            $( Row { endpoint: Endpoint::$cname, method: Method::$cmethod, path: $cpath,
+                access: Access::Console($page), metric: $cmetric }, )*
             $( Row { endpoint: Endpoint::$name, method: Method::$method, path: $path,
                 access: $access, metric: $metric }, )*
         ];
@@ -59,7 +64,7 @@ macro_rules! endpoints {
                     let request = extract(route, ctx, source).await?;
                     $handler(ctx, request).await
                 } )*
-                $( Endpoint::$pname )|* => Err(ApiError::NotFound),
+                $( Endpoint::$pname )|* | $( Endpoint::$cname )|* => Err(ApiError::NotFound),
             }
         }
 
@@ -67,7 +72,7 @@ macro_rules! endpoints {
         pub fn request_shape(endpoint: Endpoint) -> Option<RequestShape> {
             match endpoint {
                 $( Endpoint::$name => Some(RequestShape::of(&$handler)), )*
-                $( Endpoint::$pname )|* => None,
+                $( Endpoint::$pname )|* | $( Endpoint::$cname )|* => None,
             }
         }
     };
@@ -191,6 +196,42 @@ endpoints! {
         ScimSchemas GET "/scim/v2/Schemas" ScimRead, "scim.schemas" => scim::discovery::schemas,
         ScimSchema GET "/scim/v2/Schemas/{id}" ScimRead, "scim.schemas"
             => scim::discovery::schemas,
+    }
+    // The web console: HTML pages behind a session (`console::serve` checks it).
+    console {
+        ConsoleOverview GET "/console" "console.overview" => Page::Overview,
+        ConsoleAsset GET "/console/assets/{name}" "console.asset" => Page::Asset,
+        ConsoleLoginForm GET "/console/login" "console.login" => Page::LoginForm,
+        ConsoleLogin POST "/console/login" "console.login" => Page::Login,
+        ConsoleLinkForm GET "/console/login/{token}" "console.link" => Page::LinkForm,
+        ConsoleLink POST "/console/login/{token}" "console.link" => Page::Link,
+        ConsoleLogout POST "/console/logout" "console.logout" => Page::Logout,
+        ConsoleKeys GET "/console/keys" "console.keys" => Page::Keys,
+        ConsoleKeyCreate POST "/console/keys" "console.keys.create" => Page::KeyCreate,
+        ConsoleKeyRevokeForm GET "/console/keys/{id}/revoke" "console.keys.revoke"
+            => Page::KeyRevokeForm,
+        ConsoleKeyRevoke POST "/console/keys/{id}/revoke" "console.keys.revoke"
+            => Page::KeyRevoke,
+        ConsoleKeyRotate POST "/console/keys/{id}/rotate" "console.keys.rotate"
+            => Page::KeyRotate,
+        ConsoleUsers GET "/console/users" "console.users" => Page::Users,
+        ConsoleUserActive POST "/console/users/{id}/active" "console.users.active"
+            => Page::UserActive,
+        ConsoleRooms GET "/console/rooms" "console.rooms" => Page::Rooms,
+        ConsoleRoom GET "/console/rooms/{id}" "console.room" => Page::Room,
+        ConsoleMemberAdd POST "/console/rooms/{id}/members" "console.room.members.add"
+            => Page::MemberAdd,
+        ConsoleMemberTx POST "/console/rooms/{id}/members/{user}/tx" "console.room.members.tx"
+            => Page::MemberTx,
+        ConsoleMemberRemove POST "/console/rooms/{id}/members/{user}/remove"
+            "console.room.members.remove" => Page::MemberRemove,
+        ConsoleWebhooks GET "/console/webhooks" "console.webhooks" => Page::Webhooks,
+        ConsoleWebhook GET "/console/webhooks/{id}" "console.webhook" => Page::Webhook,
+        ConsoleWebhookTest POST "/console/webhooks/{id}/test" "console.webhook.test"
+            => Page::WebhookTest,
+        ConsoleRedeliver POST "/console/webhooks/{id}/deliveries/{delivery}/redeliver"
+            "console.webhook.redeliver" => Page::Redeliver,
+        ConsoleAudit GET "/console/audit" "console.audit" => Page::Audit,
     }
 }
 

@@ -23,6 +23,8 @@ pub struct IssuedKey {
 pub struct App {
     pub store: Store,
     pub registry: Registry,
+    /// The web console's sessions and sign-in links (the admin socket issues links).
+    pub sessions: super::sessions::Sessions,
 }
 
 impl App {
@@ -30,7 +32,7 @@ impl App {
         let store = Store::open(data_dir)?;
         let (tenants, keys) = store.read_now(|tx| Ok((tenants::list(tx)?, keys::list_all(tx)?)))?;
         let registry = Registry::new(&tenants, &keys);
-        Ok(Arc::new(App { store, registry }))
+        Ok(Arc::new(App { store, registry, sessions: Default::default() }))
     }
 
     pub async fn create_tenant(
@@ -177,6 +179,19 @@ impl App {
 
     pub async fn key(&self, id: Uuid) -> Result<ApiKey> {
         self.store.read(move |tx| keys::get(tx, id)).await
+    }
+
+    /// A key of `tenant` (another tenant's is not found, as an unknown one), with its live
+    /// last use.
+    pub async fn tenant_key(&self, tenant: Uuid, id: Uuid) -> Result<ApiKey> {
+        let mut key = self.key(id).await?;
+        if key.tenant_id != tenant {
+            return Err(store::Error::not_found("API key"));
+        }
+        if let Some(live) = self.registry.by_id(id).and_then(|k| k.last_used()) {
+            key.last_used_at = key.last_used_at.max(Some(live));
+        }
+        Ok(key)
     }
 
     pub async fn revoke_key(&self, id: Uuid, actor: &Actor) -> Result<ApiKey> {

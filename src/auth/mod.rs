@@ -2,10 +2,12 @@
 //! the disk, and the token buckets that rate-limit them.
 
 pub mod app;
+pub mod grant;
 pub mod ratelimit;
 pub mod registry;
 pub mod scopes;
 pub mod secret;
+pub mod sessions;
 
 pub use app::{App, IssuedKey};
 pub use registry::{KeyState, Registry, TenantState};

@@ -113,6 +113,15 @@ pub(super) async fn admin_call(data_dir: &Path, request: Request) -> Result<Valu
     if let Some(answer) = socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {
         return Ok(answer);
     }
+    if let Request::ConsoleLogin { .. } = request {
+        return Err(Failed {
+            message: format!(
+                "no server is running on {}: a sign-in link is kept by the running server",
+                data_dir.display()
+            ),
+            code: "SERVER_NOT_RUNNING".into(),
+        });
+    }
     if !request.may_create_store() && !data_dir.join(STORE_FILE).exists() {
         return Err(Failed {
             message: format!(

@@ -58,6 +58,9 @@ enum Command {
     /// The audit log: who changed what through the CLI, the key API and webhook registrations.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The web console.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Copy the store, consistently, into a new file; works while the server runs and writes
     /// keep flowing.
     Backup {
@@ -123,6 +126,17 @@ enum AuditCommand {
         /// At most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConsoleCommand {
+    /// Print a one-time sign-in link to the tenant's console (valid once, for
+    /// console_link_minutes); the server must be running.
+    Login {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -393,6 +407,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
         Command::Audit(AuditCommand::List { tenant, after, limit }) => {
             Request::AuditList { tenant, after, limit }
         }
+        Command::Console(ConsoleCommand::Login { tenant }) => Request::ConsoleLogin { tenant },
         Command::Room(RoomCommand::Delete { tenant, room_id }) => {
             Request::RoomDelete { tenant, room_id }
         }

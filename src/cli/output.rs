@@ -45,6 +45,18 @@ pub fn human(request: &Request, answer: &Value) -> String {
             let _ = writeln!(out, "  last commit: {age}");
         }
         Request::UserList { .. } => user_table(&mut out, answer["users"].as_array()),
+        Request::ConsoleLogin { .. } => {
+            let link = answer["url"].as_str().map_or_else(
+                || format!("{} (after the server's address)", s(&answer["path"])),
+                str::to_owned,
+            );
+            let _ = writeln!(
+                out,
+                "sign in to {}'s console, once, within minutes:",
+                s(&answer["tenant"])
+            );
+            let _ = writeln!(out, "  {link}");
+        }
         Request::AuditList { .. } => audit_table(&mut out, answer["entries"].as_array()),
         Request::RoomList { .. } => room_table(&mut out, answer["rooms"].as_array()),
         Request::RoomCreate { .. } => {

@@ -44,6 +44,31 @@ pub struct Settings {
     pub https: bool,
     /// Peers whose `Forwarded` / `X-Forwarded-For` names the client (reverse proxies).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub console: ConsoleSettings,
+}
+
+/// The web console's limits.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    pub enabled: bool,
+    pub idle: std::time::Duration,
+    /// How long a sign-in link is valid.
+    pub link_ttl: std::time::Duration,
+    /// The life of the key a sign-in link's session is opened with.
+    pub link_key_life: std::time::Duration,
+    pub max_sessions: usize,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            enabled: true,
+            idle: std::time::Duration::from_secs(30 * 60),
+            link_ttl: std::time::Duration::from_secs(10 * 60),
+            link_key_life: std::time::Duration::from_secs(12 * 3600),
+            max_sessions: 1000,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -59,6 +84,7 @@ impl Default for Settings {
             metrics_per_tenant: false,
             https: false,
             trusted_proxies: Vec::new(),
+            console: ConsoleSettings::default(),
         }
     }
 }

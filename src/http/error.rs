@@ -300,3 +300,16 @@ impl store::MutationError for ApiError {
         *self == ApiError::StoreUnwritable
     }
 }
+
+impl From<crate::auth::grant::GrantError> for ApiError {
+    fn from(e: crate::auth::grant::GrantError) -> ApiError {
+        use crate::auth::grant::GrantError;
+        match e {
+            GrantError::Lacking(lacking) => ApiError::CannotGrant { lacking },
+            GrantError::Outlives(limit) => ApiError::Refused(format!(
+                "a key cannot outlive the key that makes it (that one expires {})",
+                crate::time::format_ms(limit)
+            )),
+        }
+    }
+}

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::ScopeSet;
+use crate::auth::{ScopeSet, grant};
 use crate::http::Ctx;
 use crate::http::error::ApiError;
 use crate::http::request::{Id, Json, OptionalJson};
@@ -46,16 +46,13 @@ pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
 }
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
-    let mut key = owned(ctx, id).await?;
-    if let Some(live) = ctx.state.app.registry.by_id(id).and_then(|k| k.last_used()) {
-        key.last_used_at = key.last_used_at.max(Some(live));
-    }
+    let key = owned(ctx, id).await?;
     Ok(Reply::json(StatusCode::OK, &key_json(&key, &ctx.caller.key.tenant.slug, now_ms())))
 }
 
 pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, ApiError> {
     let scopes = ScopeSet::resolve_all(&new.scopes).map_err(ApiError::bad_request)?;
-    grantable(ctx, scopes)?;
+    grant::scopes(&ctx.caller.key, scopes)?;
     let now = now_ms();
     let expires_at = match (&new.expires_in, &new.expires_at) {
         (Some(_), Some(_)) => {
@@ -68,7 +65,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, Api
     if expires_at.is_some_and(|at| at <= now) {
         return Err(ApiError::bad_request("expires_at must be in the future"));
     }
-    let expires_at = within_life(ctx, expires_at)?;
+    let expires_at = grant::life(&ctx.caller.key, expires_at)?;
     let slug = &ctx.caller.key.tenant.slug;
     let app = &ctx.state.app;
     let issued = app.create_key(slug, scopes, &new.description, expires_at, &ctx.actor()).await?;
@@ -89,8 +86,8 @@ pub async fn rotate(
 ) -> Result<Reply, ApiError> {
     let old = owned(ctx, id).await?;
     // A fresh secret for scopes the caller lacks would be an escalation.
-    grantable(ctx, ScopeSet::from_stored(&old.scopes))?;
-    within_life(ctx, old.expires_at)?;
+    grant::scopes(&ctx.caller.key, ScopeSet::from_stored(&old.scopes))?;
+    grant::life(&ctx.caller.key, old.expires_at)?;
     let now = now_ms();
     let old_expires_at = match rotation.and_then(|r| r.expire_old_in) {
         Some(d) => Some(now + parse_duration_ms(&d).map_err(ApiError::bad_request)?),
@@ -104,38 +101,10 @@ pub async fn rotate(
 
 /// The key `id` if it is the caller's tenant's (another tenant's answers like a missing one).
 async fn owned(ctx: &Ctx<'_>, id: Uuid) -> Result<ApiKey, ApiError> {
-    match ctx.state.app.key(id).await {
-        Ok(key) if key.tenant_id == ctx.tenant => Ok(key),
-        Ok(_) => Err(ApiError::NotFound),
-        Err(e) => Err(e.into()),
-    }
+    Ok(ctx.state.app.tenant_key(ctx.tenant, id).await?)
 }
 
 /// 403 unless the caller holds every one of `scopes`.
-fn grantable(ctx: &Ctx<'_>, scopes: ScopeSet) -> Result<(), ApiError> {
-    let held = ctx.caller.key.scopes;
-    let lacking: Vec<&'static str> =
-        scopes.iter().filter(|s| !held.contains(*s)).map(|s| s.name()).collect();
-    if lacking.is_empty() { Ok(()) } else { Err(ApiError::CannotGrant { lacking }) }
-}
-
-/// A new key's expiry within its creator's life: none asked means the creator's; a later one
-/// (or none, for a creator that expires) is refused.
-fn within_life(ctx: &Ctx<'_>, wanted: Option<i64>) -> Result<Option<i64>, ApiError> {
-    match (ctx.caller.key.expires_at, wanted) {
-        (Some(limit), Some(at)) if at > limit => Err(outlives(limit)),
-        (Some(limit), None) => Ok(Some(limit)),
-        (_, wanted) => Ok(wanted),
-    }
-}
-
-fn outlives(limit: i64) -> ApiError {
-    ApiError::Refused(format!(
-        "a key cannot outlive the key that makes it (that one expires {})",
-        crate::time::format_ms(limit)
-    ))
-}
-
 fn timestamp(text: &str) -> Result<i64, ApiError> {
     text.trim().parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|e| {
         ApiError::bad_request(format!("expires_at {text:?} is not an RFC 3339 time: {e}"))

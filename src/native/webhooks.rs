@@ -12,7 +12,7 @@ use crate::http::request::{Id, Json, Query, SubId};
 use crate::http::response::Reply;
 use crate::repr::webhooks::{delivery_json, hook_json};
 use crate::store::audit::{self, Field};
-use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, EVENT_TYPES, Webhook};
+use crate::store::webhooks::{self as hooks, EVENT_TYPES, Webhook};
 use crate::time::now_ms;
 use crate::webhooks::send;
 
@@ -140,13 +140,7 @@ pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
 pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
     let hook = ctx.read(move |tx| hooks::get(tx, tenant, id)).await?;
-    let event_id = Uuid::now_v7();
-    let data = json!({ "webhook_id": id });
-    let payload = crate::repr::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data)
-        .to_string();
-    let target = send::Target { url: &hook.url, secret: &hook.secret };
-    let outcome =
-        send::post(&target, &event_id.to_string(), &payload, &ctx.state.webhooks, &mut None).await;
+    let outcome = crate::webhooks::send_test(&hook, tenant, &ctx.state.webhooks).await;
     // Delivered or not, and the receiver's status: no timing, and network errors only as
     // `send::NO_ANSWER`, so the endpoint cannot map the networks the server reaches.
     Ok(Reply::json(
@@ -159,21 +153,7 @@ pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
 pub async fn deliveries(ctx: &Ctx<'_>, (Id(id), query): (Id, Query)) -> Result<Reply, ApiError> {
     let limit = query.u64("limit")?.unwrap_or(100).min(1000);
     let tenant = ctx.tenant;
-    let list = ctx
-        .read(move |tx| {
-            hooks::get(tx, tenant, id)?;
-            // Events not attempted yet are pending deliveries too, newest first like the rest.
-            let mut list: Vec<Delivery> = hooks::outbox_for(tx, tenant, id)?
-                .iter()
-                .rev()
-                .map(|e| hooks::new_delivery(e, id))
-                .collect();
-            list.truncate(limit as usize);
-            let room = limit.saturating_sub(list.len() as u64);
-            list.extend(hooks::deliveries(tx, tenant, id, room)?);
-            Ok(list)
-        })
-        .await?;
+    let list = ctx.read(move |tx| hooks::recent_deliveries(tx, tenant, id, limit)).await?;
     Ok(Reply::json(
         StatusCode::OK,
         &json!({"deliveries": list.iter().map(delivery_json).collect::<Vec<_>>()}),
@@ -186,15 +166,6 @@ pub async fn redeliver(
     (Id(id), SubId(delivery)): (Id, SubId),
 ) -> Result<Reply, ApiError> {
     let (tenant, now) = (ctx.tenant, now_ms());
-    let d = ctx
-        .write(move |txn| {
-            let mut d = hooks::get_delivery(txn, tenant, id, delivery)?;
-            d.status = DeliveryStatus::Pending;
-            d.next_attempt_at = Some(now);
-            d.updated_at = now;
-            hooks::put_delivery(txn, tenant, &d)?;
-            Ok(d)
-        })
-        .await?;
+    let d = ctx.write(move |txn| hooks::redeliver(txn, tenant, id, delivery, now)).await?;
     Ok(Reply::json(StatusCode::ACCEPTED, &delivery_json(&d)))
 }

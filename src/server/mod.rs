@@ -79,6 +79,15 @@ impl ServeOptions {
                 metrics_on_api: config.metrics_listen().is_none(),
                 metrics_per_tenant: config.metrics_per_tenant,
                 https,
+                console: crate::http::context::ConsoleSettings {
+                    enabled: config.console,
+                    idle: Duration::from_secs(config.console_idle_minutes.saturating_mul(60)),
+                    link_ttl: Duration::from_secs(config.console_link_minutes.saturating_mul(60)),
+                    link_key_life: Duration::from_secs(
+                        config.console_link_key_hours.saturating_mul(3600),
+                    ),
+                    max_sessions: config.console_max_sessions,
+                },
             },
             audit_retention: Duration::from_secs(config.audit_retention_days * 86_400),
             webhooks: crate::webhooks::Settings {
@@ -269,6 +278,16 @@ pub async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
     }
     let scheme = if running.certificate.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{}", running.addr);
+    // Where `console login` links point: the public URL, else this listener (an unspecified
+    // address as loopback: the admin running the command is on this host).
+    let origin = running.state.settings.public_url.clone().unwrap_or_else(|| {
+        let mut addr = running.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("{scheme}://{addr}")
+    });
+    running.state.app.sessions.set_origin(origin.trim_end_matches('/').to_owned());
     tracing::info!(addr = %running.addr, "ready");
     // systemd (Type=notify): ready only now, with the store open and the listener bound.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);

@@ -90,6 +90,23 @@ pub fn after(tx: &impl Tx, tenant: Uuid, after: u64, limit: usize) -> Result<Vec
 
 /// Removes entries older than `before` (unix ms), every tenant's; returns how many. A tenant's
 /// entries are in time order, so each tenant's walk stops at its first entry to keep.
+/// The tenant's entries before `before` (all when None), newest first, at most `limit`.
+pub fn before(
+    tx: &impl Tx,
+    tenant: Uuid,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<AuditEntry>> {
+    let t = tenant.as_u128();
+    let table = tx.table(AUDIT_LOG)?;
+    let end = before.unwrap_or(u64::MAX);
+    let mut out = Vec::new();
+    for row in table.range((t, 0)..(t, end))?.rev().take(limit) {
+        out.push(codec::decode(row?.1.value())?);
+    }
+    Ok(out)
+}
+
 pub fn prune(txn: &WriteTransaction, before: i64) -> Result<u64> {
     let mut table = txn.open_table(AUDIT_LOG)?;
     let mut old = Vec::new();

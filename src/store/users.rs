@@ -143,6 +143,27 @@ pub fn find_by_any_email(tx: &impl Tx, tenant: Uuid, email: &str) -> Result<Vec<
     Ok(out)
 }
 
+/// Users whose userName or any email starts with `prefix` (ignoring case), in that index's
+/// order, at most `limit`: two index range walks, whatever the tenant's size.
+pub fn search_prefix(tx: &impl Tx, tenant: Uuid, prefix: &str, limit: usize) -> Result<Vec<User>> {
+    let t = tenant.as_u128();
+    let table = tx.table(USER_INDEX)?;
+    let prefix = prefix.to_lowercase();
+    let mut ids: Vec<u128> = Vec::new();
+    for start in [format!("u:{prefix}"), format!("m:{prefix}")] {
+        for row in table.range((t, start.as_str())..)? {
+            let (key, id) = row?;
+            if !key.value().1.starts_with(&start) || ids.len() >= limit {
+                break;
+            }
+            if !ids.contains(&id.value()) {
+                ids.push(id.value());
+            }
+        }
+    }
+    ids.iter().map(|id| get(tx, tenant, Uuid::from_u128(*id))).collect()
+}
+
 /// What a change did to the seat count, for callers that report it (webhooks, later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeatChange {

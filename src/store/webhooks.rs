@@ -121,6 +121,39 @@ pub struct Delivery {
     pub updated_at: i64,
 }
 
+/// A registration's deliveries, newest first, at most `limit`: events not attempted yet (pending
+/// deliveries too), then the log.
+pub fn recent_deliveries(
+    tx: &impl Tx,
+    tenant: Uuid,
+    hook: Uuid,
+    limit: u64,
+) -> Result<Vec<Delivery>> {
+    get(tx, tenant, hook)?;
+    let mut list: Vec<Delivery> =
+        outbox_for(tx, tenant, hook)?.iter().rev().map(|e| new_delivery(e, hook)).collect();
+    list.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let room = limit.saturating_sub(list.len() as u64);
+    list.extend(deliveries(tx, tenant, hook, room)?);
+    Ok(list)
+}
+
+/// Queues a delivery again, due now (same event, same `webhook-id`).
+pub fn redeliver(
+    txn: &WriteTransaction,
+    tenant: Uuid,
+    hook: Uuid,
+    delivery: Uuid,
+    now: i64,
+) -> Result<Delivery> {
+    let mut d = get_delivery(txn, tenant, hook, delivery)?;
+    d.status = DeliveryStatus::Pending;
+    d.next_attempt_at = Some(now);
+    d.updated_at = now;
+    put_delivery(txn, tenant, &d)?;
+    Ok(d)
+}
+
 pub fn create(txn: &WriteTransaction, tenant: Uuid, hook: &Webhook) -> Result<()> {
     put(txn, tenant, hook)
 }

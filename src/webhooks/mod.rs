@@ -74,6 +74,16 @@ impl Default for Settings {
     }
 }
 
+/// Sends a signed `webhook.test` event to `hook` now, outside the log.
+pub async fn send_test(hook: &Webhook, tenant: Uuid, settings: &Settings) -> send::Outcome {
+    let event_id = Uuid::now_v7();
+    let data = serde_json::json!({ "webhook_id": hook.id });
+    let payload = crate::repr::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data)
+        .to_string();
+    let target = send::Target { url: &hook.url, secret: &hook.secret };
+    send::post(&target, &event_id.to_string(), &payload, settings, &mut None).await
+}
+
 pub fn default_deny() -> Vec<ipnet::IpNet> {
     let networks = [
         "127.0.0.0/8",

@@ -10,6 +10,7 @@ mod api_auth;
 mod backup;
 mod config;
 mod connections;
+mod console;
 mod cursors;
 mod disk_full;
 mod events;

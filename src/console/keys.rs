@@ -1,0 +1,215 @@
+//! The API Keys page: each key by description and prefix (never its secret), its status,
+//! scopes, last use and expiry; create (only scopes the session's key holds, no longer a life
+//! than its own), the secret shown once, revoke after a confirmation, rotate.
+
+use askama::Template;
+use hyper::StatusCode;
+
+use super::Console;
+use super::view::{Answer, Chrome, Failure, when};
+use crate::auth::{Scope, ScopeSet, grant};
+use crate::http::error::ApiError;
+use crate::repr::keys::key_status;
+use crate::store::keys::ApiKey;
+use crate::time::{now_ms, parse_duration_ms};
+
+pub struct KeyRow {
+    pub id: String,
+    pub description: String,
+    pub prefix: String,
+    pub status: &'static str,
+    pub scopes: String,
+    pub created: String,
+    pub last_used: String,
+    pub expires: String,
+    pub active: bool,
+    /// The key this session stands on.
+    pub current: bool,
+}
+
+pub struct ScopeChoice {
+    pub name: &'static str,
+    /// Only scopes the session's key holds can be given.
+    pub grantable: bool,
+}
+
+/// The expiry choices offered on create.
+pub const EXPIRIES: &[(&str, &str)] = &[
+    ("", "Never (or when your key expires)"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+    ("90d", "90 days"),
+    ("365d", "1 year"),
+];
+
+#[derive(Template)]
+#[template(path = "console/keys.html")]
+struct KeysPage {
+    chrome: Chrome,
+    keys: Vec<KeyRow>,
+    scopes: Vec<ScopeChoice>,
+    expiries: &'static [(&'static str, &'static str)],
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/secret.html")]
+struct SecretPage {
+    chrome: Chrome,
+    title: &'static str,
+    key: KeyRow,
+    secret: String,
+    old: Option<KeyRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/revoke.html")]
+struct RevokePage {
+    chrome: Chrome,
+    key: KeyRow,
+}
+
+pub fn row(k: &ApiKey, now: i64, current: uuid::Uuid) -> KeyRow {
+    let status = key_status(k, now);
+    KeyRow {
+        id: k.id.to_string(),
+        description: if k.description.is_empty() {
+            "(no description)".into()
+        } else {
+            k.description.clone()
+        },
+        prefix: format!("{}…", k.prefix),
+        status,
+        scopes: k.scopes.join(", "),
+        created: when(Some(k.created_at)),
+        last_used: when(k.last_used_at),
+        expires: when(k.expires_at),
+        active: status == "active",
+        current: k.id == current,
+    }
+}
+
+pub async fn list(c: &Console<'_>, error: Option<(StatusCode, String)>) -> Result<Answer, Failure> {
+    let key = c.key();
+    let (_, keys) = c.ctx.state.app.keys(&key.tenant.slug).await?;
+    let now = now_ms();
+    let notice = match c.form().get("done") {
+        Some("revoked") => Some("The key is revoked: requests with it are refused from now on."),
+        _ => None,
+    };
+    let (status, error) = match error {
+        Some((status, e)) => (status, Some(e)),
+        None => (StatusCode::OK, None),
+    };
+    let page = KeysPage {
+        chrome: c.chrome("keys"),
+        keys: keys.iter().map(|k| row(k, now, key.id)).collect(),
+        scopes: Scope::ALL
+            .iter()
+            .map(|s| ScopeChoice { name: s.name(), grantable: key.scopes.contains(*s) })
+            .collect(),
+        expiries: EXPIRIES,
+        notice,
+        error,
+    };
+    Answer::with_status(status, &page)
+}
+
+/// An error the form can show: back to the page with it.
+async fn refused(c: &Console<'_>, e: ApiError) -> Result<Answer, Failure> {
+    let (status, _) = e.body(crate::http::Style::Native);
+    if status.is_client_error() {
+        list(c, Some((status, e.message()))).await
+    } else {
+        Err(Failure::Api(e))
+    }
+}
+
+pub async fn create(c: &Console<'_>) -> Result<Answer, Failure> {
+    match issue(c).await {
+        Ok(answer) => Ok(answer),
+        Err(e) => refused(c, e).await,
+    }
+}
+
+async fn issue(c: &Console<'_>) -> Result<Answer, ApiError> {
+    let form = c.form();
+    let chosen = form.all("scope");
+    if chosen.is_empty() {
+        return Err(ApiError::bad_request("choose at least one scope"));
+    }
+    let scopes = ScopeSet::resolve_all(&chosen).map_err(ApiError::bad_request)?;
+    let key = c.key();
+    grant::scopes(key, scopes)?;
+    let now = now_ms();
+    let expires_at = match form.get("expires_in") {
+        Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
+        None => None,
+    };
+    let expires_at = grant::life(key, expires_at)?;
+    let description = form.get("description").unwrap_or_default();
+    let app = &c.ctx.state.app;
+    let issued =
+        app.create_key(&key.tenant.slug, scopes, description, expires_at, &c.ctx.actor()).await?;
+    let page = SecretPage {
+        chrome: c.chrome("keys"),
+        title: "Key created",
+        key: row(&issued.key, now, key.id),
+        secret: issued.secret,
+        old: None,
+    };
+    Answer::with_status(StatusCode::CREATED, &page).map_err(|_| ApiError::Internal)
+}
+
+pub async fn revoke_form(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let key = c.ctx.state.app.tenant_key(c.ctx.tenant, id).await?;
+    Answer::page(&RevokePage { chrome: c.chrome("keys"), key: row(&key, now_ms(), c.key().id) })
+}
+
+pub async fn revoke(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let app = &c.ctx.state.app;
+    app.tenant_key(c.ctx.tenant, id).await?;
+    if let Err(e) = app.revoke_key(id, &c.ctx.actor()).await {
+        return refused(c, e.into()).await;
+    }
+    app.sessions.close_for_key(id);
+    if id == c.key().id {
+        // This session stood on it: signed out with it.
+        return Err(Failure::SignIn);
+    }
+    c.back("/keys?done=revoked")
+}
+
+pub async fn rotate(c: &Console<'_>) -> Result<Answer, Failure> {
+    match renew(c).await {
+        Ok(answer) => Ok(answer),
+        Err(e) => refused(c, e).await,
+    }
+}
+
+async fn renew(c: &Console<'_>) -> Result<Answer, ApiError> {
+    let id = c.id(0).map_err(|_| ApiError::NotFound)?;
+    let app = &c.ctx.state.app;
+    let old = app.tenant_key(c.ctx.tenant, id).await?;
+    let key = c.key();
+    grant::scopes(key, ScopeSet::from_stored(&old.scopes))?;
+    grant::life(key, old.expires_at)?;
+    let now = now_ms();
+    let old_expires_at = match c.form().get("expire_old_in") {
+        Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
+        None => None,
+    };
+    let issued = app.rotate_key(id, old_expires_at, &c.ctx.actor()).await?;
+    let old = app.tenant_key(c.ctx.tenant, id).await?;
+    let page = SecretPage {
+        chrome: c.chrome("keys"),
+        title: "Key rotated",
+        key: row(&issued.key, now, key.id),
+        secret: issued.secret,
+        old: Some(row(&old, now, key.id)),
+    };
+    Answer::with_status(StatusCode::CREATED, &page).map_err(|_| ApiError::Internal)
+}

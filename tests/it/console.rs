@@ -1,0 +1,437 @@
+//! The web console: its sign-in, sessions and CSRF over plain HTTP, then the whole admin flow
+//! in a real browser (headless Chromium driven by chromedriver over WebDriver), with a
+//! screenshot of every page in `target/console-screenshots/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::harness::{Resp, Server};
+use crate::receiver::Receiver;
+
+/// A console HTTP client that keeps cookies by hand and never follows redirects.
+struct Browserless<'a> {
+    s: &'a Server,
+    cookies: Vec<(String, String)>,
+}
+
+impl<'a> Browserless<'a> {
+    fn new(s: &'a Server) -> Self {
+        Browserless { s, cookies: Vec::new() }
+    }
+
+    fn send(&mut self, method: &str, path: &str, form: &[(&str, &str)]) -> Resp {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut req = ureq::http::Request::builder().method(method).uri(self.s.url(path));
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req = req.header("Cookie", jar.join("; "));
+        }
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form {
+            body.append_pair(k, v);
+        }
+        let req = req
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.finish().into_bytes())
+            .unwrap();
+        let resp = Resp::from(agent.run(req).unwrap());
+        for set in resp.headers.get_all("set-cookie") {
+            let (pair, _) = set.to_str().unwrap().split_once(';').unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        resp
+    }
+
+    fn get(&mut self, path: &str) -> Resp {
+        self.send("GET", path, &[])
+    }
+
+    /// The `csrf` form field of a page.
+    fn csrf(page: &Resp) -> String {
+        let at = page.body.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+        page.body[at..].split('"').next().unwrap().to_owned()
+    }
+
+    fn sign_in(&mut self, base: &str, key: &str) -> Resp {
+        let form = self.get(&format!("{base}/login"));
+        let csrf = Self::csrf(&form);
+        self.send("POST", &format!("{base}/login"), &[("key", key), ("csrf", &csrf)])
+    }
+}
+
+#[test]
+fn sign_in_sessions_and_csrf_over_http() {
+    let s = Server::start_args(&["--auth-failures-per-minute", "3"]);
+    let root = s.root_key();
+    let mut b = Browserless::new(&s);
+
+    // Not signed in: to the login page.
+    let r = b.get("/console/keys");
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/login")));
+    let form = b.get("/console/login");
+    assert_eq!(form.status, 200);
+    let csp = form.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(form.header("referrer-policy"), Some("no-referrer"));
+    assert!(!form.body.contains("<script>"), "no inline script");
+
+    // A login form posted without its cookie's token is refused (login CSRF).
+    let mut stranger = Browserless::new(&s);
+    let r = stranger.send("POST", "/console/login", &[("key", &root), ("csrf", "forged")]);
+    assert_eq!(r.status, 403);
+    assert!(
+        !r.headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("whoot_console="))
+    );
+
+    // A key without api_keys.manage does not sign in.
+    let (usage_only, _) = s.create_key("default", &["usage"]);
+    assert_eq!(b.sign_in("/console", &usage_only).status, 401);
+
+    let r = b.sign_in("/console", &root);
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/")));
+    let cookie = r.headers.get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned());
+    let session = cookie.into_iter().find(|c| c.starts_with("whoot_console=")).unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    let keys = b.get("/console/keys");
+    assert_eq!(keys.status, 200, "{}", keys.body);
+
+    // A change without the session's CSRF token changes nothing.
+    let before = s.get("/api-keys", Some(&root)).json()["keys"].as_array().unwrap().len();
+    let r = b.send("POST", "/console/keys", &[("scope", "usage"), ("description", "forged")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = b.send("POST", "/console/keys", &[("scope", "usage"), ("csrf", "wrong")]);
+    assert_eq!(r.status, 403);
+    assert_eq!(s.get("/api-keys", Some(&root)).json()["keys"].as_array().unwrap().len(), before);
+    // With it, a key is made; a scope the session's key lacks is refused by the same rule as
+    // the API's.
+    let csrf = Browserless::csrf(&keys);
+    let r = b.send("POST", "/console/keys", &[("scope", "usage"), ("csrf", &csrf)]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.contains("wh_live_"), "the secret, once");
+
+    // Another tenant's console path is not found, even signed in.
+    s.cli_line("tenant create other --name Other --seats 5");
+    assert_eq!(b.get("/v1/other/console/keys").status, 404);
+    assert_eq!(b.get("/v1/default/console/keys").status, 200);
+
+    // Log out: the session is gone.
+    let r = b.send("POST", "/console/logout", &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(b.get("/console/keys").status, 303);
+
+    // Failed sign-ins count toward the address's failure limit (3 a minute here; the key
+    // without api_keys.manage above was the first).
+    let mut guesser = Browserless::new(&s);
+    for _ in 0..2 {
+        assert_eq!(guesser.sign_in("/console", "wh_live_nope").status, 401);
+    }
+    assert_eq!(guesser.sign_in("/console", &root).status, 429, "blocked, even with a good key");
+}
+
+#[test]
+fn a_sign_in_link_works_once_and_its_key_ends_the_session() {
+    let (s, root) = Server::keyed();
+    let link = s.cli_line("console login --tenant default");
+    let url = link["url"].as_str().unwrap();
+    let path = url.strip_prefix(&format!("http://{}", s.addr)).expect("a link to this server");
+    let mut b = Browserless::new(&s);
+    let page = b.get(path);
+    assert_eq!(page.status, 200);
+    let csrf = Browserless::csrf(&page);
+    let r = b.send("POST", path, &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let overview = b.get("/console/");
+    assert!(overview.body.contains("console sign-in link"), "{}", overview.body);
+    // Used: a second browser cannot use it.
+    let mut other = Browserless::new(&s);
+    let csrf = Browserless::csrf(&other.get(path));
+    assert_eq!(other.send("POST", path, &[("csrf", &csrf)]).status, 401);
+
+    // The session stands on the link's key: revoking it through the API ends the session.
+    let keys = s.get("/api-keys", Some(&root)).json();
+    let link_key = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["description"] == "console sign-in link")
+        .unwrap();
+    assert_eq!(link_key["status"], "active");
+    assert!(link_key["expires_at"].is_string(), "a link's key expires");
+    let id = link_key["key_id"].as_str().unwrap();
+    let r = s.request("POST", &format!("/api-keys/{id}/revoke"), Some(&root), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(b.get("/console/").status, 303, "signed out by the revoke");
+
+    // The CLI says so when no server runs.
+    drop(s);
+}
+
+// --- In a real browser -------------------------------------------------------------------
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn start_driver(path: &PathBuf) -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let profile = driver._profile.path().display().to_string();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            // The flags that keep Chromium off the network it cannot reach here, and headless.
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--disable-quic", "--window-size=1280,1000",
+                format!("--user-data-dir={profile}")],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a session")
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits until the page's HTML contains `text` (htmx swaps pages in place, so a click does not
+/// wait for a navigation).
+async fn see(c: &Client, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let html = c.source().await.unwrap();
+        if html.contains(text) {
+            return html;
+        }
+        assert!(Instant::now() < deadline, "never saw {text:?} in {html}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait().for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let field = c.wait().for_element(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+#[test]
+fn the_console_in_a_real_browser() {
+    let Some(path) = chromedriver() else {
+        // .ci/run installs chromium and chromium-driver and sets WHOOT_BROWSER_TESTS=required.
+        assert!(
+            std::env::var("WHOOT_BROWSER_TESTS").as_deref() != Ok("required"),
+            "chromedriver is not installed (apt install chromium chromium-driver)"
+        );
+        eprintln!("skipped: no chromedriver (apt install chromium chromium-driver)");
+        return;
+    };
+    let (s, root) = Server::keyed();
+    for i in 0..3 {
+        let user =
+            json!({"email": format!("user{i}@example.com"), "full_name": format!("User {i}")});
+        assert_eq!(s.send("POST", "/users", &root, &user).status, 201);
+    }
+    let room = s.cli_line("room create --tenant default Hangar")["id"].as_str().unwrap().to_owned();
+    let rx = Receiver::start();
+    let hook = s.send("POST", "/webhooks", &root, &json!({"url": rx.url(), "events": ["*"]}));
+    let hook = hook.json()["id"].as_str().unwrap().to_owned();
+
+    let driver = start_driver(&path);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = browser(&driver).await;
+        let url = |p: &str| format!("http://{}{p}", s.addr);
+
+        // Sign in with a pasted key.
+        c.goto(&url("/console/")).await.unwrap();
+        see(&c, "Sign in to the console").await;
+        shot(&c, "login").await;
+        fill(&c, "#key", &root).await;
+        click(&c, "#sign-in").await;
+        see(&c, "seats used").await;
+        shot(&c, "overview").await;
+
+        // Create a key with two scopes; its secret is shown once.
+        click(&c, "nav a[href='/console/keys']").await;
+        see(&c, "Create a key").await;
+        fill(&c, "#description", "Browser key").await;
+        click(&c, "input[name='scope'][value='usage']").await;
+        click(&c, "input[name='scope'][value='api:users:read']").await;
+        click(&c, "#create-submit").await;
+        see(&c, "only time it is shown").await;
+        let secret =
+            c.find(Locator::Css("#secret")).await.unwrap().prop("value").await.unwrap().unwrap();
+        assert!(secret.starts_with("wh_live_"), "{secret}");
+        shot(&c, "key-secret").await;
+
+        // The API takes it, with those scopes only.
+        assert_eq!(s.get("/usage", Some(&secret)).status, 200);
+        assert_eq!(s.get("/users", Some(&secret)).status, 200);
+        assert_eq!(s.get("/webhooks", Some(&secret)).status, 403);
+
+        // Back on the list, never the secret again.
+        click(&c, "#done").await;
+        let html = see(&c, "Create a key").await;
+        assert!(html.contains("Browser key"));
+        assert!(!html.contains(&secret), "the secret is not shown twice");
+        shot(&c, "api-keys").await;
+
+        // Revoke it, after a confirmation; the API refuses it on the next request.
+        let row = c.find(Locator::XPath("//tr[.//strong[text()='Browser key']]")).await.unwrap();
+        row.find(Locator::Css("a.danger")).await.unwrap().click().await.unwrap();
+        see(&c, "Revoke “Browser key”?").await;
+        shot(&c, "key-revoke").await;
+        click(&c, "#confirm-revoke").await;
+        see(&c, "requests with it are refused").await;
+        assert_eq!(s.get("/usage", Some(&secret)).status, 401);
+
+        // The audit log names the console's key for both.
+        click(&c, "nav a[href='/console/audit']").await;
+        let html = see(&c, "api_key.revoked").await;
+        assert!(html.contains("api_key.created") && html.contains("key “bootstrap key"), "{html}");
+        shot(&c, "audit").await;
+
+        // Users: search, deactivate (the API sees it).
+        click(&c, "nav a[href='/console/users']").await;
+        see(&c, "user0@example.com").await;
+        fill(&c, "#q", "user1").await;
+        let users = c.find(Locator::Css("#q")).await.unwrap();
+        users.send_keys("\u{E007}").await.unwrap(); // Enter
+        see(&c, "match(es) for").await;
+        click(&c, "button[aria-label='Deactivate user1@example.com']").await;
+        see(&c, "Reactivate user1@example.com").await;
+        shot(&c, "users").await;
+        let list = s.get("/users", Some(&root)).json();
+        let user1 = list["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "user1@example.com")
+            .unwrap()
+            .clone();
+        assert_eq!(user1["active"], false);
+
+        // Rooms: add a member who may transmit, then take it back.
+        click(&c, "nav a[href='/console/rooms']").await;
+        click(&c, &format!("a[href='/console/rooms/{room}']")).await;
+        see(&c, "Add a member").await;
+        fill(&c, "#user", "user0@example.com").await;
+        click(&c, "input[name='tx_permission']").await;
+        click(&c, "#add-member button").await;
+        see(&c, "Revoke transmit").await;
+        let members = s.get(&format!("/rooms/{room}/members"), Some(&root)).json();
+        assert_eq!(members["members"][0]["tx_permission"], true, "{members}");
+        click(&c, "button[aria-label^='Stop']").await;
+        see(&c, "Allow transmit").await;
+        shot(&c, "room").await;
+        let members = s.get(&format!("/rooms/{room}/members"), Some(&root)).json();
+        assert_eq!(members["members"][0]["tx_permission"], false);
+        click(&c, "nav a[href='/console/rooms']").await;
+        see(&c, "<table id=\"rooms\">").await;
+        shot(&c, "rooms").await;
+
+        // Webhooks: a test event, delivered and signed.
+        click(&c, "nav a[href='/console/webhooks']").await;
+        see(&c, &rx.url()).await;
+        shot(&c, "webhooks").await;
+        click(&c, &format!("a[href='/console/webhooks/{hook}']")).await;
+        click(&c, "#send-test").await;
+        see(&c, "Delivered: the receiver answered HTTP 200").await;
+        shot(&c, "webhook").await;
+        assert!(!rx.of_type("webhook.test").is_empty());
+
+        // At 360 px wide, the pages still fit.
+        c.set_window_size(360, 800).await.unwrap();
+        click(&c, "nav a[href='/console/keys']").await;
+        see(&c, "Create a key").await;
+        let width: Value =
+            c.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
+        assert!(width.as_u64().unwrap() <= 360, "{width} px wide at 360");
+        shot(&c, "api-keys-narrow").await;
+        c.set_window_size(1280, 1000).await.unwrap();
+
+        // Log out: the console asks to sign in again.
+        click(&c, "#logout").await;
+        see(&c, "Sign in to the console").await;
+        c.goto(&url("/console/keys")).await.unwrap();
+        see(&c, "Sign in to the console").await;
+
+        // Sign in with a one-time link.
+        let link = s.cli_line("console login --tenant default");
+        c.goto(link["url"].as_str().unwrap()).await.unwrap();
+        see(&c, "This link works once").await;
+        shot(&c, "link").await;
+        click(&c, "#continue").await;
+        see(&c, "console sign-in link").await;
+        see(&c, "seats used").await;
+        click(&c, "#logout").await;
+        see(&c, "Sign in to the console").await;
+
+        c.close().await.unwrap();
+    });
+}
