@@ -178,8 +178,13 @@ fn a_sign_in_link_works_once_and_its_key_ends_the_session() {
     assert_eq!(r.status, 200);
     assert_eq!(b.get("/console/").status, 303, "signed out by the revoke");
 
-    // The CLI says so when no server runs.
-    drop(s);
+    // Without a running server there is nowhere to keep a link: the CLI says so.
+    let idle = tempfile::tempdir().unwrap();
+    let out =
+        crate::harness::cli_in(idle.path(), &["console", "login", "--tenant", "default", "--json"]);
+    assert!(!out.status.success());
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["code"], "SERVER_NOT_RUNNING", "{err}");
 }
 
 // --- In a real browser -------------------------------------------------------------------
@@ -311,8 +316,10 @@ fn the_console_in_a_real_browser() {
         c.goto(&url("/console/")).await.unwrap();
         see(&c, "Sign in to the console").await;
         shot(&c, "login").await;
+        // By keyboard: the key, then Enter.
         fill(&c, "#key", &root).await;
-        click(&c, "#sign-in").await;
+        let key_field = c.find(Locator::Css("#key")).await.unwrap();
+        key_field.send_keys("\u{E007}").await.unwrap();
         see(&c, "seats used").await;
         shot(&c, "overview").await;
 

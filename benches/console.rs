@@ -1,0 +1,177 @@
+//! The web console's pages on a tenant of 10,000 users: each page fetched 200 times in a row
+//! over one keep-alive connection, signed in, after 20 warm-up fetches; p50 and p99 printed.
+//!
+//! cargo bench --bench console
+//! Setup data is written through the store API; sign-in goes through the console's own form.
+
+#![allow(clippy::restriction, clippy::pedantic)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpStream;
+use uuid::Uuid;
+use whoot_mgmt::auth::ScopeSet;
+use whoot_mgmt::http::Settings;
+use whoot_mgmt::store::audit::Actor;
+use whoot_mgmt::store::rooms::{self, Room};
+use whoot_mgmt::store::users::{self, User};
+
+const USERS: usize = 10_000;
+const ROUNDS: usize = 200;
+
+struct Browser {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    async fn connect(addr: SocketAddr) -> Browser {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        Browser { sender, cookies: HashMap::new() }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, form: &str) -> (u16, String, Duration) {
+        let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "bench")
+            .header("cookie", jar.join("; "))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form.to_owned())))
+            .unwrap();
+        let t = Instant::now();
+        self.sender.ready().await.unwrap();
+        let resp = self.sender.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        for set in resp.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.insert(k.to_owned(), v.to_owned());
+        }
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned(), t.elapsed())
+    }
+}
+
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+fn main() {
+    common::on_two_threads(run());
+}
+
+async fn run() {
+    let (running, _tmp, secret) =
+        common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
+    let app = running.state.app.clone();
+    let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
+    let store = app.store.clone();
+    println!(
+        "console pages on a tenant of {USERS} users ({} cores), {ROUNDS} fetches each",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    let t = Instant::now();
+    let mut ids = Vec::with_capacity(USERS);
+    for chunk in (0..USERS).collect::<Vec<_>>().chunks(1000) {
+        let batch: Vec<User> = chunk
+            .iter()
+            .map(|i| User::new(Uuid::now_v7(), format!("user{i}@bench.example"), 0))
+            .collect();
+        ids.extend(batch.iter().map(|u| u.id));
+        store
+            .write(move |txn| {
+                for u in &batch {
+                    users::create(txn, tenant, u)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let room = Room::new(Uuid::now_v7(), "Hangar", 0);
+    let room_id = room.id;
+    let wanted: HashMap<Uuid, Option<bool>> =
+        ids[..1000].iter().map(|&u| (u, Some(false))).collect();
+    store
+        .write(move |txn| {
+            rooms::create(txn, tenant, &room)?;
+            rooms::sync_members(txn, tenant, room.id, &wanted, rooms::Eligible::Active, 0)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for i in 0..20 {
+        let scopes = ScopeSet::resolve_all(&["usage"]).unwrap();
+        app.create_key("default", scopes, &format!("bench key {i}"), None, &Actor::Cli)
+            .await
+            .unwrap();
+    }
+    let mut api = common::Client::connect(running.addr, &secret).await;
+    let hook = json!({"url": "http://127.0.0.1:9/hooks", "events": ["*"]});
+    let (status, body, _) = api.call("POST", "/webhooks", Some(&hook)).await;
+    assert_eq!(status, 201, "{body:?}");
+    let hook: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let hook = hook["id"].as_str().unwrap().to_owned();
+    println!(
+        "setup: {USERS} users, a room of 1,000, 21 keys, a webhook in {}",
+        common::ms(t.elapsed())
+    );
+
+    let mut b = Browser::connect(running.addr).await;
+    let (_, form, _) = b.send("GET", "/console/login", "").await;
+    let login = format!("key={secret}&csrf={}", csrf(&form));
+    let (status, _, _) = b.send("POST", "/console/login", &login).await;
+    assert_eq!(status, 303, "signed in");
+
+    let middle = ids[USERS / 2];
+    let pages = [
+        "/console/".to_owned(),
+        "/console/keys".to_owned(),
+        "/console/users".to_owned(),
+        format!("/console/users?after={middle}"),
+        "/console/users?q=user50".to_owned(),
+        "/console/rooms".to_owned(),
+        format!("/console/rooms/{room_id}"),
+        "/console/webhooks".to_owned(),
+        format!("/console/webhooks/{hook}"),
+        "/console/audit".to_owned(),
+    ];
+    println!("{:<44} {:>9} {:>9} {:>9}", "page", "p50", "p99", "bytes");
+    for page in &pages {
+        for _ in 0..20 {
+            b.send("GET", page, "").await;
+        }
+        let mut times = Vec::with_capacity(ROUNDS);
+        let mut bytes = 0;
+        for _ in 0..ROUNDS {
+            let (status, body, took) = b.send("GET", page, "").await;
+            assert_eq!(status, 200, "{page}: {body}");
+            bytes = body.len();
+            times.push(took);
+        }
+        times.sort();
+        let p99 = times[times.len() * 99 / 100];
+        println!(
+            "{page:<44} {:>9} {:>9} {bytes:>9}",
+            common::ms(times[times.len() / 2]),
+            common::ms(p99)
+        );
+    }
+    running.shutdown().await;
+}
