@@ -51,11 +51,16 @@ impl Handler for Api {
         let user_agent = req.headers().get(hyper::header::USER_AGENT).cloned();
         let mut seen = Seen { endpoint: "unmatched", caller: None };
         let mut code = None;
+        let console = crate::console::is_console_path(req.uri().path());
         let mut resp = match dispatch(state, req, client, &mut seen).await {
             Ok(resp) => resp,
             Err((err, style)) => {
                 code = Some(err.code());
-                err.into_response(style)
+                match &console {
+                    // A person at a browser: a page, not JSON.
+                    Some(base) => crate::console::routing_error(base, &err),
+                    None => err.into_response(style),
+                }
             }
         };
         let took = started.elapsed();

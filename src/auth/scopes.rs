@@ -50,6 +50,25 @@ impl Scope {
         }
     }
 
+    /// What the scope lets a key do, as the console offers it.
+    pub fn about(self) -> &'static str {
+        match self {
+            Scope::ScimUsersRead => "List and retrieve SCIM users.",
+            Scope::ScimUsersWrite => "Create, update, and deactivate SCIM users.",
+            Scope::ScimGroupsRead => "List and retrieve SCIM groups.",
+            Scope::ScimGroupsWrite => "Update SCIM group membership mappings.",
+            Scope::ApiUsersRead => "List and retrieve users through the native API.",
+            Scope::ApiUsersWrite => "Create, update, and deactivate users through the native API.",
+            Scope::ApiRoomsRead => {
+                "Read rooms (channels) and their members through the native API."
+            }
+            Scope::ApiRoomsWrite => "Add and remove room (channel) members through the native API.",
+            Scope::Usage => "Read seat usage.",
+            Scope::Webhooks => "Manage webhook registrations and read the change stream.",
+            Scope::ApiKeysManage => "Create, revoke and rotate API keys; read the audit log.",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|s| s.name() == name)
     }

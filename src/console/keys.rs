@@ -29,6 +29,7 @@ pub struct KeyRow {
 
 pub struct ScopeChoice {
     pub name: &'static str,
+    pub about: &'static str,
     /// Only scopes the session's key holds can be given.
     pub grantable: bool,
 }
@@ -107,7 +108,11 @@ pub async fn list(c: &Console<'_>, error: Option<(StatusCode, String)>) -> Resul
         keys: keys.iter().map(|k| row(k, now, key.id)).collect(),
         scopes: Scope::ALL
             .iter()
-            .map(|s| ScopeChoice { name: s.name(), grantable: key.scopes.contains(*s) })
+            .map(|s| ScopeChoice {
+                name: s.name(),
+                about: s.about(),
+                grantable: key.scopes.contains(*s),
+            })
             .collect(),
         expiries: EXPIRIES,
         notice,

@@ -174,7 +174,32 @@ pub async fn serve(
         ),
         Err(Failure::Api(e)) => view::error_page(&req.base, &e),
     };
-    (resp, key)
+    (after_post(&req, resp), key)
+}
+
+/// A page answering a form post stays at the page the form was on: htmx would otherwise show
+/// the post's URL, which a reload would then GET.
+fn after_post(req: &Request<'_>, mut resp: HttpResponse) -> HttpResponse {
+    if req.parts.method == Method::POST && resp.status() != hyper::StatusCode::SEE_OTHER {
+        resp.headers_mut().insert("hx-push-url", hyper::header::HeaderValue::from_static("false"));
+    }
+    resp
+}
+
+/// Whether `path` is a console path (`/console…` or `/v1/{slug}/console…`): its routing errors
+/// are pages too.
+pub fn is_console_path(path: &str) -> Option<String> {
+    let mut segments = path.split('/').skip(1);
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("console"), _, _) => Some("/console".to_owned()),
+        (Some("v1"), Some(slug), Some("console")) => Some(format!("/v1/{slug}/console")),
+        _ => None,
+    }
+}
+
+/// A routing error (unknown page, wrong method) on a console path, as a page.
+pub fn routing_error(base: &str, e: &ApiError) -> HttpResponse {
+    view::error_page(base, e)
 }
 
 type Served = (Result<Answer, Failure>, Vec<String>, Option<Arc<KeyState>>);

@@ -118,7 +118,13 @@ pub fn error_page(base: &str, e: &ApiError) -> HttpResponse {
         message: e.message(),
     };
     let html = page.render().unwrap_or_else(|_| e.message());
-    html_response(status, html)
+    let mut resp = html_response(status, html);
+    if let ApiError::MethodNotAllowed { allow } = e
+        && let Ok(v) = HeaderValue::from_str(allow)
+    {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }
 
 pub fn html_response(status: StatusCode, html: String) -> HttpResponse {

@@ -125,6 +125,16 @@ fn sign_in_sessions_and_csrf_over_http() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r.body.contains("wh_live_"), "the secret, once");
 
+    // A page answering a post keeps the browser at the form's page (htmx would show the post's
+    // URL); a GET of a post-only URL, or an unknown page, is an HTML page, not JSON.
+    assert_eq!(r.header("hx-push-url"), Some("false"));
+    let r = b.get("/console/keys/00000000-0000-0000-0000-000000000000/rotate");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    assert!(r.header("content-type").unwrap().starts_with("text/html"), "{}", r.body);
+    let r = b.get("/console/nope");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("Back to the console"), "{}", r.body);
+
     // Another tenant's console path is not found, even signed in.
     s.cli_line("tenant create other --name Other --seats 5");
     assert_eq!(b.get("/v1/other/console/keys").status, 404);
@@ -411,6 +421,17 @@ fn the_console_in_a_real_browser() {
         see(&c, "Delivered: the receiver answered HTTP 200").await;
         shot(&c, "webhook").await;
         assert!(!rx.of_type("webhook.test").is_empty());
+        // Redeliver a delivered event: the receiver gets it again, under the same webhook-id.
+        let got = rx.wait_for(10, "the deactivation", |g| {
+            g.iter().any(|r| r.json()["type"] == "user.deactivated")
+        });
+        let count = got.len();
+        c.refresh().await.unwrap();
+        see(&c, "<td class=\"status-succeeded\">succeeded</td>").await;
+        click(&c, "#deliveries button").await;
+        let again = rx.wait_for(10, "the redelivery", |g| g.len() > count);
+        let last = again.last().unwrap();
+        assert!(got.iter().any(|r| r.id == last.id), "the same webhook-id: {}", last.id);
 
         // At 360 px wide, the pages still fit.
         c.set_window_size(360, 800).await.unwrap();
