@@ -1,5 +1,6 @@
-//! Load benchmark for `GET /me` (authentication, scope check, rate-limit bucket, JSON) against
-//! a bare hyper HTTP/1.1 handler answering a fixed body of similar size, in the same run.
+//! Load benchmark for `GET /me` (authentication, scope check, rate-limit bucket, JSON) and an
+//! indexed SCIM lookup (`userName eq`, 1,000 users) against a bare hyper HTTP/1.1 handler
+//! answering a fixed body of similar size, in the same run.
 //!
 //! cargo bench --bench me_load [-- --seconds 5]
 //!
@@ -20,6 +21,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use whoot_mgmt::http::Settings;
+use whoot_mgmt::store::audit::Actor;
+use whoot_mgmt::store::users::{self, User};
 
 const BARE_BODY: &str = r#"{"key_id":"01a20654-2276-7691-aa25-1874547ce5b4","tenant_slug":"default","tenant_id":"01a20654-2275-7040-b439-a3bdeff73c8c","scopes":["scim:users:read","scim:users:write","scim:groups:read","scim:groups:write","api:users:read","api:users:write","api:rooms:read","api:rooms:write","usage","webhooks"],"description":"bootstrap key (all scopes)"}"#;
 
@@ -57,8 +60,14 @@ fn main() {
         for (name, addr, key) in
             [("bare hyper", bare, None), ("whoot /me", whoot, Some(secret.as_str()))]
         {
-            client_rt.block_on(drive(addr, key, concurrency, Duration::from_secs(1)));
-            let r = client_rt.block_on(drive(addr, key, concurrency, Duration::from_secs(seconds)));
+            client_rt.block_on(drive(addr, key, "/me", concurrency, Duration::from_secs(1)));
+            let r = client_rt.block_on(drive(
+                addr,
+                key,
+                "/me",
+                concurrency,
+                Duration::from_secs(seconds),
+            ));
             let rps = r.requests as f64 / r.elapsed.as_secs_f64();
             println!(
                 "{name:<12} {concurrency:>5} {rps:>10.0} {:>9} {:>9} {:>7}",
@@ -72,6 +81,56 @@ fn main() {
             100.0 * rates[1] / rates[0]
         );
     }
+
+    // An indexed SCIM lookup over 1,000 users.
+    let app = running.state.app.clone();
+    server_rt.block_on(async {
+        let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
+        let batch: Vec<User> = (0..1000)
+            .map(|i| User::new(uuid::Uuid::now_v7(), format!("user{i}@bench.example"), 0))
+            .collect();
+        app.store
+            .write(move |txn| {
+                for u in &batch {
+                    users::create(txn, tenant, u)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    });
+    let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user500%40bench.example%22";
+    let mut by_concurrency = Vec::new();
+    for concurrency in [16usize, 64] {
+        let mut rates = Vec::new();
+        for (name, addr, key, path) in [
+            ("bare hyper", bare, None, "/plain"),
+            ("whoot SCIM eq", whoot, Some(secret.as_str()), lookup),
+        ] {
+            client_rt.block_on(drive(addr, key, path, concurrency, Duration::from_secs(1)));
+            let r = client_rt.block_on(drive(
+                addr,
+                key,
+                path,
+                concurrency,
+                Duration::from_secs(seconds),
+            ));
+            let rps = r.requests as f64 / r.elapsed.as_secs_f64();
+            println!(
+                "{name:<12} {concurrency:>5} {rps:>10.0} {:>9} {:>9} {:>7}",
+                r.p50_us, r.p99_us, r.errors
+            );
+            rates.push(rps);
+        }
+        println!(
+            "{:<12} {concurrency:>5} {:>9.0}% of bare hyper",
+            "ratio",
+            100.0 * rates[1] / rates[0]
+        );
+        by_concurrency.push(rates[1]);
+    }
+    println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * by_concurrency[1] / by_concurrency[0]);
+    drop(app);
     server_rt.block_on(running.shutdown());
 }
 
@@ -115,6 +174,7 @@ async fn start_bare() -> SocketAddr {
 async fn drive(
     addr: SocketAddr,
     key: Option<&str>,
+    path: &'static str,
     concurrency: usize,
     length: Duration,
 ) -> Result {
@@ -133,7 +193,7 @@ async fn drive(
             let mut latencies = Vec::with_capacity(100_000);
             let mut errors = 0;
             while Instant::now() < deadline {
-                let mut req = hyper::Request::get("/me").header("host", "bench");
+                let mut req = hyper::Request::get(path).header("host", "bench");
                 if let Some(auth) = &auth {
                     req = req.header("authorization", auth);
                 }

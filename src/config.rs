@@ -130,6 +130,10 @@ settings! {
             "Also serve the per-tenant series (seats by tenant slug) on the API address's /metrics. \
              They are always on metrics_listen, which only your monitoring should reach; on the API \
              address anyone could read every tenant's slug.";
+        cache_size_mb: u64 = 64, env "WHOOT_CACHE_SIZE_MB",
+            "The store's page cache, in MiB, held in the server's memory. The operating system's \
+             page cache still keeps the rest of the file in memory it can reclaim; raise this \
+             only if reads of a large store show up as disk reads.";
         scan_limit: u64 = 200000, env "WHOOT_SCAN_LIMIT",
             "Most records a SCIM filter or sort that no index serves may examine; past it the list \
              answers 400 tooMany (0 = no limit).";

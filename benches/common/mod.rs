@@ -25,12 +25,28 @@ pub async fn start_server_with(
     webhook_worker: bool,
 ) -> (Running, tempfile::TempDir, String) {
     let tmp = tempfile::tempdir().unwrap();
-    let running = server::start(ServeOptions {
-        data_dir: tmp.path().to_owned(),
+    let running = start_with(tmp.path(), settings, true, webhook_worker).await;
+    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
+    (running, tmp, secret)
+}
+
+/// The real server on `dir` (bootstrapped on an empty one if `bootstrap`).
+pub async fn start_in(dir: &std::path::Path, settings: Settings, bootstrap: bool) -> Running {
+    start_with(dir, settings, bootstrap, true).await
+}
+
+async fn start_with(
+    dir: &std::path::Path,
+    settings: Settings,
+    bootstrap: bool,
+    webhook_worker: bool,
+) -> Running {
+    server::start(ServeOptions {
+        data_dir: dir.to_owned(),
         listen: "127.0.0.1:0".into(),
         metrics_listen: None,
         tls: None,
-        bootstrap: true,
+        bootstrap,
         webhook_worker,
         connections: whoot_mgmt::http::listener::Limits {
             max_connections: whoot_mgmt::http::listener::derived_max_connections(),
@@ -38,6 +54,7 @@ pub async fn start_server_with(
         },
         // The benchmark's receiver is on this host.
         audit_retention: Duration::from_secs(365 * 86_400),
+        cache_bytes: cache_bytes(),
         webhooks: whoot_mgmt::webhooks::Settings {
             allow: vec!["127.0.0.1/32".parse().unwrap()],
             ..Default::default()
@@ -45,9 +62,15 @@ pub async fn start_server_with(
         settings,
     })
     .await
-    .unwrap();
-    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
-    (running, tmp, secret)
+    .unwrap()
+}
+
+/// The store cache: `WHOOT_BENCH_CACHE_MB`, else the server's default.
+fn cache_bytes() -> usize {
+    std::env::var("WHOOT_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(whoot_mgmt::store::DEFAULT_CACHE_BYTES, |mb| mb << 20)
 }
 
 pub struct Client {

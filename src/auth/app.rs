@@ -29,7 +29,12 @@ pub struct App {
 
 impl App {
     pub fn open(data_dir: &Path) -> Result<Arc<App>> {
-        let store = Store::open(data_dir)?;
+        App::open_with_cache(data_dir, crate::store::DEFAULT_CACHE_BYTES)
+    }
+
+    /// `open` with a store page cache of `cache_bytes`.
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Arc<App>> {
+        let store = Store::open_with_cache(data_dir, cache_bytes)?;
         let (tenants, keys) = store.read_now(|tx| Ok((tenants::list(tx)?, keys::list_all(tx)?)))?;
         let registry = Registry::new(&tenants, &keys);
         Ok(Arc::new(App { store, registry, sessions: Default::default() }))

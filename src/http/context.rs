@@ -164,6 +164,16 @@ impl Ctx<'_> {
         self.state.app.store.view(f).await
     }
 
+    /// A store read of a bounded handful of records (by id, by an index entry), run here on
+    /// the async worker: for such a read, handing it to the blocking pool and back costs more
+    /// than the read itself. Anything that may walk many records goes through `view`/`read`.
+    pub fn lookup<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&crate::store::ReadTxn) -> Result<T, ApiError>,
+    {
+        self.state.app.store.view_here(f)
+    }
+
     /// A store read on a read transaction, off the async workers.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -630,6 +630,24 @@ pub fn indexed_equality(filter: &Filter) -> Option<(IndexedAttr, &str)> {
     }
 }
 
+/// A `sw` on userName or externalId that every match must satisfy: (attribute, prefix), for a
+/// walk of that attribute's index.
+pub fn indexed_prefix(filter: &Filter) -> Option<(IndexedAttr, &str)> {
+    match filter {
+        Filter::Compare(path, Op::Sw, CompValue::Str(v))
+            if path.uri.as_deref().is_none_or(is_core_urn) && path.sub.is_none() =>
+        {
+            match path.name.to_ascii_lowercase().as_str() {
+                "username" => Some((IndexedAttr::UserName, v)),
+                "externalid" => Some((IndexedAttr::ExternalId, v)),
+                _ => None,
+            }
+        }
+        Filter::And(a, b) => indexed_prefix(a).or_else(|| indexed_prefix(b)),
+        _ => None,
+    }
+}
+
 /// `value eq "…"` inside a value path's filter (alone or in an `and`).
 fn element_value_equality(filter: &Filter) -> Option<&str> {
     match filter {

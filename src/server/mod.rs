@@ -47,6 +47,8 @@ pub struct ServeOptions {
     pub webhooks: crate::webhooks::Settings,
     /// How long audit log entries are kept.
     pub audit_retention: Duration,
+    /// The store's page cache.
+    pub cache_bytes: usize,
 }
 
 impl ServeOptions {
@@ -90,6 +92,8 @@ impl ServeOptions {
                 },
             },
             audit_retention: Duration::from_secs(config.audit_retention_days * 86_400),
+            cache_bytes: usize::try_from(config.cache_size_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
@@ -127,7 +131,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
         Some((cert, key)) => Some(Certificate::load(cert, key)?),
         None => None,
     };
-    let app = App::open(&opts.data_dir).map_err(|e| e.to_string())?;
+    let app = App::open_with_cache(&opts.data_dir, opts.cache_bytes).map_err(|e| e.to_string())?;
     for file in crate::store::remove_leftovers(&opts.data_dir) {
         tracing::info!(file = %file.display(), "removed what an interrupted backup left");
     }

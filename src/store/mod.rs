@@ -185,6 +185,10 @@ impl Drop for Inner {
     }
 }
 
+/// The page cache a store opens with unless told otherwise (redb's default is 1 GiB, which a
+/// large store fills: resident memory then grows with the store).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 /// Handle to the open store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -193,11 +197,17 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store file in `data_dir`, creating the directory (mode 0700) if
-    /// needed, and starts the writer thread.
+    /// needed, and starts the writer thread, with the default page cache.
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Store::open_with_cache(data_dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// `open` with a page cache of `cache_bytes` (redb's own; the OS page cache still holds
+    /// the file, outside the process's resident memory).
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Store> {
         create_private_dir(data_dir)?;
         let path = data_dir.join(STORE_FILE);
-        let db = match Database::create(&path) {
+        let db = match Database::builder().set_cache_size(cache_bytes).create(&path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(Error::Failed(Failure::Locked));
@@ -291,6 +301,17 @@ impl Store {
         let db = self.inner.handle.get()?;
         let read = tokio::task::spawn_blocking(move || f(&db.begin_read().map_err(Error::from)?));
         read.await.map_err(|_| Error::Failed(Failure::Unavailable))?
+    }
+
+    /// `view` on the calling thread (see `Ctx::lookup`: for bounded reads only).
+    pub fn view_here<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<Error>,
+        F: FnOnce(&ReadTransaction) -> Result<T, E>,
+    {
+        let db = self.inner.handle.get()?;
+        let tx = db.begin_read().map_err(Error::from)?;
+        f(&tx)
     }
 
     /// Writes a consistent copy of the store to `to` (a new file) from one read transaction, so

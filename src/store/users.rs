@@ -143,6 +143,31 @@ pub fn find_by_any_email(tx: &impl Tx, tenant: Uuid, email: &str) -> Result<Vec<
     Ok(out)
 }
 
+/// The users whose unique index entry starts with `key_prefix` (`user_name_key` or
+/// `external_id_key` of a prefix), in creation order; None when there are more than `cap`.
+pub fn with_index_prefix(
+    tx: &impl Tx,
+    tenant: Uuid,
+    key_prefix: &str,
+    cap: usize,
+) -> Result<Option<Vec<User>>> {
+    let t = tenant.as_u128();
+    let table = tx.table(USER_INDEX)?;
+    let mut ids = Vec::new();
+    for row in table.range((t, key_prefix)..)? {
+        let (key, id) = row?;
+        if !key.value().1.starts_with(key_prefix) {
+            break;
+        }
+        if ids.len() == cap {
+            return Ok(None);
+        }
+        ids.push(id.value());
+    }
+    ids.sort_unstable();
+    ids.iter().map(|id| get(tx, tenant, Uuid::from_u128(*id))).collect::<Result<_>>().map(Some)
+}
+
 /// Users whose userName or any email starts with `prefix` (ignoring case), in that index's
 /// order, at most `limit`: two index range walks, whatever the tenant's size.
 pub fn search_prefix(tx: &impl Tx, tenant: Uuid, prefix: &str, limit: usize) -> Result<Vec<User>> {

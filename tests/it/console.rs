@@ -207,8 +207,12 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// chromedriver and the Chromium it started share a process group of their own: all of
+    /// it goes, even when the test failed before closing the session.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.child.wait();
     }
 }
@@ -222,8 +226,10 @@ fn chromedriver() -> Option<PathBuf> {
 
 fn start_driver(path: &PathBuf) -> Driver {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    use std::os::unix::process::CommandExt;
     let child = Command::new(path)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

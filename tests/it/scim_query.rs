@@ -281,3 +281,38 @@ fn discovery_describes_the_server() {
     let ent = s.get(&format!("/scim/v2/Schemas/{ENT}"), Some(&groups_reader)).json();
     assert!(ent["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "manager"));
 }
+
+/// `sw` on userName or externalId walks the index: it answers past the scan budget (which
+/// refuses the same question asked of a non-indexed attribute), with the same matches, in
+/// creation order, and with externalId's case kept exact.
+#[test]
+fn starts_with_on_an_indexed_attribute_is_an_index_walk() {
+    let s = Server::start_args(&["--scan-limit", "3"]);
+    let key = s.root_key();
+    seed(&s, &key);
+    let q = |f: &str| query(&s, &key, &format!("filter={}", encode(f)));
+    let (status, list) = q(r#"userName sw "ALI""#);
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(names(&list), BTreeSet::from(["a".to_string()]));
+    let (status, list) = q(r#"userName sw "e""#);
+    assert_eq!((status, list["totalResults"].clone()), (200, json!(1)), "{list}");
+    // Case-exact externalId: "ext-" is three users, not EXT-5.
+    let (status, list) = q(r#"externalId sw "ext-""#);
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(names(&list), BTreeSet::from(["a", "b", "c"].map(String::from)));
+    let order: Vec<&str> = list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["externalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["ext-1", "ext-2", "ext-3"], "creation order");
+    // Combined with another condition, the walk finds the candidates and the filter decides.
+    let (status, list) = q(r#"externalId sw "ext-" and active eq false"#);
+    assert_eq!((status, names(&list)), (200, BTreeSet::from(["c".to_string()])));
+    // More prefix matches than the budget, or a prefix no index serves: 400 tooMany.
+    let (status, list) = q(r#"userName sw """#);
+    assert_eq!((status, list["scimType"].clone()), (400, json!("tooMany")), "{list}");
+    let (status, list) = q(r#"title sw "Eng""#);
+    assert_eq!((status, list["scimType"].clone()), (400, json!("tooMany")), "{list}");
+}

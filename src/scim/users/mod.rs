@@ -56,6 +56,15 @@ pub async fn search(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, ApiE
 
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
     let (tenant, base, limit) = (ctx.tenant, users_url(ctx), ctx.state.settings.scan_limit);
+    // An index lookup reads a record or two: here, not through the blocking pool.
+    if params.cursor.is_none()
+        && params.filter.as_ref().and_then(filter::indexed_equality).is_some()
+    {
+        let answer = ctx.lookup(|tx| {
+            Hits::gather(&params, |hits| matching(tx, tenant, params.filter.as_ref(), &base, hits))
+        })?;
+        return Ok(Reply::json(StatusCode::OK, &answer));
+    }
     let answer = ctx
         .view(move |tx| {
             if params.cursor.is_some() {
@@ -80,12 +89,15 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
 }
 
 /// The users an index lookup finds for `filter` (a superset of the matches), or None when the
-/// filter needs a scan.
+/// filter needs a scan: equality on userName, externalId or an email; `sw` on userName or
+/// externalId when at most `cap` users start so (past that, a scan within the scan budget).
 fn candidates(
     tx: &impl Tx,
     tenant: Uuid,
     filter: Option<&filter::Filter>,
+    cap: u64,
 ) -> store::Result<Option<Vec<User>>> {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
     Ok(match filter.and_then(filter::indexed_equality) {
         Some((IndexedAttr::UserName, v)) => {
             Some(users::find(tx, tenant, &users::user_name_key(v))?.into_iter().collect())
@@ -94,7 +106,15 @@ fn candidates(
             Some(users::find(tx, tenant, &users::external_id_key(v))?.into_iter().collect())
         }
         Some((IndexedAttr::Email, v)) => Some(users::find_by_any_email(tx, tenant, v)?),
-        None => None,
+        None => match filter.and_then(filter::indexed_prefix) {
+            Some((IndexedAttr::UserName, v)) => {
+                users::with_index_prefix(tx, tenant, &users::user_name_key(v), cap)?
+            }
+            Some((IndexedAttr::ExternalId, v)) => {
+                users::with_index_prefix(tx, tenant, &users::external_id_key(v), cap)?
+            }
+            _ => None,
+        },
     })
 }
 
@@ -105,7 +125,13 @@ pub(crate) fn within_budget(
     params: &ListParams,
     limit: u64,
 ) -> Result<(), ApiError> {
-    if params.filter.as_ref().and_then(filter::indexed_equality).is_some() {
+    let filter = params.filter.as_ref();
+    if filter.and_then(filter::indexed_equality).is_some() {
+        return Ok(());
+    }
+    if filter.and_then(filter::indexed_prefix).is_some()
+        && candidates(tx, tenant, filter, limit.max(1))?.is_some()
+    {
         return Ok(());
     }
     params.within_budget(users::count(tx, tenant)?, limit, "users")
@@ -122,7 +148,7 @@ pub(crate) fn matching(
     hits: &mut Hits<'_>,
 ) -> store::Result<()> {
     let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
-    let candidates = candidates(tx, tenant, filter)?;
+    let candidates = candidates(tx, tenant, filter, u64::MAX)?;
     let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
     match candidates {
         Some(list) => list.iter().map(render).filter(keep).for_each(|doc| hits.push(doc)),
@@ -150,7 +176,7 @@ fn cursor_page(
     let render = |u: &User| user::render(u, &format!("{base}/{}", u.id));
     let keep = |doc: &Value| filter.is_none_or(|f| filter::matches(f, doc));
     let mut page = CursorPage::new(params, fingerprint, limit);
-    let total = match candidates(tx, tenant, filter)? {
+    let total = match candidates(tx, tenant, filter, limit.max(1))? {
         Some(list) => {
             // An index lookup: few users.
             let hits = list.iter().map(|u| (u.id.as_u128(), render(u)));
@@ -169,7 +195,7 @@ fn cursor_page(
 
 pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let u = ctx.read(move |tx| resolve(tx, tenant, &raw)).await?;
+    let u = ctx.lookup(|tx| Ok(resolve(tx, tenant, &raw)?))?;
     Ok(written(StatusCode::OK, &u, &users_url(ctx), Some(&params)))
 }
 

@@ -1,0 +1,235 @@
+//! One tenant of a million users: built through the store API (not HTTP), then measured over
+//! HTTP against the real server in this process: resident memory, indexed lookups at 1k and at
+//! 1M users, deep pages by cursor and by startIndex, the filters sync tools use, `check`,
+//! `backup`, and startup after a clean stop.
+//!
+//! cargo bench --bench scale [-- --users 1000000]
+//!
+//! Until the restart, RSS is this process's (server and benchmark together; the benchmark holds
+//! the user ids, 16 bytes each); after it, the real binary's alone.
+
+#![allow(clippy::restriction, clippy::pedantic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Client, median, ms};
+use uuid::Uuid;
+use whoot_mgmt::http::Settings;
+use whoot_mgmt::store::audit::Actor;
+use whoot_mgmt::store::users::{self, User};
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn main() {
+    let users: usize = std::env::args()
+        .skip_while(|a| a != "--users")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    common::on_two_threads(run(users));
+}
+
+/// p50 of `n` lookups of `userName eq` over the first `population` users.
+async fn lookups(c: &mut Client, population: usize, n: usize) -> Duration {
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let k = (i * 7919) % population;
+        let path = format!("/scim/v2/Users?filter=userName%20eq%20%22user{k}%40scale.example%22");
+        let (status, body, took) = c.call("GET", &path, None).await;
+        assert_eq!(status, 200, "{body:?}");
+        times.push(took);
+    }
+    median(times)
+}
+
+async fn timed(c: &mut Client, path: &str) -> (u16, Duration, usize) {
+    let (status, body, took) = c.call("GET", path, None).await;
+    if status != 200 {
+        println!("  {path}: {}", String::from_utf8_lossy(&body));
+    }
+    (status, took, body.len())
+}
+
+async fn run(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = || Settings { default_rate_limit: 0, ..Settings::default() };
+    let running = common::start_in(dir.path(), settings(), true).await;
+    let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
+    let app = running.state.app.clone();
+    let tenant = app.set_seats("default", u32::MAX, &Actor::Cli).await.unwrap().id;
+    let store = app.store.clone();
+    let mut c = Client::connect(running.addr, &secret).await;
+    println!("scale benchmark: {n} users in one tenant ({} cores)", cores());
+    println!("RSS at start: {:.0} MB", rss_mb());
+
+    let t = Instant::now();
+    let mut ids: Vec<Uuid> = Vec::with_capacity(n);
+    let mut at_1k = None;
+    for start in (0..n).step_by(1000) {
+        let batch: Vec<User> = (start..(start + 1000).min(n))
+            .map(|i| {
+                let mut u = User::new(Uuid::now_v7(), format!("user{i}@scale.example"), 0);
+                u.external_id = Some(format!("ext-{i}"));
+                u
+            })
+            .collect();
+        ids.extend(batch.iter().map(|u| u.id));
+        store
+            .write(move |txn| {
+                for u in &batch {
+                    users::create(txn, tenant, u)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        if ids.len() == 1000 {
+            at_1k = Some((lookups(&mut c, 1000, 500).await, rss_mb()));
+        }
+    }
+    let built = t.elapsed();
+    println!(
+        "built {n} users in {} ({:.0} users/s); store file {} MB",
+        ms(built),
+        n as f64 / built.as_secs_f64(),
+        std::fs::metadata(store.path()).map(|m| m.len() / 1_000_000).unwrap_or(0)
+    );
+    let (lookup_1k, rss_1k) = at_1k.unwrap();
+    println!("at 1k users: userName eq p50 {}, RSS {rss_1k:.0} MB", ms(lookup_1k));
+    let lookup_1m = lookups(&mut c, n, 2000).await;
+    println!("at {n} users: userName eq p50 {}, RSS {:.0} MB", ms(lookup_1m), rss_mb());
+
+    let deep = ids[n * 9 / 10];
+    let cursor = whoot_mgmt::cursor::encode(
+        deep.as_u128(),
+        whoot_mgmt::cursor::fingerprint(&["native users"]),
+    );
+    let queries = [
+        ("native page of 100 by cursor at 90%", format!("/users?limit=100&cursor={cursor}")),
+        (
+            "SCIM page of 100, startIndex at 90%",
+            format!("/scim/v2/Users?startIndex={}&count=100", n * 9 / 10),
+        ),
+        ("SCIM externalId eq", "/scim/v2/Users?filter=externalId%20eq%20%22ext-12345%22".into()),
+        (
+            "SCIM userName sw (prefix)",
+            "/scim/v2/Users?filter=userName%20sw%20%22user99999%22".into(),
+        ),
+        (
+            "SCIM active eq true, count=100",
+            "/scim/v2/Users?filter=active%20eq%20true&count=100".into(),
+        ),
+        (
+            "SCIM meta.lastModified gt",
+            "/scim/v2/Users?filter=meta.lastModified%20gt%20%222030-01-01T00:00:00Z%22".into(),
+        ),
+    ];
+    println!("{:<40} {:>6} {:>10} {:>10}", "query", "status", "time", "bytes");
+    for (name, path) in &queries {
+        let _ = timed(&mut c, path).await;
+        let (status, took, bytes) = timed(&mut c, path).await;
+        println!("{name:<40} {status:>6} {:>10} {bytes:>10}", ms(took));
+    }
+    println!("RSS after the queries: {:.0} MB", rss_mb());
+
+    let t = Instant::now();
+    let report = app.store.read(whoot_mgmt::store::check::run).await.unwrap();
+    println!("check: {} ({} problems)", ms(t.elapsed()), report.problems.len());
+    let backup = dir.path().join("backup.redb");
+    let t = Instant::now();
+    let rows = app.store.backup(backup.clone()).await.unwrap();
+    println!("backup: {} ({rows} rows)", ms(t.elapsed()));
+    let _ = std::fs::remove_file(&backup);
+
+    drop((c, store, app));
+    running.shutdown().await;
+
+    // The rest against the real binary, so its memory is the server's alone.
+    let t = Instant::now();
+    let mut server = Spawned::start(dir.path());
+    println!("startup of the binary after a clean stop: {}", ms(t.elapsed()));
+    let mut c = Client::connect(server.addr, &secret).await;
+    let lookup = lookups(&mut c, n, 2000).await;
+    println!("binary: userName eq p50 {}, RSS {:.0} MB", ms(lookup), server.rss_mb());
+    let deep = format!("/scim/v2/Users?startIndex={}&count=100", n * 9 / 10);
+    let (status, took, _) = timed(&mut c, &deep).await;
+    println!(
+        "binary: startIndex page at 90% {status} in {}, RSS {:.0} MB",
+        ms(took),
+        server.rss_mb()
+    );
+    drop(c);
+    server.kill();
+    let t = Instant::now();
+    let server = Spawned::start(dir.path());
+    println!("startup of the binary after kill -9: {}", ms(t.elapsed()));
+    drop(server);
+}
+
+/// `whoot-mgmt serve` on `dir`, killed when dropped.
+struct Spawned {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Spawned {
+    fn start(dir: &std::path::Path) -> Spawned {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_whoot-mgmt"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
+            .arg(dir)
+            .env("WHOOT_LOG", "warn")
+            .envs(std::env::var("WHOOT_BENCH_CACHE_MB").map(|mb| ("WHOOT_CACHE_SIZE_MB", mb)))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        for line in out.lines() {
+            let line = line.unwrap();
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                return Spawned { child, addr: addr.parse().unwrap() };
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server did not start");
+    }
+
+    fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        let kb: f64 = status
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        kb / 1024.0
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
