@@ -130,6 +130,20 @@ fn main() {
         by_concurrency.push(rates[1]);
     }
     println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * by_concurrency[1] / by_concurrency[0]);
+
+    // A page of 100 users (about 46 KB) at c16.
+    let page = "/scim/v2/Users?startIndex=1&count=100";
+    client_rt.block_on(drive(whoot, Some(&secret), page, 16, Duration::from_secs(1)));
+    let r = client_rt.block_on(drive(whoot, Some(&secret), page, 16, Duration::from_secs(seconds)));
+    println!(
+        "{:<12} {:>5} {:>10.0} {:>9} {:>9} {:>7}  pages of 100 users",
+        "whoot page",
+        16,
+        r.requests as f64 / r.elapsed.as_secs_f64(),
+        r.p50_us,
+        r.p99_us,
+        r.errors
+    );
     drop(app);
     server_rt.block_on(running.shutdown());
 }

@@ -630,6 +630,13 @@ pub fn indexed_equality(filter: &Filter) -> Option<(IndexedAttr, &str)> {
     }
 }
 
+/// Whether the filter is nothing but an indexed equality: the index lookup then finds exactly
+/// the matches (userName and emails compare without case, as their indexes store them;
+/// externalId exactly, as its index does), with nothing left to check.
+pub fn is_exactly_indexed(filter: &Filter) -> bool {
+    matches!(filter, Filter::Compare(..)) && indexed_equality(filter).is_some()
+}
+
 /// A `sw` on userName or externalId that every match must satisfy: (attribute, prefix), for a
 /// walk of that attribute's index.
 pub fn indexed_prefix(filter: &Filter) -> Option<(IndexedAttr, &str)> {

@@ -212,6 +212,23 @@ impl ListParams {
         })
     }
 
+    /// Whether the page shows resources whole (no `attributes` or `excludedAttributes`): then
+    /// it can be written straight from the records (`ListPage`).
+    pub fn shows_whole(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
+    /// The ListResponse for one page of whole resources, serialized as `respond` builds it.
+    pub fn page<'r, T: serde::Serialize>(&self, total: u64, resources: &'r [T]) -> ListPage<'r, T> {
+        ListPage {
+            schemas: [LIST_RESPONSE],
+            total_results: total,
+            start_index: self.start_index,
+            items_per_page: resources.len(),
+            resources,
+        }
+    }
+
     /// The slice of an in-memory result for this page.
     pub fn page_of(&self, all: Vec<Value>) -> Vec<Value> {
         let skip = usize::try_from(self.start_index - 1).unwrap_or(usize::MAX);
@@ -233,6 +250,20 @@ impl ListParams {
             scim_type: "tooMany",
         })
     }
+}
+
+/// A ListResponse written from typed resources (no `Value` tree), in `respond`'s key order.
+#[derive(serde::Serialize)]
+pub struct ListPage<'r, T> {
+    schemas: [&'static str; 1],
+    #[serde(rename = "totalResults")]
+    total_results: u64,
+    #[serde(rename = "startIndex")]
+    start_index: u64,
+    #[serde(rename = "itemsPerPage")]
+    items_per_page: usize,
+    #[serde(rename = "Resources")]
+    resources: &'r [T],
 }
 
 /// A page of a cursor walk (RFC 9865): the resources after the cursor in creation order, and

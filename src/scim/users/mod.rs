@@ -60,32 +60,62 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
     if params.cursor.is_none()
         && params.filter.as_ref().and_then(filter::indexed_equality).is_some()
     {
-        let answer = ctx.lookup(|tx| {
-            Hits::gather(&params, |hits| matching(tx, tenant, params.filter.as_ref(), &base, hits))
-        })?;
+        let filter = params.filter.as_ref();
+        if filter.is_some_and(filter::is_exactly_indexed)
+            && params.sort_by.is_none()
+            && params.shows_whole()
+        {
+            // The index found exactly the matches: their page, straight to bytes.
+            return ctx.lookup(|tx| {
+                let found = candidates(tx, tenant, filter, u64::MAX)?.unwrap_or_default();
+                let skip = usize::try_from(params.start_index - 1).unwrap_or(usize::MAX);
+                let take = usize::try_from(params.count).unwrap_or(usize::MAX);
+                let located: Vec<(&User, String)> = found
+                    .iter()
+                    .skip(skip)
+                    .take(take)
+                    .map(|u| (u, format!("{base}/{}", u.id)))
+                    .collect();
+                let shown: Vec<_> = located.iter().map(|(u, l)| user::Shown::new(u, l)).collect();
+                let total = found.len() as u64;
+                Ok(Reply::json(StatusCode::OK, &params.page(total, &shown)))
+            });
+        }
+        let answer = ctx
+            .lookup(|tx| Hits::gather(&params, |hits| matching(tx, tenant, filter, &base, hits)))?;
         return Ok(Reply::json(StatusCode::OK, &answer));
     }
-    let answer = ctx
+    let reply = ctx
         .view(move |tx| {
-            if params.cursor.is_some() {
-                return cursor_page(tx, tenant, &params, &base, limit);
-            }
-            if params.filter.is_none() && params.sort_by.is_none() {
+            let answer = if params.cursor.is_some() {
+                cursor_page(tx, tenant, &params, &base, limit)?
+            } else if params.filter.is_none() && params.sort_by.is_none() {
                 // The common case: a page in creation order, without reading the rest.
                 let mut page = Vec::new();
                 if params.count > 0 {
                     users::scan(tx, tenant, params.start_index - 1, |u| {
-                        page.push(user::render(&u, &format!("{base}/{}", u.id)));
+                        let location = format!("{base}/{}", u.id);
+                        page.push((u, location));
                         Ok((page.len() as u64) < params.count)
                     })?;
                 }
-                return Ok(params.respond(users::count(tx, tenant)?, page));
-            }
-            within_budget(tx, tenant, &params, limit)?;
-            Hits::gather(&params, |hits| matching(tx, tenant, params.filter.as_ref(), &base, hits))
+                let total = users::count(tx, tenant)?;
+                if params.shows_whole() {
+                    // Straight from the records to the bytes.
+                    let shown: Vec<_> = page.iter().map(|(u, l)| user::Shown::new(u, l)).collect();
+                    return Ok(Reply::json(StatusCode::OK, &params.page(total, &shown)));
+                }
+                params.respond(total, page.iter().map(|(u, l)| user::render(u, l)).collect())
+            } else {
+                within_budget(tx, tenant, &params, limit)?;
+                Hits::gather(&params, |hits| {
+                    matching(tx, tenant, params.filter.as_ref(), &base, hits)
+                })?
+            };
+            Ok(Reply::json(StatusCode::OK, &answer))
         })
         .await?;
-    Ok(Reply::json(StatusCode::OK, &answer))
+    Ok(reply)
 }
 
 /// The users an index lookup finds for `filter` (a superset of the matches), or None when the

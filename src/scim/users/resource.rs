@@ -8,7 +8,7 @@ use crate::http::error::ApiError;
 use crate::repr::input::field;
 use crate::repr::input::{as_bool, roles_from_json};
 use crate::scim::filter::CORE_USER_URN;
-use crate::store::users::{Email, Roles, User};
+use crate::store::users::{Email, User};
 use crate::time::format_ms;
 
 pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -21,12 +21,6 @@ const MULTI: &[&str] = &["phoneNumbers", "addresses", "ims", "photos"];
 const ENTERPRISE_STRINGS: &[&str] =
     &["employeeNumber", "costCenter", "organization", "division", "department"];
 
-/// RFC 7643 form: `[{"value": "member"}]`.
-pub fn roles_to_scim(r: Roles) -> Value {
-    let names = [("admin", r.admin), ("member", r.member), ("editor", r.editor)];
-    Value::Array(names.iter().filter(|(_, on)| *on).map(|(n, _)| json!({"value": n})).collect())
-}
-
 pub fn etag(user: &User) -> String {
     format!("W/\"{}\"", user.version)
 }
@@ -34,113 +28,173 @@ pub fn etag(user: &User) -> String {
 /// The User as clients see it: a name.formatted the client did not set is derived from the
 /// name's parts (see `users::display_name`).
 pub fn render(user: &User, location: &str) -> Value {
-    render_with(user, location, true)
+    serde_json::to_value(Shown::new(user, location)).unwrap_or(Value::Null)
 }
 
 /// The User as stored, nothing derived: what a PATCH applies to, so that re-reading the patched
 /// document does not turn a derived name into a set one.
 pub fn render_stored(user: &User) -> Value {
-    render_with(user, "", false)
+    let shown = Shown { user, location: "", derive: false };
+    serde_json::to_value(shown).unwrap_or(Value::Null)
 }
 
-/// The attributes kept as the client sent them (see `User::extra`).
+/// The attributes kept as the client sent them (see `User::extra`); most users have none.
 fn extra_of(user: &User) -> Map<String, Value> {
+    if user.extra.is_empty() || user.extra == "{}" {
+        return Map::new();
+    }
     match serde_json::from_str(&user.extra) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     }
 }
 
-fn email_json(e: &Email) -> Value {
-    let mut out = Map::new();
-    out.insert("value".into(), json!(e.value));
-    if let Some(t) = &e.kind {
-        out.insert("type".into(), json!(t));
-    }
-    if let Some(p) = e.primary {
-        out.insert("primary".into(), json!(p));
-    }
-    if let Some(d) = &e.display {
-        out.insert("display".into(), json!(d));
-    }
-    Value::Object(out)
+/// A user as its SCIM document, serialized straight from the record: the one renderer, for a
+/// page's bytes as for a `Value` to filter or project (`render`).
+pub struct Shown<'a> {
+    user: &'a User,
+    location: &'a str,
+    /// Derive `name.formatted` from the parts when the client set none.
+    derive: bool,
 }
 
-fn render_with(user: &User, location: &str, derive: bool) -> Value {
-    let extra = extra_of(user);
-    let mut out = Map::new();
-    let mut schemas = vec![json!(CORE_USER_URN)];
-    if extra.contains_key(ENTERPRISE_URN) {
-        schemas.push(json!(ENTERPRISE_URN));
+impl<'a> Shown<'a> {
+    pub fn new(user: &'a User, location: &'a str) -> Shown<'a> {
+        Shown { user, location, derive: true }
     }
-    out.insert("schemas".into(), Value::Array(schemas));
-    out.insert("id".into(), json!(user.id));
-    if let Some(x) = &user.external_id {
-        out.insert("externalId".into(), json!(x));
-    }
-    out.insert("userName".into(), json!(user.user_name));
-    let mut name = Map::new();
-    let derived = || derive && user.label.is_none() && user.display_name.is_none();
-    let formatted = match &user.display_name {
-        Some(n) => Some(n.clone()),
-        None if derived() => crate::repr::users::derived_name(user),
-        None => None,
-    };
-    let parts = [
-        ("formatted", formatted.as_ref()),
-        ("familyName", user.family_name.as_ref()),
-        ("givenName", user.given_name.as_ref()),
-        ("middleName", user.middle_name.as_ref()),
-        ("honorificPrefix", user.honorific_prefix.as_ref()),
-        ("honorificSuffix", user.honorific_suffix.as_ref()),
-    ];
-    for (key, part) in parts {
-        if let Some(p) = part {
-            name.insert(key.into(), json!(p));
+}
+
+#[derive(serde::Serialize)]
+struct EmailOut<'a> {
+    value: &'a str,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct Meta<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    created: String,
+    #[serde(rename = "lastModified")]
+    last_modified: String,
+    location: &'a str,
+    version: String,
+}
+
+#[derive(serde::Serialize)]
+struct RoleOut {
+    value: &'static str,
+}
+
+impl serde::Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (user, extra) = (self.user, extra_of(self.user));
+        let mut out = s.serialize_map(None)?;
+        let enterprise = extra.get(ENTERPRISE_URN);
+        match enterprise {
+            Some(_) => out.serialize_entry("schemas", &[CORE_USER_URN, ENTERPRISE_URN])?,
+            None => out.serialize_entry("schemas", &[CORE_USER_URN])?,
         }
-    }
-    if !name.is_empty() {
-        out.insert("name".into(), Value::Object(name));
-    }
-    if let Some(d) = &user.label {
-        out.insert("displayName".into(), json!(d));
-    }
-    out.insert("active".into(), json!(user.active));
-    for key in STRINGS {
-        if let Some(v) = extra.get(*key) {
-            out.insert((*key).into(), v.clone());
+        out.serialize_entry("id", &user.id)?;
+        if let Some(x) = &user.external_id {
+            out.serialize_entry("externalId", x)?;
         }
-    }
-    let emails: Vec<Value> = match (user.emails.is_empty(), &user.email) {
-        (true, Some(e)) => vec![json!({"value": e, "primary": true})],
-        _ => user.emails.iter().map(email_json).collect(),
-    };
-    if !emails.is_empty() {
-        out.insert("emails".into(), Value::Array(emails));
-    }
-    for key in MULTI {
-        if let Some(v) = extra.get(*key) {
-            out.insert((*key).into(), v.clone());
+        out.serialize_entry("userName", &user.user_name)?;
+        let derived = self.derive && user.label.is_none() && user.display_name.is_none();
+        let formatted = match &user.display_name {
+            Some(n) => Some(n.clone()),
+            None if derived => crate::repr::users::derived_name(user),
+            None => None,
+        };
+        let parts = [
+            ("formatted", formatted.as_ref()),
+            ("familyName", user.family_name.as_ref()),
+            ("givenName", user.given_name.as_ref()),
+            ("middleName", user.middle_name.as_ref()),
+            ("honorificPrefix", user.honorific_prefix.as_ref()),
+            ("honorificSuffix", user.honorific_suffix.as_ref()),
+        ];
+        let name: Vec<(&str, &String)> =
+            parts.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        if !name.is_empty() {
+            out.serialize_entry("name", &NameOut(&name))?;
         }
+        if let Some(d) = &user.label {
+            out.serialize_entry("displayName", d)?;
+        }
+        out.serialize_entry("active", &user.active)?;
+        for key in STRINGS {
+            if let Some(v) = extra.get(*key) {
+                out.serialize_entry(*key, v)?;
+            }
+        }
+        match (user.emails.is_empty(), &user.email) {
+            (true, Some(e)) => {
+                let only = EmailOut { value: e, kind: None, primary: Some(true), display: None };
+                out.serialize_entry("emails", &[only])?;
+            }
+            (true, None) => {}
+            (false, _) => {
+                let emails: Vec<EmailOut<'_>> = user
+                    .emails
+                    .iter()
+                    .map(|e| EmailOut {
+                        value: &e.value,
+                        kind: e.kind.as_deref(),
+                        primary: e.primary,
+                        display: e.display.as_deref(),
+                    })
+                    .collect();
+                out.serialize_entry("emails", &emails)?;
+            }
+        }
+        for key in MULTI {
+            if let Some(v) = extra.get(*key) {
+                out.serialize_entry(*key, v)?;
+            }
+        }
+        let r = user.roles;
+        let roles: Vec<RoleOut> = [("admin", r.admin), ("member", r.member), ("editor", r.editor)]
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(value, _)| RoleOut { value })
+            .collect();
+        if !roles.is_empty() {
+            out.serialize_entry("roles", &roles)?;
+        }
+        if let Some(ext) = enterprise {
+            out.serialize_entry(ENTERPRISE_URN, ext)?;
+        }
+        let meta = Meta {
+            resource_type: "User",
+            created: format_ms(user.created_at),
+            last_modified: format_ms(user.updated_at),
+            location: self.location,
+            version: etag(user),
+        };
+        out.serialize_entry("meta", &meta)?;
+        out.end()
     }
-    let roles = roles_to_scim(user.roles);
-    if roles.as_array().is_some_and(|r| !r.is_empty()) {
-        out.insert("roles".into(), roles);
+}
+
+/// `name`'s present parts, in order.
+struct NameOut<'a>(&'a [(&'a str, &'a String)]);
+
+impl serde::Serialize for NameOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut out = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            out.serialize_entry(k, v)?;
+        }
+        out.end()
     }
-    if let Some(ext) = extra.get(ENTERPRISE_URN) {
-        out.insert(ENTERPRISE_URN.into(), ext.clone());
-    }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "User",
-            "created": format_ms(user.created_at),
-            "lastModified": format_ms(user.updated_at),
-            "location": location,
-            "version": etag(user),
-        }),
-    );
-    Value::Object(out)
 }
 
 fn string(v: Option<&Value>) -> Option<String> {
