@@ -144,6 +144,104 @@ fn main() {
         r.p99_us,
         r.errors
     );
+    // Durable writes at c16: SCIM POST /Users (every one fsynced before its answer), and a
+    // Group PATCH adding one member, next to the bare handler reading a POST body.
+    let pool: Vec<String> = server_rt.block_on(async {
+        let tenant = app.tenant("default").await.unwrap().0.id;
+        let mut ids = Vec::new();
+        for _ in 0..100 {
+            let batch: Vec<User> = (0..1000)
+                .map(|_| {
+                    let id = uuid::Uuid::now_v7();
+                    User::new(id, format!("m{}@bench.example", id.simple()), 0)
+                })
+                .collect();
+            ids.extend(batch.iter().map(|u| u.id.to_string()));
+            app.store
+                .write(move |txn| {
+                    for u in &batch {
+                        users::create(txn, tenant, u)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        ids
+    });
+    let group = client_rt.block_on(async {
+        let mut c = common::Client::connect(whoot, &secret).await;
+        let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Bench group"});
+        let (status, body, _) = c.call("POST", "/scim/v2/Groups", Some(&body)).await;
+        assert_eq!(status, 201, "{body:?}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    });
+    let pool = std::sync::Arc::new(pool);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    type Body = std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>;
+    let user_named = |prefix: &'static str| -> Body {
+        std::sync::Arc::new(move |i| {
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": format!("{prefix}{i}@bench.example"), "active": true})
+            .to_string()
+        })
+    };
+    let (p, n) = (pool.clone(), next.clone());
+    let add: Body = std::sync::Arc::new(move |_| {
+        let user = &p[n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % p.len()];
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]})
+        .to_string()
+    });
+    let patch_path: &'static str = Box::leak(format!("/scim/v2/Groups/{group}").into_boxed_str());
+    let seconds_w = seconds.min(3);
+    let bare_post = client_rt.block_on(drive_body(
+        bare,
+        None,
+        "POST",
+        "/plain",
+        16,
+        seconds_w,
+        user_named("bare"),
+    ));
+    let posts = client_rt.block_on(drive_body(
+        whoot,
+        Some(&secret),
+        "POST",
+        "/scim/v2/Users",
+        16,
+        seconds_w,
+        user_named("new"),
+    ));
+    let patches = client_rt.block_on(drive_body(
+        whoot,
+        Some(&secret),
+        "PATCH",
+        patch_path,
+        16,
+        seconds_w,
+        add,
+    ));
+    for (name, r) in
+        [("bare POST", &bare_post), ("SCIM POST /Users", &posts), ("PATCH add member", &patches)]
+    {
+        println!(
+            "{name:<18} {:>5} {:>10.0} {:>9} {:>9} {:>7}",
+            16,
+            r.requests as f64 / r.elapsed.as_secs_f64(),
+            r.p50_us,
+            r.p99_us,
+            r.errors
+        );
+    }
+    let rate = |r: &Result| r.requests as f64 / r.elapsed.as_secs_f64();
+    println!(
+        "durable writes: POST {:.2}x and PATCH {:.2}x the bare POST",
+        rate(&posts) / rate(&bare_post),
+        rate(&patches) / rate(&bare_post)
+    );
     drop(app);
     server_rt.block_on(running.shutdown());
 }
@@ -170,12 +268,18 @@ async fn start_bare() -> SocketAddr {
             };
             stream.set_nodelay(true).unwrap();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|_req| async {
-                    let mut resp =
-                        hyper::Response::new(Full::new(Bytes::from_static(BARE_BODY.as_bytes())));
-                    resp.headers_mut().insert("content-type", "application/json".parse().unwrap());
-                    Ok::<_, Infallible>(resp)
-                });
+                let service = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        // A POST's body is read, as a real handler would.
+                        let _ = req.into_body().collect().await;
+                        let mut resp = hyper::Response::new(Full::new(Bytes::from_static(
+                            BARE_BODY.as_bytes(),
+                        )));
+                        resp.headers_mut()
+                            .insert("content-type", "application/json".parse().unwrap());
+                        Ok::<_, Infallible>(resp)
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -183,6 +287,71 @@ async fn start_bare() -> SocketAddr {
         }
     });
     addr
+}
+
+/// Like `drive`, but every request carries a JSON body `body(i)` (`i` counts this run's
+/// requests), for `seconds`.
+async fn drive_body(
+    addr: SocketAddr,
+    key: Option<&str>,
+    method: &'static str,
+    path: &'static str,
+    concurrency: usize,
+    seconds: u64,
+    body: std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>,
+) -> Result {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let run = |_: usize| {
+        let (auth, counter, body) = (auth.clone(), counter.clone(), body.clone());
+        tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            tokio::spawn(conn);
+            let (mut latencies, mut errors) = (Vec::new(), 0);
+            while Instant::now() < deadline {
+                let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut req = hyper::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("host", "bench")
+                    .header("content-type", "application/scim+json");
+                if let Some(auth) = &auth {
+                    req = req.header("authorization", auth);
+                }
+                let req = req.body(Full::new(Bytes::from(body(i)))).unwrap();
+                let t = Instant::now();
+                let resp = sender.send_request(req).await.unwrap();
+                let ok = resp.status().is_success();
+                resp.into_body().collect().await.unwrap();
+                latencies.push(t.elapsed().as_micros() as u64);
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        })
+    };
+    let tasks: Vec<_> = (0..concurrency).map(run).collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (latencies, e) = task.await.unwrap();
+        all.extend(latencies);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Result { requests: all.len(), elapsed, p50_us: pct(0.50), p99_us: pct(0.99), errors }
 }
 
 async fn drive(
