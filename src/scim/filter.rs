@@ -637,6 +637,39 @@ pub fn is_exactly_indexed(filter: &Filter) -> bool {
     matches!(filter, Filter::Compare(..)) && indexed_equality(filter).is_some()
 }
 
+/// A filter an index walk answers exactly, in the index's order: `active eq true|false` (in
+/// creation order), `meta.lastModified gt|ge "…"` (in modification order; times to the
+/// millisecond, as stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexedRange {
+    Active(bool),
+    /// Modified at this Unix millisecond or later.
+    ModifiedFrom(i64),
+}
+
+pub fn indexed_range(filter: &Filter) -> Option<IndexedRange> {
+    let Filter::Compare(path, op, value) = filter else { return None };
+    if !path.uri.as_deref().is_none_or(is_core_urn) {
+        return None;
+    }
+    let name = path.name.to_ascii_lowercase();
+    let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+    match (name.as_str(), sub.as_deref(), op, value) {
+        ("active", None, Op::Eq, CompValue::Bool(b)) => Some(IndexedRange::Active(*b)),
+        ("meta", Some("lastmodified"), Op::Gt | Op::Ge, CompValue::Str(t)) => {
+            let nanos = t.parse::<jiff::Timestamp>().ok()?.as_nanosecond();
+            let (ms, rest) = (nanos.div_euclid(1_000_000), nanos.rem_euclid(1_000_000));
+            // gt: the next millisecond; ge: this one, unless the time falls inside it.
+            let from = match op {
+                Op::Gt => ms + 1,
+                _ => ms + i128::from(rest != 0),
+            };
+            i64::try_from(from).ok().map(IndexedRange::ModifiedFrom)
+        }
+        _ => None,
+    }
+}
+
 /// A `sw` on userName or externalId that every match must satisfy: (attribute, prefix), for a
 /// walk of that attribute's index.
 pub fn indexed_prefix(filter: &Filter) -> Option<(IndexedAttr, &str)> {

@@ -81,7 +81,7 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     for row in table.range((t, 0)..=(t, u128::MAX))? {
         let u: users::User = codec::decode(row?.1.value())?;
         r.users += 1;
-        let keys = u.index_keys().into_iter().map(|(k, _)| k).chain(users::any_email_keys(&u));
+        let keys = u.index_keys().into_iter().map(|(k, _)| k).chain(users::shared_keys(&u));
         for key in keys {
             expect_entry(&index, (t, &key), ("user", u.id), r)?;
             owned.insert(key);

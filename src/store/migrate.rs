@@ -21,7 +21,26 @@ use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] =
-    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6];
+    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7];
+
+/// Schema 7 indexes users by `active` and by last modification (`users::attribute_keys`), for
+/// the filters sync tools send: the entries are built here for every user.
+fn v6_to_v7(txn: &WriteTransaction) -> Result<()> {
+    let mut entries = Vec::new();
+    for row in txn.open_table(tables::USERS)?.iter()? {
+        let (key, bytes) = row?;
+        let (tenant, _) = key.value();
+        let user: super::users::User = codec::decode(bytes.value())?;
+        for k in super::users::attribute_keys(&user) {
+            entries.push((tenant, k, user.id.as_u128()));
+        }
+    }
+    let mut index = txn.open_table(tables::USER_INDEX)?;
+    for (tenant, key, id) in entries {
+        index.insert((tenant, key.as_str()), id)?;
+    }
+    Ok(())
+}
 
 /// Schema 2 added `SUBSCRIPTIONS`, built here from the registrations.
 fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
@@ -283,6 +302,44 @@ mod tests {
     #[test]
     fn there_is_a_step_for_every_older_version() {
         assert_eq!(STEPS.len() as u64, SCHEMA_VERSION - 1);
+    }
+
+    #[test]
+    fn schema_6_users_get_their_active_and_modification_entries() {
+        use crate::store::users::{self, User};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        to_current(&db, dir.path()).unwrap();
+        let tenant = Uuid::now_v7();
+        let mut off = User::new(Uuid::now_v7(), "off@example.com".into(), 5);
+        off.active = false;
+        off.updated_at = 9;
+        let on = User::new(Uuid::now_v7(), "on@example.com".into(), 7);
+        let txn = db.begin_write().unwrap();
+        for u in [&off, &on] {
+            let bytes = codec::encode(u).unwrap();
+            let key = (tenant.as_u128(), u.id.as_u128());
+            txn.open_table(tables::USERS).unwrap().insert(key, bytes.as_slice()).unwrap();
+        }
+        txn.open_table(tables::META).unwrap().insert(tables::META_SCHEMA_VERSION, 6).unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(to_current(&db, dir.path()).unwrap(), Opened::Upgraded { from: 6, .. }));
+
+        let read = db.begin_read().unwrap();
+        let walk = |from: &str, family: &str| {
+            let mut ids = Vec::new();
+            users::walk_shared(&read, tenant, from, family, |id| {
+                ids.push(id);
+                Ok(true)
+            })
+            .unwrap();
+            ids
+        };
+        assert_eq!(walk(&users::active_from(true), &users::active_from(true)), [on.id]);
+        assert_eq!(walk(&users::active_from(false), &users::active_from(false)), [off.id]);
+        // By modification time: `on` (7) before `off` (9); from 8 on, only `off`.
+        assert_eq!(walk(&users::modified_from(0), "t:"), [on.id, off.id]);
+        assert_eq!(walk(&users::modified_from(8), "t:"), [off.id]);
     }
 
     #[test]

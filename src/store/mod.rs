@@ -35,7 +35,7 @@ pub use error::{Error, Failure, MutationError, Refusal};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";

@@ -118,6 +118,52 @@ fn any_email_prefix(email: &str) -> String {
     format!("m:{}\n", email.to_lowercase())
 }
 
+/// Non-unique entries the sync filters walk: `a:{0|1}\n{id}` (by `active`, in creation order)
+/// and `t:{updated_at as 16 hex digits}\n{id}` (by last modification).
+pub(super) fn attribute_keys(user: &User) -> [String; 2] {
+    let id = user.id.simple();
+    let modified = u64::try_from(user.updated_at).unwrap_or(0);
+    [format!("a:{}\n{id}", u8::from(user.active)), format!("t:{modified:016x}\n{id}")]
+}
+
+/// Where the walk of users with `active` starts (`walk_shared`).
+pub fn active_from(active: bool) -> String {
+    format!("a:{}\n", u8::from(active))
+}
+
+/// Where the walk of users modified at `ms` or later starts (`walk_shared`).
+pub fn modified_from(ms: i64) -> String {
+    format!("t:{:016x}", u64::try_from(ms).unwrap_or(0))
+}
+
+/// Visits the ids of the users whose shared entries run from `from` while they start with
+/// `family` (`"a:1\n"`, `"t:"`), in the entries' order, until `visit` says stop. Reads no
+/// user record.
+pub fn walk_shared(
+    tx: &impl Tx,
+    tenant: Uuid,
+    from: &str,
+    family: &str,
+    mut visit: impl FnMut(Uuid) -> Result<bool>,
+) -> Result<()> {
+    let t = tenant.as_u128();
+    let table = tx.table(USER_INDEX)?;
+    for row in table.range((t, from)..)? {
+        let (key, id) = row?;
+        if !key.value().1.starts_with(family) || !visit(Uuid::from_u128(id.value()))? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Every non-unique entry of the user (emails, active, last modification).
+pub(super) fn shared_keys(user: &User) -> Vec<String> {
+    let mut keys = any_email_keys(user);
+    keys.extend(attribute_keys(user));
+    keys
+}
+
 pub(super) fn any_email_keys(user: &User) -> Vec<String> {
     let all = user.emails.iter().map(|e| e.value.as_str()).chain(user.email.as_deref());
     let mut keys: Vec<String> =
@@ -287,7 +333,6 @@ pub fn update(
     if prev.active && !next.active {
         refuse_owner(txn, tenant, prev.id, "deactivated")?;
     }
-    claim_indexes(txn, tenant, &next, Some(&prev))?;
     let seats = match (prev.active, next.active) {
         (false, true) => {
             take_seat(txn, tenant, now)?;
@@ -308,6 +353,8 @@ pub fn update(
         next.version = prev.version;
         next.updated_at = prev.updated_at;
     }
+    // After the modification time is known: it is an index entry too.
+    claim_indexes(txn, tenant, &next, Some(&prev))?;
     put(txn, tenant, &next)?;
     let event = match seats {
         SeatChange::Taken => Some("user.reactivated"),
@@ -342,7 +389,7 @@ pub fn delete(
         for (key, _) in user.index_keys() {
             index.remove((tenant.as_u128(), key.as_str()))?;
         }
-        for key in any_email_keys(&user) {
+        for key in shared_keys(&user) {
             index.remove((tenant.as_u128(), key.as_str()))?;
         }
     }
@@ -369,12 +416,13 @@ fn claim_indexes(
     prev: Option<&User>,
 ) -> Result<()> {
     super::claim_unique(txn, USER_INDEX, tenant, user, prev)?;
-    // Every email, primary or not: entries of their own, shared by the users who have it.
+    // Every email, primary or not, and the active flag and modification time: entries of
+    // their own, shared with other users.
     let (t, mut index) = (tenant.as_u128(), txn.open_table(USER_INDEX)?);
-    for key in prev.map(any_email_keys).into_iter().flatten() {
+    for key in prev.map(shared_keys).into_iter().flatten() {
         index.remove((t, key.as_str()))?;
     }
-    for key in any_email_keys(user) {
+    for key in shared_keys(user) {
         index.insert((t, key.as_str()), user.id.as_u128())?;
     }
     Ok(())

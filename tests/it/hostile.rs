@@ -93,7 +93,8 @@ fn a_scan_past_scan_limit_is_400_too_many_and_an_index_lookup_is_not() {
         .collect();
     let r = s.send("POST", "/scim/v2/Bulk", &key, &json!({"schemas": [BULK], "Operations": ops}));
     assert_eq!(r.status, 200, "{}", r.body);
-    for query in ["filter=active%20eq%20true", "sortBy=userName", "filter=userName%20sw%20%22u%22"]
+    for query in
+        ["filter=title%20eq%20%22x%22", "sortBy=userName", "filter=userName%20sw%20%22u%22"]
     {
         let r = s.get(&format!("/scim/v2/Users?{query}"), Some(&key));
         assert_eq!(r.status, 400, "{query}: {}", r.body);
@@ -104,6 +105,9 @@ fn a_scan_past_scan_limit_is_400_too_many_and_an_index_lookup_is_not() {
     assert_eq!(s.send("POST", "/scim/v2/.search", &key, &search).json()["scimType"], "tooMany");
     let r = s.get("/scim/v2/Users?filter=userName%20eq%20%22u7@example.com%22", Some(&key));
     assert_eq!((r.status, r.json()["totalResults"].clone()), (200, json!(1)), "{}", r.body);
+    // `active eq` walks its index: past the budget too.
+    let r = s.get("/scim/v2/Users?filter=active%20eq%20true", Some(&key));
+    assert_eq!((r.status, r.json()["totalResults"].clone()), (200, json!(30)), "{}", r.body);
     // Plain paging needs no scan.
     assert_eq!(
         s.get("/scim/v2/Users?startIndex=55&count=10", Some(&key)).json()["itemsPerPage"],

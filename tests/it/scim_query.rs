@@ -360,3 +360,69 @@ fn an_indexed_equality_is_the_same_bytes_as_the_general_path() {
     let (_, none) = query(&s, &key, &format!("filter={}", encode(r#"externalId eq "ext-5""#)));
     assert_eq!(none["totalResults"], 0, "externalId is case-exact");
 }
+
+/// `active eq` and `meta.lastModified gt|ge` walk indexes: past the scan budget, exact (a
+/// timestamp to the millisecond, `gt` excluding it, `ge` including it), `active` in creation
+/// order with its total from the seat counter, modification times in modification order.
+#[test]
+fn sync_filters_walk_indexes_past_the_scan_budget() {
+    let s = Server::start_args(&["--scan-limit", "2"]);
+    let key = s.root_key();
+    seed(&s, &key);
+    let q = |f: &str, rest: &str| query(&s, &key, &format!("filter={}{rest}", encode(f)));
+    let (status, on) = q("active eq true", "");
+    assert_eq!((status, on["totalResults"].clone()), (200, json!(4)), "{on}");
+    assert_eq!(names(&on), BTreeSet::from(["a", "b", "d", "e"].map(String::from)));
+    let (_, off) = q("active eq false", "");
+    assert_eq!(names(&off), BTreeSet::from(["c".to_string()]));
+    let (_, page) = q("active eq true", "&startIndex=2&count=2");
+    let got: Vec<&str> = page["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (page["totalResults"].clone(), got),
+        (json!(4), vec!["bob@example.com", "dave@example.org"])
+    );
+
+    // Alice changes last: after Bob's time, she and everyone created after Bob, in that order.
+    let all = query(&s, &key, "count=10").1;
+    let bob = all["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["userName"] == "bob@example.com")
+        .unwrap()
+        .clone();
+    let alice = all["Resources"][0]["id"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let r = s.scim_patch(
+        &format!("/scim/v2/Users/{alice}"),
+        &key,
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let since = bob["meta"]["lastModified"].as_str().unwrap();
+    let (status, after) = q(&format!(r#"meta.lastModified gt "{since}""#), "");
+    assert_eq!(status, 200, "{after}");
+    let order: Vec<&str> = after["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(order.first(), Some(&"carol@example.org"), "{order:?}");
+    assert_eq!(order.last(), Some(&"alice@example.com"), "modification order: {order:?}");
+    assert!(!order.contains(&"bob@example.com"), "gt excludes Bob's own time");
+    let (_, from) = q(&format!(r#"meta.lastModified ge "{since}""#), "");
+    assert_eq!(
+        from["totalResults"].as_u64(),
+        Some(after["totalResults"].as_u64().unwrap() + 1),
+        "ge includes Bob"
+    );
+    // Not an exact index question (a projection): the general path, with its budget.
+    let (status, _) = q("active eq true", "&attributes=userName");
+    assert_eq!(status, 400);
+}

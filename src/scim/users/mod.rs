@@ -85,6 +85,13 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
             .lookup(|tx| Hits::gather(&params, |hits| matching(tx, tenant, filter, &base, hits)))?;
         return Ok(Reply::json(StatusCode::OK, &answer));
     }
+    if let Some(range) = params.filter.as_ref().and_then(filter::indexed_range)
+        && params.cursor.is_none()
+        && params.sort_by.is_none()
+        && params.shows_whole()
+    {
+        return ctx.view(move |tx| walk_page(tx, tenant, range, &params, &base)).await;
+    }
     let reply = ctx
         .view(move |tx| {
             let answer = if params.cursor.is_some() {
@@ -116,6 +123,47 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
         })
         .await?;
     Ok(reply)
+}
+
+/// A page of what an index walk answers exactly (`filter::indexed_range`): the walk skips to
+/// `startIndex` over index entries only, reads the page's users, and counts the rest (for
+/// `active`, the counters know the total).
+fn walk_page(
+    tx: &impl Tx,
+    tenant: Uuid,
+    range: filter::IndexedRange,
+    params: &ListParams,
+    base: &str,
+) -> Result<Reply, ApiError> {
+    let (from, family) = match range {
+        filter::IndexedRange::Active(on) => (users::active_from(on), users::active_from(on)),
+        filter::IndexedRange::ModifiedFrom(ms) => (users::modified_from(ms), "t:".to_owned()),
+    };
+    let known_total = match range {
+        filter::IndexedRange::Active(on) => {
+            let active =
+                crate::store::counters::get(tx, tenant, crate::store::counters::SEATS_PROVISIONED)?;
+            Some(if on { active } else { users::count(tx, tenant)?.saturating_sub(active) })
+        }
+        filter::IndexedRange::ModifiedFrom(_) => None,
+    };
+    let (skip, count) = (params.start_index - 1, params.count);
+    let (mut seen, mut ids) = (0u64, Vec::new());
+    users::walk_shared(tx, tenant, &from, &family, |id| {
+        if seen >= skip && (ids.len() as u64) < count {
+            ids.push(id);
+        }
+        seen += 1;
+        // With the total known, stop once the page is full.
+        Ok(known_total.is_none() || (ids.len() as u64) < count)
+    })?;
+    let found: Vec<User> =
+        ids.iter().map(|id| users::get(tx, tenant, *id)).collect::<Result<_, _>>()?;
+    let located: Vec<(&User, String)> =
+        found.iter().map(|u| (u, format!("{base}/{}", u.id))).collect();
+    let shown: Vec<_> = located.iter().map(|(u, l)| user::Shown::new(u, l)).collect();
+    let total = known_total.unwrap_or(seen);
+    Ok(Reply::json(StatusCode::OK, &params.page(total, &shown)))
 }
 
 /// The users an index lookup finds for `filter` (a superset of the matches), or None when the
