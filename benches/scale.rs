@@ -79,7 +79,9 @@ async fn run(n: usize) {
     for start in (0..n).step_by(1000) {
         let batch: Vec<User> = (start..(start + 1000).min(n))
             .map(|i| {
-                let mut u = User::new(Uuid::now_v7(), format!("user{i}@scale.example"), 0);
+                // A millisecond apart, as if made one after the other.
+                let at = 1_700_000_000_000 + i as i64;
+                let mut u = User::new(Uuid::now_v7(), format!("user{i}@scale.example"), at);
                 u.external_id = Some(format!("ext-{i}"));
                 u
             })
@@ -115,6 +117,10 @@ async fn run(n: usize) {
         deep.as_u128(),
         whoot_mgmt::cursor::fingerprint(&["native users"]),
     );
+    // The last 1% of users, as a sync tool asking for changes since then would.
+    let (_, body, _) = c.call("GET", &format!("/scim/v2/Users/{}", ids[n * 99 / 100]), None).await;
+    let recent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let since = recent["meta"]["lastModified"].as_str().unwrap().to_owned();
     let queries = [
         ("native page of 100 by cursor at 90%", format!("/users?limit=100&cursor={cursor}")),
         (
@@ -131,15 +137,23 @@ async fn run(n: usize) {
             "/scim/v2/Users?filter=active%20eq%20true&count=100".into(),
         ),
         (
-            "SCIM meta.lastModified gt",
+            "SCIM meta.lastModified gt (none newer)",
             "/scim/v2/Users?filter=meta.lastModified%20gt%20%222030-01-01T00:00:00Z%22".into(),
         ),
+        (
+            "SCIM meta.lastModified ge (last 1%)",
+            format!("/scim/v2/Users?count=100&filter=meta.lastModified%20ge%20%22{since}%22"),
+        ),
+        (
+            "SCIM active eq true, startIndex at 90%",
+            format!("/scim/v2/Users?filter=active%20eq%20true&count=100&startIndex={}", n * 9 / 10),
+        ),
     ];
-    println!("{:<40} {:>6} {:>10} {:>10}", "query", "status", "time", "bytes");
+    println!("{:<44} {:>6} {:>10} {:>10}", "query", "status", "time", "bytes");
     for (name, path) in &queries {
         let _ = timed(&mut c, path).await;
         let (status, took, bytes) = timed(&mut c, path).await;
-        println!("{name:<40} {status:>6} {:>10} {bytes:>10}", ms(took));
+        println!("{name:<44} {status:>6} {:>10} {bytes:>10}", ms(took));
     }
     println!("RSS after the queries: {:.0} MB", rss_mb());
 

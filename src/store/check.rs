@@ -81,17 +81,39 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     for row in table.range((t, 0)..=(t, u128::MAX))? {
         let u: users::User = codec::decode(row?.1.value())?;
         r.users += 1;
-        let keys = u.index_keys().into_iter().map(|(k, _)| k).chain(users::shared_keys(&u));
+        let keys = u.index_keys().into_iter().map(|(k, _)| k).chain(users::any_email_keys(&u));
         for key in keys {
             expect_entry(&index, (t, &key), ("user", u.id), r)?;
             owned.insert(key);
         }
     }
     unclaimed_entries(&index, tenant, "user", &owned, r)?;
+    check_attributes(tx, tenant, r)?;
     let (all, active) = users::recount(tx, tenant)?;
     compare(r, tenant, counters::USERS, counters::get(tx, tenant, counters::USERS)?, all);
     let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
     compare(r, tenant, counters::SEATS_PROVISIONED, provisioned, active);
+    Ok(())
+}
+
+/// Each user has its two attribute rows, and the tenant no others (so none is stray).
+fn check_attributes(tx: &ReadTransaction, tenant: Uuid, r: &mut Report) -> Result<()> {
+    let mut users_seen = 0u64;
+    for row in tx.open_table(USERS)?.range((tenant.as_u128(), 0)..=(tenant.as_u128(), u128::MAX))? {
+        let u: users::User = codec::decode(row?.1.value())?;
+        users_seen += 1;
+        for attribute in users::attribute_rows(&u) {
+            if !users::has_attribute_row(tx, tenant, u.id, attribute)? {
+                r.problems.push(format!("user {} lacks its attribute row {attribute:?}", u.id));
+            }
+        }
+    }
+    let rows = users::attribute_row_count(tx, tenant)?;
+    if rows != 2 * users_seen {
+        r.problems.push(format!(
+            "tenant {tenant} has {rows} user attribute rows for {users_seen} users (2 each)"
+        ));
+    }
     Ok(())
 }
 
@@ -423,5 +445,48 @@ mod tests {
         assert!(problems.contains("events 2..2 are missing"), "{problems}");
         assert!(problems.contains("is used twice"), "{problems}");
         assert!(problems.contains("pending, but its event is missing"), "{problems}");
+    }
+
+    #[test]
+    fn a_missing_or_stray_user_attribute_row_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("store.redb")).unwrap();
+        super::super::migrate::to_current(&db, dir.path()).unwrap();
+        let tenant = Uuid::now_v7();
+        let txn = db.begin_write().unwrap();
+        let t = super::super::tenants::Tenant {
+            id: tenant,
+            slug: "t".into(),
+            name: "t".into(),
+            seat_capacity: 10,
+            rate_limit_per_minute: None,
+            owner_user_id: None,
+            created_at: 1,
+        };
+        super::super::tenants::create(&txn, &t).unwrap();
+        let u = users::User::new(Uuid::now_v7(), "ada@example.com".into(), 5);
+        users::create(&txn, tenant, &u).unwrap();
+        txn.commit().unwrap();
+        assert!(run(&db.begin_read().unwrap()).unwrap().problems.is_empty());
+
+        // The active row goes missing, and a row for no user appears.
+        let txn = db.begin_write().unwrap();
+        {
+            let mut attrs = txn.open_table(super::super::tables::USER_ATTRS).unwrap();
+            attrs.remove((tenant.as_u128(), 0, 1, u.id.as_u128())).unwrap();
+            attrs.insert((tenant.as_u128(), 1, 7, Uuid::now_v7().as_u128()), ()).unwrap();
+        }
+        txn.commit().unwrap();
+        let problems = run(&db.begin_read().unwrap()).unwrap().problems.join("\n");
+        assert!(problems.contains("lacks its attribute row (0, 1)"), "{problems}");
+        // The stray one shows in the count only when nothing is missing: here both balance.
+        let txn = db.begin_write().unwrap();
+        txn.open_table(super::super::tables::USER_ATTRS)
+            .unwrap()
+            .insert((tenant.as_u128(), 0, 1, u.id.as_u128()), ())
+            .unwrap();
+        txn.commit().unwrap();
+        let problems = run(&db.begin_read().unwrap()).unwrap().problems.join("\n");
+        assert!(problems.contains("3 user attribute rows for 1 users"), "{problems}");
     }
 }

@@ -23,21 +23,21 @@ use crate::time::now_ms;
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] =
     &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7];
 
-/// Schema 7 indexes users by `active` and by last modification (`users::attribute_keys`), for
-/// the filters sync tools send: the entries are built here for every user.
+/// Schema 7 indexes users by `active` and by last modification (`USER_ATTRS`, created with
+/// every table), for the filters sync tools send: the rows are built here for every user.
 fn v6_to_v7(txn: &WriteTransaction) -> Result<()> {
-    let mut entries = Vec::new();
+    let mut rows = Vec::new();
     for row in txn.open_table(tables::USERS)?.iter()? {
         let (key, bytes) = row?;
-        let (tenant, _) = key.value();
+        let (tenant, id) = key.value();
         let user: super::users::User = codec::decode(bytes.value())?;
-        for k in super::users::attribute_keys(&user) {
-            entries.push((tenant, k, user.id.as_u128()));
+        for (family, value) in super::users::attribute_rows(&user) {
+            rows.push((tenant, family, value, id));
         }
     }
-    let mut index = txn.open_table(tables::USER_INDEX)?;
-    for (tenant, key, id) in entries {
-        index.insert((tenant, key.as_str()), id)?;
+    let mut attrs = txn.open_table(tables::USER_ATTRS)?;
+    for key in rows {
+        attrs.insert(key, ())?;
     }
     Ok(())
 }
@@ -326,20 +326,20 @@ mod tests {
         assert!(matches!(to_current(&db, dir.path()).unwrap(), Opened::Upgraded { from: 6, .. }));
 
         let read = db.begin_read().unwrap();
-        let walk = |from: &str, family: &str| {
+        let walk = |w: users::Walk| {
             let mut ids = Vec::new();
-            users::walk_shared(&read, tenant, from, family, |id| {
+            users::walk(&read, tenant, w, |id| {
                 ids.push(id);
                 Ok(true)
             })
             .unwrap();
             ids
         };
-        assert_eq!(walk(&users::active_from(true), &users::active_from(true)), [on.id]);
-        assert_eq!(walk(&users::active_from(false), &users::active_from(false)), [off.id]);
+        assert_eq!(walk(users::Walk::Active(true)), [on.id]);
+        assert_eq!(walk(users::Walk::Active(false)), [off.id]);
         // By modification time: `on` (7) before `off` (9); from 8 on, only `off`.
-        assert_eq!(walk(&users::modified_from(0), "t:"), [on.id, off.id]);
-        assert_eq!(walk(&users::modified_from(8), "t:"), [off.id]);
+        assert_eq!(walk(users::Walk::ModifiedFrom(0)), [on.id, off.id]);
+        assert_eq!(walk(users::Walk::ModifiedFrom(8)), [off.id]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{DELETED_USERS, USER_INDEX, USERS};
+use super::tables::{DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
 use super::{Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, tenants};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,50 +118,67 @@ fn any_email_prefix(email: &str) -> String {
     format!("m:{}\n", email.to_lowercase())
 }
 
-/// Non-unique entries the sync filters walk: `a:{0|1}\n{id}` (by `active`, in creation order)
-/// and `t:{updated_at as 16 hex digits}\n{id}` (by last modification).
-pub(super) fn attribute_keys(user: &User) -> [String; 2] {
-    let id = user.id.simple();
-    let modified = u64::try_from(user.updated_at).unwrap_or(0);
-    [format!("a:{}\n{id}", u8::from(user.active)), format!("t:{modified:016x}\n{id}")]
+/// A walk of the users by attribute (`USER_ATTRS`), in that attribute's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// Users with this `active`, in creation order.
+    Active(bool),
+    /// Users last modified at this Unix millisecond or later, oldest change first.
+    ModifiedFrom(i64),
 }
 
-/// Where the walk of users with `active` starts (`walk_shared`).
-pub fn active_from(active: bool) -> String {
-    format!("a:{}\n", u8::from(active))
+const ACTIVE: u8 = 0;
+const MODIFIED: u8 = 1;
+
+/// The user's `USER_ATTRS` rows: (family, value).
+pub(super) fn attribute_rows(user: &User) -> [(u8, u64); 2] {
+    [(ACTIVE, u64::from(user.active)), (MODIFIED, u64::try_from(user.updated_at).unwrap_or(0))]
 }
 
-/// Where the walk of users modified at `ms` or later starts (`walk_shared`).
-pub fn modified_from(ms: i64) -> String {
-    format!("t:{:016x}", u64::try_from(ms).unwrap_or(0))
-}
-
-/// Visits the ids of the users whose shared entries run from `from` while they start with
-/// `family` (`"a:1\n"`, `"t:"`), in the entries' order, until `visit` says stop. Reads no
+/// Visits the ids of the users `walk` names, in its order, until `visit` says stop. Reads no
 /// user record.
-pub fn walk_shared(
+pub fn walk(
     tx: &impl Tx,
     tenant: Uuid,
-    from: &str,
-    family: &str,
+    walk: Walk,
     mut visit: impl FnMut(Uuid) -> Result<bool>,
 ) -> Result<()> {
     let t = tenant.as_u128();
-    let table = tx.table(USER_INDEX)?;
-    for row in table.range((t, from)..)? {
-        let (key, id) = row?;
-        if !key.value().1.starts_with(family) || !visit(Uuid::from_u128(id.value()))? {
+    let (family, from, to) = match walk {
+        Walk::Active(on) => (ACTIVE, u64::from(on), u64::from(on)),
+        Walk::ModifiedFrom(ms) => (MODIFIED, u64::try_from(ms).unwrap_or(0), u64::MAX),
+    };
+    let table = tx.table(USER_ATTRS)?;
+    for row in table.range((t, family, from, 0)..=(t, family, to, u128::MAX))? {
+        let (key, _) = row?;
+        if !visit(Uuid::from_u128(key.value().3))? {
             break;
         }
     }
     Ok(())
 }
 
-/// Every non-unique entry of the user (emails, active, last modification).
-pub(super) fn shared_keys(user: &User) -> Vec<String> {
-    let mut keys = any_email_keys(user);
-    keys.extend(attribute_keys(user));
-    keys
+/// How many `USER_ATTRS` rows the tenant has (`check`: two per user).
+pub(super) fn attribute_row_count(tx: &impl Tx, tenant: Uuid) -> Result<u64> {
+    let t = tenant.as_u128();
+    let table = tx.table(USER_ATTRS)?;
+    let mut n = 0;
+    for row in table.range((t, 0, 0, 0)..=(t, u8::MAX, u64::MAX, u128::MAX))? {
+        row?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Whether the tenant has the row `(family, value)` for `user`.
+pub(super) fn has_attribute_row(
+    tx: &impl Tx,
+    tenant: Uuid,
+    user: Uuid,
+    (family, value): (u8, u64),
+) -> Result<bool> {
+    let key = (tenant.as_u128(), family, value, user.as_u128());
+    Ok(tx.table(USER_ATTRS)?.get(key)?.is_some())
 }
 
 pub(super) fn any_email_keys(user: &User) -> Vec<String> {
@@ -389,8 +406,12 @@ pub fn delete(
         for (key, _) in user.index_keys() {
             index.remove((tenant.as_u128(), key.as_str()))?;
         }
-        for key in shared_keys(&user) {
+        for key in any_email_keys(&user) {
             index.remove((tenant.as_u128(), key.as_str()))?;
+        }
+        let mut attrs = txn.open_table(USER_ATTRS)?;
+        for (family, value) in attribute_rows(&user) {
+            attrs.remove((tenant.as_u128(), family, value, id.as_u128()))?;
         }
     }
     txn.open_table(USERS)?.remove((tenant.as_u128(), id.as_u128()))?;
@@ -416,14 +437,21 @@ fn claim_indexes(
     prev: Option<&User>,
 ) -> Result<()> {
     super::claim_unique(txn, USER_INDEX, tenant, user, prev)?;
-    // Every email, primary or not, and the active flag and modification time: entries of
-    // their own, shared with other users.
+    // Every email, primary or not: entries of their own, shared by the users who have it.
     let (t, mut index) = (tenant.as_u128(), txn.open_table(USER_INDEX)?);
-    for key in prev.map(shared_keys).into_iter().flatten() {
+    for key in prev.map(any_email_keys).into_iter().flatten() {
         index.remove((t, key.as_str()))?;
     }
-    for key in shared_keys(user) {
+    for key in any_email_keys(user) {
         index.insert((t, key.as_str()), user.id.as_u128())?;
+    }
+    // And the attributes sync filters walk.
+    let mut attrs = txn.open_table(USER_ATTRS)?;
+    for (family, value) in prev.map(attribute_rows).into_iter().flatten() {
+        attrs.remove((t, family, value, user.id.as_u128()))?;
+    }
+    for (family, value) in attribute_rows(user) {
+        attrs.insert((t, family, value, user.id.as_u128()), ())?;
     }
     Ok(())
 }

@@ -135,9 +135,9 @@ fn walk_page(
     params: &ListParams,
     base: &str,
 ) -> Result<Reply, ApiError> {
-    let (from, family) = match range {
-        filter::IndexedRange::Active(on) => (users::active_from(on), users::active_from(on)),
-        filter::IndexedRange::ModifiedFrom(ms) => (users::modified_from(ms), "t:".to_owned()),
+    let walk = match range {
+        filter::IndexedRange::Active(on) => users::Walk::Active(on),
+        filter::IndexedRange::ModifiedFrom(ms) => users::Walk::ModifiedFrom(ms),
     };
     let known_total = match range {
         filter::IndexedRange::Active(on) => {
@@ -149,7 +149,7 @@ fn walk_page(
     };
     let (skip, count) = (params.start_index - 1, params.count);
     let (mut seen, mut ids) = (0u64, Vec::new());
-    users::walk_shared(tx, tenant, &from, &family, |id| {
+    users::walk(tx, tenant, walk, |id| {
         if seen >= skip && (ids.len() as u64) < count {
             ids.push(id);
         }
