@@ -78,42 +78,34 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     let tenant = Uuid::from_u128(t);
     let (table, index) = (tx.open_table(USERS)?, tx.open_table(USER_INDEX)?);
     let mut owned: HashSet<String> = HashSet::new();
+    let mut users_seen = 0u64;
     for row in table.range((t, 0)..=(t, u128::MAX))? {
         let u: users::User = codec::decode(row?.1.value())?;
         r.users += 1;
+        users_seen += 1;
         let keys = u.index_keys().into_iter().map(|(k, _)| k).chain(users::any_email_keys(&u));
         for key in keys {
             expect_entry(&index, (t, &key), ("user", u.id), r)?;
             owned.insert(key);
         }
-    }
-    unclaimed_entries(&index, tenant, "user", &owned, r)?;
-    check_attributes(tx, tenant, r)?;
-    let (all, active) = users::recount(tx, tenant)?;
-    compare(r, tenant, counters::USERS, counters::get(tx, tenant, counters::USERS)?, all);
-    let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
-    compare(r, tenant, counters::SEATS_PROVISIONED, provisioned, active);
-    Ok(())
-}
-
-/// Each user has its two attribute rows, and the tenant no others (so none is stray).
-fn check_attributes(tx: &ReadTransaction, tenant: Uuid, r: &mut Report) -> Result<()> {
-    let mut users_seen = 0u64;
-    for row in tx.open_table(USERS)?.range((tenant.as_u128(), 0)..=(tenant.as_u128(), u128::MAX))? {
-        let u: users::User = codec::decode(row?.1.value())?;
-        users_seen += 1;
         for attribute in users::attribute_rows(&u) {
             if !users::has_attribute_row(tx, tenant, u.id, attribute)? {
                 r.problems.push(format!("user {} lacks its attribute row {attribute:?}", u.id));
             }
         }
     }
+    unclaimed_entries(&index, tenant, "user", &owned, r)?;
+    // Each user has its two attribute rows (above), and the tenant no others.
     let rows = users::attribute_row_count(tx, tenant)?;
     if rows != 2 * users_seen {
         r.problems.push(format!(
             "tenant {tenant} has {rows} user attribute rows for {users_seen} users (2 each)"
         ));
     }
+    let (all, active) = users::recount(tx, tenant)?;
+    compare(r, tenant, counters::USERS, counters::get(tx, tenant, counters::USERS)?, all);
+    let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
+    compare(r, tenant, counters::SEATS_PROVISIONED, provisioned, active);
     Ok(())
 }
 
