@@ -22,7 +22,7 @@ use whoot_mgmt::auth::ScopeSet;
 use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::rooms::{self, Room};
-use whoot_mgmt::store::users::{self, User};
+use whoot_mgmt::store::users::User;
 
 const USERS: usize = 10_000;
 const ROUNDS: usize = 200;
@@ -87,23 +87,10 @@ async fn run() {
     );
 
     let t = Instant::now();
-    let mut ids = Vec::with_capacity(USERS);
-    for chunk in (0..USERS).collect::<Vec<_>>().chunks(1000) {
-        let batch: Vec<User> = chunk
-            .iter()
-            .map(|i| User::new(Uuid::now_v7(), format!("user{i}@bench.example"), 0))
-            .collect();
-        ids.extend(batch.iter().map(|u| u.id));
-        store
-            .write(move |txn| {
-                for u in &batch {
-                    users::create(txn, tenant, u)?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
-    }
+    let ids = common::create_users(&store, tenant, USERS, |i| {
+        User::new(Uuid::now_v7(), format!("user{i}@bench.example"), 0)
+    })
+    .await;
     let room = Room::new(Uuid::now_v7(), "Hangar", 0);
     let room_id = room.id;
     let wanted: HashMap<Uuid, Option<bool>> =

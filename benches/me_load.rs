@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::Actor;
-use whoot_mgmt::store::users::{self, User};
+use whoot_mgmt::store::users::User;
 
 const BARE_BODY: &str = r#"{"key_id":"01a20654-2276-7691-aa25-1874547ce5b4","tenant_slug":"default","tenant_id":"01a20654-2275-7040-b439-a3bdeff73c8c","scopes":["scim:users:read","scim:users:write","scim:groups:read","scim:groups:write","api:users:read","api:users:write","api:rooms:read","api:rooms:write","usage","webhooks"],"description":"bootstrap key (all scopes)"}"#;
 
@@ -86,18 +86,10 @@ fn main() {
     let app = running.state.app.clone();
     server_rt.block_on(async {
         let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
-        let batch: Vec<User> = (0..1000)
-            .map(|i| User::new(uuid::Uuid::now_v7(), format!("user{i}@bench.example"), 0))
-            .collect();
-        app.store
-            .write(move |txn| {
-                for u in &batch {
-                    users::create(txn, tenant, u)?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
+        common::create_users(&app.store, tenant, 1000, |i| {
+            User::new(uuid::Uuid::now_v7(), format!("user{i}@bench.example"), 0)
+        })
+        .await;
     });
     let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user500%40bench.example%22";
     let mut by_concurrency = Vec::new();
@@ -148,26 +140,12 @@ fn main() {
     // Group PATCH adding one member, next to the bare handler reading a POST body.
     let pool: Vec<String> = server_rt.block_on(async {
         let tenant = app.tenant("default").await.unwrap().0.id;
-        let mut ids = Vec::new();
-        for _ in 0..100 {
-            let batch: Vec<User> = (0..1000)
-                .map(|_| {
-                    let id = uuid::Uuid::now_v7();
-                    User::new(id, format!("m{}@bench.example", id.simple()), 0)
-                })
-                .collect();
-            ids.extend(batch.iter().map(|u| u.id.to_string()));
-            app.store
-                .write(move |txn| {
-                    for u in &batch {
-                        users::create(txn, tenant, u)?;
-                    }
-                    Ok(())
-                })
-                .await
-                .unwrap();
-        }
-        ids
+        let ids = common::create_users(&app.store, tenant, 100_000, |_| {
+            let id = uuid::Uuid::now_v7();
+            User::new(id, format!("m{}@bench.example", id.simple()), 0)
+        })
+        .await;
+        ids.iter().map(ToString::to_string).collect()
     });
     let group = client_rt.block_on(async {
         let mut c = common::Client::connect(whoot, &secret).await;
@@ -337,21 +315,7 @@ async fn drive_body(
         })
     };
     let tasks: Vec<_> = (0..concurrency).map(run).collect();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (latencies, e) = task.await.unwrap();
-        all.extend(latencies);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
-    Result { requests: all.len(), elapsed, p50_us: pct(0.50), p99_us: pct(0.99), errors }
+    summarize(tasks, started).await
 }
 
 async fn drive(
@@ -393,6 +357,14 @@ async fn drive(
             (latencies, errors)
         }));
     }
+    summarize(tasks, started).await
+}
+
+/// Joins the connections' (latencies, errors) into one `Result`.
+async fn summarize(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<u64>, usize)>>,
+    started: Instant,
+) -> Result {
     let mut all = Vec::new();
     let mut errors = 0;
     for task in tasks {

@@ -24,27 +24,13 @@ use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::Store;
 use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::rooms::{self, Room};
-use whoot_mgmt::store::users::{self, User};
+use whoot_mgmt::store::users::User;
 
 async fn create_users(store: &Store, tenant: Uuid, prefix: &str, n: usize) -> Vec<Uuid> {
-    let mut ids = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
-        let batch: Vec<User> = chunk
-            .iter()
-            .map(|i| User::new(Uuid::now_v7(), format!("{prefix}{i}@bench.example"), 0))
-            .collect();
-        ids.extend(batch.iter().map(|u| u.id));
-        store
-            .write(move |txn| {
-                for u in &batch {
-                    users::create(txn, tenant, u)?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
-    }
-    ids
+    common::create_users(store, tenant, n, |i| {
+        User::new(Uuid::now_v7(), format!("{prefix}{i}@bench.example"), 0)
+    })
+    .await
 }
 
 async fn create_room(

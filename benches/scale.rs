@@ -18,7 +18,7 @@ use common::{Client, median, ms};
 use uuid::Uuid;
 use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::Actor;
-use whoot_mgmt::store::users::{self, User};
+use whoot_mgmt::store::users::User;
 
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -74,32 +74,20 @@ async fn run(n: usize) {
     println!("RSS at start: {:.0} MB", rss_mb());
 
     let t = Instant::now();
-    let mut ids: Vec<Uuid> = Vec::with_capacity(n);
-    let mut at_1k = None;
-    for start in (0..n).step_by(1000) {
-        let batch: Vec<User> = (start..(start + 1000).min(n))
-            .map(|i| {
-                // A millisecond apart, as if made one after the other.
-                let at = 1_700_000_000_000 + i as i64;
-                let mut u = User::new(Uuid::now_v7(), format!("user{i}@scale.example"), at);
-                u.external_id = Some(format!("ext-{i}"));
-                u
-            })
-            .collect();
-        ids.extend(batch.iter().map(|u| u.id));
-        store
-            .write(move |txn| {
-                for u in &batch {
-                    users::create(txn, tenant, u)?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
-        if ids.len() == 1000 {
-            at_1k = Some((lookups(&mut c, 1000, 500).await, rss_mb()));
+    let made = |offset: usize| {
+        move |i: usize| {
+            let i = offset + i;
+            // A millisecond apart, as if made one after the other.
+            let at = 1_700_000_000_000 + i as i64;
+            let mut u = User::new(Uuid::now_v7(), format!("user{i}@scale.example"), at);
+            u.external_id = Some(format!("ext-{i}"));
+            u
         }
-    }
+    };
+    let first = n.min(1000);
+    let mut ids = common::create_users(&store, tenant, first, made(0)).await;
+    let (lookup_1k, rss_1k) = (lookups(&mut c, first, 500).await, rss_mb());
+    ids.extend(common::create_users(&store, tenant, n - first, made(first)).await);
     let built = t.elapsed();
     println!(
         "built {n} users in {} ({:.0} users/s); store file {} MB",
@@ -107,7 +95,6 @@ async fn run(n: usize) {
         n as f64 / built.as_secs_f64(),
         std::fs::metadata(store.path()).map(|m| m.len() / 1_000_000).unwrap_or(0)
     );
-    let (lookup_1k, rss_1k) = at_1k.unwrap();
     println!("at 1k users: userName eq p50 {}, RSS {rss_1k:.0} MB", ms(lookup_1k));
     let lookup_1m = lookups(&mut c, n, 2000).await;
     println!("at {n} users: userName eq p50 {}, RSS {:.0} MB", ms(lookup_1m), rss_mb());

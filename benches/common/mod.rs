@@ -119,6 +119,30 @@ pub fn on_two_threads<F: std::future::Future>(bench: F) -> F::Output {
     rt.block_on(bench)
 }
 
+/// Writes `n` users through the store API, 1,000 a commit; `made(i)` makes the `i`th. Their ids.
+pub async fn create_users(
+    store: &whoot_mgmt::store::Store,
+    tenant: uuid::Uuid,
+    n: usize,
+    made: impl Fn(usize) -> whoot_mgmt::store::users::User,
+) -> Vec<uuid::Uuid> {
+    let mut ids = Vec::with_capacity(n);
+    for start in (0..n).step_by(1000) {
+        let batch: Vec<_> = (start..(start + 1000).min(n)).map(&made).collect();
+        ids.extend(batch.iter().map(|u| u.id));
+        store
+            .write(move |txn| {
+                for u in &batch {
+                    whoot_mgmt::store::users::create(txn, tenant, u)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    ids
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

@@ -395,15 +395,9 @@ mod tests {
     use super::*;
     use redb::{Database, ReadableDatabase};
 
-    #[test]
-    fn a_gap_in_the_stream_a_reused_id_and_a_pending_delivery_without_its_event_are_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("store.redb")).unwrap();
-        super::super::migrate::to_current(&db, dir.path()).unwrap();
-        let (tenant, hook) = (Uuid::now_v7(), Uuid::now_v7());
-        let txn = db.begin_write().unwrap();
+    fn tenant_of_ten(txn: &redb::WriteTransaction, id: Uuid) {
         let t = super::super::tenants::Tenant {
-            id: tenant,
+            id,
             slug: "t".into(),
             name: "t".into(),
             seat_capacity: 10,
@@ -411,7 +405,17 @@ mod tests {
             owner_user_id: None,
             created_at: 1,
         };
-        super::super::tenants::create(&txn, &t).unwrap();
+        super::super::tenants::create(txn, &t).unwrap();
+    }
+
+    #[test]
+    fn a_gap_in_the_stream_a_reused_id_and_a_pending_delivery_without_its_event_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("store.redb")).unwrap();
+        super::super::migrate::to_current(&db, dir.path()).unwrap();
+        let (tenant, hook) = (Uuid::now_v7(), Uuid::now_v7());
+        let txn = db.begin_write().unwrap();
+        tenant_of_ten(&txn, tenant);
         // Four events recorded; the second is lost and the fourth reuses the first's id.
         for _ in 0..4 {
             events::seats_changed(&txn, tenant, 10, 0, 1_000).unwrap();
@@ -446,16 +450,7 @@ mod tests {
         super::super::migrate::to_current(&db, dir.path()).unwrap();
         let tenant = Uuid::now_v7();
         let txn = db.begin_write().unwrap();
-        let t = super::super::tenants::Tenant {
-            id: tenant,
-            slug: "t".into(),
-            name: "t".into(),
-            seat_capacity: 10,
-            rate_limit_per_minute: None,
-            owner_user_id: None,
-            created_at: 1,
-        };
-        super::super::tenants::create(&txn, &t).unwrap();
+        tenant_of_ten(&txn, tenant);
         let u = users::User::new(Uuid::now_v7(), "ada@example.com".into(), 5);
         users::create(&txn, tenant, &u).unwrap();
         txn.commit().unwrap();
