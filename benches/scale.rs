@@ -20,8 +20,9 @@ use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::users::User;
 
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// VmRSS of `/proc/{pid}/status`, in MB.
+fn rss_of(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
@@ -29,6 +30,10 @@ fn rss_mb() -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     kb / 1024.0
+}
+
+fn rss_mb() -> f64 {
+    rss_of("self")
 }
 
 fn main() {
@@ -236,15 +241,7 @@ impl Spawned {
     }
 
     fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
-        let kb: f64 = status
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        kb / 1024.0
+        rss_of(&self.child.id().to_string())
     }
 
     fn kill(&mut self) {

@@ -206,14 +206,15 @@ pub fn find_by_any_email(tx: &impl Tx, tenant: Uuid, email: &str) -> Result<Vec<
     Ok(out)
 }
 
-/// The users whose unique index entry starts with `key_prefix` (`user_name_key` or
+/// The ids of the users whose unique index entry starts with `key_prefix` (`user_name_key` or
 /// `external_id_key` of a prefix), in creation order; None when there are more than `cap`.
-pub fn with_index_prefix(
+/// Reads no user record.
+pub fn ids_with_index_prefix(
     tx: &impl Tx,
     tenant: Uuid,
     key_prefix: &str,
     cap: usize,
-) -> Result<Option<Vec<User>>> {
+) -> Result<Option<Vec<u128>>> {
     let t = tenant.as_u128();
     let table = tx.table(USER_INDEX)?;
     let mut ids = Vec::new();
@@ -228,6 +229,17 @@ pub fn with_index_prefix(
         ids.push(id.value());
     }
     ids.sort_unstable();
+    Ok(Some(ids))
+}
+
+/// The users `ids_with_index_prefix` names.
+pub fn with_index_prefix(
+    tx: &impl Tx,
+    tenant: Uuid,
+    key_prefix: &str,
+    cap: usize,
+) -> Result<Option<Vec<User>>> {
+    let Some(ids) = ids_with_index_prefix(tx, tenant, key_prefix, cap)? else { return Ok(None) };
     ids.iter().map(|id| get(tx, tenant, Uuid::from_u128(*id))).collect::<Result<_>>().map(Some)
 }
 

@@ -207,8 +207,15 @@ pub(crate) fn within_budget(
     if filter.and_then(filter::indexed_equality).is_some() {
         return Ok(());
     }
-    if filter.and_then(filter::indexed_prefix).is_some()
-        && candidates(tx, tenant, filter, limit.max(1))?.is_some()
+    // A prefix walk may run when few enough users start so (counted on the index alone).
+    let cap = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+    let prefix_key = match filter.and_then(filter::indexed_prefix) {
+        Some((IndexedAttr::UserName, v)) => Some(users::user_name_key(v)),
+        Some((IndexedAttr::ExternalId, v)) => Some(users::external_id_key(v)),
+        _ => None,
+    };
+    if let Some(key) = prefix_key
+        && users::ids_with_index_prefix(tx, tenant, &key, cap)?.is_some()
     {
         return Ok(());
     }
