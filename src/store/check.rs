@@ -12,7 +12,9 @@ use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use super::tables::*;
-use super::{Indexed, Result, SCHEMA_VERSION, codec, counters, events, rooms, users, webhooks};
+use super::{
+    Indexed, Result, SCHEMA_VERSION, codec, counters, events, positions, rooms, users, webhooks,
+};
 
 /// What was looked at, and what is wrong (empty: the store is consistent).
 #[derive(Debug, Default, serde::Serialize)]
@@ -79,10 +81,12 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     let (table, index) = (tx.open_table(USERS)?, tx.open_table(USER_INDEX)?);
     let mut owned: HashSet<String> = HashSet::new();
     let mut users_seen = 0u64;
+    let mut blocks = BlockCount::of(tx, tenant)?;
     for row in table.range((t, 0)..=(t, u128::MAX))? {
         let u: users::User = codec::decode(row?.1.value())?;
         r.users += 1;
         users_seen += 1;
+        blocks.count(u.id);
         let keys = u.index_keys().into_iter().map(|(k, _)| k).chain(users::any_email_keys(&u));
         for key in keys {
             expect_entry(&index, (t, &key), ("user", u.id), r)?;
@@ -95,6 +99,7 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
         }
     }
     unclaimed_entries(&index, tenant, "user", &owned, r)?;
+    blocks.report(tenant, r);
     // Each user has its two attribute rows (above), and the tenant no others.
     let rows = users::attribute_row_count(tx, tenant)?;
     if rows != 2 * users_seen {
@@ -107,6 +112,50 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
     compare(r, tenant, counters::SEATS_PROVISIONED, provisioned, active);
     Ok(())
+}
+
+/// The block counts `positions` keeps, recounted from the users walked in id order.
+struct BlockCount {
+    /// (start, stored count, counted users)
+    blocks: Vec<(u128, u64, u64)>,
+    at: usize,
+    outside: u64,
+}
+
+impl BlockCount {
+    fn of(tx: &ReadTransaction, tenant: Uuid) -> Result<BlockCount> {
+        let blocks = positions::blocks(tx, tenant)?.into_iter().map(|(s, n)| (s, n, 0)).collect();
+        Ok(BlockCount { blocks, at: 0, outside: 0 })
+    }
+
+    /// Counts the next user in id order.
+    fn count(&mut self, id: Uuid) {
+        let id = id.as_u128();
+        while self.blocks.get(self.at + 1).is_some_and(|(start, ..)| *start <= id) {
+            self.at += 1;
+        }
+        match self.blocks.get_mut(self.at) {
+            Some((start, _, counted)) if *start <= id => *counted += 1,
+            _ => self.outside += 1,
+        }
+    }
+
+    fn report(self, tenant: Uuid, r: &mut Report) {
+        if self.outside > 0 {
+            r.problems.push(format!(
+                "tenant {tenant} has {} users before its first position block",
+                self.outside
+            ));
+        }
+        for (start, stored, counted) in self.blocks {
+            if stored != counted {
+                let start = Uuid::from_u128(start);
+                r.problems.push(format!(
+                    "tenant {tenant}: the position block at {start} counts {stored} users, holds {counted}"
+                ));
+            }
+        }
+    }
 }
 
 fn check_rooms(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {

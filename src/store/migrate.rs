@@ -21,7 +21,16 @@ use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] =
-    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7];
+    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8];
+
+/// Schema 8 keeps positions in the users (`USER_BLOCKS`, created with every table), so a deep
+/// `startIndex` page need not step over every user before it. It also rebuilds schema 7's
+/// `USER_ATTRS`: schema 7 left a deleted active user's `active` row behind.
+fn v7_to_v8(txn: &WriteTransaction) -> Result<()> {
+    super::positions::rebuild(txn)?;
+    txn.delete_table(tables::USER_ATTRS)?;
+    v6_to_v7(txn)
+}
 
 /// Schema 7 indexes users by `active` and by last modification (`USER_ATTRS`, created with
 /// every table), for the filters sync tools send: the rows are built here for every user.
@@ -340,6 +349,74 @@ mod tests {
         // By modification time: `on` (7) before `off` (9); from 8 on, only `off`.
         assert_eq!(walk(users::Walk::ModifiedFrom(0)), [on.id, off.id]);
         assert_eq!(walk(users::Walk::ModifiedFrom(8)), [off.id]);
+    }
+
+    #[test]
+    fn schema_7_stores_get_positions_and_lose_the_rows_deleted_users_left() {
+        use crate::store::users::{self, User};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        to_current(&db, dir.path()).unwrap();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let txn = db.begin_write().unwrap();
+        let mut made = Vec::new();
+        for (tenant, n) in [(a, 1500i64), (b, 3)] {
+            let record = crate::store::tenants::Tenant {
+                id: tenant,
+                slug: format!("t{n}"),
+                name: "t".into(),
+                seat_capacity: 10_000,
+                rate_limit_per_minute: None,
+                owner_user_id: None,
+                created_at: 1,
+            };
+            crate::store::tenants::create(&txn, &record).unwrap();
+            crate::store::counters::add(&txn, tenant, crate::store::counters::USERS, n).unwrap();
+            let seats = crate::store::counters::SEATS_PROVISIONED;
+            crate::store::counters::add(&txn, tenant, seats, n).unwrap();
+            for i in 0..n {
+                let u = User::new(Uuid::now_v7(), format!("u{i}"), 5);
+                let bytes = codec::encode(&u).unwrap();
+                let key = (tenant.as_u128(), u.id.as_u128());
+                txn.open_table(tables::USERS).unwrap().insert(key, bytes.as_slice()).unwrap();
+                made.push((tenant, u.id));
+            }
+        }
+        // What schema 7 left of a deleted active user: its `active` row.
+        let gone = Uuid::now_v7().as_u128();
+        txn.open_table(tables::USER_ATTRS).unwrap().insert((a.as_u128(), 0, 1, gone), ()).unwrap();
+        txn.open_table(tables::META).unwrap().insert(tables::META_SCHEMA_VERSION, 7).unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(to_current(&db, dir.path()).unwrap(), Opened::Upgraded { from: 7, .. }));
+
+        let read = db.begin_read().unwrap();
+        let mut active = 0;
+        users::walk(&read, a, users::Walk::Active(true), |id| {
+            assert_ne!(id.as_u128(), gone);
+            active += 1;
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(active, 1500);
+        let nth = |tenant: Uuid, skip: u64| {
+            let mut first = None;
+            users::scan(&read, tenant, skip, |u| {
+                first = Some(u.id);
+                Ok(false)
+            })
+            .unwrap();
+            first
+        };
+        assert_eq!(nth(a, 1234), Some(made[1234].1));
+        assert_eq!(nth(a, 1499), Some(made[1499].1));
+        assert_eq!(nth(a, 1500), None);
+        assert_eq!(nth(b, 2), Some(made[1502].1));
+        // Raw rows have no userName entries (one problem each); nothing else is amiss.
+        let report = crate::store::check::run(&read).unwrap();
+        let (index, other): (Vec<_>, Vec<_>) =
+            report.problems.iter().partition(|p| p.contains("index entry"));
+        assert_eq!((report.users, index.len()), (1503, 1503));
+        assert_eq!(other, Vec::<&String>::new());
     }
 
     #[test]

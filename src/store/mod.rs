@@ -14,6 +14,7 @@ pub mod events;
 pub mod keys;
 mod legacy;
 pub mod migrate;
+mod positions;
 pub mod rooms;
 mod tables;
 pub mod tenants;
@@ -35,7 +36,7 @@ pub use error::{Error, Failure, MutationError, Refusal};
 pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";

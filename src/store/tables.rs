@@ -27,11 +27,14 @@ pub const DELETED_USERS: TableDefinition<(u128, u128), &[u8]> =
     TableDefinition::new("deleted_users");
 /// (tenant id, "u:" lowercased userName | "x:" externalId | "e:" lowercased email) -> user id
 pub const USER_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new("user_index");
-/// (tenant id, room id) -> Room
 /// Users by attribute, for the filters sync tools send: (tenant, family, value, user id), family
 /// 0 `active` (0 or 1), family 1 last modification (Unix ms). See `users::Walk`.
 pub const USER_ATTRS: TableDefinition<(u128, u8, u64, u128), ()> =
     TableDefinition::new("user_attributes");
+/// (tenant id, first user id of a block) -> users in the block: positions for deep pages, see
+/// `positions`. Since schema 8.
+pub const USER_BLOCKS: TableDefinition<(u128, u128), u64> = TableDefinition::new("user_blocks");
+/// (tenant id, room id) -> Room
 pub const ROOMS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("rooms");
 /// (tenant id, "n:" lowercased name | "x:" externalId) -> room id
 pub const ROOM_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new("room_index");
@@ -89,6 +92,7 @@ macro_rules! each_table {
         $each!(DELETED_USERS);
         $each!(USER_INDEX);
         $each!(USER_ATTRS);
+        $each!(USER_BLOCKS);
         $each!(ROOMS);
         $each!(ROOM_INDEX);
         $each!(ROOM_MEMBERS);

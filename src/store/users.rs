@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
-use super::{Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, tenants};
+use super::{
+    Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, positions, tenants,
+};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Roles {
@@ -292,16 +294,25 @@ pub fn count(tx: &impl Tx, tenant: Uuid) -> Result<u64> {
 }
 
 /// Visits the tenant's users in creation order, from the `skip`th on, until `visit` says stop.
+/// The block counts (`positions`) find where the `skip`th is, so a deep page costs no more than
+/// a first one.
 pub fn scan(
     tx: &impl Tx,
     tenant: Uuid,
     skip: u64,
     mut visit: impl FnMut(User) -> Result<bool>,
 ) -> Result<()> {
+    let (from, skip) = match skip {
+        0 => (0, 0),
+        _ => match positions::locate(tx, tenant, skip)? {
+            Some(place) => place,
+            None => return Ok(()),
+        },
+    };
     let table = tx.table(USERS)?;
     let t = tenant.as_u128();
     for row in
-        table.range((t, 0)..=(t, u128::MAX))?.skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        table.range((t, from)..=(t, u128::MAX))?.skip(usize::try_from(skip).unwrap_or(usize::MAX))
     {
         let (_, bytes) = row?;
         if !visit(codec::decode(bytes.value())?)? {
@@ -344,6 +355,7 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<SeatC
     };
     counters::add(txn, tenant, counters::USERS, 1)?;
     put(txn, tenant, user)?;
+    positions::added(txn, tenant, user.id)?;
     events::user(txn, tenant, "user.created", user, user.created_at)?;
     Ok(seats)
 }
@@ -409,6 +421,8 @@ pub fn delete(
     let mut user = get(txn, tenant, id)?;
     check_version(if_match, user.version)?;
     refuse_owner(txn, tenant, id, "deleted")?;
+    // The rows as stored, before `active` changes below.
+    let attributes = attribute_rows(&user);
     if user.active {
         free_seat(txn, tenant, id, now)?;
         user.active = false;
@@ -422,11 +436,12 @@ pub fn delete(
             index.remove((tenant.as_u128(), key.as_str()))?;
         }
         let mut attrs = txn.open_table(USER_ATTRS)?;
-        for (family, value) in attribute_rows(&user) {
+        for (family, value) in attributes {
             attrs.remove((tenant.as_u128(), family, value, id.as_u128()))?;
         }
     }
     txn.open_table(USERS)?.remove((tenant.as_u128(), id.as_u128()))?;
+    positions::removed(txn, tenant, id)?;
     counters::add(txn, tenant, counters::USERS, -1)?;
     user.deleted_at = Some(now);
     user.updated_at = now;

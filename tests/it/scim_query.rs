@@ -426,3 +426,37 @@ fn sync_filters_walk_indexes_past_the_scan_budget() {
     let (status, _) = q("active eq true", "&attributes=userName");
     assert_eq!(status, 400);
 }
+
+/// A deleted user leaves the walks that sync filters and deep pages take: `active eq`,
+/// `meta.lastModified ge` and `startIndex` answer as if it had never been.
+#[test]
+fn deleted_users_leave_the_sync_filters_and_the_positions() {
+    let (s, key) = Server::keyed();
+    seed(&s, &key);
+    let (_, all) = query(&s, &key, "");
+    let ids = crate::harness::strings(&all["Resources"], "id");
+    // bob (active) and carol (inactive).
+    for id in &ids[1..3] {
+        assert_eq!(
+            s.request("DELETE", &format!("/scim/v2/Users/{id}"), Some(&key), None).status,
+            204
+        );
+    }
+    for (filter, expected) in [
+        (r#"active eq true"#, "ade"),
+        (r#"active eq false"#, ""),
+        (r#"meta.lastModified ge "2000-01-01T00:00:00Z""#, "ade"),
+    ] {
+        let (status, list) = query(&s, &key, &format!("filter={}", encode(filter)));
+        assert_eq!(status, 200, "{filter}: {list}");
+        assert_eq!(names(&list), expected.chars().map(|c| c.to_string()).collect(), "{filter}");
+        assert_eq!(list["totalResults"], expected.len(), "{filter}");
+    }
+    let (_, page) = query(&s, &key, "startIndex=2&count=2");
+    assert_eq!(page["totalResults"], 3);
+    assert_eq!(crate::harness::strings(&page["Resources"], "id"), [ids[3].clone(), ids[4].clone()]);
+    let (_, past) = query(&s, &key, "startIndex=4");
+    assert_eq!(past["Resources"], json!([]));
+    // And `check` finds the store consistent.
+    assert_eq!(s.cli_json(&["check"])["problems"], json!([]));
+}
