@@ -160,18 +160,6 @@ pub fn walk(
     Ok(())
 }
 
-/// How many `USER_ATTRS` rows the tenant has (`check`: two per user).
-pub(super) fn attribute_row_count(tx: &impl Tx, tenant: Uuid) -> Result<u64> {
-    let t = tenant.as_u128();
-    let table = tx.table(USER_ATTRS)?;
-    let mut n = 0;
-    for row in table.range((t, 0, 0, 0)..=(t, u8::MAX, u64::MAX, u128::MAX))? {
-        row?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 /// Whether the tenant has the row `(family, value)` for `user`.
 pub(super) fn has_attribute_row(
     tx: &impl Tx,
