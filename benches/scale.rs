@@ -3,7 +3,10 @@
 //! 1M users, deep pages by cursor and by startIndex, the filters sync tools use, `check`,
 //! `backup`, and startup after a clean stop.
 //!
-//! cargo bench --bench scale [-- --users 1000000]
+//! cargo bench --bench scale [-- --users 1000000] [--keep]
+//!
+//! `--keep` leaves the store directory behind (its path is printed), to run `check`, `backup`
+//! or a profiler against it afterwards.
 //!
 //! Until the restart, RSS is this process's (server and benchmark together; the benchmark holds
 //! the user ids, 16 bytes each); after it, the real binary's alone.
@@ -42,7 +45,8 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    common::on_two_threads(run(users));
+    let keep = std::env::args().any(|a| a == "--keep");
+    common::on_two_threads(run(users, keep));
 }
 
 /// p50 of `n` lookups of `userName eq` over the first `population` users.
@@ -66,8 +70,11 @@ async fn timed(c: &mut Client, path: &str) -> (u16, Duration, usize) {
     (status, took, body.len())
 }
 
-async fn run(n: usize) {
+async fn run(n: usize, keep: bool) {
     let dir = tempfile::tempdir().unwrap();
+    if keep {
+        println!("store directory (kept): {}", dir.path().display());
+    }
     let settings = || Settings { default_rate_limit: 0, ..Settings::default() };
     let running = common::start_in(dir.path(), settings(), true).await;
     let secret = running.bootstrap.as_ref().unwrap().1.secret.clone();
@@ -209,6 +216,9 @@ async fn run(n: usize) {
     let server = Spawned::start(dir.path());
     println!("startup of the binary after kill -9: {}", ms(t.elapsed()));
     drop(server);
+    if keep {
+        let _ = dir.keep();
+    }
 }
 
 /// `whoot-mgmt serve` on `dir`, killed when dropped.

@@ -179,7 +179,8 @@ storage_errors!(
     redb::StorageError,
     redb::TableError,
     redb::TransactionError,
-    redb::CommitError
+    redb::CommitError,
+    redb::CursorError
 );
 
 /// A mutation's own error type: the store's, or a caller's that can carry it (so a protocol

@@ -402,6 +402,12 @@ fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
     let path = data_dir.join(STORE_FILE);
     redb::ReadOnlyDatabase::open(&path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::Failed(Failure::Locked),
+        // A read-only open cannot repair what a crash left; the server repairs it at start.
+        redb::DatabaseError::RepairAborted => Error::Failed(Failure::Storage(format!(
+            "{} was not closed cleanly (a crash or kill -9?) and needs the repair `serve` runs at \
+             start: start the service (or `whoot-mgmt serve` once), stop it, and retry",
+            path.display()
+        ))),
         e => Error::Failed(Failure::Storage(format!("opening {} read-only: {e}", path.display()))),
     })
 }

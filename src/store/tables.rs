@@ -158,11 +158,15 @@ fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     // A store of an older schema lacks the tables added since; they start empty.
     let Some(source) = open_if_present(from, def)? else { return Ok(0) };
     let mut target = to.open_table(def)?;
+    // The rows come in key order into an empty table: appended through a cursor at its end,
+    // they fill pages whole instead of descending the tree once each.
+    let mut end = target.upper_bound_mut(std::ops::Bound::<K::SelfType<'_>>::Unbounded)?;
     let mut rows = 0;
     for row in source.iter()? {
         let (k, v) = row?;
-        target.insert(k.value(), v.value())?;
+        end.insert_before(k.value(), v.value())?;
         rows += 1;
     }
+    end.close()?;
     Ok(rows)
 }

@@ -201,6 +201,31 @@ fn offline_check_and_backup_read_the_store_without_changing_it_even_an_old_schem
     assert_eq!(std::fs::read_dir(&old).unwrap().count(), 1, "nothing written beside it");
 }
 
+/// After a crash the store needs the repair only a writable open runs: offline commands say so
+/// and how to get it, and work once the server has started and stopped.
+#[test]
+fn offline_commands_after_a_crash_say_that_starting_the_server_repairs_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut s = Server::start_in(&data, &[]);
+    let key = s.root_key();
+    assert_eq!(s.send("POST", "/users", &key, &json!({"email": "kill@example.com"})).status, 201);
+    s.signal("KILL");
+    while s.alive() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(s);
+    let out = cli_in(&data, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("was not closed cleanly") && stderr.contains("serve"), "{stderr}");
+
+    let s = Server::start_in(&data, &[]);
+    assert!(s.stop());
+    let report = cli_json_in(&data, &["check"]);
+    assert_eq!((report["problems"].clone(), report["users"].clone()), (json!([]), json!(1)));
+}
+
 #[test]
 fn what_an_interrupted_backup_left_is_removed_at_start() {
     let tmp = tempfile::tempdir().unwrap();
