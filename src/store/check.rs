@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
+use super::positions::Space;
 use super::tables::*;
 use super::{
     Indexed, Result, SCHEMA_VERSION, codec, counters, events, positions, rooms, users, webhooks,
@@ -87,12 +88,14 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
         (tx.open_table(USERS)?, tx.open_table(USER_INDEX)?, tx.open_table(USER_ATTRS)?);
     let (mut all, mut active) = (0u64, 0u64);
     let (mut entries, mut rows) = (Fingerprint::default(), Fingerprint::default());
-    let mut blocks = BlockCount::of(tx, tenant)?;
+    let [mut everyone, mut inactive, mut active_ones] =
+        Space::EVERY.map(|space| BlockCount::of(tx, tenant, space));
     for row in table.range((t, 0)..=(t, u128::MAX))? {
         let u: users::User = codec::decode(row?.1.value())?;
         all += 1;
         active += u64::from(u.active);
-        blocks.count(u.id);
+        everyone.count(u.id);
+        if u.active { &mut active_ones } else { &mut inactive }.count(u.id);
         for key in user_entries(&u) {
             entries.add(&key, u.id.as_u128());
         }
@@ -120,7 +123,9 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     if rows != found_rows {
         name_attribute_problems(tx, &table, t, found_rows.count, all, r)?;
     }
-    blocks.report(tenant, r);
+    for blocks in [everyone, inactive, active_ones] {
+        blocks.report(tenant, r)?;
+    }
     compare(r, tenant, counters::USERS, counters::get(tx, tenant, counters::USERS)?, all);
     let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
     compare(r, tenant, counters::SEATS_PROVISIONED, provisioned, active);
@@ -212,47 +217,54 @@ fn name_attribute_problems(
     Ok(())
 }
 
-/// The block counts `positions` keeps, recounted from the users walked in id order.
+/// The block counts `positions` keeps for one sequence, recounted from its users walked in id
+/// order.
 struct BlockCount {
-    /// (start, stored count, counted users)
-    blocks: Vec<(u128, u64, u64)>,
+    space: Space,
+    /// (start, stored count, counted users); or the error reading them, reported at the end.
+    blocks: Result<Vec<(u128, u64, u64)>>,
     at: usize,
     outside: u64,
 }
 
 impl BlockCount {
-    fn of(tx: &ReadTransaction, tenant: Uuid) -> Result<BlockCount> {
-        let blocks = positions::blocks(tx, tenant)?.into_iter().map(|(s, n)| (s, n, 0)).collect();
-        Ok(BlockCount { blocks, at: 0, outside: 0 })
+    fn of(tx: &ReadTransaction, tenant: Uuid, space: Space) -> BlockCount {
+        let blocks = positions::blocks(tx, tenant, space)
+            .map(|blocks| blocks.into_iter().map(|(s, n)| (s, n, 0)).collect());
+        BlockCount { space, blocks, at: 0, outside: 0 }
     }
 
     /// Counts the next user in id order.
     fn count(&mut self, id: Uuid) {
+        let Ok(blocks) = &mut self.blocks else { return };
         let id = id.as_u128();
-        while self.blocks.get(self.at + 1).is_some_and(|(start, ..)| *start <= id) {
+        while blocks.get(self.at + 1).is_some_and(|(start, ..)| *start <= id) {
             self.at += 1;
         }
-        match self.blocks.get_mut(self.at) {
+        match blocks.get_mut(self.at) {
             Some((start, _, counted)) if *start <= id => *counted += 1,
             _ => self.outside += 1,
         }
     }
 
-    fn report(self, tenant: Uuid, r: &mut Report) {
+    fn report(self, tenant: Uuid, r: &mut Report) -> Result<()> {
+        let space = self.space;
         if self.outside > 0 {
             r.problems.push(format!(
-                "tenant {tenant} has {} users before its first position block",
+                "tenant {tenant} has {} users before the first position block of {space:?}",
                 self.outside
             ));
         }
-        for (start, stored, counted) in self.blocks {
+        for (start, stored, counted) in self.blocks? {
             if stored != counted {
                 let start = Uuid::from_u128(start);
                 r.problems.push(format!(
-                    "tenant {tenant}: the position block at {start} counts {stored} users, holds {counted}"
+                    "tenant {tenant}: the position block of {space:?} at {start} counts {stored} \
+                     users, holds {counted}"
                 ));
             }
         }
+        Ok(())
     }
 }
 

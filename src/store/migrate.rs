@@ -337,7 +337,7 @@ mod tests {
         let read = db.begin_read().unwrap();
         let walk = |w: users::Walk| {
             let mut ids = Vec::new();
-            users::walk(&read, tenant, w, |id| {
+            users::walk(&read, tenant, w, 0, |id| {
                 ids.push(id);
                 Ok(true)
             })
@@ -391,7 +391,7 @@ mod tests {
 
         let read = db.begin_read().unwrap();
         let mut active = 0;
-        users::walk(&read, a, users::Walk::Active(true), |id| {
+        users::walk(&read, a, users::Walk::Active(true), 0, |id| {
             assert_ne!(id.as_u128(), gone);
             active += 1;
             Ok(true)

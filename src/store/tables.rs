@@ -31,9 +31,9 @@ pub const USER_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new
 /// 0 `active` (0 or 1), family 1 last modification (Unix ms). See `users::Walk`.
 pub const USER_ATTRS: TableDefinition<(u128, u8, u64, u128), ()> =
     TableDefinition::new("user_attributes");
-/// (tenant id, first user id of a block) -> users in the block: positions for deep pages, see
-/// `positions`. Since schema 8.
-pub const USER_BLOCKS: TableDefinition<(u128, u128), u64> = TableDefinition::new("user_blocks");
+/// (tenant id, sequence, first user id of a block) -> users in the block: positions for deep
+/// pages, see `positions`. Since schema 8.
+pub const USER_BLOCKS: TableDefinition<(u128, u8, u128), u64> = TableDefinition::new("user_blocks");
 /// (tenant id, room id) -> Room
 pub const ROOMS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("rooms");
 /// (tenant id, "n:" lowercased name | "x:" externalId) -> room id

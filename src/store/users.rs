@@ -6,6 +6,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::positions::Space;
 use super::tables::{DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
 use super::{
     Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, positions, tenants,
@@ -137,27 +138,44 @@ pub(super) fn attribute_rows(user: &User) -> [(u8, u64); 2] {
     [(ACTIVE, u64::from(user.active)), (MODIFIED, u64::try_from(user.updated_at).unwrap_or(0))]
 }
 
-/// Visits the ids of the users `walk` names, in its order, until `visit` says stop. Reads no
-/// user record.
+/// Visits the ids of the users `walk` names, in its order, from the `skip`th on, until `visit`
+/// says stop. Reads no user record. Returns how many it skipped (fewer than `skip` when there
+/// are fewer users): an `Active` walk skips by the block counts (`positions`), a
+/// `ModifiedFrom` one steps over them.
 pub fn walk(
     tx: &impl Tx,
     tenant: Uuid,
     walk: Walk,
+    skip: u64,
     mut visit: impl FnMut(Uuid) -> Result<bool>,
-) -> Result<()> {
+) -> Result<u64> {
     let t = tenant.as_u128();
-    let (family, from, to) = match walk {
-        Walk::Active(on) => (ACTIVE, u64::from(on), u64::from(on)),
-        Walk::ModifiedFrom(ms) => (MODIFIED, u64::try_from(ms).unwrap_or(0), u64::MAX),
+    let (family, from, to, first, rest) = match walk {
+        Walk::Active(on) => {
+            let Some((first, rest)) = positions::locate(tx, tenant, Space::Active(on), skip)?
+            else {
+                // Fewer users than `skip`: all of them skipped.
+                let all = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
+                let total = if on { all } else { count(tx, tenant)?.saturating_sub(all) };
+                return Ok(total.min(skip));
+            };
+            (ACTIVE, u64::from(on), u64::from(on), first, rest)
+        }
+        Walk::ModifiedFrom(ms) => (MODIFIED, u64::try_from(ms).unwrap_or(0), u64::MAX, 0, skip),
     };
     let table = tx.table(USER_ATTRS)?;
-    for row in table.range((t, family, from, 0)..=(t, family, to, u128::MAX))? {
+    let mut skipped = skip - rest;
+    for row in table.range((t, family, from, first)..=(t, family, to, u128::MAX))? {
         let (key, _) = row?;
+        if skipped < skip {
+            skipped += 1;
+            continue;
+        }
         if !visit(Uuid::from_u128(key.value().3))? {
             break;
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
 /// Whether the tenant has the row `(family, value)` for `user`.
@@ -292,7 +310,7 @@ pub fn scan(
 ) -> Result<()> {
     let (from, skip) = match skip {
         0 => (0, 0),
-        _ => match positions::locate(tx, tenant, skip)? {
+        _ => match positions::locate(tx, tenant, Space::All, skip)? {
             Some(place) => place,
             None => return Ok(()),
         },
@@ -343,7 +361,8 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<SeatC
     };
     counters::add(txn, tenant, counters::USERS, 1)?;
     put(txn, tenant, user)?;
-    positions::added(txn, tenant, user.id)?;
+    positions::added(txn, tenant, Space::All, user.id)?;
+    positions::added(txn, tenant, Space::Active(user.active), user.id)?;
     events::user(txn, tenant, "user.created", user, user.created_at)?;
     Ok(seats)
 }
@@ -385,6 +404,10 @@ pub fn update(
     // After the modification time is known: it is an index entry too.
     claim_indexes(txn, tenant, &next, Some(&prev))?;
     put(txn, tenant, &next)?;
+    if prev.active != next.active {
+        positions::removed(txn, tenant, Space::Active(prev.active), prev.id)?;
+        positions::added(txn, tenant, Space::Active(next.active), next.id)?;
+    }
     let event = match seats {
         SeatChange::Taken => Some("user.reactivated"),
         SeatChange::Freed => Some("user.deactivated"),
@@ -409,8 +432,8 @@ pub fn delete(
     let mut user = get(txn, tenant, id)?;
     check_version(if_match, user.version)?;
     refuse_owner(txn, tenant, id, "deleted")?;
-    // The rows as stored, before `active` changes below.
-    let attributes = attribute_rows(&user);
+    // The rows and the sequence as stored, before `active` changes below.
+    let (attributes, was_active) = (attribute_rows(&user), user.active);
     if user.active {
         free_seat(txn, tenant, id, now)?;
         user.active = false;
@@ -429,7 +452,8 @@ pub fn delete(
         }
     }
     txn.open_table(USERS)?.remove((tenant.as_u128(), id.as_u128()))?;
-    positions::removed(txn, tenant, id)?;
+    positions::removed(txn, tenant, Space::All, id)?;
+    positions::removed(txn, tenant, Space::Active(was_active), id)?;
     counters::add(txn, tenant, counters::USERS, -1)?;
     user.deleted_at = Some(now);
     user.updated_at = now;

@@ -457,6 +457,18 @@ fn deleted_users_leave_the_sync_filters_and_the_positions() {
     assert_eq!(crate::harness::strings(&page["Resources"], "id"), [ids[3].clone(), ids[4].clone()]);
     let (_, past) = query(&s, &key, "startIndex=4");
     assert_eq!(past["Resources"], json!([]));
+    // The active ones are a, d, e: the second of them is d.
+    let q = format!("filter={}&startIndex=2&count=1", encode("active eq true"));
+    let (_, second) = query(&s, &key, &q);
+    assert_eq!(
+        (names(&second), second["totalResults"].clone()),
+        (["d".to_owned()].into(), json!(3))
+    );
+    let (_, beyond) = query(&s, &key, &format!("filter={}&startIndex=9", encode("active eq true")));
+    assert_eq!(
+        (beyond["Resources"].clone(), beyond["totalResults"].clone()),
+        (json!([]), json!(3))
+    );
     // And `check` finds the store consistent.
     assert_eq!(s.cli_json(&["check"])["problems"], json!([]));
 }

@@ -126,8 +126,8 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
 }
 
 /// A page of what an index walk answers exactly (`filter::indexed_range`): the walk skips to
-/// `startIndex` over index entries only, reads the page's users, and counts the rest (for
-/// `active`, the counters know the total).
+/// `startIndex` (`active` by the block counts, modification times over index entries), reads
+/// the page's users, and counts the rest (for `active`, the counters know the total).
 fn walk_page(
     tx: &impl Tx,
     tenant: Uuid,
@@ -149,8 +149,8 @@ fn walk_page(
     };
     let (skip, count) = (params.start_index - 1, params.count);
     let (mut seen, mut ids) = (0u64, Vec::new());
-    users::walk(tx, tenant, walk, |id| {
-        if seen >= skip && (ids.len() as u64) < count {
+    let skipped = users::walk(tx, tenant, walk, skip, |id| {
+        if (ids.len() as u64) < count {
             ids.push(id);
         }
         seen += 1;
@@ -162,7 +162,7 @@ fn walk_page(
     let located: Vec<(&User, String)> =
         found.iter().map(|u| (u, format!("{base}/{}", u.id))).collect();
     let shown: Vec<_> = located.iter().map(|(u, l)| user::Shown::new(u, l)).collect();
-    let total = known_total.unwrap_or(seen);
+    let total = known_total.unwrap_or(skipped + seen);
     Ok(Reply::json(StatusCode::OK, &params.page(total, &shown)))
 }
 
