@@ -1,6 +1,7 @@
-//! Load benchmark for `GET /me` (authentication, scope check, rate-limit bucket, JSON) and an
-//! indexed SCIM lookup (`userName eq`, 1,000 users) against a bare hyper HTTP/1.1 handler
-//! answering a fixed body of similar size, in the same run.
+//! Load benchmark for `GET /me` (authentication, scope check, rate-limit bucket, JSON), the
+//! indexed SCIM lookups (`userName eq` at c16 and c64; `externalId eq`, `emails eq` and GET by
+//! id at c64; 1,000 users), the native `GET /users/{id}` at c64, a page of 100, and durable SCIM writes, against a bare hyper HTTP/1.1
+//! handler answering a fixed body of similar size, in the same run.
 //!
 //! cargo bench --bench me_load [-- --seconds 5]
 //!
@@ -84,12 +85,21 @@ fn main() {
 
     // An indexed SCIM lookup over 1,000 users.
     let app = running.state.app.clone();
-    server_rt.block_on(async {
+    let ids = server_rt.block_on(async {
         let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
         common::create_users(&app.store, tenant, 1000, |i| {
-            User::new(uuid::Uuid::now_v7(), format!("user{i}@bench.example"), 0)
+            let mut u = User::new(uuid::Uuid::now_v7(), format!("user{i}@bench.example"), 0);
+            u.external_id = Some(format!("ext-{i}"));
+            u.email = Some(format!("mail{i}@bench.example"));
+            u.emails = vec![whoot_mgmt::store::users::Email {
+                value: format!("mail{i}@bench.example"),
+                kind: Some("work".into()),
+                primary: Some(true),
+                display: None,
+            }];
+            u
         })
-        .await;
+        .await
     });
     let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user500%40bench.example%22";
     let mut by_concurrency = Vec::new();
@@ -119,9 +129,31 @@ fn main() {
             "ratio",
             100.0 * rates[1] / rates[0]
         );
-        by_concurrency.push(rates[1]);
+        by_concurrency.push((rates[0], rates[1]));
     }
-    println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * by_concurrency[1] / by_concurrency[0]);
+    println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * by_concurrency[1].1 / by_concurrency[0].1);
+    // The other indexed lookups at c64, against the bare handler's c64 rate above.
+    let by_id: &'static str = Box::leak(format!("/scim/v2/Users/{}", ids[500]).into_boxed_str());
+    let native: &'static str = Box::leak(format!("/users/{}", ids[500]).into_boxed_str());
+    for (name, path) in [
+        ("externalId eq", "/scim/v2/Users?filter=externalId%20eq%20%22ext-500%22"),
+        ("emails eq", "/scim/v2/Users?filter=emails%20eq%20%22mail500%40bench.example%22"),
+        ("GET by id", by_id),
+        ("native by id", native),
+    ] {
+        client_rt.block_on(drive(whoot, Some(&secret), path, 64, Duration::from_secs(1)));
+        let r =
+            client_rt.block_on(drive(whoot, Some(&secret), path, 64, Duration::from_secs(seconds)));
+        let rps = r.requests as f64 / r.elapsed.as_secs_f64();
+        println!(
+            "{name:<14} {:>3} {rps:>10.0} {:>9} {:>9} {:>7}  {:.0}% of bare hyper",
+            64,
+            r.p50_us,
+            r.p99_us,
+            r.errors,
+            100.0 * rps / by_concurrency[1].0
+        );
+    }
 
     // A page of 100 users (about 46 KB) at c16.
     let page = "/scim/v2/Users?startIndex=1&count=100";

@@ -101,6 +101,8 @@ async fn run(n: usize, keep: bool) {
     let (lookup_1k, rss_1k) = (lookups(&mut c, first, 500).await, rss_mb());
     ids.extend(common::create_users(&store, tenant, n - first, made(first)).await);
     let built = t.elapsed();
+    // The build may outlast the server's keep-alive idle timeout.
+    let mut c = Client::connect(running.addr, &secret).await;
     println!(
         "built {n} users in {} ({:.0} users/s); store file {} MB",
         ms(built),

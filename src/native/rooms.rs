@@ -41,7 +41,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let room = ctx.read(move |tx| rooms::get(tx, tenant, id)).await?;
+    let room = ctx.lookup(|tx| Ok(rooms::get(tx, tenant, id)?))?;
     Ok(Reply::json(StatusCode::OK, &room_json(&room)))
 }
 

@@ -53,7 +53,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let user = ctx.read(move |tx| users::get(tx, tenant, id)).await?;
+    let user = ctx.lookup(|tx| Ok(users::get(tx, tenant, id)?))?;
     Ok(one(StatusCode::OK, &user))
 }
 

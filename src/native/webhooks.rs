@@ -80,7 +80,7 @@ pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.read(move |tx| hooks::get(tx, tenant, id)).await?;
+    let hook = ctx.lookup(|tx| Ok(hooks::get(tx, tenant, id)?))?;
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
@@ -139,7 +139,7 @@ pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.
 pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.read(move |tx| hooks::get(tx, tenant, id)).await?;
+    let hook = ctx.lookup(|tx| Ok(hooks::get(tx, tenant, id)?))?;
     let outcome = crate::webhooks::send_test(&hook, tenant, &ctx.state.webhooks).await;
     // Delivered or not, and the receiver's status: no timing, and network errors only as
     // `send::NO_ANSWER`, so the endpoint cannot map the networks the server reaches.

@@ -39,11 +39,16 @@ fn resolve(tx: &impl Tx, tenant: Uuid, raw: &str) -> store::Result<User> {
 /// One user as written: status, document, `Location` and `ETag`.
 fn written(status: StatusCode, u: &User, base: &str, projected: Option<&ListParams>) -> Reply {
     let location = format!("{base}/{}", u.id);
-    let mut doc = user::render(u, &location);
-    if let Some(p) = projected {
-        super::list::project(&mut doc, &p.attributes, &p.excluded);
-    }
-    Reply::json(status, &doc).with_location(location).with_etag(user::etag(u))
+    let reply = match projected.filter(|p| !p.shows_whole()) {
+        // The whole resource: straight from the record to the bytes.
+        None => Reply::json(status, &user::Shown::new(u, &location)),
+        Some(p) => {
+            let mut doc = user::render(u, &location);
+            super::list::project(&mut doc, &p.attributes, &p.excluded);
+            Reply::json(status, &doc)
+        }
+    };
+    reply.with_location(location).with_etag(user::etag(u))
 }
 
 pub async fn list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
