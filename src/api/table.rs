@@ -378,8 +378,8 @@ pub fn parse<'a>(
     // The fewest ids among rows that fit the path but not the method: a row with more ids
     // does not take a literal segment for an id (`GET /Users/.search` is 405, not a user).
     let mut fewest_ids = usize::MAX;
-    for row in ROWS {
-        let Some((params, param_count)) = matches(row.path, rest, style) else { continue };
+    for (row, pattern) in ROWS.iter().zip(PATTERNS.iter()) {
+        let Some((params, param_count)) = matches(pattern, rest, style) else { continue };
         // `/metrics` is the server's, not a tenant's.
         if row.endpoint == Endpoint::Metrics && tenant_slug.is_some() {
             continue;
@@ -413,34 +413,48 @@ pub fn parse<'a>(
     }
 }
 
+/// A row's path split once into segments: each a literal's spellings (`rooms|channels`), or
+/// None for an id. Routing runs on every request; splitting every row's path on each was its
+/// largest cost.
+type Pattern = Vec<Option<Vec<&'static str>>>;
+
+static PATTERNS: std::sync::LazyLock<Vec<Pattern>> = std::sync::LazyLock::new(|| {
+    let segment = |w: &'static str| (!w.starts_with('{')).then(|| w.split('|').collect());
+    ROWS.iter().map(|row| row.path.split('/').skip(1).map(segment).collect()).collect()
+});
+
 /// Whether `segments` fit `pattern`; the ids they hold.
-fn matches<'a>(pattern: &str, segments: &[&'a str], style: Style) -> Option<([&'a str; 2], usize)> {
+fn matches<'a>(
+    pattern: &Pattern,
+    segments: &[&'a str],
+    style: Style,
+) -> Option<([&'a str; 2], usize)> {
+    if pattern.len() != segments.len() {
+        return None;
+    }
     let mut params = [""; 2];
     let mut count = 0;
-    let mut wanted = pattern.split('/').skip(1);
-    let mut given = segments.iter();
-    loop {
-        match (wanted.next(), given.next()) {
-            (None, None) => return Some((params, count)),
-            (Some(w), Some(g)) if w.starts_with('{') => {
-                if g.is_empty() {
+    for (wanted, given) in pattern.iter().zip(segments) {
+        match wanted {
+            None => {
+                if given.is_empty() {
                     return None;
                 }
-                *params.get_mut(count)? = g;
+                *params.get_mut(count)? = given;
                 count += 1;
             }
-            (Some(w), Some(g)) => {
-                let same = |name: &str| match style {
-                    Style::Scim => name.eq_ignore_ascii_case(g),
-                    Style::Native => name == *g,
+            Some(names) => {
+                let same = |name: &&str| match style {
+                    Style::Scim => name.eq_ignore_ascii_case(given),
+                    Style::Native => name == given,
                 };
-                if !w.split('|').any(same) {
+                if !names.iter().any(same) {
                     return None;
                 }
             }
-            _ => return None,
         }
     }
+    Some((params, count))
 }
 
 #[cfg(test)]
