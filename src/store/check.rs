@@ -602,8 +602,8 @@ mod tests {
         assert!(problems.contains("pending, but its event is missing"), "{problems}");
     }
 
-    #[test]
-    fn a_stray_or_misdirected_user_index_entry_is_reported() {
+    /// A current store of one tenant with one user, ada, that `check` finds clean.
+    fn one_user_store() -> (tempfile::TempDir, Database, Uuid, users::User) {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("store.redb")).unwrap();
         super::super::migrate::to_current(&db, dir.path()).unwrap();
@@ -614,6 +614,12 @@ mod tests {
         users::create(&txn, tenant, &u).unwrap();
         txn.commit().unwrap();
         assert!(run(&db.begin_read().unwrap()).unwrap().problems.is_empty());
+        (dir, db, tenant, u)
+    }
+
+    #[test]
+    fn a_stray_or_misdirected_user_index_entry_is_reported() {
+        let (_dir, db, tenant, u) = one_user_store();
 
         let (t, other) = (tenant.as_u128(), Uuid::now_v7().as_u128());
         let txn = db.begin_write().unwrap();
@@ -631,16 +637,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_stray_user_attribute_row_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("store.redb")).unwrap();
-        super::super::migrate::to_current(&db, dir.path()).unwrap();
-        let tenant = Uuid::now_v7();
-        let txn = db.begin_write().unwrap();
-        tenant_of_ten(&txn, tenant);
-        let u = users::User::new(Uuid::now_v7(), "ada@example.com".into(), 5);
-        users::create(&txn, tenant, &u).unwrap();
-        txn.commit().unwrap();
-        assert!(run(&db.begin_read().unwrap()).unwrap().problems.is_empty());
+        let (_dir, db, tenant, u) = one_user_store();
 
         // The active row goes missing, and a row for no user appears.
         let txn = db.begin_write().unwrap();
