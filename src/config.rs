@@ -134,6 +134,11 @@ settings! {
             "The store's page cache, in MiB, held in the server's memory. The operating system's \
              page cache still keeps the rest of the file in memory it can reclaim; raise this \
              only if reads of a large store show up as disk reads.";
+        read_concurrency: usize = 16, env "WHOOT_READ_CONCURRENCY",
+            "Most store reads that may walk many records (pages, filtered lists, exports) running \
+             at once, each on a thread of its own; more wait their turn without holding one. \
+             Lookups by id or index are not counted: they run where the request does. 0 counts \
+             as 1.";
         scan_limit: u64 = 200000, env "WHOOT_SCAN_LIMIT",
             "Most records a SCIM filter or sort that no index serves may examine; past it the list \
              answers 400 tooMany (0 = no limit).";

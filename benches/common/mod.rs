@@ -55,6 +55,7 @@ async fn start_with(
         // The benchmark's receiver is on this host.
         audit_retention: Duration::from_secs(365 * 86_400),
         cache_bytes: cache_bytes(),
+        read_concurrency: whoot_mgmt::store::DEFAULT_READ_CONCURRENCY,
         webhooks: whoot_mgmt::webhooks::Settings {
             allow: vec!["127.0.0.1/32".parse().unwrap()],
             ..Default::default()

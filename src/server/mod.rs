@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub audit_retention: Duration,
     /// The store's page cache.
     pub cache_bytes: usize,
+    /// Store reads on the blocking pool at once.
+    pub read_concurrency: usize,
 }
 
 impl ServeOptions {
@@ -94,6 +96,7 @@ impl ServeOptions {
             audit_retention: Duration::from_secs(config.audit_retention_days * 86_400),
             cache_bytes: usize::try_from(config.cache_size_mb.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
+            read_concurrency: config.read_concurrency,
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
@@ -132,6 +135,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
         None => None,
     };
     let app = App::open_with_cache(&opts.data_dir, opts.cache_bytes).map_err(|e| e.to_string())?;
+    app.store.set_read_concurrency(opts.read_concurrency);
     for file in crate::store::remove_leftovers(&opts.data_dir) {
         tracing::info!(file = %file.display(), "removed what an interrupted backup left");
     }

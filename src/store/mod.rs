@@ -172,6 +172,10 @@ struct Inner {
     stats: Arc<WriterStats>,
     /// Counts commits, so a reader can wait for the next one (the feed's long-poll).
     committed: tokio::sync::watch::Receiver<u64>,
+    /// Bounds the reads running on the blocking pool at once (`set_read_concurrency`); the
+    /// rest wait here, in order, holding no thread.
+    readers: tokio::sync::Semaphore,
+    read_slots: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for Inner {
@@ -189,6 +193,8 @@ impl Drop for Inner {
 /// The page cache a store opens with unless told otherwise (redb's default is 1 GiB, which a
 /// large store fills: resident memory then grows with the store).
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+/// Reads that may walk many records (scans, pages, backups) running at once by default.
+pub const DEFAULT_READ_CONCURRENCY: usize = 16;
 
 /// Handle to the open store; cheap to clone.
 #[derive(Clone)]
@@ -230,7 +236,12 @@ impl Store {
         let (queue, rx) = mpsc::unbounded_channel();
         let (notify, committed) = tokio::sync::watch::channel(0);
         let writer = Some(writer::spawn(handle.clone(), rx, stats.clone(), notify)?);
-        Ok(Store { inner: Arc::new(Inner { handle, path, queue, writer, stats, committed }) })
+        let (readers, read_slots) = (
+            tokio::sync::Semaphore::new(DEFAULT_READ_CONCURRENCY),
+            std::sync::atomic::AtomicUsize::new(DEFAULT_READ_CONCURRENCY),
+        );
+        let inner = Inner { handle, path, queue, writer, stats, committed, readers, read_slots };
+        Ok(Store { inner: Arc::new(inner) })
     }
 
     pub fn path(&self) -> &Path {
@@ -285,10 +296,20 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
-        let db = self.inner.handle.get()?;
-        tokio::task::spawn_blocking(move || f(&db.begin_read()?))
-            .await
-            .map_err(|_| Error::Failed(Failure::Unavailable))?
+        self.view(f).await
+    }
+
+    /// How many reads may run on the blocking pool at once (at least 1); the others wait their
+    /// turn without holding a thread. Set once at start.
+    pub fn set_read_concurrency(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        let n = n.max(1);
+        let was = self.inner.read_slots.swap(n, Ordering::Relaxed);
+        if n > was {
+            self.inner.readers.add_permits(n - was);
+        } else {
+            self.inner.readers.forget_permits(was - n);
+        }
     }
 
     /// `read` for a reader whose errors are the caller's own type (a protocol refusal found
@@ -299,9 +320,15 @@ impl Store {
         E: From<Error> + Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T, E> + Send + 'static,
     {
+        let unavailable = || E::from(Error::Failed(Failure::Unavailable));
+        // Without a bound, a burst of scans would start a thread each (tokio allows 512), all
+        // contending for the same cores; queued here, they run a few at a time.
+        let slot = self.inner.readers.acquire().await.map_err(|_| unavailable())?;
         let db = self.inner.handle.get()?;
         let read = tokio::task::spawn_blocking(move || f(&db.begin_read().map_err(Error::from)?));
-        read.await.map_err(|_| Error::Failed(Failure::Unavailable))?
+        let answer = read.await.map_err(|_| unavailable())?;
+        drop(slot);
+        answer
     }
 
     /// `view` on the calling thread (see `Ctx::lookup`: for bounded reads only).
@@ -522,3 +549,46 @@ macro_rules! tx_for {
     )*};
 }
 tx_for!(ReadTransaction, WriteTransaction);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Reads past the limit wait their turn, and every one is answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_run_at_most_read_concurrency_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.set_read_concurrency(3);
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let reads = (0..24).map(|i| {
+            let (store, running, most) = (store.clone(), running.clone(), most.clone());
+            tokio::spawn(async move {
+                store
+                    .read(move |tx| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        let tenants = tenants::list(tx)?.len();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok((i, tenants))
+                    })
+                    .await
+            })
+        });
+        let mut answered = 0;
+        for read in reads.collect::<Vec<_>>() {
+            assert_eq!(read.await.unwrap().unwrap().1, 0);
+            answered += 1;
+        }
+        assert_eq!(answered, 24);
+        // Three at once at most (and more than one: the bound is not a lock).
+        let most = most.load(Ordering::SeqCst);
+        assert!((2..=3).contains(&most), "{most} at once");
+        // Lowered, the bound holds as well.
+        store.set_read_concurrency(1);
+        assert_eq!(store.inner.readers.available_permits(), 1);
+    }
+}
