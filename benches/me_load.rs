@@ -35,6 +35,64 @@ struct Result {
     errors: usize,
 }
 
+impl Result {
+    /// Requests per second, failed ones included.
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Successful requests per second.
+    fn ok_rate(&self) -> f64 {
+        (self.requests - self.errors) as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// One table row; returns the rate.
+    fn print(&self, name: &str, concurrency: usize, note: &str) -> f64 {
+        let rps = self.rate();
+        println!(
+            "{name:<16} {concurrency:>3} {rps:>10.0} {:>9} {:>9} {:>7}{note}",
+            self.p50_us, self.p99_us, self.errors
+        );
+        rps
+    }
+}
+
+/// "median (min-max)" of ratios.
+fn spread(mut ratios: Vec<f64>) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let (low, high) = (ratios[0], ratios[ratios.len() - 1]);
+    format!("{:.2}x ({low:.2}-{high:.2})", ratios[ratios.len() / 2])
+}
+
+/// GETs of `path` for `seconds` after a 1 s warm-up.
+fn steady(
+    rt: &tokio::runtime::Runtime,
+    (addr, key, path): (SocketAddr, Option<&str>, &'static str),
+    concurrency: usize,
+    seconds: u64,
+) -> Result {
+    rt.block_on(drive(addr, key, path, concurrency, Duration::from_secs(1)));
+    rt.block_on(drive(addr, key, path, concurrency, Duration::from_secs(seconds)))
+}
+
+/// The bare handler, then whoot, each `steady`; prints both and their ratio, returns both rates.
+fn against_bare(
+    rt: &tokio::runtime::Runtime,
+    (bare, bare_path): (SocketAddr, &'static str),
+    (name, whoot): (&str, (SocketAddr, Option<&str>, &'static str)),
+    concurrency: usize,
+    seconds: u64,
+) -> (f64, f64) {
+    let b = steady(rt, (bare, None, bare_path), concurrency, seconds).print(
+        "bare hyper",
+        concurrency,
+        "",
+    );
+    let w = steady(rt, whoot, concurrency, seconds).print(name, concurrency, "");
+    println!("{:<16} {concurrency:>3} {:>9.0}% of bare hyper", "ratio", 100.0 * w / b);
+    (b, w)
+}
+
 fn main() {
     let seconds: u64 = std::env::args()
         .skip_while(|a| a != "--seconds")
@@ -53,34 +111,12 @@ fn main() {
 
     println!("GET /me, keep-alive, {seconds}s per run after a 1s warm-up ({} cores)", cores());
     println!(
-        "{:<12} {:>5} {:>10} {:>9} {:>9} {:>7}",
+        "{:<16} {:>3} {:>10} {:>9} {:>9} {:>7}",
         "target", "conc", "req/s", "p50 µs", "p99 µs", "errors"
     );
     for concurrency in [1usize, 64] {
-        let mut rates = Vec::new();
-        for (name, addr, key) in
-            [("bare hyper", bare, None), ("whoot /me", whoot, Some(secret.as_str()))]
-        {
-            client_rt.block_on(drive(addr, key, "/me", concurrency, Duration::from_secs(1)));
-            let r = client_rt.block_on(drive(
-                addr,
-                key,
-                "/me",
-                concurrency,
-                Duration::from_secs(seconds),
-            ));
-            let rps = r.requests as f64 / r.elapsed.as_secs_f64();
-            println!(
-                "{name:<12} {concurrency:>5} {rps:>10.0} {:>9} {:>9} {:>7}",
-                r.p50_us, r.p99_us, r.errors
-            );
-            rates.push(rps);
-        }
-        println!(
-            "{:<12} {concurrency:>5} {:>9.0}% of bare hyper",
-            "ratio",
-            100.0 * rates[1] / rates[0]
-        );
+        let me = ("whoot /me", (whoot, Some(secret.as_str()), "/me"));
+        against_bare(&client_rt, (bare, "/me"), me, concurrency, seconds);
     }
 
     // An indexed SCIM lookup over 1,000 users.
@@ -102,99 +138,51 @@ fn main() {
         .await
     });
     let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user500%40bench.example%22";
-    let mut by_concurrency = Vec::new();
-    for concurrency in [16usize, 64] {
-        let mut rates = Vec::new();
-        for (name, addr, key, path) in [
-            ("bare hyper", bare, None, "/plain"),
-            ("whoot SCIM eq", whoot, Some(secret.as_str()), lookup),
-        ] {
-            client_rt.block_on(drive(addr, key, path, concurrency, Duration::from_secs(1)));
-            let r = client_rt.block_on(drive(
-                addr,
-                key,
-                path,
-                concurrency,
-                Duration::from_secs(seconds),
-            ));
-            let rps = r.requests as f64 / r.elapsed.as_secs_f64();
-            println!(
-                "{name:<12} {concurrency:>5} {rps:>10.0} {:>9} {:>9} {:>7}",
-                r.p50_us, r.p99_us, r.errors
-            );
-            rates.push(rps);
-        }
-        println!(
-            "{:<12} {concurrency:>5} {:>9.0}% of bare hyper",
-            "ratio",
-            100.0 * rates[1] / rates[0]
-        );
-        by_concurrency.push((rates[0], rates[1]));
-    }
-    println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * by_concurrency[1].1 / by_concurrency[0].1);
+    let eq = ("whoot SCIM eq", (whoot, Some(secret.as_str()), lookup));
+    let (_, eq16) = against_bare(&client_rt, (bare, "/plain"), eq, 16, seconds);
+    let (bare64, eq64) = against_bare(&client_rt, (bare, "/plain"), eq, 64, seconds);
+    println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * eq64 / eq16);
     // The other indexed lookups at c64, against the bare handler's c64 rate above.
     let by_id: &'static str = Box::leak(format!("/scim/v2/Users/{}", ids[500]).into_boxed_str());
     let native: &'static str = Box::leak(format!("/users/{}", ids[500]).into_boxed_str());
-    for (name, path) in [
+    let others = [
         ("externalId eq", "/scim/v2/Users?filter=externalId%20eq%20%22ext-500%22"),
         ("emails eq", "/scim/v2/Users?filter=emails%20eq%20%22mail500%40bench.example%22"),
         ("GET by id", by_id),
         ("native by id", native),
-    ] {
-        client_rt.block_on(drive(whoot, Some(&secret), path, 64, Duration::from_secs(1)));
-        let r =
-            client_rt.block_on(drive(whoot, Some(&secret), path, 64, Duration::from_secs(seconds)));
-        let rps = r.requests as f64 / r.elapsed.as_secs_f64();
-        println!(
-            "{name:<14} {:>3} {rps:>10.0} {:>9} {:>9} {:>7}  {:.0}% of bare hyper",
-            64,
-            r.p50_us,
-            r.p99_us,
-            r.errors,
-            100.0 * rps / by_concurrency[1].0
-        );
+    ];
+    for (name, path) in others {
+        let r = steady(&client_rt, (whoot, Some(&secret), path), 64, seconds);
+        let rps = r.rate();
+        r.print(name, 64, &format!("  {:.0}% of bare hyper", 100.0 * rps / bare64));
     }
 
     // The VM's speed drifts within a run, so the ratios again, each from alternating 1 s slices
     // of the bare handler and whoot (7 pairs): the median of the pairs' own ratios.
     println!("interleaved, 7 pairs of 1 s slices: median ratio (range) to the bare /plain");
-    let eq16 = ("userName eq", lookup, 16usize);
-    let rest = [
-        ("externalId eq", "/scim/v2/Users?filter=externalId%20eq%20%22ext-500%22", 64usize),
-        ("emails eq", "/scim/v2/Users?filter=emails%20eq%20%22mail500%40bench.example%22", 64),
-        ("GET by id", by_id, 64),
-        ("native by id", native, 64),
-    ];
-    for (name, path, concurrency) in [eq16, ("userName eq", lookup, 64)].into_iter().chain(rest) {
+    let each = others.iter().map(|&(name, path)| (name, path, 64));
+    for (name, path, concurrency) in
+        [("userName eq", lookup, 16usize), ("userName eq", lookup, 64)].into_iter().chain(each)
+    {
         let mut ratios = Vec::new();
         for _ in 0..7 {
             let one = |addr, key, path| {
-                let r =
-                    client_rt.block_on(drive(addr, key, path, concurrency, Duration::from_secs(1)));
-                r.requests as f64 / r.elapsed.as_secs_f64()
+                client_rt
+                    .block_on(drive(addr, key, path, concurrency, Duration::from_secs(1)))
+                    .rate()
             };
             let bare_rate = one(bare, None, "/plain");
             ratios.push(one(whoot, Some(secret.as_str()), path) / bare_rate);
         }
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "{name:<14} {concurrency:>3}   {:.2} ({:.2}-{:.2})",
-            ratios[3], ratios[0], ratios[6]
-        );
+        println!("{name:<16} {concurrency:>3}   {}", spread(ratios));
     }
 
     // A page of 100 users (about 46 KB) at c16.
     let page = "/scim/v2/Users?startIndex=1&count=100";
-    client_rt.block_on(drive(whoot, Some(&secret), page, 16, Duration::from_secs(1)));
-    let r = client_rt.block_on(drive(whoot, Some(&secret), page, 16, Duration::from_secs(seconds)));
-    println!(
-        "{:<12} {:>5} {:>10.0} {:>9} {:>9} {:>7}  pages of 100 users",
+    steady(&client_rt, (whoot, Some(&secret), page), 16, seconds).print(
         "whoot page",
         16,
-        r.requests as f64 / r.elapsed.as_secs_f64(),
-        r.p50_us,
-        r.p99_us,
-        r.errors
+        "  pages of 100 users",
     );
     // Durable writes at c16: SCIM POST /Users (every one fsynced before its answer), and a
     // Group PATCH adding one member, next to the bare handler reading a POST body.
@@ -265,28 +253,19 @@ fn main() {
     for (name, r) in
         [("bare POST", &bare_post), ("SCIM POST /Users", &posts), ("PATCH add member", &patches)]
     {
-        println!(
-            "{name:<18} {:>5} {:>10.0} {:>9} {:>9} {:>7}",
-            16,
-            r.requests as f64 / r.elapsed.as_secs_f64(),
-            r.p50_us,
-            r.p99_us,
-            r.errors
-        );
+        r.print(name, 16, "");
     }
-    let rate = |r: &Result| r.requests as f64 / r.elapsed.as_secs_f64();
     println!(
         "durable writes: POST {:.2}x and PATCH {:.2}x the bare POST",
-        rate(&posts) / rate(&bare_post),
-        rate(&patches) / rate(&bare_post)
+        posts.rate() / bare_post.rate(),
+        patches.rate() / bare_post.rate()
     );
     // And interleaved: 5 rounds of 1 s each of the bare POST, SCIM POST and PATCH; only
     // successful requests count (each round creates users of its own names).
     let (mut post_ratios, mut patch_ratios) = (Vec::new(), Vec::new());
     for round in 0..5 {
         let drive1 = |addr, key, method, path, body: &Body| {
-            let r = client_rt.block_on(drive_body(addr, key, method, path, 16, 1, body.clone()));
-            (r.requests - r.errors) as f64 / r.elapsed.as_secs_f64()
+            client_rt.block_on(drive_body(addr, key, method, path, 16, 1, body.clone())).ok_rate()
         };
         let bare_rate = drive1(bare, None, "POST", "/plain", &user_named("bare"));
         let names: &'static str = Box::leak(format!("round{round}-").into_boxed_str());
@@ -295,14 +274,8 @@ fn main() {
             .push(drive1(whoot, Some(&secret), "POST", users, &user_named(names)) / bare_rate);
         patch_ratios.push(drive1(whoot, Some(&secret), "PATCH", patch_path, &add) / bare_rate);
     }
-    for (name, mut ratios) in
-        [("SCIM POST /Users", post_ratios), ("PATCH add member", patch_ratios)]
-    {
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "interleaved, 5 rounds of 1 s: {name} {:.2}x ({:.2}-{:.2}) the bare POST",
-            ratios[2], ratios[0], ratios[4]
-        );
+    for (name, ratios) in [("SCIM POST /Users", post_ratios), ("PATCH add member", patch_ratios)] {
+        println!("interleaved, 5 rounds of 1 s: {name} {} the bare POST", spread(ratios));
     }
     drop(app);
     server_rt.block_on(running.shutdown());
