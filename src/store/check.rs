@@ -148,10 +148,9 @@ struct Fingerprint {
 
 impl Fingerprint {
     fn add(&mut self, thing: &impl std::hash::Hash, id: u128) {
-        use std::hash::{BuildHasher, Hash, Hasher};
+        use std::hash::{Hash, Hasher};
         // Fixed keys: both sides of a comparison must hash alike.
-        let mut h =
-            std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().build_hasher();
+        let mut h = std::hash::DefaultHasher::new();
         thing.hash(&mut h);
         id.hash(&mut h);
         self.count += 1;

@@ -75,7 +75,8 @@ fn block_of(
 /// middle user.
 pub(super) fn added(txn: &WriteTransaction, tenant: Uuid, space: Space, id: Uuid) -> Result<()> {
     let (t, id, s) = (tenant.as_u128(), id.as_u128(), space.code());
-    let (start, count) = block_of(&txn.open_table(USER_BLOCKS)?, (t, s), id)?.unwrap_or((0, 0));
+    let mut blocks = txn.open_table(USER_BLOCKS)?;
+    let (start, count) = block_of(&blocks, (t, s), id)?.unwrap_or((0, 0));
     let count = count + 1;
     let half = count / 2;
     // A block counting more users than there are stays whole: `check` says so.
@@ -83,7 +84,6 @@ pub(super) fn added(txn: &WriteTransaction, tenant: Uuid, space: Space, id: Uuid
         true => space.nth_from(txn, t, start, half)?,
         false => None,
     };
-    let mut blocks = txn.open_table(USER_BLOCKS)?;
     match middle {
         Some(middle) => {
             blocks.insert((t, s, start), half)?;
@@ -224,6 +224,13 @@ mod tests {
         assert_eq!(check::run(&read).unwrap().problems, Vec::<String>::new());
     }
 
+    fn store() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("store.redb")).unwrap();
+        migrate::to_current(&db, dir.path()).unwrap();
+        (dir, db)
+    }
+
     fn tenant(db: &Database, seats: u32) -> Uuid {
         let t = Uuid::now_v7();
         let txn = db.begin_write().unwrap();
@@ -243,9 +250,7 @@ mod tests {
 
     #[test]
     fn positions_follow_creates_changes_and_deletes_in_any_id_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("store.redb")).unwrap();
-        migrate::to_current(&db, dir.path()).unwrap();
+        let (_dir, db) = store();
         let t = tenant(&db, 100_000);
         // Random ids land in the middle of blocks, so blocks split everywhere, not just last;
         // every third user starts inactive.
@@ -292,9 +297,7 @@ mod tests {
 
     #[test]
     fn a_block_that_counts_wrong_is_reported_by_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("store.redb")).unwrap();
-        migrate::to_current(&db, dir.path()).unwrap();
+        let (_dir, db) = store();
         let t = tenant(&db, 10);
         let txn = db.begin_write().unwrap();
         users::create(&txn, t, &users::User::new(Uuid::now_v7(), "a".into(), 1)).unwrap();
