@@ -198,43 +198,52 @@ pub(super) fn any_email_keys(user: &User) -> Vec<String> {
     keys
 }
 
-/// Users having `email` among their emails, primary or not.
-pub fn find_by_any_email(tx: &impl Tx, tenant: Uuid, email: &str) -> Result<Vec<User>> {
-    let prefix = any_email_prefix(email);
+/// Visits the ids of the tenant's `USER_INDEX` entries whose key starts with `prefix`, in key
+/// order, until `visit` says stop. The walk ends at the tenant's last key: the next tenant's
+/// keys sort right after, and may start the same way.
+fn visit_prefix(
+    tx: &impl Tx,
+    tenant: Uuid,
+    prefix: &str,
+    mut visit: impl FnMut(u128) -> Result<bool>,
+) -> Result<()> {
     let t = tenant.as_u128();
-    let table = tx.table(USER_INDEX)?;
-    let mut out = Vec::new();
-    for row in table.range((t, prefix.as_str())..)? {
+    for row in tx.table(USER_INDEX)?.range((t, prefix)..)? {
         let (key, id) = row?;
-        if !key.value().1.starts_with(&prefix) {
+        let (kt, key) = key.value();
+        if kt != t || !key.starts_with(prefix) || !visit(id.value())? {
             break;
         }
-        out.push(get(tx, tenant, Uuid::from_u128(id.value()))?);
     }
+    Ok(())
+}
+
+/// Users having `email` among their emails, primary or not.
+pub fn find_by_any_email(tx: &impl Tx, tenant: Uuid, email: &str) -> Result<Vec<User>> {
+    let mut out = Vec::new();
+    visit_prefix(tx, tenant, &any_email_prefix(email), |id| {
+        out.push(get(tx, tenant, Uuid::from_u128(id))?);
+        Ok(true)
+    })?;
     Ok(out)
 }
 
 /// The ids of the users whose unique index entry starts with `key_prefix` (`user_name_key` or
 /// `external_id_key` of a prefix), in creation order; None when there are more than `cap`.
-/// Reads no user record.
 pub fn ids_with_index_prefix(
     tx: &impl Tx,
     tenant: Uuid,
     key_prefix: &str,
     cap: usize,
 ) -> Result<Option<Vec<u128>>> {
-    let t = tenant.as_u128();
-    let table = tx.table(USER_INDEX)?;
-    let mut ids = Vec::new();
-    for row in table.range((t, key_prefix)..)? {
-        let (key, id) = row?;
-        if !key.value().1.starts_with(key_prefix) {
-            break;
-        }
-        if ids.len() == cap {
-            return Ok(None);
-        }
-        ids.push(id.value());
+    let (mut ids, mut over) = (Vec::new(), false);
+    visit_prefix(tx, tenant, key_prefix, |id| {
+        over = ids.len() == cap;
+        ids.push(id);
+        Ok(!over)
+    })?;
+    if over {
+        return Ok(None);
     }
     ids.sort_unstable();
     Ok(Some(ids))
@@ -254,20 +263,18 @@ pub fn with_index_prefix(
 /// Users whose userName or any email starts with `prefix` (ignoring case), in that index's
 /// order, at most `limit`: two index range walks, whatever the tenant's size.
 pub fn search_prefix(tx: &impl Tx, tenant: Uuid, prefix: &str, limit: usize) -> Result<Vec<User>> {
-    let t = tenant.as_u128();
-    let table = tx.table(USER_INDEX)?;
     let prefix = prefix.to_lowercase();
     let mut ids: Vec<u128> = Vec::new();
     for start in [format!("u:{prefix}"), format!("m:{prefix}")] {
-        for row in table.range((t, start.as_str())..)? {
-            let (key, id) = row?;
-            if !key.value().1.starts_with(&start) || ids.len() >= limit {
-                break;
+        visit_prefix(tx, tenant, &start, |id| {
+            if ids.len() >= limit {
+                return Ok(false);
             }
-            if !ids.contains(&id.value()) {
-                ids.push(id.value());
+            if !ids.contains(&id) {
+                ids.push(id);
             }
-        }
+            Ok(true)
+        })?;
     }
     ids.iter().map(|id| get(tx, tenant, Uuid::from_u128(*id))).collect()
 }

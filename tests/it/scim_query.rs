@@ -489,3 +489,20 @@ fn a_user_by_id_is_the_same_bytes_as_the_projected_path() {
         assert_eq!(fast.header("etag"), general.header("etag"));
     }
 }
+
+/// An index prefix walk stays within its tenant: a later tenant's keys sort right after this
+/// one's, and a walk that ran on into them matched users that are not this tenant's (404).
+#[test]
+fn prefix_filters_stay_within_the_tenant() {
+    let (s, key) = Server::keyed();
+    create(&s, &key, json!({"userName": "alice"}));
+    s.cli_json(&["tenant", "create", "later", "--seats", "5"]);
+    let (other, _) = s.create_key("later", &["scim:users:read", "scim:users:write"]);
+    create(&s, &other, json!({"userName": "zed-later"}));
+    for filter in [r#"userName sw "z""#, r#"userName sw "zed""#] {
+        let (status, list) = query(&s, &key, &format!("filter={}", encode(filter)));
+        assert_eq!((status, list["totalResults"].clone()), (200, json!(0)), "{filter}: {list}");
+        let (status, list) = query(&s, &other, &format!("filter={}", encode(filter)));
+        assert_eq!((status, list["totalResults"].clone()), (200, json!(1)), "{filter}: {list}");
+    }
+}
