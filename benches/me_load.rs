@@ -3,7 +3,7 @@
 //! id at c64; 1,000 users), the native `GET /users/{id}` at c64, a page of 100, and durable SCIM writes, against a bare hyper HTTP/1.1
 //! handler answering a fixed body of similar size, in the same run.
 //!
-//! cargo bench --bench me_load [-- --seconds 5]
+//! cargo bench --bench me_load [-- --seconds 5] [--writes]
 //!
 //! Both servers get their own 2-thread runtime; the load generator has another, with one
 //! keep-alive connection per concurrent client. Everything shares the machine's cores, so the
@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
@@ -67,19 +67,22 @@ fn spread(mut ratios: Vec<f64>) -> String {
 /// GETs of `path` for `seconds` after a 1 s warm-up.
 fn steady(
     rt: &tokio::runtime::Runtime,
-    (addr, key, path): (SocketAddr, Option<&str>, &'static str),
+    (addr, key, path): (SocketAddr, Option<&'static str>, &'static str),
     concurrency: usize,
     seconds: u64,
 ) -> Result {
-    rt.block_on(drive(addr, key, path, concurrency, Duration::from_secs(1)));
-    rt.block_on(drive(addr, key, path, concurrency, Duration::from_secs(seconds)))
+    let (warm, length) = (Duration::from_secs(1), Duration::from_secs(seconds));
+    rt.block_on(drive((addr, key, "GET", path), None, concurrency, warm, length))
 }
+
+/// The interleaved slices: the warm-up and the counted length of each.
+const SLICE: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(1));
 
 /// The bare handler, then whoot, each `steady`; prints both and their ratio, returns both rates.
 fn against_bare(
     rt: &tokio::runtime::Runtime,
     (bare, bare_path): (SocketAddr, &'static str),
-    (name, whoot): (&str, (SocketAddr, Option<&str>, &'static str)),
+    (name, whoot): (&str, (SocketAddr, Option<&'static str>, &'static str)),
     concurrency: usize,
     seconds: u64,
 ) -> (f64, f64) {
@@ -99,6 +102,8 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    // Only the durable writes (to profile the writer).
+    let writes_only = std::env::args().any(|a| a == "--writes");
     let server_rt = runtime(2);
     let bare_rt = runtime(2);
     let client_rt = runtime(2);
@@ -106,88 +111,23 @@ fn main() {
     // The bucket is still taken on every request; it just never runs dry.
     let settings = Settings { default_rate_limit: 1_000_000_000, ..Settings::default() };
     let (running, _tmp, secret) = server_rt.block_on(common::start_server(settings));
+    let secret: &'static str = Box::leak(secret.into_boxed_str());
     let whoot = running.addr;
     let bare = bare_rt.block_on(start_bare());
 
-    println!("GET /me, keep-alive, {seconds}s per run after a 1s warm-up ({} cores)", cores());
+    println!("keep-alive, {seconds}s per run after a 1s warm-up ({} cores)", cores());
     println!(
         "{:<16} {:>3} {:>10} {:>9} {:>9} {:>7}",
         "target", "conc", "req/s", "p50 µs", "p99 µs", "errors"
     );
-    for concurrency in [1usize, 64] {
-        let me = ("whoot /me", (whoot, Some(secret.as_str()), "/me"));
-        against_bare(&client_rt, (bare, "/me"), me, concurrency, seconds);
-    }
-
-    // An indexed SCIM lookup over 1,000 users.
     let app = running.state.app.clone();
-    let ids = server_rt.block_on(async {
-        let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
-        common::create_users(&app.store, tenant, 1000, |i| {
-            let mut u = User::new(uuid::Uuid::now_v7(), format!("user{i}@bench.example"), 0);
-            u.external_id = Some(format!("ext-{i}"));
-            u.email = Some(format!("mail{i}@bench.example"));
-            u.emails = vec![whoot_mgmt::store::users::Email {
-                value: format!("mail{i}@bench.example"),
-                kind: Some("work".into()),
-                primary: Some(true),
-                display: None,
-            }];
-            u
-        })
-        .await
-    });
-    let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user500%40bench.example%22";
-    let eq = ("whoot SCIM eq", (whoot, Some(secret.as_str()), lookup));
-    let (_, eq16) = against_bare(&client_rt, (bare, "/plain"), eq, 16, seconds);
-    let (bare64, eq64) = against_bare(&client_rt, (bare, "/plain"), eq, 64, seconds);
-    println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * eq64 / eq16);
-    // The other indexed lookups at c64, against the bare handler's c64 rate above.
-    let by_id: &'static str = Box::leak(format!("/scim/v2/Users/{}", ids[500]).into_boxed_str());
-    let native: &'static str = Box::leak(format!("/users/{}", ids[500]).into_boxed_str());
-    let others = [
-        ("externalId eq", "/scim/v2/Users?filter=externalId%20eq%20%22ext-500%22"),
-        ("emails eq", "/scim/v2/Users?filter=emails%20eq%20%22mail500%40bench.example%22"),
-        ("GET by id", by_id),
-        ("native by id", native),
-    ];
-    for (name, path) in others {
-        let r = steady(&client_rt, (whoot, Some(&secret), path), 64, seconds);
-        let rps = r.rate();
-        r.print(name, 64, &format!("  {:.0}% of bare hyper", 100.0 * rps / bare64));
+    let tenant = server_rt.block_on(app.set_seats("default", 1_000_000, &Actor::Cli)).unwrap().id;
+    if !writes_only {
+        reads(&client_rt, &server_rt, (whoot, bare, secret), &app.store, tenant, seconds);
     }
-
-    // The VM's speed drifts within a run, so the ratios again, each from alternating 1 s slices
-    // of the bare handler and whoot (7 pairs): the median of the pairs' own ratios.
-    println!("interleaved, 7 pairs of 1 s slices: median ratio (range) to the bare /plain");
-    let each = others.iter().map(|&(name, path)| (name, path, 64));
-    for (name, path, concurrency) in
-        [("userName eq", lookup, 16usize), ("userName eq", lookup, 64)].into_iter().chain(each)
-    {
-        let mut ratios = Vec::new();
-        for _ in 0..7 {
-            let one = |addr, key, path| {
-                client_rt
-                    .block_on(drive(addr, key, path, concurrency, Duration::from_secs(1)))
-                    .rate()
-            };
-            let bare_rate = one(bare, None, "/plain");
-            ratios.push(one(whoot, Some(secret.as_str()), path) / bare_rate);
-        }
-        println!("{name:<16} {concurrency:>3}   {}", spread(ratios));
-    }
-
-    // A page of 100 users (about 46 KB) at c16.
-    let page = "/scim/v2/Users?startIndex=1&count=100";
-    steady(&client_rt, (whoot, Some(&secret), page), 16, seconds).print(
-        "whoot page",
-        16,
-        "  pages of 100 users",
-    );
     // Durable writes at c16: SCIM POST /Users (every one fsynced before its answer), and a
     // Group PATCH adding one member, next to the bare handler reading a POST body.
     let pool: Vec<String> = server_rt.block_on(async {
-        let tenant = app.tenant("default").await.unwrap().0.id;
         let ids = common::create_users(&app.store, tenant, 100_000, |_| {
             let id = uuid::Uuid::now_v7();
             User::new(id, format!("m{}@bench.example", id.simple()), 0)
@@ -196,7 +136,7 @@ fn main() {
         ids.iter().map(ToString::to_string).collect()
     });
     let group = client_rt.block_on(async {
-        let mut c = common::Client::connect(whoot, &secret).await;
+        let mut c = common::Client::connect(whoot, secret).await;
         let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
             "displayName": "Bench group"});
         let (status, body, _) = c.call("POST", "/scim/v2/Groups", Some(&body)).await;
@@ -206,7 +146,6 @@ fn main() {
     });
     let pool = std::sync::Arc::new(pool);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    type Body = std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>;
     let user_named = |prefix: &'static str| -> Body {
         std::sync::Arc::new(move |i| {
             serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -222,39 +161,28 @@ fn main() {
         .to_string()
     });
     let patch_path: &'static str = Box::leak(format!("/scim/v2/Groups/{group}").into_boxed_str());
-    let seconds_w = seconds.min(3);
-    let bare_post = client_rt.block_on(drive_body(
-        bare,
-        None,
-        "POST",
-        "/plain",
-        16,
-        seconds_w,
-        user_named("bare"),
-    ));
-    let posts = client_rt.block_on(drive_body(
-        whoot,
-        Some(&secret),
-        "POST",
-        "/scim/v2/Users",
-        16,
-        seconds_w,
-        user_named("new"),
-    ));
-    let patches = client_rt.block_on(drive_body(
-        whoot,
-        Some(&secret),
-        "PATCH",
-        patch_path,
-        16,
-        seconds_w,
-        add.clone(),
-    ));
-    for (name, r) in
-        [("bare POST", &bare_post), ("SCIM POST /Users", &posts), ("PATCH add member", &patches)]
-    {
-        r.print(name, 16, "");
-    }
+    let seconds_w = Duration::from_secs(seconds.min(3));
+    // Each run also reports how many mutations the writer folded into one commit.
+    let stats = app.store.writer_stats();
+    let folded = || {
+        let c = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
+        (c, stats.mutations.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let write = |target, body: &Body| {
+        let before = folded();
+        let warm = Duration::from_secs(1);
+        let r = client_rt.block_on(drive(target, Some(body.clone()), 16, warm, seconds_w));
+        let after = folded();
+        let per_commit = (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64;
+        (r, per_commit)
+    };
+    let (bare_post, _) = write((bare, None, "POST", "/plain"), &user_named("bare"));
+    let (posts, post_batch) =
+        write((whoot, Some(secret), "POST", "/scim/v2/Users"), &user_named("new"));
+    let (patches, patch_batch) = write((whoot, Some(secret), "PATCH", patch_path), &add);
+    bare_post.print("bare POST", 16, "");
+    posts.print("SCIM POST /Users", 16, &format!("  {post_batch:.1} per commit"));
+    patches.print("PATCH add member", 16, &format!("  {patch_batch:.1} per commit"));
     println!(
         "durable writes: POST {:.2}x and PATCH {:.2}x the bare POST",
         posts.rate() / bare_post.rate(),
@@ -264,21 +192,98 @@ fn main() {
     // successful requests count (each round creates users of its own names).
     let (mut post_ratios, mut patch_ratios) = (Vec::new(), Vec::new());
     for round in 0..5 {
-        let drive1 = |addr, key, method, path, body: &Body| {
-            client_rt.block_on(drive_body(addr, key, method, path, 16, 1, body.clone())).ok_rate()
+        let slice = |target, body: &Body| {
+            client_rt.block_on(drive(target, Some(body.clone()), 16, SLICE.0, SLICE.1)).ok_rate()
         };
-        let bare_rate = drive1(bare, None, "POST", "/plain", &user_named("bare"));
+        let bare_rate = slice((bare, None, "POST", "/plain"), &user_named("bare"));
         let names: &'static str = Box::leak(format!("round{round}-").into_boxed_str());
-        let users = "/scim/v2/Users";
-        post_ratios
-            .push(drive1(whoot, Some(&secret), "POST", users, &user_named(names)) / bare_rate);
-        patch_ratios.push(drive1(whoot, Some(&secret), "PATCH", patch_path, &add) / bare_rate);
+        let users = (whoot, Some(secret), "POST", "/scim/v2/Users");
+        post_ratios.push(slice(users, &user_named(names)) / bare_rate);
+        patch_ratios.push(slice((whoot, Some(secret), "PATCH", patch_path), &add) / bare_rate);
     }
     for (name, ratios) in [("SCIM POST /Users", post_ratios), ("PATCH add member", patch_ratios)] {
         println!("interleaved, 5 rounds of 1 s: {name} {} the bare POST", spread(ratios));
     }
     drop(app);
     server_rt.block_on(running.shutdown());
+}
+
+/// `GET /me`, the indexed lookups and a page, each against the bare handler.
+fn reads(
+    client_rt: &tokio::runtime::Runtime,
+    server_rt: &tokio::runtime::Runtime,
+    (whoot, bare, secret): (SocketAddr, SocketAddr, &'static str),
+    store: &whoot_mgmt::store::Store,
+    tenant: uuid::Uuid,
+    seconds: u64,
+) {
+    for concurrency in [1usize, 64] {
+        let me = ("whoot /me", (whoot, Some(secret), "/me"));
+        against_bare(client_rt, (bare, "/me"), me, concurrency, seconds);
+    }
+
+    // An indexed SCIM lookup over 1,000 users.
+    let ids = server_rt.block_on(async {
+        common::create_users(store, tenant, 1000, |i| {
+            let mut u = User::new(uuid::Uuid::now_v7(), format!("user{i}@bench.example"), 0);
+            u.external_id = Some(format!("ext-{i}"));
+            u.email = Some(format!("mail{i}@bench.example"));
+            u.emails = vec![whoot_mgmt::store::users::Email {
+                value: format!("mail{i}@bench.example"),
+                kind: Some("work".into()),
+                primary: Some(true),
+                display: None,
+            }];
+            u
+        })
+        .await
+    });
+    let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user500%40bench.example%22";
+    let eq = ("whoot SCIM eq", (whoot, Some(secret), lookup));
+    let (_, eq16) = against_bare(client_rt, (bare, "/plain"), eq, 16, seconds);
+    let (bare64, eq64) = against_bare(client_rt, (bare, "/plain"), eq, 64, seconds);
+    println!("SCIM eq at c64 is {:.0}% of c16", 100.0 * eq64 / eq16);
+    // The other indexed lookups at c64, against the bare handler's c64 rate above.
+    let by_id: &'static str = Box::leak(format!("/scim/v2/Users/{}", ids[500]).into_boxed_str());
+    let native: &'static str = Box::leak(format!("/users/{}", ids[500]).into_boxed_str());
+    let others = [
+        ("externalId eq", "/scim/v2/Users?filter=externalId%20eq%20%22ext-500%22"),
+        ("emails eq", "/scim/v2/Users?filter=emails%20eq%20%22mail500%40bench.example%22"),
+        ("GET by id", by_id),
+        ("native by id", native),
+    ];
+    for (name, path) in others {
+        let r = steady(client_rt, (whoot, Some(secret), path), 64, seconds);
+        let rps = r.rate();
+        r.print(name, 64, &format!("  {:.0}% of bare hyper", 100.0 * rps / bare64));
+    }
+
+    // The VM's speed drifts within a run, so the ratios again, each from alternating 1 s slices
+    // of the bare handler and whoot (7 pairs): the median of the pairs' own ratios.
+    println!(
+        "interleaved, 7 pairs of 1 s slices (each after 0.25 s uncounted): median ratio (range) to the bare /plain"
+    );
+    let each = others.iter().map(|&(name, path)| (name, path, 64));
+    for (name, path, concurrency) in
+        [("userName eq", lookup, 16usize), ("userName eq", lookup, 64)].into_iter().chain(each)
+    {
+        let mut ratios = Vec::new();
+        for _ in 0..7 {
+            let one =
+                |target| client_rt.block_on(drive(target, None, concurrency, SLICE.0, SLICE.1));
+            let bare_rate = one((bare, None, "GET", "/plain")).rate();
+            ratios.push(one((whoot, Some(secret), "GET", path)).rate() / bare_rate);
+        }
+        println!("{name:<16} {concurrency:>3}   {}", spread(ratios));
+    }
+
+    // A page of 100 users (about 46 KB) at c16.
+    let page = "/scim/v2/Users?startIndex=1&count=100";
+    steady(client_rt, (whoot, Some(secret), page), 16, seconds).print(
+        "whoot page",
+        16,
+        "  pages of 100 users",
+    );
 }
 
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
@@ -324,32 +329,45 @@ async fn start_bare() -> SocketAddr {
     addr
 }
 
-/// Like `drive`, but every request carries a JSON body `body(i)` (`i` counts this run's
-/// requests), for `seconds`.
-async fn drive_body(
-    addr: SocketAddr,
-    key: Option<&str>,
-    method: &'static str,
-    path: &'static str,
+/// A request body for the `i`th request of a run.
+type Body = std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>;
+
+/// Where a load goes: address, API key, method and path.
+type Target = (SocketAddr, Option<&'static str>, &'static str, &'static str);
+
+/// `concurrency` keep-alive connections sending the target's request (with `body(i)` when
+/// there is one), each as soon as the last answered. The connections are made first, then
+/// `warm` of requests is not counted, then `length` is: the figures are the steady rate,
+/// without the connection setup and the first requests (which weigh more on the slower server).
+async fn drive(
+    (addr, key, method, path): Target,
+    body: Option<Body>,
     concurrency: usize,
-    seconds: u64,
-    body: std::sync::Arc<dyn Fn(usize) -> String + Send + Sync>,
+    warm: Duration,
+    length: Duration,
 ) -> Result {
     let auth = key.map(|k| format!("Bearer {k}"));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let run = |_: usize| {
-        let (auth, counter, body) = (auth.clone(), counter.clone(), body.clone());
-        tokio::spawn(async move {
+    let connected = std::sync::Arc::new(tokio::sync::Barrier::new(concurrency + 1));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (auth, counter, body, connected) =
+            (auth.clone(), counter.clone(), body.clone(), connected.clone());
+        tasks.push(tokio::spawn(async move {
             let stream = TcpStream::connect(addr).await.unwrap();
             stream.set_nodelay(true).unwrap();
             let (mut sender, conn) =
                 hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
             tokio::spawn(conn);
-            let (mut latencies, mut errors) = (Vec::new(), 0);
-            while Instant::now() < deadline {
-                let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            connected.wait().await;
+            let counted_from = Instant::now() + warm;
+            let deadline = counted_from + length;
+            let (mut latencies, mut errors) = (Vec::with_capacity(100_000), 0);
+            loop {
+                let t = Instant::now();
+                if t >= deadline {
+                    break;
+                }
                 let mut req = hyper::Request::builder()
                     .method(method)
                     .uri(path)
@@ -358,69 +376,29 @@ async fn drive_body(
                 if let Some(auth) = &auth {
                     req = req.header("authorization", auth);
                 }
-                let req = req.body(Full::new(Bytes::from(body(i)))).unwrap();
-                let t = Instant::now();
-                let resp = sender.send_request(req).await.unwrap();
+                let payload = body.as_ref().map_or_else(Bytes::new, |body| {
+                    Bytes::from(body(counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+                });
+                let resp = sender.send_request(req.body(Full::new(payload)).unwrap()).await;
+                let resp = resp.unwrap();
                 let ok = resp.status().is_success();
                 resp.into_body().collect().await.unwrap();
-                latencies.push(t.elapsed().as_micros() as u64);
-                if !ok {
-                    errors += 1;
-                }
-            }
-            (latencies, errors)
-        })
-    };
-    let tasks: Vec<_> = (0..concurrency).map(run).collect();
-    summarize(tasks, started).await
-}
-
-async fn drive(
-    addr: SocketAddr,
-    key: Option<&str>,
-    path: &'static str,
-    concurrency: usize,
-    length: Duration,
-) -> Result {
-    let auth = key.map(|k| format!("Bearer {k}"));
-    let started = Instant::now();
-    let deadline = started + length;
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let auth = auth.clone();
-        tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(addr).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-            tokio::spawn(conn);
-            let mut latencies = Vec::with_capacity(100_000);
-            let mut errors = 0;
-            while Instant::now() < deadline {
-                let mut req = hyper::Request::get(path).header("host", "bench");
-                if let Some(auth) = &auth {
-                    req = req.header("authorization", auth);
-                }
-                let req = req.body(Empty::<Bytes>::new()).unwrap();
-                let t = Instant::now();
-                let resp = sender.send_request(req).await.unwrap();
-                let ok = resp.status().is_success();
-                resp.into_body().collect().await.unwrap();
-                latencies.push(t.elapsed().as_micros() as u64);
-                if !ok {
-                    errors += 1;
+                if t >= counted_from {
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    errors += usize::from(!ok);
                 }
             }
             (latencies, errors)
         }));
     }
-    summarize(tasks, started).await
+    connected.wait().await;
+    summarize(tasks, length).await
 }
 
 /// Joins the connections' (latencies, errors) into one `Result`.
 async fn summarize(
     tasks: Vec<tokio::task::JoinHandle<(Vec<u64>, usize)>>,
-    started: Instant,
+    elapsed: Duration,
 ) -> Result {
     let mut all = Vec::new();
     let mut errors = 0;
@@ -429,7 +407,6 @@ async fn summarize(
         all.extend(latencies);
         errors += e;
     }
-    let elapsed = started.elapsed();
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
