@@ -199,8 +199,9 @@ pub(super) fn any_email_keys(user: &User) -> Vec<String> {
 }
 
 /// Visits the ids of the tenant's `USER_INDEX` entries whose key starts with `prefix`, in key
-/// order, until `visit` says stop. The walk ends at the tenant's last key: the next tenant's
-/// keys sort right after, and may start the same way.
+/// order, until `visit` says stop. The range ends where the prefix does (`after_prefix`), so
+/// it never reaches the next tenant's keys, which sort right after and may start the same way,
+/// and redb seeks its end next to its start rather than at the end of the table.
 fn visit_prefix(
     tx: &impl Tx,
     tenant: Uuid,
@@ -208,7 +209,12 @@ fn visit_prefix(
     mut visit: impl FnMut(u128) -> Result<bool>,
 ) -> Result<()> {
     let t = tenant.as_u128();
-    for row in tx.table(USER_INDEX)?.range((t, prefix)..)? {
+    let table = tx.table(USER_INDEX)?;
+    let rows = match after_prefix(prefix) {
+        Some(end) => table.range((t, prefix)..(t, end.as_str()))?,
+        None => table.range((t, prefix)..)?,
+    };
+    for row in rows {
         let (key, id) = row?;
         let (kt, key) = key.value();
         if kt != t || !key.starts_with(prefix) || !visit(id.value())? {
@@ -216,6 +222,20 @@ fn visit_prefix(
         }
     }
     Ok(())
+}
+
+/// The least string above every string that starts with `prefix`: its last character that
+/// has a successor, stepped up (UTF-8 sorts as code points do). None when there is none.
+fn after_prefix(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// Users having `email` among their emails, primary or not.
@@ -545,4 +565,37 @@ pub fn recount(tx: &impl Tx, tenant: Uuid) -> Result<(u64, u64)> {
         Ok(true)
     })?;
     Ok((all, active))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::after_prefix;
+
+    proptest! {
+        /// The range `prefix..after_prefix(prefix)` holds exactly the strings that start with
+        /// `prefix`: checked on short strings over a few characters at the edges that matter
+        /// (the last ASCII, the surrogate gap, the last code point).
+        #[test]
+        fn the_range_after_a_prefix_holds_exactly_its_strings(
+            prefix in "[a\\n\\x7f\\u{80}\\u{d7ff}\\u{e000}\\u{10ffff}]{0,3}",
+            key in "[a\\n\\x0b\\x7f\\u{80}\\u{d7ff}\\u{e000}\\u{10ffff}]{0,4}",
+        ) {
+            let inside = match after_prefix(&prefix) {
+                Some(end) => prefix.as_str() <= key.as_str() && key.as_str() < end.as_str(),
+                None => prefix.as_str() <= key.as_str(),
+            };
+            prop_assert_eq!(inside, key.starts_with(&prefix), "prefix {:?}, key {:?}", prefix, key);
+        }
+    }
+
+    #[test]
+    fn prefixes_step_up_their_last_character() {
+        assert_eq!(after_prefix("m:a@b\n").as_deref(), Some("m:a@b\u{b}"));
+        assert_eq!(after_prefix("u:\u{d7ff}").as_deref(), Some("u:\u{e000}"));
+        assert_eq!(after_prefix("u:a\u{10ffff}").as_deref(), Some("u:b"));
+        assert_eq!(after_prefix("\u{10ffff}"), None);
+        assert_eq!(after_prefix(""), None);
+    }
 }
