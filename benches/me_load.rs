@@ -368,11 +368,11 @@ async fn drive(
                 if t >= deadline {
                     break;
                 }
-                let mut req = hyper::Request::builder()
-                    .method(method)
-                    .uri(path)
-                    .header("host", "bench")
-                    .header("content-type", "application/scim+json");
+                let mut req =
+                    hyper::Request::builder().method(method).uri(path).header("host", "bench");
+                if body.is_some() {
+                    req = req.header("content-type", "application/scim+json");
+                }
                 if let Some(auth) = &auth {
                     req = req.header("authorization", auth);
                 }
