@@ -217,6 +217,7 @@ fn visit_prefix(
     for row in rows {
         let (key, id) = row?;
         let (kt, key) = key.value();
+        // Only the open-ended range (a prefix of nothing but U+10FFFF) can reach other keys.
         if kt != t || !key.starts_with(prefix) || !visit(id.value())? {
             break;
         }
@@ -227,12 +228,11 @@ fn visit_prefix(
 /// The least string above every string that starts with `prefix`: its last character that
 /// has a successor, stepped up (UTF-8 sorts as code points do). None when there is none.
 fn after_prefix(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
+    let mut end = prefix.to_owned();
+    while let Some(last) = end.pop() {
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            end.push(next);
+            return Some(end);
         }
     }
     None
