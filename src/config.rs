@@ -139,6 +139,15 @@ settings! {
              at once, each on a thread of its own; more wait their turn without holding one. \
              Lookups by id or index are not counted: they run where the request does. 0 counts \
              as 1.";
+        checkpoint_every: u64 = 256, env "WHOOT_CHECKPOINT_EVERY",
+            "Group commits made durable by the store's log (whoot.log, one sequential write and \
+             fsync each) before one flushes the store file itself and the log starts over; also \
+             after checkpoint_idle_ms without writes and at a clean stop. Higher: fewer, larger \
+             flushes; lower: less to replay after a crash. 1: every commit flushes the store file \
+             and the log is not used.";
+        checkpoint_idle_ms: u64 = 200, env "WHOOT_CHECKPOINT_IDLE_MS",
+            "Milliseconds without writes after which commits the store's log holds are flushed \
+             to the store file (a checkpoint).";
         scan_limit: u64 = 200000, env "WHOOT_SCAN_LIMIT",
             "Most records a SCIM filter or sort that no index serves may examine; past it the list \
              answers 400 tooMany (0 = no limit).";

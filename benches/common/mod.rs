@@ -56,6 +56,8 @@ async fn start_with(
         audit_retention: Duration::from_secs(365 * 86_400),
         cache_bytes: cache_bytes(),
         read_concurrency: whoot_mgmt::store::DEFAULT_READ_CONCURRENCY,
+        checkpoint_every: whoot_mgmt::store::DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_idle: whoot_mgmt::store::DEFAULT_CHECKPOINT_IDLE,
         webhooks: whoot_mgmt::webhooks::Settings {
             allow: vec!["127.0.0.1/32".parse().unwrap()],
             ..Default::default()

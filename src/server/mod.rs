@@ -51,6 +51,9 @@ pub struct ServeOptions {
     pub cache_bytes: usize,
     /// Store reads on the blocking pool at once.
     pub read_concurrency: usize,
+    /// Group commits between two flushes of the store file, and the idle time before one.
+    pub checkpoint_every: u64,
+    pub checkpoint_idle: Duration,
 }
 
 impl ServeOptions {
@@ -97,6 +100,8 @@ impl ServeOptions {
             cache_bytes: usize::try_from(config.cache_size_mb.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
             read_concurrency: config.read_concurrency,
+            checkpoint_every: config.checkpoint_every,
+            checkpoint_idle: Duration::from_millis(config.checkpoint_idle_ms),
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
@@ -136,6 +141,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     };
     let app = App::open_with_cache(&opts.data_dir, opts.cache_bytes).map_err(|e| e.to_string())?;
     app.store.set_read_concurrency(opts.read_concurrency);
+    app.store.set_checkpoints(opts.checkpoint_every, opts.checkpoint_idle);
     for file in crate::store::remove_leftovers(&opts.data_dir) {
         tracing::info!(file = %file.display(), "removed what an interrupted backup left");
     }

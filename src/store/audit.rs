@@ -3,7 +3,8 @@
 //! own transaction, per tenant, numbered by the tenant's counter `audit_seq`. Entries name the
 //! fields that changed with their old and new values; a secret is never one of them.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -55,7 +56,7 @@ pub struct AuditEntry {
 
 /// Records an entry in `tenant`'s log; only the fields that changed are kept.
 pub fn record(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     actor: &Actor,
     (action, target): (&str, &str),
@@ -107,7 +108,7 @@ pub fn before(
     Ok(out)
 }
 
-pub fn prune(txn: &WriteTransaction, before: i64) -> Result<u64> {
+pub fn prune(txn: &WriteTxn, before: i64) -> Result<u64> {
     let mut table = txn.open_table(AUDIT_LOG)?;
     let mut old = Vec::new();
     let mut from = (0u128, 0u64);
@@ -146,13 +147,20 @@ mod tests {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let txn = db.begin_write().unwrap();
         for (tenant, at) in [(a, 10), (a, 20), (a, 30), (b, 5), (b, 40)] {
-            record(&txn, tenant, &Actor::System, ("x", "y"), vec![Field::set("n", at)], at)
-                .unwrap();
+            record(
+                &crate::store::txn::WriteTxn::new(&txn),
+                tenant,
+                &Actor::System,
+                ("x", "y"),
+                vec![Field::set("n", at)],
+                at,
+            )
+            .unwrap();
         }
-        assert_eq!(prune(&txn, 25).unwrap(), 3);
+        assert_eq!(prune(&crate::store::txn::WriteTxn::new(&txn), 25).unwrap(), 3);
         let left: Vec<i64> =
             [a, b].iter().flat_map(|t| after(&txn, *t, 0, 10).unwrap()).map(|e| e.at).collect();
         assert_eq!(left, [30, 40]);
-        assert_eq!(prune(&txn, 25).unwrap(), 0);
+        assert_eq!(prune(&crate::store::txn::WriteTxn::new(&txn), 25).unwrap(), 0);
     }
 }

@@ -563,7 +563,7 @@ mod tests {
             owner_user_id: None,
             created_at: 1,
         };
-        super::super::tenants::create(txn, &t).unwrap();
+        super::super::tenants::create(&crate::store::txn::WriteTxn::new(txn), &t).unwrap();
     }
 
     #[test]
@@ -576,21 +576,27 @@ mod tests {
         tenant_of_ten(&txn, tenant);
         // Four events recorded; the second is lost and the fourth reuses the first's id.
         for _ in 0..4 {
-            events::seats_changed(&txn, tenant, 10, 0, 1_000).unwrap();
+            events::seats_changed(&crate::store::txn::WriteTxn::new(&txn), tenant, 10, 0, 1_000)
+                .unwrap();
         }
         let first = events::get(&txn, tenant, 1).unwrap().unwrap();
         txn.open_table(EVENT_LOG).unwrap().remove((tenant.as_u128(), 2)).unwrap();
         let mut fourth = events::get(&txn, tenant, 4).unwrap().unwrap();
         fourth.id = first.id;
-        events::put(&txn, &fourth).unwrap();
+        events::put(&crate::store::txn::WriteTxn::new(&txn), &fourth).unwrap();
         let registration =
             webhooks::Webhook::new(hook, "http://127.0.0.1:9/".into(), "whsec_x".into(), 1_000);
-        webhooks::put(&txn, tenant, &registration).unwrap();
+        webhooks::put(&crate::store::txn::WriteTxn::new(&txn), tenant, &registration).unwrap();
         // A retry pending for an event that is not in the log (the lost seq 2).
         let mut gone = first.clone();
         gone.seq = 2;
         gone.id = Uuid::now_v7();
-        webhooks::put_delivery(&txn, tenant, &webhooks::new_delivery(&gone, hook)).unwrap();
+        webhooks::put_delivery(
+            &crate::store::txn::WriteTxn::new(&txn),
+            tenant,
+            &webhooks::new_delivery(&gone, hook),
+        )
+        .unwrap();
         txn.commit().unwrap();
 
         let report = run(&db.begin_read().unwrap()).unwrap();
@@ -610,7 +616,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         tenant_of_ten(&txn, tenant);
         let u = users::User::new(Uuid::now_v7(), "ada@example.com".into(), 5);
-        users::create(&txn, tenant, &u).unwrap();
+        users::create(&crate::store::txn::WriteTxn::new(&txn), tenant, &u).unwrap();
         txn.commit().unwrap();
         assert!(run(&db.begin_read().unwrap()).unwrap().problems.is_empty());
         (dir, db, tenant, u)

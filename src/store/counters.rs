@@ -1,6 +1,7 @@
 //! Per-tenant counters kept in the same transaction as the records they count.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::{Error, Failure, Result, Tx, tables::COUNTERS};
@@ -26,7 +27,7 @@ pub fn get(tx: &impl Tx, tenant: Uuid, name: &str) -> Result<u64> {
 }
 
 /// Adds `delta` and returns the new value; going below zero means the store is inconsistent.
-pub fn add(txn: &WriteTransaction, tenant: Uuid, name: &str, delta: i64) -> Result<u64> {
+pub fn add(txn: &WriteTxn, tenant: Uuid, name: &str, delta: i64) -> Result<u64> {
     let mut table = txn.open_table(COUNTERS)?;
     let current = table.get((tenant.as_u128(), name))?.map(|v| v.value()).unwrap_or(0);
     let next = current.checked_add_signed(delta).ok_or_else(|| {

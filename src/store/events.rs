@@ -5,7 +5,8 @@
 //! again the same way. Webhook registrations that want the event get an outbox row beside it
 //! (`webhooks::enqueue`); `GET /events` reads the log itself.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -76,7 +77,7 @@ pub fn event_id(tenant: Uuid, seq: u64, occurred_at: i64) -> Uuid {
 
 /// Records an event: the next `seq`, the log row, and an outbox row if any registration wants it.
 fn emit(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
     (resource, version): (Uuid, Option<u64>),
@@ -99,7 +100,7 @@ fn emit(
     webhooks::enqueue(txn, tenant, seq, event_type)
 }
 
-pub(super) fn put(txn: &WriteTransaction, event: &Event) -> Result<()> {
+pub(super) fn put(txn: &WriteTxn, event: &Event) -> Result<()> {
     let bytes = codec::encode(event)?;
     txn.open_table(EVENT_LOG)?.insert((event.tenant.as_u128(), event.seq), bytes.as_slice())?;
     Ok(())
@@ -107,7 +108,7 @@ pub(super) fn put(txn: &WriteTransaction, event: &Event) -> Result<()> {
 
 /// `user.*`.
 pub fn user(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
     user: &User,
@@ -119,7 +120,7 @@ pub fn user(
 
 /// `room.member_*`, with the room as it is after the change.
 pub fn member(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
     room: &Room,
@@ -133,7 +134,7 @@ pub fn member(
 
 /// `room.*` about the room itself (`sync`: what a full-replace sync changed).
 pub fn room(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
     room: &Room,
@@ -145,19 +146,14 @@ pub fn room(
 }
 
 /// `seats.exhausted`, when the last free seat was just taken.
-pub fn seats_exhausted(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    capacity: u64,
-    now: i64,
-) -> Result<()> {
+pub fn seats_exhausted(txn: &WriteTxn, tenant: Uuid, capacity: u64, now: i64) -> Result<()> {
     let data = EventData::SeatsExhausted { capacity };
     emit(txn, tenant, "seats.exhausted", (tenant, None), now, data)
 }
 
 /// `seats.capacity_changed`, when the admin sets a tenant's seats.
 pub fn seats_changed(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     capacity: u64,
     used: u64,
@@ -212,7 +208,7 @@ pub fn after(
 /// its log, keeping those `needed` (a pending delivery renders its body from its event), and
 /// moves the feed's floor past them. Returns how many went.
 pub fn prune(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     cutoff: i64,
     most: usize,

@@ -2,7 +2,8 @@
 //! (`auth::registry`), so this table is read at startup and written on key changes and on the
 //! batched last-used flush.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,7 +28,7 @@ pub struct ApiKey {
     pub last_used_at: Option<i64>,
 }
 
-pub fn insert(txn: &WriteTransaction, key: &ApiKey) -> Result<()> {
+pub fn insert(txn: &WriteTxn, key: &ApiKey) -> Result<()> {
     let bytes = codec::encode(key)?;
     txn.open_table(KEYS)?.insert(key.id.as_u128(), bytes.as_slice())?;
     Ok(())
@@ -50,7 +51,7 @@ pub fn list_all(tx: &impl Tx) -> Result<Vec<ApiKey>> {
 }
 
 /// Marks a key revoked; revoking twice keeps the first time.
-pub fn revoke(txn: &WriteTransaction, id: Uuid, now: i64) -> Result<ApiKey> {
+pub fn revoke(txn: &WriteTxn, id: Uuid, now: i64) -> Result<ApiKey> {
     let mut key = get(txn, id)?;
     key.revoked_at.get_or_insert(now);
     insert(txn, &key)?;
@@ -58,7 +59,7 @@ pub fn revoke(txn: &WriteTransaction, id: Uuid, now: i64) -> Result<ApiKey> {
 }
 
 /// Records last-used times gathered in memory; keys deleted meanwhile are skipped.
-pub fn record_last_used(txn: &WriteTransaction, seen: &[(Uuid, i64)]) -> Result<()> {
+pub fn record_last_used(txn: &WriteTxn, seen: &[(Uuid, i64)]) -> Result<()> {
     for &(id, at) in seen {
         match get(txn, id) {
             Ok(mut key) => {

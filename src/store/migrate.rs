@@ -131,7 +131,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
     old.sort_by_key(|(e, _)| (e.occurred_at, e.event_id));
     let mut placed: HashMap<Uuid, (u64, Uuid)> = HashMap::new();
     for (e, in_outbox) in old {
-        let seq = counters::add(txn, e.tenant, counters::EVENT_SEQ, 1)?;
+        let seq = counters::add(&super::WriteTxn::new(txn), e.tenant, counters::EVENT_SEQ, 1)?;
         let (resource, version) = match &e.data {
             EventDataV4::User(u) => (u.id, Some(u.version)),
             EventDataV4::Member { room, .. } => (*room, None),
@@ -266,12 +266,24 @@ pub(super) fn run_steps(db: &Database, from: Option<u64>) -> Result<()> {
     Ok(())
 }
 
+/// The schema version `db` records (None: a new store).
+fn schema_of(db: &Database) -> Result<Option<u64>> {
+    match tables::open_if_present(&db.begin_read()?, tables::META)? {
+        Some(meta) => Ok(meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value())),
+        None => Ok(None),
+    }
+}
+
+/// Refuses a store written by a newer build before anything (its log too) is touched.
+pub(super) fn refuse_newer(db: &Database) -> Result<()> {
+    match schema_of(db)? {
+        Some(v) if v > SCHEMA_VERSION => Err(Error::Failed(Failure::TooNew { found: v })),
+        _ => Ok(()),
+    }
+}
+
 pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
-    let found = match tables::open_if_present(&db.begin_read()?, tables::META)? {
-        Some(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value()),
-        None => None,
-    };
-    let opened = match found {
+    let opened = match schema_of(db)? {
         None => Opened::Created,
         Some(v) if v > SCHEMA_VERSION => return Err(Error::Failed(Failure::TooNew { found: v })),
         Some(v) if v == SCHEMA_VERSION => Opened::Current,
@@ -370,10 +382,18 @@ mod tests {
                 owner_user_id: None,
                 created_at: 1,
             };
-            crate::store::tenants::create(&txn, &record).unwrap();
-            crate::store::counters::add(&txn, tenant, crate::store::counters::USERS, n).unwrap();
+            crate::store::tenants::create(&crate::store::txn::WriteTxn::new(&txn), &record)
+                .unwrap();
+            crate::store::counters::add(
+                &crate::store::txn::WriteTxn::new(&txn),
+                tenant,
+                crate::store::counters::USERS,
+                n,
+            )
+            .unwrap();
             let seats = crate::store::counters::SEATS_PROVISIONED;
-            crate::store::counters::add(&txn, tenant, seats, n).unwrap();
+            crate::store::counters::add(&crate::store::txn::WriteTxn::new(&txn), tenant, seats, n)
+                .unwrap();
             for i in 0..n {
                 let u = User::new(Uuid::now_v7(), format!("u{i}"), 5);
                 let bytes = codec::encode(&u).unwrap();

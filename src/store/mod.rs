@@ -18,7 +18,9 @@ mod positions;
 pub mod rooms;
 mod tables;
 pub mod tenants;
+mod txn;
 pub mod users;
+mod wal;
 pub mod webhooks;
 mod writer;
 
@@ -29,11 +31,12 @@ use std::sync::atomic::AtomicU64;
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use error::{Error, Failure, MutationError, Refusal};
-pub use redb::{ReadTransaction as ReadTxn, WriteTransaction as WriteTxn};
+pub use redb::ReadTransaction as ReadTxn;
+pub use txn::{WriteTable, WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
 pub const SCHEMA_VERSION: u64 = 8;
@@ -56,7 +59,7 @@ pub(super) trait Indexed {
 /// record as it was) it no longer has. An entry another record holds is a conflict, found
 /// before anything is written.
 pub(super) fn claim_unique<R: Indexed>(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     table: TableDefinition<(u128, &str), u128>,
     tenant: Uuid,
     record: &R,
@@ -86,7 +89,7 @@ pub(super) fn claim_unique<R: Indexed>(
 
 /// Writes `record` under (tenant, id) in `table`, encoded.
 pub(super) fn put_record<T: serde::Serialize>(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     table: TableDefinition<(u128, u128), &[u8]>,
     (tenant, id): (Uuid, Uuid),
     record: &T,
@@ -149,6 +152,9 @@ pub(crate) struct Handle {
     path: PathBuf,
     db: parking_lot::RwLock<Option<Arc<Database>>>,
     writable: std::sync::atomic::AtomicBool,
+    /// Commits between checkpoints, and the idle time (ms) before one (`Store::set_checkpoints`).
+    checkpoint_every: AtomicU64,
+    checkpoint_idle_ms: AtomicU64,
 }
 
 impl Handle {
@@ -167,7 +173,7 @@ impl Handle {
 struct Inner {
     handle: Arc<Handle>,
     path: PathBuf,
-    queue: mpsc::UnboundedSender<Box<dyn writer::Job>>,
+    queue: std::sync::mpsc::Sender<Box<dyn writer::Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
     stats: Arc<WriterStats>,
     /// Counts commits, so a reader can wait for the next one (the feed's long-poll).
@@ -182,7 +188,7 @@ impl Drop for Inner {
     /// Closes the queue and waits for the writer to finish what was queued, so the file lock is
     /// released when the last handle goes (a reopen right after must succeed).
     fn drop(&mut self) {
-        let (closed, _) = mpsc::unbounded_channel();
+        let (closed, _) = std::sync::mpsc::channel();
         drop(std::mem::replace(&mut self.queue, closed));
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -195,6 +201,12 @@ impl Drop for Inner {
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// Reads that may walk many records (scans, pages, backups) running at once by default.
 pub const DEFAULT_READ_CONCURRENCY: usize = 16;
+/// Group commits made durable by the log alone before one makes the store file whole again.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 256;
+/// How long the writer waits without work before checkpointing what the log holds.
+pub const DEFAULT_CHECKPOINT_IDLE: std::time::Duration =
+    std::time::Duration::from_millis(DEFAULT_CHECKPOINT_IDLE_MS);
+const DEFAULT_CHECKPOINT_IDLE_MS: u64 = 200;
 
 /// Handle to the open store; cheap to clone.
 #[derive(Clone)]
@@ -214,6 +226,10 @@ impl Store {
     pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Store> {
         create_private_dir(data_dir)?;
         let path = data_dir.join(STORE_FILE);
+        if !path.exists() {
+            // A log beside no store is no new store's history.
+            wal::discard(data_dir)?;
+        }
         let db = match Database::builder().set_cache_size(cache_bytes).create(&path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
@@ -226,16 +242,25 @@ impl Store {
                 ))));
             }
         };
+        migrate::refuse_newer(&db)?;
+        // What the last run acknowledged but had not checkpointed, before anything reads.
+        let mut log = wal::Log::open(data_dir)?;
+        let replayed = log.replay(&db)?;
+        if replayed > 0 {
+            tracing::info!(commits = replayed, "replayed the store's log");
+        }
         migrate::to_current(&db, data_dir)?;
         let handle = Arc::new(Handle {
             path: path.clone(),
             db: parking_lot::RwLock::new(Some(Arc::new(db))),
             writable: std::sync::atomic::AtomicBool::new(true),
+            checkpoint_every: AtomicU64::new(DEFAULT_CHECKPOINT_EVERY),
+            checkpoint_idle_ms: AtomicU64::new(DEFAULT_CHECKPOINT_IDLE_MS),
         });
         let stats = Arc::new(WriterStats::default());
-        let (queue, rx) = mpsc::unbounded_channel();
+        let (queue, rx) = std::sync::mpsc::channel();
         let (notify, committed) = tokio::sync::watch::channel(0);
-        let writer = Some(writer::spawn(handle.clone(), rx, stats.clone(), notify)?);
+        let writer = Some(writer::spawn(handle.clone(), rx, stats.clone(), notify, log)?);
         let (readers, read_slots) = (
             tokio::sync::Semaphore::new(DEFAULT_READ_CONCURRENCY),
             std::sync::atomic::AtomicUsize::new(DEFAULT_READ_CONCURRENCY),
@@ -271,7 +296,7 @@ impl Store {
     pub async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: Fn(&WriteTransaction) -> Result<T> + Send + 'static,
+        F: Fn(&WriteTxn) -> Result<T> + Send + 'static,
     {
         self.change(op).await
     }
@@ -282,7 +307,7 @@ impl Store {
     where
         T: Send + 'static,
         E: MutationError,
-        F: Fn(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
     {
         let unavailable = || E::from(Error::Failed(Failure::Unavailable));
         let (reply, rx) = oneshot::channel();
@@ -297,6 +322,16 @@ impl Store {
         F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     {
         self.view(f).await
+    }
+
+    /// How many group commits are made durable by the store's log alone before one flushes the
+    /// store file itself (at least 1; 1: every commit flushes the file and the log is unused),
+    /// and how long without writes before the writer flushes what the log holds.
+    pub fn set_checkpoints(&self, every: u64, idle: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.inner.handle.checkpoint_every.store(every.max(1), Relaxed);
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.inner.handle.checkpoint_idle_ms.store(idle_ms, Relaxed);
     }
 
     /// How many reads may run on the blocking pool at once (at least 1); the others wait their
@@ -427,16 +462,28 @@ pub fn backup_offline(data_dir: &Path, to: &Path) -> Result<u64> {
 
 fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
     let path = data_dir.join(STORE_FILE);
-    redb::ReadOnlyDatabase::open(&path).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => Error::Failed(Failure::Locked),
-        // A read-only open cannot repair what a crash left; the server repairs it at start.
-        redb::DatabaseError::RepairAborted => Error::Failed(Failure::Storage(format!(
+    let unclean = || {
+        Error::Failed(Failure::Storage(format!(
             "{} was not closed cleanly (a crash or kill -9?) and needs the repair `serve` runs at \
              start: start the service (or `whoot-mgmt serve` once), stop it, and retry",
             path.display()
-        ))),
+        )))
+    };
+    let db = redb::ReadOnlyDatabase::open(&path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Failed(Failure::Locked),
+        // A read-only open cannot repair what a crash left; the server repairs it at start.
+        redb::DatabaseError::RepairAborted => unclean(),
         e => Error::Failed(Failure::Storage(format!("opening {} read-only: {e}", path.display()))),
-    })
+    })?;
+    // Acknowledged writes still only in the log: the file alone is not the store.
+    let durable = match tables::open_if_present(&db.begin_read()?, tables::META)? {
+        Some(meta) => meta.get(wal::META_WAL_SEQ)?.map_or(0, |v| v.value()),
+        None => 0,
+    };
+    if wal::has_pending(data_dir, durable)? {
+        return Err(unclean());
+    }
+    Ok(db)
 }
 
 /// Removes what an interrupted backup or upgrade left in the data directory (`*.partial`

@@ -6,7 +6,8 @@
 //! every id falls in the block of the greatest start at or below it. Finding the nth user sums
 //! block counts (a thousand small rows at a million users), then steps within one block.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::tables::{USER_ATTRS, USER_BLOCKS, USERS};
@@ -73,10 +74,10 @@ fn block_of(
 
 /// Counts `id`, just written to the sequence's table, in its block; a full block splits at its
 /// middle user.
-pub(super) fn added(txn: &WriteTransaction, tenant: Uuid, space: Space, id: Uuid) -> Result<()> {
+pub(super) fn added(txn: &WriteTxn, tenant: Uuid, space: Space, id: Uuid) -> Result<()> {
     let (t, id, s) = (tenant.as_u128(), id.as_u128(), space.code());
     let mut blocks = txn.open_table(USER_BLOCKS)?;
-    let (start, count) = block_of(&blocks, (t, s), id)?.unwrap_or((0, 0));
+    let (start, count) = block_of(&*blocks, (t, s), id)?.unwrap_or((0, 0));
     let count = count + 1;
     let half = count / 2;
     // A block counting more users than there are stays whole: `check` says so.
@@ -97,14 +98,14 @@ pub(super) fn added(txn: &WriteTransaction, tenant: Uuid, space: Space, id: Uuid
 }
 
 /// Uncounts `id`, just removed from the sequence; a block left small joins the one before it.
-pub(super) fn removed(txn: &WriteTransaction, tenant: Uuid, space: Space, id: Uuid) -> Result<()> {
+pub(super) fn removed(txn: &WriteTxn, tenant: Uuid, space: Space, id: Uuid) -> Result<()> {
     let (t, id, s) = (tenant.as_u128(), id.as_u128(), space.code());
     let mut blocks = txn.open_table(USER_BLOCKS)?;
-    let Some((start, count)) = block_of(&blocks, (t, s), id)? else { return Ok(()) };
+    let Some((start, count)) = block_of(&*blocks, (t, s), id)? else { return Ok(()) };
     let count = count.saturating_sub(1);
     let before = match start {
         0 => None,
-        _ => block_of(&blocks, (t, s), start - 1)?,
+        _ => block_of(&*blocks, (t, s), start - 1)?,
     };
     match before {
         // An empty block always goes; an emptied first block stays, at 0.
@@ -142,7 +143,9 @@ pub(super) fn locate(
 
 /// Cuts every tenant's sequences into blocks afresh, replacing what `USER_BLOCKS` held (the
 /// schema 8 upgrade).
-pub(super) fn rebuild(txn: &WriteTransaction) -> Result<()> {
+/// Rebuilds the blocks from the users (a migration: on redb's own transaction, committed
+/// durably by the caller).
+pub(super) fn rebuild(txn: &redb::WriteTransaction) -> Result<()> {
     // (tenant, space) -> its blocks so far.
     let mut rows: std::collections::BTreeMap<(u128, u8), Vec<(u128, u64)>> = Default::default();
     for row in txn.open_table(USERS)?.iter()? {
@@ -243,7 +246,7 @@ mod tests {
             owner_user_id: None,
             created_at: 1,
         };
-        tenants::create(&txn, &tenant).unwrap();
+        tenants::create(&crate::store::txn::WriteTxn::new(&txn), &tenant).unwrap();
         txn.commit().unwrap();
         t
     }
@@ -259,7 +262,7 @@ mod tests {
         for (i, id) in made.iter().enumerate() {
             let mut u = users::User::new(*id, format!("u{i}"), 1);
             u.active = i % 3 != 0;
-            users::create(&txn, t, &u).unwrap();
+            users::create(&crate::store::txn::WriteTxn::new(&txn), t, &u).unwrap();
         }
         txn.commit().unwrap();
         assert!(blocks(&db.begin_read().unwrap(), t, Space::All).unwrap().len() > 5);
@@ -270,7 +273,7 @@ mod tests {
         for id in made.iter().step_by(5) {
             let mut u = users::get(&txn, t, *id).unwrap();
             u.active = !u.active;
-            users::update(&txn, t, u, None, 2).unwrap();
+            users::update(&crate::store::txn::WriteTxn::new(&txn), t, u, None, 2).unwrap();
         }
         txn.commit().unwrap();
         assert_positions(&db, t);
@@ -279,7 +282,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         for id in made.iter().step_by(2).chain(&made[1..4000]) {
             if users::get(&txn, t, *id).is_ok() {
-                users::delete(&txn, t, *id, None, 3).unwrap();
+                users::delete(&crate::store::txn::WriteTxn::new(&txn), t, *id, None, 3).unwrap();
             }
         }
         txn.commit().unwrap();
@@ -300,7 +303,12 @@ mod tests {
         let (_dir, db) = store();
         let t = tenant(&db, 10);
         let txn = db.begin_write().unwrap();
-        users::create(&txn, t, &users::User::new(Uuid::now_v7(), "a".into(), 1)).unwrap();
+        users::create(
+            &crate::store::txn::WriteTxn::new(&txn),
+            t,
+            &users::User::new(Uuid::now_v7(), "a".into(), 1),
+        )
+        .unwrap();
         txn.open_table(USER_BLOCKS).unwrap().insert((t.as_u128(), 2, 0), 2).unwrap();
         txn.commit().unwrap();
         let problems = check::run(&db.begin_read().unwrap()).unwrap().problems;

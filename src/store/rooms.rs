@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -118,7 +119,7 @@ pub fn scan(
     Ok(())
 }
 
-pub fn create(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
+pub fn create(txn: &WriteTxn, tenant: Uuid, room: &Room) -> Result<()> {
     if room.name.trim().is_empty() {
         return Err(Error::invalid("a room needs a name"));
     }
@@ -133,7 +134,7 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
 
 /// Replaces a room's own fields (name, display name, mapping); members are untouched.
 pub fn update(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     mut next: Room,
     if_match: Option<u64>,
@@ -174,7 +175,7 @@ pub fn update(
 
 /// Deletes a room and every membership in it (the admin's `room delete`): one
 /// `room.member_removed` per member, then `room.deleted`, all at the room's last version.
-pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid, now: i64) -> Result<Room> {
+pub fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid, now: i64) -> Result<Room> {
     let mut room = get(txn, tenant, id)?;
     let members: Vec<u128> = member_ids(txn, tenant, id)?.into_keys().collect();
     room.version += 1;
@@ -209,7 +210,7 @@ pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid, now: i64) -> Resul
     Ok(room)
 }
 
-fn put(txn: &WriteTransaction, tenant: Uuid, room: &Room) -> Result<()> {
+fn put(txn: &WriteTxn, tenant: Uuid, room: &Room) -> Result<()> {
     super::put_record(txn, ROOMS, (tenant, room.id), room)
 }
 
@@ -321,7 +322,7 @@ pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid], eligible: Eligibl
 /// Adds (or updates) one membership. `tx_permission` None keeps an existing member's
 /// permission and gives a new one `false` (what SCIM does).
 pub fn add_member(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     room: Uuid,
     user: Uuid,
@@ -337,7 +338,7 @@ pub fn add_member(
 /// bump for the lot, one event per member added or changed. `tx_permission` None leaves an
 /// existing member's permission alone (a new one gets false).
 pub fn add_members(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     room: Uuid,
     users: &[Uuid],
@@ -368,14 +369,14 @@ pub fn add_members(
     Ok(outcomes)
 }
 
-fn touch(txn: &WriteTransaction, tenant: Uuid, room: &mut Room, now: i64) -> Result<()> {
+fn touch(txn: &WriteTxn, tenant: Uuid, room: &mut Room, now: i64) -> Result<()> {
     room.version += 1;
     room.updated_at = now;
     put(txn, tenant, room)
 }
 
 fn set_membership(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     room: Uuid,
     user: Uuid,
@@ -401,7 +402,7 @@ fn set_membership(
 
 /// Removes one membership; false if the user was not a member.
 pub fn remove_member(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     room: Uuid,
     user: Uuid,
@@ -413,7 +414,7 @@ pub fn remove_member(
 /// Removes those of `users` who are members, in one change (one version bump); returns how
 /// many were.
 pub fn remove_members(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     room: Uuid,
     users: &[Uuid],
@@ -439,7 +440,7 @@ pub fn remove_members(
 
 /// Removes the SCIM group mapping: the room stays, members and all, but is no Group any more.
 pub fn unmap(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     id: Uuid,
     if_match: Option<u64>,
@@ -461,7 +462,7 @@ pub struct GroupMapping<'a> {
 /// A new mapped room (a Group), or the mapping of an existing unmapped room of that name; a
 /// mapped room of that name is a conflict. `fresh_id` names the room if one is created.
 pub fn map_or_create_group(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     group: &GroupMapping<'_>,
     fresh_id: Uuid,
@@ -489,7 +490,7 @@ pub fn map_or_create_group(
     }
 }
 
-fn unset_membership(txn: &WriteTransaction, tenant: Uuid, room: Uuid, user: Uuid) -> Result<bool> {
+fn unset_membership(txn: &WriteTxn, tenant: Uuid, room: Uuid, user: Uuid) -> Result<bool> {
     let (t, r, u) = (tenant.as_u128(), room.as_u128(), user.as_u128());
     let removed = txn.open_table(ROOM_MEMBERS)?.remove((t, r, u))?.is_some();
     if removed {
@@ -501,7 +502,7 @@ fn unset_membership(txn: &WriteTransaction, tenant: Uuid, room: Uuid, user: Uuid
 /// Makes the member list exactly `wanted` (user → tx_permission; None keeps an existing
 /// member's permission). Every id must be an active user, or nothing changes.
 pub fn sync_members(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     room: Uuid,
     wanted: &HashMap<Uuid, Option<bool>>,
@@ -535,12 +536,7 @@ pub fn sync_members(
 }
 
 /// Removes a user from every room (deactivation), keeping each room's count right.
-pub fn remove_user_everywhere(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    user: Uuid,
-    now: i64,
-) -> Result<()> {
+pub fn remove_user_everywhere(txn: &WriteTxn, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
     for room in rooms_of(txn, tenant, user)? {
         remove_member(txn, tenant, room, user, now)?;
     }

@@ -108,6 +108,8 @@ macro_rules! each_table {
     };
 }
 
+pub(super) use each_table;
+
 /// Opening a table in a write transaction creates it; doing so once at startup lets read
 /// transactions assume every table exists.
 pub fn create_all(txn: &WriteTransaction) -> Result<()> {

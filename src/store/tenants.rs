@@ -1,6 +1,7 @@
 //! Tenants: the unit of isolation. Every other record belongs to exactly one.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -36,7 +37,7 @@ pub fn validate_slug(slug: &str) -> Result<()> {
     }
 }
 
-pub fn create(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
+pub fn create(txn: &WriteTxn, tenant: &Tenant) -> Result<()> {
     validate_slug(&tenant.slug)?;
     let mut slugs = txn.open_table(TENANT_SLUGS)?;
     if slugs.get(tenant.slug.as_str())?.is_some() {
@@ -47,14 +48,14 @@ pub fn create(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
 }
 
 /// Overwrites an existing tenant record (the slug never changes).
-pub fn put(txn: &WriteTransaction, tenant: &Tenant) -> Result<()> {
+pub fn put(txn: &WriteTxn, tenant: &Tenant) -> Result<()> {
     let bytes = codec::encode(tenant)?;
     txn.open_table(TENANTS)?.insert(tenant.id.as_u128(), bytes.as_slice())?;
     Ok(())
 }
 
 /// Sets the seat capacity; a change is recorded as `seats.capacity_changed`.
-pub fn set_seats(txn: &WriteTransaction, slug: &str, seats: u32, now: i64) -> Result<Tenant> {
+pub fn set_seats(txn: &WriteTxn, slug: &str, seats: u32, now: i64) -> Result<Tenant> {
     let mut t = get_by_slug(txn, slug)?;
     if t.seat_capacity != seats {
         t.seat_capacity = seats;
@@ -66,7 +67,7 @@ pub fn set_seats(txn: &WriteTransaction, slug: &str, seats: u32, now: i64) -> Re
 }
 
 /// Makes an active user of the tenant its account owner, whom no API may deactivate or delete.
-pub fn set_owner(txn: &WriteTransaction, slug: &str, user_id: Uuid) -> Result<Tenant> {
+pub fn set_owner(txn: &WriteTxn, slug: &str, user_id: Uuid) -> Result<Tenant> {
     let mut t = get_by_slug(txn, slug)?;
     if !super::users::get(txn, t.id, user_id)?.active {
         return Err(Error::invalid("the account owner must be an active user"));

@@ -2,7 +2,8 @@
 //! (userName and email case-insensitive, externalId exact), the seat counter and the
 //! visible-user counter, the owner rule, and (later) room memberships.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -378,7 +379,7 @@ pub fn list_deleted(tx: &impl Tx, tenant: Uuid) -> Result<Vec<User>> {
 }
 
 /// Creates a user; an active one takes a seat or fails with `NoCapacity`.
-pub fn create(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<SeatChange> {
+pub fn create(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<SeatChange> {
     claim_indexes(txn, tenant, user, None)?;
     let seats = if user.active {
         take_seat(txn, tenant, user.created_at)?;
@@ -397,7 +398,7 @@ pub fn create(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<SeatC
 /// Replaces a user with `next` (same id): indexes, seats and the owner rule follow. `if_match`
 /// is the version the client saw, if it sent one. Returns the stored user (version bumped).
 pub fn update(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     mut next: User,
     if_match: Option<u64>,
@@ -450,7 +451,7 @@ pub fn update(
 /// SCIM delete (RFC 7644 §3.6): deactivates, frees the user's unique values, and moves the
 /// record out of sight, kept for audit.
 pub fn delete(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     id: Uuid,
     if_match: Option<u64>,
@@ -490,18 +491,13 @@ pub fn delete(
     Ok(user)
 }
 
-fn put(txn: &WriteTransaction, tenant: Uuid, user: &User) -> Result<()> {
+fn put(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<()> {
     super::put_record(txn, USERS, (tenant, user.id), user)
 }
 
 /// Points the user's index entries at it, releasing `prev`'s that it no longer owns (any
 /// entry owned by another user is a conflict), and its email entries.
-fn claim_indexes(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    user: &User,
-    prev: Option<&User>,
-) -> Result<()> {
+fn claim_indexes(txn: &WriteTxn, tenant: Uuid, user: &User, prev: Option<&User>) -> Result<()> {
     super::claim_unique(txn, USER_INDEX, tenant, user, prev)?;
     // Every email, primary or not: entries of their own, shared by the users who have it.
     let (t, mut index) = (tenant.as_u128(), txn.open_table(USER_INDEX)?);
@@ -522,7 +518,7 @@ fn claim_indexes(
     Ok(())
 }
 
-fn take_seat(txn: &WriteTransaction, tenant: Uuid, now: i64) -> Result<()> {
+fn take_seat(txn: &WriteTxn, tenant: Uuid, now: i64) -> Result<()> {
     let licensed = u64::from(tenants::get(txn, tenant)?.seat_capacity);
     let used = counters::get(txn, tenant, counters::SEATS_PROVISIONED)?;
     if used >= licensed {
@@ -534,22 +530,17 @@ fn take_seat(txn: &WriteTransaction, tenant: Uuid, now: i64) -> Result<()> {
     Ok(())
 }
 
-fn free_seat(txn: &WriteTransaction, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
+fn free_seat(txn: &WriteTxn, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
     counters::add(txn, tenant, counters::SEATS_PROVISIONED, -1)?;
     on_deactivated(txn, tenant, user, now)
 }
 
 /// Everything that goes when a user stops being active, in the same transaction.
-fn on_deactivated(txn: &WriteTransaction, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
+fn on_deactivated(txn: &WriteTxn, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
     super::rooms::remove_user_everywhere(txn, tenant, user, now)
 }
 
-fn refuse_owner(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    user: Uuid,
-    change: &'static str,
-) -> Result<()> {
+fn refuse_owner(txn: &WriteTxn, tenant: Uuid, user: Uuid, change: &'static str) -> Result<()> {
     if tenants::get(txn, tenant)?.owner_user_id == Some(user) {
         return Err(Refusal::OwnerProtected { change }.into());
     }

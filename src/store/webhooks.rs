@@ -8,7 +8,8 @@
 //! in `seq` order, and only the first of them is ever due; when it succeeds or fails for good, the
 //! next becomes due (`DeliveryLog::leave_lane`).
 
-use redb::{ReadableTable, WriteTransaction};
+use super::WriteTxn;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -82,7 +83,7 @@ fn event_bit(event_type: &str) -> u64 {
     EVENT_TYPES.iter().position(|t| *t == event_type).map_or(0, |i| 1 << i)
 }
 
-type Subscriptions<'t> = redb::Table<'t, (u128, u128), u64>;
+type Subscriptions<'t> = super::WriteTable<'t, (u128, u128), u64>;
 
 fn subscribe(table: &mut Subscriptions<'_>, tenant: Uuid, hook: &Webhook) -> Result<()> {
     let key = (tenant.as_u128(), hook.id.as_u128());
@@ -140,7 +141,7 @@ pub fn recent_deliveries(
 
 /// Queues a delivery again, due now (same event, same `webhook-id`).
 pub fn redeliver(
-    txn: &WriteTransaction,
+    txn: &WriteTxn,
     tenant: Uuid,
     hook: Uuid,
     delivery: Uuid,
@@ -154,11 +155,11 @@ pub fn redeliver(
     Ok(d)
 }
 
-pub fn create(txn: &WriteTransaction, tenant: Uuid, hook: &Webhook) -> Result<()> {
+pub fn create(txn: &WriteTxn, tenant: Uuid, hook: &Webhook) -> Result<()> {
     put(txn, tenant, hook)
 }
 
-pub fn put(txn: &WriteTransaction, tenant: Uuid, hook: &Webhook) -> Result<()> {
+pub fn put(txn: &WriteTxn, tenant: Uuid, hook: &Webhook) -> Result<()> {
     let bytes = codec::encode(hook)?;
     txn.open_table(WEBHOOKS)?.insert((tenant.as_u128(), hook.id.as_u128()), bytes.as_slice())?;
     subscribe(&mut txn.open_table(SUBSCRIPTIONS)?, tenant, hook)
@@ -181,7 +182,7 @@ pub fn list(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
 }
 
 /// Deletes a registration and its delivery log.
-pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<()> {
+pub fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid) -> Result<()> {
     get(txn, tenant, id)?;
     for d in deliveries(txn, tenant, id, u64::MAX)? {
         remove_due(txn, tenant, &d)?;
@@ -190,7 +191,7 @@ pub fn delete(txn: &WriteTransaction, tenant: Uuid, id: Uuid) -> Result<()> {
     txn.open_table(WEBHOOKS)?.remove((tenant.as_u128(), id.as_u128()))?;
     txn.open_table(SUBSCRIPTIONS)?.remove((tenant.as_u128(), id.as_u128()))?;
     let (t, w) = (tenant.as_u128(), id.as_u128());
-    txn.open_table(LANES)?.retain_in((t, w, 0, 0)..=(t, w, u128::MAX, u64::MAX), |_, _| false)?;
+    txn.open_table(LANES)?.remove_range((t, w, 0, 0)..=(t, w, u128::MAX, u64::MAX))?;
     Ok(())
 }
 
@@ -244,12 +245,7 @@ pub fn delivery_id(event: Uuid, webhook: Uuid, occurred_at: i64) -> Uuid {
 
 /// Puts the tenant's `seq`th event in the outbox if any registration wants it: one small row,
 /// whatever the number of registrations, so the change's transaction stays small.
-pub(super) fn enqueue(
-    txn: &WriteTransaction,
-    tenant: Uuid,
-    seq: u64,
-    event_type: &str,
-) -> Result<()> {
+pub(super) fn enqueue(txn: &WriteTxn, tenant: Uuid, seq: u64, event_type: &str) -> Result<()> {
     let (t, bit) = (tenant.as_u128(), event_bit(event_type));
     let mut webhooks = Vec::new();
     for row in txn.open_table(SUBSCRIPTIONS)?.range((t, 0)..=(t, u128::MAX))? {
@@ -323,7 +319,7 @@ pub fn delivery_exists(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid) -> R
 }
 
 /// Removes outbox rows whose deliveries are all on record (or whose registrations are gone).
-pub fn settle(txn: &WriteTransaction, keys: &[OutboxKey]) -> Result<()> {
+pub fn settle(txn: &WriteTxn, keys: &[OutboxKey]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -355,12 +351,12 @@ pub fn still_due(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid, now: i64) 
 
 /// The tables that recording a batch of attempts touches, opened once for the batch.
 pub struct DeliveryLog<'t> {
-    txn: &'t WriteTransaction,
-    hooks: redb::Table<'t, (u128, u128), &'static [u8]>,
+    txn: &'t WriteTxn<'t>,
+    hooks: super::WriteTable<'t, (u128, u128), &'static [u8]>,
     subscriptions: Subscriptions<'t>,
-    deliveries: redb::Table<'t, (u128, u128, u128), &'static [u8]>,
-    due: redb::Table<'t, (i64, u128, u128, u128), ()>,
-    lanes: redb::Table<'t, (u128, u128, u128, u64), u128>,
+    deliveries: super::WriteTable<'t, (u128, u128, u128), &'static [u8]>,
+    due: super::WriteTable<'t, (i64, u128, u128, u128), ()>,
+    lanes: super::WriteTable<'t, (u128, u128, u128, u64), u128>,
 }
 
 impl<'t> DeliveryLog<'t> {
@@ -374,7 +370,7 @@ impl<'t> DeliveryLog<'t> {
         audit::record(self.txn, tenant, &Actor::System, ("webhook.disabled", &target), fields, now)
     }
 
-    pub fn open(txn: &'t WriteTransaction) -> Result<DeliveryLog<'t>> {
+    pub fn open(txn: &'t WriteTxn<'t>) -> Result<DeliveryLog<'t>> {
         Ok(DeliveryLog {
             txn,
             hooks: txn.open_table(WEBHOOKS)?,
@@ -469,13 +465,13 @@ impl<'t> DeliveryLog<'t> {
 }
 
 /// Writes a changed delivery, moving its place in the due index.
-pub fn put_delivery(txn: &WriteTransaction, tenant: Uuid, d: &Delivery) -> Result<()> {
+pub fn put_delivery(txn: &WriteTxn, tenant: Uuid, d: &Delivery) -> Result<()> {
     let mut log = DeliveryLog::open(txn)?;
     let old = log.delivery(tenant, d.webhook_id, d.id)?;
     log.put(tenant, old.as_ref(), d)
 }
 
-fn remove_due(txn: &WriteTransaction, tenant: Uuid, d: &Delivery) -> Result<()> {
+fn remove_due(txn: &WriteTxn, tenant: Uuid, d: &Delivery) -> Result<()> {
     if let Some(at) = d.next_attempt_at {
         txn.open_table(DELIVERIES_DUE)?.remove((
             at,
@@ -561,7 +557,7 @@ pub fn due(
 
 /// Deletes finished (succeeded or failed) deliveries created before `cutoff` (unix ms), across
 /// all tenants; pending ones stay whatever their age. Returns how many went.
-pub fn prune(txn: &WriteTransaction, cutoff: i64) -> Result<u64> {
+pub fn prune(txn: &WriteTxn, cutoff: i64) -> Result<u64> {
     // Delivery ids are UUIDv7: the top 48 bits are the creation time in ms.
     let bound = u128::from(u64::try_from(cutoff).unwrap_or(0)) << 80;
     let hooks: Vec<(u128, u128)> = {

@@ -6,15 +6,21 @@
 //! transaction is aborted, that mutation is answered with its error, and the batch is replayed
 //! without it. Mutations are deterministic given the state they see, so the replayed ones reach
 //! the same results they did the first time.
+//!
+//! That one fsync is of the log (`wal`), not of the store file: the batch's writes are appended
+//! there and fsynced before redb commits them without flushing; every `checkpoint_every` commits
+//! (and when idle, and at a clean stop) a durable redb commit makes the file whole again.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use redb::{Database, TableDefinition, WriteTransaction};
-use tokio::sync::{mpsc, oneshot};
+use redb::{Database, TableDefinition};
+use tokio::sync::oneshot;
 
-use super::{Error, Failure, Handle, MutationError, Result, WriterStats};
+use super::txn::WriteTxn;
+use super::wal::{self, Log};
+use super::{Error, Failure, Handle, MutationError, Result, WriterStats, tables};
 
 /// While the disk refuses writes, how often the writer reopens the store and tries one.
 const RECOVER_EVERY: Duration = Duration::from_secs(1);
@@ -28,7 +34,7 @@ const MAX_BATCH: usize = 256;
 
 pub(super) trait Job: Send {
     /// Runs the mutation in `txn`; false means it failed and `txn` must be discarded.
-    fn run(&mut self, txn: &WriteTransaction) -> bool;
+    fn run(&mut self, txn: &WriteTxn) -> bool;
     /// Whether it failed because the disk refused a write (then no replay can succeed).
     fn failed_on_io(&self) -> bool;
     /// Answers the caller: with its own outcome if the batch committed, else with `commit`'s error.
@@ -45,15 +51,13 @@ pub(super) fn job<T, E, F>(op: F, reply: oneshot::Sender<Result<T, E>>) -> Box<d
 where
     T: Send + 'static,
     E: MutationError,
-    F: Fn(&WriteTransaction) -> Result<T, E> + Send + 'static,
+    F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
 {
     Box::new(Op { op, outcome: None, reply })
 }
 
-impl<T: Send, E: MutationError, F: Fn(&WriteTransaction) -> Result<T, E> + Send> Job
-    for Op<T, E, F>
-{
-    fn run(&mut self, txn: &WriteTransaction) -> bool {
+impl<T: Send, E: MutationError, F: Fn(&WriteTxn) -> Result<T, E> + Send> Job for Op<T, E, F> {
+    fn run(&mut self, txn: &WriteTxn) -> bool {
         let outcome = (self.op)(txn);
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
@@ -76,45 +80,135 @@ impl<T: Send, E: MutationError, F: Fn(&WriteTransaction) -> Result<T, E> + Send>
 
 pub(super) fn spawn(
     handle: Arc<Handle>,
-    mut queue: mpsc::UnboundedReceiver<Box<dyn Job>>,
+    queue: mpsc::Receiver<Box<dyn Job>>,
     stats: Arc<WriterStats>,
     committed: tokio::sync::watch::Sender<u64>,
+    log: Log,
 ) -> Result<std::thread::JoinHandle<()>> {
+    let mut writer = Writer { handle, queue, stats, committed, log, since_checkpoint: 0 };
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || {
-            while let Some(first) = next(&mut queue, &handle) {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match queue.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
-                if !handle.writable() {
-                    fail_all(batch, unwritable());
+        .spawn(move || writer.run())
+        .map_err(|e| Error::Failed(Failure::Storage(format!("starting the writer thread: {e}"))))
+}
+
+struct Writer {
+    handle: Arc<Handle>,
+    queue: mpsc::Receiver<Box<dyn Job>>,
+    stats: Arc<WriterStats>,
+    committed: tokio::sync::watch::Sender<u64>,
+    log: Log,
+    /// Commits made durable by the log alone since the store file was last made whole.
+    since_checkpoint: u64,
+}
+
+enum Next {
+    Job(Box<dyn Job>),
+    Idle,
+    Closed,
+}
+
+impl Writer {
+    fn run(&mut self) {
+        loop {
+            let first = match self.next() {
+                Next::Job(job) => job,
+                Next::Idle => {
+                    self.checkpoint();
                     continue;
                 }
-                let outcome = match handle.get() {
-                    Ok(db) => commit_batch(&db, batch, &stats),
-                    Err(e) => {
-                        fail_all(batch, e);
-                        Outcome::Io
-                    }
-                };
-                match outcome {
-                    Outcome::Committed => committed.send_modify(|n| *n += 1),
-                    Outcome::Nothing => {}
-                    Outcome::Io => {
-                        handle.writable.store(false, Ordering::Relaxed);
-                        tracing::error!(
-                            "the disk refused a write; writes answer 503 until one succeeds again"
-                        );
-                    }
+                Next::Closed => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match self.queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
                 }
             }
-        })
-        .map_err(|e| Error::Failed(Failure::Storage(format!("starting the writer thread: {e}"))))
+            if !self.handle.writable() {
+                fail_all(batch, unwritable());
+                continue;
+            }
+            let every = self.handle.checkpoint_every.load(Ordering::Relaxed).max(1);
+            let whole = self.since_checkpoint + 1 >= every || self.log.used() >= wal::LOG_BYTES;
+            let outcome = match self.handle.get() {
+                Ok(db) => commit_batch(&db, batch, &self.stats, &mut self.log, whole),
+                Err(e) => {
+                    fail_all(batch, e);
+                    Outcome::Io
+                }
+            };
+            match outcome {
+                Outcome::Committed => {
+                    self.since_checkpoint = if whole { 0 } else { self.since_checkpoint + 1 };
+                    self.committed.send_modify(|n| *n += 1);
+                }
+                Outcome::Nothing => {}
+                Outcome::Io => {
+                    self.handle.writable.store(false, Ordering::Relaxed);
+                    tracing::error!(
+                        "the disk refused a write; writes answer 503 until one succeeds again"
+                    );
+                }
+            }
+        }
+        // A clean stop leaves the store file whole and nothing in the log to replay.
+        self.checkpoint();
+    }
+
+    /// The next mutation; `Idle` when there are commits to checkpoint and none came for a
+    /// while. While the store is unwritable, it also reopens the store and tries a write every
+    /// `RECOVER_EVERY`, so it recovers by itself once space is back.
+    fn next(&mut self) -> Next {
+        let mut last_try: Option<Instant> = None;
+        loop {
+            if self.handle.writable() {
+                // With commits to checkpoint, an idle writer does that (so an idle server's store
+                // file is whole and its log short).
+                let idle = self.handle.checkpoint_idle_ms.load(Ordering::Relaxed);
+                let job = match self.since_checkpoint {
+                    0 => self.queue.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                    _ => self.queue.recv_timeout(Duration::from_millis(idle)),
+                };
+                return match job {
+                    Ok(job) => Next::Job(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => Next::Idle,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => Next::Closed,
+                };
+            }
+            if last_try.is_none_or(|t| t.elapsed() >= RECOVER_EVERY) {
+                last_try = Some(Instant::now());
+                if recover(&self.handle, &mut self.log) {
+                    tracing::info!("the disk takes writes again; the store is writable");
+                    self.since_checkpoint = 0;
+                    self.handle.writable.store(true, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            match self.queue.try_recv() {
+                Ok(job) => return Next::Job(job),
+                Err(mpsc::TryRecvError::Disconnected) => return Next::Closed,
+                Err(mpsc::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Makes the store file hold every commit (one durable redb commit) and starts the log over.
+    fn checkpoint(&mut self) {
+        if self.since_checkpoint == 0 || !self.handle.writable() {
+            return;
+        }
+        let done = self.handle.get().and_then(|db| Ok(db.begin_write()?.commit()?));
+        match done {
+            Ok(()) => {
+                self.log.checkpointed();
+                self.since_checkpoint = 0;
+            }
+            // The log still holds every commit; the next batch tries again.
+            Err(e) => tracing::warn!(error = %e, "checkpointing the store failed"),
+        }
+    }
 }
 
 fn unwritable() -> Error {
@@ -124,36 +218,9 @@ fn unwritable() -> Error {
     })
 }
 
-/// The next mutation. While the store is unwritable, it also reopens the store and tries a
-/// write every `RECOVER_EVERY`, so it recovers by itself once space is back.
-fn next(
-    queue: &mut mpsc::UnboundedReceiver<Box<dyn Job>>,
-    handle: &Handle,
-) -> Option<Box<dyn Job>> {
-    let mut last_try: Option<Instant> = None;
-    loop {
-        if handle.writable() {
-            return queue.blocking_recv();
-        }
-        if last_try.is_none_or(|t| t.elapsed() >= RECOVER_EVERY) {
-            last_try = Some(Instant::now());
-            if recover(handle) {
-                tracing::info!("the disk takes writes again; the store is writable");
-                handle.writable.store(true, Ordering::Relaxed);
-                continue;
-            }
-        }
-        match queue.try_recv() {
-            Ok(job) => return Some(job),
-            Err(mpsc::error::TryRecvError::Disconnected) => return None,
-            Err(mpsc::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-/// Closes the database (once readers let go of it), opens it again, and tries a write that
-/// allocates pages: true once that commits.
-fn recover(handle: &Handle) -> bool {
+/// Closes the database (once readers let go of it), opens it again, replays the log into it,
+/// and tries a write that allocates pages: true once that commits.
+fn recover(handle: &Handle, log: &mut Log) -> bool {
     let mut slot = handle.db.write();
     if let Some(mut old) = slot.take() {
         let deadline = Instant::now() + READERS_GONE;
@@ -181,6 +248,11 @@ fn recover(handle: &Handle) -> bool {
             return false;
         }
     };
+    // Until the log is replayed, the reopened file lacks acknowledged writes: not served.
+    if let Err(e) = log.replay(&db) {
+        tracing::warn!(error = %e, "replaying the store's log failed");
+        return false;
+    }
     let probed = (|| -> Result<()> {
         let txn = db.begin_write()?;
         txn.open_table(PROBE)?.insert(0, [0u8; 64 * 1024].as_slice())?;
@@ -189,8 +261,10 @@ fn recover(handle: &Handle) -> bool {
         Ok(())
     })();
     *slot = Some(Arc::new(db));
-    if let Err(e) = &probed {
-        tracing::debug!(error = %e, "the disk still refuses writes");
+    match &probed {
+        // The probe's durable commit holds what was replayed too.
+        Ok(()) => log.checkpointed(),
+        Err(e) => tracing::debug!(error = %e, "the disk still refuses writes"),
     }
     probed.is_ok()
 }
@@ -202,10 +276,18 @@ enum Outcome {
     Io,
 }
 
-fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) -> Outcome {
+/// Commits `batch` in one transaction: made durable by the log (`whole` false) or by flushing
+/// the store file itself (`whole`, a checkpoint, which also starts the log over).
+fn commit_batch(
+    db: &Database,
+    mut batch: Vec<Box<dyn Job>>,
+    stats: &WriterStats,
+    log: &mut Log,
+    whole: bool,
+) -> Outcome {
     let started = std::time::Instant::now();
     'attempt: while !batch.is_empty() {
-        let txn = match db.begin_write() {
+        let mut txn = match db.begin_write() {
             Ok(txn) => txn,
             Err(e) => {
                 let e = Error::from(e);
@@ -214,10 +296,16 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
                 return if io { Outcome::Io } else { Outcome::Nothing };
             }
         };
-        if let Some(failed) = batch.iter_mut().position(|job| !job.run(&txn)) {
+        if !whole && let Err(e) = txn.set_durability(redb::Durability::None) {
+            fail_all(batch, Error::Failed(Failure::Storage(format!("a log-backed commit: {e}"))));
+            return Outcome::Nothing;
+        }
+        let wtx = WriteTxn::new(&txn);
+        if let Some(failed) = batch.iter_mut().position(|job| !job.run(&wtx)) {
             // Dropping an uncommitted transaction aborts it; the failed mutation's writes and
             // everyone else's go with it, and the others are replayed, unless the disk failed
             // it: then no replay can succeed.
+            drop(wtx);
             let _ = txn.abort();
             let io = batch.get(failed).is_some_and(|job| job.failed_on_io());
             batch.remove(failed).finish(Ok(()));
@@ -227,7 +315,29 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
             }
             continue 'attempt;
         }
+        let ops = wtx.take_ops();
+        drop(wtx);
+        if !whole {
+            // The batch is durable once its record is; redb's commit below only makes it visible.
+            let logged = note_sequence(&txn, log.next_seq()).and_then(|()| log.append(&ops));
+            if let Err(e) = logged {
+                let _ = txn.abort();
+                let io = e.is_io();
+                fail_all(batch, e);
+                return if io { Outcome::Io } else { Outcome::Nothing };
+            }
+        }
         let committed = txn.commit().map_err(Error::from);
+        match (&committed, whole) {
+            (Ok(()), true) => log.checkpointed(),
+            (Err(_), false) => {
+                // Not committed, so not to be replayed either.
+                if let Err(e) = log.cancel_last() {
+                    tracing::error!(error = %e, "a batch that failed to commit is still in the log");
+                }
+            }
+            _ => {}
+        }
         let outcome = match &committed {
             Ok(()) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -245,6 +355,13 @@ fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats
         return outcome;
     }
     Outcome::Nothing
+}
+
+/// Records in the batch's own transaction which log record it is, so a replay knows where the
+/// durable store file ends.
+fn note_sequence(txn: &redb::WriteTransaction, seq: u64) -> Result<()> {
+    txn.open_table(tables::META)?.insert(wal::META_WAL_SEQ, seq)?;
+    Ok(())
 }
 
 fn fail_all(batch: Vec<Box<dyn Job>>, err: Error) {

@@ -1,0 +1,363 @@
+//! The store's log: how a group commit becomes durable without flushing the store file.
+//!
+//! An fsync of the redb file costs with the number of scattered pages a commit dirtied (a user
+//! create touches a dozen B-trees: ~29 page writes), so the writer appends each batch's table
+//! writes (`txn::Op`) to this log, fsyncs it (one sequential write), and only then commits the
+//! batch to redb without an fsync (`Durability::None`: visible at once, gone after a crash).
+//! Every `checkpoint_every` commits, when the writer is idle, and at a clean stop, a durable redb
+//! commit persists everything and the log starts again from its beginning. At open, the records
+//! the durable file does not hold yet (sequence above `META_WAL_SEQ`, which every batch writes)
+//! are replayed.
+//!
+//! A record: magic `WLG1` | payload length u32 | sequence u64 | schema u64 | the first 16 bytes of
+//! blake3 over the other header fields and the payload | payload (`codec`, a `Vec<Op>`); integers
+//! little-endian. Replay reads records from the start while each one is whole and follows the one
+//! before (sequence + 1): what a torn append or an older round left behind ends it.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, TableHandle};
+
+use super::tables::{self, META};
+use super::txn::Op;
+use super::{Error, Failure, Result, SCHEMA_VERSION, codec};
+
+/// File name of the log inside the data directory.
+pub const LOG_FILE: &str = "whoot.log";
+/// `META` key: the sequence of the last log record the store holds.
+pub(super) const META_WAL_SEQ: &str = "wal_seq";
+
+const MAGIC: [u8; 4] = *b"WLG1";
+const HEADER: usize = 4 + 4 + 8 + 8 + 16;
+/// The log's length made ahead of use, so an fsync writes data only, not the file's size; past
+/// it the writer checkpoints (see `writer`) so the log starts over.
+pub(super) const LOG_BYTES: u64 = 4 << 20;
+const PREALLOCATE: u64 = LOG_BYTES;
+
+/// A whole record found in the log.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Record<'a> {
+    pub seq: u64,
+    pub schema: u64,
+    pub payload: &'a [u8],
+}
+
+fn checksum(seq: u64, schema: u64, payload: &[u8]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(&seq.to_le_bytes()).update(&schema.to_le_bytes()).update(payload);
+    let mut out = [0; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+pub(super) fn encode(seq: u64, schema: u64, payload: &[u8]) -> Result<Vec<u8>> {
+    let len = u32::try_from(payload.len())
+        .map_err(|_| Error::Failed(Failure::Storage("a batch too large for the log".into())))?;
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&schema.to_le_bytes());
+    out.extend_from_slice(&checksum(seq, schema, payload));
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+/// The record at the start of `bytes` and its length, if one is there whole.
+pub(super) fn parse(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
+    let header = bytes.get(..HEADER)?;
+    let (magic, rest) = header.split_at(4);
+    if magic != MAGIC {
+        return None;
+    }
+    let int = |at: usize, n: usize| -> Option<u64> {
+        let mut b = [0u8; 8];
+        b.get_mut(..n)?.copy_from_slice(rest.get(at..at + n)?);
+        Some(u64::from_le_bytes(b))
+    };
+    let len = usize::try_from(int(0, 4)?).ok()?;
+    let (seq, schema) = (int(4, 8)?, int(12, 8)?);
+    let sum = rest.get(20..36)?;
+    let payload = bytes.get(HEADER..HEADER.checked_add(len)?)?;
+    (sum == checksum(seq, schema, payload))
+        .then_some((Record { seq, schema, payload }, HEADER + len))
+}
+
+/// The records a replay applies: from the start, each following the one before, those above
+/// `durable`; and where that run of records ends. Refuses a log that skips past `durable + 1`
+/// (records lost) or was written by another schema.
+pub(super) fn pending(log: &[u8], durable: u64) -> Result<(Vec<Record<'_>>, usize)> {
+    let mut out: Vec<Record<'_>> = Vec::new();
+    let (mut at, mut last) = (0usize, None::<u64>);
+    while let Some((record, len)) = log.get(at..).and_then(parse) {
+        if last.is_some_and(|l| l.checked_add(1) != Some(record.seq)) {
+            break;
+        }
+        last = Some(record.seq);
+        at += len;
+        if record.seq <= durable {
+            continue;
+        }
+        let expected = out.last().map_or(durable, |r| r.seq).checked_add(1);
+        if expected != Some(record.seq) {
+            return Err(corrupt(format!(
+                "the store's log ({LOG_FILE}) starts at write {} but the store holds only up to \
+                 {durable}",
+                record.seq
+            )));
+        }
+        if record.schema != SCHEMA_VERSION {
+            return Err(corrupt(format!(
+                "the store's log ({LOG_FILE}) holds writes of schema version {} (this build: \
+                 {SCHEMA_VERSION}); start the version that wrote it once and stop it cleanly \
+                 before changing versions",
+                record.schema
+            )));
+        }
+        out.push(record);
+    }
+    Ok((out, at))
+}
+
+fn corrupt(why: String) -> Error {
+    Error::Failed(Failure::Corrupt(why))
+}
+
+fn io(why: &'static str, e: std::io::Error) -> Error {
+    Error::Failed(Failure::Io { why, source: Some(Arc::new(redb::Error::Io(e))) })
+}
+
+/// The log file and where the next record goes.
+pub(super) struct Log {
+    file: File,
+    path: PathBuf,
+    at: u64,
+    /// Where the last appended record starts, until a checkpoint or a cancel.
+    last_at: Option<u64>,
+    next_seq: u64,
+}
+
+impl Log {
+    /// Opens (creating) the log in `data_dir`; `replay` must run before the first `append`.
+    pub(super) fn open(data_dir: &Path) -> Result<Log> {
+        let path = data_dir.join(LOG_FILE);
+        let storage = |e: std::io::Error| {
+            Error::Failed(Failure::Storage(format!("opening {}: {e}", path.display())))
+        };
+        let created = !path.exists();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(storage)?;
+        let len = file.metadata().map_err(storage)?.len();
+        if len < PREALLOCATE {
+            // Best effort: on a nearly full disk appends extend the file instead.
+            let zeros = vec![0u8; usize::try_from(PREALLOCATE - len).unwrap_or(0)];
+            if file.write_all_at(&zeros, len).is_err() {
+                let _ = file.set_len(len);
+            }
+            file.sync_all().map_err(storage)?;
+        }
+        if created {
+            // The file's name must survive a crash as surely as what is written into it.
+            File::open(data_dir).and_then(|d| d.sync_all()).map_err(storage)?;
+        }
+        Ok(Log { file, path, at: 0, last_at: None, next_seq: 1 })
+    }
+
+    /// Applies to `db` what the log holds beyond its durable state and makes `db` durable,
+    /// then starts the log over. When the disk refuses that durable commit (full), what was
+    /// replayed is visible but still only in the log, which then goes on after it. Returns the
+    /// records replayed.
+    pub(super) fn replay(&mut self, db: &Database) -> Result<usize> {
+        let bytes = std::fs::read(&self.path).map_err(|e| {
+            Error::Failed(Failure::Storage(format!("reading {}: {e}", self.path.display())))
+        })?;
+        let durable = {
+            let read = redb::ReadableDatabase::begin_read(db)?;
+            match tables::open_if_present(&read, META)? {
+                Some(meta) => meta.get(META_WAL_SEQ)?.map_or(0, |v| v.value()),
+                None => 0,
+            }
+        };
+        let (records, end) = pending(&bytes, durable)?;
+        let last = records.last().map_or(durable, |r| r.seq);
+        let mut durable_now = true;
+        if !records.is_empty() {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Failure::Storage(format!("replaying the log: {e}")))?;
+            for record in &records {
+                for op in codec::decode::<Vec<Op>>(record.payload)? {
+                    apply(&txn, &op)?;
+                }
+            }
+            txn.open_table(META)?.insert(META_WAL_SEQ, last)?;
+            txn.commit()?;
+            durable_now =
+                db.begin_write().map_err(Error::from).and_then(|t| Ok(t.commit()?)).is_ok();
+        }
+        self.at = if durable_now { 0 } else { end as u64 };
+        self.last_at = None;
+        self.next_seq = last + 1;
+        Ok(records.len())
+    }
+
+    /// The sequence the next record gets.
+    pub(super) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Appends a batch's writes and waits until they are on the disk.
+    pub(super) fn append(&mut self, ops: &[Op]) -> Result<()> {
+        let record = encode(self.next_seq, SCHEMA_VERSION, &codec::encode(&ops)?)?;
+        self.file
+            .write_all_at(&record, self.at)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| io("the disk refused a write to the store's log", e))?;
+        self.last_at = Some(self.at);
+        self.at += record.len() as u64;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Takes back the last `append` (its batch did not commit): its record is overwritten, so a
+    /// replay ends before it.
+    pub(super) fn cancel_last(&mut self) -> Result<()> {
+        let Some(at) = self.last_at.take() else { return Ok(()) };
+        self.file
+            .write_all_at(&[0u8; 4], at)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| io("the disk refused a write to the store's log", e))?;
+        self.at = at;
+        self.next_seq = self.next_seq.saturating_sub(1);
+        Ok(())
+    }
+
+    /// The store file now holds everything logged: the next record goes to the start.
+    pub(super) fn checkpointed(&mut self) {
+        self.at = 0;
+        self.last_at = None;
+    }
+
+    /// Bytes written since the last checkpoint.
+    pub(super) fn used(&self) -> u64 {
+        self.at
+    }
+}
+
+/// Replays one write into the table it names.
+fn apply(txn: &redb::WriteTransaction, op: &Op) -> Result<()> {
+    macro_rules! to {
+        ($table:ident) => {
+            if op.table == tables::$table.name() {
+                return super::txn::apply(txn, tables::$table, op);
+            }
+        };
+    }
+    tables::each_table!(to);
+    Err(corrupt(format!("the store's log names a table this build does not have: {}", op.table)))
+}
+
+/// Removes the log in `data_dir`, if any (when no store file is there for it to belong to).
+pub(super) fn discard(data_dir: &Path) -> Result<()> {
+    match std::fs::remove_file(data_dir.join(LOG_FILE)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => {
+            Err(Error::Failed(Failure::Storage(format!("removing the store's old log: {e}"))))
+        }
+    }
+}
+
+/// Whether the log in `data_dir` holds writes the store file lacks (then only `serve`, which
+/// replays them, should open the store).
+pub(super) fn has_pending(data_dir: &Path, durable: u64) -> Result<bool> {
+    match std::fs::read(data_dir.join(LOG_FILE)) {
+        Ok(bytes) => Ok(!pending(&bytes, durable)?.0.is_empty()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::Failed(Failure::Storage(format!("reading the store's log: {e}")))),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn log_of(records: &[(u64, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (seq, payload) in records {
+            out.extend(encode(*seq, SCHEMA_VERSION, payload).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn replay_takes_what_follows_the_durable_state_and_stops_at_an_older_round() {
+        // A round of 5..=7 written over an older one whose 3rd record is left behind.
+        let mut log = log_of(&[(5, b"a"), (6, b"b"), (7, b"c")]);
+        log.extend(log_of(&[(3, b"old")]));
+        let seqs = |durable| -> Vec<u64> {
+            pending(&log, durable).unwrap().0.iter().map(|r| r.seq).collect()
+        };
+        assert_eq!(seqs(4), [5, 6, 7]);
+        assert_eq!(seqs(6), [7]);
+        assert!(seqs(7).is_empty());
+        assert!(seqs(100).is_empty());
+        // Records lost between the durable state and the log: refused, not skipped.
+        assert!(pending(&log, 2).is_err());
+        // Another schema's writes are not replayed by this build.
+        let other = encode(1, SCHEMA_VERSION + 1, b"x").unwrap();
+        assert!(pending(&other, 0).is_err());
+        assert!(pending(&other, 1).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn a_torn_append_ends_the_log() {
+        let log = log_of(&[(1, b"first"), (2, b"second record")]);
+        let whole = log.len();
+        for cut in 0..whole {
+            let n = pending(&log[..cut], 0).unwrap().0.len();
+            let first = encode(1, SCHEMA_VERSION, b"first").unwrap().len();
+            assert_eq!(n, usize::from(cut >= first), "cut at {cut}");
+        }
+        assert_eq!(pending(&log, 0).unwrap().0.len(), 2);
+    }
+
+    proptest! {
+        /// Hostile bytes: never a panic, and a record only where its checksum holds.
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Some((record, len)) = parse(&bytes) {
+                prop_assert!(len <= bytes.len());
+                prop_assert_eq!(len, HEADER + record.payload.len());
+            }
+            let _ = pending(&bytes, 0);
+        }
+
+        /// Any one byte changed in a record: it is no longer read.
+        #[test]
+        fn a_changed_byte_is_found(
+            payload in proptest::collection::vec(any::<u8>(), 0..100),
+            seq in any::<u64>(),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..,
+        ) {
+            let mut record = encode(seq, SCHEMA_VERSION, &payload).unwrap();
+            let (parsed, len) = parse(&record).unwrap();
+            prop_assert_eq!(parsed, Record { seq, schema: SCHEMA_VERSION, payload: &payload });
+            prop_assert_eq!(len, record.len());
+            let i = at.index(record.len());
+            record[i] ^= flip;
+            prop_assert!(parse(&record).is_none());
+        }
+    }
+}
