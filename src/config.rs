@@ -139,7 +139,7 @@ settings! {
              at once, each on a thread of its own; more wait their turn without holding one. \
              Lookups by id or index are not counted: they run where the request does. 0 counts \
              as 1.";
-        checkpoint_every: u64 = 256, env "WHOOT_CHECKPOINT_EVERY",
+        checkpoint_every: u64 = 512, env "WHOOT_CHECKPOINT_EVERY",
             "Group commits made durable by the store's log (whoot.log, one sequential write and \
              fsync each) before one flushes the store file itself and the log starts over; also \
              after checkpoint_idle_ms without writes and at a clean stop. Higher: fewer, larger \

@@ -202,7 +202,7 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// Reads that may walk many records (scans, pages, backups) running at once by default.
 pub const DEFAULT_READ_CONCURRENCY: usize = 16;
 /// Group commits made durable by the log alone before one makes the store file whole again.
-pub const DEFAULT_CHECKPOINT_EVERY: u64 = 256;
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 512;
 /// How long the writer waits without work before checkpointing what the log holds.
 pub const DEFAULT_CHECKPOINT_IDLE: std::time::Duration =
     std::time::Duration::from_millis(DEFAULT_CHECKPOINT_IDLE_MS);
