@@ -200,8 +200,11 @@ impl Log {
             }
             txn.open_table(META)?.insert(META_WAL_SEQ, last)?;
             txn.commit()?;
-            durable_now =
-                db.begin_write().map_err(Error::from).and_then(|t| Ok(t.commit()?)).is_ok();
+            let durable = db.begin_write().map_err(Error::from).and_then(|t| Ok(t.commit()?));
+            if let Err(e) = &durable {
+                tracing::debug!(error = %e, "the replayed log could not be made durable yet");
+            }
+            durable_now = durable.is_ok();
         }
         self.at = if durable_now { 0 } else { end as u64 };
         self.last_at = None;

@@ -1,6 +1,8 @@
 //! A full disk: writes answer 503 with Retry-After (never 500) and change nothing, `/readyz` says
 //! so, and once space is back the store reopens and takes writes again by itself, with every
 //! acknowledged write still there. Runs on a small tmpfs; skipped where one cannot be mounted.
+//! The space given back must hold the checkpoint of what the store's log acknowledged since the
+//! last one (up to `checkpoint_every` commits), so the tmpfs is 16 MiB and most of it comes back.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ impl Drop for Mounted {
 fn small_tmpfs(at: &Path) -> Option<Mounted> {
     std::fs::create_dir_all(at).ok()?;
     let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
         .arg(at)
         .stderr(std::process::Stdio::null())
         .status()
