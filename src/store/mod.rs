@@ -476,11 +476,7 @@ fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
         e => Error::Failed(Failure::Storage(format!("opening {} read-only: {e}", path.display()))),
     })?;
     // Acknowledged writes still only in the log: the file alone is not the store.
-    let durable = match tables::open_if_present(&db.begin_read()?, tables::META)? {
-        Some(meta) => meta.get(wal::META_WAL_SEQ)?.map_or(0, |v| v.value()),
-        None => 0,
-    };
-    if wal::has_pending(data_dir, durable)? {
+    if wal::has_pending(data_dir, wal::durable_seq(&db.begin_read()?)?)? {
         return Err(unclean());
     }
     Ok(db)

@@ -9,6 +9,7 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::Result;
 
+/// name -> value: the schema version, and `wal::META_WAL_SEQ` (the last log record the file holds)
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 

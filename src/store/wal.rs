@@ -179,13 +179,7 @@ impl Log {
         let bytes = std::fs::read(&self.path).map_err(|e| {
             Error::Failed(Failure::Storage(format!("reading {}: {e}", self.path.display())))
         })?;
-        let durable = {
-            let read = redb::ReadableDatabase::begin_read(db)?;
-            match tables::open_if_present(&read, META)? {
-                Some(meta) => meta.get(META_WAL_SEQ)?.map_or(0, |v| v.value()),
-                None => 0,
-            }
-        };
+        let durable = durable_seq(&redb::ReadableDatabase::begin_read(db)?)?;
         let (records, end) = pending(&bytes, durable)?;
         let last = records.last().map_or(durable, |r| r.seq);
         let mut durable_now = true;
@@ -252,6 +246,14 @@ impl Log {
     /// Bytes written since the last checkpoint.
     pub(super) fn used(&self) -> u64 {
         self.at
+    }
+}
+
+/// The sequence of the last log record the store file holds (0: none).
+pub(super) fn durable_seq(read: &redb::ReadTransaction) -> Result<u64> {
+    match tables::open_if_present(read, META)? {
+        Some(meta) => Ok(meta.get(META_WAL_SEQ)?.map_or(0, |v| v.value())),
+        None => Ok(0),
     }
 }
 
