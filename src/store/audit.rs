@@ -3,13 +3,12 @@
 //! own transaction, per tenant, numbered by the tenant's counter `audit_seq`. Entries name the
 //! fields that changed with their old and new values; a secret is never one of them.
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::AUDIT_LOG;
-use super::{Result, Tx, codec, counters};
+use super::{Result, Tx, WriteTxn, codec, counters};
 
 /// Who made a change.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -139,6 +138,7 @@ pub fn prune(txn: &WriteTxn, before: i64) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::WriteTxn;
 
     #[test]
     fn pruning_removes_each_tenants_old_entries_and_keeps_the_rest() {
@@ -148,7 +148,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         for (tenant, at) in [(a, 10), (a, 20), (a, 30), (b, 5), (b, 40)] {
             record(
-                &crate::store::txn::WriteTxn::new(&txn),
+                &WriteTxn::new(&txn),
                 tenant,
                 &Actor::System,
                 ("x", "y"),
@@ -157,10 +157,10 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(prune(&crate::store::txn::WriteTxn::new(&txn), 25).unwrap(), 3);
+        assert_eq!(prune(&WriteTxn::new(&txn), 25).unwrap(), 3);
         let left: Vec<i64> =
             [a, b].iter().flat_map(|t| after(&txn, *t, 0, 10).unwrap()).map(|e| e.at).collect();
         assert_eq!(left, [30, 40]);
-        assert_eq!(prune(&crate::store::txn::WriteTxn::new(&txn), 25).unwrap(), 0);
+        assert_eq!(prune(&WriteTxn::new(&txn), 25).unwrap(), 0);
     }
 }

@@ -551,6 +551,7 @@ fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::store::WriteTxn;
     use redb::{Database, ReadableDatabase};
 
     fn tenant_of_ten(txn: &redb::WriteTransaction, id: Uuid) {
@@ -563,7 +564,7 @@ mod tests {
             owner_user_id: None,
             created_at: 1,
         };
-        super::super::tenants::create(&crate::store::txn::WriteTxn::new(txn), &t).unwrap();
+        super::super::tenants::create(&WriteTxn::new(txn), &t).unwrap();
     }
 
     #[test]
@@ -576,27 +577,22 @@ mod tests {
         tenant_of_ten(&txn, tenant);
         // Four events recorded; the second is lost and the fourth reuses the first's id.
         for _ in 0..4 {
-            events::seats_changed(&crate::store::txn::WriteTxn::new(&txn), tenant, 10, 0, 1_000)
-                .unwrap();
+            events::seats_changed(&WriteTxn::new(&txn), tenant, 10, 0, 1_000).unwrap();
         }
         let first = events::get(&txn, tenant, 1).unwrap().unwrap();
         txn.open_table(EVENT_LOG).unwrap().remove((tenant.as_u128(), 2)).unwrap();
         let mut fourth = events::get(&txn, tenant, 4).unwrap().unwrap();
         fourth.id = first.id;
-        events::put(&crate::store::txn::WriteTxn::new(&txn), &fourth).unwrap();
+        events::put(&WriteTxn::new(&txn), &fourth).unwrap();
         let registration =
             webhooks::Webhook::new(hook, "http://127.0.0.1:9/".into(), "whsec_x".into(), 1_000);
-        webhooks::put(&crate::store::txn::WriteTxn::new(&txn), tenant, &registration).unwrap();
+        webhooks::put(&WriteTxn::new(&txn), tenant, &registration).unwrap();
         // A retry pending for an event that is not in the log (the lost seq 2).
         let mut gone = first.clone();
         gone.seq = 2;
         gone.id = Uuid::now_v7();
-        webhooks::put_delivery(
-            &crate::store::txn::WriteTxn::new(&txn),
-            tenant,
-            &webhooks::new_delivery(&gone, hook),
-        )
-        .unwrap();
+        webhooks::put_delivery(&WriteTxn::new(&txn), tenant, &webhooks::new_delivery(&gone, hook))
+            .unwrap();
         txn.commit().unwrap();
 
         let report = run(&db.begin_read().unwrap()).unwrap();
@@ -616,7 +612,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         tenant_of_ten(&txn, tenant);
         let u = users::User::new(Uuid::now_v7(), "ada@example.com".into(), 5);
-        users::create(&crate::store::txn::WriteTxn::new(&txn), tenant, &u).unwrap();
+        users::create(&WriteTxn::new(&txn), tenant, &u).unwrap();
         txn.commit().unwrap();
         assert!(run(&db.begin_read().unwrap()).unwrap().problems.is_empty());
         (dir, db, tenant, u)

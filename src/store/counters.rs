@@ -1,10 +1,9 @@
 //! Per-tenant counters kept in the same transaction as the records they count.
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use uuid::Uuid;
 
-use super::{Error, Failure, Result, Tx, tables::COUNTERS};
+use super::{Error, Failure, Result, Tx, WriteTxn, tables::COUNTERS};
 
 /// Number of active users, i.e. seats taken.
 pub const SEATS_PROVISIONED: &str = "seats_provisioned";

@@ -5,7 +5,6 @@
 //! again the same way. Webhook registrations that want the event get an outbox row beside it
 //! (`webhooks::enqueue`); `GET /events` reads the log itself.
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -13,7 +12,7 @@ use uuid::Uuid;
 use super::rooms::{Room, SyncCounts};
 use super::tables::EVENT_LOG;
 use super::users::User;
-use super::{Result, Tx, codec, counters, webhooks};
+use super::{Result, Tx, WriteTxn, codec, counters, webhooks};
 
 /// Every event type, for subscriptions and `*`. New types go at the end: a registration's
 /// subscription mask is a bit per place in this list.

@@ -2,13 +2,12 @@
 //! (`auth::registry`), so this table is read at startup and written on key changes and on the
 //! batched last-used flush.
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::KEYS;
-use super::{Error, Refusal, Result, Tx, codec};
+use super::{Error, Refusal, Result, Tx, WriteTxn, codec};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ApiKey {

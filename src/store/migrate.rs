@@ -318,6 +318,7 @@ pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::store::WriteTxn;
     use crate::store::events::EventData;
 
     #[test]
@@ -382,18 +383,16 @@ mod tests {
                 owner_user_id: None,
                 created_at: 1,
             };
-            crate::store::tenants::create(&crate::store::txn::WriteTxn::new(&txn), &record)
-                .unwrap();
+            crate::store::tenants::create(&WriteTxn::new(&txn), &record).unwrap();
             crate::store::counters::add(
-                &crate::store::txn::WriteTxn::new(&txn),
+                &WriteTxn::new(&txn),
                 tenant,
                 crate::store::counters::USERS,
                 n,
             )
             .unwrap();
             let seats = crate::store::counters::SEATS_PROVISIONED;
-            crate::store::counters::add(&crate::store::txn::WriteTxn::new(&txn), tenant, seats, n)
-                .unwrap();
+            crate::store::counters::add(&WriteTxn::new(&txn), tenant, seats, n).unwrap();
             for i in 0..n {
                 let u = User::new(Uuid::now_v7(), format!("u{i}"), 5);
                 let bytes = codec::encode(&u).unwrap();

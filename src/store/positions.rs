@@ -6,12 +6,11 @@
 //! every id falls in the block of the greatest start at or below it. Finding the nth user sums
 //! block counts (a thousand small rows at a million users), then steps within one block.
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::tables::{USER_ATTRS, USER_BLOCKS, USERS};
-use super::{Result, Tx};
+use super::{Result, Tx, WriteTxn};
 
 /// A block that grows past this splits in two; small enough that the step within one is short,
 /// large enough that a million users make about a thousand rows.
@@ -187,6 +186,7 @@ pub(super) fn blocks(tx: &impl Tx, tenant: Uuid, space: Space) -> Result<Vec<(u1
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::store::WriteTxn;
     use crate::store::{check, migrate, tenants, users};
     use redb::{Database, ReadableDatabase};
 
@@ -246,7 +246,7 @@ mod tests {
             owner_user_id: None,
             created_at: 1,
         };
-        tenants::create(&crate::store::txn::WriteTxn::new(&txn), &tenant).unwrap();
+        tenants::create(&WriteTxn::new(&txn), &tenant).unwrap();
         txn.commit().unwrap();
         t
     }
@@ -262,7 +262,7 @@ mod tests {
         for (i, id) in made.iter().enumerate() {
             let mut u = users::User::new(*id, format!("u{i}"), 1);
             u.active = i % 3 != 0;
-            users::create(&crate::store::txn::WriteTxn::new(&txn), t, &u).unwrap();
+            users::create(&WriteTxn::new(&txn), t, &u).unwrap();
         }
         txn.commit().unwrap();
         assert!(blocks(&db.begin_read().unwrap(), t, Space::All).unwrap().len() > 5);
@@ -273,7 +273,7 @@ mod tests {
         for id in made.iter().step_by(5) {
             let mut u = users::get(&txn, t, *id).unwrap();
             u.active = !u.active;
-            users::update(&crate::store::txn::WriteTxn::new(&txn), t, u, None, 2).unwrap();
+            users::update(&WriteTxn::new(&txn), t, u, None, 2).unwrap();
         }
         txn.commit().unwrap();
         assert_positions(&db, t);
@@ -282,7 +282,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         for id in made.iter().step_by(2).chain(&made[1..4000]) {
             if users::get(&txn, t, *id).is_ok() {
-                users::delete(&crate::store::txn::WriteTxn::new(&txn), t, *id, None, 3).unwrap();
+                users::delete(&WriteTxn::new(&txn), t, *id, None, 3).unwrap();
             }
         }
         txn.commit().unwrap();
@@ -303,12 +303,8 @@ mod tests {
         let (_dir, db) = store();
         let t = tenant(&db, 10);
         let txn = db.begin_write().unwrap();
-        users::create(
-            &crate::store::txn::WriteTxn::new(&txn),
-            t,
-            &users::User::new(Uuid::now_v7(), "a".into(), 1),
-        )
-        .unwrap();
+        users::create(&WriteTxn::new(&txn), t, &users::User::new(Uuid::now_v7(), "a".into(), 1))
+            .unwrap();
         txn.open_table(USER_BLOCKS).unwrap().insert((t.as_u128(), 2, 0), 2).unwrap();
         txn.commit().unwrap();
         let problems = check::run(&db.begin_read().unwrap()).unwrap().problems;

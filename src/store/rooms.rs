@@ -5,13 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
-use super::{Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, users};
+use super::{
+    Error, Indexed, Refusal, Result, Tx, WriteTxn, check_version, codec, counters, events, users,
+};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Room {

@@ -1,12 +1,11 @@
 //! Tenants: the unit of isolation. Every other record belongs to exactly one.
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tables::{TENANT_SLUGS, TENANTS};
-use super::{Error, Refusal, Result, Tx, codec, counters, events};
+use super::{Error, Refusal, Result, Tx, WriteTxn, codec, counters, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Tenant {

@@ -2,7 +2,6 @@
 //! (userName and email case-insensitive, externalId exact), the seat counter and the
 //! visible-user counter, the owner rule, and (later) room memberships.
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -10,7 +9,8 @@ use uuid::Uuid;
 use super::positions::Space;
 use super::tables::{DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
 use super::{
-    Error, Indexed, Refusal, Result, Tx, check_version, codec, counters, events, positions, tenants,
+    Error, Indexed, Refusal, Result, Tx, WriteTxn, check_version, codec, counters, events,
+    positions, tenants,
 };
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

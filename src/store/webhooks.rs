@@ -8,7 +8,6 @@
 //! in `seq` order, and only the first of them is ever due; when it succeeds or fails for good, the
 //! next becomes due (`DeliveryLog::leave_lane`).
 
-use super::WriteTxn;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, Field};
 pub use super::events::{EVENT_TYPES, Event, EventData};
 use super::tables::{DELIVERIES, DELIVERIES_DUE, LANES, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
-use super::{Error, Failure, Result, Tx, codec, events};
+use super::{Error, Failure, Result, Tx, WriteTxn, codec, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Webhook {
