@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 pub use error::{Error, Failure, MutationError, Refusal};
 pub use redb::ReadTransaction as ReadTxn;
-pub use txn::{WriteTable, WriteTxn};
+pub use txn::{Tx, WriteTable, WriteTxn};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
 pub const SCHEMA_VERSION: u64 = 8;
@@ -569,20 +569,16 @@ fn scan_after<T: serde::de::DeserializeOwned>(
     Ok(())
 }
 
-/// Table access shared by read and write transactions, so read-side domain functions work
-/// inside a mutation too.
-pub trait Tx {
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        def: redb::TableDefinition<K, V>,
-    ) -> Result<impl ReadableTable<K, V> + '_>;
+/// Reading one kind of table (`Tx` is all of them).
+pub trait Reads<K: redb::Key + 'static, V: redb::Value + 'static> {
+    fn table(&self, def: redb::TableDefinition<K, V>) -> Result<impl ReadableTable<K, V> + '_>;
 }
 
-// Both transaction kinds read tables the same way.
-macro_rules! tx_for {
+// redb's own transactions open the table for each read.
+macro_rules! reads_for {
     ($($t:ty),*) => {$(
-        impl Tx for $t {
-            fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        impl<K: redb::Key + 'static, V: redb::Value + 'static> Reads<K, V> for $t {
+            fn table(
                 &self,
                 def: redb::TableDefinition<K, V>,
             ) -> Result<impl ReadableTable<K, V> + '_> {
@@ -591,7 +587,7 @@ macro_rules! tx_for {
         }
     )*};
 }
-tx_for!(ReadTransaction, WriteTransaction);
+reads_for!(ReadTransaction, WriteTransaction);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

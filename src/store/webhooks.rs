@@ -82,9 +82,9 @@ fn event_bit(event_type: &str) -> u64 {
     EVENT_TYPES.iter().position(|t| *t == event_type).map_or(0, |i| 1 << i)
 }
 
-type Subscriptions<'t> = super::WriteTable<'t, (u128, u128), u64>;
+type Subscriptions<'w, 't> = super::WriteTable<'w, 't, (u128, u128), u64>;
 
-fn subscribe(table: &mut Subscriptions<'_>, tenant: Uuid, hook: &Webhook) -> Result<()> {
+fn subscribe(table: &mut Subscriptions<'_, '_>, tenant: Uuid, hook: &Webhook) -> Result<()> {
     let key = (tenant.as_u128(), hook.id.as_u128());
     match hook.subscription() {
         Some(mask) => table.insert(key, mask)?,
@@ -349,16 +349,16 @@ pub fn still_due(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid, now: i64) 
 }
 
 /// The tables that recording a batch of attempts touches, opened once for the batch.
-pub struct DeliveryLog<'t> {
-    txn: &'t WriteTxn<'t>,
-    hooks: super::WriteTable<'t, (u128, u128), &'static [u8]>,
-    subscriptions: Subscriptions<'t>,
-    deliveries: super::WriteTable<'t, (u128, u128, u128), &'static [u8]>,
-    due: super::WriteTable<'t, (i64, u128, u128, u128), ()>,
-    lanes: super::WriteTable<'t, (u128, u128, u128, u64), u128>,
+pub struct DeliveryLog<'w, 't> {
+    txn: &'w WriteTxn<'t>,
+    hooks: super::WriteTable<'w, 't, (u128, u128), &'static [u8]>,
+    subscriptions: Subscriptions<'w, 't>,
+    deliveries: super::WriteTable<'w, 't, (u128, u128, u128), &'static [u8]>,
+    due: super::WriteTable<'w, 't, (i64, u128, u128, u128), ()>,
+    lanes: super::WriteTable<'w, 't, (u128, u128, u128, u64), u128>,
 }
 
-impl<'t> DeliveryLog<'t> {
+impl<'w, 't> DeliveryLog<'w, 't> {
     /// Records in the tenant's audit log that the server disabled `hook` (now inactive).
     pub fn audit_disabled(&mut self, tenant: Uuid, hook: &Webhook, now: i64) -> Result<()> {
         let fields = vec![
@@ -369,7 +369,7 @@ impl<'t> DeliveryLog<'t> {
         audit::record(self.txn, tenant, &Actor::System, ("webhook.disabled", &target), fields, now)
     }
 
-    pub fn open(txn: &'t WriteTxn<'t>) -> Result<DeliveryLog<'t>> {
+    pub fn open(txn: &'w WriteTxn<'t>) -> Result<DeliveryLog<'w, 't>> {
         Ok(DeliveryLog {
             txn,
             hooks: txn.open_table(WEBHOOKS)?,
