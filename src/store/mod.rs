@@ -150,6 +150,8 @@ pub fn status_offline(data_dir: &Path) -> Result<Status> {
 /// `get` answers `Error::Io`.
 pub(crate) struct Handle {
     path: PathBuf,
+    /// redb's page cache, kept when the writer reopens the file to recover.
+    cache_bytes: usize,
     db: parking_lot::RwLock<Option<Arc<Database>>>,
     writable: std::sync::atomic::AtomicBool,
     /// Commits between checkpoints, and the idle time (ms) before one (`Store::set_checkpoints`).
@@ -252,6 +254,7 @@ impl Store {
         migrate::to_current(&db, data_dir)?;
         let handle = Arc::new(Handle {
             path: path.clone(),
+            cache_bytes,
             db: parking_lot::RwLock::new(Some(Arc::new(db))),
             writable: std::sync::atomic::AtomicBool::new(true),
             checkpoint_every: AtomicU64::new(DEFAULT_CHECKPOINT_EVERY),

@@ -241,7 +241,7 @@ fn recover(handle: &Handle, log: &mut Log) -> bool {
             }
         }
     }
-    let db = match Database::create(&handle.path) {
+    let db = match Database::builder().set_cache_size(handle.cache_bytes).create(&handle.path) {
         Ok(db) => db,
         Err(e) => {
             tracing::debug!(error = %e, "reopening the store failed");
