@@ -530,6 +530,9 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<check::Report> {
         return Ok(report);
     }
     create_private_dir(data_dir)?;
+    // A log left by a server that crashed here holds writes the backup does not follow from
+    // (made after it, or to another store): the restored store is the backup's state alone.
+    wal::discard(data_dir)?;
     copy_into_new_file(&target, |txn| tables::copy_all(&read, txn))?;
     Ok(report)
 }

@@ -112,6 +112,45 @@ fn backup_under_load_restores_every_acknowledged_write_and_checks_clean() {
     assert!(why.contains("admin socket") || why.contains("already holds a store"), "{why}");
 }
 
+/// A restore gives the backup's state, whatever log a crashed server left in the data dir: the
+/// log's writes came after the backup (or from another store) and are not replayed onto it.
+#[test]
+fn restore_leaves_a_crashed_servers_log_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // No checkpoint: what is acknowledged after the backup lives only in the log.
+    let never = ["--checkpoint-every", "100000000", "--checkpoint-idle-ms", "600000"];
+    let s = Server::start_in(&data, &never);
+    let key = s.root_key();
+    let create = |email: &str| {
+        let r = s.send("POST", "/users", &key, &json!({"email": email}));
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    create("before@restore.example");
+    let file = tmp.path().join("whoot.backup");
+    s.cli_json(&["backup", "--to", file.to_str().unwrap()]);
+    create("after@restore.example");
+    drop(s); // SIGKILL: the log holds both creates, the file neither
+    assert!(data.join("whoot.log").exists());
+
+    // The operator's steps: the crashed store and its socket aside, the backup in.
+    std::fs::remove_file(data.join("whoot.redb")).unwrap();
+    let _ = std::fs::remove_file(data.join("admin.sock"));
+    let out = cli_json_in(&data, &["restore", "--from", file.to_str().unwrap()]);
+    assert_eq!(out["problems"], json!([]), "{out}");
+    let r = Server::start_in(&data, &[]);
+    let emails: Vec<String> = r.get("/users?limit=100", Some(&key)).json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["email"].as_str().map(str::to_owned))
+        .collect();
+    assert!(emails.contains(&"before@restore.example".to_owned()), "{emails:?}");
+    assert!(!emails.contains(&"after@restore.example".to_owned()), "{emails:?}");
+    assert!(r.stop());
+    assert_eq!(cli_json_in(&data, &["check"])["problems"], json!([]));
+}
+
 #[test]
 fn restore_refuses_a_file_that_is_not_a_backup() {
     let tmp = tempfile::tempdir().unwrap();
