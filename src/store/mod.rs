@@ -252,6 +252,7 @@ impl Store {
             tracing::info!(commits = replayed, "replayed the store's log");
         }
         migrate::to_current(&db, data_dir)?;
+        log.set_store(wal::ensure_store_id(&db)?);
         let handle = Arc::new(Handle {
             path: path.clone(),
             cache_bytes,
@@ -479,7 +480,7 @@ fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
         e => Error::Failed(Failure::Storage(format!("opening {} read-only: {e}", path.display()))),
     })?;
     // Acknowledged writes still only in the log: the file alone is not the store.
-    if wal::has_pending(data_dir, wal::durable_seq(&db.begin_read()?)?)? {
+    if wal::has_pending(data_dir, &db.begin_read()?)? {
         return Err(unclean());
     }
     Ok(db)

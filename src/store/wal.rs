@@ -9,10 +9,13 @@
 //! the durable file does not hold yet (sequence above `META_WAL_SEQ`, which every batch writes)
 //! are replayed.
 //!
-//! A record: magic `WLG1` | payload length u32 | sequence u64 | schema u64 | the first 16 bytes of
-//! blake3 over the other header fields and the payload | payload (`codec`, a `Vec<Op>`); integers
-//! little-endian. Replay reads records from the start while each one is whole and follows the one
-//! before (sequence + 1): what a torn append or an older round left behind ends it.
+//! A record: magic `WLG2` | payload length u32 | sequence u64 | schema u64 | store id u64 | the
+//! first 16 bytes of blake3 over the other header fields and the payload | payload (`codec`, a
+//! `Vec<Op>`); integers little-endian. Replay reads records from the start while each one is whole
+//! and follows the one before (sequence + 1): what a torn append or an older round left behind
+//! ends it. The store id (`META_STORE_ID`, made when a store first opens) ties the records to
+//! their store file: a log beside another store's file is refused, not replayed into it. Records
+//! of the format before it (`WLG1`, no id) are still read.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -29,9 +32,14 @@ use super::{Error, Failure, Result, SCHEMA_VERSION, codec};
 pub const LOG_FILE: &str = "whoot.log";
 /// `META` key: the sequence of the last log record the store holds.
 pub(super) const META_WAL_SEQ: &str = "wal_seq";
+/// `META` key: the store's id, which its log records carry.
+pub(super) const META_STORE_ID: &str = "store_id";
 
-const MAGIC: [u8; 4] = *b"WLG1";
-const HEADER: usize = 4 + 4 + 8 + 8 + 16;
+const MAGIC: [u8; 4] = *b"WLG2";
+const HEADER: usize = 4 + 4 + 8 + 8 + 8 + 16;
+/// Records written before they carried the store id: no id field.
+const MAGIC_V1: [u8; 4] = *b"WLG1";
+const HEADER_V1: usize = HEADER - 8;
 /// The log's length made ahead of use, so an fsync writes data only, not the file's size; past
 /// it the writer checkpoints (see `writer`) so the log starts over.
 pub(super) const LOG_BYTES: u64 = 4 << 20;
@@ -42,18 +50,24 @@ const PREALLOCATE: u64 = LOG_BYTES;
 pub(super) struct Record<'a> {
     pub seq: u64,
     pub schema: u64,
+    /// None in a record of the format before store ids.
+    pub store: Option<u64>,
     pub payload: &'a [u8],
 }
 
-fn checksum(seq: u64, schema: u64, payload: &[u8]) -> [u8; 16] {
+fn checksum(seq: u64, schema: u64, store: Option<u64>, payload: &[u8]) -> [u8; 16] {
     let mut h = blake3::Hasher::new();
-    h.update(&seq.to_le_bytes()).update(&schema.to_le_bytes()).update(payload);
+    h.update(&seq.to_le_bytes()).update(&schema.to_le_bytes());
+    if let Some(store) = store {
+        h.update(&store.to_le_bytes());
+    }
+    h.update(payload);
     let mut out = [0; 16];
     out.copy_from_slice(&h.finalize().as_bytes()[..16]);
     out
 }
 
-pub(super) fn encode(seq: u64, schema: u64, payload: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn encode(seq: u64, schema: u64, store: u64, payload: &[u8]) -> Result<Vec<u8>> {
     let len = u32::try_from(payload.len())
         .map_err(|_| Error::Failed(Failure::Storage("a batch too large for the log".into())))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
@@ -61,18 +75,20 @@ pub(super) fn encode(seq: u64, schema: u64, payload: &[u8]) -> Result<Vec<u8>> {
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&schema.to_le_bytes());
-    out.extend_from_slice(&checksum(seq, schema, payload));
+    out.extend_from_slice(&store.to_le_bytes());
+    out.extend_from_slice(&checksum(seq, schema, Some(store), payload));
     out.extend_from_slice(payload);
     Ok(out)
 }
 
 /// The record at the start of `bytes` and its length, if one is there whole.
 pub(super) fn parse(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
-    let header = bytes.get(..HEADER)?;
-    let (magic, rest) = header.split_at(4);
-    if magic != MAGIC {
-        return None;
-    }
+    let (header, with_id) = match bytes.get(..4)? {
+        m if m == MAGIC => (HEADER, true),
+        m if m == MAGIC_V1 => (HEADER_V1, false),
+        _ => return None,
+    };
+    let rest = bytes.get(4..header)?;
     let int = |at: usize, n: usize| -> Option<u64> {
         let mut b = [0u8; 8];
         b.get_mut(..n)?.copy_from_slice(rest.get(at..at + n)?);
@@ -80,16 +96,25 @@ pub(super) fn parse(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
     };
     let len = usize::try_from(int(0, 4)?).ok()?;
     let (seq, schema) = (int(4, 8)?, int(12, 8)?);
-    let sum = rest.get(20..36)?;
-    let payload = bytes.get(HEADER..HEADER.checked_add(len)?)?;
-    (sum == checksum(seq, schema, payload))
-        .then_some((Record { seq, schema, payload }, HEADER + len))
+    let (store, sum_at) = match with_id {
+        true => (Some(int(20, 8)?), 28),
+        false => (None, 20),
+    };
+    let sum = rest.get(sum_at..sum_at + 16)?;
+    let payload = bytes.get(header..header.checked_add(len)?)?;
+    (sum == checksum(seq, schema, store, payload))
+        .then_some((Record { seq, schema, store, payload }, header + len))
 }
 
 /// The records a replay applies: from the start, each following the one before, those above
 /// `durable`; and where that run of records ends. Refuses a log that skips past `durable + 1`
-/// (records lost) or was written by another schema.
-pub(super) fn pending(log: &[u8], durable: u64) -> Result<(Vec<Record<'_>>, usize)> {
+/// (records lost), was written by another schema, or to a store other than `store` (the id in
+/// the store file; None: the file has none yet, so any id is another store's).
+pub(super) fn pending(
+    log: &[u8],
+    durable: u64,
+    store: Option<u64>,
+) -> Result<(Vec<Record<'_>>, usize)> {
     let mut out: Vec<Record<'_>> = Vec::new();
     let (mut at, mut last) = (0usize, None::<u64>);
     while let Some((record, len)) = log.get(at..).and_then(parse) {
@@ -117,6 +142,13 @@ pub(super) fn pending(log: &[u8], durable: u64) -> Result<(Vec<Record<'_>>, usiz
                 record.schema
             )));
         }
+        if record.store.is_some_and(|id| Some(id) != store) {
+            return Err(corrupt(format!(
+                "the store's log ({LOG_FILE}) holds writes to another store than the store file \
+                 beside it; if that file is the store to serve, move {LOG_FILE} out of the data \
+                 directory"
+            )));
+        }
         out.push(record);
     }
     Ok((out, at))
@@ -138,6 +170,8 @@ pub(super) struct Log {
     /// Where the last appended record starts, until a checkpoint or a cancel.
     last_at: Option<u64>,
     next_seq: u64,
+    /// The store's id, which each record carries (`set_store`, before the first append).
+    store: u64,
 }
 
 impl Log {
@@ -168,7 +202,7 @@ impl Log {
             // The file's name must survive a crash as surely as what is written into it.
             File::open(data_dir).and_then(|d| d.sync_all()).map_err(storage)?;
         }
-        Ok(Log { file, path, at: 0, last_at: None, next_seq: 1 })
+        Ok(Log { file, path, at: 0, last_at: None, next_seq: 1, store: 0 })
     }
 
     /// Applies to `db` what the log holds beyond its durable state and makes `db` durable,
@@ -179,8 +213,10 @@ impl Log {
         let bytes = std::fs::read(&self.path).map_err(|e| {
             Error::Failed(Failure::Storage(format!("reading {}: {e}", self.path.display())))
         })?;
-        let durable = durable_seq(&redb::ReadableDatabase::begin_read(db)?)?;
-        let (records, end) = pending(&bytes, durable)?;
+        let read = redb::ReadableDatabase::begin_read(db)?;
+        let (durable, store) = (durable_seq(&read)?, store_id(&read)?);
+        drop(read);
+        let (records, end) = pending(&bytes, durable, store)?;
         let last = records.last().map_or(durable, |r| r.seq);
         let mut durable_now = true;
         if !records.is_empty() {
@@ -206,6 +242,11 @@ impl Log {
         Ok(records.len())
     }
 
+    /// The store the records are of (its `META_STORE_ID`).
+    pub(super) fn set_store(&mut self, store: u64) {
+        self.store = store;
+    }
+
     /// The sequence the next record gets.
     pub(super) fn next_seq(&self) -> u64 {
         self.next_seq
@@ -213,7 +254,7 @@ impl Log {
 
     /// Appends a batch's writes and waits until they are on the disk.
     pub(super) fn append(&mut self, ops: &[Op]) -> Result<()> {
-        let record = encode(self.next_seq, SCHEMA_VERSION, &codec::encode(&ops)?)?;
+        let record = encode(self.next_seq, SCHEMA_VERSION, self.store, &codec::encode(&ops)?)?;
         self.file
             .write_all_at(&record, self.at)
             .and_then(|()| self.file.sync_data())
@@ -257,6 +298,28 @@ pub(super) fn durable_seq(read: &redb::ReadTransaction) -> Result<u64> {
     }
 }
 
+/// The store's id, if it has one yet.
+fn store_id(read: &redb::ReadTransaction) -> Result<Option<u64>> {
+    match tables::open_if_present(read, META)? {
+        Some(meta) => Ok(meta.get(META_STORE_ID)?.map(|v| v.value())),
+        None => Ok(None),
+    }
+}
+
+/// The store's id, made (random, committed durably) when it has none: a new store, or one
+/// last opened by a build before log records carried it.
+pub(super) fn ensure_store_id(db: &Database) -> Result<u64> {
+    if let Some(id) = store_id(&redb::ReadableDatabase::begin_read(db)?)? {
+        return Ok(id);
+    }
+    // The random half of a v7 UUID: 62 random bits.
+    let id = uuid::Uuid::now_v7().as_u64_pair().1;
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert(META_STORE_ID, id)?;
+    txn.commit()?;
+    Ok(id)
+}
+
 /// Replays one write into the table it names.
 fn apply(txn: &redb::WriteTransaction, op: &Op) -> Result<()> {
     macro_rules! to {
@@ -281,11 +344,12 @@ pub(super) fn discard(data_dir: &Path) -> Result<()> {
     }
 }
 
-/// Whether the log in `data_dir` holds writes the store file lacks (then only `serve`, which
-/// replays them, should open the store).
-pub(super) fn has_pending(data_dir: &Path, durable: u64) -> Result<bool> {
+/// Whether the log in `data_dir` holds writes the store file (read by `read`) lacks (then only
+/// `serve`, which replays them, should open the store).
+pub(super) fn has_pending(data_dir: &Path, read: &redb::ReadTransaction) -> Result<bool> {
+    let (durable, store) = (durable_seq(read)?, store_id(read)?);
     match std::fs::read(data_dir.join(LOG_FILE)) {
-        Ok(bytes) => Ok(!pending(&bytes, durable)?.0.is_empty()),
+        Ok(bytes) => Ok(!pending(&bytes, durable, store)?.0.is_empty()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::Failed(Failure::Storage(format!("reading the store's log: {e}")))),
     }
@@ -297,10 +361,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const STORE: u64 = 0x5eed;
+
     fn log_of(records: &[(u64, &[u8])]) -> Vec<u8> {
         let mut out = Vec::new();
         for (seq, payload) in records {
-            out.extend(encode(*seq, SCHEMA_VERSION, payload).unwrap());
+            out.extend(encode(*seq, SCHEMA_VERSION, STORE, payload).unwrap());
         }
         out
     }
@@ -311,18 +377,18 @@ mod tests {
         let mut log = log_of(&[(5, b"a"), (6, b"b"), (7, b"c")]);
         log.extend(log_of(&[(3, b"old")]));
         let seqs = |durable| -> Vec<u64> {
-            pending(&log, durable).unwrap().0.iter().map(|r| r.seq).collect()
+            pending(&log, durable, Some(STORE)).unwrap().0.iter().map(|r| r.seq).collect()
         };
         assert_eq!(seqs(4), [5, 6, 7]);
         assert_eq!(seqs(6), [7]);
         assert!(seqs(7).is_empty());
         assert!(seqs(100).is_empty());
         // Records lost between the durable state and the log: refused, not skipped.
-        assert!(pending(&log, 2).is_err());
+        assert!(pending(&log, 2, Some(STORE)).is_err());
         // Another schema's writes are not replayed by this build.
-        let other = encode(1, SCHEMA_VERSION + 1, b"x").unwrap();
-        assert!(pending(&other, 0).is_err());
-        assert!(pending(&other, 1).unwrap().0.is_empty());
+        let other = encode(1, SCHEMA_VERSION + 1, STORE, b"x").unwrap();
+        assert!(pending(&other, 0, Some(STORE)).is_err());
+        assert!(pending(&other, 1, Some(STORE)).unwrap().0.is_empty());
     }
 
     #[test]
@@ -330,11 +396,39 @@ mod tests {
         let log = log_of(&[(1, b"first"), (2, b"second record")]);
         let whole = log.len();
         for cut in 0..whole {
-            let n = pending(&log[..cut], 0).unwrap().0.len();
-            let first = encode(1, SCHEMA_VERSION, b"first").unwrap().len();
+            let n = pending(&log[..cut], 0, Some(STORE)).unwrap().0.len();
+            let first = encode(1, SCHEMA_VERSION, STORE, b"first").unwrap().len();
             assert_eq!(n, usize::from(cut >= first), "cut at {cut}");
         }
-        assert_eq!(pending(&log, 0).unwrap().0.len(), 2);
+        assert_eq!(pending(&log, 0, Some(STORE)).unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn another_stores_log_is_refused_and_the_older_format_still_read() {
+        let log = log_of(&[(3, b"a"), (4, b"b")]);
+        let why = pending(&log, 2, Some(STORE + 1)).err().map(|e| e.to_string());
+        assert!(why.is_some_and(|w| w.contains("another store")));
+        // A store file without an id yet has no records of its own in the log.
+        assert!(pending(&log, 2, None).is_err());
+        // What it does not replay, it does not judge.
+        assert!(pending(&log, 4, Some(STORE + 1)).unwrap().0.is_empty());
+        // Records of the format before ids (as the build before wrote them) replay into any.
+        let mut v1 = Vec::new();
+        for (seq, payload) in [(3u64, b"a"), (4, b"b")] {
+            v1.extend_from_slice(&MAGIC_V1);
+            v1.extend_from_slice(&1u32.to_le_bytes());
+            v1.extend_from_slice(&seq.to_le_bytes());
+            v1.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
+            v1.extend_from_slice(&checksum(seq, SCHEMA_VERSION, None, payload));
+            v1.extend_from_slice(payload);
+        }
+        let (records, end) = pending(&v1, 2, Some(STORE)).unwrap();
+        assert_eq!(
+            records.iter().map(|r| (r.seq, r.store)).collect::<Vec<_>>(),
+            [(3, None), (4, None)]
+        );
+        assert_eq!(end, v1.len());
+        assert_eq!(pending(&v1, 2, None).unwrap().0.len(), 2);
     }
 
     proptest! {
@@ -345,7 +439,7 @@ mod tests {
                 prop_assert!(len <= bytes.len());
                 prop_assert_eq!(len, HEADER + record.payload.len());
             }
-            let _ = pending(&bytes, 0);
+            let _ = pending(&bytes, 0, Some(STORE));
         }
 
         /// Any one byte changed in a record: it is no longer read.
@@ -353,12 +447,14 @@ mod tests {
         fn a_changed_byte_is_found(
             payload in proptest::collection::vec(any::<u8>(), 0..100),
             seq in any::<u64>(),
+            store in any::<u64>(),
             at in any::<prop::sample::Index>(),
             flip in 1u8..,
         ) {
-            let mut record = encode(seq, SCHEMA_VERSION, &payload).unwrap();
+            let mut record = encode(seq, SCHEMA_VERSION, store, &payload).unwrap();
             let (parsed, len) = parse(&record).unwrap();
-            prop_assert_eq!(parsed, Record { seq, schema: SCHEMA_VERSION, payload: &payload });
+            let whole = Record { seq, schema: SCHEMA_VERSION, store: Some(store), payload: &payload };
+            prop_assert_eq!(parsed, whole);
             prop_assert_eq!(len, record.len());
             let i = at.index(record.len());
             record[i] ^= flip;

@@ -202,3 +202,66 @@ fn acknowledged_writes_survive_kill_9_through_the_log() {
     let report = crate::harness::cli_json_in(&data, &["check"]);
     assert_eq!(report["problems"], json!([]));
 }
+
+/// A store file put by hand beside another store's log (a crashed server's, still holding
+/// writes) is not given that log's writes: the start is refused with a message, the offline
+/// tools refuse too, and with the log moved aside the file serves as it was.
+#[test]
+fn another_stores_log_is_not_replayed_into_a_store_file() {
+    use crate::harness::{BIN, Server, cli_in};
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let never = ["--checkpoint-every", "100000000", "--checkpoint-idle-ms", "600000"];
+    let s = Server::start_in(&a, &never);
+    let key = s.root_key();
+    for i in 0..20 {
+        let r = s.send("POST", "/users", &key, &json!({"email": format!("a{i}@a.example")}));
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    drop(s); // SIGKILL: a's writes only in its log
+    let s = Server::start_in(&b, &[]);
+    let b_key = s.root_key();
+    let r = s.send("POST", "/users", &b_key, &json!({"email": "only@b.example"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(s.stop()); // clean: b's file whole, its log empty
+
+    std::fs::copy(b.join("whoot.redb"), a.join("whoot.redb")).unwrap();
+    let _ = std::fs::remove_file(a.join("admin.sock"));
+    let mut serve = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&a)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = serve.kill();
+            panic!("serve started on a store file beside another store's log");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("another store"), "{stderr}");
+    let check = cli_in(&a, &["check"]);
+    assert!(!check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("another store"), "{check:?}");
+
+    std::fs::rename(a.join("whoot.log"), tmp.path().join("a.log")).unwrap();
+    let s = Server::start_in(&a, &[]);
+    let users = s.get("/users?limit=100", Some(&b_key)).json();
+    let emails: Vec<&str> =
+        users["users"].as_array().unwrap().iter().filter_map(|u| u["email"].as_str()).collect();
+    assert!(emails.contains(&"only@b.example"), "{emails:?}");
+    assert!(!emails.iter().any(|e| e.ends_with("@a.example")), "{emails:?}");
+    assert!(s.stop());
+}
