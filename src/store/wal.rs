@@ -126,6 +126,14 @@ pub(super) fn pending(
         if record.seq <= durable {
             continue;
         }
+        // First: another store's records say nothing of this one's (gaps, schema).
+        if record.store.is_some_and(|id| Some(id) != store) {
+            return Err(corrupt(format!(
+                "the store's log ({LOG_FILE}) holds writes to another store than the store file \
+                 beside it; if that file is the store to serve, move {LOG_FILE} out of the data \
+                 directory"
+            )));
+        }
         let expected = out.last().map_or(durable, |r| r.seq).checked_add(1);
         if expected != Some(record.seq) {
             return Err(corrupt(format!(
@@ -140,13 +148,6 @@ pub(super) fn pending(
                  {SCHEMA_VERSION}); start the version that wrote it once and stop it cleanly \
                  before changing versions",
                 record.schema
-            )));
-        }
-        if record.store.is_some_and(|id| Some(id) != store) {
-            return Err(corrupt(format!(
-                "the store's log ({LOG_FILE}) holds writes to another store than the store file \
-                 beside it; if that file is the store to serve, move {LOG_FILE} out of the data \
-                 directory"
             )));
         }
         out.push(record);
@@ -407,6 +408,9 @@ mod tests {
     fn another_stores_log_is_refused_and_the_older_format_still_read() {
         let log = log_of(&[(3, b"a"), (4, b"b")]);
         let why = pending(&log, 2, Some(STORE + 1)).err().map(|e| e.to_string());
+        assert!(why.is_some_and(|w| w.contains("another store")));
+        // Said so even where the sequences would also not line up.
+        let why = pending(&log, 0, Some(STORE + 1)).err().map(|e| e.to_string());
         assert!(why.is_some_and(|w| w.contains("another store")));
         // A store file without an id yet has no records of its own in the log.
         assert!(pending(&log, 2, None).is_err());
