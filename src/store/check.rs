@@ -38,10 +38,7 @@ pub fn run(tx: &ReadTransaction) -> Result<Report> {
     }
     check_keys(tx, &tenants, &mut r)?;
     check_memberships(tx, &mut r)?;
-    let version = match open_if_present(tx, META)? {
-        Some(meta) => meta.get(META_SCHEMA_VERSION)?.map(|v| v.value()),
-        None => None,
-    };
+    let version = super::tables::meta(tx, META_SCHEMA_VERSION)?;
     if version == Some(SCHEMA_VERSION) {
         for &t in &tenants {
             check_stream(tx, t, &mut r)?;

@@ -268,10 +268,7 @@ pub(super) fn run_steps(db: &Database, from: Option<u64>) -> Result<()> {
 
 /// The schema version `db` records (None: a new store).
 fn schema_of(db: &Database) -> Result<Option<u64>> {
-    match tables::open_if_present(&db.begin_read()?, tables::META)? {
-        Some(meta) => Ok(meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value())),
-        None => Ok(None),
-    }
+    tables::meta(&db.begin_read()?, tables::META_SCHEMA_VERSION)
 }
 
 /// Refuses a store written by a newer build before anything (its log too) is touched.

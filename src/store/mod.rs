@@ -127,10 +127,7 @@ pub struct Status {
 
 /// The store's schema, tenants, users (active or not) and webhook backlog, from one read.
 pub fn status(tx: &ReadTransaction) -> Result<Status> {
-    let schema_version = match tables::open_if_present(tx, tables::META)? {
-        Some(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map_or(0, |v| v.value()),
-        None => 0,
-    };
+    let schema_version = tables::meta(tx, tables::META_SCHEMA_VERSION)?.unwrap_or(0);
     let all = tenants::list(tx)?;
     let mut users = 0;
     for t in &all {
@@ -443,10 +440,7 @@ pub fn check_offline(data_dir: &Path) -> Result<check::Report> {
 /// is; an older one through a copy upgraded in a temporary directory, since its records are
 /// read in today's layouts.
 fn check_as_current(read: &ReadTransaction) -> Result<check::Report> {
-    let version = match tables::open_if_present(read, tables::META)? {
-        Some(meta) => meta.get(tables::META_SCHEMA_VERSION)?.map(|v| v.value()),
-        None => None,
-    };
+    let version = tables::meta(read, tables::META_SCHEMA_VERSION)?;
     let Some(from) = version.filter(|v| *v < SCHEMA_VERSION) else { return check::run(read) };
     let scratch = tempfile::tempdir()
         .map_err(|e| Failure::Storage(format!("a temporary directory for the check: {e}")))?;

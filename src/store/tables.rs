@@ -153,6 +153,14 @@ pub fn open_if_present<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
+/// A value the `META` table holds (None: not set, or a store too new to have the table yet).
+pub fn meta(tx: &ReadTransaction, key: &str) -> Result<Option<u64>> {
+    match open_if_present(tx, META)? {
+        Some(meta) => Ok(meta.get(key)?.map(|v| v.value())),
+        None => Ok(None),
+    }
+}
+
 fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     from: &ReadTransaction,
     to: &WriteTransaction,

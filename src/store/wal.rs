@@ -292,19 +292,13 @@ impl Log {
 }
 
 /// The sequence of the last log record the store file holds (0: none).
-pub(super) fn durable_seq(read: &redb::ReadTransaction) -> Result<u64> {
-    match tables::open_if_present(read, META)? {
-        Some(meta) => Ok(meta.get(META_WAL_SEQ)?.map_or(0, |v| v.value())),
-        None => Ok(0),
-    }
+fn durable_seq(read: &redb::ReadTransaction) -> Result<u64> {
+    Ok(tables::meta(read, META_WAL_SEQ)?.unwrap_or(0))
 }
 
 /// The store's id, if it has one yet.
 fn store_id(read: &redb::ReadTransaction) -> Result<Option<u64>> {
-    match tables::open_if_present(read, META)? {
-        Some(meta) => Ok(meta.get(META_STORE_ID)?.map(|v| v.value())),
-        None => Ok(None),
-    }
+    tables::meta(read, META_STORE_ID)
 }
 
 /// The store's id, made (random, committed durably) when it has none: a new store, or one
