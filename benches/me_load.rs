@@ -25,6 +25,9 @@ use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::users::User;
 
+/// The bare POST is authenticated, as a real handler's would be: the bearer token is hashed and
+/// compared with the one key it knows (a wrong one gets 401, counted as an error).
+const BARE_KEY: &str = "bare-0123456789abcdef0123456789abcdef";
 const BARE_BODY: &str = r#"{"key_id":"01a20654-2276-7691-aa25-1874547ce5b4","tenant_slug":"default","tenant_id":"01a20654-2275-7040-b439-a3bdeff73c8c","scopes":["scim:users:read","scim:users:write","scim:groups:read","scim:groups:write","api:users:read","api:users:write","api:rooms:read","api:rooms:write","usage","webhooks"],"description":"bootstrap key (all scopes)"}"#;
 
 struct Result {
@@ -176,7 +179,7 @@ fn main() {
         let per_commit = (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64;
         (r, per_commit)
     };
-    let (bare_post, _) = write((bare, None, "POST", "/plain"), &user_named("bare"));
+    let (bare_post, _) = write((bare, Some(BARE_KEY), "POST", "/plain"), &user_named("bare"));
     let (posts, post_batch) =
         write((whoot, Some(secret), "POST", "/scim/v2/Users"), &user_named("new"));
     let (patches, patch_batch) = write((whoot, Some(secret), "PATCH", patch_path), &add);
@@ -195,7 +198,7 @@ fn main() {
         let slice = |target, body: &Body| {
             client_rt.block_on(drive(target, Some(body.clone()), 16, SLICE.0, SLICE.1)).ok_rate()
         };
-        let bare_rate = slice((bare, None, "POST", "/plain"), &user_named("bare"));
+        let bare_rate = slice((bare, Some(BARE_KEY), "POST", "/plain"), &user_named("bare"));
         let names: &'static str = Box::leak(format!("round{round}-").into_boxed_str());
         let users = (whoot, Some(secret), "POST", "/scim/v2/Users");
         post_ratios.push(slice(users, &user_named(names)) / bare_rate);
@@ -301,6 +304,7 @@ fn cores() -> usize {
 async fn start_bare() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let key = blake3::hash(BARE_KEY.as_bytes());
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -309,9 +313,20 @@ async fn start_bare() -> SocketAddr {
             stream.set_nodelay(true).unwrap();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
-                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                    move |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let presented = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.strip_prefix("Bearer "));
+                        let refused = presented.is_some_and(|t| blake3::hash(t.as_bytes()) != key);
                         // A POST's body is read, as a real handler would.
                         let _ = req.into_body().collect().await;
+                        if refused {
+                            let mut resp = hyper::Response::new(Full::new(Bytes::new()));
+                            *resp.status_mut() = hyper::StatusCode::UNAUTHORIZED;
+                            return Ok::<_, Infallible>(resp);
+                        }
                         let mut resp = hyper::Response::new(Full::new(Bytes::from_static(
                             BARE_BODY.as_bytes(),
                         )));
