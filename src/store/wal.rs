@@ -310,7 +310,9 @@ impl Log {
     /// replay ends before it.
     pub(super) fn cancel_last(&mut self) -> Result<()> {
         let Some(at) = self.last_at.take() else { return Ok(()) };
-        self.write_durably(&[0u8; PAGE], at)
+        // All its pages, so no part of it is read as a record at a later page.
+        let len = usize::try_from(self.at.saturating_sub(at)).unwrap_or(PAGE).max(PAGE);
+        self.write_durably(&vec![0u8; len], at)
             .map_err(|e| io("the disk refused a write to the store's log", e))?;
         self.at = at;
         self.next_seq = self.next_seq.saturating_sub(1);
@@ -532,6 +534,13 @@ mod tests {
         let bytes = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
         let (records, _) = pending(&bytes, 0, Some(STORE)).unwrap();
         assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(log.used(), 4 * PAGE as u64);
+        // A cancelled record of two pages is zeroed whole, not only where it starts.
+        log.append(&[op(1500), op(1500)]).unwrap();
+        assert_eq!(log.used(), 6 * PAGE as u64);
+        log.cancel_last().unwrap();
+        let bytes = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
+        assert!(bytes[4 * PAGE..6 * PAGE].iter().all(|&b| b == 0));
         assert_eq!(log.used(), 4 * PAGE as u64);
     }
 
