@@ -297,7 +297,7 @@ impl Log {
         let mut record = encode(self.next_seq, SCHEMA_VERSION, self.store, &codec::encode(&ops)?)?;
         // Zeros to the end of the page, so no older bytes there are taken for a record.
         record.resize(page_up(record.len()).unwrap_or(record.len()), 0);
-        let at = page_up_u64(self.at);
+        let at = self.at.checked_next_multiple_of(PAGE as u64).unwrap_or(self.at);
         self.write_durably(&record, at)
             .map_err(|e| io("the disk refused a write to the store's log", e))?;
         self.last_at = Some(at);
@@ -349,10 +349,6 @@ impl Log {
     pub(super) fn used(&self) -> u64 {
         self.at
     }
-}
-
-fn page_up_u64(at: u64) -> u64 {
-    at.checked_next_multiple_of(PAGE as u64).unwrap_or(at)
 }
 
 /// The sequence of the last log record the store file holds (0: none).
