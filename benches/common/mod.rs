@@ -58,6 +58,7 @@ async fn start_with(
         read_concurrency: whoot_mgmt::store::DEFAULT_READ_CONCURRENCY,
         checkpoint_every: whoot_mgmt::store::DEFAULT_CHECKPOINT_EVERY,
         checkpoint_idle: whoot_mgmt::store::DEFAULT_CHECKPOINT_IDLE,
+        disk_reserve: whoot_mgmt::store::DEFAULT_DISK_RESERVE,
         webhooks: whoot_mgmt::webhooks::Settings {
             allow: vec!["127.0.0.1/32".parse().unwrap()],
             ..Default::default()

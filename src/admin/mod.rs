@@ -125,6 +125,7 @@ impl From<store::Error> for Failed {
             store::Error::Failed(Failure::Locked) => "STORE_LOCKED",
             store::Error::Failed(Failure::TooNew { .. }) => "STORE_TOO_NEW",
             store::Error::Failed(Failure::Io { .. }) => "STORE_UNWRITABLE",
+            store::Error::Failed(Failure::LogLoss(_)) => "STORE_LOG_LOSS",
             store::Error::Failed(Failure::Unavailable) => "UNAVAILABLE",
             store::Error::Failed(_) => "INTERNAL",
         };

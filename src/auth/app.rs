@@ -289,9 +289,10 @@ impl App {
         let created = self
             .store
             .write(move |txn| {
-                if !tenants::is_empty(txn)? {
+                if !tenants::is_new(txn)? {
                     return Ok(false);
                 }
+                tenants::mark_bootstrapped(txn, t.created_at)?;
                 tenants::create(txn, &t)?;
                 keys::insert(txn, &k)?;
                 let fields = vec![Field::set("name", &t.name), Field::set("seat_capacity", 100)];

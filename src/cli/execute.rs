@@ -108,6 +108,35 @@ pub(super) fn restore(data_dir: &Path, from: &Path, json: bool) -> Result<(), St
     Ok(())
 }
 
+/// `recover --accept-loss`: on the store directly; the server must be stopped (its lock on the
+/// store file refuses this otherwise).
+pub(super) fn recover(data_dir: &Path, accept_loss: bool, json: bool) -> Result<(), String> {
+    if !accept_loss {
+        return Err("recover drops the writes a damaged or lost log held: say so with \
+                    --accept-loss (or restore the last backup instead)"
+            .into());
+    }
+    let done = crate::store::recover_accepting_loss(data_dir).map_err(|e| e.to_string())?;
+    if json {
+        let answer = serde_json::to_value(&done).map_err(|e| e.to_string())?;
+        println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    println!("replayed {} commit(s) from the store's log", done.commits);
+    match (&done.loss, &done.kept) {
+        (Some(loss), kept) => {
+            let to = loss.to.map_or("unknown".to_owned(), |t| t.to_string());
+            println!("lost: writes {} to {to} of the log: {}", loss.from, loss.why);
+            if let Some(kept) = kept {
+                println!("the log as it was is kept in {}", kept.display());
+            }
+        }
+        (None, _) => println!("nothing was lost: the log was whole"),
+    }
+    println!("the store is consistent again; start the server");
+    Ok(())
+}
+
 /// Through the running server if there is one, else directly on the store.
 pub(super) async fn admin_call(data_dir: &Path, request: Request) -> Result<Value, Failed> {
     if let Some(answer) = socket::call(&data_dir.join(socket::SOCKET_FILE), &request).await? {

@@ -75,6 +75,15 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Start the store over after its log was found damaged or lost (the server must not be
+    /// running): keeps what the log gives back whole, sets the log aside as
+    /// whoot.log.lost-<time>, and stops cleanly. The writes named lost are gone; restoring the
+    /// last backup is the other way out.
+    Recover {
+        /// Required: say that the writes the refusal named may be lost.
+        #[arg(long)]
+        accept_loss: bool,
+    },
     /// What runs here: version, schema, store size, tenants, users, webhook backlog, and how
     /// long ago the server last committed (when it runs).
     Status,
@@ -369,9 +378,12 @@ fn init_logging(config: &Config) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("log_level {:?}: {e}", config.log_level))?;
     use std::io::IsTerminal;
+    // A log line the output cannot take (a file on a full disk) is dropped: by default the
+    // subscriber would report that with eprintln!, which panics, closing the request's connection.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal());
     match config.log_format {
         LogFormat::Plain => logs.init(),
@@ -415,6 +427,9 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
         Command::Check => Request::Check,
         Command::Status => Request::Status,
         Command::Restore { from } => return Ok(execute::restore(&data_dir, &from, cli.json)?),
+        Command::Recover { accept_loss } => {
+            return Ok(execute::recover(&data_dir, accept_loss, cli.json)?);
+        }
     };
     let mut answer = execute::admin_call(&data_dir, request.clone()).await?;
     with_effective_rate_limits(&mut answer, config.rate_limit);

@@ -54,6 +54,8 @@ pub struct ServeOptions {
     /// Group commits between two flushes of the store file, and the idle time before one.
     pub checkpoint_every: u64,
     pub checkpoint_idle: Duration,
+    /// Free disk space kept: below it writes are refused (`Store::set_disk_reserve`).
+    pub disk_reserve: u64,
 }
 
 impl ServeOptions {
@@ -102,6 +104,7 @@ impl ServeOptions {
             read_concurrency: config.read_concurrency,
             checkpoint_every: config.checkpoint_every,
             checkpoint_idle: Duration::from_millis(config.checkpoint_idle_ms),
+            disk_reserve: config.disk_reserve_mb.saturating_mul(1 << 20),
             webhooks: crate::webhooks::Settings {
                 timeout: Duration::from_secs(config.webhook_timeout_secs),
                 deny: config.webhook_deny_networks.clone(),
@@ -142,6 +145,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let app = App::open_with_cache(&opts.data_dir, opts.cache_bytes).map_err(|e| e.to_string())?;
     app.store.set_read_concurrency(opts.read_concurrency);
     app.store.set_checkpoints(opts.checkpoint_every, opts.checkpoint_idle);
+    app.store.set_disk_reserve(opts.disk_reserve);
     for file in crate::store::remove_leftovers(&opts.data_dir) {
         tracing::info!(file = %file.display(), "removed what an interrupted backup left");
     }
@@ -264,6 +268,15 @@ impl Running {
     }
 }
 
+/// Prints a line of the start-up banner; a stdout that cannot take it (a file on a full disk)
+/// costs the line, never the server (`println!` would panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Runs the server until SIGTERM or SIGINT: what `whoot-mgmt serve` does.
 pub async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
     let data_dir = config.data_dir.clone();
@@ -273,25 +286,26 @@ pub async fn serve(config: Config, bootstrap: bool) -> Result<(), String> {
     let signals = Signals::install()?;
     let running = start(opts).await?;
     if let Some((tenant, issued)) = &running.bootstrap {
-        println!(
+        say!(
             "bootstrap: created tenant {:?} ({} seats) and an API key with every scope:",
-            tenant.slug, tenant.seat_capacity
+            tenant.slug,
+            tenant.seat_capacity
         );
         let file = data_dir.join(INITIAL_KEY_FILE);
         // Under systemd stdout is the journal, which keeps what it is given: point at the file.
         if std::env::var_os("JOURNAL_STREAM").is_some() {
-            println!("  its secret is in {} (mode 0600)", file.display());
+            say!("  its secret is in {} (mode 0600)", file.display());
         } else {
-            println!("  {}", issued.secret);
-            println!("  (also in {}, mode 0600; it is not shown again)", file.display());
+            say!("  {}", issued.secret);
+            say!("  (also in {}, mode 0600; it is not shown again)", file.display());
         }
     }
-    println!("admin socket: {}", running.admin_socket.display());
+    say!("admin socket: {}", running.admin_socket.display());
     if let Some(addr) = running.metrics_addr {
-        println!("metrics on http://{addr}/metrics");
+        say!("metrics on http://{addr}/metrics");
     }
     let scheme = if running.certificate.is_some() { "https" } else { "http" };
-    println!("listening on {scheme}://{}", running.addr);
+    say!("listening on {scheme}://{}", running.addr);
     // Where `console login` links point: the public URL, else this listener (an unspecified
     // address as loopback: the admin running the command is on this host).
     let origin = running.state.settings.public_url.clone().unwrap_or_else(|| {

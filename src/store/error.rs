@@ -53,6 +53,9 @@ pub enum Failure {
     /// A file-level step (opening, creating a directory, copying) failed; the message says which.
     Storage(String),
     Corrupt(String),
+    /// The store's log holds, or should hold, acknowledged writes a replay cannot apply (damaged,
+    /// missing, cut, or not this store's): the start is refused; the message names the way out.
+    LogLoss(String),
     /// The writer has stopped (shutdown).
     Unavailable,
 }
@@ -133,6 +136,7 @@ impl std::fmt::Display for Failure {
             Failure::Io { why, source: None } => f.write_str(why),
             Failure::Storage(m) => write!(f, "storage error: {m}"),
             Failure::Corrupt(m) => write!(f, "corrupt record: {m}"),
+            Failure::LogLoss(m) => f.write_str(m),
             Failure::Unavailable => f.write_str("the store is shutting down"),
         }
     }

@@ -37,6 +37,7 @@ use uuid::Uuid;
 pub use error::{Error, Failure, MutationError, Refusal};
 pub use redb::ReadTransaction as ReadTxn;
 pub use txn::{Tx, WriteTable, WriteTxn};
+pub use wal::{LOG_FILE, Loss, Replayed};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
 pub const SCHEMA_VERSION: u64 = 8;
@@ -151,6 +152,10 @@ pub(crate) struct Handle {
     cache_bytes: usize,
     db: parking_lot::RwLock<Option<Arc<Database>>>,
     writable: std::sync::atomic::AtomicBool,
+    /// Set while the disk has less free than `disk_reserve` bytes: writes are refused before
+    /// they can fail (reads go on, the file stays healthy), until the space is back.
+    low_space: std::sync::atomic::AtomicBool,
+    disk_reserve: AtomicU64,
     /// Commits between checkpoints, and the idle time (ms) before one (`Store::set_checkpoints`).
     checkpoint_every: AtomicU64,
     checkpoint_idle_ms: AtomicU64,
@@ -166,6 +171,27 @@ impl Handle {
 
     pub(crate) fn writable(&self) -> bool {
         self.writable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The data directory's free bytes, if the file system says.
+    fn free_bytes(&self) -> Option<u64> {
+        let dir =
+            self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let st = rustix::fs::statvfs(dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    /// Whether the disk has the reserve free (true where it cannot tell), noting the answer for
+    /// `Store::writable`; the free bytes and the reserve when it has not.
+    fn check_space(&self) -> std::result::Result<(), (u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let reserve = self.disk_reserve.load(Relaxed);
+        let short = self.free_bytes().filter(|&free| free < reserve);
+        self.low_space.store(short.is_some(), Relaxed);
+        match short {
+            Some(free) => Err((free, reserve)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -202,6 +228,8 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 pub const DEFAULT_READ_CONCURRENCY: usize = 16;
 /// Group commits made durable by the log alone before one makes the store file whole again.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 512;
+/// Free disk space below which writes are refused before they can fail (`disk_reserve_mb`).
+pub const DEFAULT_DISK_RESERVE: u64 = 16 << 20;
 /// How long the writer waits without work before checkpointing what the log holds.
 pub const DEFAULT_CHECKPOINT_IDLE: std::time::Duration =
     std::time::Duration::from_millis(DEFAULT_CHECKPOINT_IDLE_MS);
@@ -223,6 +251,16 @@ impl Store {
     /// `open` with a page cache of `cache_bytes` (redb's own; the OS page cache still holds
     /// the file, outside the process's resident memory).
     pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Store> {
+        Ok(Store::open_replaying(data_dir, cache_bytes, false)?.0)
+    }
+
+    /// Opens the store as `open_with_cache` does, replaying its log; a loss of acknowledged
+    /// writes in the log refuses, unless `accept_loss` (`recover --accept-loss`).
+    fn open_replaying(
+        data_dir: &Path,
+        cache_bytes: usize,
+        accept_loss: bool,
+    ) -> Result<(Store, Replayed)> {
         create_private_dir(data_dir)?;
         let path = data_dir.join(STORE_FILE);
         if !path.exists() {
@@ -242,19 +280,21 @@ impl Store {
             }
         };
         migrate::refuse_newer(&db)?;
-        // What the last run acknowledged but had not checkpointed, before anything reads.
         let mut log = wal::Log::open(data_dir)?;
-        let replayed = log.replay(&db)?;
-        if replayed > 0 {
-            tracing::info!(commits = replayed, "replayed the store's log");
+        log.set_store(wal::ensure_store_id(&db)?);
+        // What the last run acknowledged but had not checkpointed, before anything reads.
+        let replayed = log.replay(&db, accept_loss)?;
+        if replayed.commits > 0 {
+            tracing::info!(commits = replayed.commits, "replayed the store's log");
         }
         migrate::to_current(&db, data_dir)?;
-        log.set_store(wal::ensure_store_id(&db)?);
         let handle = Arc::new(Handle {
             path: path.clone(),
             cache_bytes,
             db: parking_lot::RwLock::new(Some(Arc::new(db))),
             writable: std::sync::atomic::AtomicBool::new(true),
+            low_space: std::sync::atomic::AtomicBool::new(false),
+            disk_reserve: AtomicU64::new(DEFAULT_DISK_RESERVE),
             checkpoint_every: AtomicU64::new(DEFAULT_CHECKPOINT_EVERY),
             checkpoint_idle_ms: AtomicU64::new(DEFAULT_CHECKPOINT_IDLE_MS),
         });
@@ -267,7 +307,7 @@ impl Store {
             std::sync::atomic::AtomicUsize::new(DEFAULT_READ_CONCURRENCY),
         );
         let inner = Inner { handle, path, queue, writer, stats, committed, readers, read_slots };
-        Ok(Store { inner: Arc::new(inner) })
+        Ok((Store { inner: Arc::new(inner) }, replayed))
     }
 
     pub fn path(&self) -> &Path {
@@ -278,10 +318,17 @@ impl Store {
         &self.inner.stats
     }
 
-    /// False while the disk refuses writes (full): writes answer `Error::Io` until a write
-    /// succeeds again, which the writer tries every second.
+    /// False while the disk refuses writes (full, or under the reserve): writes answer
+    /// `Error::Io` until a write can succeed again, which the writer checks every second.
     pub fn writable(&self) -> bool {
-        self.inner.handle.writable()
+        let low = self.inner.handle.low_space.load(std::sync::atomic::Ordering::Relaxed);
+        self.inner.handle.writable() && !low
+    }
+
+    /// Free disk space (bytes) below which writes are refused before they can fail, so the
+    /// store file stays healthy and reads go on (0: never).
+    pub fn set_disk_reserve(&self, bytes: u64) {
+        self.inner.handle.disk_reserve.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Changes with every commit: `changed().await` waits for the next one.
@@ -418,6 +465,8 @@ fn copy_into_new_file(
             .map_err(|e| Error::invalid(format!("cannot create {}: {e}", partial.display())))?;
         let txn = db.begin_write()?;
         let rows = fill(&txn)?;
+        // A copy is the whole store: it needs no log beside it.
+        wal::mark_clean(&txn)?;
         txn.commit()?;
         rows
     };
@@ -478,6 +527,22 @@ fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
         return Err(unclean());
     }
     Ok(db)
+}
+
+/// `whoot-mgmt recover --accept-loss`: opens the store (no server may run on it), keeping what
+/// its log gives back whole and setting the rest aside, then stops it cleanly. Says what was
+/// replayed and what was lost.
+pub fn recover_accepting_loss(data_dir: &Path) -> Result<Replayed> {
+    if !data_dir.join(STORE_FILE).exists() {
+        return Err(Error::invalid(format!("no store in {}", data_dir.display())));
+    }
+    let (store, replayed) = Store::open_replaying(data_dir, DEFAULT_CACHE_BYTES, true)?;
+    if let Some(loss) = &replayed.loss {
+        tracing::warn!(from = loss.from, to = ?loss.to, kept = ?replayed.kept,
+            "accepted the loss of writes from the store's log: {}", loss.why);
+    }
+    drop(store);
+    Ok(replayed)
 }
 
 /// Removes what an interrupted backup or upgrade left in the data directory (`*.partial`

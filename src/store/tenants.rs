@@ -4,7 +4,7 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tables::{TENANT_SLUGS, TENANTS};
+use super::tables::{META, TENANT_SLUGS, TENANTS};
 use super::{Error, Refusal, Result, Tx, WriteTxn, codec, counters, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -100,4 +100,22 @@ pub fn list(tx: &impl Tx) -> Result<Vec<Tenant>> {
 
 pub fn is_empty(tx: &impl Tx) -> Result<bool> {
     Ok(tx.table(TENANTS)?.first()?.is_none())
+}
+
+/// `META` key: set when the store was given its first tenant and key.
+const META_BOOTSTRAPPED: &str = "bootstrapped";
+
+/// Whether the store is new, to be given its first tenant and key: no tenant, never
+/// bootstrapped, and never a loss of logged writes accepted (that loss may have taken the
+/// bootstrap: a new key would then replace the one the admin holds).
+pub fn is_new(tx: &impl Tx) -> Result<bool> {
+    let meta = tx.table(META)?;
+    let marked = |key: &str| -> Result<bool> { Ok(meta.get(key)?.is_some()) };
+    Ok(is_empty(tx)? && !marked(META_BOOTSTRAPPED)? && !marked(super::wal::META_LOSS_AT)?)
+}
+
+/// Records that the store was given its first tenant and key (see `is_new`).
+pub fn mark_bootstrapped(txn: &WriteTxn, at_ms: i64) -> Result<()> {
+    txn.open_table(META)?.insert(META_BOOTSTRAPPED, u64::try_from(at_ms).unwrap_or(0))?;
+    Ok(())
 }

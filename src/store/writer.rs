@@ -10,6 +10,11 @@
 //! That one fsync is of the log (`wal`), not of the store file: the batch's writes are appended
 //! there and fsynced before redb commits them without flushing; every `checkpoint_every` commits
 //! (and when idle, and at a clean stop) a durable redb commit makes the file whole again.
+//!
+//! The disk: while it has less than the reserve free, batches are refused before they run (503;
+//! reads go on, since redb never met an error). When a write fails anyway, redb must be closed and
+//! reopened: writes (and reads, meanwhile) answer 503 until the writer has reopened the store and
+//! replayed the log, which it tries each second once the reserve is free again.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -130,31 +135,33 @@ impl Writer {
                 fail_all(batch, unwritable());
                 continue;
             }
+            if let Err((free, reserve)) = self.handle.check_space() {
+                fail_all(batch, low_space(free, reserve));
+                continue;
+            }
             let every = self.handle.checkpoint_every.load(Ordering::Relaxed).max(1);
             let whole = self.since_checkpoint + 1 >= every || self.log.used() >= wal::LOG_BYTES;
             let outcome = match self.handle.get() {
                 Ok(db) => commit_batch(&db, batch, &self.stats, &mut self.log, whole),
                 Err(e) => {
-                    fail_all(batch, e);
-                    Outcome::Io
+                    fail_all(batch, e.clone());
+                    Outcome::Io(e)
                 }
             };
             match outcome {
-                Outcome::Committed => {
+                Outcome::Committed { then } => {
                     self.since_checkpoint = if whole { 0 } else { self.since_checkpoint + 1 };
                     self.committed.send_modify(|n| *n += 1);
+                    if let Some(e) = then {
+                        self.stop_writes(&e);
+                    }
                 }
                 Outcome::Nothing => {}
-                Outcome::Io => {
-                    self.handle.writable.store(false, Ordering::Relaxed);
-                    tracing::error!(
-                        "the disk refused a write; writes answer 503 until one succeeds again"
-                    );
-                }
+                Outcome::Io(e) => self.stop_writes(&e),
             }
         }
         // A clean stop leaves the store file whole and nothing in the log to replay.
-        self.checkpoint();
+        self.close();
     }
 
     /// The next mutation; `Idle` when there are commits to checkpoint and none came for a
@@ -165,17 +172,33 @@ impl Writer {
         loop {
             if self.handle.writable() {
                 // With commits to checkpoint, an idle writer does that (so an idle server's store
-                // file is whole and its log short).
-                let idle = self.handle.checkpoint_idle_ms.load(Ordering::Relaxed);
-                let job = match self.since_checkpoint {
-                    0 => self.queue.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                    _ => self.queue.recv_timeout(Duration::from_millis(idle)),
+                // file is whole and its log short); short of space, it looks again each second.
+                let low = self.handle.low_space.load(Ordering::Relaxed);
+                let idle =
+                    Duration::from_millis(self.handle.checkpoint_idle_ms.load(Ordering::Relaxed));
+                let wait = match (self.since_checkpoint, low) {
+                    (0, false) => None,
+                    (0, true) => Some(RECOVER_EVERY),
+                    (_, false) => Some(idle),
+                    (_, true) => Some(idle.min(RECOVER_EVERY)),
                 };
-                return match job {
-                    Ok(job) => Next::Job(job),
-                    Err(mpsc::RecvTimeoutError::Timeout) => Next::Idle,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => Next::Closed,
+                let job = match wait {
+                    None => self.queue.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                    Some(wait) => self.queue.recv_timeout(wait),
                 };
+                match job {
+                    Ok(job) => return Next::Job(job),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Next::Closed,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if low && self.handle.check_space().is_ok() {
+                            tracing::info!("the disk has its reserve free again; writes resume");
+                        }
+                        if self.since_checkpoint > 0 {
+                            return Next::Idle;
+                        }
+                        continue;
+                    }
+                }
             }
             if last_try.is_none_or(|t| t.elapsed() >= RECOVER_EVERY) {
                 last_try = Some(Instant::now());
@@ -194,20 +217,53 @@ impl Writer {
         }
     }
 
-    /// Makes the store file hold every commit (one durable redb commit) and starts the log over.
+    /// Makes the store file hold every commit (one durable redb commit) and begins the log's
+    /// next round.
     fn checkpoint(&mut self) {
         if self.since_checkpoint == 0 || !self.handle.writable() {
             return;
         }
-        let done = self.handle.get().and_then(|db| Ok(db.begin_write()?.commit()?));
+        let log = &self.log;
+        let done = self.handle.get().and_then(|db| {
+            let txn = db.begin_write()?;
+            log.note_round(&txn, false)?;
+            Ok(txn.commit()?)
+        });
         match done {
             Ok(()) => {
-                self.log.checkpointed();
                 self.since_checkpoint = 0;
+                if let Err(e) = self.log.checkpointed() {
+                    self.stop_writes(&e);
+                }
             }
             // The log still holds every commit; the next batch tries again.
             Err(e) => tracing::warn!(error = %e, "checkpointing the store failed"),
         }
+    }
+
+    /// At a clean stop: makes the store file whole and records that it needs no log.
+    fn close(&mut self) {
+        if !self.handle.writable() {
+            return;
+        }
+        let log = &self.log;
+        let done = self.handle.get().and_then(|db| {
+            let txn = db.begin_write()?;
+            log.note_round(&txn, true)?;
+            Ok(txn.commit()?)
+        });
+        if let Err(e) = done {
+            // The log still holds every commit: the next start replays them.
+            tracing::warn!(error = %e, "closing the store cleanly failed");
+        }
+    }
+
+    fn stop_writes(&self, e: &Error) {
+        self.handle.writable.store(false, Ordering::Relaxed);
+        tracing::error!(
+            error = %e,
+            "the disk refused a write; writes answer 503 until the store is reopened"
+        );
     }
 }
 
@@ -218,9 +274,28 @@ fn unwritable() -> Error {
     })
 }
 
-/// Closes the database (once readers let go of it), opens it again, replays the log into it,
-/// and tries a write that allocates pages: true once that commits.
+fn low_space(free: u64, reserve: u64) -> Error {
+    tracing::debug!(free, reserve, "a write refused: the disk is short of its reserve");
+    Error::Failed(Failure::Io {
+        why: "the disk is nearly full (less than disk_reserve_mb free): writes are refused and \
+              resume by themselves once space is freed; reads go on",
+        source: None,
+    })
+}
+
+/// Closes the database (once readers let go of it), opens it again, replays the log into it
+/// (a durable commit that begins a new round), and tries a write that allocates pages: true once
+/// that commits. Not tried while the disk is short of its reserve, so attempts do not eat the
+/// space being freed.
 fn recover(handle: &Handle, log: &mut Log) -> bool {
+    if handle.check_space().is_err() {
+        return false;
+    }
+    // A record answered as failed must be gone before anything replays the log.
+    if let Err(e) = log.settle() {
+        tracing::debug!(error = %e, "the store's log still refuses writes");
+        return false;
+    }
     let mut slot = handle.db.write();
     if let Some(mut old) = slot.take() {
         let deadline = Instant::now() + READERS_GONE;
@@ -249,7 +324,7 @@ fn recover(handle: &Handle, log: &mut Log) -> bool {
         }
     };
     // Until the log is replayed, the reopened file lacks acknowledged writes: not served.
-    if let Err(e) = log.replay(&db) {
+    if let Err(e) = log.replay(&db, false) {
         tracing::warn!(error = %e, "replaying the store's log failed");
         return false;
     }
@@ -261,19 +336,21 @@ fn recover(handle: &Handle, log: &mut Log) -> bool {
         Ok(())
     })();
     *slot = Some(Arc::new(db));
-    match &probed {
-        // The probe's durable commit holds what was replayed too.
-        Ok(()) => log.checkpointed(),
-        Err(e) => tracing::debug!(error = %e, "the disk still refuses writes"),
+    if let Err(e) = &probed {
+        tracing::debug!(error = %e, "the disk still refuses writes");
     }
     probed.is_ok()
 }
 
 enum Outcome {
-    Committed,
+    /// `then`: the log's next round could not begin after this durable commit; writes stop.
+    Committed {
+        then: Option<Error>,
+    },
     Nothing,
-    /// The disk refused a write: nothing committed, and every mutation was answered so.
-    Io,
+    /// The disk refused a write (or the log could not be put right after one): every mutation
+    /// was answered, and writes stop until the store is reopened.
+    Io(Error),
 }
 
 /// Commits `batch` in one transaction: made durable by the log (`whole` false) or by flushing
@@ -291,9 +368,8 @@ fn commit_batch(
             Ok(txn) => txn,
             Err(e) => {
                 let e = Error::from(e);
-                let io = e.is_io();
-                fail_all(batch, e);
-                return if io { Outcome::Io } else { Outcome::Nothing };
+                fail_all(batch, e.clone());
+                return if e.is_io() { Outcome::Io(e) } else { Outcome::Nothing };
             }
         };
         if !whole && let Err(e) = txn.set_durability(redb::Durability::None) {
@@ -311,43 +387,51 @@ fn commit_batch(
             batch.remove(failed).finish(Ok(()));
             if io {
                 fail_all(batch, unwritable());
-                return Outcome::Io;
+                return Outcome::Io(unwritable());
             }
             continue 'attempt;
         }
         let ops = wtx.take_ops();
         drop(wtx);
-        if !whole {
+        // A batch that wrote nothing has nothing to make durable or replay.
+        let logged = !whole && !ops.is_empty();
+        let noted = match whole {
+            false if !logged => Ok(()),
             // The batch is durable once its record is; redb's commit below only makes it visible.
-            let logged = note_sequence(&txn, log.next_seq()).and_then(|()| log.append(&ops));
-            if let Err(e) = logged {
-                let _ = txn.abort();
-                let io = e.is_io();
-                fail_all(batch, e);
-                return if io { Outcome::Io } else { Outcome::Nothing };
-            }
+            false => note_sequence(&txn, log.next_seq()).and_then(|()| log.append(&ops)),
+            // A durable commit: the store file is whole with it, and the log's next round begins.
+            true => log.note_round(&txn, false),
+        };
+        if let Err(e) = noted {
+            let _ = txn.abort();
+            fail_all(batch, e.clone());
+            return if e.is_io() { Outcome::Io(e) } else { Outcome::Nothing };
         }
-        let committed = txn.commit().map_err(Error::from);
+        let mut committed = txn.commit().map_err(Error::from);
+        let mut log_failed = None;
         match (&committed, whole) {
-            (Ok(()), true) => log.checkpointed(),
-            (Err(_), false) => {
-                // Not committed, so not to be replayed either.
+            (Ok(()), true) => log_failed = log.checkpointed().err(),
+            (Err(_), false) if logged => {
+                // Not committed, so not to be replayed either; if its record cannot be zeroed, the
+                // batch's outcome is not certain (a replay would apply it): a 503, and writes stop.
                 if let Err(e) = log.cancel_last() {
-                    tracing::error!(error = %e, "a batch that failed to commit is still in the log");
+                    committed = Err(unwritable());
+                    log_failed = Some(e);
                 }
             }
             _ => {}
         }
-        let outcome = match &committed {
-            Ok(()) => {
+        let outcome = match (&committed, log_failed) {
+            (Ok(()), then) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 stats.last_commit_at.store(crate::time::now_ms(), Ordering::Relaxed);
                 stats.mutations.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 crate::metrics::get().commit(batch.len(), started.elapsed());
-                Outcome::Committed
+                Outcome::Committed { then }
             }
-            Err(e) if e.is_io() => Outcome::Io,
-            Err(_) => Outcome::Nothing,
+            (Err(_), Some(e)) => Outcome::Io(e),
+            (Err(e), None) if e.is_io() => Outcome::Io(e.clone()),
+            (Err(_), None) => Outcome::Nothing,
         };
         for job in batch {
             job.finish(committed.clone());

@@ -161,7 +161,9 @@ fn fuzz_request_bodies_over_http() {
 
 /// The store's log as the disk might leave it: a real log of 20 acknowledged commits that the
 /// store file beside it lacks, with bytes changed, cut short or spliced in. Opening never panics;
-/// it either refuses with an error or replays a leading run of the commits, never more.
+/// it either refuses with an error or replays every commit, or all but the last (only the last
+/// append can be torn by a crash: damage anywhere else, or a cut, is refused, never replayed as
+/// a shorter history).
 #[test]
 fn fuzz_store_log() {
     use whoot_mgmt::store::{Store, counters};
@@ -202,7 +204,7 @@ fn fuzz_store_log() {
             bytes.extend_from_slice(splice);
         }
         if let Ok(n) = open(&bytes) {
-            assert!(n <= 20, "replayed {n} commits of 20");
+            assert!(n == 19 || n == 20, "replayed {n} commits of 20");
         }
     });
 }

@@ -208,9 +208,8 @@ fn acknowledged_writes_survive_kill_9_through_the_log() {
 /// tools refuse too, and with the log moved aside the file serves as it was.
 #[test]
 fn another_stores_log_is_not_replayed_into_a_store_file() {
-    use crate::harness::{BIN, Server, cli_in};
+    use crate::harness::{Server, cli_in, serve_refused};
     use serde_json::json;
-    use std::time::{Duration, Instant};
 
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -229,28 +228,7 @@ fn another_stores_log_is_not_replayed_into_a_store_file() {
     assert!(s.stop()); // clean: b's file whole, its log empty
 
     std::fs::copy(b.join("whoot.redb"), a.join("whoot.redb")).unwrap();
-    let _ = std::fs::remove_file(a.join("admin.sock"));
-    let mut serve = std::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&a)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = serve.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = serve.kill();
-            panic!("serve started on a store file beside another store's log");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success());
+    let stderr = serve_refused(&a, &[]);
     assert!(stderr.contains("another store"), "{stderr}");
     let check = cli_in(&a, &["check"]);
     assert!(!check.status.success());

@@ -236,6 +236,35 @@ pub fn cli_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run CLI")
 }
 
+/// Runs `serve` on `dir`, which must refuse to start: exits non-zero within 20 s. Its stderr.
+pub fn serve_refused(dir: &Path, args: &[&str]) -> String {
+    let _ = std::fs::remove_file(dir.join("admin.sock"));
+    let mut serve = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = serve.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = serve.kill();
+            panic!("serve started where it should have refused to");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success(), "{stderr}");
+    stderr
+}
+
 pub fn cli_json_in(dir: &Path, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");

@@ -33,6 +33,7 @@ mod scim_groups;
 mod scim_query;
 mod scim_users;
 mod seats;
+mod store_log;
 mod structure;
 mod systemd;
 mod tls;
