@@ -9,6 +9,9 @@ pub mod audit;
 pub mod check;
 pub mod codec;
 pub mod counters;
+#[cfg(test)]
+mod crash;
+mod disk;
 mod error;
 pub mod events;
 pub mod keys;
@@ -20,6 +23,8 @@ mod tables;
 pub mod tenants;
 mod txn;
 pub mod users;
+#[cfg(test)]
+mod volatile;
 mod wal;
 pub mod webhooks;
 mod writer;
@@ -148,6 +153,7 @@ pub fn status_offline(data_dir: &Path) -> Result<Status> {
 /// `get` answers `Error::Io`.
 pub(crate) struct Handle {
     path: PathBuf,
+    disk: disk::Disk,
     /// redb's page cache, kept when the writer reopens the file to recover.
     cache_bytes: usize,
     db: parking_lot::RwLock<Option<Arc<Database>>>,
@@ -251,7 +257,7 @@ impl Store {
     /// `open` with a page cache of `cache_bytes` (redb's own; the OS page cache still holds
     /// the file, outside the process's resident memory).
     pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Store> {
-        Ok(Store::open_replaying(data_dir, cache_bytes, false)?.0)
+        Ok(Store::open_replaying(data_dir, cache_bytes, false, disk::Disk::Real)?.0)
     }
 
     /// Opens the store as `open_with_cache` does, replaying its log; a loss of acknowledged
@@ -260,6 +266,7 @@ impl Store {
         data_dir: &Path,
         cache_bytes: usize,
         accept_loss: bool,
+        disk: disk::Disk,
     ) -> Result<(Store, Replayed)> {
         create_private_dir(data_dir)?;
         let path = data_dir.join(STORE_FILE);
@@ -267,7 +274,7 @@ impl Store {
             // A log beside no store is no new store's history.
             wal::discard(data_dir)?;
         }
-        let db = match Database::builder().set_cache_size(cache_bytes).create(&path) {
+        let db = match disk.open_db(&path, cache_bytes) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(Error::Failed(Failure::Locked));
@@ -280,7 +287,7 @@ impl Store {
             }
         };
         migrate::refuse_newer(&db)?;
-        let mut log = wal::Log::open(data_dir)?;
+        let mut log = wal::Log::open(data_dir, disk.clone())?;
         log.set_store(wal::ensure_store_id(&db)?);
         // What the last run acknowledged but had not checkpointed, before anything reads.
         let replayed = log.replay(&db, accept_loss)?;
@@ -290,6 +297,7 @@ impl Store {
         migrate::to_current(&db, data_dir)?;
         let handle = Arc::new(Handle {
             path: path.clone(),
+            disk,
             cache_bytes,
             db: parking_lot::RwLock::new(Some(Arc::new(db))),
             writable: std::sync::atomic::AtomicBool::new(true),
@@ -536,7 +544,8 @@ pub fn recover_accepting_loss(data_dir: &Path) -> Result<Replayed> {
     if !data_dir.join(STORE_FILE).exists() {
         return Err(Error::invalid(format!("no store in {}", data_dir.display())));
     }
-    let (store, replayed) = Store::open_replaying(data_dir, DEFAULT_CACHE_BYTES, true)?;
+    let (store, replayed) =
+        Store::open_replaying(data_dir, DEFAULT_CACHE_BYTES, true, disk::Disk::Real)?;
     if let Some(loss) = &replayed.loss {
         tracing::warn!(from = loss.from, to = ?loss.to, kept = ?replayed.kept,
             "accepted the loss of writes from the store's log: {}", loss.why);

@@ -444,6 +444,8 @@ pub(super) struct Log {
     store: u64,
     /// The round the records are written in.
     epoch: u64,
+    /// The disk it is on (the real one but in the crash tests).
+    disk: super::disk::Disk,
     /// Pages that hold a record whose batch was answered as failed but could not be zeroed (or
     /// whose append failed, so it may be on the disk): no replay may run until they are zeroed.
     unsettled: Option<(u64, usize)>,
@@ -451,7 +453,7 @@ pub(super) struct Log {
 
 impl Log {
     /// Opens (creating) the log in `data_dir`; `replay` must run before the first `append`.
-    pub(super) fn open(data_dir: &Path) -> Result<Log> {
+    pub(super) fn open(data_dir: &Path, disk: super::disk::Disk) -> Result<Log> {
         let path = data_dir.join(LOG_FILE);
         let storage = |e: std::io::Error| {
             Error::Failed(Failure::Storage(format!("opening {}: {e}", path.display())))
@@ -484,6 +486,7 @@ impl Log {
             next_seq: 1,
             store: 0,
             epoch: 0,
+            disk,
             unsettled: None,
         })
     }
@@ -705,6 +708,9 @@ impl Log {
     /// Writes whole pages at a page boundary and returns once they are on the disk: directly
     /// when the file system takes that, else through the page cache and an `fdatasync`.
     fn write_durably(&mut self, pages: &[u8], at: u64) -> std::io::Result<()> {
+        if let Some(written) = self.disk.log_write(&self.file, pages, at) {
+            return written;
+        }
         if let Some(direct) = &self.direct {
             self.scratch.clear();
             self.scratch.resize(pages.len() + PAGE, 0);
@@ -949,7 +955,7 @@ mod tests {
     /// through the page cache and an fsync.
     fn appended_records_replay(direct: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path()).unwrap();
+        let mut log = Log::open(dir.path(), Default::default()).unwrap();
         if !direct {
             log.direct = None;
         }
@@ -998,7 +1004,7 @@ mod tests {
     fn replay_refuses_damage_and_accepting_it_starts_a_round_no_leftover_continues() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("s.redb")).unwrap();
-        let mut log = Log::open(dir.path()).unwrap();
+        let mut log = Log::open(dir.path(), Default::default()).unwrap();
         log.set_store(ensure_store_id(&db).unwrap());
         assert_eq!(log.replay(&db, false).unwrap().commits, 0);
         // Writes to META (a &str key, a u64 value), as the writer logs them.
@@ -1016,7 +1022,7 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[2 * PAGE + HEADER] ^= 0x40;
         std::fs::write(&path, &bytes).unwrap();
-        let mut log = Log::open(dir.path()).unwrap();
+        let mut log = Log::open(dir.path(), Default::default()).unwrap();
         let why = log.replay(&db, false).err().unwrap().to_string();
         assert!(why.contains("writes 2..=5") && why.contains("recover --accept-loss"), "{why}");
         let value = |k: &str| tables::meta(&db.begin_read().unwrap(), k).unwrap();
@@ -1031,9 +1037,36 @@ mod tests {
         // New writes reach write 2 again; the old round's 3..=5 behind them must not join.
         log.append(&[ops("n2", 2)]).unwrap();
         drop(log);
-        let mut log = Log::open(dir.path()).unwrap();
+        let mut log = Log::open(dir.path(), Default::default()).unwrap();
         assert_eq!(log.replay(&db, false).unwrap().commits, 1);
         assert_eq!((value("n2"), value("k2"), value("k3")), (Some(2), None, None));
+    }
+
+    /// A batch whose commit failed and whose record cannot be zeroed: the record stays marked,
+    /// nothing replays until it is zeroed, and then the log ends before it.
+    #[test]
+    fn a_record_that_could_not_be_cancelled_is_zeroed_before_any_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let power = crate::store::volatile::Power::new(3);
+        let db = Database::create(dir.path().join("s.redb")).unwrap();
+        let mut log =
+            Log::open(dir.path(), crate::store::disk::Disk::Volatile(power.clone())).unwrap();
+        log.set_store(ensure_store_id(&db).unwrap());
+        log.replay(&db, false).unwrap();
+        let op = Op { table: META.name().into(), key: b"k".to_vec(), value: Some(vec![1; 8]) };
+        log.append(std::slice::from_ref(&op)).unwrap();
+        log.append(std::slice::from_ref(&op)).unwrap();
+        power.set_failing(true);
+        assert!(log.cancel_last().is_err());
+        assert!(log.unsettled.is_some());
+        assert!(log.replay(&db, false).is_err(), "no replay while the record is there");
+        let read = || std::fs::read(dir.path().join(LOG_FILE)).unwrap();
+        let durable = Durable::read(&db.begin_read().unwrap()).unwrap();
+        assert_eq!(plan(Some(&read()), durable).records.len(), 2, "still on the disk");
+        power.set_failing(false);
+        log.settle().unwrap();
+        assert_eq!(plan(Some(&read()), durable).records.len(), 1);
+        assert_eq!(log.replay(&db, false).unwrap().commits, 1);
     }
 
     proptest! {

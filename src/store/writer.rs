@@ -316,7 +316,7 @@ fn recover(handle: &Handle, log: &mut Log) -> bool {
             }
         }
     }
-    let db = match Database::builder().set_cache_size(handle.cache_bytes).create(&handle.path) {
+    let db = match handle.disk.open_db(&handle.path, handle.cache_bytes) {
         Ok(db) => db,
         Err(e) => {
             tracing::debug!(error = %e, "reopening the store failed");
