@@ -3,7 +3,12 @@
 //! id at c64; 1,000 users), the native `GET /users/{id}` at c64, a page of 100, and durable SCIM writes, against a bare hyper HTTP/1.1
 //! handler answering a fixed body of similar size, in the same run.
 //!
-//! cargo bench --bench me_load [-- --seconds 5] [--writes]
+//! cargo bench --bench me_load [-- --seconds 5] [--writes | --log-ab]
+//!
+//! `--log-ab`: only durable creates and member adds at c16, alternating 1 s slices with the
+//! store's log (the default `checkpoint_every`) and without it (`checkpoint_every = 1`: every
+//! commit flushes the store file, redb's own durable commit), on the same server; prints the
+//! medians and how much faster the log is.
 //!
 //! Both servers get their own 2-thread runtime; the load generator has another, with one
 //! keep-alive connection per concurrent client. Everything shares the machine's cores, so the
@@ -179,6 +184,38 @@ fn main() {
         let per_commit = (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64;
         (r, per_commit)
     };
+    if std::env::args().any(|a| a == "--log-ab") {
+        let mut rates = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+        let modes = [("log", whoot_mgmt::store::DEFAULT_CHECKPOINT_EVERY), ("no log", 1)];
+        for round in 0..8 {
+            for m in [round % 2, 1 - round % 2] {
+                app.store.set_checkpoints(modes[m].1, whoot_mgmt::store::DEFAULT_CHECKPOINT_IDLE);
+                let prefix: &'static str = Box::leak(format!("ab{round}-{m}-").into_boxed_str());
+                let slice = |target, body: &Body| {
+                    let r = drive(target, Some(body.clone()), 16, SLICE.0, SLICE.1);
+                    client_rt.block_on(r).ok_rate()
+                };
+                rates[m][0].push(slice(
+                    (whoot, Some(secret), "POST", "/scim/v2/Users"),
+                    &user_named(prefix),
+                ));
+                rates[m][1].push(slice((whoot, Some(secret), "PATCH", patch_path), &add));
+            }
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        for (op, name) in [(0, "SCIM POST /Users"), (1, "PATCH add member")] {
+            let (with, without) = (med(&mut rates[0][op]), med(&mut rates[1][op]));
+            println!(
+                "{name:<16} c16: {with:>8.0}/s with the log, {without:>8.0}/s without \
+                 (checkpoint_every = 1): {:.2}x (median of 8 alternating 1 s slices)",
+                with / without
+            );
+        }
+        return;
+    }
     let (bare_post, _) = write((bare, Some(BARE_KEY), "POST", "/plain"), &user_named("bare"));
     let (posts, post_batch) =
         write((whoot, Some(secret), "POST", "/scim/v2/Users"), &user_named("new"));
