@@ -204,7 +204,14 @@ settings! {
             "A sign-in link opens its session with a key of its own (shown on the API Keys page, \
              revocable there); the key expires after this many hours.";
         console_max_sessions: usize = 1000, env "WHOOT_CONSOLE_MAX_SESSIONS",
-            "Most console sessions open at once; past it the one idle longest is closed.";
+            "Most console sessions open at once, all tenants together; past it the session idle \
+             longest of the tenant with the most is closed.";
+        console_max_sessions_per_tenant: usize = 100, env "WHOOT_CONSOLE_MAX_SESSIONS_PER_TENANT",
+            "Most console sessions one tenant may have open; past it that tenant's session idle \
+             longest is closed (one tenant's sign-ins never sign another's admins out).";
+        console_max_sessions_per_key: usize = 10, env "WHOOT_CONSOLE_MAX_SESSIONS_PER_KEY",
+            "Most console sessions open with one key; past it that key's session idle longest \
+             is closed.";
         webhook_ca_file: PathBuf = "", env "WHOOT_WEBHOOK_CA_FILE",
             "PEM file of CA certificates trusted for https webhook receivers, besides the public \
              roots (an internal PKI). Empty: the public roots only.";

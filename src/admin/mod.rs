@@ -306,7 +306,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(crate::repr::rooms::room_json(&room))
         }
         Request::KeyRotate { key_id } => {
-            let issued = app.rotate_key(key_id, None, &CLI).await?;
+            let issued = app.rotate_key(key_id, None, None, &CLI).await?;
             let slug = tenant_slug(app, &issued.key).await?;
             let mut out = issued_json(&issued, &slug);
             crate::repr::input::set_field(&mut out, "replaces", json!(key_id));

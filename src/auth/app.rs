@@ -215,12 +215,15 @@ impl App {
         Ok(key)
     }
 
-    /// Issues a new key with the same tenant, scopes and description. The old one stays valid
-    /// until it is revoked, or until `old_expires_at` when given (an overlap for the switch), so
-    /// an integration can switch without downtime.
+    /// Issues a new key with the same tenant, scopes and description, expiring when the old one
+    /// does but never after `bound` (the expiry of the key that asks: a key it makes never
+    /// outlives it; None: no bound, the CLI's). The old one stays valid until it is revoked, or
+    /// until `old_expires_at` when given (an overlap for the switch), so an integration can
+    /// switch without downtime.
     pub async fn rotate_key(
         &self,
         id: Uuid,
+        bound: Option<i64>,
         old_expires_at: Option<i64>,
         actor: &Actor,
     ) -> Result<IssuedKey> {
@@ -229,7 +232,11 @@ impl App {
             return Err(store::Error::invalid("the key is revoked; create a new one"));
         }
         let scopes = ScopeSet::from_stored(&old.scopes);
-        let issued = new_key(old.tenant_id, scopes, &old.description, old.expires_at)?;
+        let expires_at = match (old.expires_at, bound) {
+            (Some(at), Some(limit)) => Some(at.min(limit)),
+            (at, limit) => at.or(limit),
+        };
+        let issued = new_key(old.tenant_id, scopes, &old.description, expires_at)?;
         let (key, actor) = (issued.key.clone(), actor.clone());
         let old = self
             .store

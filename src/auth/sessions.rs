@@ -11,6 +11,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Session {
     pub key_id: Uuid,
+    pub tenant: Uuid,
     /// Sent back with every state-changing request (a form field or `X-CSRF-Token`).
     pub csrf: String,
     last_seen: i64,
@@ -29,9 +30,46 @@ struct Inner {
     origin: Option<String>,
 }
 
+/// How many sessions may be open: in all, per tenant and per key. Past a bound the session idle
+/// longest makes room, among the same key's, else the same tenant's, else the largest tenant's:
+/// one tenant's sign-ins never sign another tenant's admins out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub total: usize,
+    pub per_tenant: usize,
+    pub per_key: usize,
+}
+
 #[derive(Default)]
 pub struct Sessions {
     inner: Mutex<Inner>,
+}
+
+impl Inner {
+    /// The session to close before one more opens for `key` of `tenant`, if a bound is reached.
+    fn making_room(&self, key: Uuid, tenant: Uuid, limits: Limits) -> Option<String> {
+        let oldest = |keep: &dyn Fn(&Session) -> bool| {
+            let of = self.sessions.iter().filter(|(_, s)| keep(s));
+            of.min_by_key(|(_, s)| s.last_seen).map(|(id, _)| id.clone())
+        };
+        let count =
+            |keep: &dyn Fn(&Session) -> bool| self.sessions.values().filter(|s| keep(s)).count();
+        if count(&|s| s.key_id == key) >= limits.per_key.max(1) {
+            return oldest(&|s| s.key_id == key);
+        }
+        if count(&|s| s.tenant == tenant) >= limits.per_tenant.max(1) {
+            return oldest(&|s| s.tenant == tenant);
+        }
+        if self.sessions.len() >= limits.total.max(1) {
+            let mut per: HashMap<Uuid, usize> = HashMap::new();
+            for s in self.sessions.values() {
+                *per.entry(s.tenant).or_default() += 1;
+            }
+            let largest = per.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t)?;
+            return oldest(&|s| s.tenant == largest);
+        }
+        None
+    }
 }
 
 /// A random token: 32 bytes, URL-safe base64.
@@ -43,17 +81,19 @@ pub fn token() -> Result<String, String> {
 }
 
 impl Sessions {
-    /// Opens a session for `key_id`; at `max` sessions the one idle longest makes room.
-    pub fn open(&self, key_id: Uuid, now: i64, max: usize) -> Result<(String, Session), String> {
+    /// Opens a session for `key_id` of `tenant`, making room within `limits`.
+    pub fn open(
+        &self,
+        key_id: Uuid,
+        tenant: Uuid,
+        now: i64,
+        limits: Limits,
+    ) -> Result<(String, Session), String> {
         let (id, csrf) = (token()?, token()?);
-        let session = Session { key_id, csrf, last_seen: now };
+        let session = Session { key_id, tenant, csrf, last_seen: now };
         let mut inner = self.inner.lock();
-        while inner.sessions.len() >= max.max(1) {
-            let oldest = inner.sessions.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k);
-            match oldest.cloned() {
-                Some(k) => inner.sessions.remove(&k),
-                None => break,
-            };
+        while let Some(victim) = inner.making_room(key_id, tenant, limits) {
+            inner.sessions.remove(&victim);
         }
         inner.sessions.insert(id.clone(), session.clone());
         Ok((id, session))
@@ -117,7 +157,8 @@ mod tests {
     fn idle_sessions_close_and_links_work_once() {
         let s = Sessions::default();
         let key = Uuid::now_v7();
-        let (id, opened) = s.open(key, 0, 10).unwrap();
+        let limits = Limits { total: 10, per_tenant: 10, per_key: 10 };
+        let (id, opened) = s.open(key, Uuid::now_v7(), 0, limits).unwrap();
         assert_eq!(s.get(&id, 1_000, 5_000).unwrap().csrf, opened.csrf);
         // Used at 1 s, so still open at 5.9 s; idle past 5 s after that, closed.
         assert!(s.get(&id, 5_900, 5_000).is_some());
@@ -134,13 +175,34 @@ mod tests {
     #[test]
     fn the_most_idle_session_makes_room_and_a_key_closes_its_own() {
         let s = Sessions::default();
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let (first, _) = s.open(a, 0, 2).unwrap();
-        let (second, _) = s.open(b, 1, 2).unwrap();
-        let (third, _) = s.open(b, 2, 2).unwrap();
+        let (a, b, t) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let limits = Limits { total: 2, per_tenant: 2, per_key: 2 };
+        let (first, _) = s.open(a, t, 0, limits).unwrap();
+        let (second, _) = s.open(b, t, 1, limits).unwrap();
+        let (third, _) = s.open(b, t, 2, limits).unwrap();
         assert!(s.get(&first, 3, 1_000).is_none());
         assert_eq!(s.count(), 2);
         s.close_for_key(b);
         assert!(s.get(&second, 3, 1_000).is_none() && s.get(&third, 3, 1_000).is_none());
+    }
+
+    #[test]
+    fn one_tenants_sign_ins_evict_only_its_own_sessions() {
+        let s = Sessions::default();
+        let limits = Limits { total: 10, per_tenant: 4, per_key: 2 };
+        let (quiet, busy) = (Uuid::now_v7(), Uuid::now_v7());
+        let (kept, _) = s.open(Uuid::now_v7(), quiet, 0, limits).unwrap();
+        // The busy tenant's keys sign in over and over: at most 2 a key, 4 for the tenant.
+        let keys: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        for (i, at) in (1..100).enumerate() {
+            s.open(keys[i % 3], busy, at, limits).unwrap();
+        }
+        assert!(s.get(&kept, 100, 1_000_000).is_some(), "the quiet tenant's session stays");
+        assert_eq!(s.count(), 5);
+        // At the total bound the largest tenant gives way, not the one signing in.
+        let limits = Limits { total: 5, per_tenant: 4, per_key: 2 };
+        let (third, _) = s.open(Uuid::now_v7(), Uuid::now_v7(), 200, limits).unwrap();
+        assert!(s.get(&kept, 201, 1_000_000).is_some() && s.get(&third, 201, 1_000_000).is_some());
+        assert_eq!(s.count(), 5);
     }
 }

@@ -207,7 +207,7 @@ async fn renew(c: &Console<'_>) -> Result<Answer, ApiError> {
         Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
         None => None,
     };
-    let issued = app.rotate_key(id, old_expires_at, &c.ctx.actor()).await?;
+    let issued = app.rotate_key(id, key.expires_at, old_expires_at, &c.ctx.actor()).await?;
     let old = app.tenant_key(c.ctx.tenant, id).await?;
     let page = SecretPage {
         chrome: c.chrome("keys"),

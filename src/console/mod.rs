@@ -22,7 +22,7 @@ use hyper::Method;
 use hyper::body::Incoming;
 use hyper::http::request::Parts;
 
-use crate::auth::KeyState;
+use crate::auth::{KeyState, Scope};
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Caller, Ctx, State, Style, body, path_uuid};
@@ -55,6 +55,35 @@ pub enum Page {
     WebhookTest,
     Redeliver,
     Audit,
+}
+
+impl Page {
+    /// The scope its API twin needs: the console acts as its key (None: any signed-in key, which
+    /// holds `api_keys.manage`; the Overview shows only the parts the key may see).
+    fn scope(self) -> Option<Scope> {
+        match self {
+            Page::Users => Some(Scope::ApiUsersRead),
+            Page::UserActive => Some(Scope::ApiUsersWrite),
+            Page::Rooms | Page::Room => Some(Scope::ApiRoomsRead),
+            Page::MemberAdd | Page::MemberTx | Page::MemberRemove => Some(Scope::ApiRoomsWrite),
+            Page::Webhooks | Page::Webhook | Page::WebhookTest | Page::Redeliver => {
+                Some(Scope::Webhooks)
+            }
+            Page::Keys
+            | Page::KeyCreate
+            | Page::KeyRevokeForm
+            | Page::KeyRevoke
+            | Page::KeyRotate
+            | Page::Audit => Some(Scope::ApiKeysManage),
+            Page::Overview
+            | Page::Asset
+            | Page::LoginForm
+            | Page::Login
+            | Page::LinkForm
+            | Page::Link
+            | Page::Logout => None,
+        }
+    }
 }
 
 /// A console request as the table parsed it.
@@ -98,6 +127,7 @@ impl Console<'_> {
             csrf: self.csrf.clone(),
             tenant: key.tenant.slug.clone(),
             who: key.description.clone(),
+            scopes: key.scopes,
             at,
         }
     }
@@ -230,7 +260,19 @@ async fn signed_in(req: &Request<'_>, page: Page) -> Served {
     let c = Console { req, ctx, session_id, csrf: session.csrf };
     let (answer, cookies) = match page {
         Page::Logout => session::logout(&c),
-        page => (dispatch(&c, page).await, Vec::new()),
+        page => match page.scope().filter(|s| !key.scopes.contains(*s)) {
+            // The page its key may not see says which scope it lacks, and shows nothing else.
+            Some(lacking) => {
+                let e = ApiError::Refused(format!(
+                    "This needs the scope {}, which the key you signed in with (“{}”) does not \
+                     hold: sign in with a key that holds it.",
+                    lacking.name(),
+                    key.description
+                ));
+                (Err(Failure::Api(e)), Vec::new())
+            }
+            None => (dispatch(&c, page).await, Vec::new()),
+        },
     };
     (answer, cookies, Some(key))
 }

@@ -66,6 +66,8 @@ pub fn hook_state(h: &Webhook) -> String {
 #[template(path = "console/overview.html")]
 struct OverviewPage {
     chrome: Chrome,
+    show_seats: bool,
+    show_hooks: bool,
     used: u64,
     capacity: u64,
     percent: u64,
@@ -76,15 +78,21 @@ struct OverviewPage {
 
 pub async fn overview(c: &Console<'_>) -> Result<Answer, Failure> {
     let tenant = c.ctx.tenant;
+    // Each part only for a key that may read it through the API (`usage`, `webhooks`).
+    let chrome = c.chrome("overview");
+    let (show_seats, show_hooks) = (chrome.shows("usage"), chrome.shows("webhooks"));
     let (capacity, used, failing, recent) = c
         .ctx
         .read(move |tx| {
             let capacity = u64::from(tenants::get(tx, tenant)?.seat_capacity);
             let used = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
-            let failing: Vec<Webhook> = hooks::list(tx, tenant)?
-                .into_iter()
-                .filter(|h| h.failing_since.is_some() || h.disabled_reason.is_some())
-                .collect();
+            let failing: Vec<Webhook> = match show_hooks {
+                true => hooks::list(tx, tenant)?
+                    .into_iter()
+                    .filter(|h| h.failing_since.is_some() || h.disabled_reason.is_some())
+                    .collect(),
+                false => Vec::new(),
+            };
             Ok((capacity, used, failing, audit::before(tx, tenant, None, RECENT)?))
         })
         .await?;
@@ -98,7 +106,9 @@ pub async fn overview(c: &Console<'_>) -> Result<Answer, Failure> {
         .map(|k| row(k, now, key.id))
         .collect();
     let page = OverviewPage {
-        chrome: c.chrome("overview"),
+        chrome,
+        show_seats,
+        show_hooks,
         used,
         capacity,
         percent: (used.saturating_mul(100)).checked_div(capacity).unwrap_or(0),

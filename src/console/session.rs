@@ -65,16 +65,17 @@ pub async fn login(req: &Request<'_>) -> Answered {
     if !login_token_matches(req) {
         return login_form(req, Some("The form expired; try again."), StatusCode::FORBIDDEN);
     }
-    if let Some(answer) = blocked(req) {
-        return answer;
-    }
     let pasted = req.form.get("key").unwrap_or_default();
     let key = secret::well_formed(pasted)
         .then(|| req.state.app.registry.by_hash(&secret::hash(pasted)))
         .flatten()
         .filter(|k| k.is_active(now_ms()) && k.scopes.contains(Scope::ApiKeysManage))
         .filter(|k| req.tenant_slug.is_none_or(|slug| slug == k.tenant.slug));
+    // As in the API: a valid key is always served; the address's failures only slow guessing.
     let Some(key) = key else {
+        if let Some(answer) = blocked(req) {
+            return answer;
+        }
         record_failure(req);
         let why = "That key is not valid here, or it does not hold api_keys.manage.";
         return login_form(req, Some(why), StatusCode::UNAUTHORIZED);
@@ -91,15 +92,15 @@ pub async fn link(req: &Request<'_>) -> Answered {
             StatusCode::FORBIDDEN,
         );
     }
-    if let Some(answer) = blocked(req) {
-        return answer;
-    }
     let (state, now) = (req.state, now_ms());
     let settings = &state.settings.console;
     let link = req.params.first().copied().unwrap_or_default();
     let ttl = i64::try_from(settings.link_ttl.as_millis()).unwrap_or(i64::MAX);
     let tenant = state.app.sessions.redeem_link(link, now, ttl);
     let Some(tenant) = tenant.filter(|t| req.tenant_slug.is_none_or(|slug| slug == t)) else {
+        if let Some(answer) = blocked(req) {
+            return answer;
+        }
         record_failure(req);
         let why = "That sign-in link is used, expired or not for this console. Ask for a new one \
             (whoot-mgmt console login), or paste a key.";
@@ -127,8 +128,8 @@ pub async fn link(req: &Request<'_>) -> Answered {
 
 async fn open(req: &Request<'_>, key: Arc<KeyState>, action: &'static str) -> Answered {
     let (state, now) = (req.state, now_ms());
-    let max = state.settings.console.max_sessions;
-    let Ok((id, _)) = state.app.sessions.open(key.id, now, max) else {
+    let limits = state.settings.console.sessions;
+    let Ok((id, _)) = state.app.sessions.open(key.id, key.tenant.id, now, limits) else {
         return failed(ApiError::Internal);
     };
     let (tenant, target) = (key.tenant.id, key.id.to_string());

@@ -23,6 +23,8 @@ pub struct Chrome {
     pub tenant: String,
     /// The key the session was opened with, by description and prefix.
     pub who: String,
+    /// The key's scopes: the navigation shows only what it may use.
+    pub scopes: crate::auth::ScopeSet,
     /// Which navigation entry is the current page.
     pub at: &'static str,
 }
@@ -30,6 +32,19 @@ pub struct Chrome {
 impl Chrome {
     pub fn current(&self, entry: &str) -> bool {
         self.at == entry
+    }
+
+    /// Whether the navigation shows `entry`: the key holds the scope its pages need.
+    pub fn shows(&self, entry: &str) -> bool {
+        use crate::auth::Scope;
+        let needs = match entry {
+            "users" => Scope::ApiUsersRead,
+            "rooms" => Scope::ApiRoomsRead,
+            "webhooks" => Scope::Webhooks,
+            "usage" => Scope::Usage,
+            _ => Scope::ApiKeysManage,
+        };
+        self.scopes.contains(needs)
     }
 
     /// Asset URLs carry it, so a new build is never served a cached old file.

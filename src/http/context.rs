@@ -56,7 +56,8 @@ pub struct ConsoleSettings {
     pub link_ttl: std::time::Duration,
     /// The life of the key a sign-in link's session is opened with.
     pub link_key_life: std::time::Duration,
-    pub max_sessions: usize,
+    /// Sessions open at once: in all, per tenant, per key.
+    pub sessions: crate::auth::sessions::Limits,
 }
 
 impl Default for ConsoleSettings {
@@ -66,7 +67,7 @@ impl Default for ConsoleSettings {
             idle: std::time::Duration::from_secs(30 * 60),
             link_ttl: std::time::Duration::from_secs(10 * 60),
             link_key_life: std::time::Duration::from_secs(12 * 3600),
-            max_sessions: 1000,
+            sessions: crate::auth::sessions::Limits { total: 1000, per_tenant: 100, per_key: 10 },
         }
     }
 }

@@ -93,7 +93,8 @@ pub async fn rotate(
         Some(d) => Some(now + parse_duration_ms(&d).map_err(ApiError::bad_request)?),
         None => None,
     };
-    let issued = ctx.state.app.rotate_key(id, old_expires_at, &ctx.actor()).await?;
+    let bound = ctx.caller.key.expires_at;
+    let issued = ctx.state.app.rotate_key(id, bound, old_expires_at, &ctx.actor()).await?;
     let mut out = issued_json(&issued.key, &ctx.caller.key.tenant.slug, &issued.secret, now);
     crate::repr::input::set_field(&mut out, "replaces", json!(id));
     Ok(Reply::json(StatusCode::CREATED, &out))

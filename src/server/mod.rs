@@ -95,7 +95,11 @@ impl ServeOptions {
                     link_key_life: Duration::from_secs(
                         config.console_link_key_hours.saturating_mul(3600),
                     ),
-                    max_sessions: config.console_max_sessions,
+                    sessions: crate::auth::sessions::Limits {
+                        total: config.console_max_sessions,
+                        per_tenant: config.console_max_sessions_per_tenant,
+                        per_key: config.console_max_sessions_per_key,
+                    },
                 },
             },
             audit_retention: Duration::from_secs(config.audit_retention_days * 86_400),

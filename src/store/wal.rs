@@ -577,8 +577,8 @@ impl Log {
         let needed = (pending as u64).saturating_mul(4).saturating_add(1 << 20) >> 10;
         Error::Failed(Failure::Storage(format!(
             "the disk is full: replaying the store's log needs about {needed} KiB free in {} \
-             ({} KiB free), so the store does not start; free space there and start again \
-             ({e})",
+             ({} KiB free); free space there (until then the store neither starts nor takes \
+             writes) ({e})",
             dir.display(),
             free.map_or("unknown".into(), |f| f.to_string()),
         )))

@@ -146,12 +146,75 @@ fn sign_in_sessions_and_csrf_over_http() {
     assert_eq!(b.get("/console/keys").status, 303);
 
     // Failed sign-ins count toward the address's failure limit (3 a minute here; the key
-    // without api_keys.manage above was the first).
+    // without api_keys.manage above was the first): guessing is blocked, but, as in the API, a
+    // valid key is never refused for other clients' failures.
     let mut guesser = Browserless::new(&s);
     for _ in 0..2 {
         assert_eq!(guesser.sign_in("/console", "wh_live_nope").status, 401);
     }
-    assert_eq!(guesser.sign_in("/console", &root).status, 429, "blocked, even with a good key");
+    assert_eq!(guesser.sign_in("/console", "wh_live_nope").status, 429, "guessing is blocked");
+    assert_eq!(s.get("/me", Some(&root)).status, 200);
+    let mut admin = Browserless::new(&s);
+    let r = admin.sign_in("/console", &root);
+    assert_eq!((r.status, r.header("location")), (303, Some("/console/")), "{}", r.body);
+}
+
+/// The console acts as its key: each page and action needs the scope its API twin needs; a page
+/// the key may not see names the scope it lacks, and the navigation shows only what it may use.
+#[test]
+fn the_console_acts_as_its_key() {
+    let (s, root) = Server::keyed();
+    let r = s.send("POST", "/users", &root, &json!({"email": "ada@example.com"}));
+    let user = r.json()["user"]["id"].as_str().unwrap().to_owned();
+    let (keys_only, _) = s.create_key("default", &["api_keys.manage"]);
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &keys_only).status, 303);
+    assert_eq!(s.get("/users", Some(&keys_only)).status, 403, "the API's answer");
+    for (page, scope) in [
+        ("/console/users", "api:users:read"),
+        ("/console/rooms", "api:rooms:read"),
+        ("/console/webhooks", "webhooks"),
+    ] {
+        let r = b.get(page);
+        assert_eq!(r.status, 403, "{page}: {}", r.body);
+        assert!(
+            r.body.contains(scope) && !r.body.contains("ada@example.com"),
+            "{page}: {}",
+            r.body
+        );
+    }
+    let overview = b.get("/console/");
+    assert_eq!(overview.status, 200);
+    for hidden in ["/console/users\"", "/console/rooms\"", "/console/webhooks\"", "Seats"] {
+        assert!(!overview.body.contains(hidden), "{hidden} shown: {}", overview.body);
+    }
+    assert!(overview.body.contains("/console/keys\""));
+    let csrf = Browserless::csrf(&overview);
+    let r = b.send(
+        "POST",
+        &format!("/console/users/{user}/active"),
+        &[("active", "false"), ("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("api:users:write"), "{}", r.body);
+    assert_eq!(s.get(&format!("/users/{user}"), Some(&root)).json()["user"]["active"], true);
+
+    // Reading users is not writing them.
+    let (reader, _) = s.create_key("default", &["api_keys.manage", "api:users:read", "usage"]);
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &reader).status, 303);
+    let users = b.get("/console/users");
+    assert_eq!(users.status, 200);
+    assert!(users.body.contains("ada@example.com"));
+    assert!(b.get("/console/").body.contains("Seats"));
+    let csrf = Browserless::csrf(&users);
+    let r = b.send(
+        "POST",
+        &format!("/console/users/{user}/active"),
+        &[("active", "false"), ("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(s.get(&format!("/users/{user}"), Some(&root)).json()["user"]["active"], true);
 }
 
 #[test]
@@ -468,4 +531,25 @@ fn the_console_in_a_real_browser() {
 
         c.close().await.unwrap();
     });
+}
+
+/// Sessions are bounded per key and per tenant: one tenant signing in over and over closes its
+/// own oldest sessions, never another tenant's.
+#[test]
+fn one_tenants_sign_ins_never_sign_another_tenants_admins_out() {
+    // A small pool in all, so the churn reaches it too.
+    let s = Server::start_args(&["--console-max-sessions", "10"]);
+    let root = s.root_key();
+    s.cli_line("tenant create other --name Other --seats 5");
+    let other = s.cli_line("key create --tenant other --scope api_keys.manage");
+    let other_key = other["secret"].as_str().unwrap().to_owned();
+    let mut quiet = Browserless::new(&s);
+    assert_eq!(quiet.sign_in("/console", &other_key).status, 303);
+    let mut first = Browserless::new(&s);
+    assert_eq!(first.sign_in("/console", &root).status, 303);
+    for _ in 0..30 {
+        assert_eq!(Browserless::new(&s).sign_in("/console", &root).status, 303);
+    }
+    assert_eq!(quiet.get("/console/keys").status, 200, "the other tenant's admin is signed in");
+    assert_eq!(first.get("/console/keys").status, 303, "the churning key's oldest session closed");
 }

@@ -116,6 +116,14 @@ fn no_key_grants_more_than_it_holds_or_outlives_itself() {
         s.request("POST", &format!("/api-keys/{wide}/rotate"), Some(&limited), None).status,
         403
     );
+    // Rotation obeys the same rule: a never-expiring key rotated by the 1 h key gets its 1 h.
+    let (_, forever) = s.create_key("default", &["usage"]);
+    let r = s.request("POST", &format!("/api-keys/{forever}/rotate"), Some(&limited), None);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["expires_at"], made["expires_at"], "{}", r.body);
+    let new_id = r.json()["key_id"].as_str().unwrap().to_owned();
+    let stored = s.get(&format!("/api-keys/{new_id}"), Some(&limited)).json();
+    assert_eq!(stored["expires_at"], made["expires_at"], "{stored}");
     // Without the scope, none of it.
     let (plain, _) = s.create_key("default", &["usage"]);
     assert_eq!(s.get("/api-keys", Some(&plain)).status, 403);
