@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::Console;
 use super::view::{Answer, Chrome, Failure};
+use crate::http::Style;
 use crate::http::error::ApiError;
 use crate::repr::users::display_of;
 use crate::store::audit::{self, Field};
@@ -84,6 +85,8 @@ pub struct MemberRow {
 #[template(path = "console/room.html")]
 struct RoomPage {
     chrome: Chrome,
+    /// Why the add-member form was refused, shown beside it.
+    error: Option<String>,
     room: RoomRow,
     members: Vec<MemberRow>,
     /// The `after` of the next page of members.
@@ -91,6 +94,12 @@ struct RoomPage {
 }
 
 pub async fn show(c: &Console<'_>) -> Result<Answer, Failure> {
+    show_with(c, None).await
+}
+
+/// The room page; with `refused`, the error its add-member form met, beside the form, in the
+/// error's status (htmx swaps it in too: see `base.html`'s `responseHandling`).
+async fn show_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer, Failure> {
     let id = c.id(0)?;
     let after = match c.form().get("after") {
         Some(raw) => Some(
@@ -120,8 +129,10 @@ pub async fn show(c: &Console<'_>) -> Result<Answer, Failure> {
     let more = members.len() as u64 > PAGE;
     members.truncate(PAGE_LEN);
     let next = members.last().filter(|_| more).map(|m| m.user_id.clone());
-    let page = RoomPage { chrome: c.chrome("rooms"), room: room_row(&room), members, next };
-    Answer::page(&page)
+    let status = refused.as_ref().map_or(hyper::StatusCode::OK, |e| e.body(Style::Native).0);
+    let error = refused.map(|e| e.message());
+    let page = RoomPage { chrome: c.chrome("rooms"), error, room: room_row(&room), members, next };
+    Answer::with_status(status, &page)
 }
 
 /// The user a form names: by id, userName or email.
@@ -134,7 +145,9 @@ fn find_user(txn: &impl crate::store::Tx, tenant: Uuid, who: &str) -> crate::sto
             return Ok(u.id);
         }
     }
-    Err(crate::store::Error::not_found("user"))
+    Err(crate::store::Error::invalid(format!(
+        "no user is {who:?}: name one by userName, email or id"
+    )))
 }
 
 fn record(
@@ -155,15 +168,21 @@ pub async fn add_member(c: &Console<'_>) -> Result<Answer, Failure> {
     let who = c.form().get("user").ok_or(ApiError::bad_request("name a user"))?.to_owned();
     let tx = c.form().get("tx_permission") == Some("true");
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
-    c.ctx
+    let added = c
+        .ctx
         .write(move |txn| {
             let user = find_user(txn, tenant, &who)?;
             rooms::add_member(txn, tenant, room, user, Some(tx), Eligible::Active, now)?;
             let field = Field::set("tx_permission", tx);
             record(txn, (tenant, &actor, now), "room.member_added", room, user, field)
         })
-        .await?;
-    c.back(&format!("/rooms/{room}"))
+        .await;
+    match added {
+        Ok(()) => c.back(&format!("/rooms/{room}")),
+        // The form's own mistakes (an unknown or inactive user) are shown beside it.
+        Err(e) if e.body(Style::Native).0.is_client_error() => show_with(c, Some(e)).await,
+        Err(e) => Err(Failure::Api(e)),
+    }
 }
 
 pub async fn set_tx(c: &Console<'_>) -> Result<Answer, Failure> {

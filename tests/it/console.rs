@@ -405,6 +405,11 @@ fn the_console_in_a_real_browser() {
         // Create a key with two scopes; its secret is shown once.
         click(&c, "nav a[href='/console/keys']").await;
         see(&c, "Create a key").await;
+        // An error a form meets is shown beside it, with JavaScript on (htmx swaps the 400 in).
+        fill(&c, "#description", "No scope").await;
+        click(&c, "#create-submit").await;
+        see(&c, "choose at least one scope").await;
+        assert!(c.find(Locator::Css("#form-error")).await.is_ok());
         fill(&c, "#description", "Browser key").await;
         click(&c, "input[name='scope'][value='usage']").await;
         click(&c, "input[name='scope'][value='api:users:read']").await;
@@ -466,6 +471,10 @@ fn the_console_in_a_real_browser() {
         click(&c, "nav a[href='/console/rooms']").await;
         click(&c, &format!("a[href='/console/rooms/{room}']")).await;
         see(&c, "Add a member").await;
+        fill(&c, "#user", "nobody@example.com").await;
+        click(&c, "#add-member button").await;
+        see(&c, "no user is").await;
+        shot(&c, "room-error").await;
         fill(&c, "#user", "user0@example.com").await;
         click(&c, "input[name='tx_permission']").await;
         click(&c, "#add-member button").await;
@@ -552,4 +561,24 @@ fn one_tenants_sign_ins_never_sign_another_tenants_admins_out() {
     }
     assert_eq!(quiet.get("/console/keys").status, 200, "the other tenant's admin is signed in");
     assert_eq!(first.get("/console/keys").status, 303, "the churning key's oldest session closed");
+}
+
+/// Without JavaScript a refused form answers its page again, the error beside the form, in the
+/// error's status (the browser test checks the same with htmx).
+#[test]
+fn form_errors_are_shown_beside_the_form_without_javascript() {
+    let (s, root) = Server::keyed();
+    let room = s.cli_line("room create --tenant default Hangar")["id"].as_str().unwrap().to_owned();
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &root).status, 303);
+    let keys = b.get("/console/keys");
+    let csrf = Browserless::csrf(&keys);
+    let r = b.send("POST", "/console/keys", &[("description", "none"), ("csrf", &csrf)]);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("id=\"form-error\"") && r.body.contains("choose at least one scope"));
+    let path = format!("/console/rooms/{room}/members");
+    let r = b.send("POST", &path, &[("user", "nobody@example.com"), ("csrf", &csrf)]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("id=\"form-error\"") && r.body.contains("no user is"), "{}", r.body);
+    assert!(r.body.contains("id=\"add-member\""), "the form is there to try again");
 }
