@@ -12,6 +12,9 @@ use uuid::Uuid;
 pub struct Session {
     pub key_id: Uuid,
     pub tenant: Uuid,
+    /// Opened by a `console login` link: the server admin's authority (keys made here may be
+    /// permanent), on a key of its own that logging out revokes.
+    pub by_link: bool,
     /// Sent back with every state-changing request (a form field or `X-CSRF-Token`).
     pub csrf: String,
     last_seen: i64,
@@ -84,13 +87,12 @@ impl Sessions {
     /// Opens a session for `key_id` of `tenant`, making room within `limits`.
     pub fn open(
         &self,
-        key_id: Uuid,
-        tenant: Uuid,
+        (key_id, tenant, by_link): (Uuid, Uuid, bool),
         now: i64,
         limits: Limits,
     ) -> Result<(String, Session), String> {
         let (id, csrf) = (token()?, token()?);
-        let session = Session { key_id, tenant, csrf, last_seen: now };
+        let session = Session { key_id, tenant, by_link, csrf, last_seen: now };
         let mut inner = self.inner.lock();
         while let Some(victim) = inner.making_room(key_id, tenant, limits) {
             inner.sessions.remove(&victim);
@@ -158,7 +160,7 @@ mod tests {
         let s = Sessions::default();
         let key = Uuid::now_v7();
         let limits = Limits { total: 10, per_tenant: 10, per_key: 10 };
-        let (id, opened) = s.open(key, Uuid::now_v7(), 0, limits).unwrap();
+        let (id, opened) = s.open((key, Uuid::now_v7(), false), 0, limits).unwrap();
         assert_eq!(s.get(&id, 1_000, 5_000).unwrap().csrf, opened.csrf);
         // Used at 1 s, so still open at 5.9 s; idle past 5 s after that, closed.
         assert!(s.get(&id, 5_900, 5_000).is_some());
@@ -177,9 +179,9 @@ mod tests {
         let s = Sessions::default();
         let (a, b, t) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let limits = Limits { total: 2, per_tenant: 2, per_key: 2 };
-        let (first, _) = s.open(a, t, 0, limits).unwrap();
-        let (second, _) = s.open(b, t, 1, limits).unwrap();
-        let (third, _) = s.open(b, t, 2, limits).unwrap();
+        let (first, _) = s.open((a, t, false), 0, limits).unwrap();
+        let (second, _) = s.open((b, t, false), 1, limits).unwrap();
+        let (third, _) = s.open((b, t, false), 2, limits).unwrap();
         assert!(s.get(&first, 3, 1_000).is_none());
         assert_eq!(s.count(), 2);
         s.close_for_key(b);
@@ -191,17 +193,17 @@ mod tests {
         let s = Sessions::default();
         let limits = Limits { total: 10, per_tenant: 4, per_key: 2 };
         let (quiet, busy) = (Uuid::now_v7(), Uuid::now_v7());
-        let (kept, _) = s.open(Uuid::now_v7(), quiet, 0, limits).unwrap();
+        let (kept, _) = s.open((Uuid::now_v7(), quiet, false), 0, limits).unwrap();
         // The busy tenant's keys sign in over and over: at most 2 a key, 4 for the tenant.
         let keys: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
         for (i, at) in (1..100).enumerate() {
-            s.open(keys[i % 3], busy, at, limits).unwrap();
+            s.open((keys[i % 3], busy, false), at, limits).unwrap();
         }
         assert!(s.get(&kept, 100, 1_000_000).is_some(), "the quiet tenant's session stays");
         assert_eq!(s.count(), 5);
         // At the total bound the largest tenant gives way, not the one signing in.
         let limits = Limits { total: 5, per_tenant: 4, per_key: 2 };
-        let (third, _) = s.open(Uuid::now_v7(), Uuid::now_v7(), 200, limits).unwrap();
+        let (third, _) = s.open((Uuid::now_v7(), Uuid::now_v7(), false), 200, limits).unwrap();
         assert!(s.get(&kept, 201, 1_000_000).is_some() && s.get(&third, 201, 1_000_000).is_some());
         assert_eq!(s.count(), 5);
     }

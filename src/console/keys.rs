@@ -35,13 +35,8 @@ pub struct ScopeChoice {
 }
 
 /// The expiry choices offered on create.
-pub const EXPIRIES: &[(&str, &str)] = &[
-    ("", "Never (or when your key expires)"),
-    ("7d", "7 days"),
-    ("30d", "30 days"),
-    ("90d", "90 days"),
-    ("365d", "1 year"),
-];
+pub const EXPIRIES: &[(&str, &str)] =
+    &[("", "Never"), ("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"), ("365d", "1 year")];
 
 #[derive(Template)]
 #[template(path = "console/keys.html")]
@@ -52,6 +47,8 @@ struct KeysPage {
     expiries: &'static [(&'static str, &'static str)],
     notice: Option<&'static str>,
     error: Option<String>,
+    /// When keys made here expire at the latest (the session key's expiry), if they must.
+    bound: Option<String>,
 }
 
 #[derive(Template)]
@@ -117,6 +114,7 @@ pub async fn list(c: &Console<'_>, error: Option<(StatusCode, String)>) -> Resul
         expiries: EXPIRIES,
         notice,
         error,
+        bound: c.grant_bound().map(|at| when(Some(at))),
     };
     Answer::with_status(status, &page)
 }
@@ -152,7 +150,10 @@ async fn issue(c: &Console<'_>) -> Result<Answer, ApiError> {
         Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
         None => None,
     };
-    let expires_at = grant::life(key, expires_at)?;
+    let expires_at = match c.grant_bound() {
+        Some(_) => grant::life(key, expires_at)?,
+        None => expires_at,
+    };
     let description = form.get("description").unwrap_or_default();
     let app = &c.ctx.state.app;
     let issued =
@@ -201,13 +202,15 @@ async fn renew(c: &Console<'_>) -> Result<Answer, ApiError> {
     let old = app.tenant_key(c.ctx.tenant, id).await?;
     let key = c.key();
     grant::scopes(key, ScopeSet::from_stored(&old.scopes))?;
-    grant::life(key, old.expires_at)?;
+    if c.grant_bound().is_some() {
+        grant::life(key, old.expires_at)?;
+    }
     let now = now_ms();
     let old_expires_at = match c.form().get("expire_old_in") {
         Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
         None => None,
     };
-    let issued = app.rotate_key(id, key.expires_at, old_expires_at, &c.ctx.actor()).await?;
+    let issued = app.rotate_key(id, c.grant_bound(), old_expires_at, &c.ctx.actor()).await?;
     let old = app.tenant_key(c.ctx.tenant, id).await?;
     let page = SecretPage {
         chrome: c.chrome("keys"),

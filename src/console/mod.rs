@@ -113,11 +113,19 @@ pub struct Console<'a> {
     ctx: Ctx<'a>,
     session_id: String,
     csrf: String,
+    /// Opened by a `console login` link (see `Session::by_link`).
+    by_link: bool,
 }
 
 impl Console<'_> {
     fn key(&self) -> &Arc<KeyState> {
         &self.ctx.caller.key
+    }
+
+    /// The latest expiry a key made or rotated here may have: the session key's, unless the
+    /// session came from a `console login` link (the server admin's authority, as the CLI's).
+    fn grant_bound(&self) -> Option<i64> {
+        if self.by_link { None } else { self.key().expires_at }
     }
 
     fn chrome(&self, at: &'static str) -> Chrome {
@@ -257,9 +265,9 @@ async fn signed_in(req: &Request<'_>, page: Page) -> Served {
         parts: req.parts,
         tenant_slug: req.tenant_slug,
     };
-    let c = Console { req, ctx, session_id, csrf: session.csrf };
+    let c = Console { req, ctx, session_id, csrf: session.csrf, by_link: session.by_link };
     let (answer, cookies) = match page {
-        Page::Logout => session::logout(&c),
+        Page::Logout => session::logout(&c).await,
         page => match page.scope().filter(|s| !key.scopes.contains(*s)) {
             // The page its key may not see says which scope it lacks, and shows nothing else.
             Some(lacking) => {

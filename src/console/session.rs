@@ -129,7 +129,8 @@ pub async fn link(req: &Request<'_>) -> Answered {
 async fn open(req: &Request<'_>, key: Arc<KeyState>, action: &'static str) -> Answered {
     let (state, now) = (req.state, now_ms());
     let limits = state.settings.console.sessions;
-    let Ok((id, _)) = state.app.sessions.open(key.id, key.tenant.id, now, limits) else {
+    let by_link = action == "console.signed_in_by_link";
+    let Ok((id, _)) = state.app.sessions.open((key.id, key.tenant.id, by_link), now, limits) else {
         return failed(ApiError::Internal);
     };
     let (tenant, target) = (key.tenant.id, key.id.to_string());
@@ -154,8 +155,15 @@ async fn open(req: &Request<'_>, key: Arc<KeyState>, action: &'static str) -> An
 }
 
 /// `POST /console/logout`.
-pub fn logout(c: &Console<'_>) -> Answered {
-    c.req.state.app.sessions.close(&c.session_id);
+pub async fn logout(c: &Console<'_>) -> Answered {
+    let app = &c.req.state.app;
+    app.sessions.close(&c.session_id);
+    // A link session's all-scopes key is not left behind.
+    if c.by_link
+        && let Err(e) = app.revoke_key(c.key().id, &c.ctx.actor()).await
+    {
+        return failed(e.into());
+    }
     let cookies = vec![cookie(SESSION_COOKIE, "", Some(0), c.req.secure())];
     (Ok(Answer::SeeOther(format!("{}/login", c.req.base))), cookies)
 }

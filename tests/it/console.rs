@@ -260,6 +260,55 @@ fn a_sign_in_link_works_once_and_its_key_ends_the_session() {
     assert_eq!(err["code"], "SERVER_NOT_RUNNING", "{err}");
 }
 
+/// A link session has the server admin's authority: a key made there with "Never" never
+/// expires, and logging out revokes the link's all-scopes key. A session signed in with a key
+/// that expires says so before a key is made, and the secret page shows the resulting expiry.
+#[test]
+fn a_link_session_makes_permanent_keys_and_leaves_no_key_behind() {
+    let (s, root) = Server::keyed();
+    let link = s.cli_line("console login --tenant default");
+    let path = link["url"].as_str().unwrap().strip_prefix(&format!("http://{}", s.addr)).unwrap();
+    let path = path.to_owned();
+    let mut b = Browserless::new(&s);
+    let csrf = Browserless::csrf(&b.get(&path));
+    assert_eq!(b.send("POST", &path, &[("csrf", &csrf)]).status, 303);
+    let keys = b.get("/console/keys");
+    assert!(!keys.body.contains("id=\"expiry-bound\""), "a link session has no bound");
+    let csrf = Browserless::csrf(&keys);
+    let made =
+        [("description", "forever"), ("scope", "usage"), ("expires_in", ""), ("csrf", &csrf)];
+    let r = b.send("POST", "/console/keys", &made);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.contains("It expires never."), "{}", r.body);
+    let listed = s.get("/api-keys", Some(&root)).json();
+    let find = |description: &str| -> Value {
+        let all = listed["keys"].as_array().unwrap();
+        all.iter().find(|k| k["description"] == description).unwrap().clone()
+    };
+    assert_eq!(find("forever")["expires_at"], Value::Null);
+    let link_key = find("console sign-in link")["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(b.send("POST", "/console/logout", &[("csrf", &csrf)]).status, 303);
+    let after = s.get(&format!("/api-keys/{link_key}"), Some(&root)).json();
+    assert_eq!(after["status"], "revoked", "{after}");
+
+    // Signed in with a key that expires: the form says by when, and "Never" means that.
+    let made = s.cli_line("key create --tenant default --scope api_keys.manage --expires-in 1h");
+    let bounded = made["secret"].as_str().unwrap().to_owned();
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &bounded).status, 303);
+    let keys = b.get("/console/keys");
+    assert!(keys.body.contains("id=\"expiry-bound\""), "{}", keys.body);
+    let csrf = Browserless::csrf(&keys);
+    let form = [("description", "bounded"), ("scope", "api_keys.manage"), ("csrf", &csrf)];
+    let r = b.send("POST", "/console/keys", &form);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(!r.body.contains("It expires never."), "{}", r.body);
+    let listed = s.get("/api-keys", Some(&root)).json();
+    let bounded_key =
+        listed["keys"].as_array().unwrap().iter().find(|k| k["description"] == "bounded");
+    assert_eq!(bounded_key.unwrap()["expires_at"], made["expires_at"]);
+}
+
 // --- In a real browser -------------------------------------------------------------------
 
 /// chromedriver on a free port, stopped when dropped.
