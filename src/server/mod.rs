@@ -155,8 +155,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     }
     let bootstrap = if opts.bootstrap {
         let created = app.bootstrap().await.map_err(|e| e.to_string())?;
-        if let Some((_, issued)) = &created {
-            write_secret_file(&opts.data_dir.join(INITIAL_KEY_FILE), &issued.secret)?;
+        match &created {
+            Some((_, issued)) => {
+                write_secret_file(&opts.data_dir.join(INITIAL_KEY_FILE), &issued.secret)?;
+            }
+            None => warn_if_the_key_file_is_lost(&app, &opts.data_dir).await,
         }
         created
     } else {
@@ -363,15 +366,45 @@ fn bind_private_socket(path: &Path) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
+/// Writes the bootstrap key's secret, durably (the file, then its directory) before it is
+/// announced: the key itself is durable, and the store is never bootstrapped again, so a file
+/// lost at a power loss would be the operator's only copy gone.
 fn write_secret_file(path: &Path, secret: &str) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     let _ = std::fs::remove_file(path);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    writeln!(file, "{secret}").map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(failed)?;
+    writeln!(file, "{secret}").and_then(|()| file.sync_all()).map_err(failed)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
+}
+
+/// At a start that did not bootstrap: if `initial-api-key` is there but empty, or gone while the
+/// bootstrap key is still the only key of the only tenant, the operator may hold no key at all:
+/// say so, and how to make one.
+async fn warn_if_the_key_file_is_lost(app: &App, data_dir: &Path) {
+    let file = data_dir.join(INITIAL_KEY_FILE);
+    let empty = std::fs::read_to_string(&file).is_ok_and(|s| s.trim().is_empty());
+    let tenants = app.store.read(crate::store::tenants::list).await.unwrap_or_default();
+    let only_bootstrap = match tenants.as_slice() {
+        [only] => app.keys(&only.slug).await.is_ok_and(|(_, keys)| {
+            keys.len() == 1 && keys.iter().all(|k| k.description.starts_with("bootstrap key"))
+        }),
+        _ => false,
+    };
+    if empty || (!file.exists() && only_bootstrap) {
+        tracing::warn!(file = %file.display(), "the bootstrap key's file is empty or missing");
+        say!(
+            "{} is empty or missing, and its key is not shown again. If you hold no key, make \
+             one: whoot-mgmt key create --tenant default --scope all --data-dir {}",
+            file.display(),
+            data_dir.display()
+        );
+    }
 }

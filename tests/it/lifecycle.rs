@@ -194,3 +194,25 @@ fn sigterm_right_after_start_is_a_clean_stop() {
         assert!(s.stop(), "round {round}: the server did not exit cleanly");
     }
 }
+
+/// The bootstrap key's file, emptied (as a power loss could leave an unsynced one): the next
+/// start says so and how to make a key; the file is written durably in the first place.
+#[test]
+fn a_start_says_when_the_bootstrap_keys_file_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = crate::harness::Server::start_in(&data, &[]);
+    let key = s.root_key();
+    assert!(key.starts_with("wh_live_"));
+    assert!(s.stop());
+    std::fs::write(data.join("initial-api-key"), "").unwrap();
+    let s = crate::harness::Server::start_in(&data, &[]);
+    assert!(s.stdout.contains("is empty or missing"), "{}", s.stdout);
+    assert!(s.stdout.contains("whoot-mgmt key create --tenant default --scope all"));
+    assert_eq!(s.get("/me", Some(&key)).status, 200, "the key itself was never lost");
+    assert!(s.stop());
+    std::fs::remove_file(data.join("initial-api-key")).unwrap();
+    let s = crate::harness::Server::start_in(&data, &[]);
+    assert!(s.stdout.contains("is empty or missing"), "{}", s.stdout);
+    assert!(s.stop());
+}
