@@ -38,6 +38,7 @@ contents="$(dpkg-deb -c "$deb")"
 echo "$contents"
 for path in ./usr/bin/whoot-mgmt ./etc/whoot-mgmt/config.toml \
     ./usr/share/doc/whoot-mgmt/config.example.toml ./usr/share/doc/whoot-mgmt/README.md \
+    ./usr/share/doc/whoot-mgmt/docs/operating.md ./usr/share/doc/whoot-mgmt/docs/design/store-log.md \
     ./usr/share/man/man1/whoot-mgmt.1.gz ./usr/share/man/man1/whoot-mgmt-key-create.1.gz \
     ./usr/share/bash-completion/completions/whoot-mgmt ./usr/share/zsh/vendor-completions/_whoot-mgmt \
     ./usr/share/fish/vendor_completions.d/whoot-mgmt.fish \

@@ -227,7 +227,8 @@ pub(super) fn plan(log: Option<&[u8]>, durable: Durable) -> Plan<'_> {
         pages().filter(|(_, (r, _))| r.of(durable.store)).filter_map(|(_, (r, _))| r.epoch).max();
     let mut out =
         Plan { records: Vec::new(), end: 0, loss: None, top_epoch: top_epoch.unwrap_or(0) };
-    let lost = |why: String, to: Option<u64>| Some(Loss { why, from: durable.seq + 1, to });
+    let lost =
+        |why: String, to: Option<u64>| Some(Loss { why, from: durable.seq.saturating_add(1), to });
     // Another store's records are never this one's history, whatever its state.
     if let Some((first, _)) = parse(bytes)
         && first.store.is_some_and(|id| Some(id) != durable.store)
@@ -280,7 +281,8 @@ pub(super) fn plan(log: Option<&[u8]>, durable: Durable) -> Plan<'_> {
         );
         return out;
     }
-    let (mut at, mut expect) = (page_up(header_len).unwrap_or(usize::MAX), durable.seq + 1);
+    let (mut at, mut expect) =
+        (page_up(header_len).unwrap_or(usize::MAX), durable.seq.saturating_add(1));
     while let Some((r, len)) = bytes
         .get(at..)
         .and_then(parse)
@@ -300,7 +302,7 @@ pub(super) fn plan(log: Option<&[u8]>, durable: Durable) -> Plan<'_> {
         }
         out.records.push(r);
         at = page_up(at + len).unwrap_or(usize::MAX);
-        expect += 1;
+        expect = expect.saturating_add(1);
     }
     out.end = at.min(bytes.len());
     // Past the chain's end nothing of its round may verify: only the last append can be torn.
@@ -342,7 +344,7 @@ fn older_format(bytes: &[u8], durable: Durable) -> Option<Loss> {
              without rounds), which this build does not replay: start the build that wrote it \
              once and stop it cleanly before changing versions."
         ),
-        from: durable.seq + 1,
+        from: durable.seq.saturating_add(1),
         to: None,
     })
 }
@@ -368,7 +370,7 @@ fn headless(bytes: &[u8], durable: Durable, epoch: u64) -> Option<Loss> {
                 "The store's log ({LOG_FILE}) is damaged: its first record does not verify, but \
                  later writes of the same round do."
             ),
-            from: durable.seq + 1,
+            from: durable.seq.saturating_add(1),
             to: Some(top),
         });
     }
@@ -385,7 +387,7 @@ fn headless(bytes: &[u8], durable: Durable, epoch: u64) -> Option<Loss> {
                 "The store's log ({LOG_FILE}) was emptied, cut or replaced: it lacks the records \
                  the store file expects after its last checkpoint."
             ),
-            from: durable.seq + 1,
+            from: durable.seq.saturating_add(1),
             to: None,
         }),
     }
@@ -397,7 +399,7 @@ fn newer(durable: Durable) -> Option<Loss> {
             "The store's log ({LOG_FILE}) is newer than the store file (was the file replaced by \
              an older copy? copy a data directory only with `whoot-mgmt backup`)."
         ),
-        from: durable.seq + 1,
+        from: durable.seq.saturating_add(1),
         to: None,
     })
 }
@@ -519,7 +521,7 @@ impl Log {
             replayed.loss = Some(loss);
         }
         let last = plan.records.last().map_or(durable.seq, |r| r.seq);
-        let epoch = durable.epoch.unwrap_or(0).max(plan.top_epoch) + 1;
+        let epoch = durable.epoch.unwrap_or(0).max(plan.top_epoch).saturating_add(1);
         self.store = durable.store.unwrap_or(self.store);
         // With nothing to replay the log's old contents are not needed: its new header goes
         // first, so a crash before the commit finds it (see `headless`).
@@ -641,7 +643,7 @@ impl Log {
         self.epoch = epoch;
         self.at = header.len() as u64;
         self.last_at = None;
-        self.next_seq = last + 1;
+        self.next_seq = last.saturating_add(1);
         Ok(())
     }
 
@@ -650,7 +652,7 @@ impl Log {
     /// `checkpointed` (or nothing more, after a clean stop).
     pub(super) fn note_round(&self, txn: &redb::WriteTransaction, clean: bool) -> Result<()> {
         let mut meta = txn.open_table(META)?;
-        meta.insert(META_WAL_EPOCH, self.epoch + 1)?;
+        meta.insert(META_WAL_EPOCH, self.epoch.saturating_add(1))?;
         meta.insert(META_WAL_CLEAN, u64::from(clean))?;
         Ok(())
     }
@@ -659,7 +661,7 @@ impl Log {
     /// log's start. An error leaves the log without it: the writer then stops writes until it
     /// has reopened the store and replayed.
     pub(super) fn checkpointed(&mut self) -> Result<()> {
-        self.begin_round(self.epoch + 1, self.next_seq.saturating_sub(1))
+        self.begin_round(self.epoch.saturating_add(1), self.next_seq.saturating_sub(1))
     }
 
     /// Appends a batch's writes, on pages of their own, and waits until they are on the disk.
@@ -676,7 +678,7 @@ impl Log {
         }
         self.last_at = Some(at);
         self.at = at + record.len() as u64;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         Ok(())
     }
 

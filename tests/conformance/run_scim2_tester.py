@@ -12,7 +12,7 @@ from scim2_tester import Status, check_server
 
 FAILING = {Status.ERROR, Status.CRITICAL}
 
-# Checks we believe are wrong about the RFC (README, "SCIM conformance"): (resource type, check,
+# Checks we believe are wrong about the RFC (docs/architecture.md, "SCIM conformance"): (resource type, check,
 # attribute named in the failure) -> why. They print as DISPUTED with the reason and do not fail
 # the run; every other failure does.
 MEMBERS_DISPLAY = (

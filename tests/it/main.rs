@@ -13,6 +13,7 @@ mod connections;
 mod console;
 mod cursors;
 mod disk_full;
+mod docs;
 mod events;
 mod filter_props;
 mod fuzz;
