@@ -279,11 +279,31 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(json!({"entries": entries, "next_after": next_after}))
         }
         Request::Status => {
-            let status = app.store.read(store::status).await?;
             let last =
                 app.store.writer_stats().last_commit_at.load(std::sync::atomic::Ordering::Relaxed);
             let age = (last > 0).then(|| now_ms().saturating_sub(last));
-            Ok(status_json(&status, app.store.path(), true, age))
+            // While the store is being reopened after a failed write, its counts cannot be read:
+            // the status says what it knows instead of failing.
+            let mut answer = match app.store.read(store::status).await {
+                Ok(status) => status_json(&status, app.store.path(), true, age),
+                Err(e) if e.is_io() => json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "server_running": true,
+                    "store_file": app.store.path(),
+                    "last_commit_age_ms": age,
+                    "unreadable": e.to_string(),
+                }),
+                Err(e) => return Err(e),
+            };
+            if let Some((since, free)) = app.store.refusing_writes() {
+                crate::repr::input::set_field(
+                    &mut answer,
+                    "writes_refused_since",
+                    json!(crate::time::format_ms(since)),
+                );
+                crate::repr::input::set_field(&mut answer, "disk_free_bytes", json!(free));
+            }
+            Ok(answer)
         }
         Request::Check => {
             let report = app.store.read(store::check::run).await?;

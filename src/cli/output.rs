@@ -43,6 +43,19 @@ pub fn human(request: &Request, answer: &Value) -> String {
                 None => "-".into(),
             };
             let _ = writeln!(out, "  last commit: {age}");
+            if let Some(since) = a["writes_refused_since"].as_str() {
+                let free = a["disk_free_bytes"]
+                    .as_u64()
+                    .map_or("? MB".into(), |b| format!("{} MB", b / 1_000_000));
+                let _ = writeln!(
+                    out,
+                    "  writes refused since {since} (disk full?) at {}, {free} free",
+                    s(&a["store_file"])
+                );
+            }
+            if let Some(why) = a["unreadable"].as_str() {
+                let _ = writeln!(out, "  the store cannot be read now: {why}");
+            }
         }
         Request::UserList { .. } => user_table(&mut out, answer["users"].as_array()),
         Request::ConsoleLogin { .. } => {

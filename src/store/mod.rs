@@ -162,6 +162,8 @@ pub(crate) struct Handle {
     /// they can fail (reads go on, the file stays healthy), until the space is back.
     low_space: std::sync::atomic::AtomicBool,
     disk_reserve: AtomicU64,
+    /// Unix ms since when writes are refused (full disk, failed write); 0 while they are not.
+    refused_since: std::sync::atomic::AtomicI64,
     /// Commits between checkpoints, and the idle time (ms) before one (`Store::set_checkpoints`).
     checkpoint_every: AtomicU64,
     checkpoint_idle_ms: AtomicU64,
@@ -179,6 +181,25 @@ impl Handle {
         self.writable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Keeps `refused_since` in step with `writable` and `low_space`.
+    fn note_refusals(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let refusing = !self.writable() || self.low_space.load(Relaxed);
+        match refusing {
+            true => {
+                let _ =
+                    self.refused_since.compare_exchange(0, crate::time::now_ms(), Relaxed, Relaxed);
+            }
+            false => self.refused_since.store(0, Relaxed),
+        }
+    }
+
+    /// Writes stop or resume (the writer's view of the disk).
+    pub(crate) fn set_writable(&self, writable: bool) {
+        self.writable.store(writable, std::sync::atomic::Ordering::Relaxed);
+        self.note_refusals();
+    }
+
     /// The data directory's free bytes, if the file system says.
     fn free_bytes(&self) -> Option<u64> {
         let dir =
@@ -194,6 +215,7 @@ impl Handle {
         let reserve = self.disk_reserve.load(Relaxed);
         let short = self.free_bytes().filter(|&free| free < reserve);
         self.low_space.store(short.is_some(), Relaxed);
+        self.note_refusals();
         match short {
             Some(free) => Err((free, reserve)),
             None => Ok(()),
@@ -303,6 +325,7 @@ impl Store {
             writable: std::sync::atomic::AtomicBool::new(true),
             low_space: std::sync::atomic::AtomicBool::new(false),
             disk_reserve: AtomicU64::new(DEFAULT_DISK_RESERVE),
+            refused_since: std::sync::atomic::AtomicI64::new(0),
             checkpoint_every: AtomicU64::new(DEFAULT_CHECKPOINT_EVERY),
             checkpoint_idle_ms: AtomicU64::new(DEFAULT_CHECKPOINT_IDLE_MS),
         });
@@ -331,6 +354,13 @@ impl Store {
     pub fn writable(&self) -> bool {
         let low = self.inner.handle.low_space.load(std::sync::atomic::Ordering::Relaxed);
         self.inner.handle.writable() && !low
+    }
+
+    /// Since when writes are refused (unix ms), and the data directory's free bytes, for
+    /// `status`: None while writes are taken.
+    pub fn refusing_writes(&self) -> Option<(i64, Option<u64>)> {
+        let since = self.inner.handle.refused_since.load(std::sync::atomic::Ordering::Relaxed);
+        (since > 0 && !self.writable()).then(|| (since, self.inner.handle.free_bytes()))
     }
 
     /// Free disk space (bytes) below which writes are refused before they can fail, so the

@@ -205,7 +205,7 @@ impl Writer {
                 if recover(&self.handle, &mut self.log) {
                     tracing::info!("the disk takes writes again; the store is writable");
                     self.since_checkpoint = 0;
-                    self.handle.writable.store(true, Ordering::Relaxed);
+                    self.handle.set_writable(true);
                     continue;
                 }
             }
@@ -223,13 +223,7 @@ impl Writer {
         if self.since_checkpoint == 0 || !self.handle.writable() {
             return;
         }
-        let log = &self.log;
-        let done = self.handle.get().and_then(|db| {
-            let txn = db.begin_write()?;
-            log.note_round(&txn, false)?;
-            Ok(txn.commit()?)
-        });
-        match done {
+        match self.commit_round(false) {
             Ok(()) => {
                 self.since_checkpoint = 0;
                 if let Err(e) = self.log.checkpointed() {
@@ -246,20 +240,22 @@ impl Writer {
         if !self.handle.writable() {
             return;
         }
-        let log = &self.log;
-        let done = self.handle.get().and_then(|db| {
-            let txn = db.begin_write()?;
-            log.note_round(&txn, true)?;
-            Ok(txn.commit()?)
-        });
-        if let Err(e) = done {
+        if let Err(e) = self.commit_round(true) {
             // The log still holds every commit: the next start replays them.
             tracing::warn!(error = %e, "closing the store cleanly failed");
         }
     }
 
+    /// One durable commit that ends the log's round (`clean`: and needs no log after it).
+    fn commit_round(&self, clean: bool) -> Result<()> {
+        let db = self.handle.get()?;
+        let txn = db.begin_write()?;
+        self.log.note_round(&txn, clean)?;
+        Ok(txn.commit()?)
+    }
+
     fn stop_writes(&self, e: &Error) {
-        self.handle.writable.store(false, Ordering::Relaxed);
+        self.handle.set_writable(false);
         tracing::error!(
             error = %e,
             "the disk refused a write; writes answer 503 until the store is reopened"

@@ -90,6 +90,14 @@ fn under_the_reserve_writes_stop_reads_go_on_and_writes_resume_when_space_is_fre
     }
     assert_eq!(writes_refused, 100);
     assert_eq!(s.get("/readyz", None).status, 503);
+    // The admin's read-only commands keep working, and `status` says what is wrong.
+    let status = s.cli_json(&["status"]);
+    assert!(status["writes_refused_since"].is_string(), "{status}");
+    assert!(status["disk_free_bytes"].as_u64().unwrap() < 2 << 20, "{status}");
+    assert_eq!(status["users"], 1);
+    let human = String::from_utf8(s.cli(&["status"]).stdout).unwrap();
+    assert!(human.contains("writes refused since") && human.contains("disk full?"), "{human}");
+    assert_eq!(s.cli_json(&["tenant", "list"])["tenants"].as_array().map(Vec::len), Some(1));
 
     // 4 MiB back: writes resume by themselves, within seconds.
     let len = std::fs::metadata(&ballast).unwrap().len();
@@ -109,6 +117,7 @@ fn under_the_reserve_writes_stop_reads_go_on_and_writes_resume_when_space_is_fre
     assert_eq!(r.status, 201, "{}", r.body);
     let total = s.get("/users?limit=1", Some(&key)).json()["total"].as_u64().unwrap();
     assert_eq!(total, 2, "the refused writes changed nothing");
+    assert!(s.cli_json(&["status"]).get("writes_refused_since").is_none());
     assert!(s.stop());
     let report = crate::harness::cli_json_in(&data, &["check"]);
     assert_eq!(report["problems"], json!([]));
