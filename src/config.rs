@@ -355,6 +355,29 @@ pub fn example() -> String {
     out
 }
 
+/// Every setting as a Markdown table (key, variable, flag, default, meaning): the one in
+/// docs/operating.md, which a test keeps equal to this.
+pub fn markdown_table() -> String {
+    let mut out =
+        String::from("| key | variable | flag | default | meaning |\n|---|---|---|---|---|\n");
+    for key in KEYS {
+        let default = match one_line(key.default).as_str() {
+            "\"\"" | "[]" => "empty".to_owned(),
+            d => format!("`{}`", d.trim_matches('"')),
+        };
+        let scope = if key.global { "" } else { " (serve)" };
+        let help = one_line(key.help).replace('|', "\\|");
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}`{scope} | {default} | {help} |",
+            key.name,
+            key.env,
+            key.flag()
+        );
+    }
+    out
+}
+
 /// A default as written in the source (`stringify!` may break a long one over lines).
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -117,6 +117,9 @@ enum ConfigCommand {
         /// The file the Debian package installs: `data_dir` set to /var/lib/whoot-mgmt.
         #[arg(long)]
         packaged: bool,
+        /// Every setting as a Markdown table instead (the one in docs/operating.md).
+        #[arg(long, conflicts_with = "packaged")]
+        markdown: bool,
     },
     /// Print the settings `serve` would use, after flags, variables and the config file.
     Show(Box<ServeArgs>),
@@ -282,7 +285,11 @@ enum KeyCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Config(ConfigCommand::Example { packaged }) => {
+        Command::Config(ConfigCommand::Example { markdown: true, .. }) => {
+            print!("{}", config::markdown_table());
+            return ExitCode::SUCCESS;
+        }
+        Command::Config(ConfigCommand::Example { packaged, .. }) => {
             print!("{}", config::example_for(packaged));
             return ExitCode::SUCCESS;
         }

@@ -114,3 +114,23 @@ fn the_readme_is_short_and_the_docs_speak_of_the_product_not_its_history() {
         }
     }
 }
+
+/// The settings table in docs/operating.md is the one the binary generates from `settings!`.
+#[test]
+fn the_settings_table_is_generated_from_the_settings() {
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["config", "example", "--markdown"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/operating.md")).unwrap();
+    let begin = page.find("<!-- settings:").expect("the table's start marker");
+    let from = begin + page[begin..].find('\n').unwrap() + 1;
+    let to = from + page[from..].find("<!-- end of settings -->").expect("the end marker");
+    assert_eq!(
+        &page[from..to],
+        generated,
+        "docs/operating.md's settings drifted: paste `whoot-mgmt config example --markdown`"
+    );
+}
