@@ -149,10 +149,11 @@ settings! {
             "Milliseconds without writes after which commits the store's log holds are flushed \
              to the store file (a checkpoint).";
         disk_reserve_mb: u64 = 16, env "WHOOT_DISK_RESERVE_MB",
-            "Free space (MiB) kept on the data directory's disk: with less free, writes answer \
-             503 before they could fail, reads go on, and writes resume by themselves once space \
-             is freed. 0: no reserve (a write then meets the full disk, and the store is reopened \
-             to recover, answering reads 503 meanwhile).";
+            "Free space (MiB) kept on the data directory's disk, at most a sixteenth of the \
+             volume: with less free, writes answer 503 before they could fail, reads go on, and \
+             writes resume by themselves once space is freed. 0: no reserve (a write then meets \
+             the full disk, and the store is reopened to recover, answering reads 503 \
+             meanwhile).";
         scan_limit: u64 = 200000, env "WHOOT_SCAN_LIMIT",
             "Most records a SCIM filter or sort that no index serves may examine; past it the list \
              answers 400 tooMany (0 = no limit).";

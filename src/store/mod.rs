@@ -200,20 +200,26 @@ impl Handle {
         self.note_refusals();
     }
 
-    /// The data directory's free bytes, if the file system says.
-    fn free_bytes(&self) -> Option<u64> {
+    /// The data directory's free and total bytes, if the file system says.
+    fn space(&self) -> Option<(u64, u64)> {
         let dir =
             self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let st = rustix::fs::statvfs(dir).ok()?;
-        Some(st.f_bavail.saturating_mul(st.f_frsize))
+        Some((st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize)))
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        self.space().map(|(free, _)| free)
     }
 
     /// Whether the disk has the reserve free (true where it cannot tell), noting the answer for
-    /// `Store::writable`; the free bytes and the reserve when it has not.
+    /// `Store::writable`; the free bytes and the reserve when it has not. The reserve is at most
+    /// a sixteenth of the volume, so a small one can still be written to.
     fn check_space(&self) -> std::result::Result<(), (u64, u64)> {
         use std::sync::atomic::Ordering::Relaxed;
-        let reserve = self.disk_reserve.load(Relaxed);
-        let short = self.free_bytes().filter(|&free| free < reserve);
+        let space = self.space();
+        let reserve = self.disk_reserve.load(Relaxed).min(space.map_or(u64::MAX, |(_, t)| t / 16));
+        let short = space.map(|(free, _)| free).filter(|&free| free < reserve);
         self.low_space.store(short.is_some(), Relaxed);
         self.note_refusals();
         match short {
