@@ -99,6 +99,39 @@ impl Request {
     pub fn may_create_store(&self) -> bool {
         matches!(self, Request::TenantCreate { .. })
     }
+
+    /// `e` as the operator reads it: what was not found is named as they typed it (`tenant acme
+    /// not found`).
+    pub fn message(&self, e: &store::Error) -> String {
+        let store::Error::Refused(store::Refusal::NotFound(what)) = e else { return e.to_string() };
+        let named = match (self, *what) {
+            (
+                Request::TenantShow { slug }
+                | Request::TenantSetSeats { slug, .. }
+                | Request::TenantSetRateLimit { slug, .. },
+                "tenant",
+            ) => slug.clone(),
+            (
+                Request::KeyCreate { tenant, .. }
+                | Request::KeyList { tenant }
+                | Request::UserSetOwner { tenant, .. }
+                | Request::UserList { tenant, .. }
+                | Request::RoomCreate { tenant, .. }
+                | Request::RoomList { tenant }
+                | Request::RoomDelete { tenant, .. }
+                | Request::ConsoleLogin { tenant }
+                | Request::AuditList { tenant, .. },
+                "tenant",
+            ) => tenant.clone(),
+            (Request::KeyRevoke { key_id } | Request::KeyRotate { key_id, .. }, _) => {
+                key_id.to_string()
+            }
+            (Request::UserSetOwner { user_id, .. }, "user") => user_id.to_string(),
+            (Request::RoomDelete { room_id, .. }, "room") => room_id.to_string(),
+            _ => return e.to_string(),
+        };
+        format!("{what} {named} not found")
+    }
 }
 
 /// An admin command's failure: what went wrong, and the stable code the API gives it.

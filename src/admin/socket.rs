@@ -49,12 +49,12 @@ impl Handler for AdminSocket {
             Ok(r) => r,
             Err(e) => return e.into_response(Style::Native),
         };
-        match execute(&self.0, request).await {
+        match execute(&self.0, request.clone()).await {
             Ok(value) => response::json(StatusCode::OK, &value),
             // The API's mapping (status and `code`), with the full message: the operator may
             // see what a storage failure was.
             Err(e) => {
-                let message = e.to_string();
+                let message = request.message(&e);
                 let (status, mut body) = ApiError::from(e).body(Style::Native);
                 crate::repr::input::set_field(&mut body, "error", json!(message));
                 response::json(status, &body)

@@ -181,5 +181,7 @@ pub(super) async fn admin_call(data_dir: &Path, request: Request) -> Result<Valu
         _ => {}
     }
     let app = App::open(data_dir)?;
-    Ok(admin::execute(&app, request).await?)
+    admin::execute(&app, request.clone())
+        .await
+        .map_err(|e| Failed { message: request.message(&e), ..Failed::from(e) })
 }

@@ -233,6 +233,7 @@ enum TenantCommand {
         /// The tenant's slug.
         slug: String,
         /// The new seat (licence) capacity.
+        #[arg(allow_negative_numbers = true, value_parser = seat_count)]
         seats: u32,
     },
     /// Override the per-key rate limit: requests per minute, 0 for unlimited, or `default`.
@@ -399,12 +400,25 @@ fn init_logging(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// A seat capacity: a whole number, 0 or more (a negative one is said so, not taken for a flag).
+fn seat_count(text: &str) -> Result<u32, String> {
+    text.trim().parse::<u32>().map_err(|_| {
+        format!("seats must be a whole number, 0 or more (got {text:?}); 0 admits no active user")
+    })
+}
+
 async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
     let data_dir = config.data_dir.clone();
     let request = match cli.command {
         Command::Serve(args) => return Ok(server::serve(config, !args.no_bootstrap).await?),
         Command::Config(ConfigCommand::Show(_)) => {
-            print!("{}", config::render(&config)?);
+            match cli.json {
+                true => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?
+                ),
+                false => print!("{}", config::render(&config)?),
+            }
             return Ok(());
         }
         Command::Config(ConfigCommand::Example { .. })

@@ -74,7 +74,7 @@ fn json_errors_status_effective_rate_limits_completions_and_man_pages() {
     let out = s.cli(&["--json", "tenant", "show", "nope"]);
     assert!(!out.status.success());
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err, json!({"error": "tenant not found", "code": "NOT_FOUND"}));
+    assert_eq!(err, json!({"error": "tenant nope not found", "code": "NOT_FOUND"}));
     // The tenant's effective limit beside its own setting (none: the server default).
     let t = s.cli_line("tenant show default");
     assert_eq!(

@@ -148,7 +148,13 @@ fn rotation_keeps_both_keys_valid_until_the_old_is_revoked() {
 fn cli_errors_are_clear_and_exit_nonzero() {
     let s = Server::start();
     let cases: &[(&[&str], &str)] = &[
-        (&["key", "create", "--tenant", "nope", "--scope", "usage"], "tenant not found"),
+        (&["key", "create", "--tenant", "nope", "--scope", "usage"], "tenant nope not found"),
+        (&["tenant", "show", "acme"], "tenant acme not found"),
+        (&["tenant", "set-seats", "default", "-3"], "seats must be a whole number, 0 or more"),
+        (
+            &["room", "delete", "--tenant", "acme", "00000000-0000-0000-0000-000000000000"],
+            "tenant acme not found",
+        ),
         (&["key", "create", "--tenant", "default", "--scope", "root"], "unknown scope"),
         (
             &["key", "create", "--tenant", "default", "--scope", "usage", "--expires-in", "soon"],
@@ -156,7 +162,10 @@ fn cli_errors_are_clear_and_exit_nonzero() {
         ),
         (&["tenant", "create", "Bad Slug", "--seats", "1"], "invalid tenant slug"),
         (&["tenant", "create", "default", "--seats", "1"], "already exists"),
-        (&["key", "revoke", "00000000-0000-0000-0000-000000000000"], "API key not found"),
+        (
+            &["key", "revoke", "00000000-0000-0000-0000-000000000000"],
+            "API key 00000000-0000-0000-0000-000000000000 not found",
+        ),
         (&["tenant", "set-rate-limit", "default", "fast"], "rate limit"),
     ];
     for (args, expected) in cases {
@@ -165,6 +174,16 @@ fn cli_errors_are_clear_and_exit_nonzero() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+    // The same offline, through the store directly.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    assert!(cli_in(&data, &["tenant", "create", "acme", "--seats", "1"]).status.success());
+    let out = cli_in(&data, &["tenant", "show", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tenant nope not found"));
+    // `config show --json`: the settings in force, as JSON.
+    let out = cli_in(&data, &["config", "show", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["listen"], "127.0.0.1:8080", "{shown}");
     // A typo in --data-dir does not silently create a new store.
     let tmp = tempfile::tempdir().unwrap();
     let out = cli_in(&tmp.path().join("typo"), &["tenant", "list"]);

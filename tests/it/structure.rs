@@ -122,7 +122,7 @@ fn the_admin_socket_answers_with_the_api_error_mapping() {
     let missing = request(r#"{"op": "tenant-show", "slug": "nope"}"#);
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     assert!(missing.contains(r#""code":"NOT_FOUND""#), "{missing}");
-    assert!(missing.contains("tenant not found"), "{missing}");
+    assert!(missing.contains("tenant nope not found"), "{missing}");
     let taken = request(r#"{"op": "tenant-create", "slug": "default", "name": "x", "seats": 1}"#);
     assert!(taken.starts_with("HTTP/1.1 409"), "{taken}");
     assert!(taken.contains(r#""code":"CONFLICT""#), "{taken}");
