@@ -360,7 +360,7 @@ fn print_manpages(dir: Option<&Path>) -> ExitCode {
     use clap::CommandFactory;
     let written = match dir {
         None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock()),
-        Some(dir) => write_manpages(&Cli::command(), "whoot-mgmt", dir),
+        Some(dir) => write_manpages(&Cli::command(), ("whoot-mgmt", "whoot-mgmt"), dir),
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
@@ -371,13 +371,20 @@ fn print_manpages(dir: Option<&Path>) -> ExitCode {
     }
 }
 
-/// `NAME.1` for `cmd` and `NAME-SUB.1` for each visible subcommand, recursively.
-fn write_manpages(cmd: &clap::Command, name: &str, dir: &Path) -> std::io::Result<()> {
-    let page = cmd.clone().name(name.to_owned());
+/// `NAME.1` for `cmd` and `NAME-SUB.1` for each visible subcommand, recursively; each page's
+/// synopsis names the command as it is typed (`whoot-mgmt key create`).
+fn write_manpages(
+    cmd: &clap::Command,
+    (name, typed): (&str, &str),
+    dir: &Path,
+) -> std::io::Result<()> {
+    let page = cmd.clone().name(name.to_owned()).bin_name(typed.to_owned());
     let mut file = std::fs::File::create(dir.join(format!("{name}.1")))?;
     clap_mangen::Man::new(page).render(&mut file)?;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
-        write_manpages(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+        let sub_name =
+            (format!("{name}-{}", sub.get_name()), format!("{typed} {}", sub.get_name()));
+        write_manpages(sub, (&sub_name.0, &sub_name.1), dir)?;
     }
     Ok(())
 }

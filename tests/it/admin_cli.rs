@@ -107,6 +107,10 @@ fn json_errors_status_effective_rate_limits_completions_and_man_pages() {
         let roff = std::fs::read_to_string(pages.path().join(page)).unwrap();
         assert!(roff.contains(".TH"), "{page}");
     }
+    // The synopsis names the command as it is typed.
+    let roff = std::fs::read_to_string(pages.path().join("whoot-mgmt-key-create.1")).unwrap();
+    let synopsis = roff.split(".SH SYNOPSIS").nth(1).unwrap().lines().nth(1).unwrap();
+    assert!(synopsis.starts_with(r"\fBwhoot\-mgmt key create\fR"), "{synopsis}");
 }
 
 #[test]
