@@ -294,3 +294,25 @@ fn search_at_the_root_and_per_resource_type() {
     assert_eq!(users_only["totalResults"], 1);
     assert_eq!(users_only["Resources"][0]["userName"], "findme@x.com");
 }
+
+/// SCIM adds any user of the tenant to a group, active or not (IdPs push membership whatever a
+/// user's status); an unknown user is a 400 and nothing of the request is applied.
+#[test]
+fn scim_adds_an_inactive_user_and_refuses_an_unknown_one() {
+    let (s, key) = Server::keyed();
+    let (idle, active) = (user(&s, &key, "idle@x.com"), user(&s, &key, "on@x.com"));
+    let r = s.send("PATCH", &format!("/users/{idle}"), &key, &json!({"active": false}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let g = create_group(&s, &key, json!({"schemas": [GROUP], "displayName": "Night shift"}));
+    let id = g["id"].as_str().unwrap();
+    let add = |who: &[&str]| {
+        let values: Vec<Value> = who.iter().map(|v| json!({"value": v})).collect();
+        patch(&s, &key, id, json!([{"op": "add", "path": "members", "value": values}]))
+    };
+    assert_eq!(add(&[&idle]).status, 204);
+    let ghost = "01a2f000-0000-7000-8000-000000000000";
+    let r = add(&[&active, ghost]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let got = s.get(&format!("/scim/v2/Groups/{id}"), Some(&key)).json();
+    assert_eq!(member_values(&got), vec![idle.clone()], "the inactive user only: {got}");
+}
