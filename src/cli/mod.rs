@@ -310,6 +310,9 @@ pub fn main() -> ExitCode {
             // Into memory first: writing to a closed pipe is an error to report, not a panic.
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "whoot-mgmt", &mut script);
+            if shell == clap_complete::Shell::Bash {
+                script = bash_names_agree(&script);
+            }
             return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(_) => ExitCode::FAILURE,
@@ -405,6 +408,13 @@ fn init_logging(config: &Config) -> Result<(), String> {
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
     }
     Ok(())
+}
+
+/// clap_complete's bash script names a hyphenated binary's subcommands two ways (the word loop
+/// sets `whoot__mgmt__subcmd__key`, the branches match `whoot__subcmd__mgmt__subcmd__key`), so
+/// completion stopped after the first word (clap-rs/clap#6421): one name for both.
+fn bash_names_agree(script: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(script).replace("whoot__subcmd__mgmt", "whoot__mgmt").into_bytes()
 }
 
 /// A seat capacity: a whole number, 0 or more (a negative one is said so, not taken for a flag).

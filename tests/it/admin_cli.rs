@@ -122,3 +122,29 @@ fn status_reads_a_stopped_store() {
     assert_eq!((st["server_running"].clone(), st["tenants"].clone()), (json!(false), json!(1)));
     assert_eq!(st["last_commit_age_ms"], Value::Null);
 }
+
+/// Bash completes past the first word: `whoot-mgmt key <Tab>` offers key's subcommands, in a real
+/// bash with the script the package installs.
+#[test]
+fn bash_completes_subcommands_past_the_first_word() {
+    let script = crate::harness::cli_in(std::path::Path::new("."), &["completions", "bash"]);
+    assert!(script.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("whoot-mgmt.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let complete = |words: &str, cur: &str, prev: &str| -> String {
+        let line = format!(
+            "source {}; COMP_WORDS=({words} \"{cur}\"); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _whoot__mgmt whoot-mgmt \"{cur}\" {prev}; echo \"${{COMPREPLY[@]}}\"",
+            file.display()
+        );
+        let out = std::process::Command::new("bash").args(["-c", &line]).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let key = complete("whoot-mgmt key", "", "key");
+    for sub in ["create", "list", "revoke", "rotate"] {
+        assert!(key.split_whitespace().any(|w| w == sub), "{sub} in {key:?}");
+    }
+    let tenant = complete("whoot-mgmt tenant", "set", "tenant");
+    assert_eq!(tenant.split_whitespace().collect::<Vec<_>>(), ["set-seats", "set-rate-limit"]);
+}
