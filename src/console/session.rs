@@ -80,7 +80,7 @@ pub async fn login(req: &Request<'_>) -> Answered {
         let why = "That key is not valid here, or it does not hold api_keys.manage.";
         return login_form(req, Some(why), StatusCode::UNAUTHORIZED);
     };
-    open(req, key, "console.signed_in").await
+    open(req, key, false).await
 }
 
 /// `POST /console/login/{token}`: a one-time link.
@@ -121,15 +121,16 @@ pub async fn link(req: &Request<'_>) -> Answered {
         Err(e) => return failed(e.into()),
     };
     match state.app.registry.by_id(issued.key.id) {
-        Some(key) => open(req, key, "console.signed_in_by_link").await,
+        Some(key) => open(req, key, true).await,
         None => failed(ApiError::Internal),
     }
 }
 
-async fn open(req: &Request<'_>, key: Arc<KeyState>, action: &'static str) -> Answered {
+/// Opens a session on `key`; `by_link`: from a `console login` link (the admin's authority).
+async fn open(req: &Request<'_>, key: Arc<KeyState>, by_link: bool) -> Answered {
     let (state, now) = (req.state, now_ms());
     let limits = state.settings.console.sessions;
-    let by_link = action == "console.signed_in_by_link";
+    let action = if by_link { "console.signed_in_by_link" } else { "console.signed_in" };
     let Ok((id, _)) = state.app.sessions.open((key.id, key.tenant.id, by_link), now, limits) else {
         return failed(ApiError::Internal);
     };

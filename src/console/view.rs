@@ -34,17 +34,20 @@ impl Chrome {
         self.at == entry
     }
 
-    /// Whether the navigation shows `entry`: the key holds the scope its pages need.
+    /// Whether the navigation shows `entry`: the key holds the scope its page needs (`usage`:
+    /// the Overview's seats, which `GET /usage` needs).
     pub fn shows(&self, entry: &str) -> bool {
-        use crate::auth::Scope;
-        let needs = match entry {
-            "users" => Scope::ApiUsersRead,
-            "rooms" => Scope::ApiRoomsRead,
-            "webhooks" => Scope::Webhooks,
-            "usage" => Scope::Usage,
-            _ => Scope::ApiKeysManage,
+        use super::Page;
+        let page = match entry {
+            "usage" => return self.scopes.contains(crate::auth::Scope::Usage),
+            "users" => Page::Users,
+            "rooms" => Page::Rooms,
+            "webhooks" => Page::Webhooks,
+            "keys" => Page::Keys,
+            "audit" => Page::Audit,
+            _ => Page::Overview,
         };
-        self.scopes.contains(needs)
+        page.scope().is_none_or(|s| self.scopes.contains(s))
     }
 
     /// Asset URLs carry it, so a new build is never served a cached old file.
