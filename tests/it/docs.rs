@@ -134,3 +134,13 @@ fn the_settings_table_is_generated_from_the_settings() {
         "docs/operating.md's settings drifted: paste `whoot-mgmt config example --markdown`"
     );
 }
+
+/// The walkthrough on the Getting started page is docs/walkthrough.sh, which `.ci/run` runs.
+#[test]
+fn the_walkthrough_page_shows_the_script_ci_runs() {
+    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/getting-started.md")).unwrap();
+    let script = std::fs::read_to_string(Path::new(ROOT).join("docs/walkthrough.sh")).unwrap();
+    let from = page.find("```bash\n").expect("the script's block") + "```bash\n".len();
+    let to = from + page[from..].find("```").unwrap();
+    assert_eq!(&page[from..to], script, "paste docs/walkthrough.sh into docs/getting-started.md");
+}
