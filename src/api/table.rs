@@ -19,6 +19,29 @@ use crate::http::response::Reply;
 use crate::http::{Ctx, Style, body};
 use crate::{native, scim};
 
+/// The table as a Markdown reference (method, path, what it needs, its name in logs and
+/// metrics), for docs/endpoints.md; `whoot-mgmt openapi --markdown` prints it.
+pub fn markdown_reference() -> String {
+    use std::fmt::Write;
+    let mut out = String::from("| method | path | needs | name |\n|---|---|---|---|\n");
+    for row in ROWS {
+        let needs = match row.access {
+            Access::Public => "nothing".to_owned(),
+            Access::AnyKey => "a valid key".to_owned(),
+            Access::Scope(scope) => format!("`{}`", scope.name()),
+            Access::ScimRead => "any SCIM read scope".to_owned(),
+            Access::ScimWrite => "any SCIM write scope (each operation its own)".to_owned(),
+            Access::Console(
+                Page::Asset | Page::LoginForm | Page::Login | Page::LinkForm | Page::Link,
+            ) => "nothing (signing in)".to_owned(),
+            Access::Console(_) => "a console session".to_owned(),
+        };
+        let path = row.path.replace('|', "\\|");
+        let _ = writeln!(out, "| {} | `{path}` | {needs} | `{}` |", row.method, row.metric);
+    }
+    out
+}
+
 /// One row of the table.
 #[derive(Debug)]
 pub struct Row {

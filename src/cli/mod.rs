@@ -102,7 +102,11 @@ enum Command {
         dir: Option<PathBuf>,
     },
     /// Print the native API's OpenAPI 3.1 document (the one served at /openapi.json).
-    Openapi,
+    Openapi {
+        /// Every endpoint as a Markdown table instead (docs/endpoints.md).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print a shell completion script: `whoot-mgmt completions bash > /etc/bash_completion.d/…`.
     Completions {
         /// The shell to complete for.
@@ -295,7 +299,11 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Manpage { dir } => return print_manpages(dir.as_deref()),
-        Command::Openapi => {
+        Command::Openapi { markdown: true } => {
+            print!("{}", crate::api::table::markdown_reference());
+            return ExitCode::SUCCESS;
+        }
+        Command::Openapi { .. } => {
             return match std::io::Write::write_all(
                 &mut std::io::stdout(),
                 crate::api::openapi::bytes(),
@@ -440,7 +448,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
         }
         Command::Config(ConfigCommand::Example { .. })
         | Command::Manpage { .. }
-        | Command::Openapi
+        | Command::Openapi { .. }
         | Command::Completions { .. } => {
             return Err(String::from("handled before the runtime starts").into());
         }

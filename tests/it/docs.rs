@@ -144,3 +144,24 @@ fn the_walkthrough_page_shows_the_script_ci_runs() {
     let to = from + page[from..].find("```").unwrap();
     assert_eq!(&page[from..to], script, "paste docs/walkthrough.sh into docs/getting-started.md");
 }
+
+/// docs/endpoints.md is the endpoint table as the binary generates it.
+#[test]
+fn the_endpoint_reference_is_generated_from_the_table() {
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["openapi", "--markdown"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(generated.contains("| POST | `/scim/v2/Users` | `scim:users:write` |"), "{generated}");
+    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/endpoints.md")).unwrap();
+    let begin = page.find("<!-- endpoints:").expect("the table's start marker");
+    let from = begin + page[begin..].find('\n').unwrap() + 1;
+    let to = from + page[from..].find("<!-- end of endpoints -->").expect("the end marker");
+    assert_eq!(
+        &page[from..to],
+        generated,
+        "docs/endpoints.md drifted from the endpoint table: paste `whoot-mgmt openapi --markdown`"
+    );
+}
