@@ -318,14 +318,12 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             // While the store is being reopened after a failed write, its counts cannot be read:
             // the status says what it knows instead of failing.
             let mut answer = match app.store.read(store::status).await {
-                Ok(status) => status_json(&status, app.store.path(), true, age),
-                Err(e) if e.is_io() => json!({
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "server_running": true,
-                    "store_file": app.store.path(),
-                    "last_commit_age_ms": age,
-                    "unreadable": e.to_string(),
-                }),
+                Ok(status) => status_json(Some(&status), app.store.path(), true, age),
+                Err(e) if e.is_io() => {
+                    let mut known = status_json(None, app.store.path(), true, age);
+                    crate::repr::input::set_field(&mut known, "unreadable", json!(e.to_string()));
+                    known
+                }
                 Err(e) => return Err(e),
             };
             if let Some((since, free)) = app.store.refusing_writes() {
@@ -385,8 +383,9 @@ fn issued_json(issued: &IssuedKey, tenant_slug: &str) -> Value {
 
 /// `status`'s answer; `running` says whether a server answered (else the store was read
 /// directly, and there is no last commit to tell).
+/// `status`'s answer; without a `status` (the store cannot be read now) its counts are null.
 pub fn status_json(
-    status: &store::Status,
+    status: Option<&store::Status>,
     store_file: &std::path::Path,
     running: bool,
     last_commit_age_ms: Option<i64>,
@@ -394,12 +393,12 @@ pub fn status_json(
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "server_running": running,
-        "schema_version": status.schema_version,
+        "schema_version": status.map(|s| s.schema_version),
         "store_file": store_file,
         "store_bytes": std::fs::metadata(store_file).map(|m| m.len()).unwrap_or(0),
-        "tenants": status.tenants,
-        "users": status.users,
-        "webhook_backlog": status.webhook_backlog,
+        "tenants": status.map(|s| s.tenants),
+        "users": status.map(|s| s.users),
+        "webhook_backlog": status.map(|s| s.webhook_backlog),
         "last_commit_age_ms": last_commit_age_ms,
     })
 }

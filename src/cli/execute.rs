@@ -169,7 +169,7 @@ pub(super) async fn admin_call(data_dir: &Path, request: Request) -> Result<Valu
         }
         Request::Status => {
             let status = crate::store::status_offline(data_dir)?;
-            return Ok(admin::status_json(&status, &data_dir.join(STORE_FILE), false, None));
+            return Ok(admin::status_json(Some(&status), &data_dir.join(STORE_FILE), false, None));
         }
         Request::Backup { to } => {
             let started = std::time::Instant::now();

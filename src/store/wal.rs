@@ -166,6 +166,11 @@ pub(super) struct Durable {
 }
 
 impl Durable {
+    /// The writes after the last one the file holds, lost for `why` (up to `to`, if known).
+    fn lost(&self, why: String, to: Option<u64>) -> Option<Loss> {
+        Some(Loss { why, from: self.seq.saturating_add(1), to })
+    }
+
     pub(super) fn read(read: &redb::ReadTransaction) -> Result<Durable> {
         Ok(Durable {
             seq: tables::meta(read, META_WAL_SEQ)?.unwrap_or(0),
@@ -227,13 +232,11 @@ pub(super) fn plan(log: Option<&[u8]>, durable: Durable) -> Plan<'_> {
         pages().filter(|(_, (r, _))| r.of(durable.store)).filter_map(|(_, (r, _))| r.epoch).max();
     let mut out =
         Plan { records: Vec::new(), end: 0, loss: None, top_epoch: top_epoch.unwrap_or(0) };
-    let lost =
-        |why: String, to: Option<u64>| Some(Loss { why, from: durable.seq.saturating_add(1), to });
     // Another store's records are never this one's history, whatever its state.
     if let Some((first, _)) = parse(bytes)
         && first.store.is_some_and(|id| Some(id) != durable.store)
     {
-        out.loss = lost(
+        out.loss = durable.lost(
             format!(
                 "The store's log ({LOG_FILE}) holds writes to another store than the store file \
                  beside it (if that file is the store to serve, move {LOG_FILE} out of the data \
@@ -251,7 +254,7 @@ pub(super) fn plan(log: Option<&[u8]>, durable: Durable) -> Plan<'_> {
         return out;
     };
     if log.is_none() {
-        out.loss = lost(
+        out.loss = durable.lost(
             format!(
                 "The store's log ({LOG_FILE}) is missing, but the store file was not closed \
                  cleanly: the writes acknowledged since its last checkpoint were only there."
@@ -271,7 +274,7 @@ pub(super) fn plan(log: Option<&[u8]>, durable: Durable) -> Plan<'_> {
     };
     let was = header.payload.try_into().map(u64::from_le_bytes).unwrap_or(0);
     if (bytes.len() as u64) < was {
-        out.loss = lost(
+        out.loss = durable.lost(
             format!(
                 "The store's log ({LOG_FILE}) was cut short: {} bytes, where it had {was} when \
                  the store file was last made whole.",
@@ -289,7 +292,7 @@ pub(super) fn plan(log: Option<&[u8]>, durable: Durable) -> Plan<'_> {
         .filter(|(r, _)| r.of(durable.store) && r.epoch == Some(epoch) && r.seq == expect)
     {
         if r.schema != SCHEMA_VERSION {
-            out.loss = lost(
+            out.loss = durable.lost(
                 format!(
                     "The store's log ({LOG_FILE}) holds writes of schema version {} (this build: \
                      {SCHEMA_VERSION}): start the version that wrote it once and stop it cleanly \
@@ -338,15 +341,12 @@ fn older_format(bytes: &[u8], durable: Durable) -> Option<Loss> {
         pending |= r.seq > durable.seq;
         at = start + len;
     }
-    pending.then(|| Loss {
-        why: format!(
-            "The store's log ({LOG_FILE}) holds writes in the format of an earlier build (records \
-             without rounds), which this build does not replay: start the build that wrote it \
-             once and stop it cleanly before changing versions."
-        ),
-        from: durable.seq.saturating_add(1),
-        to: None,
-    })
+    let why = format!(
+        "The store's log ({LOG_FILE}) holds writes in the format of an earlier build (records \
+         without rounds), which this build does not replay: start the build that wrote it once \
+         and stop it cleanly before changing versions."
+    );
+    if pending { durable.lost(why, None) } else { None }
 }
 
 /// The log lacks the header of the store file's round `epoch`: nothing is lost only where the
@@ -365,43 +365,36 @@ fn headless(bytes: &[u8], durable: Durable, epoch: u64) -> Option<Loss> {
     };
     let first = parse(bytes).map(|(r, _)| r).filter(ours);
     if let Some(top) = rest(&|e| e == epoch) {
-        return Some(Loss {
-            why: format!(
-                "The store's log ({LOG_FILE}) is damaged: its first record does not verify, but \
-                 later writes of the same round do."
-            ),
-            from: durable.seq.saturating_add(1),
-            to: Some(top),
-        });
+        let why = format!(
+            "The store's log ({LOG_FILE}) is damaged: its first record does not verify, but \
+             later writes of the same round do."
+        );
+        return durable.lost(why, Some(top));
     }
     let later = rest(&|e| e > epoch).is_some();
     match first {
-        // A checkpoint made the file whole; the crash came before the new round's header.
-        Some(r) if !later && r.epoch == epoch.checked_sub(1) => None,
-        // A round's header written ahead of the commit that records it (nothing was pending).
-        Some(r) if !later && r.epoch == epoch.checked_add(1) && r.seq == durable.seq => None,
-        Some(r) if later || r.epoch.is_some_and(|e| e > epoch) => newer(durable),
         _ if later => newer(durable),
-        _ => Some(Loss {
-            why: format!(
+        // A checkpoint made the file whole; the crash came before the new round's header.
+        Some(r) if r.epoch == epoch.checked_sub(1) => None,
+        // A round's header written ahead of the commit that records it (nothing was pending).
+        Some(r) if r.epoch == epoch.checked_add(1) && r.seq == durable.seq => None,
+        Some(r) if r.epoch.is_some_and(|e| e > epoch) => newer(durable),
+        _ => durable.lost(
+            format!(
                 "The store's log ({LOG_FILE}) was emptied, cut or replaced: it lacks the records \
                  the store file expects after its last checkpoint."
             ),
-            from: durable.seq.saturating_add(1),
-            to: None,
-        }),
+            None,
+        ),
     }
 }
 
 fn newer(durable: Durable) -> Option<Loss> {
-    Some(Loss {
-        why: format!(
-            "The store's log ({LOG_FILE}) is newer than the store file (was the file replaced by \
-             an older copy? copy a data directory only with `whoot-mgmt backup`)."
-        ),
-        from: durable.seq.saturating_add(1),
-        to: None,
-    })
+    let why = format!(
+        "The store's log ({LOG_FILE}) is newer than the store file (was the file replaced by an \
+         older copy? copy a data directory only with `whoot-mgmt backup`)."
+    );
+    durable.lost(why, None)
 }
 
 fn io(why: &'static str, e: std::io::Error) -> Error {

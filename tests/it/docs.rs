@@ -115,22 +115,28 @@ fn the_readme_is_short_and_the_docs_speak_of_the_product_not_its_history() {
     }
 }
 
+/// What the binary prints for `args`.
+fn generated(args: &[&str]) -> String {
+    let out = std::process::Command::new(crate::harness::BIN).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The part of docs/`page` between the line holding `begin` and the one starting `end`.
+fn section(page: &str, begin: &str, end: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("docs").join(page)).unwrap();
+    let at = text.find(begin).expect("the start marker");
+    let from = at + text[at..].find('\n').unwrap() + 1;
+    let to = from + text[from..].find(end).expect("the end marker");
+    text[from..to].to_owned()
+}
+
 /// The settings table in docs/operating.md is the one the binary generates from `settings!`.
 #[test]
 fn the_settings_table_is_generated_from_the_settings() {
-    let out = std::process::Command::new(crate::harness::BIN)
-        .args(["config", "example", "--markdown"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let generated = String::from_utf8(out.stdout).unwrap();
-    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/operating.md")).unwrap();
-    let begin = page.find("<!-- settings:").expect("the table's start marker");
-    let from = begin + page[begin..].find('\n').unwrap() + 1;
-    let to = from + page[from..].find("<!-- end of settings -->").expect("the end marker");
     assert_eq!(
-        &page[from..to],
-        generated,
+        section("operating.md", "<!-- settings:", "<!-- end of settings -->"),
+        generated(&["config", "example", "--markdown"]),
         "docs/operating.md's settings drifted: paste `whoot-mgmt config example --markdown`"
     );
 }
@@ -148,20 +154,11 @@ fn the_walkthrough_page_shows_the_script_ci_runs() {
 /// docs/endpoints.md is the endpoint table as the binary generates it.
 #[test]
 fn the_endpoint_reference_is_generated_from_the_table() {
-    let out = std::process::Command::new(crate::harness::BIN)
-        .args(["openapi", "--markdown"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let generated = String::from_utf8(out.stdout).unwrap();
-    assert!(generated.contains("| POST | `/scim/v2/Users` | `scim:users:write` |"), "{generated}");
-    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/endpoints.md")).unwrap();
-    let begin = page.find("<!-- endpoints:").expect("the table's start marker");
-    let from = begin + page[begin..].find('\n').unwrap() + 1;
-    let to = from + page[from..].find("<!-- end of endpoints -->").expect("the end marker");
+    let table = generated(&["openapi", "--markdown"]);
+    assert!(table.contains("| POST | `/scim/v2/Users` | `scim:users:write` |"), "{table}");
     assert_eq!(
-        &page[from..to],
-        generated,
+        section("endpoints.md", "<!-- endpoints:", "<!-- end of endpoints -->"),
+        table,
         "docs/endpoints.md drifted from the endpoint table: paste `whoot-mgmt openapi --markdown`"
     );
 }
