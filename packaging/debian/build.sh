@@ -10,20 +10,25 @@ if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
   cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
 fi
 
+# Wherever cargo builds (CARGO_TARGET_DIR): cargo-deb reads the assets named `target/release/…`
+# in Cargo.toml from that directory's release/.
+target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --locked
-rm -rf target/man target/completions
-mkdir -p target/man target/completions
+built="$target/release"
+generated="$built/package"
+rm -rf "$generated"
+mkdir -p "$generated/man" "$generated/completions"
 # A man page per command (whoot-mgmt-tenant-create.1…), and completions for three shells.
-target/release/whoot-mgmt manpage --dir target/man
-gzip -9n target/man/*.1
-target/release/whoot-mgmt openapi > target/openapi.json
-target/release/whoot-mgmt completions bash > target/completions/whoot-mgmt
-target/release/whoot-mgmt completions zsh > target/completions/_whoot-mgmt
-target/release/whoot-mgmt completions fish > target/completions/whoot-mgmt.fish
-rm -rf target/debian
-# Debug line tables stay in target/ for profiling; the package gets a stripped binary.
+"$built/whoot-mgmt" manpage --dir "$generated/man"
+gzip -9n "$generated"/man/*.1
+"$built/whoot-mgmt" openapi > "$generated/openapi.json"
+"$built/whoot-mgmt" completions bash > "$generated/completions/whoot-mgmt"
+"$built/whoot-mgmt" completions zsh > "$generated/completions/_whoot-mgmt"
+"$built/whoot-mgmt" completions fish > "$generated/completions/whoot-mgmt.fish"
+rm -rf "$target/debian"
+# Debug line tables stay in the build for profiling; the package gets a stripped binary.
 cargo deb --no-build --locked --strip
-deb="$(ls target/debian/whoot-mgmt_*.deb)"
+deb="$(ls "$target"/debian/whoot-mgmt_*.deb)"
 echo "built $deb"
 
 # lintian, Debian's package checker: no warnings or errors (its overrides ship in the package).

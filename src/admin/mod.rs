@@ -92,6 +92,16 @@ pub enum Request {
         after: u64,
         limit: u64,
     },
+    /// The tenant's webhook registrations, with how many events each has queued.
+    WebhookList {
+        tenant: String,
+    },
+    /// A registration's deliveries, newest first (queued events first), at most `limit`.
+    WebhookDeliveries {
+        tenant: String,
+        webhook_id: Uuid,
+        limit: u64,
+    },
 }
 
 impl Request {
@@ -120,7 +130,9 @@ impl Request {
                 | Request::RoomList { tenant }
                 | Request::RoomDelete { tenant, .. }
                 | Request::ConsoleLogin { tenant }
-                | Request::AuditList { tenant, .. },
+                | Request::AuditList { tenant, .. }
+                | Request::WebhookList { tenant }
+                | Request::WebhookDeliveries { tenant, .. },
                 "tenant",
             ) => tenant.clone(),
             (Request::KeyRevoke { key_id } | Request::KeyRotate { key_id, .. }, _) => {
@@ -128,6 +140,7 @@ impl Request {
             }
             (Request::UserSetOwner { user_id, .. }, "user") => user_id.to_string(),
             (Request::RoomDelete { room_id, .. }, "room") => room_id.to_string(),
+            (Request::WebhookDeliveries { webhook_id, .. }, "webhook") => webhook_id.to_string(),
             _ => return e.to_string(),
         };
         format!("{what} {named} not found")
@@ -297,6 +310,35 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             let path = format!("/console/login/{token}");
             let url = app.sessions.origin().map(|origin| format!("{origin}{path}"));
             Ok(json!({"tenant": t.slug, "path": path, "url": url}))
+        }
+        Request::WebhookList { tenant } => {
+            let list = app
+                .store
+                .read(move |tx| {
+                    let t = store::tenants::get_by_slug(tx, &tenant)?;
+                    let mut all = Vec::new();
+                    for hook in store::webhooks::list(tx, t.id)? {
+                        let queued = store::webhooks::outbox_for(tx, t.id, hook.id)?.len();
+                        let mut row = crate::repr::webhooks::hook_json(&hook);
+                        crate::repr::input::set_field(&mut row, "queued", json!(queued));
+                        all.push(row);
+                    }
+                    Ok(all)
+                })
+                .await?;
+            Ok(json!({ "webhooks": list }))
+        }
+        Request::WebhookDeliveries { tenant, webhook_id, limit } => {
+            let limit = limit.clamp(1, 10_000);
+            let list = app
+                .store
+                .read(move |tx| {
+                    let t = store::tenants::get_by_slug(tx, &tenant)?;
+                    store::webhooks::recent_deliveries(tx, t.id, webhook_id, limit)
+                })
+                .await?;
+            let list: Vec<Value> = list.iter().map(crate::repr::webhooks::delivery_json).collect();
+            Ok(json!({ "deliveries": list }))
         }
         Request::AuditList { tenant, after, limit } => {
             let limit = usize::try_from(limit.clamp(1, 10_000)).unwrap_or(usize::MAX);

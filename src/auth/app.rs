@@ -34,7 +34,11 @@ impl App {
 
     /// `open` with a store page cache of `cache_bytes`.
     pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Arc<App>> {
-        let store = Store::open_with_cache(data_dir, cache_bytes)?;
+        App::with_store(Store::open_with_cache(data_dir, cache_bytes)?)
+    }
+
+    /// The keys and tenants of an open store.
+    pub fn with_store(store: Store) -> Result<Arc<App>> {
         let (tenants, keys) = store.read_now(|tx| Ok((tenants::list(tx)?, keys::list_all(tx)?)))?;
         let registry = Registry::new(&tenants, &keys);
         Ok(Arc::new(App { store, registry, sessions: Default::default() }))

@@ -2,6 +2,8 @@
 //! directly (reading commands open it read-only); backups placed where the operator asked.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
@@ -13,6 +15,10 @@ use crate::store::STORE_FILE;
 /// The server may write only in its data directory (systemd's `ProtectSystem=strict`), so it
 /// copies the store there, and this process, which reaches that directory too, puts the copy
 /// where the operator asked: a new file (never overwriting), mode 0600, fsynced.
+///
+/// Interrupted (Ctrl-C, SIGTERM, SIGHUP), it leaves nothing behind: before the server answers,
+/// closing the connection makes the server remove its copy; after, the staged copy is already
+/// unlinked (it is read through an open file) and the half-written one is discarded (`NewFile`).
 pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
     let to = absolute(to)?;
     if to.exists() {
@@ -25,23 +31,52 @@ pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(),
             dir.display()
         ));
     }
+    let mut interrupted = std::pin::pin!(interruption()?);
+    let nothing_written =
+        || format!("interrupted: no backup was written ({} does not exist)", to.display());
     let staged = absolute(&data_dir.join(format!("backup-{}.redb", crate::time::now_ms())))?;
     let request = Request::Backup { to: staged.clone() };
-    let answer = match socket::call(&data_dir.join(socket::SOCKET_FILE), &request)
-        .await
-        .map_err(|e| e.message)?
-    {
+    let socket_path = data_dir.join(socket::SOCKET_FILE);
+    let called = tokio::select! {
+        called = socket::call(&socket_path, &request) => called,
+        () = &mut interrupted => return Err(nothing_written()),
+    };
+    let mut answer = match called.map_err(|e| e.message)? {
         Some(answer) => {
-            let placed = place(&staged, &to);
-            let _ = std::fs::remove_file(&staged);
-            placed.map(|()| answer)?
+            let cancel = Arc::new(AtomicBool::new(false));
+            let mut placing = tokio::task::spawn_blocking({
+                let (to, cancel) = (to.clone(), cancel.clone());
+                move || place(&staged, &to, &cancel)
+            });
+            let placed = tokio::select! {
+                placed = &mut placing => placed,
+                () = &mut interrupted => {
+                    cancel.store(true, Ordering::Relaxed);
+                    // The copy stops at its next chunk and removes what it wrote.
+                    let _ = placing.await;
+                    return Err(if to.exists() {
+                        format!("interrupted after {} was complete", to.display())
+                    } else {
+                        nothing_written()
+                    });
+                }
+            };
+            placed.map_err(|e| e.to_string())??;
+            answer
         }
         // No server: straight from the store, opened read-only, into the file asked for.
         None => {
-            admin_call(data_dir, Request::Backup { to: to.clone() }).await.map_err(|e| e.message)?
+            let offline = admin_call(data_dir, Request::Backup { to: to.clone() });
+            tokio::select! {
+                answer = offline => answer.map_err(|e| e.message)?,
+                () = &mut interrupted => {
+                    // The copy is renamed into place only once committed: `to` is whole or absent.
+                    let _ = std::fs::remove_file(partial_of(&to));
+                    return Err(nothing_written());
+                }
+            }
         }
     };
-    let mut answer = answer;
     crate::repr::input::set_field(&mut answer, "backup", Value::from(to.display().to_string()));
     if json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
@@ -51,29 +86,115 @@ pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(),
     Ok(())
 }
 
-fn place(staged: &Path, to: &Path) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", to.display());
+/// Resolves at the first SIGINT, SIGTERM or SIGHUP; the handlers are installed before it
+/// returns, so from then on those signals no longer end the process before it cleans up.
+fn interruption() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind| signal(kind).map_err(|e| format!("installing a signal handler: {e}"));
+    let mut int = install(SignalKind::interrupt())?;
+    let mut term = install(SignalKind::terminate())?;
+    let mut hup = install(SignalKind::hangup())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    })
+}
+
+fn partial_of(to: &Path) -> PathBuf {
     let mut partial = to.as_os_str().to_owned();
     partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let _ = std::fs::remove_file(&partial);
+    PathBuf::from(partial)
+}
+
+/// Moves the server's staged copy to `to`. The staged file is unlinked as soon as it is open,
+/// so the data directory is clean whatever happens next; `cancel` stops the copy between chunks.
+fn place(staged: &Path, to: &Path, cancel: &AtomicBool) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", to.display());
+    let mut from = std::fs::File::open(staged).map_err(|e| fail("reading the copy for", e))?;
+    let _ = std::fs::remove_file(staged);
+    let mut file = NewFile::create(to).map_err(|e| fail("writing", e))?;
     let copied = (|| {
-        let mut from = std::fs::File::open(staged)?;
-        let mut file =
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial)?;
-        std::io::copy(&mut from, &mut file)?;
-        file.sync_all()
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"));
+            }
+            let n = from.read(&mut chunk)?;
+            let Some(read) = chunk.get(..n).filter(|r| !r.is_empty()) else { break };
+            file.file().write_all(read)?;
+        }
+        file.file().sync_all()
     })();
-    copied.map_err(|e| fail("writing", e))?;
-    // A link, unlike a rename, never replaces a file that appeared meanwhile.
-    let linked = std::fs::hard_link(&partial, to);
-    let _ = std::fs::remove_file(&partial);
-    linked.map_err(|e| fail("creating", e))?;
+    if let Err(e) = copied {
+        file.discard();
+        return Err(fail("writing", e));
+    }
+    file.link(to).map_err(|e| fail("creating", e))?;
     if let Some(dir) = to.parent() {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| fail("syncing", e))?;
     }
     Ok(())
+}
+
+/// A file written before it has a name: unnamed (`O_TMPFILE`) where the filesystem allows, so
+/// even `kill -9` or a power loss leaves nothing; else `<to>.partial`, removed on failure.
+enum NewFile {
+    Unnamed(std::fs::File),
+    Partial(std::fs::File, PathBuf),
+}
+
+impl NewFile {
+    fn create(to: &Path) -> std::io::Result<NewFile> {
+        use rustix::fs::{Mode, OFlags};
+        let dir = to.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        // Naming it later goes through /proc.
+        if Path::new("/proc/self/fd").is_dir()
+            && let Ok(fd) = rustix::fs::open(dir, flags, Mode::from_raw_mode(0o600))
+        {
+            return Ok(NewFile::Unnamed(std::fs::File::from(fd)));
+        }
+        use std::os::unix::fs::OpenOptionsExt;
+        let partial = partial_of(to);
+        let _ = std::fs::remove_file(&partial);
+        let file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial)?;
+        Ok(NewFile::Partial(file, partial))
+    }
+
+    fn file(&mut self) -> &mut std::fs::File {
+        match self {
+            NewFile::Unnamed(file) | NewFile::Partial(file, _) => file,
+        }
+    }
+
+    fn discard(self) {
+        if let NewFile::Partial(_, partial) = self {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+
+    /// Gives the written file its name; a link, unlike a rename, never replaces a file that
+    /// appeared meanwhile.
+    fn link(self, to: &Path) -> std::io::Result<()> {
+        match self {
+            NewFile::Unnamed(file) => {
+                use std::os::fd::AsRawFd;
+                let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+                let (cwd, follow) = (rustix::fs::CWD, rustix::fs::AtFlags::SYMLINK_FOLLOW);
+                Ok(rustix::fs::linkat(cwd, proc.as_str(), cwd, to, follow)?)
+            }
+            NewFile::Partial(_, partial) => {
+                let linked = std::fs::hard_link(&partial, to);
+                let _ = std::fs::remove_file(&partial);
+                linked
+            }
+        }
+    }
 }
 
 /// Paths sent to the server are made absolute: its working directory is not ours.

@@ -58,6 +58,9 @@ enum Command {
     /// The audit log: who changed what through the CLI, the key API and webhook registrations.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Webhook registrations and their deliveries (read-only; the API and console change them).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// The web console.
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -141,6 +144,27 @@ enum AuditCommand {
         after: u64,
         /// At most this many entries.
         #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WebhookCommand {
+    /// List a tenant's webhook registrations: URL, state, failing since, events queued.
+    List {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// A registration's deliveries, newest first: status, attempts, last answer, next attempt.
+    Deliveries {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The registration's id (from `webhook list`).
+        webhook_id: Uuid,
+        /// At most this many deliveries.
+        #[arg(long, default_value_t = 50)]
         limit: u64,
     },
 }
@@ -466,6 +490,10 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
             Request::AuditList { tenant, after, limit }
         }
         Command::Console(ConsoleCommand::Login { tenant }) => Request::ConsoleLogin { tenant },
+        Command::Webhook(WebhookCommand::List { tenant }) => Request::WebhookList { tenant },
+        Command::Webhook(WebhookCommand::Deliveries { tenant, webhook_id, limit }) => {
+            Request::WebhookDeliveries { tenant, webhook_id, limit }
+        }
         Command::Room(RoomCommand::Delete { tenant, room_id }) => {
             Request::RoomDelete { tenant, room_id }
         }

@@ -72,6 +72,10 @@ pub fn human(request: &Request, answer: &Value) -> String {
         }
         Request::AuditList { .. } => audit_table(&mut out, answer["entries"].as_array()),
         Request::RoomList { .. } => room_table(&mut out, answer["rooms"].as_array()),
+        Request::WebhookList { .. } => webhook_table(&mut out, answer["webhooks"].as_array()),
+        Request::WebhookDeliveries { .. } => {
+            delivery_table(&mut out, answer["deliveries"].as_array());
+        }
         Request::RoomCreate { .. } => {
             let _ = writeln!(out, "room {} created: {}", s(&answer["name"]), s(&answer["id"]));
         }
@@ -251,5 +255,40 @@ fn audit_table(out: &mut String, rows: Option<&Vec<Value>>) {
             .map(|f| format!("{}: {} -> {}", s(&f["name"]), s(&f["old"]), s(&f["new"])))
             .collect();
         vec![s(&e["seq"]), s(&e["at"]), actor, s(&e["action"]), s(&e["target"]), changes.join("; ")]
+    });
+}
+
+fn webhook_table(out: &mut String, rows: Option<&Vec<Value>>) {
+    table(out, "ID<36|STATE<8|QUEUED>7|FAILING SINCE<24|URL", rows, |h| {
+        let state = match (&h["active"], &h["disabled_reason"]) {
+            (Value::Bool(true), _) => "active",
+            (_, Value::Null) => "paused",
+            _ => "disabled",
+        };
+        let mut url = s(&h["url"]);
+        if let Some(why) = h["disabled_reason"].as_str() {
+            let _ = write!(url, " ({why})");
+        }
+        vec![s(&h["id"]), state.into(), s(&h["queued"]), s(&h["failing_since"]), url]
+    });
+}
+
+fn delivery_table(out: &mut String, rows: Option<&Vec<Value>>) {
+    let columns = "ID<36|STATUS<9|TRIES>5|LAST ANSWER<24|NEXT ATTEMPT<24|EVENT";
+    table(out, columns, rows, |d| {
+        let answer = match (&d["last_status_code"], &d["last_error"]) {
+            (Value::Null, Value::Null) => "-".to_owned(),
+            (code, Value::Null) => format!("HTTP {}", s(code)),
+            (_, error) => s(error),
+        };
+        let event = format!("{} #{}", s(&d["event_type"]), s(&d["seq"]));
+        vec![
+            s(&d["id"]),
+            s(&d["status"]),
+            s(&d["attempts"]),
+            answer,
+            s(&d["next_attempt_at"]),
+            event,
+        ]
     });
 }

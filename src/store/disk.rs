@@ -1,6 +1,7 @@
 //! Where the store's two files are read and written: the real files, or, in the crash tests, a
 //! disk that keeps what was never synced aside so that a power loss can drop it (`volatile`).
-//! The store file goes through redb's `StorageBackend`, the log through `Log::write_durably`.
+//! The store file goes through redb's `StorageBackend`, the log through `Log::write_durably`,
+//! the small private files beside them (the bootstrap key's) through `write_private_file`.
 
 use std::path::Path;
 
@@ -46,6 +47,32 @@ impl Disk {
             Disk::Real => None,
             #[cfg(test)]
             Disk::Volatile(power) => Some(power.log_write(_file, _pages, _at)),
+        }
+    }
+}
+
+impl Disk {
+    /// Creates `path` (replacing it) with `bytes`, mode 0600, durably: the data synced, then the
+    /// directory, so the file and its name survive a power loss once this returns.
+    pub(super) fn write_private_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(path);
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        match self {
+            Disk::Real => {
+                file.write_all(bytes)?;
+                file.sync_all()?;
+                std::fs::File::open(dir)?.sync_all()
+            }
+            #[cfg(test)]
+            Disk::Volatile(power) => {
+                power.file_write(path, bytes)?;
+                power.file_sync(path, &mut file)?;
+                power.dir_sync(dir)
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ pub mod tenants;
 mod txn;
 pub mod users;
 #[cfg(test)]
-mod volatile;
+pub(crate) mod volatile;
 mod wal;
 pub mod webhooks;
 mod writer;
@@ -351,6 +351,28 @@ impl Store {
         &self.inner.path
     }
 
+    /// Creates the private file `name` (mode 0600) beside the store with `bytes`, durable
+    /// (data and name) when this returns.
+    pub fn write_private_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let dir = self.inner.path.parent().unwrap_or(Path::new("."));
+        let path = dir.join(name);
+        let failed = |e: std::io::Error| {
+            Error::Failed(Failure::Storage(format!("cannot write {}: {e}", path.display())))
+        };
+        self.inner.handle.disk.write_private_file(&path, bytes).map_err(failed)?;
+        Ok(path)
+    }
+
+    /// A store on a disk that loses what was never synced (`volatile`), for crash tests.
+    #[cfg(test)]
+    pub(crate) fn open_volatile(
+        data_dir: &Path,
+        power: &std::sync::Arc<volatile::Power>,
+    ) -> Result<Store> {
+        let disk = disk::Disk::Volatile(power.clone());
+        Ok(Store::open_replaying(data_dir, DEFAULT_CACHE_BYTES, false, disk)?.0)
+    }
+
     pub fn writer_stats(&self) -> &WriterStats {
         &self.inner.stats
     }
@@ -471,14 +493,23 @@ impl Store {
 
     /// Writes a consistent copy of the store to `to` (a new file) from one read transaction, so
     /// writes keep flowing meanwhile. Returns the rows copied.
+    ///
+    /// A copy nobody waits for any more (the admin client went away mid-copy) is removed when
+    /// it is done, so an interrupted `whoot-mgmt backup` leaves nothing in the data directory.
     pub async fn backup(&self, to: PathBuf) -> Result<u64> {
         let db = self.inner.handle.get()?;
+        let (done, answer) = tokio::sync::oneshot::channel();
         tokio::task::spawn_blocking(move || {
-            let read = db.begin_read()?;
-            copy_into_new_file(&to, |target| tables::copy_all(&read, target))
-        })
-        .await
-        .map_err(|_| Error::Failed(Failure::Unavailable))?
+            let copied = db
+                .begin_read()
+                .map_err(Error::from)
+                .and_then(|read| copy_into_new_file(&to, |target| tables::copy_all(&read, target)));
+            // Only a copy this call made is removed: a refused one names someone else's file.
+            if let Err(Ok(_)) = done.send(copied) {
+                let _ = std::fs::remove_file(&to);
+            }
+        });
+        answer.await.map_err(|_| Error::Failed(Failure::Unavailable))?
     }
 
     /// Runs `f` on a read transaction on the calling thread (startup, CLI).

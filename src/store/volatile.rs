@@ -4,6 +4,8 @@
 //! all) and drops the rest. The log's writes are durable when they return, so a loss tears at
 //! most the one in progress, at a sector boundary. After the loss every I/O fails, as in a dead
 //! machine. What survives is a real file on disk, which the next open reads with a new `Power`.
+//! A small file (`Disk::write_private_file`) keeps its data aside until synced and its name
+//! until its directory is synced: a loss before leaves it empty, or gone.
 //! Sectors are the unit of tearing because disks write a 512-byte sector whole or not at all
 //! (the log's round header fits in one; see docs/design/store-log.md).
 
@@ -35,10 +37,18 @@ struct State {
     rng: u64,
     armed: Option<Cut>,
     store: Option<Image>,
+    /// Small files: their unsynced data (None once synced), and whether their name is durable.
+    files: Vec<SmallFile>,
     /// What the loss did, for the test's report.
     pub kept: usize,
     pub dropped: usize,
     pub torn: usize,
+}
+
+struct SmallFile {
+    path: std::path::PathBuf,
+    unsynced: Option<Vec<u8>>,
+    named: bool,
 }
 
 /// The store file: the real file holds what was synced; `cache` is what redb reads.
@@ -62,7 +72,15 @@ fn lost() -> std::io::Error {
 
 impl Power {
     pub(crate) fn new(seed: u64) -> Arc<Power> {
-        let state = State { rng: seed | 1, armed: None, store: None, kept: 0, dropped: 0, torn: 0 };
+        let state = State {
+            rng: seed | 1,
+            armed: None,
+            store: None,
+            files: Vec::new(),
+            kept: 0,
+            dropped: 0,
+            torn: 0,
+        };
         Arc::new(Power { dead: AtomicBool::new(false), state: Mutex::new(state) })
     }
 
@@ -107,6 +125,48 @@ impl Power {
         let cache = std::fs::read(path)?;
         self.state.lock().store = Some(Image { file, cache, pending: Vec::new(), resized: false });
         Ok(Backend(self.clone()))
+    }
+
+    /// Writes `bytes` to the small file `path` (just created, empty on the real disk): kept
+    /// aside until `file_sync`.
+    pub(crate) fn file_write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if self.is_dead() {
+            return Err(lost());
+        }
+        let mut state = self.state.lock();
+        state.files.retain(|f| f.path != path);
+        let file =
+            SmallFile { path: path.to_owned(), unsynced: Some(bytes.to_vec()), named: false };
+        state.files.push(file);
+        Ok(())
+    }
+
+    /// The small file's data reaches the disk (`file`, its real handle).
+    pub(super) fn file_sync(&self, path: &Path, file: &mut File) -> std::io::Result<()> {
+        use std::io::Write;
+        if self.is_dead() {
+            return Err(lost());
+        }
+        let mut state = self.state.lock();
+        for f in state.files.iter_mut().filter(|f| f.path == path) {
+            if let Some(data) = f.unsynced.take() {
+                file.write_all(&data)?;
+                file.sync_all()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The names of the small files in `dir` become durable.
+    pub(super) fn dir_sync(&self, dir: &Path) -> std::io::Result<()> {
+        if self.is_dead() {
+            return Err(lost());
+        }
+        let mut state = self.state.lock();
+        for f in state.files.iter_mut().filter(|f| f.path.parent() == Some(dir)) {
+            f.named = true;
+        }
+        Ok(())
     }
 
     /// A write to the log, durable when it returns; torn if the power goes during it.
@@ -176,6 +236,13 @@ impl State {
     /// The power goes: each unsynced write of the store file reaches the disk whole, torn at a
     /// sector, or not at all.
     fn lose(&mut self) {
+        // A small file's unsynced data never reached the disk (the real file holds only what
+        // was synced); a name never synced may be gone.
+        for f in std::mem::take(&mut self.files) {
+            if !f.named && self.next().is_multiple_of(2) {
+                let _ = std::fs::remove_file(&f.path);
+            }
+        }
         let Some(mut image) = self.store.take() else { return };
         if image.resized && self.next().is_multiple_of(2) {
             let _ = image.file.set_len(image.cache.len() as u64);

@@ -284,3 +284,86 @@ fn what_an_interrupted_backup_left_is_removed_at_start() {
     }
     assert_eq!(s.get("/me", Some(&s.root_key())).status, 200);
 }
+
+/// A `whoot-mgmt backup` stopped at any point (Ctrl-C, or kill -9) leaves no copy in the data
+/// directory while the server runs, and no half-written file where it was asked to write: the
+/// backup is whole or absent.
+#[test]
+fn an_interrupted_backup_leaves_nothing_behind() {
+    let s = Server::start();
+    let key = s.root_key();
+    s.cli_json(&["tenant", "set-seats", "default", "100000"]);
+    for batch in 0..8 {
+        let ops: Vec<_> = (0..1000)
+            .map(|i| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                    "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": format!("b{batch}-{i}@backup.example")}})
+            })
+            .collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": ops});
+        assert_eq!(s.send("POST", "/scim/v2/Bulk", &key, &body).status, 200);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let left_in = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("backup-") || n.ends_with(".partial"))
+            .collect()
+    };
+    // Signals spread over the time of one whole backup, and as long again past it.
+    let started = std::time::Instant::now();
+    s.cli_json(&["backup", "--to", out.path().join("whole.redb").to_str().unwrap()]);
+    let whole_ms = started.elapsed().as_millis() as u64;
+    let delays: Vec<u64> = (0..=16).map(|i| whole_ms * i / 6).collect();
+    let (mut interrupted, mut whole) = (0, 0);
+    for (round, delay_ms) in delays.iter().enumerate() {
+        for signal in ["INT", "KILL"] {
+            let to = out.path().join(format!("{round}-{signal}.redb"));
+            let child = std::process::Command::new(crate::harness::BIN)
+                .args(["backup", "--to", to.to_str().unwrap(), "--data-dir"])
+                .arg(s.dir.as_path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
+            let sent = std::process::Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let done = child.wait_with_output().unwrap();
+            if done.status.success() {
+                whole += 1;
+            } else {
+                interrupted += 1;
+                // Ctrl-C before the handlers are installed ends the process the default way.
+                use std::os::unix::process::ExitStatusExt;
+                if signal == "INT" && done.status.signal().is_none() {
+                    let stderr = String::from_utf8_lossy(&done.stderr);
+                    assert!(stderr.contains("interrupted"), "{stderr}");
+                }
+            }
+            // The server removes a copy nobody waits for once it is done.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !left_in(&s.dir).is_empty() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            assert_eq!(left_in(&s.dir), Vec::<String>::new(), "{signal} after {delay_ms} ms");
+            assert_eq!(left_in(out.path()), Vec::<String>::new(), "{signal} after {delay_ms} ms");
+            if to.exists() {
+                let restored = tempfile::tempdir().unwrap();
+                let data = restored.path().join("data");
+                let r = cli_in(&data, &["restore", "--from", to.to_str().unwrap()]);
+                assert!(r.status.success(), "{signal} after {delay_ms} ms: a partial backup");
+            }
+        }
+    }
+    assert!(interrupted > 0 && whole > 0, "{interrupted} interrupted, {whole} whole");
+    assert_eq!(s.get("/me", Some(&key)).status, 200);
+    eprintln!("{interrupted} interrupted, {whole} whole; a backup takes {whole_ms} ms");
+}

@@ -438,3 +438,63 @@ fn loopback_in_any_spelling_is_refused_and_test_results_reveal_no_more_than_deli
     let c = test(rx.url());
     assert_eq!(c, json!({"delivered": false, "status_code": 404, "error": null}));
 }
+
+/// `whoot-mgmt webhook list|deliveries`: what the API shows, for the operator, with the server
+/// running or not; an unknown registration is named.
+#[test]
+fn the_cli_shows_registrations_and_their_deliveries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &[]);
+    let key = s.root_key();
+    let rx = Receiver::answering(&[500]);
+    let hook = register(&s, &key, &rx.url(), json!(["user.created"]));
+    let hid = hook["id"].as_str().unwrap().to_owned();
+    let paused = register(&s, &key, &rx.url(), json!(["*"]));
+    let pid = paused["id"].as_str().unwrap();
+    s.send("PATCH", &format!("/webhooks/{pid}"), &key, &json!({"active": false}));
+    s.send("POST", "/users", &key, &json!({"email": "cli@example.com"}));
+    rx.wait_for(15, "a retry", |g| g.len() >= 2);
+    let deliveries = || s.cli_json(&["webhook", "deliveries", "--tenant", "default", &hid]);
+    let answer = eventually(deliveries, |a| a["deliveries"][0]["attempts"] == 2);
+    let d = &answer["deliveries"][0];
+    assert_eq!(
+        (d["status"].clone(), d["event_type"].clone(), d["last_status_code"].clone()),
+        (json!("succeeded"), json!("user.created"), json!(200))
+    );
+    assert_eq!(answer, s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json());
+
+    let list = s.cli_json(&["webhook", "list", "--tenant", "default"]);
+    let rows = list["webhooks"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{list}");
+    let row = rows.iter().find(|h| h["id"] == hid.as_str()).unwrap();
+    assert_eq!(
+        (row["url"].as_str(), row["active"].clone()),
+        (Some(rx.url().as_str()), json!(true))
+    );
+    let paused_row = rows.iter().find(|h| h["id"] == pid).unwrap();
+    assert_eq!(paused_row["active"], false);
+    // Delivered, nothing waits; a paused registration is sent nothing, so queues nothing.
+    assert_eq!((row["queued"].clone(), paused_row["queued"].clone()), (json!(0), json!(0)));
+
+    // The text form: one line per registration and per delivery.
+    let text =
+        String::from_utf8(s.cli(&["webhook", "list", "--tenant", "default"]).stdout).unwrap();
+    assert!(text.lines().any(|l| l.starts_with(&hid) && l.contains("active")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with(pid) && l.contains("paused")), "{text}");
+    let out = s.cli(&["webhook", "deliveries", "--tenant", "default", &hid]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().any(|l| l.contains("succeeded") && l.contains("HTTP 200")), "{text}");
+
+    let unknown = "0190a5a0-0000-7000-8000-000000000000";
+    let out = s.cli(&["webhook", "deliveries", "--tenant", "default", unknown]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains(&format!("webhook {unknown} not found")));
+    let out = s.cli(&["webhook", "list", "--tenant", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tenant nope not found"));
+
+    // With the server stopped, straight from the store.
+    assert!(s.stop());
+    let offline =
+        crate::harness::cli_json_in(tmp.path(), &["webhook", "list", "--tenant", "default"]);
+    assert_eq!(offline["webhooks"].as_array().unwrap().len(), 2);
+}
