@@ -1,5 +1,6 @@
-//! The web console's pages on a tenant of 10,000 users: each page fetched 200 times in a row
-//! over one keep-alive connection, signed in, after 20 warm-up fetches; p50 and p99 printed.
+//! The web console's pages on a tenant of 10,000 users, 1,000 rooms (one of 1,000 members), 50
+//! keys and 100,000 audit entries: each page fetched 200 times in a row over one keep-alive
+//! connection, signed in, after 20 warm-up fetches; p50 and p99 printed.
 //!
 //! cargo bench --bench console
 //! Setup data is written through the store API; sign-in goes through the console's own form.
@@ -20,11 +21,14 @@ use tokio::net::TcpStream;
 use uuid::Uuid;
 use whoot_mgmt::auth::ScopeSet;
 use whoot_mgmt::http::Settings;
-use whoot_mgmt::store::audit::Actor;
+use whoot_mgmt::store::audit::{self, Actor, Field};
 use whoot_mgmt::store::rooms::{self, Room};
 use whoot_mgmt::store::users::User;
 
 const USERS: usize = 10_000;
+const ROOMS: usize = 1_000;
+const KEYS: usize = 50;
+const AUDIT: usize = 100_000;
 const ROUNDS: usize = 200;
 
 struct Browser {
@@ -87,25 +91,48 @@ async fn run() {
     );
 
     let t = Instant::now();
+    let now = whoot_mgmt::time::now_ms();
     let ids = common::create_users(&store, tenant, USERS, |i| {
-        User::new(Uuid::now_v7(), format!("user{i}@bench.example"), 0)
+        // Made now: their events fill the Overview's 24-hour chart.
+        let mut u = User::new(Uuid::now_v7(), format!("user{i}@bench.example"), now);
+        u.external_id = Some(format!("00u{i:06}"));
+        u.given_name = Some(format!("Given{i}"));
+        u.family_name = Some(format!("Family{i}"));
+        u.display_name = Some(format!("Given{i} Family{i}"));
+        u
     })
     .await;
-    let room = Room::new(Uuid::now_v7(), "Hangar", 0);
+    let room = Room::new(Uuid::now_v7(), "Hangar", now);
     let room_id = room.id;
     let wanted: HashMap<Uuid, Option<bool>> =
         ids[..1000].iter().map(|&u| (u, Some(false))).collect();
     store
         .write(move |txn| {
             rooms::create(txn, tenant, &room)?;
-            rooms::sync_members(txn, tenant, room.id, &wanted, rooms::Eligible::Active, 0)?;
+            rooms::sync_members(txn, tenant, room.id, &wanted, rooms::Eligible::Active, now)?;
+            for i in 1..ROOMS {
+                rooms::create(txn, tenant, &Room::new(Uuid::now_v7(), &format!("Room {i}"), now))?;
+            }
             Ok(())
         })
         .await
         .unwrap();
-    for i in 0..20 {
+    for i in 1..KEYS {
         let scopes = ScopeSet::resolve_all(&["usage"]).unwrap();
         app.create_key("default", scopes, &format!("bench key {i}"), None, &Actor::Cli)
+            .await
+            .unwrap();
+    }
+    for batch in 0..AUDIT / 5_000 {
+        store
+            .write(move |txn| {
+                for i in 0..5_000 {
+                    let target = format!("room {i}");
+                    let fields = vec![Field::set("name", format!("Room {batch}-{i}"))];
+                    audit::record(txn, tenant, &Actor::Cli, ("room.created", &target), fields, 0)?;
+                }
+                Ok(())
+            })
             .await
             .unwrap();
     }
@@ -115,8 +142,17 @@ async fn run() {
     assert_eq!(status, 201, "{body:?}");
     let hook: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let hook = hook["id"].as_str().unwrap().to_owned();
+    // A delivery to show (the receiver is closed: it fails, or waits its first attempt).
+    let user = json!({"email": "delivered@bench.example"});
+    let (status, body, _) = api.call("POST", "/users", Some(&user)).await;
+    assert_eq!(status, 201, "{body:?}");
+    let (status, body, _) = api.call("GET", &format!("/webhooks/{hook}/deliveries"), None).await;
+    assert_eq!(status, 200, "{body:?}");
+    let deliveries: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let delivery = deliveries["deliveries"][0]["id"].as_str().unwrap().to_owned();
     println!(
-        "setup: {USERS} users, a room of 1,000, 21 keys, a webhook in {}",
+        "setup: {USERS} users, {ROOMS} rooms (one of 1,000 members), {KEYS} keys, {AUDIT} audit \
+         entries, a webhook in {}",
         common::ms(t.elapsed())
     );
 
@@ -126,6 +162,10 @@ async fn run() {
     let (status, _, _) = b.send("POST", "/console/login", &login).await;
     assert_eq!(status, 303, "signed in");
 
+    let (_, overview, _) = b.send("GET", "/console/", "").await;
+    let counted = overview.split("id=\"activity-total\">").nth(1).and_then(|s| s.split('<').next());
+    println!("the Overview's chart: {}", counted.unwrap_or("missing"));
+
     let middle = ids[USERS / 2];
     let pages = [
         "/console/".to_owned(),
@@ -133,13 +173,23 @@ async fn run() {
         "/console/users".to_owned(),
         format!("/console/users?after={middle}"),
         "/console/users?q=user50".to_owned(),
+        "/console/users?q=00u0050".to_owned(),
+        // A name: the index walks, then every user's names.
+        "/console/users?q=Family9999".to_owned(),
+        "/console/users?status=active&offset=5000".to_owned(),
+        format!("/console/users/{middle}"),
+        format!("/console/users/{middle}/active?active=false"),
         "/console/rooms".to_owned(),
         format!("/console/rooms/{room_id}"),
+        format!("/console/rooms/{room_id}?find=Given42"),
         "/console/webhooks".to_owned(),
         format!("/console/webhooks/{hook}"),
+        format!("/console/webhooks/{hook}/deliveries/{delivery}"),
         "/console/audit".to_owned(),
+        // A filter nothing matches: the page looks through its 20,000 entries.
+        "/console/audit?action=webhook.deleted".to_owned(),
     ];
-    println!("{:<44} {:>9} {:>9} {:>9}", "page", "p50", "p99", "bytes");
+    println!("{:<60} {:>9} {:>9} {:>9}", "page", "p50", "p99", "bytes");
     for page in &pages {
         for _ in 0..20 {
             b.send("GET", page, "").await;
@@ -155,7 +205,7 @@ async fn run() {
         times.sort();
         let p99 = times[times.len() * 99 / 100];
         println!(
-            "{page:<44} {:>9} {:>9} {bytes:>9}",
+            "{page:<60} {:>9} {:>9} {bytes:>9}",
             common::ms(times[times.len() / 2]),
             common::ms(p99)
         );

@@ -26,6 +26,9 @@ const ADMIN_PATH: &str = "/admin";
 const MAX_REQUEST: usize = 64 * 1024;
 /// Longest an admin request body may take to arrive.
 const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a backup staged for the CLI outlives the answer. The CLI opens and unlinks it at
+/// once; if the CLI died between the answer and the open, nobody else will.
+pub const STAGED_BACKUP_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct AdminSocket(pub Arc<App>);
 
@@ -50,7 +53,17 @@ impl Handler for AdminSocket {
             Err(e) => return e.into_response(Style::Native),
         };
         match execute(&self.0, request.clone()).await {
-            Ok(value) => response::json(StatusCode::OK, &value),
+            Ok(value) => {
+                // Over the socket a backup is always a copy staged in the data directory for
+                // the CLI to take (the offline CLI writes its own file and never comes here).
+                if let Request::Backup { to } = request {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(STAGED_BACKUP_LIFETIME).await;
+                        let _ = std::fs::remove_file(&to);
+                    });
+                }
+                response::json(StatusCode::OK, &value)
+            }
             // The API's mapping (status and `code`), with the full message: the operator may
             // see what a storage failure was.
             Err(e) => {

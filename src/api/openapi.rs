@@ -205,6 +205,19 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         | E::ConsoleKeyRevoke
         | E::ConsoleKeyRotate
         | E::ConsoleUsers
+        | E::ConsoleUser
+        | E::ConsoleWebhookCreate
+        | E::ConsoleWebhookUpdate
+        | E::ConsoleWebhookActive
+        | E::ConsoleWebhookDeleteForm
+        | E::ConsoleWebhookDelete
+        | E::ConsoleDelivery
+        | E::ConsoleRoomCreate
+        | E::ConsoleRoomUpdate
+        | E::ConsoleRoomDeleteForm
+        | E::ConsoleRoomDelete
+        | E::ConsoleMemberRemoveForm
+        | E::ConsoleUserActiveForm
         | E::ConsoleUserActive
         | E::ConsoleRooms
         | E::ConsoleRoom

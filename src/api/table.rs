@@ -238,18 +238,41 @@ endpoints! {
         ConsoleKeyRotate POST "/console/keys/{id}/rotate" "console.keys.rotate"
             => Page::KeyRotate,
         ConsoleUsers GET "/console/users" "console.users" => Page::Users,
+        ConsoleUser GET "/console/users/{id}" "console.user" => Page::User,
+        ConsoleUserActiveForm GET "/console/users/{id}/active" "console.users.active"
+            => Page::UserActiveForm,
         ConsoleUserActive POST "/console/users/{id}/active" "console.users.active"
             => Page::UserActive,
         ConsoleRooms GET "/console/rooms" "console.rooms" => Page::Rooms,
+        ConsoleRoomCreate POST "/console/rooms" "console.rooms.create" => Page::RoomCreate,
         ConsoleRoom GET "/console/rooms/{id}" "console.room" => Page::Room,
+        ConsoleRoomUpdate POST "/console/rooms/{id}" "console.room.update" => Page::RoomUpdate,
+        ConsoleRoomDeleteForm GET "/console/rooms/{id}/delete" "console.room.delete"
+            => Page::RoomDeleteForm,
+        ConsoleRoomDelete POST "/console/rooms/{id}/delete" "console.room.delete"
+            => Page::RoomDelete,
         ConsoleMemberAdd POST "/console/rooms/{id}/members" "console.room.members.add"
             => Page::MemberAdd,
         ConsoleMemberTx POST "/console/rooms/{id}/members/{user}/tx" "console.room.members.tx"
             => Page::MemberTx,
+        ConsoleMemberRemoveForm GET "/console/rooms/{id}/members/{user}/remove"
+            "console.room.members.remove" => Page::MemberRemoveForm,
         ConsoleMemberRemove POST "/console/rooms/{id}/members/{user}/remove"
             "console.room.members.remove" => Page::MemberRemove,
         ConsoleWebhooks GET "/console/webhooks" "console.webhooks" => Page::Webhooks,
+        ConsoleWebhookCreate POST "/console/webhooks" "console.webhooks.create"
+            => Page::WebhookCreate,
         ConsoleWebhook GET "/console/webhooks/{id}" "console.webhook" => Page::Webhook,
+        ConsoleWebhookUpdate POST "/console/webhooks/{id}" "console.webhook.update"
+            => Page::WebhookUpdate,
+        ConsoleWebhookActive POST "/console/webhooks/{id}/active" "console.webhook.active"
+            => Page::WebhookActive,
+        ConsoleWebhookDeleteForm GET "/console/webhooks/{id}/delete" "console.webhook.delete"
+            => Page::WebhookDeleteForm,
+        ConsoleWebhookDelete POST "/console/webhooks/{id}/delete" "console.webhook.delete"
+            => Page::WebhookDelete,
+        ConsoleDelivery GET "/console/webhooks/{id}/deliveries/{delivery}" "console.webhook.delivery"
+            => Page::Delivery,
         ConsoleWebhookTest POST "/console/webhooks/{id}/test" "console.webhook.test"
             => Page::WebhookTest,
         ConsoleRedeliver POST "/console/webhooks/{id}/deliveries/{delivery}/redeliver"

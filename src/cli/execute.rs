@@ -19,6 +19,8 @@ use crate::store::STORE_FILE;
 /// Interrupted (Ctrl-C, SIGTERM, SIGHUP), it leaves nothing behind: before the server answers,
 /// closing the connection makes the server remove its copy; after, the staged copy is already
 /// unlinked (it is read through an open file) and the half-written one is discarded (`NewFile`).
+/// Killed between the answer and the open, it leaves the staged copy to the server, which
+/// removes it `STAGED_BACKUP_LIFETIME` after answering.
 pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
     let to = absolute(to)?;
     if to.exists() {
@@ -114,7 +116,12 @@ fn partial_of(to: &Path) -> PathBuf {
 fn place(staged: &Path, to: &Path, cancel: &AtomicBool) -> Result<(), String> {
     use std::io::{Read, Write};
     let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", to.display());
-    let mut from = std::fs::File::open(staged).map_err(|e| fail("reading the copy for", e))?;
+    let mut from = std::fs::File::open(staged).map_err(|e| {
+        let late = e.kind() == std::io::ErrorKind::NotFound;
+        let why =
+            if late { " (the server removes an untaken copy; run the backup again)" } else { "" };
+        format!("reading the server's copy for {}: {e}{why}", to.display())
+    })?;
     let _ = std::fs::remove_file(staged);
     let mut file = NewFile::create(to).map_err(|e| fail("writing", e))?;
     let copied = (|| {

@@ -68,6 +68,33 @@ struct RevokePage {
     key: KeyRow,
 }
 
+/// Scopes as people read them: `all scopes`, else families with their rights
+/// (`scim:users read/write, usage`).
+pub fn summary(scopes: &[String]) -> String {
+    if crate::auth::Scope::ALL.iter().all(|s| scopes.iter().any(|n| n == s.name())) {
+        return "all scopes".into();
+    }
+    let mut families: Vec<(String, Vec<&str>)> = Vec::new();
+    for scope in scopes {
+        let (family, right) = match scope.rsplit_once(':') {
+            Some((family, right)) if family.contains(':') => (family.to_owned(), right),
+            _ => (scope.clone(), ""),
+        };
+        match families.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, rights)) => rights.push(right),
+            None => families.push((family, vec![right])),
+        }
+    }
+    let parts: Vec<String> = families
+        .into_iter()
+        .map(|(family, rights)| match rights.join("/") {
+            joined if joined.is_empty() => family,
+            joined => format!("{family} {joined}"),
+        })
+        .collect();
+    parts.join(", ")
+}
+
 pub fn row(k: &ApiKey, now: i64, current: uuid::Uuid) -> KeyRow {
     let status = key_status(k, now);
     KeyRow {
@@ -79,7 +106,7 @@ pub fn row(k: &ApiKey, now: i64, current: uuid::Uuid) -> KeyRow {
         },
         prefix: format!("{}…", k.prefix),
         status,
-        scopes: k.scopes.join(", "),
+        scopes: summary(&k.scopes),
         created: when(Some(k.created_at)),
         last_used: when(k.last_used_at),
         expires: when(k.expires_at),

@@ -44,15 +44,28 @@ pub enum Page {
     KeyRevoke,
     KeyRotate,
     Users,
+    User,
+    UserActiveForm,
     UserActive,
     Rooms,
+    RoomCreate,
     Room,
+    RoomUpdate,
+    RoomDeleteForm,
+    RoomDelete,
     MemberAdd,
     MemberTx,
+    MemberRemoveForm,
     MemberRemove,
     Webhooks,
+    WebhookCreate,
     Webhook,
+    WebhookUpdate,
+    WebhookActive,
+    WebhookDeleteForm,
+    WebhookDelete,
     WebhookTest,
+    Delivery,
     Redeliver,
     Audit,
 }
@@ -62,13 +75,27 @@ impl Page {
     /// holds `api_keys.manage`; the Overview shows only the parts the key may see).
     fn scope(self) -> Option<Scope> {
         match self {
-            Page::Users => Some(Scope::ApiUsersRead),
-            Page::UserActive => Some(Scope::ApiUsersWrite),
+            Page::Users | Page::User => Some(Scope::ApiUsersRead),
+            Page::UserActiveForm | Page::UserActive => Some(Scope::ApiUsersWrite),
             Page::Rooms | Page::Room => Some(Scope::ApiRoomsRead),
-            Page::MemberAdd | Page::MemberTx | Page::MemberRemove => Some(Scope::ApiRoomsWrite),
-            Page::Webhooks | Page::Webhook | Page::WebhookTest | Page::Redeliver => {
-                Some(Scope::Webhooks)
-            }
+            Page::RoomCreate
+            | Page::RoomUpdate
+            | Page::RoomDeleteForm
+            | Page::RoomDelete
+            | Page::MemberAdd
+            | Page::MemberTx
+            | Page::MemberRemoveForm
+            | Page::MemberRemove => Some(Scope::ApiRoomsWrite),
+            Page::Webhooks
+            | Page::WebhookCreate
+            | Page::Webhook
+            | Page::WebhookUpdate
+            | Page::WebhookActive
+            | Page::WebhookDeleteForm
+            | Page::WebhookDelete
+            | Page::WebhookTest
+            | Page::Delivery
+            | Page::Redeliver => Some(Scope::Webhooks),
             Page::Keys
             | Page::KeyCreate
             | Page::KeyRevokeForm
@@ -295,14 +322,27 @@ async fn dispatch(c: &Console<'_>, page: Page) -> Result<Answer, Failure> {
         Page::KeyRevoke => keys::revoke(c).await,
         Page::KeyRotate => keys::rotate(c).await,
         Page::Users => users::list(c).await,
+        Page::User => users::show(c).await,
+        Page::UserActiveForm => users::confirm(c).await,
         Page::UserActive => users::set_active(c).await,
         Page::Rooms => rooms::list(c).await,
+        Page::RoomCreate => rooms::create(c).await,
         Page::Room => rooms::show(c).await,
+        Page::RoomUpdate => rooms::update(c).await,
+        Page::RoomDeleteForm => rooms::delete_form(c).await,
+        Page::RoomDelete => rooms::delete(c).await,
+        Page::MemberRemoveForm => rooms::remove_form(c).await,
         Page::MemberAdd => rooms::add_member(c).await,
         Page::MemberTx => rooms::set_tx(c).await,
         Page::MemberRemove => rooms::remove_member(c).await,
         Page::Webhooks => webhooks::list(c).await,
+        Page::WebhookCreate => webhooks::create(c).await,
         Page::Webhook => webhooks::show(c, None).await,
+        Page::WebhookUpdate => webhooks::update(c).await,
+        Page::WebhookActive => webhooks::set_active(c).await,
+        Page::WebhookDeleteForm => webhooks::delete_form(c).await,
+        Page::WebhookDelete => webhooks::delete(c).await,
+        Page::Delivery => webhooks::delivery(c).await,
         Page::WebhookTest => webhooks::test(c).await,
         Page::Redeliver => webhooks::redeliver(c).await,
         Page::Asset

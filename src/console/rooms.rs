@@ -1,6 +1,7 @@
-//! The Rooms pages: rooms in pages of 50; a room's members with their transmit permission, which
-//! a button toggles; add a member (by userName, email or id) and remove one. Through the store's
-//! `rooms` operations, as the native API, and recorded in the audit log.
+//! The Rooms pages: rooms in pages of 50, and a new one; a room's settings (name, SCIM group
+//! mapping), its deletion after a confirmation; its members with their transmit permission,
+//! which a button toggles; find a user to add, and remove one after a confirmation. Through the
+//! store's `rooms` operations, as the native API and the CLI, and recorded in the audit log.
 
 use askama::Template;
 use uuid::Uuid;
@@ -42,6 +43,10 @@ struct RoomsPage {
     chrome: Chrome,
     rooms: Vec<RoomRow>,
     next: Option<u64>,
+    /// Why the create form was refused, and what it held.
+    error: Option<String>,
+    name: String,
+    may_write: bool,
 }
 
 fn offset(c: &Console<'_>) -> Result<u64, Failure> {
@@ -52,6 +57,10 @@ fn offset(c: &Console<'_>) -> Result<u64, Failure> {
 }
 
 pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
+    list_with(c, None).await
+}
+
+async fn list_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer, Failure> {
     let (tenant, skip) = (c.ctx.tenant, offset(c)?);
     let mut found = c
         .ctx
@@ -66,10 +75,146 @@ pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
         .await?;
     let more = found.len() as u64 > PAGE;
     found.truncate(PAGE_LEN);
+    let status = refused.as_ref().map_or(hyper::StatusCode::OK, |e| e.body(Style::Native).0);
     let page = RoomsPage {
         chrome: c.chrome("rooms"),
         rooms: found.iter().map(room_row).collect(),
         next: more.then_some(skip + PAGE),
+        error: refused.map(|e| e.message()),
+        name: c.form().get("name").unwrap_or_default().to_owned(),
+        may_write: c.key().scopes.contains(crate::auth::Scope::ApiRoomsWrite),
+    };
+    Answer::with_status(status, &page)
+}
+
+/// A client's mistake is shown beside the form it made; anything else is an error page.
+fn beside_form(e: ApiError) -> Result<ApiError, Failure> {
+    match e.body(Style::Native).0.is_client_error() {
+        true => Ok(e),
+        false => Err(Failure::Api(e)),
+    }
+}
+
+/// `POST /console/rooms` with `name`.
+pub async fn create(c: &Console<'_>) -> Result<Answer, Failure> {
+    let name = c.form().get("name").unwrap_or_default().trim().to_owned();
+    let (tenant, now, actor, id) = (c.ctx.tenant, now_ms(), c.ctx.actor(), Uuid::now_v7());
+    let created = c
+        .ctx
+        .write(move |txn| {
+            let room = Room::new(id, &name, now);
+            rooms::create(txn, tenant, &room)?;
+            let fields = vec![Field::set("name", &room.name)];
+            audit::record(txn, tenant, &actor, ("room.created", &id.to_string()), fields, now)
+        })
+        .await;
+    match created {
+        Ok(()) => c.back(&format!("/rooms/{id}")),
+        Err(e) => list_with(c, Some(beside_form(e)?)).await,
+    }
+}
+
+/// `POST /console/rooms/{id}` with `name`, `mapped` and `external_id`: the room's settings.
+pub async fn update(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let form = c.form();
+    let name = form.get("name").unwrap_or_default().trim().to_owned();
+    let mapped = form.get("mapped") == Some("true");
+    let external_id = form.get("external_id").map(str::trim).filter(|x| !x.is_empty());
+    let external_id = external_id.filter(|_| mapped).map(str::to_owned);
+    let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
+    let updated = c
+        .ctx
+        .write(move |txn| {
+            let prev = rooms::get(txn, tenant, id)?;
+            let mut next = prev.clone();
+            if !name.is_empty() && name != prev.name {
+                // The name people see follows a rename (a SCIM group's displayName too).
+                next.display_name = name.clone();
+                next.name = name.clone();
+            }
+            next.mapped = mapped;
+            next.external_id = external_id.clone();
+            let next = rooms::update(txn, tenant, next, None, now)?;
+            let changed = |field: &str, a: String, b: String| {
+                (a != b).then(|| Field::new(field, Some(a), Some(b)))
+            };
+            let show = |x: &Option<String>| x.clone().unwrap_or_default();
+            let fields: Vec<Field> = [
+                changed("name", prev.name, next.name.clone()),
+                changed("mapped", prev.mapped.to_string(), next.mapped.to_string()),
+                changed("external_id", show(&prev.external_id), show(&next.external_id)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !fields.is_empty() {
+                audit::record(txn, tenant, &actor, ("room.updated", &id.to_string()), fields, now)?;
+            }
+            Ok(())
+        })
+        .await;
+    match updated {
+        Ok(()) => c.back(&format!("/rooms/{id}")),
+        Err(e) => show_with(c, Some((Form::Settings, beside_form(e)?))).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/room-delete.html")]
+struct DeletePage {
+    chrome: Chrome,
+    room: RoomRow,
+}
+
+/// `GET /console/rooms/{id}/delete`: what deleting does, and a button.
+pub async fn delete_form(c: &Console<'_>) -> Result<Answer, Failure> {
+    let (id, tenant) = (c.id(0)?, c.ctx.tenant);
+    let room = c.ctx.read(move |tx| rooms::get(tx, tenant, id)).await?;
+    Answer::page(&DeletePage { chrome: c.chrome("rooms"), room: room_row(&room) })
+}
+
+/// `POST /console/rooms/{id}/delete`: the room and its memberships, as `whoot-mgmt room delete`.
+pub async fn delete(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
+    c.ctx
+        .write(move |txn| {
+            let room = rooms::delete(txn, tenant, id, now)?;
+            let fields = vec![Field::new("name", Some(room.name), None)];
+            audit::record(txn, tenant, &actor, ("room.deleted", &id.to_string()), fields, now)
+        })
+        .await?;
+    c.back("/rooms")
+}
+
+#[derive(Template)]
+#[template(path = "console/member-remove.html")]
+struct RemovePage {
+    chrome: Chrome,
+    room: RoomRow,
+    user_id: String,
+    name: String,
+    tx: bool,
+}
+
+/// `GET /console/rooms/{id}/members/{user}/remove`: a confirmation.
+pub async fn remove_form(c: &Console<'_>) -> Result<Answer, Failure> {
+    let (room, user, tenant) = (c.id(0)?, c.id(1)?, c.ctx.tenant);
+    let (r, u, tx_permission) = c
+        .ctx
+        .read(move |tx| {
+            let member = rooms::membership(tx, tenant, room, user)?
+                .ok_or(crate::store::Error::not_found("member"))?;
+            Ok((rooms::get(tx, tenant, room)?, users::get(tx, tenant, user)?, member))
+        })
+        .await?;
+    let page = RemovePage {
+        chrome: c.chrome("rooms"),
+        room: room_row(&r),
+        user_id: user.to_string(),
+        name: display_of(&u),
+        tx: tx_permission,
     };
     Answer::page(&page)
 }
@@ -85,21 +230,41 @@ pub struct MemberRow {
 #[template(path = "console/room.html")]
 struct RoomPage {
     chrome: Chrome,
-    /// Why the add-member form was refused, shown beside it.
-    error: Option<String>,
+    /// Why a form was refused, shown beside that form.
+    error: Option<(Form, String)>,
     room: RoomRow,
+    external_id: String,
+    /// What the find-a-user form looked for, and the users it found.
+    find: String,
+    found: Vec<MemberRow>,
+    may_write: bool,
     members: Vec<MemberRow>,
     /// The `after` of the next page of members.
     next: Option<String>,
 }
 
+/// The room page's forms, for placing an error beside the one that met it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Settings,
+    AddMember,
+}
+
+impl RoomPage {
+    fn error_at(&self, form: Form) -> Option<&str> {
+        self.error.as_ref().filter(|(f, _)| *f == form).map(|(_, e)| e.as_str())
+    }
+}
+
+const FOUND_MOST: usize = 10;
+
 pub async fn show(c: &Console<'_>) -> Result<Answer, Failure> {
     show_with(c, None).await
 }
 
-/// The room page; with `refused`, the error its add-member form met, beside the form, in the
-/// error's status (htmx swaps it in too: see `base.html`'s `responseHandling`).
-async fn show_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer, Failure> {
+/// The room page; with `refused`, the error a form met, beside that form, in the error's
+/// status (htmx swaps it in too: see `base.html`'s `responseHandling`).
+async fn show_with(c: &Console<'_>, refused: Option<(Form, ApiError)>) -> Result<Answer, Failure> {
     let id = c.id(0)?;
     let after = match c.form().get("after") {
         Some(raw) => Some(
@@ -108,10 +273,26 @@ async fn show_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer,
         None => None,
     };
     let tenant = c.ctx.tenant;
-    let (room, mut members) = c
+    let find = c.form().get("find").unwrap_or_default().trim().to_owned();
+    let (looking, scan) = (find.clone(), c.ctx.state.settings.scan_limit);
+    let (room, mut members, found) = c
         .ctx
         .read(move |tx| {
             let room = rooms::get(tx, tenant, id)?;
+            let mut found = Vec::new();
+            if !looking.is_empty() {
+                for u in users::search(tx, tenant, &looking, FOUND_MOST, scan)?.0 {
+                    let member = rooms::membership(tx, tenant, id, u.id)?;
+                    if u.active && member.is_none() {
+                        found.push(MemberRow {
+                            user_id: u.id.to_string(),
+                            name: display_of(&u),
+                            email: u.email.clone().unwrap_or_default(),
+                            tx: false,
+                        });
+                    }
+                }
+            }
             let from = rooms::From::After(after.map(|u| u.as_u128()));
             let mut out = Vec::new();
             for (user, tx_permission) in rooms::members(tx, tenant, id, from, PAGE + 1)? {
@@ -123,15 +304,24 @@ async fn show_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer,
                     tx: tx_permission,
                 });
             }
-            Ok((room, out))
+            Ok((room, out, found))
         })
         .await?;
     let more = members.len() as u64 > PAGE;
     members.truncate(PAGE_LEN);
     let next = members.last().filter(|_| more).map(|m| m.user_id.clone());
-    let status = refused.as_ref().map_or(hyper::StatusCode::OK, |e| e.body(Style::Native).0);
-    let error = refused.map(|e| e.message());
-    let page = RoomPage { chrome: c.chrome("rooms"), error, room: room_row(&room), members, next };
+    let status = refused.as_ref().map_or(hyper::StatusCode::OK, |(_, e)| e.body(Style::Native).0);
+    let page = RoomPage {
+        chrome: c.chrome("rooms"),
+        error: refused.map(|(form, e)| (form, e.message())),
+        external_id: room.external_id.clone().unwrap_or_default(),
+        room: room_row(&room),
+        members,
+        next,
+        find,
+        found,
+        may_write: c.key().scopes.contains(crate::auth::Scope::ApiRoomsWrite),
+    };
     Answer::with_status(status, &page)
 }
 
@@ -180,8 +370,7 @@ pub async fn add_member(c: &Console<'_>) -> Result<Answer, Failure> {
     match added {
         Ok(()) => c.back(&format!("/rooms/{room}")),
         // The form's own mistakes (an unknown or inactive user) are shown beside it.
-        Err(e) if e.body(Style::Native).0.is_client_error() => show_with(c, Some(e)).await,
-        Err(e) => Err(Failure::Api(e)),
+        Err(e) => show_with(c, Some((Form::AddMember, beside_form(e)?))).await,
     }
 }
 

@@ -11,8 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::request::{Id, Json, Query, SubId};
 use crate::http::response::Reply;
 use crate::repr::webhooks::{delivery_json, hook_json};
-use crate::store::audit::{self, Field};
-use crate::store::webhooks::{self as hooks, EVENT_TYPES, Webhook};
+use crate::store::webhooks::{self as hooks, Webhook};
 use crate::time::now_ms;
 use crate::webhooks::send;
 
@@ -33,16 +32,7 @@ fn checked_url(url: &str) -> Result<String, ApiError> {
 }
 
 fn checked_events(list: Vec<String>) -> Result<Vec<String>, ApiError> {
-    if let Some(name) = list.iter().find(|n| *n != "*" && !EVENT_TYPES.contains(&n.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unknown event {name:?}; known: *, {}",
-            EVENT_TYPES.join(", ")
-        )));
-    }
-    if list.is_empty() {
-        return Err(ApiError::bad_request("events must name at least one event type (or *)"));
-    }
-    Ok(list)
+    Ok(hooks::checked_events(list)?)
 }
 
 pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply, ApiError> {
@@ -56,14 +46,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply
         Webhook { events, description, active, ..Webhook::new(Uuid::now_v7(), url, secret, now) };
     let (tenant, stored) = (ctx.tenant, hook.clone());
     let actor = ctx.actor();
-    ctx.write(move |txn| {
-        hooks::create(txn, tenant, &stored)?;
-        let fields =
-            vec![Field::set("url", &stored.url), Field::set("events", stored.events.join(" "))];
-        let target = stored.id.to_string();
-        audit::record(txn, tenant, &actor, ("webhook.created", &target), fields, now)
-    })
-    .await?;
+    ctx.write(move |txn| hooks::register(txn, tenant, &stored, &actor)).await?;
     let mut out = hook_json(&hook);
     crate::repr::input::set_field(&mut out, "secret", json!(hook.secret));
     Ok(Reply::json(StatusCode::CREATED, &out))
@@ -90,49 +73,16 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     let url = input.url.as_deref().map(checked_url).transpose()?;
     let events = input.events.map(checked_events).transpose()?;
-    let (description, active) = (input.description, input.active);
+    let change =
+        hooks::Change { url, events, description: input.description, active: input.active };
     let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
-    let hook = ctx
-        .write(move |txn| {
-            let mut h = hooks::get(txn, tenant, id)?;
-            let before = h.clone();
-            h.url = url.clone().unwrap_or(h.url);
-            h.events = events.clone().unwrap_or(h.events);
-            h.description = description.clone().unwrap_or(h.description);
-            if let Some(a) = active {
-                h.active = a;
-                if a {
-                    // Re-enabling starts afresh.
-                    h.disabled_reason = None;
-                    h.failing_since = None;
-                    h.failing_for_ms = 0;
-                    h.last_failure_at = None;
-                }
-            }
-            h.updated_at = now;
-            hooks::put(txn, tenant, &h)?;
-            let fields = vec![
-                Field::new("url", Some(before.url), Some(h.url.clone())),
-                Field::new("events", Some(before.events.join(" ")), Some(h.events.join(" "))),
-                Field::new("description", Some(before.description), Some(h.description.clone())),
-                Field::new("active", Some(before.active.to_string()), Some(h.active.to_string())),
-            ];
-            audit::record(txn, tenant, &actor, ("webhook.updated", &id.to_string()), fields, now)?;
-            Ok(h)
-        })
-        .await?;
+    let hook = ctx.write(move |txn| hooks::change(txn, tenant, id, &change, &actor, now)).await?;
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
 pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
-    ctx.write(move |txn| {
-        let gone = hooks::get(txn, tenant, id)?;
-        hooks::delete(txn, tenant, id)?;
-        let fields = vec![Field::new("url", Some(gone.url), None)];
-        audit::record(txn, tenant, &actor, ("webhook.deleted", &id.to_string()), fields, now)
-    })
-    .await?;
+    ctx.write(move |txn| hooks::unregister(txn, tenant, id, &actor, now)).await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 

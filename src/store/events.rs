@@ -169,6 +169,56 @@ pub fn get(tx: &impl Tx, tenant: Uuid, seq: u64) -> Result<Option<Event>> {
     }
 }
 
+/// An `Event`'s leading fields: postcard reads fields in order and leaves the rest, so the
+/// activity chart reads these without decoding each event's resource.
+#[derive(Deserialize)]
+struct Head {
+    _tenant: Uuid,
+    _seq: u64,
+    _id: Uuid,
+    event_type: String,
+    occurred_at: i64,
+}
+
+/// The (time, type) of the tenant's events since `since` (Unix ms), newest first, looking at
+/// most at `most`; true when it stopped there before reaching `since`.
+pub fn activity(
+    tx: &impl Tx,
+    tenant: Uuid,
+    since: i64,
+    most: usize,
+) -> Result<(Vec<(i64, String)>, bool)> {
+    let t = tenant.as_u128();
+    let mut out = Vec::new();
+    for row in tx.table(EVENT_LOG)?.range((t, 0)..=(t, u64::MAX))?.rev() {
+        let head: Head = codec::decode(row?.1.value())?;
+        if head.occurred_at < since {
+            return Ok((out, false));
+        }
+        if out.len() == most {
+            return Ok((out, true));
+        }
+        out.push((head.occurred_at, head.event_type));
+    }
+    Ok((out, false))
+}
+
+/// Visits the tenant's events newest first, at most `most` of them, until `visit` says stop.
+pub fn newest_first(
+    tx: &impl Tx,
+    tenant: Uuid,
+    most: usize,
+    mut visit: impl FnMut(Event) -> Result<bool>,
+) -> Result<()> {
+    let t = tenant.as_u128();
+    for row in tx.table(EVENT_LOG)?.range((t, 0)..=(t, u64::MAX))?.rev().take(most) {
+        if !visit(codec::decode(row?.1.value())?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Where a tenant's stream stands: the last `seq` given out, and the last one pruned.
 pub fn bounds(tx: &impl Tx, tenant: Uuid) -> Result<(u64, u64)> {
     Ok((
@@ -237,4 +287,36 @@ pub fn prune(
         counters::add(txn, tenant, counters::EVENT_FLOOR, delta)?;
     }
     Ok(gone.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// `Head` reads the leading fields of a stored event: it breaks, and this fails, if
+    /// `Event`'s layout changes in front of them.
+    #[test]
+    fn the_head_of_an_event_reads_its_type_and_time() {
+        let event = Event {
+            tenant: Uuid::now_v7(),
+            seq: 42,
+            id: Uuid::now_v7(),
+            event_type: "room.member_added".into(),
+            occurred_at: 1_796_000_000_123,
+            resource: Uuid::now_v7(),
+            version: Some(3),
+            data: EventData::Member {
+                room: Uuid::now_v7(),
+                user: Uuid::now_v7(),
+                tx_permission: true,
+            },
+        };
+        let head: Head = codec::decode(&codec::encode(&event).unwrap()).unwrap();
+        assert_eq!(
+            (head.event_type.as_str(), head.occurred_at),
+            ("room.member_added", 1_796_000_000_123)
+        );
+    }
 }

@@ -300,6 +300,49 @@ pub fn search_prefix(tx: &impl Tx, tenant: Uuid, prefix: &str, limit: usize) -> 
     ids.iter().map(|id| get(tx, tenant, Uuid::from_u128(*id))).collect()
 }
 
+/// Users matching `text` for a person searching: userName, any email or externalId starting
+/// with it (index walks, whatever the tenant's size), then names containing it (ignoring case),
+/// looked for among at most `scan` users in creation order. At most `limit`, the index matches
+/// first. Returns the users and whether the name search stopped at `scan` before the end.
+pub fn search(
+    tx: &impl Tx,
+    tenant: Uuid,
+    text: &str,
+    limit: usize,
+    scan: u64,
+) -> Result<(Vec<User>, bool)> {
+    let mut found = search_prefix(tx, tenant, text, limit)?;
+    visit_prefix(tx, tenant, &external_id_key(text), |id| {
+        if found.len() >= limit {
+            return Ok(false);
+        }
+        if !found.iter().any(|u| u.id.as_u128() == id) {
+            found.push(get(tx, tenant, Uuid::from_u128(id))?);
+        }
+        Ok(true)
+    })?;
+    let needle = text.to_lowercase();
+    let (mut seen, mut cut) = (0u64, false);
+    if found.len() < limit && !needle.is_empty() {
+        scan_after(tx, tenant, None, |u| {
+            if seen == scan {
+                cut = true;
+                return Ok(false);
+            }
+            seen += 1;
+            let names = [&u.display_name, &u.label, &u.given_name, &u.family_name];
+            let named = names
+                .iter()
+                .any(|n| n.as_deref().is_some_and(|n| n.to_lowercase().contains(&needle)));
+            if named && !found.iter().any(|f| f.id == u.id) {
+                found.push(u);
+            }
+            Ok(found.len() < limit)
+        })?;
+    }
+    Ok((found, cut))
+}
+
 /// What a change did to the seat count, for callers that report it (webhooks, later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeatChange {

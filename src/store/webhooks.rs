@@ -180,6 +180,80 @@ pub fn list(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
     Ok(out)
 }
 
+/// A registration's fields as a client sends them: omitted ones stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// `list` if every name is a known event type (or `*`), and there is at least one.
+pub fn checked_events(list: Vec<String>) -> Result<Vec<String>> {
+    if let Some(name) = list.iter().find(|n| *n != "*" && !EVENT_TYPES.contains(&n.as_str())) {
+        return Err(Error::invalid(format!(
+            "unknown event {name:?}; known: *, {}",
+            EVENT_TYPES.join(", ")
+        )));
+    }
+    if list.is_empty() {
+        return Err(Error::invalid("events must name at least one event type (or *)"));
+    }
+    Ok(list)
+}
+
+/// Records a new registration, audited as `actor`'s.
+pub fn register(txn: &WriteTxn, tenant: Uuid, hook: &Webhook, actor: &Actor) -> Result<()> {
+    create(txn, tenant, hook)?;
+    let fields = vec![Field::set("url", &hook.url), Field::set("events", hook.events.join(" "))];
+    let target = hook.id.to_string();
+    audit::record(txn, tenant, actor, ("webhook.created", &target), fields, hook.created_at)
+}
+
+/// Applies `change` to registration `id` (re-enabling starts afresh), audited as `actor`'s.
+pub fn change(
+    txn: &WriteTxn,
+    tenant: Uuid,
+    id: Uuid,
+    change: &Change,
+    actor: &Actor,
+    now: i64,
+) -> Result<Webhook> {
+    let mut h = get(txn, tenant, id)?;
+    let before = h.clone();
+    h.url = change.url.clone().unwrap_or(h.url);
+    h.events = change.events.clone().unwrap_or(h.events);
+    h.description = change.description.clone().unwrap_or(h.description);
+    if let Some(active) = change.active {
+        h.active = active;
+        if active {
+            h.disabled_reason = None;
+            h.failing_since = None;
+            h.failing_for_ms = 0;
+            h.last_failure_at = None;
+        }
+    }
+    h.updated_at = now;
+    put(txn, tenant, &h)?;
+    let fields = vec![
+        Field::new("url", Some(before.url), Some(h.url.clone())),
+        Field::new("events", Some(before.events.join(" ")), Some(h.events.join(" "))),
+        Field::new("description", Some(before.description), Some(h.description.clone())),
+        Field::new("active", Some(before.active.to_string()), Some(h.active.to_string())),
+    ];
+    audit::record(txn, tenant, actor, ("webhook.updated", &id.to_string()), fields, now)?;
+    Ok(h)
+}
+
+/// Deletes registration `id` with its delivery log, audited as `actor`'s.
+pub fn unregister(txn: &WriteTxn, tenant: Uuid, id: Uuid, actor: &Actor, now: i64) -> Result<()> {
+    let gone = get(txn, tenant, id)?;
+    delete(txn, tenant, id)?;
+    let fields = vec![Field::new("url", Some(gone.url), None)];
+    audit::record(txn, tenant, actor, ("webhook.deleted", &id.to_string()), fields, now)
+}
+
 /// Deletes a registration and its delivery log.
 pub fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid) -> Result<()> {
     get(txn, tenant, id)?;

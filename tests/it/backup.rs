@@ -348,8 +348,9 @@ fn an_interrupted_backup_leaves_nothing_behind() {
                     assert!(stderr.contains("interrupted"), "{stderr}");
                 }
             }
-            // The server removes a copy nobody waits for once it is done.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            // The server removes a copy nobody waits for once it is done, and one nobody took
+            // (killed between the answer and the open) 30 s after answering.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
             while !left_in(&s.dir).is_empty() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

@@ -215,6 +215,71 @@ fn the_console_acts_as_its_key() {
     );
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(s.get(&format!("/users/{user}"), Some(&root)).json()["user"]["active"], true);
+    // Nor reading rooms writing them, nor any of it managing webhooks.
+    for (path, scope) in [("/console/rooms", "api:rooms:write"), ("/console/webhooks", "webhooks")]
+    {
+        let r =
+            b.send("POST", path, &[("name", "x"), ("url", "https://x.example"), ("csrf", &csrf)]);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(r.body.contains(scope), "{path}: {}", r.body);
+    }
+    assert_eq!(s.get("/rooms", Some(&root)).json()["total"], 0);
+    assert_eq!(s.get("/webhooks", Some(&root)).json()["webhooks"], json!([]));
+}
+
+/// The Users page finds people the ways an admin looks for them: userName, email or externalId
+/// by their start, a name by any part; and filters by status, deleted ones included.
+#[test]
+fn the_users_page_searches_and_filters() {
+    let (s, root) = Server::keyed();
+    let scim = |body: Value| {
+        let r = s.send("POST", "/scim/v2/Users", &root, &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["id"].as_str().unwrap().to_owned()
+    };
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    scim(json!({"schemas": [core], "userName": "grace@example.com", "externalId": "00u-grace",
+        "name": {"givenName": "Grace", "familyName": "Hopper"}}));
+    let alan =
+        scim(json!({"schemas": [core], "userName": "alan@example.com", "externalId": "00u-alan",
+        "name": {"givenName": "Alan", "familyName": "Turing"}}));
+    let gone = scim(json!({"schemas": [core], "userName": "gone@example.com"}));
+    assert_eq!(
+        s.request("DELETE", &format!("/scim/v2/Users/{gone}"), Some(&root), None).status,
+        204
+    );
+    s.scim_patch(
+        &format!("/scim/v2/Users/{alan}"),
+        &root,
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    );
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &root).status, 303);
+    let rows = |page: &Resp| -> Vec<String> {
+        page.body
+            .match_indices("data-user-id=\"")
+            .map(|(i, _)| page.body[i + 14..i + 50].to_owned())
+            .collect()
+    };
+    for (query, want) in [
+        ("q=00u-gr", "grace@example.com"),
+        ("q=hopp", "grace@example.com"),
+        ("q=TURING", "alan@example.com"),
+        ("q=alan%40", "alan@example.com"),
+        ("status=deactivated", "alan@example.com"),
+        ("status=deleted", "gone@example.com"),
+    ] {
+        let page = b.get(&format!("/console/users?{query}"));
+        assert_eq!(page.status, 200, "{query}");
+        assert_eq!(rows(&page).len(), 1, "{query}: {}", page.body);
+        assert!(page.body.contains(want), "{query}: {}", page.body);
+    }
+    assert_eq!(rows(&b.get("/console/users?status=active")).len(), 1);
+    assert_eq!(b.get("/console/users?status=nonsense").status, 400);
+    // A deleted user is listed, and has no page or button.
+    let deleted = b.get("/console/users?status=deleted");
+    assert!(!deleted.body.contains(&format!("/console/users/{gone}")), "{}", deleted.body);
+    assert_eq!(b.get(&format!("/console/users/{gone}")).status, 404);
 }
 
 #[test]
@@ -402,6 +467,83 @@ async fn see(c: &Client, text: &str) -> String {
     }
 }
 
+/// Every console page with content, by name and path (ids from the API).
+fn every_page(s: &Server, root: &str, room: &str, hook: &str) -> Vec<(String, String)> {
+    let users = s.get("/users?limit=10", Some(root)).json();
+    let active = users["users"].as_array().unwrap().iter().find(|u| u["active"] == true).unwrap();
+    let user = active["id"].as_str().unwrap();
+    // A member to remove, and a key to revoke.
+    let add = json!({"user_id": user, "tx_permission": false});
+    s.send("POST", &format!("/rooms/{room}/members"), root, &add);
+    let (_, key) = s.create_key("default", &["usage"]);
+    let deliveries = s.get(&format!("/webhooks/{hook}/deliveries"), Some(root)).json();
+    let delivery = deliveries["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    [
+        ("overview", "/console/".to_owned()),
+        ("users", "/console/users".to_owned()),
+        ("users-deactivated", "/console/users?status=deactivated".to_owned()),
+        ("user", format!("/console/users/{user}")),
+        ("user-deactivate", format!("/console/users/{user}/active?active=false")),
+        ("rooms", "/console/rooms".to_owned()),
+        ("room", format!("/console/rooms/{room}")),
+        ("room-find", format!("/console/rooms/{room}?find=user")),
+        ("room-delete", format!("/console/rooms/{room}/delete")),
+        ("member-remove", format!("/console/rooms/{room}/members/{user}/remove")),
+        ("webhooks", "/console/webhooks".to_owned()),
+        ("webhook", format!("/console/webhooks/{hook}")),
+        ("delivery", format!("/console/webhooks/{hook}/deliveries/{delivery}")),
+        ("webhook-delete", format!("/console/webhooks/{hook}/delete")),
+        ("api-keys", "/console/keys".to_owned()),
+        ("key-revoke", format!("/console/keys/{key}/revoke")),
+        ("audit", "/console/audit".to_owned()),
+        ("audit-filtered", "/console/audit?action=api_key&from=2020-01-01".to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, path)| (name.to_owned(), path))
+    .collect()
+}
+
+/// axe-core, injected into pages by the test (never served by the server).
+const AXE: &str = include_str!("../fixtures/axe-core/axe.min.js");
+
+/// Opens `url` at `width` px and checks it as a user there meets it: the page no wider than the
+/// window, every button and button-like link inside the window, and axe-core finding no serious
+/// or critical violation; saves a screenshot. Returns 1 (one page view audited).
+async fn check_page(c: &Client, url: &str, name: &str, width: u32) -> usize {
+    c.set_window_size(width, 900).await.unwrap();
+    c.goto(url).await.unwrap();
+    see(c, "</main>").await;
+    let fit: Value = c
+        .execute(
+            "const inner = window.innerWidth;
+             const clipped = Array.from(document.querySelectorAll('main button, main a.button, nav a'))
+               .filter(b => { const r = b.getBoundingClientRect();
+                 return r.width > 0 && (r.left < -0.5 || r.right > inner + 0.5); })
+               .map(b => b.textContent.trim());
+             return {wide: document.documentElement.scrollWidth, inner: inner, clipped: clipped};",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(fit["wide"].as_u64() <= fit["inner"].as_u64(), "{name} at {width} px: {fit}");
+    assert_eq!(fit["clipped"], json!([]), "{name} at {width} px: actions out of view");
+    c.execute(AXE, vec![]).await.unwrap();
+    let found: Value = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations
+               .filter(v => v.impact === 'serious' || v.impact === 'critical')
+               .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))),
+               e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, json!([]), "{name} at {width} px: accessibility violations");
+    shot(c, &format!("{name}-{width}")).await;
+    1
+}
+
 async fn click(c: &Client, css: &str) {
     c.wait().for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
@@ -413,6 +555,7 @@ async fn fill(c: &Client, css: &str, text: &str) {
 }
 
 #[test]
+#[ignore = "opens a real browser (chromium, chromium-driver): cargo test -- --include-ignored"]
 fn the_console_in_a_real_browser() {
     let Some(path) = chromedriver() else {
         // .ci/run installs chromium and chromium-driver and sets WHOOT_BROWSER_TESTS=required.
@@ -430,7 +573,11 @@ fn the_console_in_a_real_browser() {
         assert_eq!(s.send("POST", "/users", &root, &user).status, 201);
     }
     let room = s.cli_line("room create --tenant default Hangar")["id"].as_str().unwrap().to_owned();
+    let user1 = s.get("/users?limit=10", Some(&root)).json()["users"][1]["id"].clone();
+    let add = json!({"user_id": user1, "tx_permission": true});
+    assert_eq!(s.send("POST", &format!("/rooms/{room}/members"), &root, &add).status, 201);
     let rx = Receiver::start();
+    let second = Receiver::start();
     let hook = s.send("POST", "/webhooks", &root, &json!({"url": rx.url(), "events": ["*"]}));
     let hook = hook.json()["id"].as_str().unwrap().to_owned();
 
@@ -496,16 +643,21 @@ fn the_console_in_a_real_browser() {
         assert!(html.contains("api_key.created") && html.contains("key “bootstrap key"), "{html}");
         shot(&c, "audit").await;
 
-        // Users: search, deactivate (the API sees it).
+        // Users: search, a user's page, deactivate after a confirmation (the API sees it).
         click(&c, "nav a[href='/console/users']").await;
         see(&c, "user0@example.com").await;
-        fill(&c, "#q", "user1").await;
+        fill(&c, "#q", "User 1").await;
         let users = c.find(Locator::Css("#q")).await.unwrap();
         users.send_keys("\u{E007}").await.unwrap(); // Enter
-        see(&c, "match(es) for").await;
-        click(&c, "button[aria-label='Deactivate user1@example.com']").await;
-        see(&c, "Reactivate user1@example.com").await;
-        shot(&c, "users").await;
+        see(&c, "1 match(es) for").await;
+        click(&c, "#users td[data-label='User'] a").await;
+        let html = see(&c, "id=\"attributes\"").await;
+        assert!(html.contains("Hangar") && html.contains("user1@example.com"), "{html}");
+        click(&c, "#deactivate").await;
+        see(&c, "Deactivate user1@example.com?").await;
+        see(&c, "removed from 1 room(s)").await;
+        click(&c, "#confirm-active").await;
+        see(&c, "badge status-inactive").await;
         let list = s.get("/users", Some(&root)).json();
         let user1 = list["users"]
             .as_array()
@@ -515,59 +667,130 @@ fn the_console_in_a_real_browser() {
             .unwrap()
             .clone();
         assert_eq!(user1["active"], false);
-
-        // Rooms: add a member who may transmit, then take it back.
-        click(&c, "nav a[href='/console/rooms']").await;
-        click(&c, &format!("a[href='/console/rooms/{room}']")).await;
-        see(&c, "Add a member").await;
-        fill(&c, "#user", "nobody@example.com").await;
-        click(&c, "#add-member button").await;
-        see(&c, "no user is").await;
-        shot(&c, "room-error").await;
-        fill(&c, "#user", "user0@example.com").await;
-        click(&c, "input[name='tx_permission']").await;
-        click(&c, "#add-member button").await;
-        see(&c, "Revoke transmit").await;
         let members = s.get(&format!("/rooms/{room}/members"), Some(&root)).json();
-        assert_eq!(members["members"][0]["tx_permission"], true, "{members}");
-        click(&c, "button[aria-label^='Stop']").await;
+        assert_eq!(members["total"], 0, "deactivating left the room: {members}");
+        c.goto(&url("/console/users?status=deactivated")).await.unwrap();
+        let html = see(&c, "user1@example.com").await;
+        assert!(!html.contains("user0@example.com"), "only the deactivated one");
+
+        // Rooms: a new room (a duplicate name is refused beside the form), a member found by
+        // name who may transmit, then not; removed after a confirmation; renamed and mapped.
+        click(&c, "nav a[href='/console/rooms']").await;
+        fill(&c, "#name", "hangar").await;
+        click(&c, "#create-room-submit").await;
+        see(&c, "id=\"form-error\"").await;
+        fill(&c, "#name", "Ops Deck").await;
+        click(&c, "#create-room-submit").await;
+        see(&c, "<h1>Ops Deck</h1>").await;
+        fill(&c, "#find", "User 0").await;
+        click(&c, "#find-member button").await;
+        click(&c, "button[aria-label='Add User 0']").await;
         see(&c, "Allow transmit").await;
-        shot(&c, "room").await;
-        let members = s.get(&format!("/rooms/{room}/members"), Some(&root)).json();
-        assert_eq!(members["members"][0]["tx_permission"], false);
-        click(&c, "nav a[href='/console/rooms']").await;
-        see(&c, "<table id=\"rooms\">").await;
-        shot(&c, "rooms").await;
+        click(&c, "button[aria-label^='Allow transmit for']").await;
+        see(&c, "Revoke transmit").await;
+        let ops = s.get("/rooms?limit=10", Some(&root)).json()["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Ops Deck")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let members = s.get(&format!("/rooms/{ops}/members"), Some(&root)).json();
+        assert_eq!(members["members"][0]["tx_permission"], true, "{members}");
+        click(&c, "a[aria-label='Remove User 0']").await;
+        see(&c, "Remove User 0 from").await;
+        click(&c, "#confirm-remove").await;
+        see(&c, "No members yet.").await;
+        fill(&c, "#room-name", "Ops Deck North").await;
+        click(&c, "#mapped").await;
+        fill(&c, "#external-id", "grp-ops").await;
+        click(&c, "#save-room").await;
+        see(&c, "<h1>Ops Deck North</h1>").await;
+        see(&c, "provisioned as a SCIM group").await;
+        let group = s.get(&format!("/scim/v2/Groups/{ops}"), Some(&root)).json();
+        assert_eq!(
+            (group["displayName"].clone(), group["externalId"].clone()),
+            (json!("Ops Deck North"), json!("grp-ops"))
+        );
+        click(&c, "#delete-room").await;
+        see(&c, "Delete the room “Ops Deck North”?").await;
+        click(&c, "#confirm-delete").await;
+        see(&c, "<table id=\"rooms\"").await;
+        assert_eq!(s.get(&format!("/rooms/{ops}"), Some(&root)).status, 404);
 
-        // Webhooks: a test event, delivered and signed.
+        // Webhooks: a registration made here (a bad URL is refused beside the form), its secret
+        // shown once and signing what it is sent; paused and resumed; a test event; deleted.
         click(&c, "nav a[href='/console/webhooks']").await;
         see(&c, &rx.url()).await;
-        shot(&c, "webhooks").await;
+        fill(&c, "#url", "ftp://nowhere").await;
+        click(&c, "#create-webhook-submit").await;
+        see(&c, "id=\"form-error\"").await;
+        fill(&c, "#url", &second.url()).await;
+        fill(&c, "#description", "Browser receiver").await;
+        click(&c, "input[name='all']").await; // untick "every event"
+        click(&c, "input[name='event'][value='user.created']").await;
+        click(&c, "#create-webhook-submit").await;
+        see(&c, "Copy the signing secret now").await;
+        let whsec =
+            c.find(Locator::Css("#secret")).await.unwrap().prop("value").await.unwrap().unwrap();
+        assert!(whsec.starts_with("whsec_"), "{whsec}");
+        click(&c, "#done").await;
+        see(&c, "Events: user.created").await;
+        s.send("POST", "/users", &root, &json!({"email": "signed@example.com"}));
+        let got = second.wait_for(10, "user.created", |g| !g.is_empty());
+        let ts: i64 = got[0].timestamp.parse().unwrap();
+        let expected =
+            whoot_mgmt::webhooks::send::signature(&whsec, &got[0].id, ts, &got[0].body).unwrap();
+        assert_eq!(got[0].signature, expected, "signed with the secret shown once");
+        click(&c, "#pause").await;
+        see(&c, "<strong id=\"hook-state\">paused</strong>").await;
+        click(&c, "#resume").await;
+        see(&c, "<strong id=\"hook-state\">delivering</strong>").await;
+        click(&c, "#delete-webhook").await;
+        see(&c, "Delete the registration for").await;
+        click(&c, "#confirm-delete").await;
+        let html = see(&c, "<h1>Webhooks</h1>").await;
+        assert!(!html.contains(&second.url()), "deleted");
+
+        // The first registration: a test event, delivered and signed; a delivery's payload;
+        // redelivery under the same webhook-id.
         click(&c, &format!("a[href='/console/webhooks/{hook}']")).await;
         click(&c, "#send-test").await;
         see(&c, "Delivered: the receiver answered HTTP 200").await;
-        shot(&c, "webhook").await;
         assert!(!rx.of_type("webhook.test").is_empty());
-        // Redeliver a delivered event: the receiver gets it again, under the same webhook-id.
         let got = rx.wait_for(10, "the deactivation", |g| {
             g.iter().any(|r| r.json()["type"] == "user.deactivated")
         });
         let count = got.len();
         c.refresh().await.unwrap();
-        see(&c, "<td class=\"status-succeeded\">succeeded</td>").await;
-        click(&c, "#deliveries button").await;
+        see(&c, "status-succeeded").await;
+        click(&c, "#deliveries a[href*='/deliveries/']").await;
+        let html = see(&c, "id=\"payload\"").await;
+        assert!(html.contains("&quot;tenant_id&quot;") || html.contains("\"tenant_id\""), "{html}");
+        click(&c, "#redeliver").await;
         let again = rx.wait_for(10, "the redelivery", |g| g.len() > count);
         let last = again.last().unwrap();
         assert!(got.iter().any(|r| r.id == last.id), "the same webhook-id: {}", last.id);
 
-        // At 360 px wide, the pages still fit.
-        c.set_window_size(360, 800).await.unwrap();
-        click(&c, "nav a[href='/console/keys']").await;
-        see(&c, "Create a key").await;
-        let width: Value =
-            c.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
-        assert!(width.as_u64().unwrap() <= 360, "{width} px wide at 360");
-        shot(&c, "api-keys-narrow").await;
+        // The audit log: names beside ids, and filters.
+        c.goto(&url("/console/audit?action=room.")).await.unwrap();
+        let html = see(&c, "room.deleted").await;
+        assert!(html.contains("room.created") && !html.contains("api_key.created"), "{html}");
+        c.goto(&url("/console/audit?action=api_key.revoked")).await.unwrap();
+        see(&c, "key “Browser key”").await;
+
+        // Every page, as a user on a desktop and on a phone meets it: nothing wider than the
+        // screen, every action in view, no serious or critical accessibility violation.
+        let pages = every_page(&s, &root, &room, &hook);
+        let mut audited = 0;
+        for width in [1280, 390] {
+            for (name, path) in &pages {
+                audited += check_page(&c, &url(path), name, width).await;
+            }
+        }
+        eprintln!("axe-core: {audited} page views audited, 0 serious or critical violations");
         c.set_window_size(1280, 1000).await.unwrap();
 
         // Log out: the console asks to sign in again.
