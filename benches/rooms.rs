@@ -5,6 +5,9 @@
 //! 2. SCIM PATCH adding one member to a 10,000-member group.
 //! 3. GET /scim/v2/Groups?excludedAttributes=members&count=1000 over 1,000 groups of 1,000
 //!    members, next to 1,000 groups with no members: the time must not grow with member count.
+//! 4. Entra's membership check, `id eq "G" and members[value eq "U"]` with
+//!    `excludedAttributes=members`, in that tenant with a 20,000-member group added: p50 and p99
+//!    for a member and a non-member of the big group and of a 1,000-member one.
 //!
 //! cargo bench --bench rooms
 //! Setup data is written through the store API (faster than HTTP, and not what is measured).
@@ -166,6 +169,40 @@ async fn run() {
         println!(
             "GET /Groups?excludedAttributes=members ({returned} groups, {label}): median {} (10 runs)",
             ms(median(times))
+        );
+    }
+
+    // 4. The membership check reads one row, whatever the group's size.
+    let t = Instant::now();
+    let mut everyone = ids.clone();
+    everyone.extend(create_users(&store, tenant, "v", 7_500).await);
+    let huge = create_room(&store, tenant, "huge", &everyone[..20_000], true).await;
+    let small = create_room(&store, tenant, "small", &everyone[..1_000], true).await;
+    println!("setup: a 20,000-member group beside them in {}", ms(t.elapsed()));
+    let outsider = create_users(&store, tenant, "w", 1).await[0];
+    let mut c = Client::connect(running.addr, &secret).await;
+    for (label, group, user, expected) in [
+        ("20,000-member group, a member", huge, everyone[19_999], 1),
+        ("20,000-member group, not a member", huge, outsider, 0),
+        ("1,000-member group, a member", small, everyone[999], 1),
+        ("1,000-member group, not a member", small, everyone[1_000], 0),
+    ] {
+        let filter = format!(r#"id eq "{group}" and members[value eq "{user}"]"#);
+        let filter: String = form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+        let path = format!("/scim/v2/Groups?excludedAttributes=members&filter={filter}");
+        let mut times = Vec::new();
+        for _ in 0..200 {
+            let (status, body, took) = c.call("GET", &path, None).await;
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["totalResults"], expected, "{label}");
+            times.push(took);
+        }
+        times.sort();
+        println!(
+            "membership check ({label}): p50 {} p99 {} (200 runs)",
+            ms(times[100]),
+            ms(times[197])
         );
     }
     running.shutdown().await;

@@ -39,14 +39,17 @@ pub fn authorize(
     // A valid key is always served (subject only to its own bucket): behind a proxy every
     // client shares one address, and one client's bad keys must not lock out the others. The
     // failure limit only slows guessing.
-    let Some(key) = verify(state, headers) else {
-        if let Some(retry_after_secs) = state.auth_failures.blocked(ip, now) {
-            crate::metrics::get().auth_failure("blocked");
-            return Err(ApiError::TooManyAuthFailures { retry_after_secs });
+    let key = match verify(state, headers) {
+        Ok(key) => key,
+        Err(refusal) => {
+            if let Some(retry_after_secs) = state.auth_failures.blocked(ip, now) {
+                crate::metrics::get().auth_failure("blocked");
+                return Err(ApiError::TooManyAuthFailures { retry_after_secs });
+            }
+            state.auth_failures.record_failure(ip, now);
+            crate::metrics::get().auth_failure("invalid_key");
+            return Err(refusal);
         }
-        state.auth_failures.record_failure(ip, now);
-        crate::metrics::get().auth_failure("invalid_key");
-        return Err(ApiError::Unauthorized);
     };
     // Another tenant's slug answers exactly like an unknown one.
     if tenant_slug.is_some_and(|slug| slug != key.tenant.slug) {
@@ -66,23 +69,36 @@ pub fn authorize(
 }
 
 /// The active key named by `Authorization: Bearer …`, without touching the disk.
-fn verify(state: &State, headers: &HeaderMap) -> Option<Arc<KeyState>> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
-    if !secret::well_formed(token) {
-        return None;
-    }
-    let key = state.app.registry.by_hash(&secret::hash(token))?;
+fn verify(state: &State, headers: &HeaderMap) -> Result<Arc<KeyState>, ApiError> {
+    let token = bearer_token(headers)?;
+    let key = state.app.registry.by_hash(&secret::hash(token)).ok_or(ApiError::Unauthorized)?;
     let now = now_ms();
     if !key.is_active(now) {
-        return None;
+        return Err(ApiError::Unauthorized);
     }
     key.touch(now);
-    Some(key)
+    Ok(key)
+}
+
+/// The well-formed key in `Authorization`. Okta's field for the header's value invites
+/// `Bearer Bearer wh_live_…`, so one doubled scheme is accepted; a key with no scheme is
+/// refused with a message saying to add it.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let value = value.ok_or(ApiError::Unauthorized)?.trim();
+    if secret::well_formed(value) {
+        return Err(ApiError::BareKey);
+    }
+    let token = without_scheme(value).ok_or(ApiError::Unauthorized)?;
+    let token = without_scheme(token).unwrap_or(token);
+    if secret::well_formed(token) { Ok(token) } else { Err(ApiError::Unauthorized) }
+}
+
+fn without_scheme(value: &str) -> Option<&str> {
+    value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, rest)| rest.trim())
 }
 
 /// Whether `key` holds what `access` asks for (the request's, or a Bulk operation's endpoint).

@@ -115,6 +115,9 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         E::RoomMemberRemoveByBody => {
             doc("Remove the member named in the body", Required("MemberInput"), 204, Empty)
         }
+        E::RoomMember => {
+            doc("One member (404 when the user is not in the room)", NoBody, 200, Json("Member"))
+        }
         E::RoomMemberRemove => doc("Remove a member", NoBody, 204, Empty),
         E::WebhooksList => doc("List webhook registrations", NoBody, 200, Json("WebhookList")),
         E::WebhooksCreate => doc(

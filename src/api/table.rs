@@ -144,6 +144,8 @@ endpoints! {
             "rooms.members.sync" => native::rooms::sync_members,
         RoomMemberRemoveByBody DELETE "/rooms|channels/{id}/members" scope(Scope::ApiRoomsWrite),
             "rooms.members.remove" => native::rooms::remove_member_by_body,
+        RoomMember GET "/rooms|channels/{id}/members/{user}" scope(Scope::ApiRoomsRead),
+            "rooms.members.get" => native::rooms::member,
         RoomMemberRemove DELETE "/rooms|channels/{id}/members/{user}" scope(Scope::ApiRoomsWrite),
             "rooms.members.remove" => native::rooms::remove_member,
 

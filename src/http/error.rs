@@ -14,6 +14,8 @@ use crate::store;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     Unauthorized,
+    /// `Authorization` holds a key without the `Bearer ` before it (IdP forms invite that).
+    BareKey,
     Forbidden {
         required_scope: &'static str,
     },
@@ -75,7 +77,7 @@ impl ApiError {
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BareKey => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. }
             | ApiError::NoCapacity { .. }
             | ApiError::CannotGrant { .. } => StatusCode::FORBIDDEN,
@@ -101,7 +103,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::Unauthorized | ApiError::BareKey => "UNAUTHORIZED",
             ApiError::Forbidden { .. } | ApiError::CannotGrant { .. } => "INSUFFICIENT_SCOPE",
             ApiError::NotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
@@ -126,6 +128,9 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::Unauthorized => "Missing or invalid API key".into(),
+            ApiError::BareKey => "The Authorization header holds a key without its scheme: \
+                send it as `Authorization: Bearer wh_live_…` (add `Bearer ` before the key)"
+                .into(),
             ApiError::Forbidden { .. } => "Insufficient API key scope".into(),
             ApiError::CannotGrant { lacking } => format!(
                 "A key can only grant scopes it holds itself; this one lacks {}",
@@ -247,7 +252,7 @@ impl ApiError {
             ApiError::TooManyAuthFailures { retry_after_secs } => {
                 headers.insert(RETRY_AFTER, retry_after_secs.into());
             }
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized | ApiError::BareKey => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::StoreUnwritable => {

@@ -125,6 +125,28 @@ pub async fn members(ctx: &Ctx<'_>, (Id(id), page): (Id, Page)) -> Result<Reply,
     Ok(Reply::json(StatusCode::OK, &body))
 }
 
+/// `GET /rooms/{id}/members/{user}`: whether the user is a member, from the membership row
+/// alone (404 when not, or when the room does not exist).
+pub async fn member(
+    ctx: &Ctx<'_>,
+    (Id(room), SubId(user)): (Id, SubId),
+) -> Result<Reply, ApiError> {
+    let tenant = ctx.tenant;
+    let (u, tx_permission) = ctx
+        .read(move |tx| {
+            let Some(tx_permission) = rooms::membership(tx, tenant, room, user)? else {
+                return Err(crate::store::Error::not_found("member"));
+            };
+            Ok((users::get(tx, tenant, user)?, tx_permission))
+        })
+        .await?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        &json!({"user_id": user, "tx_permission": tx_permission, "email": u.email,
+            "display_name": crate::repr::users::display_name(&u)}),
+    ))
+}
+
 /// A member named in a body: `{"user_id": …}`, with `tx_permission` where it may be set.
 #[derive(Deserialize)]
 pub struct MemberInput {

@@ -453,7 +453,7 @@ impl fmt::Display for Filter {
 
 // ---------------------------------------------------------------- evaluation
 
-fn is_core_urn(uri: &str) -> bool {
+pub(crate) fn is_core_urn(uri: &str) -> bool {
     uri.eq_ignore_ascii_case(CORE_USER_URN) || uri.eq_ignore_ascii_case(CORE_GROUP_URN)
 }
 

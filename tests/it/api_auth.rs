@@ -63,6 +63,8 @@ fn missing_malformed_and_unknown_keys_are_401() {
             )),
         ),
         ("revoked", Some(format!("Bearer {other}"))),
+        ("tripled scheme", Some(format!("Bearer Bearer Bearer {valid}"))),
+        ("doubled scheme, revoked key", Some(format!("Bearer Bearer {other}"))),
     ];
     for (what, header) in cases {
         let headers: Vec<(&str, &str)> =
@@ -72,10 +74,20 @@ fn missing_malformed_and_unknown_keys_are_401() {
         assert_eq!(r.json()["error"], "Missing or invalid API key", "{what}");
         assert_eq!(r.json()["code"], "UNAUTHORIZED");
     }
-    // The scheme is case-insensitive (RFC 7235).
-    let r =
-        s.request_with("GET", "/me", None, None, &[("Authorization", &format!("bearer {valid}"))]);
-    assert_eq!(r.status, 200);
+    // The scheme is case-insensitive (RFC 7235), and Okta's header field invites a doubled one.
+    for header in [format!("bearer {valid}"), format!("Bearer Bearer {valid}")] {
+        let r = s.request_with("GET", "/me", None, None, &[("Authorization", &header)]);
+        assert_eq!(r.status, 200, "{header}");
+    }
+    // A key without its scheme: 401 saying what to add, in both error styles.
+    for path in ["/me", "/scim/v2/Users"] {
+        let r = s.request_with("GET", path, None, None, &[("Authorization", &valid)]);
+        assert_eq!(r.status, 401, "{path}");
+        let body = r.json();
+        let text = body["error"].as_str().or(body["detail"].as_str()).unwrap_or_default();
+        assert!(text.contains("add `Bearer ` before the key"), "{path}: {body}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
 }
 
 #[test]

@@ -167,6 +167,9 @@ fn every_operation_answers_as_the_document_says() {
         let cursor = s.get(&format!("{members}?limit=1"), k).json()["next_cursor"].clone();
         let r = s.get(&format!("{members}?cursor={}", cursor.as_str().unwrap()), k);
         c.check("GET", &t("/{id}/members"), &r);
+        let r = s.get(&format!("{members}/{ada}"), k);
+        assert_eq!(r.status, 200, "{}", r.body);
+        c.check("GET", &t("/{id}/members/{user}"), &r);
         let r = s.send("DELETE", &members, &key, &json!({"user_id": bob}));
         c.check("DELETE", &t("/{id}/members"), &r);
         let r = s.request("DELETE", &format!("{members}/{ada}"), k, None);

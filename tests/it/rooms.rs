@@ -101,6 +101,13 @@ fn add_update_list_and_remove_members() {
     assert_eq!(page["members"][0]["user_id"], b.as_str());
     assert_eq!(page["members"][0]["email"], "b@x.com");
     assert_eq!(s.get(&format!("/rooms/{room}"), Some(&key)).json()["member_count"], 2);
+    // One member, from its membership row.
+    let one = s.get(&format!("/v1/default/channels/{room}/members/{b}"), Some(&key));
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(
+        one.json(),
+        json!({"user_id": b, "tx_permission": true, "email": "b@x.com", "display_name": null})
+    );
 
     // Unknown and inactive users cannot join.
     let ghost = "01a20654-2276-7691-aa25-1874547ce5b4";
@@ -116,6 +123,8 @@ fn add_update_list_and_remove_members() {
         s.request("DELETE", &format!("/rooms/{room}/members/{a}"), Some(&key), None).status,
         404
     );
+    assert_eq!(s.get(&format!("/rooms/{room}/members/{a}"), Some(&key)).status, 404);
+    assert_eq!(s.get(&format!("/rooms/{ghost}/members/{b}"), Some(&key)).status, 404);
     let body = serde_json::to_vec(&json!({"user_id": b})).unwrap();
     let r = s.send_raw("DELETE", &format!("/v1/default/channels/{room}/members"), &key, &body);
     assert_eq!(r.status, 204);

@@ -316,3 +316,59 @@ fn scim_adds_an_inactive_user_and_refuses_an_unknown_one() {
     let got = s.get(&format!("/scim/v2/Groups/{id}"), Some(&key)).json();
     assert_eq!(member_values(&got), vec![idle.clone()], "the inactive user only: {got}");
 }
+
+/// Entra's membership check, `id eq "G" and members[value eq "U"]`, is answered from indexes:
+/// it runs where a scan of the rooms is refused (`--scan-limit 1`, three groups), alone or under
+/// `and`, with or without the member list in the answer.
+#[test]
+fn the_membership_check_reads_one_row() {
+    let s = Server::start_args(&["--scan-limit", "1"]);
+    let key = s.root_key();
+    let (a, b) = (user(&s, &key, "a@x.com"), user(&s, &key, "b@x.com"));
+    let g1 = create_group(&s, &key, json!({"displayName": "One", "members": [{"value": a}]}));
+    let g2 = create_group(
+        &s,
+        &key,
+        json!({"displayName": "Two", "externalId": "two",
+        "members": [{"value": a}, {"value": b}]}),
+    );
+    create_group(&s, &key, json!({"displayName": "Three"}));
+    let (g1, g2) = (g1["id"].as_str().unwrap(), g2["id"].as_str().unwrap());
+    let q = |f: &str, extra: &str| {
+        let f: String = form_urlencoded::byte_serialize(f.as_bytes()).collect();
+        let r = s.get(&format!("/scim/v2/Groups?filter={f}{extra}"), Some(&key));
+        assert_eq!(r.status, 200, "{f}: {}", r.body);
+        let list = r.json();
+        let ids: Vec<String> = list["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids, list)
+    };
+    let lean = "&excludedAttributes=members";
+    for (filter, expected) in [
+        (format!(r#"id eq "{g1}" and members[value eq "{a}"]"#), vec![g1]),
+        (format!(r#"id eq "{g1}" and members[value eq "{b}"]"#), vec![]),
+        (format!(r#"members[value eq "{b}"] and id eq "{g2}""#), vec![g2]),
+        (format!(r#"members[value eq "{a}"]"#), vec![g1, g2]),
+        (format!(r#"externalId eq "two" and members.value eq "{b}""#), vec![g2]),
+        (format!(r#"id eq "{g1}" and not (members[value eq "{b}"])"#), vec![g1]),
+        (format!(r#"id eq "{g2}" and members[value eq "not-a-uuid"]"#), vec![]),
+        (r#"id eq "not-a-uuid""#.to_owned(), vec![]),
+    ] {
+        let (ids, list) = q(&filter, lean);
+        assert_eq!(ids, expected, "{filter}");
+        assert!(list["Resources"].as_array().unwrap().iter().all(|g| g.get("members").is_none()));
+        let (ids, list) = q(&filter, "");
+        assert_eq!(ids, expected, "{filter} with members");
+        for g in list["Resources"].as_array().unwrap() {
+            assert!(!member_values(g).is_empty(), "the answer shows the members: {g}");
+        }
+    }
+    // A condition on members other than equality needs the lists, so it is a scan, refused here.
+    let f: String =
+        form_urlencoded::byte_serialize(br#"members[display sw "a"]"#.as_slice()).collect();
+    assert_eq!(s.get(&format!("/scim/v2/Groups?filter={f}"), Some(&key)).status, 400);
+}

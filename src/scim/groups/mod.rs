@@ -97,21 +97,7 @@ fn cursor_page(
 ) -> Result<Value, ApiError> {
     let (after, fingerprint) = params.cursor_start("scim groups")?;
     let filter = params.filter.as_ref();
-    let reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
-    let doc_of = |r: &Room| -> store::Result<Option<Value>> {
-        if !r.mapped {
-            return Ok(None);
-        }
-        let doc = render(tx, tenant, r, urls, reads_members)?;
-        if !filter.is_none_or(|f| filter::matches(f, &doc)) {
-            return Ok(None);
-        }
-        Ok(Some(if with_members && !reads_members {
-            render(tx, tenant, r, urls, true)?
-        } else {
-            doc
-        }))
-    };
+    let doc_of = |r: &Room| matching_doc(tx, tenant, r.clone(), filter, urls, with_members);
     let mut page = CursorPage::new(params, fingerprint, limit);
     let total = match group_candidates(tx, tenant, filter)? {
         Some(list) => {
@@ -133,29 +119,69 @@ fn cursor_page(
     };
     Ok(page.respond(total))
 }
-/// The rooms an index lookup finds for `filter` (`externalId eq`, `members[value eq …]`), or
-/// None when the filter needs a scan.
+/// The rooms an index lookup finds for `filter`, or None when the filter needs a scan. Under
+/// `and` the narrowest lookup wins: `id eq` (Entra's membership check pairs it with
+/// `members[value eq …]`), then `externalId eq`, then the user's rooms. (`displayName` is not
+/// the room's indexed name once an IdP renames the group, so it is not a lookup.)
 fn group_candidates(
     tx: &impl Tx,
     tenant: Uuid,
     filter: Option<&Filter>,
 ) -> store::Result<Option<Vec<Room>>> {
-    Ok(match (filter.and_then(filter::indexed_equality), filter.and_then(member_equality)) {
-        (Some((filter::IndexedAttr::ExternalId, x)), _) => {
-            Some(rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect())
-        }
-        (_, Some(user)) => match Uuid::parse_str(user) {
-            Ok(user) => Some(
-                rooms::rooms_of(tx, tenant, user)?
-                    .into_iter()
-                    .map(|id| rooms::get(tx, tenant, id))
-                    .collect::<store::Result<_>>()?,
-            ),
-            Err(_) => Some(Vec::new()),
+    let Some(lookup) = filter.and_then(group_lookup) else { return Ok(None) };
+    let found = |r: store::Result<Room>| match r {
+        Ok(r) => Ok(vec![r]),
+        Err(store::Error::Refused(store::Refusal::NotFound(_))) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    Ok(Some(match lookup {
+        GroupLookup::Id(id) => match Uuid::parse_str(id) {
+            Ok(id) => found(rooms::get(tx, tenant, id))?,
+            Err(_) => Vec::new(),
         },
-        _ => None,
-    })
+        GroupLookup::ExternalId(x) => {
+            rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect()
+        }
+        GroupLookup::Member(user) => match Uuid::parse_str(user) {
+            Ok(user) => rooms::rooms_of(tx, tenant, user)?
+                .into_iter()
+                .map(|id| rooms::get(tx, tenant, id))
+                .collect::<store::Result<_>>()?,
+            Err(_) => Vec::new(),
+        },
+    }))
 }
+
+/// An index a group filter can be answered from, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum GroupLookup<'a> {
+    Id(&'a str),
+    ExternalId(&'a str),
+    Member(&'a str),
+}
+
+fn group_lookup(f: &Filter) -> Option<GroupLookup<'_>> {
+    if let Some(user) = member_equality(f) {
+        return Some(GroupLookup::Member(user));
+    }
+    match f {
+        Filter::And(a, b) => match (group_lookup(a), group_lookup(b)) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        },
+        Filter::Compare(path, Op::Eq, CompValue::Str(v))
+            if path.sub.is_none() && path.uri.as_deref().is_none_or(filter::is_core_urn) =>
+        {
+            match path.name.to_ascii_lowercase().as_str() {
+                "id" => Some(GroupLookup::Id(v)),
+                "externalid" => Some(GroupLookup::ExternalId(v)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Whether a group list may run: an index lookup always may; a scan only over at most `limit`
 /// rooms.
 pub(crate) fn within_budget(
@@ -164,19 +190,98 @@ pub(crate) fn within_budget(
     params: &ListParams,
     limit: u64,
 ) -> Result<(), ApiError> {
-    let f = params.filter.as_ref();
-    let indexed = f
-        .and_then(filter::indexed_equality)
-        .is_some_and(|(a, _)| a == filter::IndexedAttr::ExternalId)
-        || f.and_then(member_equality).is_some();
-    if indexed {
+    if params.filter.as_ref().and_then(group_lookup).is_some() {
         return Ok(());
     }
     params.within_budget(counters::get(tx, tenant, counters::ROOMS)?, limit, "rooms")
 }
+
+/// A mapped room as a filter sees it. `members[value eq "U"]` is answered from the membership
+/// row; only another condition on members reads the member list (once, when first needed).
+struct Candidate<'a> {
+    room: Room,
+    doc: Value,
+    with_members: Option<Value>,
+    urls: &'a Urls,
+}
+
+impl<'a> Candidate<'a> {
+    fn new(tx: &impl Tx, tenant: Uuid, room: Room, urls: &'a Urls) -> store::Result<Self> {
+        let doc = render(tx, tenant, &room, urls, false)?;
+        Ok(Candidate { room, doc, with_members: None, urls })
+    }
+
+    fn matches(&mut self, tx: &impl Tx, tenant: Uuid, f: &Filter) -> store::Result<bool> {
+        Ok(match f {
+            Filter::And(a, b) => self.matches(tx, tenant, a)? && self.matches(tx, tenant, b)?,
+            Filter::Or(a, b) => self.matches(tx, tenant, a)? || self.matches(tx, tenant, b)?,
+            Filter::Not(inner) => !self.matches(tx, tenant, inner)?,
+            f => match member_equality(f) {
+                Some(user) => is_listed_member(tx, tenant, self.room.id, user)?,
+                None if filter::mentions(f, "members") => {
+                    filter::matches(f, self.full(tx, tenant)?)
+                }
+                None => filter::matches(f, &self.doc),
+            },
+        })
+    }
+
+    fn full(&mut self, tx: &impl Tx, tenant: Uuid) -> store::Result<&Value> {
+        let doc = match self.with_members.take() {
+            Some(doc) => doc,
+            None => render(tx, tenant, &self.room, self.urls, true)?,
+        };
+        Ok(self.with_members.insert(doc))
+    }
+
+    /// The group's representation for the answer.
+    fn into_doc(mut self, tx: &impl Tx, tenant: Uuid, with_members: bool) -> store::Result<Value> {
+        if !with_members {
+            return Ok(self.doc);
+        }
+        self.full(tx, tenant)?;
+        Ok(self.with_members.unwrap_or(self.doc))
+    }
+}
+
+/// Whether the member list `render` shows would hold `user`: a membership row of a user that
+/// exists.
+fn is_listed_member(tx: &impl Tx, tenant: Uuid, room: Uuid, user: &str) -> store::Result<bool> {
+    let Ok(user) = Uuid::parse_str(user) else { return Ok(false) };
+    if rooms::membership(tx, tenant, room, user)?.is_none() {
+        return Ok(false);
+    }
+    match crate::store::users::get(tx, tenant, user) {
+        Ok(_) => Ok(true),
+        Err(store::Error::Refused(store::Refusal::NotFound(_))) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The answer's form of `room` if it is a mapped group matching `filter`.
+fn matching_doc(
+    tx: &impl Tx,
+    tenant: Uuid,
+    room: Room,
+    filter: Option<&Filter>,
+    urls: &Urls,
+    with_members: bool,
+) -> store::Result<Option<Value>> {
+    if !room.mapped {
+        return Ok(None);
+    }
+    let mut candidate = Candidate::new(tx, tenant, room, urls)?;
+    if let Some(f) = filter
+        && !candidate.matches(tx, tenant, f)?
+    {
+        return Ok(None);
+    }
+    candidate.into_doc(tx, tenant, with_members).map(Some)
+}
+
 /// Every group matching `filter` (all without one), in creation order, into `hits`. Member
-/// lists are read only if the filter or the answer needs them; `externalId eq` and
-/// `members[value eq …]` are index lookups.
+/// lists are read only if the answer shows them or a filter condition other than
+/// `members[value eq …]` needs them; `id`, `externalId` and member equality are index lookups.
 pub(crate) fn matching(
     tx: &impl Tx,
     tenant: Uuid,
@@ -185,22 +290,13 @@ pub(crate) fn matching(
     with_members: bool,
     hits: &mut Hits<'_>,
 ) -> store::Result<()> {
-    let filter_reads_members = filter.is_some_and(|f| filter::mentions(f, "members"));
-    let candidates = group_candidates(tx, tenant, filter)?;
     let mut consider = |r: Room| -> store::Result<bool> {
-        if r.mapped {
-            let doc = render(tx, tenant, &r, urls, filter_reads_members)?;
-            if filter.is_none_or(|f| filter::matches(f, &doc)) {
-                hits.push(if with_members && !filter_reads_members {
-                    render(tx, tenant, &r, urls, true)?
-                } else {
-                    doc
-                });
-            }
+        if let Some(doc) = matching_doc(tx, tenant, r, filter, urls, with_members)? {
+            hits.push(doc);
         }
         Ok(true)
     };
-    match candidates {
+    match group_candidates(tx, tenant, filter)? {
         Some(list) => {
             for r in list {
                 consider(r)?;
