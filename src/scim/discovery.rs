@@ -163,6 +163,10 @@ impl Attr {
         self.uniqueness = "server";
         self
     }
+    fn case_exact(mut self) -> Attr {
+        self.case_exact = true;
+        self
+    }
     fn sub(mut self, sub: Vec<Attr>) -> Attr {
         self.sub = sub;
         self
@@ -210,11 +214,17 @@ impl Attr {
     }
 }
 
-fn multi_valued(name: &'static str, description: &'static str) -> Attr {
+/// A multi-valued attribute with RFC 7643's sub-attributes; `types` are the canonical values
+/// of its `type` (the interop profiles want them declared).
+fn multi_valued(
+    name: &'static str,
+    description: &'static str,
+    types: &'static [&'static str],
+) -> Attr {
     attr(name, "complex", description).multi().sub(vec![
         attr("value", "string", "The value."),
         attr("display", "string", "A human-readable name."),
-        attr("type", "string", "A label, e.g. work or home."),
+        attr("type", "string", "A label; other labels are kept as sent.").canonical(types),
         attr("primary", "boolean", "Whether this is the primary value; at most one is."),
     ])
 }
@@ -229,6 +239,11 @@ fn user_schema() -> Value {
         )
         .required()
         .unique(),
+        // A common attribute (RFC 7643 §3.1), listed because Entra's schema discovery looks
+        // every mapped attribute up here, externalId included.
+        attr("externalId", "string", "The identity provider's id for the user (case-exact, unique within the tenant).")
+            .case_exact()
+            .unique(),
         attr("name", "complex", "The user's name; name.formatted is the native display name (full_name).").sub(vec![
             attr("formatted", "string", "Full name, for display; when not set, derived from the other parts (prefix, given, middle, family, suffix)."),
             attr("familyName", "string", "Family name."),
@@ -249,8 +264,13 @@ fn user_schema() -> Value {
         multi_valued(
             "emails",
             "Email addresses; the primary one must be unique within the tenant.",
+            &["work", "home", "other"],
         ),
-        multi_valued("phoneNumbers", "Phone numbers."),
+        multi_valued(
+            "phoneNumbers",
+            "Phone numbers.",
+            &["work", "home", "mobile", "fax", "pager", "other"],
+        ),
         attr("addresses", "complex", "Physical addresses.").multi().sub(vec![
             attr("formatted", "string", "Full address."),
             attr("streetAddress", "string", "Street."),
@@ -258,11 +278,15 @@ fn user_schema() -> Value {
             attr("region", "string", "State or region."),
             attr("postalCode", "string", "Postal code."),
             attr("country", "string", "Country (ISO 3166-1 alpha-2)."),
-            attr("type", "string", "work, home or other."),
+            attr("type", "string", "work, home or other.").canonical(&["work", "home", "other"]),
             attr("primary", "boolean", "Whether this is the primary address."),
         ]),
-        multi_valued("ims", "Instant messaging addresses."),
-        multi_valued("photos", "Photo URLs."),
+        multi_valued(
+            "ims",
+            "Instant messaging addresses.",
+            &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
+        ),
+        multi_valued("photos", "Photo URLs.", &["photo", "thumbnail"]),
         attr("roles", "complex", "whoot roles: admin, member, editor (default: member).").multi().sub(vec![
                         attr("value", "string", "The role.").canonical(&["admin", "member", "editor"]),
         ]),
@@ -299,6 +323,13 @@ fn enterprise_schema() -> Value {
 fn group_schema() -> Value {
     let attrs = [
         attr("displayName", "string", "The group's name (the room's display name).").required(),
+        attr(
+            "externalId",
+            "string",
+            "The identity provider's id for the group (case-exact, unique within the tenant).",
+        )
+        .case_exact()
+        .unique(),
         attr(
             "members",
             "complex",

@@ -234,6 +234,13 @@ fn apply_at(
     path: &PatchPath,
     value: Option<&Value>,
 ) -> Result<(), PatchError> {
+    // `replace` with null or "" clears the attribute (RFC 7644 §3.5.2.3 leaves it open; Entra's
+    // gallery validator expects it, sub-attributes of multi-valued ones included).
+    let (kind, value) = match value {
+        Some(Value::Null) if kind == Kind::Replace => (Kind::Remove, None),
+        Some(Value::String(s)) if kind == Kind::Replace && s.is_empty() => (Kind::Remove, None),
+        _ => (kind, value),
+    };
     let create = kind != Kind::Remove;
     let Some(obj) = container(resource, &path.attr, create) else {
         return Ok(());
@@ -379,6 +386,15 @@ fn apply_filtered(
     match kind {
         Kind::Remove => {
             match sub {
+                // An element is its value: without one it is gone.
+                Some(sub) if sub.eq_ignore_ascii_case("value") => {
+                    let mut i = 0;
+                    items.retain(|_| {
+                        let keep = !hits.contains(&i);
+                        i += 1;
+                        keep
+                    });
+                }
                 Some(sub) => {
                     for &i in &hits {
                         if let Some(o) = items.get_mut(i).and_then(Value::as_object_mut)
@@ -486,6 +502,37 @@ mod tests {
         assert!(parse_path("emails[type eq").is_err());
         assert!(parse_path("emails[type eq \"x\"]junk").is_err());
         assert!(parse_path("name.givenName[x eq 1]").is_err());
+    }
+
+    /// Entra's validator clears with `replace` to null or "", on plain, complex, extension and
+    /// filtered multi-valued paths alike.
+    #[test]
+    fn null_and_empty_replace_values_clear() {
+        const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let doc = json!({"userName": "a", "title": "T", "name": {"givenName": "A", "familyName": "B"},
+            "phoneNumbers": [{"type": "work", "value": "1"}, {"type": "mobile", "value": "2"}],
+            "emails": [{"type": "work", "value": "a@w.com", "primary": true}],
+            ENTERPRISE: {"department": "D", "manager": {"value": "m"}}});
+        let out = patch(
+            doc,
+            json!({"Operations": [
+                {"op": "replace", "path": "title", "value": null},
+                {"op": "replace", "path": "name.givenName", "value": ""},
+                {"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": ""},
+                {"op": "Replace", "path": "emails[type eq \"work\"].primary", "value": null},
+                {"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": ""},
+                {"op": "replace", "path": format!("{ENTERPRISE}:manager"), "value": null},
+            ]}),
+        );
+        assert_eq!(out.get("title"), None);
+        assert_eq!(out["name"], json!({"familyName": "B"}));
+        assert_eq!(out["phoneNumbers"], json!([{"type": "mobile", "value": "2"}]));
+        assert_eq!(out["emails"], json!([{"type": "work", "value": "a@w.com"}]));
+        assert_eq!(out[ENTERPRISE], json!({}));
+        // `add` of "" is a value like any other.
+        let added =
+            patch(out, json!({"Operations": [{"op": "add", "path": "nickName", "value": ""}]}));
+        assert_eq!(added["nickName"], "");
     }
 
     #[test]

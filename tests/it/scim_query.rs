@@ -506,3 +506,66 @@ fn prefix_filters_stay_within_the_tenant() {
         assert_eq!((status, list["totalResults"].clone()), (200, json!(1)), "{filter}: {list}");
     }
 }
+
+/// Entra's gallery validator flattens `/Schemas` into attribute names (a multi-valued
+/// attribute's sub-attributes once per canonical `type`: `emails[type eq "work"].value`;
+/// extension attributes behind their URN) and looks every attribute of its default mapping up
+/// in that list, case-insensitively. Every `type` sub-attribute declares its canonical values.
+#[test]
+fn the_schemas_hold_every_attribute_entra_maps() {
+    let (s, key) = Server::keyed();
+    let schemas = s.get("/scim/v2/Schemas", Some(&key)).json();
+    let mut names = BTreeSet::new();
+    for schema in schemas["Resources"].as_array().unwrap() {
+        let id = schema["id"].as_str().unwrap();
+        let prefix = if id.contains(":extension:") { format!("{id}:") } else { String::new() };
+        for a in schema["attributes"].as_array().unwrap() {
+            let name = format!("{prefix}{}", a["name"].as_str().unwrap());
+            names.insert(name.to_lowercase());
+            let subs = a["subAttributes"].as_array().cloned().unwrap_or_default();
+            let types = subs.iter().find(|s| s["name"] == "type").map(|t| {
+                let canonical = t["canonicalValues"].as_array();
+                assert!(canonical.is_some_and(|c| !c.is_empty()), "{name}.type: {t}");
+                canonical.unwrap().clone()
+            });
+            for sub in &subs {
+                let sub = sub["name"].as_str().unwrap();
+                names.insert(format!("{name}.{sub}").to_lowercase());
+                for t in types.iter().flatten() {
+                    let t = t.as_str().unwrap();
+                    names.insert(format!("{name}[type eq \"{t}\"].{sub}").to_lowercase());
+                }
+            }
+        }
+    }
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let entra_default_mapping = [
+        "userName".to_owned(),
+        "active".to_owned(),
+        "displayName".to_owned(),
+        "title".to_owned(),
+        "emails[type eq \"work\"].value".to_owned(),
+        "preferredLanguage".to_owned(),
+        "name.givenName".to_owned(),
+        "name.familyName".to_owned(),
+        "name.formatted".to_owned(),
+        "addresses[type eq \"work\"].formatted".to_owned(),
+        "addresses[type eq \"work\"].streetAddress".to_owned(),
+        "addresses[type eq \"work\"].locality".to_owned(),
+        "addresses[type eq \"work\"].region".to_owned(),
+        "addresses[type eq \"work\"].postalCode".to_owned(),
+        "addresses[type eq \"work\"].country".to_owned(),
+        "phoneNumbers[type eq \"work\"].value".to_owned(),
+        "phoneNumbers[type eq \"mobile\"].value".to_owned(),
+        "phoneNumbers[type eq \"fax\"].value".to_owned(),
+        "externalId".to_owned(),
+        format!("{ENT}:employeeNumber"),
+        format!("{ENT}:department"),
+        format!("{ENT}:manager"),
+        // Groups
+        "members".to_owned(),
+    ];
+    let missing: Vec<_> =
+        entra_default_mapping.iter().filter(|n| !names.contains(&n.to_lowercase())).collect();
+    assert!(missing.is_empty(), "not in /Schemas: {missing:?}");
+}
