@@ -35,6 +35,14 @@ struct VersionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuirkLabels {
+    quirk: &'static str,
+    client: &'static str,
+    /// `accepted` (a compatible key) or `refused` (a strict one).
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabels {
     tenant: String,
 }
@@ -47,6 +55,7 @@ pub struct Metrics {
     request_seconds: Family<RequestLabels, Histogram, fn() -> Histogram>,
     rate_limited: Counter,
     auth_failures: Family<ReasonLabels, Counter>,
+    scim_quirks: Family<QuirkLabels, Counter>,
     commit_batch: Histogram,
     commit_seconds: Histogram,
     deliveries: Family<OutcomeLabels, Counter>,
@@ -78,6 +87,7 @@ impl Metrics {
             request_seconds: Family::new_with_constructor(latency_histogram),
             rate_limited: Counter::default(),
             auth_failures: Family::default(),
+            scim_quirks: Family::default(),
             commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             commit_seconds: latency_histogram(),
             deliveries: Family::default(),
@@ -121,6 +131,13 @@ impl Metrics {
                  key), console (a failed console sign-in) or blocked (too many failures from the \
                  address)",
                 m.auth_failures.clone(),
+            );
+            r.register(
+                "scim_quirks",
+                "SCIM requests that needed an identity provider's quirk normalised, by quirk, \
+                 client (recognised from the User-Agent) and outcome: accepted (a compatible \
+                 key) or refused (a strict one)",
+                m.scim_quirks.clone(),
             );
             r.register(
                 "store_commit_batch_size",
@@ -183,6 +200,11 @@ impl Metrics {
     /// `invalid_key`, `console` or `blocked`.
     pub fn auth_failure(&self, reason: &'static str) {
         self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn scim_quirk(&self, quirk: &'static str, client: &'static str, accepted: bool) {
+        let outcome = if accepted { "accepted" } else { "refused" };
+        self.scim_quirks.get_or_create(&QuirkLabels { quirk, client, outcome }).inc();
     }
 
     pub fn rate_limited(&self) {

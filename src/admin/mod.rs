@@ -13,7 +13,8 @@ use crate::auth::{App, IssuedKey};
 use crate::repr::keys::{key_json, tenant_json};
 use crate::repr::timestamp;
 use crate::store::audit::{self, Actor, Field};
-use crate::store::{self, keys::ApiKey};
+use crate::store::keys::{ApiKey, ScimProfile};
+use crate::store::{self};
 use crate::time::{now_ms, parse_duration_ms};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -37,11 +38,24 @@ pub enum Request {
         slug: String,
         per_minute: Option<u32>,
     },
+    /// The tenant's keys without a profile of their own follow it.
+    TenantSetScimProfile {
+        slug: String,
+        profile: ScimProfile,
+    },
     KeyCreate {
         tenant: String,
         scopes: Vec<String>,
         description: String,
         expires_in: Option<String>,
+        /// None: the tenant's default.
+        #[serde(default)]
+        scim_profile: Option<ScimProfile>,
+    },
+    /// None: follow the tenant's default.
+    KeySetScimProfile {
+        key_id: Uuid,
+        profile: Option<ScimProfile>,
     },
     KeyList {
         tenant: String,
@@ -118,7 +132,8 @@ impl Request {
             (
                 Request::TenantShow { slug }
                 | Request::TenantSetSeats { slug, .. }
-                | Request::TenantSetRateLimit { slug, .. },
+                | Request::TenantSetRateLimit { slug, .. }
+                | Request::TenantSetScimProfile { slug, .. },
                 "tenant",
             ) => slug.clone(),
             (
@@ -135,9 +150,12 @@ impl Request {
                 | Request::WebhookDeliveries { tenant, .. },
                 "tenant",
             ) => tenant.clone(),
-            (Request::KeyRevoke { key_id } | Request::KeyRotate { key_id, .. }, _) => {
-                key_id.to_string()
-            }
+            (
+                Request::KeyRevoke { key_id }
+                | Request::KeyRotate { key_id, .. }
+                | Request::KeySetScimProfile { key_id, .. },
+                _,
+            ) => key_id.to_string(),
             (Request::UserSetOwner { user_id, .. }, "user") => user_id.to_string(),
             (Request::RoomDelete { room_id, .. }, "room") => room_id.to_string(),
             (Request::WebhookDeliveries { webhook_id, .. }, "webhook") => webhook_id.to_string(),
@@ -208,13 +226,24 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
         }
-        Request::KeyCreate { tenant, scopes, description, expires_in } => {
+        Request::TenantSetScimProfile { slug, profile } => {
+            app.set_tenant_scim_profile(&slug, profile, &CLI).await?;
+            let (t, used) = app.tenant(&slug).await?;
+            Ok(tenant_json(&t, used))
+        }
+        Request::KeySetScimProfile { key_id, profile } => {
+            let key = app.set_key_scim_profile(key_id, profile, &CLI).await?;
+            Ok(key_json(&key, &tenant_slug(app, &key).await?, now_ms()))
+        }
+        Request::KeyCreate { tenant, scopes, description, expires_in, scim_profile } => {
             let scopes = ScopeSet::resolve_all(&scopes).map_err(store::Error::invalid)?;
             let expires_at = match expires_in {
                 Some(d) => Some(now_ms() + parse_duration_ms(&d).map_err(store::Error::invalid)?),
                 None => None,
             };
-            let issued = app.create_key(&tenant, scopes, &description, expires_at, &CLI).await?;
+            let issued = app
+                .create_key_with(&tenant, scopes, &description, expires_at, scim_profile, &CLI)
+                .await?;
             Ok(issued_json(&issued, &tenant))
         }
         Request::KeyList { tenant } => {

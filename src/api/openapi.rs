@@ -160,6 +160,12 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
             Json("ApiKeyIssued"),
         ),
         E::ApiKeyGet => doc("Get a key", NoBody, 200, Json("ApiKey")),
+        E::ApiKeyPatch => doc(
+            "Set a key's SCIM profile (null: the tenant's default)",
+            Required("ApiKeyChange"),
+            200,
+            Json("ApiKey"),
+        ),
         E::ApiKeyRevoke => {
             doc("Revoke a key: refused from the next request", NoBody, 200, Json("ApiKey"))
         }

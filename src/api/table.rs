@@ -173,6 +173,8 @@ endpoints! {
             => native::keys::create,
         ApiKeyGet GET "/api-keys/{id}" scope(Scope::ApiKeysManage), "api_keys.get"
             => native::keys::get,
+        ApiKeyPatch PATCH "/api-keys/{id}" scope(Scope::ApiKeysManage), "api_keys.patch"
+            => native::keys::patch,
         ApiKeyRevoke POST "/api-keys/{id}/revoke" scope(Scope::ApiKeysManage), "api_keys.revoke"
             => native::keys::revoke,
         ApiKeyRotate POST "/api-keys/{id}/rotate" scope(Scope::ApiKeysManage), "api_keys.rotate"

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::{Registry, ScopeSet, secret};
 use crate::store::audit::{self, Actor, Field};
-use crate::store::{self, Store, counters, keys, keys::ApiKey, tenants, tenants::Tenant};
+use crate::store::keys::{ApiKey, ScimProfile};
+use crate::store::{self, Store, counters, keys, tenants, tenants::Tenant};
 use crate::time::{format_ms, now_ms};
 
 pub type Result<T> = std::result::Result<T, store::Error>;
@@ -60,6 +61,7 @@ impl App {
             rate_limit_per_minute: None,
             owner_user_id: None,
             created_at: now_ms(),
+            scim_profile: ScimProfile::Compatible,
         };
         let (t, actor) = (tenant.clone(), actor.clone());
         self.store
@@ -123,6 +125,58 @@ impl App {
         Ok(tenant)
     }
 
+    /// Sets the SCIM profile of a tenant's keys that do not choose their own.
+    pub async fn set_tenant_scim_profile(
+        &self,
+        slug: &str,
+        profile: ScimProfile,
+        actor: &Actor,
+    ) -> Result<Tenant> {
+        let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
+        let tenant = self
+            .store
+            .write(move |txn| {
+                let mut t = tenants::get_by_slug(txn, &slug)?;
+                let field = Field::new(
+                    "scim_profile",
+                    Some(t.scim_profile.name().into()),
+                    Some(profile.name().into()),
+                );
+                t.scim_profile = profile;
+                tenants::put(txn, &t)?;
+                audit_tenant(txn, &t, &actor, "tenant.scim_profile_changed", vec![field], now)?;
+                Ok(t)
+            })
+            .await?;
+        self.registry.upsert_tenant(&tenant);
+        Ok(tenant)
+    }
+
+    /// Sets one key's SCIM profile (None: follow the tenant's default).
+    pub async fn set_key_scim_profile(
+        &self,
+        id: Uuid,
+        profile: Option<ScimProfile>,
+        actor: &Actor,
+    ) -> Result<ApiKey> {
+        let actor = actor.clone();
+        let key = self
+            .store
+            .write(move |txn| {
+                let mut key = keys::get(txn, id)?;
+                let shown =
+                    |p: Option<ScimProfile>| Some(p.map_or("tenant default", |p| p.name()).into());
+                let field = Field::new("scim_profile", shown(key.scim_profile), shown(profile));
+                key.scim_profile = profile;
+                keys::insert(txn, &key)?;
+                audit_key(txn, &actor, "api_key.scim_profile_changed", &key, vec![field])?;
+                Ok(key)
+            })
+            .await?;
+        self.registry.upsert_key(&key);
+        Ok(key)
+    }
+
     /// Sets a tenant's seat capacity; a change is an event (`seats.capacity_changed`).
     pub async fn set_seats(&self, slug: &str, seats: u32, actor: &Actor) -> Result<Tenant> {
         let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
@@ -149,7 +203,21 @@ impl App {
         expires_at: Option<i64>,
         actor: &Actor,
     ) -> Result<IssuedKey> {
-        let issued = new_key(Uuid::nil(), scopes, description, expires_at)?;
+        self.create_key_with(tenant_slug, scopes, description, expires_at, None, actor).await
+    }
+
+    /// `create_key`, choosing the key's SCIM profile (None: the tenant's default).
+    pub async fn create_key_with(
+        &self,
+        tenant_slug: &str,
+        scopes: ScopeSet,
+        description: &str,
+        expires_at: Option<i64>,
+        scim_profile: Option<ScimProfile>,
+        actor: &Actor,
+    ) -> Result<IssuedKey> {
+        let mut issued = new_key(Uuid::nil(), scopes, description, expires_at)?;
+        issued.key.scim_profile = scim_profile;
         let (slug, actor) = (tenant_slug.to_owned(), actor.clone());
         let draft = issued.key.clone();
         let key = self
@@ -240,7 +308,8 @@ impl App {
             (Some(at), Some(limit)) => Some(at.min(limit)),
             (at, limit) => at.or(limit),
         };
-        let issued = new_key(old.tenant_id, scopes, &old.description, expires_at)?;
+        let mut issued = new_key(old.tenant_id, scopes, &old.description, expires_at)?;
+        issued.key.scim_profile = old.scim_profile;
         let (key, actor) = (issued.key.clone(), actor.clone());
         let old = self
             .store
@@ -293,6 +362,7 @@ impl App {
             rate_limit_per_minute: None,
             owner_user_id: None,
             created_at: now_ms(),
+            scim_profile: ScimProfile::Compatible,
         };
         let all = ScopeSet::resolve_all(&["all"]).map_err(store::Error::invalid)?;
         let issued = new_key(tenant.id, all, "bootstrap key (all scopes)", None)?;
@@ -376,6 +446,7 @@ fn new_key(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        scim_profile: None,
     };
     Ok(IssuedKey { key, secret: fresh.secret })
 }

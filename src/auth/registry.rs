@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
+use crate::store::keys::ScimProfile;
+
 use parking_lot::RwLock;
 use uuid::Uuid;
 
@@ -21,6 +23,8 @@ pub struct TenantState {
     pub id: Uuid,
     pub slug: String,
     rate_override: AtomicU32,
+    /// Whether keys without a profile of their own are held to the strict SCIM profile.
+    strict_by_default: AtomicBool,
 }
 
 impl TenantState {
@@ -29,6 +33,13 @@ impl TenantState {
         match self.rate_override.load(Ordering::Relaxed) {
             NO_OVERRIDE => default,
             n => n,
+        }
+    }
+
+    pub fn scim_profile(&self) -> ScimProfile {
+        match self.strict_by_default.load(Ordering::Relaxed) {
+            true => ScimProfile::Strict,
+            false => ScimProfile::Compatible,
         }
     }
 
@@ -44,6 +55,8 @@ pub struct KeyState {
     pub scopes: ScopeSet,
     pub description: String,
     pub expires_at: Option<i64>,
+    /// None: the tenant's default.
+    pub own_scim_profile: Option<ScimProfile>,
     revoked: AtomicBool,
     /// Unix ms of the last authenticated request, 0 if none since startup.
     last_used: AtomicI64,
@@ -52,6 +65,11 @@ pub struct KeyState {
 }
 
 impl KeyState {
+    /// The SCIM rules this key's requests are held to.
+    pub fn scim_profile(&self) -> ScimProfile {
+        self.own_scim_profile.unwrap_or_else(|| self.tenant.scim_profile())
+    }
+
     /// Active means neither revoked nor past its expiry at `now` (unix ms).
     pub fn is_active(&self, now: i64) -> bool {
         !self.revoked.load(Ordering::Acquire) && self.expires_at.is_none_or(|at| now < at)
@@ -102,9 +120,11 @@ impl Registry {
                 id: t.id,
                 slug: t.slug.clone(),
                 rate_override: AtomicU32::new(NO_OVERRIDE),
+                strict_by_default: AtomicBool::new(false),
             })
         });
         state.set_override(t.rate_limit_per_minute);
+        state.strict_by_default.store(t.scim_profile == ScimProfile::Strict, Ordering::Relaxed);
     }
 
     /// Adds or replaces a key; a key of an unknown tenant is ignored (cannot authenticate).
@@ -119,6 +139,7 @@ impl Registry {
             scopes: ScopeSet::from_stored(&k.scopes),
             description: k.description.clone(),
             expires_at: k.expires_at,
+            own_scim_profile: k.scim_profile,
             revoked: AtomicBool::new(k.revoked_at.is_some()),
             last_used: AtomicI64::new(k.last_used_at.unwrap_or(0)),
             last_used_dirty: AtomicBool::new(false),

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::admin::{Failed, Request};
 use crate::config::{self, Config, GlobalFlags, LogFormat, ServeFlags};
 use crate::server;
+use crate::store::keys::ScimProfile;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -271,6 +272,20 @@ enum TenantCommand {
         /// Requests per minute per key, 0 for unlimited, or `default` for the server's.
         per_minute: String,
     },
+    /// Set the SCIM profile of the tenant's keys that do not choose one: `compatible` (every
+    /// identity provider's known quirk accepted) or `strict` (the 2026 interop profiles).
+    SetScimProfile {
+        /// The tenant's slug.
+        slug: String,
+        /// `compatible` or `strict`.
+        #[arg(value_parser = scim_profile)]
+        profile: ScimProfile,
+    },
+}
+
+fn scim_profile(name: &str) -> Result<ScimProfile, String> {
+    ScimProfile::parse(name)
+        .ok_or_else(|| format!("SCIM profile {name:?}: give {}", ScimProfile::NAMES))
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,6 +307,16 @@ enum KeyCommand {
         /// Expire the key after this long (90s, 15m, 12h, 30d, 2w); never, if omitted.
         #[arg(long)]
         expires_in: Option<String>,
+        /// The key's SCIM profile, `compatible` or `strict`; the tenant's default if omitted.
+        #[arg(long, value_parser = scim_profile)]
+        scim_profile: Option<ScimProfile>,
+    },
+    /// Set a key's SCIM profile: `compatible`, `strict`, or `default` (the tenant's).
+    SetScimProfile {
+        /// The key's id (from `key list`).
+        key_id: Uuid,
+        /// `compatible`, `strict` or `default`.
+        profile: String,
     },
     /// List a tenant's keys (never their secrets).
     List {
@@ -477,7 +502,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
             return Err(String::from("handled before the runtime starts").into());
         }
         Command::Tenant(cmd) => tenant_request(cmd)?,
-        Command::Key(cmd) => key_request(cmd),
+        Command::Key(cmd) => key_request(cmd)?,
         Command::User(UserCommand::SetOwner { tenant, user_id }) => {
             Request::UserSetOwner { tenant, user_id }
         }
@@ -546,6 +571,9 @@ fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
         TenantCommand::List => Request::TenantList,
         TenantCommand::Show { slug } => Request::TenantShow { slug },
         TenantCommand::SetSeats { slug, seats } => Request::TenantSetSeats { slug, seats },
+        TenantCommand::SetScimProfile { slug, profile } => {
+            Request::TenantSetScimProfile { slug, profile }
+        }
         TenantCommand::SetRateLimit { slug, per_minute } => {
             let per_minute = match per_minute.as_str() {
                 "default" => None,
@@ -560,15 +588,22 @@ fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
     })
 }
 
-fn key_request(cmd: KeyCommand) -> Request {
-    match cmd {
-        KeyCommand::Create { tenant, scopes, description, expires_in } => {
-            Request::KeyCreate { tenant, scopes, description, expires_in }
+fn key_request(cmd: KeyCommand) -> Result<Request, String> {
+    Ok(match cmd {
+        KeyCommand::Create { tenant, scopes, description, expires_in, scim_profile } => {
+            Request::KeyCreate { tenant, scopes, description, expires_in, scim_profile }
+        }
+        KeyCommand::SetScimProfile { key_id, profile } => {
+            let profile = match profile.as_str() {
+                "default" => None,
+                name => Some(scim_profile(name)?),
+            };
+            Request::KeySetScimProfile { key_id, profile }
         }
         KeyCommand::List { tenant } => Request::KeyList { tenant },
         KeyCommand::Revoke { key_id } => Request::KeyRevoke { key_id },
         KeyCommand::Rotate { key_id } => Request::KeyRotate { key_id },
-    }
+    })
 }
 
 #[cfg(test)]

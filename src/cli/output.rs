@@ -16,6 +16,9 @@ pub fn human(request: &Request, answer: &Value) -> String {
             let _ = writeln!(out, "key {key} created for tenant {tenant}");
             let _ = writeln!(out, "  scopes:  {}", list(&answer["scopes"]));
             let _ = writeln!(out, "  expires: {}", or_never(&answer["expires_at"]));
+            if let Some(profile) = answer["scim_profile"].as_str() {
+                let _ = writeln!(out, "  SCIM:    {profile}");
+            }
             if let Some(old) = answer["replaces"].as_str() {
                 let _ = writeln!(
                     out,
@@ -118,6 +121,11 @@ pub fn human(request: &Request, answer: &Value) -> String {
             let (tenant, owner) = (s(&answer["slug"]), s(&answer["owner_user_id"]));
             let _ = writeln!(out, "account owner of {tenant} is now {owner}");
         }
+        Request::KeySetScimProfile { .. } => {
+            let key = s(&answer["key_id"]);
+            let profile = answer["scim_profile"].as_str().unwrap_or("the tenant's default");
+            let _ = writeln!(out, "key {key}: SCIM profile {profile}");
+        }
         Request::KeyRevoke { .. } => {
             let (key, when) = (s(&answer["key_id"]), s(&answer["revoked_at"]));
             let _ = writeln!(out, "key {key} revoked ({when})");
@@ -125,7 +133,8 @@ pub fn human(request: &Request, answer: &Value) -> String {
         Request::TenantCreate { .. }
         | Request::TenantShow { .. }
         | Request::TenantSetSeats { .. }
-        | Request::TenantSetRateLimit { .. } => tenant_detail(&mut out, answer),
+        | Request::TenantSetRateLimit { .. }
+        | Request::TenantSetScimProfile { .. } => tenant_detail(&mut out, answer),
     }
     out
 }
@@ -173,6 +182,11 @@ fn tenant_detail(out: &mut String, t: &Value) {
     let (used, capacity) = (s(&t["seats_provisioned"]), s(&t["seat_capacity"]));
     let _ = writeln!(out, "  seats:      {used} of {capacity} used");
     let _ = writeln!(out, "  rate limit: {}", rate_limit(t));
+    let _ = writeln!(
+        out,
+        "  SCIM:       {} (keys without a profile of their own)",
+        s(&t["scim_profile"])
+    );
     let _ = writeln!(out, "  owner:      {}", s(&t["owner_user_id"]));
     let _ = writeln!(out, "  created:    {}", s(&t["created_at"]));
 }

@@ -8,6 +8,26 @@ use std::net::IpAddr;
 
 use hyper::HeaderMap;
 
+/// The identity provider a request comes from, recognised by a word in its `User-Agent`
+/// (`okta`, `entra`, `onelogin`, `jumpcloud`, `google`, `workday`), else `other`: a metric
+/// label, so a fixed set.
+pub fn identity_provider(headers: &HeaderMap) -> &'static str {
+    let agent = headers.get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let agent = agent.unwrap_or_default().to_ascii_lowercase();
+    const KNOWN: &[(&str, &str)] = &[
+        ("okta", "okta"),
+        ("azure", "entra"),
+        ("microsoft", "entra"),
+        ("entra", "entra"),
+        ("aad", "entra"),
+        ("onelogin", "onelogin"),
+        ("jumpcloud", "jumpcloud"),
+        ("google", "google"),
+        ("workday", "workday"),
+    ];
+    KNOWN.iter().find(|(word, _)| agent.contains(word)).map_or("other", |(_, idp)| idp)
+}
+
 /// The client's address: `peer`, or what trusted proxies say of it.
 pub fn address(
     peer: Option<IpAddr>,

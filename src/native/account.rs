@@ -15,6 +15,8 @@ struct Me<'a> {
     tenant_id: uuid::Uuid,
     scopes: Vec<&'static str>,
     description: &'a str,
+    /// The SCIM rules this key's requests are held to (its own, or its tenant's default).
+    scim_profile: &'static str,
 }
 
 pub async fn me(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
@@ -27,6 +29,7 @@ pub async fn me(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
             tenant_id: key.tenant.id,
             scopes: key.scopes.iter().map(|s| s.name()).collect(),
             description: &key.description,
+            scim_profile: key.scim_profile().name(),
         },
     ))
 }

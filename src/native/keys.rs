@@ -14,7 +14,7 @@ use crate::http::error::ApiError;
 use crate::http::request::{Id, Json, OptionalJson};
 use crate::http::response::Reply;
 use crate::repr::keys::{issued_json, key_json};
-use crate::store::keys::ApiKey;
+use crate::store::keys::{ApiKey, ScimProfile};
 use crate::time::{now_ms, parse_duration_ms};
 
 /// `POST /api-keys`.
@@ -27,6 +27,30 @@ pub struct NewKey {
     expires_in: Option<String>,
     /// RFC 3339.
     expires_at: Option<String>,
+    /// `compatible` or `strict`; absent or null: the tenant's default.
+    #[serde(default)]
+    scim_profile: Option<String>,
+}
+
+/// `PATCH /api-keys/{id}`: what may change on an issued key.
+#[derive(Deserialize)]
+pub struct KeyChange {
+    /// Absent: unchanged; null: the tenant's default.
+    #[serde(default, deserialize_with = "present")]
+    scim_profile: Option<Option<String>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn scim_profile(name: Option<&str>) -> Result<Option<ScimProfile>, ApiError> {
+    name.map(|n| {
+        ScimProfile::parse(n).ok_or_else(|| {
+            ApiError::bad_request(format!("scim_profile must be {}, not {n:?}", ScimProfile::NAMES))
+        })
+    })
+    .transpose()
 }
 
 /// `POST /api-keys/{id}/rotate`, optionally.
@@ -53,6 +77,7 @@ pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
 pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, ApiError> {
     let scopes = ScopeSet::resolve_all(&new.scopes).map_err(ApiError::bad_request)?;
     grant::scopes(&ctx.caller.key, scopes)?;
+    let profile = scim_profile(new.scim_profile.as_deref())?;
     let now = now_ms();
     let expires_at = match (&new.expires_in, &new.expires_at) {
         (Some(_), Some(_)) => {
@@ -68,8 +93,22 @@ pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, Api
     let expires_at = grant::life(&ctx.caller.key, expires_at)?;
     let slug = &ctx.caller.key.tenant.slug;
     let app = &ctx.state.app;
-    let issued = app.create_key(slug, scopes, &new.description, expires_at, &ctx.actor()).await?;
+    let issued = app
+        .create_key_with(slug, scopes, &new.description, expires_at, profile, &ctx.actor())
+        .await?;
     Ok(Reply::json(StatusCode::CREATED, &issued_json(&issued.key, slug, &issued.secret, now)))
+}
+
+pub async fn patch(
+    ctx: &Ctx<'_>,
+    (Id(id), Json(change)): (Id, Json<KeyChange>),
+) -> Result<Reply, ApiError> {
+    let mut key = owned(ctx, id).await?;
+    if let Some(name) = change.scim_profile {
+        let profile = scim_profile(name.as_deref())?;
+        key = ctx.state.app.set_key_scim_profile(id, profile, &ctx.actor()).await?;
+    }
+    Ok(Reply::json(StatusCode::OK, &key_json(&key, &ctx.caller.key.tenant.slug, now_ms())))
 }
 
 pub async fn revoke(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {

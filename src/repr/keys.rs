@@ -19,6 +19,7 @@ pub fn tenant_json(t: &Tenant, used: u64) -> Value {
         "rate_limit_per_minute": t.rate_limit_per_minute,
         "owner_user_id": t.owner_user_id,
         "created_at": format_ms(t.created_at),
+        "scim_profile": t.scim_profile.name(),
     })
 }
 
@@ -45,6 +46,7 @@ pub fn key_json(k: &ApiKey, tenant_slug: &str, now: i64) -> Value {
         "expires_at": timestamp(k.expires_at),
         "revoked_at": timestamp(k.revoked_at),
         "last_used_at": timestamp(k.last_used_at),
+        "scim_profile": k.scim_profile.map(|p| p.name()),
     })
 }
 

@@ -170,7 +170,13 @@ fn key_fields() -> Value {
         "status": {"enum": ["active", "expired", "revoked"]}, "created_at": time(),
         "expires_at": time_or_null(), "revoked_at": time_or_null(),
         "last_used_at": time_or_null(),
+        "scim_profile": scim_profile_or_null(),
     })
+}
+
+/// A key's own SCIM profile; null: the tenant's default.
+fn scim_profile_or_null() -> Value {
+    json!({"enum": ["compatible", "strict", null]})
 }
 
 fn audit_entry() -> Value {
@@ -205,7 +211,8 @@ pub fn components() -> Value {
         },
         "Health": reply(json!({"status": {"const": "ok"}}), &[]),
         "Me": reply(json!({"key_id": id(), "tenant_slug": text(), "tenant_id": id(),
-            "scopes": {"type": "array", "items": text()}, "description": text()}), &[]),
+            "scopes": {"type": "array", "items": text()}, "description": text(),
+            "scim_profile": {"enum": ["compatible", "strict"]}}), &[]),
         "Usage": reply(json!({"seat_capacity": count(), "seats_provisioned": count(),
             "seats_available": count()}), &[]),
         "Roles": roles(),
@@ -244,7 +251,9 @@ pub fn components() -> Value {
         "ApiKeyList": reply(json!({"keys": list_of("ApiKey")}), &[]),
         "NewApiKey": input(json!({"description": text(), "scopes": {"type": "array",
             "items": text()}, "expires_in": {"type": "string", "description":
-            "A duration: 30d, 12h, 90m."}, "expires_at": time()}), &["scopes"]),
+            "A duration: 30d, 12h, 90m."}, "expires_at": time(),
+            "scim_profile": scim_profile_or_null()}), &["scopes"]),
+        "ApiKeyChange": input(json!({"scim_profile": scim_profile_or_null()}), &[]),
         "Rotation": input(json!({"expire_old_in": {"type": "string", "description":
             "Let the old key stop by itself after this long (a duration: 1h, 7d); \
             without it, it keeps its own expiry until revoked."}}),

@@ -71,6 +71,7 @@ impl fmt::Display for ParseError {
 }
 
 pub const CORE_USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const CORE_GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// Deepest nesting accepted; keeps recursion bounded on hostile input.

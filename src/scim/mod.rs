@@ -7,7 +7,9 @@ pub mod filter;
 pub mod groups;
 pub mod list;
 pub mod patch;
+pub mod schemas;
 pub mod search;
+pub mod strict;
 pub mod users;
 
 use uuid::Uuid;

@@ -57,13 +57,15 @@ pub struct PatchError {
     pub detail: String,
 }
 
-/// A PatchOp request body (RFC 7644 §3.5.2), its operations parsed.
-pub struct PatchRequest(pub Vec<Operation>);
+/// A PatchOp request body (RFC 7644 §3.5.2), its operations parsed, and the body as sent
+/// (for the profile's checks, `strict::of_patch`).
+pub struct PatchRequest(pub Vec<Operation>, pub Value);
 
 impl FromRequest for PatchRequest {
     const BODY: bool = true;
     fn from_request(input: &Input<'_>) -> Result<PatchRequest, ApiError> {
-        Ok(PatchRequest(parse_request(&input.json::<Value>()?)?))
+        let body = input.json::<Value>()?;
+        Ok(PatchRequest(parse_request(&body)?, body))
     }
 }
 

@@ -560,6 +560,7 @@ mod tests {
             rate_limit_per_minute: None,
             owner_user_id: None,
             created_at: 1,
+            scim_profile: Default::default(),
         };
         super::super::tenants::create(&WriteTxn::new(txn), &t).unwrap();
     }

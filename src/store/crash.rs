@@ -216,6 +216,7 @@ async fn no_acknowledged_write_is_lost_when_the_power_goes() {
         rate_limit_per_minute: None,
         owner_user_id: None,
         created_at: now(),
+        scim_profile: Default::default(),
     };
     store.write(move |txn| tenants::create(txn, &t)).await.unwrap();
     let r = Room::new(room, "ops", now());
@@ -304,6 +305,7 @@ async fn a_damaged_record_in_the_middle_is_refused_after_a_power_loss() {
         rate_limit_per_minute: None,
         owner_user_id: None,
         created_at: now(),
+        scim_profile: Default::default(),
     };
     store.write(move |txn| tenants::create(txn, &t)).await.unwrap();
     for i in 0..9 {

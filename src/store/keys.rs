@@ -9,6 +9,34 @@ use uuid::Uuid;
 use super::tables::KEYS;
 use super::{Error, Refusal, Result, Tx, WriteTxn, codec};
 
+/// Which SCIM rules a key's requests are held to: `Compatible` accepts every identity
+/// provider's known quirk, `Strict` follows the 2026 interop profiles to the letter.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ScimProfile {
+    #[default]
+    Compatible,
+    Strict,
+}
+
+impl ScimProfile {
+    pub const NAMES: &'static str = "compatible or strict";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScimProfile::Compatible => "compatible",
+            ScimProfile::Strict => "strict",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ScimProfile> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "compatible" => Some(ScimProfile::Compatible),
+            "strict" => Some(ScimProfile::Strict),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ApiKey {
     pub id: Uuid,
@@ -25,6 +53,8 @@ pub struct ApiKey {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// None: the tenant's default.
+    pub scim_profile: Option<ScimProfile>,
 }
 
 pub fn insert(txn: &WriteTxn, key: &ApiKey) -> Result<()> {

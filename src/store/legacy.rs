@@ -11,6 +11,33 @@ use super::rooms::{Room, SyncCounts};
 use super::users::{Email, Roles, User};
 use super::webhooks::DeliveryStatus;
 
+/// An API key up to schema 8 (no SCIM profile).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct ApiKeyV8 {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub hash: [u8; 32],
+    pub prefix: String,
+    pub description: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A tenant up to schema 8 (no default SCIM profile).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct TenantV8 {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub seat_capacity: u32,
+    pub rate_limit_per_minute: Option<u32>,
+    pub owner_user_id: Option<Uuid>,
+    pub created_at: i64,
+}
+
 /// A webhook registration up to schema 3 (no failing time).
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct WebhookV3 {

@@ -21,7 +21,58 @@ use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] =
-    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8];
+    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9];
+
+/// Schema 9 gives keys a SCIM profile (none: the tenant's) and tenants a default one
+/// (compatible, what every key had before).
+fn v8_to_v9(txn: &WriteTransaction) -> Result<()> {
+    use super::keys::{ApiKey, ScimProfile};
+    use super::legacy::{ApiKeyV8, TenantV8};
+    use super::tenants::Tenant;
+    let mut keys = txn.open_table(tables::KEYS)?;
+    let mut rows = Vec::new();
+    for row in keys.iter()? {
+        let (id, bytes) = row?;
+        let k: ApiKeyV8 = codec::decode(bytes.value())?;
+        let key = ApiKey {
+            id: k.id,
+            tenant_id: k.tenant_id,
+            hash: k.hash,
+            prefix: k.prefix,
+            description: k.description,
+            scopes: k.scopes,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+            scim_profile: None,
+        };
+        rows.push((id.value(), codec::encode(&key)?));
+    }
+    for (id, bytes) in rows.drain(..) {
+        keys.insert(id, bytes.as_slice())?;
+    }
+    let mut tenants = txn.open_table(tables::TENANTS)?;
+    for row in tenants.iter()? {
+        let (id, bytes) = row?;
+        let t: TenantV8 = codec::decode(bytes.value())?;
+        let tenant = Tenant {
+            id: t.id,
+            slug: t.slug,
+            name: t.name,
+            seat_capacity: t.seat_capacity,
+            rate_limit_per_minute: t.rate_limit_per_minute,
+            owner_user_id: t.owner_user_id,
+            created_at: t.created_at,
+            scim_profile: ScimProfile::Compatible,
+        };
+        rows.push((id.value(), codec::encode(&tenant)?));
+    }
+    for (id, bytes) in rows {
+        tenants.insert(id, bytes.as_slice())?;
+    }
+    Ok(())
+}
 
 /// Schema 8 keeps positions in the users (`USER_BLOCKS`, created with every table), so a deep
 /// `startIndex` page need not step over every user before it. It also rebuilds schema 7's
@@ -379,6 +430,7 @@ mod tests {
                 rate_limit_per_minute: None,
                 owner_user_id: None,
                 created_at: 1,
+                scim_profile: Default::default(),
             };
             crate::store::tenants::create(&WriteTxn::new(&txn), &record).unwrap();
             crate::store::counters::add(

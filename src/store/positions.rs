@@ -245,6 +245,7 @@ mod tests {
             rate_limit_per_minute: None,
             owner_user_id: None,
             created_at: 1,
+            scim_profile: Default::default(),
         };
         tenants::create(&WriteTxn::new(&txn), &tenant).unwrap();
         txn.commit().unwrap();

@@ -18,6 +18,8 @@ pub struct Tenant {
     pub owner_user_id: Option<Uuid>,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// The SCIM profile of the tenant's keys that do not choose one.
+    pub scim_profile: super::keys::ScimProfile,
 }
 
 /// Slugs appear in URLs: lowercase letters, digits and inner hyphens, 1 to 63 characters.

@@ -1,13 +1,18 @@
 """Runs Yaal's scim2-tester (RFC 7643/7644 checks) against a running whoot-mgmt.
 
-usage: python run_scim2_tester.py BASE_URL API_KEY
+usage: python run_scim2_tester.py BASE_URL API_KEY [--strict]
 Prints every check; exits 1 if any check fails (status ERROR or CRITICAL).
+
+With --strict (a key on the strict SCIM profile) the ServiceProviderConfig must claim
+interopProfileConformant, the one attribute it has beyond RFC 7643's model; scim2-models refuses
+attributes it does not know, so the checks then run with that attribute ignored.
 """
 
 import sys
 
 import httpx2
 from scim2_client.engines.httpx2 import SyncSCIMClient
+from scim2_models import ScimPolicy, ScimProvider, ServiceProviderConfig
 from scim2_tester import Status, check_server
 
 FAILING = {Status.ERROR, Status.CRITICAL}
@@ -38,9 +43,20 @@ def disputed(r) -> str | None:
 
 def main() -> int:
     base_url, key = sys.argv[1], sys.argv[2]
+    strict = "--strict" in sys.argv[3:]
     http = httpx2.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    client = SyncSCIMClient(http)
-    results = check_server(client)
+    if strict:
+        config = http.get("/ServiceProviderConfig").json()
+        known = {f.serialization_alias for f in ServiceProviderConfig.model_fields.values()}
+        beyond = sorted(set(config) - known)
+        if beyond != ["interopProfileConformant"] or config["interopProfileConformant"] is not True:
+            print(f"strict key: ServiceProviderConfig beyond RFC 7643 holds {beyond}: {config}")
+            return 1
+        print("strict key: ServiceProviderConfig claims interopProfileConformant")
+        tolerant = ScimProvider(models=(), policy=ScimPolicy(unknown=ScimPolicy.Unknown.ignore))
+        results = check_server(SyncSCIMClient(http, provider=tolerant))
+    else:
+        results = check_server(SyncSCIMClient(http))
     counts: dict[str, int] = {}
     failed = []
     for r in results:

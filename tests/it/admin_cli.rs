@@ -88,7 +88,7 @@ fn json_errors_status_effective_rate_limits_completions_and_man_pages() {
     let st = s.cli_line("status");
     assert_eq!(
         (st["server_running"].clone(), st["schema_version"].clone()),
-        (json!(true), json!(8))
+        (json!(true), json!(9))
     );
     assert_eq!((st["tenants"].clone(), st["users"].clone()), (json!(1), json!(1)));
     assert!(st["store_bytes"].as_u64().unwrap() > 0 && st["last_commit_age_ms"].is_u64(), "{st}");
@@ -146,5 +146,8 @@ fn bash_completes_subcommands_past_the_first_word() {
         assert!(key.split_whitespace().any(|w| w == sub), "{sub} in {key:?}");
     }
     let tenant = complete("whoot-mgmt tenant", "set", "tenant");
-    assert_eq!(tenant.split_whitespace().collect::<Vec<_>>(), ["set-seats", "set-rate-limit"]);
+    assert_eq!(
+        tenant.split_whitespace().collect::<Vec<_>>(),
+        ["set-seats", "set-rate-limit", "set-scim-profile"]
+    );
 }

@@ -31,6 +31,7 @@ mod rooms;
 mod scim_bulk;
 mod scim_fidelity;
 mod scim_groups;
+mod scim_profiles;
 mod scim_query;
 mod scim_users;
 mod seats;

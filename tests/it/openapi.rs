@@ -194,6 +194,9 @@ fn every_operation_answers_as_the_document_says() {
     let made = r.json()["key_id"].as_str().unwrap().to_owned();
     c.check("GET", "/api-keys", &s.get("/api-keys", k));
     c.check("GET", "/api-keys/{id}", &s.get(&format!("/api-keys/{made}"), k));
+    let r = s.send("PATCH", &format!("/api-keys/{made}"), &key, &json!({"scim_profile": "strict"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    c.check("PATCH", "/api-keys/{id}", &r);
     let r =
         s.send("POST", &format!("/api-keys/{made}/rotate"), &key, &json!({"expire_old_in": "1h"}));
     c.check("POST", "/api-keys/{id}/rotate", &r);

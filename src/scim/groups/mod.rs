@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::filter::{self, CompValue, Filter, Op};
 use super::list::{CursorPage, Hits, ListParams, Search};
 use super::patch::PatchRequest;
+use super::strict::{self, Resource};
 use crate::http::Ctx;
 use crate::http::error::ApiError;
 use crate::http::request::{IfMatch, Json, Ref};
@@ -57,6 +58,9 @@ fn member_equality(f: &Filter) -> Option<&str> {
     }
 }
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
+    if let Some(f) = &params.filter {
+        strict::enforce(ctx, strict::of_filter(f, Resource::Group))?;
+    }
     let (tenant, urls, limit) = (ctx.tenant, urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
         .view(move |tx| {
@@ -322,6 +326,7 @@ pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result
 
 /// Creates a group: a new room, or the mapping of an existing unmapped room of that name.
 pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiError> {
+    strict::enforce(ctx, strict::of_document(&doc, Resource::Group))?;
     let input = read_group(&doc)?;
     let (tenant, now, fresh_id, u) = (ctx.tenant, now_ms(), Uuid::now_v7(), urls(ctx));
     let (room, doc) = ctx
@@ -346,6 +351,7 @@ pub async fn replace(
     ctx: &Ctx<'_>,
     (Ref(raw), IfMatch(if_match), Json(doc)): (Ref, IfMatch, Json<Value>),
 ) -> Result<Reply, ApiError> {
+    strict::enforce(ctx, strict::of_document(&doc, Resource::Group))?;
     let input = read_group(&doc)?;
     let (tenant, now, u) = (ctx.tenant, now_ms(), urls(ctx));
     let (room, doc) = ctx
@@ -369,13 +375,14 @@ pub async fn replace(
 /// Answers 204, or 200 with the group when the query asks for `attributes`.
 pub async fn patch(
     ctx: &Ctx<'_>,
-    (Ref(raw), IfMatch(if_match), PatchRequest(ops), params): (
+    (Ref(raw), IfMatch(if_match), PatchRequest(ops, body), params): (
         Ref,
         IfMatch,
         PatchRequest,
         ListParams,
     ),
 ) -> Result<Reply, ApiError> {
+    strict::enforce(ctx, strict::of_patch(&body, Resource::Group))?;
     // Check the shapes before queueing, so the writer only meets well-formed operations.
     let changes = coalesce(ops.iter().map(change_of).collect::<Result<Vec<_>, _>>()?);
     let (tenant, now) = (ctx.tenant, now_ms());

@@ -11,6 +11,7 @@ use super::filter::{self, IndexedAttr};
 use super::list::{CursorPage, Hits, ListParams, Search};
 use super::patch;
 use super::patch::PatchRequest;
+use super::strict::{self, Resource};
 use crate::http::Ctx;
 use crate::http::error::ApiError;
 use crate::http::request::{IfMatch, Json, Ref};
@@ -60,6 +61,9 @@ pub async fn search(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, ApiE
 }
 
 async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> {
+    if let Some(f) = &params.filter {
+        strict::enforce(ctx, strict::of_filter(f, Resource::User))?;
+    }
     let (tenant, base, limit) = (ctx.tenant, users_url(ctx), ctx.state.settings.scan_limit);
     // An index lookup reads a record or two: here, not through the blocking pool.
     if params.cursor.is_none()
@@ -290,6 +294,7 @@ pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result
 }
 
 pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiError> {
+    strict::enforce(ctx, strict::of_document(&doc, Resource::User))?;
     let now = now_ms();
     let u = user::read(&doc, User::new(Uuid::now_v7(), String::new(), now))?;
     let (tenant, stored) = (ctx.tenant, u.clone());
@@ -302,6 +307,7 @@ pub async fn replace(
     ctx: &Ctx<'_>,
     (Ref(raw), IfMatch(if_match), Json(doc)): (Ref, IfMatch, Json<Value>),
 ) -> Result<Reply, ApiError> {
+    strict::enforce(ctx, strict::of_document(&doc, Resource::User))?;
     // A replacement names its userName (RFC 7643 §4.1.1: required); only a create may fall
     // back to the primary email. Refuse a bad document before it reaches the writer.
     let named = crate::repr::input::field(&doc, "userName").and_then(Value::as_str);
@@ -314,8 +320,9 @@ pub async fn replace(
 
 pub async fn patch(
     ctx: &Ctx<'_>,
-    (Ref(raw), IfMatch(if_match), PatchRequest(ops)): (Ref, IfMatch, PatchRequest),
+    (Ref(raw), IfMatch(if_match), PatchRequest(ops, body)): (Ref, IfMatch, PatchRequest),
 ) -> Result<Reply, ApiError> {
+    strict::enforce(ctx, strict::of_patch(&body, Resource::User))?;
     rewrite(ctx, raw, if_match, move |current| {
         let mut doc = user::render_stored(&current);
         patch::apply(&mut doc, &ops)?;

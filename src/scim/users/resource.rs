@@ -11,7 +11,7 @@ use crate::scim::filter::CORE_USER_URN;
 use crate::store::users::{Email, User};
 use crate::time::format_ms;
 
-pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub use crate::scim::filter::ENTERPRISE_URN;
 
 /// Simple string attributes kept as given.
 const STRINGS: &[&str] =
