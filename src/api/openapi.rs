@@ -213,6 +213,7 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         | E::ConsoleKeyRevokeForm
         | E::ConsoleKeyRevoke
         | E::ConsoleKeyRotate
+        | E::ConsoleKeyScimProfile
         | E::ConsoleUsers
         | E::ConsoleUser
         | E::ConsoleWebhookCreate

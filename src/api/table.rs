@@ -241,6 +241,8 @@ endpoints! {
             => Page::KeyRevoke,
         ConsoleKeyRotate POST "/console/keys/{id}/rotate" "console.keys.rotate"
             => Page::KeyRotate,
+        ConsoleKeyScimProfile POST "/console/keys/{id}/scim-profile" "console.keys.scim_profile"
+            => Page::KeyScimProfile,
         ConsoleUsers GET "/console/users" "console.users" => Page::Users,
         ConsoleUser GET "/console/users/{id}" "console.user" => Page::User,
         ConsoleUserActiveForm GET "/console/users/{id}/active" "console.users.active"

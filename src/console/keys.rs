@@ -10,7 +10,7 @@ use super::view::{Answer, Chrome, Failure, when};
 use crate::auth::{Scope, ScopeSet, grant};
 use crate::http::error::ApiError;
 use crate::repr::keys::key_status;
-use crate::store::keys::ApiKey;
+use crate::store::keys::{ApiKey, ScimProfile};
 use crate::time::{now_ms, parse_duration_ms};
 
 pub struct KeyRow {
@@ -25,6 +25,8 @@ pub struct KeyRow {
     pub active: bool,
     /// The key this session stands on.
     pub current: bool,
+    /// Its own SCIM profile (`compatible`, `strict`), or `default` for the tenant's.
+    pub scim_profile: &'static str,
 }
 
 pub struct ScopeChoice {
@@ -49,6 +51,8 @@ struct KeysPage {
     error: Option<String>,
     /// When keys made here expire at the latest (the session key's expiry), if they must.
     bound: Option<String>,
+    /// The tenant's default SCIM profile, for the choice "the tenant's default".
+    tenant_profile: &'static str,
 }
 
 #[derive(Template)]
@@ -112,6 +116,7 @@ pub fn row(k: &ApiKey, now: i64, current: uuid::Uuid) -> KeyRow {
         expires: when(k.expires_at),
         active: status == "active",
         current: k.id == current,
+        scim_profile: k.scim_profile.map_or("default", |p| p.name()),
     }
 }
 
@@ -121,6 +126,7 @@ pub async fn list(c: &Console<'_>, error: Option<(StatusCode, String)>) -> Resul
     let now = now_ms();
     let notice = match c.form().get("done") {
         Some("revoked") => Some("The key is revoked: requests with it are refused from now on."),
+        Some("profile") => Some("The key's SCIM profile is set: it applies from the next request."),
         _ => None,
     };
     let (status, error) = match error {
@@ -142,6 +148,7 @@ pub async fn list(c: &Console<'_>, error: Option<(StatusCode, String)>) -> Resul
         notice,
         error,
         bound: c.grant_bound().map(|at| when(Some(at))),
+        tenant_profile: key.tenant.scim_profile().name(),
     };
     Answer::with_status(status, &page)
 }
@@ -182,9 +189,11 @@ async fn issue(c: &Console<'_>) -> Result<Answer, ApiError> {
         None => expires_at,
     };
     let description = form.get("description").unwrap_or_default();
+    let profile = chosen_profile(form.get("scim_profile"))?;
     let app = &c.ctx.state.app;
-    let issued =
-        app.create_key(&key.tenant.slug, scopes, description, expires_at, &c.ctx.actor()).await?;
+    let issued = app
+        .create_key_with(&key.tenant.slug, scopes, description, expires_at, profile, &c.ctx.actor())
+        .await?;
     let page = SecretPage {
         chrome: c.chrome("keys"),
         title: "Key created",
@@ -193,6 +202,30 @@ async fn issue(c: &Console<'_>) -> Result<Answer, ApiError> {
         old: None,
     };
     Answer::with_status(StatusCode::CREATED, &page).map_err(|_| ApiError::Internal)
+}
+
+/// The form's `scim_profile`: `compatible`, `strict`, or `default` (absent: the tenant's).
+fn chosen_profile(value: Option<&str>) -> Result<Option<ScimProfile>, ApiError> {
+    match value.unwrap_or("default") {
+        "default" => Ok(None),
+        name => ScimProfile::parse(name).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("SCIM profile {name:?}: choose {}", ScimProfile::NAMES))
+        }),
+    }
+}
+
+pub async fn set_profile(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let app = &c.ctx.state.app;
+    app.tenant_key(c.ctx.tenant, id).await?;
+    let profile = match chosen_profile(c.form().get("scim_profile")) {
+        Ok(p) => p,
+        Err(e) => return refused(c, e).await,
+    };
+    if let Err(e) = app.set_key_scim_profile(id, profile, &c.ctx.actor()).await {
+        return refused(c, e.into()).await;
+    }
+    c.back("/keys?done=profile")
 }
 
 pub async fn revoke_form(c: &Console<'_>) -> Result<Answer, Failure> {

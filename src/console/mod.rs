@@ -43,6 +43,7 @@ pub enum Page {
     KeyRevokeForm,
     KeyRevoke,
     KeyRotate,
+    KeyScimProfile,
     Users,
     User,
     UserActiveForm,
@@ -101,6 +102,7 @@ impl Page {
             | Page::KeyRevokeForm
             | Page::KeyRevoke
             | Page::KeyRotate
+            | Page::KeyScimProfile
             | Page::Audit => Some(Scope::ApiKeysManage),
             Page::Overview
             | Page::Asset
@@ -321,6 +323,7 @@ async fn dispatch(c: &Console<'_>, page: Page) -> Result<Answer, Failure> {
         Page::KeyRevokeForm => keys::revoke_form(c).await,
         Page::KeyRevoke => keys::revoke(c).await,
         Page::KeyRotate => keys::rotate(c).await,
+        Page::KeyScimProfile => keys::set_profile(c).await,
         Page::Users => users::list(c).await,
         Page::User => users::show(c).await,
         Page::UserActiveForm => users::confirm(c).await,

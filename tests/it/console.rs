@@ -374,6 +374,46 @@ fn a_link_session_makes_permanent_keys_and_leaves_no_key_behind() {
     assert_eq!(bounded_key.unwrap()["expires_at"], made["expires_at"]);
 }
 
+/// A key's SCIM profile is chosen when it is made and changed from its row; a bad value is
+/// refused beside the form.
+#[test]
+fn the_console_sets_a_keys_scim_profile() {
+    let (s, root) = Server::keyed();
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &root).status, 303);
+    let keys = b.get("/console/keys");
+    assert!(keys.body.contains("tenant default (compatible)"), "{}", keys.body);
+    let csrf = Browserless::csrf(&keys);
+    let made = [
+        ("description", "strict idp"),
+        ("scope", "scim:users:read"),
+        ("scim_profile", "strict"),
+        ("csrf", &csrf),
+    ];
+    assert_eq!(b.send("POST", "/console/keys", &made).status, 201);
+    let find = |description: &str| -> Value {
+        let listed = s.get("/api-keys", Some(&root)).json();
+        let all = listed["keys"].as_array().unwrap().clone();
+        all.into_iter().find(|k| k["description"] == description).unwrap()
+    };
+    let key = find("strict idp");
+    assert_eq!(key["scim_profile"], "strict");
+    let id = key["key_id"].as_str().unwrap().to_owned();
+    let path = format!("/console/keys/{id}/scim-profile");
+    let r = b.send("POST", &path, &[("scim_profile", "default"), ("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(find("strict idp")["scim_profile"], Value::Null);
+    let r = b.send("POST", &path, &[("scim_profile", "lenient"), ("csrf", &csrf)]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("id=\"form-error\""), "{}", r.body);
+    assert_eq!(find("strict idp")["scim_profile"], Value::Null, "a refusal changes nothing");
+    let page = b.get("/console/keys?done=profile");
+    assert!(page.body.contains("SCIM profile is set"), "{}", page.body);
+    // Without the forms' CSRF token: refused.
+    let r = b.send("POST", &path, &[("scim_profile", "strict")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
 // --- In a real browser -------------------------------------------------------------------
 
 /// chromedriver on a free port, stopped when dropped.
