@@ -4,6 +4,7 @@ use hyper::StatusCode;
 
 use super::groups::{self, shows_members};
 use super::list::{Hits, Search};
+use super::strict::{self, Resource};
 use super::users;
 use crate::auth::Scope;
 use crate::http::Ctx;
@@ -12,6 +13,14 @@ use crate::http::response::Reply;
 
 /// `POST /.search` at the root: Users and Groups the key may read, Users first.
 pub async fn everything(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, ApiError> {
+    // An attribute is unknown here when neither resource declares it.
+    if let Some(f) = &params.filter {
+        let (user, group) =
+            (strict::of_filter(f, Resource::User), strict::of_filter(f, Resource::Group));
+        if !user.is_empty() && !group.is_empty() {
+            strict::enforce(ctx, user)?;
+        }
+    }
     let scopes = ctx.caller.key.scopes;
     let (read_users, read_groups) =
         (scopes.contains(Scope::ScimUsersRead), scopes.contains(Scope::ScimGroupsRead));

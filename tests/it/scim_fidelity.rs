@@ -77,8 +77,15 @@ fn entras_matching_filter_respects_the_bracket() {
             {"value": format!("u{i}@contoso.com"), "type": "work"}]}),
         );
     }
-    let (status, list) = filter(&s, &key, r#"emails[type eq "work"].value eq "u1@contoso.com""#);
-    assert_eq!((status, user_names(&list)), (200, vec!["u1".to_owned()]), "{list}");
+    // IPSIE's forms too: the value inside the brackets, alone or beside the type.
+    for f in [
+        r#"emails[type eq "work"].value eq "u1@contoso.com""#,
+        r#"emails[type eq "work" and value eq "u1@contoso.com"]"#,
+        r#"emails[value eq "u1@contoso.com"]"#,
+    ] {
+        let (status, list) = filter(&s, &key, f);
+        assert_eq!((status, user_names(&list)), (200, vec!["u1".to_owned()]), "{f}: {list}");
+    }
     let (status, _) = filter(&s, &key, r#"emails[type eq "work"].value sw "u1""#);
     assert_eq!(status, 400, "a scan past the limit");
 }

@@ -132,6 +132,14 @@ fn cases() -> Vec<Case> {
             "invalidFilter",
         ),
         case(
+            "a root .search filter on an attribute no resource declares",
+            "POST",
+            "/scim/v2/.search",
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "shoeSize gt 40"})),
+            "invalidFilter",
+        ),
+        case(
             "a capitalised op",
             "PATCH",
             "/scim/v2/Users/{user}",
