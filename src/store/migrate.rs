@@ -21,7 +21,28 @@ use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] =
-    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9];
+    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9, v9_to_v10];
+
+/// Schema 10 indexes rooms by display name (SCIM's `displayName eq`): the entries are built
+/// here for every room.
+fn v9_to_v10(txn: &WriteTransaction) -> Result<()> {
+    use super::Indexed;
+    let mut entries = Vec::new();
+    for row in txn.open_table(tables::ROOMS)?.iter()? {
+        let (key, bytes) = row?;
+        let room: super::rooms::Room = codec::decode(bytes.value())?;
+        for (index_key, attribute) in room.index_keys() {
+            if attribute == "display name" {
+                entries.push((key.value().0, index_key, room.id.as_u128()));
+            }
+        }
+    }
+    let mut index = txn.open_table(tables::ROOM_INDEX)?;
+    for (tenant, key, id) in entries {
+        index.insert((tenant, key.as_str()), id)?;
+    }
+    Ok(())
+}
 
 /// Schema 9 gives keys a SCIM profile (none: the tenant's) and tenants a default one
 /// (compatible, what every key had before).

@@ -55,7 +55,10 @@ impl Indexed for Room {
     }
 
     fn index_keys(&self) -> Vec<(String, &'static str)> {
-        let mut keys = vec![(name_key(&self.name), "name")];
+        let mut keys = vec![
+            (name_key(&self.name), "name"),
+            (display_name_key(&self.display_name, self.id), "display name"),
+        ];
         if let Some(x) = &self.external_id {
             keys.push((external_id_key(x), "external id"));
         }
@@ -69,6 +72,29 @@ pub fn name_key(name: &str) -> String {
 
 pub fn external_id_key(x: &str) -> String {
     format!("x:{x}")
+}
+
+/// Display names need not be unique: each room's entry ends with its id, so the entries of one
+/// name are a range (`with_display_name`).
+fn display_name_key(display_name: &str, id: Uuid) -> String {
+    format!("{}{}", display_name_prefix(display_name), id.simple())
+}
+
+fn display_name_prefix(display_name: &str) -> String {
+    format!("d:{}\0", display_name.to_lowercase())
+}
+
+/// The rooms whose display name is `display_name`, in any case (SCIM's `displayName eq`). A
+/// name holding NUL may bring rooms with longer names along: callers still apply their filter.
+pub fn with_display_name(tx: &impl Tx, tenant: Uuid, display_name: &str) -> Result<Vec<Room>> {
+    let prefix = display_name_prefix(display_name);
+    let end = format!("{prefix}\u{10FFFF}");
+    let t = tenant.as_u128();
+    let mut ids = Vec::new();
+    for row in tx.table(ROOM_INDEX)?.range((t, prefix.as_str())..(t, end.as_str()))? {
+        ids.push(Uuid::from_u128(row?.1.value()));
+    }
+    ids.into_iter().map(|id| get(tx, tenant, id)).collect()
 }
 
 /// What adding a member did.

@@ -356,6 +356,9 @@ fn the_membership_check_reads_one_row() {
         (format!(r#"externalId eq "two" and members.value eq "{b}""#), vec![g2]),
         (format!(r#"id eq "{g1}" and not (members[value eq "{b}"])"#), vec![g1]),
         (format!(r#"id eq "{g2}" and members[value eq "not-a-uuid"]"#), vec![]),
+        (r#"displayName eq "TWO""#.to_owned(), vec![g2]),
+        (format!(r#"displayName eq "one" and members[value eq "{a}"]"#), vec![g1]),
+        (r#"displayName eq "On""#.to_owned(), vec![]),
         (r#"id eq "not-a-uuid""#.to_owned(), vec![]),
     ] {
         let (ids, list) = q(&filter, lean);
@@ -367,6 +370,17 @@ fn the_membership_check_reads_one_row() {
             assert!(!member_values(g).is_empty(), "the answer shows the members: {g}");
         }
     }
+    // A rename moves the display-name entry.
+    let r = s.send(
+        "PATCH",
+        &format!("/scim/v2/Groups/{g1}"),
+        &key,
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Uno"}]}),
+    );
+    assert!(r.status < 300, "{}", r.body);
+    assert_eq!(q(r#"displayName eq "uno""#, lean).0, vec![g1.to_owned()]);
+    assert_eq!(q(r#"displayName eq "one""#, lean).0, Vec::<String>::new());
     // A condition on members other than equality needs the lists, so it is a scan, refused here.
     let f: String =
         form_urlencoded::byte_serialize(br#"members[display sw "a"]"#.as_slice()).collect();

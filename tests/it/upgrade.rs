@@ -59,6 +59,8 @@ fn a_schema_1_store_is_backed_up_and_migrated_keeping_everything() {
         (room["name"].clone(), room["member_count"].clone()),
         (json!("Trading Floor"), json!(2))
     );
+    // Keys from before SCIM profiles follow the tenant's default, compatible (schema 9).
+    assert_eq!(s.get("/me", Some(&key)).json()["scim_profile"], "compatible");
     let hooks = s.get("/webhooks", Some(&key)).json();
     let hooks = hooks["webhooks"].as_array().unwrap();
     assert_eq!(hooks.len(), 2);
@@ -92,8 +94,8 @@ fn a_schema_1_store_is_backed_up_and_migrated_keeping_everything() {
     let none = s.get(&format!("/webhooks/{pid}/deliveries"), Some(&key)).json();
     assert_eq!(none["deliveries"].as_array().unwrap().len(), 0);
 
-    // The upgraded store is consistent (the subscription index included); a restart upgrades
-    // nothing more.
+    // The upgraded store is consistent (the subscription and display-name indexes included); a
+    // restart upgrades nothing more.
     assert!(s.stop());
     let report = cli_json_in(&data, &["check"]);
     assert_eq!(report["problems"], json!([]));

@@ -125,8 +125,7 @@ fn cursor_page(
 }
 /// The rooms an index lookup finds for `filter`, or None when the filter needs a scan. Under
 /// `and` the narrowest lookup wins: `id eq` (Entra's membership check pairs it with
-/// `members[value eq …]`), then `externalId eq`, then the user's rooms. (`displayName` is not
-/// the room's indexed name once an IdP renames the group, so it is not a lookup.)
+/// `members[value eq …]`), then `externalId eq`, `displayName eq`, then the user's rooms.
 fn group_candidates(
     tx: &impl Tx,
     tenant: Uuid,
@@ -146,6 +145,7 @@ fn group_candidates(
         GroupLookup::ExternalId(x) => {
             rooms::find(tx, tenant, &rooms::external_id_key(x))?.into_iter().collect()
         }
+        GroupLookup::DisplayName(name) => rooms::with_display_name(tx, tenant, name)?,
         GroupLookup::Member(user) => match Uuid::parse_str(user) {
             Ok(user) => rooms::rooms_of(tx, tenant, user)?
                 .into_iter()
@@ -161,6 +161,7 @@ fn group_candidates(
 enum GroupLookup<'a> {
     Id(&'a str),
     ExternalId(&'a str),
+    DisplayName(&'a str),
     Member(&'a str),
 }
 
@@ -179,6 +180,7 @@ fn group_lookup(f: &Filter) -> Option<GroupLookup<'_>> {
             match path.name.to_ascii_lowercase().as_str() {
                 "id" => Some(GroupLookup::Id(v)),
                 "externalid" => Some(GroupLookup::ExternalId(v)),
+                "displayname" => Some(GroupLookup::DisplayName(v)),
                 _ => None,
             }
         }
@@ -285,7 +287,8 @@ fn matching_doc(
 
 /// Every group matching `filter` (all without one), in creation order, into `hits`. Member
 /// lists are read only if the answer shows them or a filter condition other than
-/// `members[value eq …]` needs them; `id`, `externalId` and member equality are index lookups.
+/// `members[value eq …]` needs them; `id`, `externalId`, `displayName` and member equality are
+/// index lookups.
 pub(crate) fn matching(
     tx: &impl Tx,
     tenant: Uuid,
