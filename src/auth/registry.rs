@@ -2,13 +2,13 @@
 //! changes made through the admin socket update the registry right after their commit, so a
 //! revoked key fails on the very next request.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use crate::store::keys::ScimProfile;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
 use super::ratelimit::Bucket;
@@ -62,9 +62,20 @@ pub struct KeyState {
     last_used: AtomicI64,
     last_used_dirty: AtomicBool,
     pub bucket: Bucket,
+    /// SCIM quirks this key's requests needed, by name, since the server started: whether its
+    /// client could move to the strict profile.
+    quirks: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl KeyState {
+    pub fn note_quirk(&self, name: &'static str) {
+        *self.quirks.lock().entry(name).or_insert(0) += 1;
+    }
+
+    pub fn quirks(&self) -> BTreeMap<&'static str, u64> {
+        self.quirks.lock().clone()
+    }
+
     /// The SCIM rules this key's requests are held to.
     pub fn scim_profile(&self) -> ScimProfile {
         self.own_scim_profile.unwrap_or_else(|| self.tenant.scim_profile())
@@ -144,10 +155,12 @@ impl Registry {
             last_used: AtomicI64::new(k.last_used_at.unwrap_or(0)),
             last_used_dirty: AtomicBool::new(false),
             bucket: Bucket::default(),
+            quirks: Mutex::new(BTreeMap::new()),
         });
         if let Some(old) = maps.by_id.insert(k.id, state.clone()) {
             // Keep in-memory use the store has not seen yet.
             state.last_used.fetch_max(old.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+            *state.quirks.lock() = old.quirks();
         }
         maps.by_hash.insert(k.hash, state);
     }

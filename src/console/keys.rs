@@ -27,6 +27,8 @@ pub struct KeyRow {
     pub current: bool,
     /// Its own SCIM profile (`compatible`, `strict`), or `default` for the tenant's.
     pub scim_profile: &'static str,
+    /// The SCIM quirks its requests needed since the server started (`capitalised_op 3, …`).
+    pub quirks: String,
 }
 
 pub struct ScopeChoice {
@@ -117,6 +119,7 @@ pub fn row(k: &ApiKey, now: i64, current: uuid::Uuid) -> KeyRow {
         active: status == "active",
         current: k.id == current,
         scim_profile: k.scim_profile.map_or("default", |p| p.name()),
+        quirks: String::new(),
     }
 }
 
@@ -135,7 +138,17 @@ pub async fn list(c: &Console<'_>, error: Option<(StatusCode, String)>) -> Resul
     };
     let page = KeysPage {
         chrome: c.chrome("keys"),
-        keys: keys.iter().map(|k| row(k, now, key.id)).collect(),
+        keys: keys
+            .iter()
+            .map(|k| {
+                let mut shown = row(k, now, key.id);
+                if let Some(state) = c.ctx.state.app.registry.by_id(k.id) {
+                    let seen = state.quirks().into_iter().map(|(q, n)| format!("{q} {n}"));
+                    shown.quirks = seen.collect::<Vec<_>>().join(", ");
+                }
+                shown
+            })
+            .collect(),
         scopes: Scope::ALL
             .iter()
             .map(|s| ScopeChoice {

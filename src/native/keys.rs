@@ -65,13 +65,21 @@ pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
     let slug = &ctx.caller.key.tenant.slug;
     let (_, keys) = ctx.state.app.keys(slug).await?;
     let now = now_ms();
-    let keys: Vec<_> = keys.iter().map(|k| key_json(k, slug, now)).collect();
+    let keys: Vec<_> = keys.iter().map(|k| shown(ctx, k, now)).collect();
     Ok(Reply::json(StatusCode::OK, &json!({ "keys": keys })))
 }
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let key = owned(ctx, id).await?;
-    Ok(Reply::json(StatusCode::OK, &key_json(&key, &ctx.caller.key.tenant.slug, now_ms())))
+    Ok(Reply::json(StatusCode::OK, &shown(ctx, &key, now_ms())))
+}
+
+/// A key's form, with the SCIM quirks the running server saw its requests need.
+fn shown(ctx: &Ctx<'_>, key: &ApiKey, now: i64) -> serde_json::Value {
+    let mut out = key_json(key, &ctx.caller.key.tenant.slug, now);
+    let quirks = ctx.state.app.registry.by_id(key.id).map(|k| k.quirks()).unwrap_or_default();
+    crate::repr::input::set_field(&mut out, "scim_quirks", json!(quirks));
+    out
 }
 
 pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, ApiError> {
@@ -108,7 +116,7 @@ pub async fn patch(
         let profile = scim_profile(name.as_deref())?;
         key = ctx.state.app.set_key_scim_profile(id, profile, &ctx.actor()).await?;
     }
-    Ok(Reply::json(StatusCode::OK, &key_json(&key, &ctx.caller.key.tenant.slug, now_ms())))
+    Ok(Reply::json(StatusCode::OK, &shown(ctx, &key, now_ms())))
 }
 
 pub async fn revoke(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {

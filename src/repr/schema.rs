@@ -245,7 +245,11 @@ pub fn components() -> Value {
         "DeliveryList": reply(json!({"deliveries": list_of("Delivery")}), &[]),
         "Event": event(),
         "EventList": reply(json!({"events": list_of("Event"), "next_after": count()}), &[]),
-        "ApiKey": reply(key_fields(), &[]),
+        "ApiKey": reply(with(key_fields(), "scim_quirks", json!({"type": "object",
+            "description": "SCIM quirks this key's requests needed since the server started, \
+            by name (capitalised_op, pathless_patch, string_boolean, …): none means its client \
+            could move to the strict profile", "additionalProperties": count()})),
+            &["scim_quirks"]),
         "ApiKeyIssued": reply(with(with(key_fields(), "secret", text()), "replaces", id()),
             &["replaces"]),
         "ApiKeyList": reply(json!({"keys": list_of("ApiKey")}), &[]),

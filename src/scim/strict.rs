@@ -96,7 +96,8 @@ impl Quirks {
 }
 
 /// Holds a request to its key's profile: a strict key is refused the first quirk; a
-/// compatible one is served. Either way each quirk is counted (`whoot_scim_quirks_total`).
+/// compatible one is served. Either way each quirk is counted (`whoot_scim_quirks_total`), and
+/// a compatible key's on the key too (`scim_quirks` in `GET /api-keys`).
 pub fn enforce(ctx: &crate::http::Ctx<'_>, quirks: Quirks) -> Result<(), ApiError> {
     if quirks.is_empty() {
         return Ok(());
@@ -112,6 +113,7 @@ pub fn enforce(ctx: &crate::http::Ctx<'_>, quirks: Quirks) -> Result<(), ApiErro
     }
     for quirk in quirks.kinds() {
         metrics.scim_quirk(quirk.name(), client, true);
+        ctx.caller.key.note_quirk(quirk.name());
     }
     Ok(())
 }

@@ -409,6 +409,15 @@ fn the_console_sets_a_keys_scim_profile() {
     assert_eq!(find("strict idp")["scim_profile"], Value::Null, "a refusal changes nothing");
     let page = b.get("/console/keys?done=profile");
     assert!(page.body.contains("SCIM profile is set"), "{}", page.body);
+    // The quirks a key's requests needed are shown on its row.
+    let (plain, _) = s.create_key("default", &["all"]);
+    let quirky = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "title", "value": "Boss"}]});
+    let u = s.send("POST", "/scim/v2/Users", &plain, &json!({"userName": "q@x.example"}));
+    let id = u.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.send("PATCH", &format!("/scim/v2/Users/{id}"), &plain, &quirky).status, 200);
+    let page = b.get("/console/keys");
+    assert!(page.body.contains("quirks seen: capitalised_op 1"), "{}", page.body);
     // Without the forms' CSRF token: refused.
     let r = b.send("POST", &path, &[("scim_profile", "strict")]);
     assert_eq!(r.status, 403, "{}", r.body);

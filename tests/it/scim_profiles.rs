@@ -412,5 +412,11 @@ fn the_profile_is_set_per_key_and_per_tenant_and_quirks_are_counted() {
         })
         .unwrap_or_else(|| panic!("no quirk series in {metrics}"));
     assert!(line.ends_with(" 1"), "{line}");
+    // And on the key: what its client would have to change to move to strict.
+    let shown = s.get(&format!("/api-keys/{plain_id}"), Some(&root)).json();
+    assert_eq!(shown["scim_quirks"]["capitalised_op"], 3, "{shown}");
+    let listed = s.get("/api-keys", Some(&root)).json();
+    let root_row = listed["keys"].as_array().unwrap().iter().find(|k| k["key_id"] != plain_id);
+    assert!(root_row.is_some_and(|k| k["scim_quirks"] == json!({})), "{listed}");
     assert!(metrics.contains("outcome=\"refused\""), "strict refusals are counted too");
 }
