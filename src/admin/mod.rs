@@ -116,6 +116,17 @@ pub enum Request {
         webhook_id: Uuid,
         limit: u64,
     },
+    /// A new signing secret; the replaced one signs beside it for `overlap_ms`.
+    WebhookRotateSecret {
+        tenant: String,
+        webhook_id: Uuid,
+        overlap_ms: i64,
+    },
+    /// Stop signing with a rotation's replaced secret now.
+    WebhookEndOverlap {
+        tenant: String,
+        webhook_id: Uuid,
+    },
 }
 
 impl Request {
@@ -147,7 +158,9 @@ impl Request {
                 | Request::ConsoleLogin { tenant }
                 | Request::AuditList { tenant, .. }
                 | Request::WebhookList { tenant }
-                | Request::WebhookDeliveries { tenant, .. },
+                | Request::WebhookDeliveries { tenant, .. }
+                | Request::WebhookRotateSecret { tenant, .. }
+                | Request::WebhookEndOverlap { tenant, .. },
                 "tenant",
             ) => tenant.clone(),
             (
@@ -158,7 +171,12 @@ impl Request {
             ) => key_id.to_string(),
             (Request::UserSetOwner { user_id, .. }, "user") => user_id.to_string(),
             (Request::RoomDelete { room_id, .. }, "room") => room_id.to_string(),
-            (Request::WebhookDeliveries { webhook_id, .. }, "webhook") => webhook_id.to_string(),
+            (
+                Request::WebhookDeliveries { webhook_id, .. }
+                | Request::WebhookRotateSecret { webhook_id, .. }
+                | Request::WebhookEndOverlap { webhook_id, .. },
+                "webhook",
+            ) => webhook_id.to_string(),
             _ => return e.to_string(),
         };
         format!("{what} {named} not found")
@@ -368,6 +386,32 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 .await?;
             let list: Vec<Value> = list.iter().map(crate::repr::webhooks::delivery_json).collect();
             Ok(json!({ "deliveries": list }))
+        }
+        Request::WebhookRotateSecret { tenant, webhook_id, overlap_ms } => {
+            let secret = crate::webhooks::send::new_secret()
+                .map_err(|e| store::Error::Failed(store::Failure::Storage(e)))?;
+            let fresh = secret.clone();
+            let hook = app
+                .store
+                .write(move |txn| {
+                    let t = store::tenants::get_by_slug(txn, &tenant)?;
+                    let (id, overlap, now) = (webhook_id, overlap_ms, now_ms());
+                    store::webhooks::rotate_secret(txn, t.id, id, &fresh, overlap, &CLI, now)
+                })
+                .await?;
+            let mut out = crate::repr::webhooks::hook_json(&hook);
+            crate::repr::input::set_field(&mut out, "secret", json!(secret));
+            Ok(out)
+        }
+        Request::WebhookEndOverlap { tenant, webhook_id } => {
+            let hook = app
+                .store
+                .write(move |txn| {
+                    let t = store::tenants::get_by_slug(txn, &tenant)?;
+                    store::webhooks::end_overlap(txn, t.id, webhook_id, &CLI, now_ms())
+                })
+                .await?;
+            Ok(crate::repr::webhooks::hook_json(&hook))
         }
         Request::AuditList { tenant, after, limit } => {
             let limit = usize::try_from(limit.clamp(1, 10_000)).unwrap_or(usize::MAX);

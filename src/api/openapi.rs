@@ -134,6 +134,16 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
             Json("Webhook"),
         ),
         E::WebhookDelete => doc("Delete a registration", NoBody, 204, Empty),
+        E::WebhookRotateSecret => doc(
+            "A new signing secret, in this answer only; the replaced one keeps signing beside it \
+             for the overlap (default 24h)",
+            Optional("SecretRotation"),
+            200,
+            Json("WebhookCreated"),
+        ),
+        E::WebhookEndOverlap => {
+            doc("Stop signing with the replaced secret now", NoBody, 200, Json("Webhook"))
+        }
         E::WebhookTest => {
             doc("Send a signed test event now", NoBody, 200, Json("WebhookTestResult"))
         }
@@ -219,6 +229,8 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         | E::ConsoleWebhookCreate
         | E::ConsoleWebhookUpdate
         | E::ConsoleWebhookActive
+        | E::ConsoleWebhookRotateSecret
+        | E::ConsoleWebhookEndOverlap
         | E::ConsoleWebhookDeleteForm
         | E::ConsoleWebhookDelete
         | E::ConsoleDelivery

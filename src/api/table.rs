@@ -159,6 +159,10 @@ endpoints! {
             => native::webhooks::update,
         WebhookDelete DELETE "/webhooks/{id}" scope(Scope::Webhooks), "webhooks.delete"
             => native::webhooks::delete,
+        WebhookRotateSecret POST "/webhooks/{id}/rotate-secret" scope(Scope::Webhooks),
+            "webhooks.rotate_secret" => native::webhooks::rotate_secret,
+        WebhookEndOverlap POST "/webhooks/{id}/end-overlap" scope(Scope::Webhooks),
+            "webhooks.end_overlap" => native::webhooks::end_overlap,
         WebhookTest POST "/webhooks/{id}/test" scope(Scope::Webhooks), "webhooks.test"
             => native::webhooks::test,
         WebhookDeliveries GET "/webhooks/{id}/deliveries" scope(Scope::Webhooks),
@@ -273,6 +277,10 @@ endpoints! {
             => Page::WebhookUpdate,
         ConsoleWebhookActive POST "/console/webhooks/{id}/active" "console.webhook.active"
             => Page::WebhookActive,
+        ConsoleWebhookRotateSecret POST "/console/webhooks/{id}/rotate-secret"
+            "console.webhook.rotate_secret" => Page::WebhookRotateSecret,
+        ConsoleWebhookEndOverlap POST "/console/webhooks/{id}/end-overlap"
+            "console.webhook.end_overlap" => Page::WebhookEndOverlap,
         ConsoleWebhookDeleteForm GET "/console/webhooks/{id}/delete" "console.webhook.delete"
             => Page::WebhookDeleteForm,
         ConsoleWebhookDelete POST "/console/webhooks/{id}/delete" "console.webhook.delete"

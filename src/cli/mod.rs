@@ -168,6 +168,26 @@ enum WebhookCommand {
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },
+    /// Give a registration a new signing secret (printed once); the replaced one keeps signing
+    /// beside it for the overlap, so the receiver can switch without a gap.
+    RotateSecret {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The registration's id (from `webhook list`).
+        webhook_id: Uuid,
+        /// How long the replaced secret keeps signing (24h, 30m; 0 for not at all).
+        #[arg(long, default_value = "24h")]
+        overlap: String,
+    },
+    /// Stop signing with the replaced secret now (the receiver has switched).
+    EndOverlap {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The registration's id (from `webhook list`).
+        webhook_id: Uuid,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -518,6 +538,16 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
         Command::Webhook(WebhookCommand::List { tenant }) => Request::WebhookList { tenant },
         Command::Webhook(WebhookCommand::Deliveries { tenant, webhook_id, limit }) => {
             Request::WebhookDeliveries { tenant, webhook_id, limit }
+        }
+        Command::Webhook(WebhookCommand::RotateSecret { tenant, webhook_id, overlap }) => {
+            let overlap_ms = match overlap.trim() {
+                "0" => 0,
+                d => crate::time::parse_duration_ms(d).map_err(|e| format!("--overlap: {e}"))?,
+            };
+            Request::WebhookRotateSecret { tenant, webhook_id, overlap_ms }
+        }
+        Command::Webhook(WebhookCommand::EndOverlap { tenant, webhook_id }) => {
+            Request::WebhookEndOverlap { tenant, webhook_id }
         }
         Command::Room(RoomCommand::Delete { tenant, room_id }) => {
             Request::RoomDelete { tenant, room_id }

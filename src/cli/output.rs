@@ -76,6 +76,23 @@ pub fn human(request: &Request, answer: &Value) -> String {
         Request::AuditList { .. } => audit_table(&mut out, answer["entries"].as_array()),
         Request::RoomList { .. } => room_table(&mut out, answer["rooms"].as_array()),
         Request::WebhookList { .. } => webhook_table(&mut out, answer["webhooks"].as_array()),
+        Request::WebhookRotateSecret { .. } | Request::WebhookEndOverlap { .. } => {
+            let _ = writeln!(out, "webhook {} ({})", s(&answer["id"]), s(&answer["url"]));
+            match answer["previous_secret_until"].as_str() {
+                Some(until) => {
+                    let _ = writeln!(out, "  the previous secret signs too until {until}");
+                }
+                None => {
+                    let _ = writeln!(out, "  signed with the current secret only");
+                }
+            }
+            if let Some(secret) = answer["secret"].as_str() {
+                let _ = writeln!(
+                    out,
+                    "\nnew signing secret (shown once; give it to the receiver):\n  {secret}"
+                );
+            }
+        }
         Request::WebhookDeliveries { .. } => {
             delivery_table(&mut out, answer["deliveries"].as_array());
         }

@@ -63,6 +63,8 @@ pub enum Page {
     Webhook,
     WebhookUpdate,
     WebhookActive,
+    WebhookRotateSecret,
+    WebhookEndOverlap,
     WebhookDeleteForm,
     WebhookDelete,
     WebhookTest,
@@ -92,6 +94,8 @@ impl Page {
             | Page::Webhook
             | Page::WebhookUpdate
             | Page::WebhookActive
+            | Page::WebhookRotateSecret
+            | Page::WebhookEndOverlap
             | Page::WebhookDeleteForm
             | Page::WebhookDelete
             | Page::WebhookTest
@@ -343,6 +347,8 @@ async fn dispatch(c: &Console<'_>, page: Page) -> Result<Answer, Failure> {
         Page::Webhook => webhooks::show(c, None).await,
         Page::WebhookUpdate => webhooks::update(c).await,
         Page::WebhookActive => webhooks::set_active(c).await,
+        Page::WebhookRotateSecret => webhooks::rotate_secret(c).await,
+        Page::WebhookEndOverlap => webhooks::end_overlap(c).await,
         Page::WebhookDeleteForm => webhooks::delete_form(c).await,
         Page::WebhookDelete => webhooks::delete(c).await,
         Page::Delivery => webhooks::delivery(c).await,

@@ -28,6 +28,8 @@ pub struct HookRow {
     pub description: String,
     pub state: String,
     pub active: bool,
+    /// Until when a rotation's replaced secret still signs, if it does.
+    pub overlap_until: Option<String>,
 }
 
 fn hook_row(h: &Webhook) -> HookRow {
@@ -38,6 +40,7 @@ fn hook_row(h: &Webhook) -> HookRow {
         description: h.description.clone(),
         state: hook_state(h),
         active: h.active,
+        overlap_until: h.previous_secret.as_ref().map(|(_, until)| super::view::when(Some(*until))),
     }
 }
 
@@ -138,6 +141,8 @@ struct SecretPage {
     chrome: Chrome,
     hook: HookRow,
     secret: String,
+    /// A rotation's page (else a new registration's).
+    rotated: bool,
 }
 
 /// `POST /console/webhooks`: a new registration; its secret is shown this once.
@@ -159,7 +164,9 @@ pub async fn create(c: &Console<'_>) -> Result<Answer, Failure> {
     if let Err(e) = made {
         return list_with(c, Some(client_error(e)?)).await;
     }
-    Answer::page(&SecretPage { chrome: c.chrome("webhooks"), hook: hook_row(&hook), secret })
+    let page =
+        SecretPage { chrome: c.chrome("webhooks"), hook: hook_row(&hook), secret, rotated: false };
+    Answer::page(&page)
 }
 
 pub struct DeliveryRow {
@@ -268,6 +275,36 @@ pub async fn update(c: &Console<'_>) -> Result<Answer, Failure> {
         Ok(_) => c.back(&format!("/webhooks/{id}")),
         Err(e) => show_with(c, None, Some(client_error(e)?)).await,
     }
+}
+
+/// `POST /console/webhooks/{id}/rotate-secret` with `overlap` (`24h`, …, `0`): a new signing
+/// secret, shown this once; the replaced one signs beside it for the overlap.
+pub async fn rotate_secret(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let overlap = match c.form().get("overlap").unwrap_or("24h") {
+        "0" => 0,
+        d => match crate::time::parse_duration_ms(d) {
+            Ok(ms) => ms,
+            Err(e) => return show_with(c, None, Some(ApiError::bad_request(e))).await,
+        },
+    };
+    let secret = crate::webhooks::send::new_secret().map_err(|_| ApiError::Internal)?;
+    let (tenant, now, actor, fresh) = (c.ctx.tenant, now_ms(), c.ctx.actor(), secret.clone());
+    let hook = c
+        .ctx
+        .write(move |txn| hooks::rotate_secret(txn, tenant, id, &fresh, overlap, &actor, now))
+        .await?;
+    let page =
+        SecretPage { chrome: c.chrome("webhooks"), hook: hook_row(&hook), secret, rotated: true };
+    Answer::page(&page)
+}
+
+/// `POST /console/webhooks/{id}/end-overlap`: the replaced secret stops signing now.
+pub async fn end_overlap(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
+    c.ctx.write(move |txn| hooks::end_overlap(txn, tenant, id, &actor, now)).await?;
+    c.back(&format!("/webhooks/{id}"))
 }
 
 /// `POST /console/webhooks/{id}/active` with `active=true|false`: resume or pause.

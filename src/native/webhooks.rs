@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::request::{Id, Json, Query, SubId};
+use crate::http::request::{Id, Json, OptionalJson, Query, SubId};
 use crate::http::response::Reply;
 use crate::repr::webhooks::{delivery_json, hook_json};
 use crate::store::webhooks::{self as hooks, Webhook};
@@ -84,6 +84,44 @@ pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
     ctx.write(move |txn| hooks::unregister(txn, tenant, id, &actor, now)).await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /webhooks/{id}/rotate-secret`, optionally.
+#[derive(Deserialize)]
+pub struct Rotation {
+    overlap: Option<String>,
+}
+
+/// The overlap a rotation asks for, in ms (`0` for none; the default without one).
+fn overlap_ms(asked: Option<&str>) -> Result<i64, ApiError> {
+    match asked.map(str::trim) {
+        None => Ok(hooks::DEFAULT_SECRET_OVERLAP_MS),
+        Some("0") => Ok(0),
+        Some(d) => crate::time::parse_duration_ms(d).map_err(ApiError::bad_request),
+    }
+}
+
+/// A new signing secret, shown this once; the old one signs beside it for the overlap.
+pub async fn rotate_secret(
+    ctx: &Ctx<'_>,
+    (Id(id), OptionalJson(rotation)): (Id, OptionalJson<Rotation>),
+) -> Result<Reply, ApiError> {
+    let overlap = overlap_ms(rotation.and_then(|r| r.overlap).as_deref())?;
+    let secret = send::new_secret().map_err(|_| ApiError::Internal)?;
+    let (tenant, now, actor, fresh) = (ctx.tenant, now_ms(), ctx.actor(), secret.clone());
+    let hook = ctx
+        .write(move |txn| hooks::rotate_secret(txn, tenant, id, &fresh, overlap, &actor, now))
+        .await?;
+    let mut out = hook_json(&hook);
+    crate::repr::input::set_field(&mut out, "secret", json!(secret));
+    Ok(Reply::json(StatusCode::OK, &out))
+}
+
+/// Ends a rotation's overlap: deliveries are signed with the new secret only.
+pub async fn end_overlap(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
+    let hook = ctx.write(move |txn| hooks::end_overlap(txn, tenant, id, &actor, now)).await?;
+    Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.

@@ -129,7 +129,7 @@ fn webhook_fields() -> Value {
         "id": id(), "url": text(), "events": {"type": "array", "items": text()},
         "description": text(), "active": flag(), "disabled_reason": text_or_null(),
         "failing_since": time_or_null(), "failing_for_secs": count(), "created_at": time(),
-        "updated_at": time(),
+        "updated_at": time(), "previous_secret_until": time_or_null(),
     })
 }
 
@@ -239,6 +239,9 @@ pub fn components() -> Value {
         "WebhookList": reply(json!({"webhooks": list_of("Webhook")}), &[]),
         "WebhookInput": input(json!({"url": text(), "events": {"type": "array", "items": text()},
             "description": text(), "active": flag()}), &[]),
+        "SecretRotation": input(json!({"overlap": {"type": "string", "description":
+            "How long the replaced secret keeps signing beside the new one (a duration: 24h, \
+            30m; 0 for not at all). Default 24h."}}), &[]),
         "WebhookTestResult": reply(json!({"delivered": flag(), "status_code": count_or_null(),
             "error": text_or_null()}), &[]),
         "Delivery": delivery(),

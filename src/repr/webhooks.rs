@@ -19,6 +19,7 @@ pub fn hook_json(h: &Webhook) -> Value {
         "failing_for_secs": h.failing_for_ms / 1000,
         "created_at": format_ms(h.created_at),
         "updated_at": format_ms(h.updated_at),
+        "previous_secret_until": h.previous_secret.as_ref().map(|(_, until)| format_ms(*until)),
     })
 }
 

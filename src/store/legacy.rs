@@ -38,6 +38,23 @@ pub struct TenantV8 {
     pub created_at: i64,
 }
 
+/// A webhook registration from schema 4 to 10 (one signing secret, no overlap).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct WebhookV10 {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub active: bool,
+    pub secret: String,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<i64>,
+    pub failing_for_ms: u64,
+    pub last_failure_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// A webhook registration up to schema 3 (no failing time).
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct WebhookV3 {

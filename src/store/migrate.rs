@@ -13,15 +13,47 @@ use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::events::Event;
-use super::legacy::{DeliveryV3, EventDataV4, EventV3, EventV4, UserV4, WebhookV3};
+use super::legacy::{DeliveryV3, EventDataV4, EventV3, EventV4, UserV4, WebhookV3, WebhookV10};
 use super::users::User;
 use super::webhooks::{self, Delivery, DeliveryStatus, Webhook};
 use super::{Error, Failure, Result, SCHEMA_VERSION, codec, copy_into_new_file, counters, tables};
 use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
-const STEPS: &[fn(&WriteTransaction) -> Result<()>] =
-    &[v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9, v9_to_v10];
+const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[
+    v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9, v9_to_v10,
+    v10_to_v11,
+];
+
+/// Schema 11 lets a registration keep its previous signing secret through a rotation's overlap.
+fn v10_to_v11(txn: &WriteTransaction) -> Result<()> {
+    let mut hooks = Vec::new();
+    for row in txn.open_table(tables::WEBHOOKS)?.iter()? {
+        let (key, bytes) = row?;
+        let old: WebhookV10 = codec::decode(bytes.value())?;
+        let hook = Webhook {
+            id: old.id,
+            url: old.url,
+            events: old.events,
+            description: old.description,
+            active: old.active,
+            secret: old.secret,
+            disabled_reason: old.disabled_reason,
+            failing_since: old.failing_since,
+            failing_for_ms: old.failing_for_ms,
+            last_failure_at: old.last_failure_at,
+            created_at: old.created_at,
+            updated_at: old.updated_at,
+            previous_secret: None,
+        };
+        hooks.push((key.value(), codec::encode(&hook)?));
+    }
+    let mut table = txn.open_table(tables::WEBHOOKS)?;
+    for (key, bytes) in hooks {
+        table.insert(key, bytes.as_slice())?;
+    }
+    Ok(())
+}
 
 /// Schema 10 indexes rooms by display name (SCIM's `displayName eq`): the entries are built
 /// here for every room.
@@ -296,14 +328,19 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
     let mut table = txn.open_table(tables::WEBHOOKS)?;
     for (key, old) in hooks {
         // Failing time starts at zero: the old layout counted time the server was stopped.
-        let hook = Webhook {
+        let hook = WebhookV10 {
+            id: old.id,
+            url: old.url,
             events: old.events,
             description: old.description,
             active: old.active,
+            secret: old.secret,
             disabled_reason: old.disabled_reason,
             failing_since: old.failing_since,
+            failing_for_ms: 0,
+            last_failure_at: None,
+            created_at: old.created_at,
             updated_at: old.updated_at,
-            ..Webhook::new(old.id, old.url, old.secret, old.created_at)
         };
         let bytes = codec::encode(&hook)?;
         table.insert(key, bytes.as_slice())?;

@@ -45,7 +45,7 @@ pub use txn::{Tx, WriteTable, WriteTxn};
 pub use wal::{LOG_FILE, Loss, Replayed};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 10;
+pub const SCHEMA_VERSION: u64 = 11;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";

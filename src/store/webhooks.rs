@@ -38,6 +38,9 @@ pub struct Webhook {
     pub last_failure_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The secret a rotation replaced, and until when (unix ms) deliveries are signed with it
+    /// too, so receivers can switch without a gap (Standard Webhooks' rotation).
+    pub previous_secret: Option<(String, i64)>,
 }
 
 impl Webhook {
@@ -56,7 +59,20 @@ impl Webhook {
             last_failure_at: None,
             created_at: now,
             updated_at: now,
+            previous_secret: None,
         }
+    }
+
+    /// The secrets a delivery at `now` is signed with: the current one, and the previous one
+    /// while its overlap lasts.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some((previous, until)) = &self.previous_secret
+            && now < *until
+        {
+            secrets.push(previous);
+        }
+        secrets
     }
 
     pub fn wants(&self, event_type: &str) -> bool {
@@ -243,6 +259,60 @@ pub fn change(
         Field::new("active", Some(before.active.to_string()), Some(h.active.to_string())),
     ];
     audit::record(txn, tenant, actor, ("webhook.updated", &id.to_string()), fields, now)?;
+    Ok(h)
+}
+
+/// How long a replaced signing secret keeps signing, unless a rotation says (24 h).
+pub const DEFAULT_SECRET_OVERLAP_MS: i64 = 24 * 3_600_000;
+
+/// Gives registration `id` the signing secret `secret`; the one it replaces keeps signing
+/// beside it until `now + overlap_ms` (not at all for 0). Audited as `actor`'s, secrets never.
+pub fn rotate_secret(
+    txn: &WriteTxn,
+    tenant: Uuid,
+    id: Uuid,
+    secret: &str,
+    overlap_ms: i64,
+    actor: &Actor,
+    now: i64,
+) -> Result<Webhook> {
+    let mut h = get(txn, tenant, id)?;
+    let until = now.saturating_add(overlap_ms.max(0));
+    let old = std::mem::replace(&mut h.secret, secret.to_owned());
+    h.previous_secret = (overlap_ms > 0).then_some((old, until));
+    h.updated_at = now;
+    put(txn, tenant, &h)?;
+    let overlap = h.previous_secret.as_ref().map(|(_, at)| crate::time::format_ms(*at));
+    let fields = vec![Field::new("previous_secret_signs_until", None, overlap)];
+    audit::record(txn, tenant, actor, ("webhook.secret_rotated", &id.to_string()), fields, now)?;
+    Ok(h)
+}
+
+/// Ends a rotation's overlap now: deliveries are signed with the current secret only.
+pub fn end_overlap(
+    txn: &WriteTxn,
+    tenant: Uuid,
+    id: Uuid,
+    actor: &Actor,
+    now: i64,
+) -> Result<Webhook> {
+    let mut h = get(txn, tenant, id)?;
+    let Some((_, until)) = h.previous_secret.take() else { return Ok(h) };
+    h.updated_at = now;
+    put(txn, tenant, &h)?;
+    let fields = vec![Field::new(
+        "previous_secret_signs_until",
+        Some(crate::time::format_ms(until)),
+        Some(crate::time::format_ms(now)),
+    )];
+    audit::record(
+        txn,
+        tenant,
+        actor,
+        ("webhook.secret_overlap_ended", &id.to_string()),
+        fields,
+        now,
+    )?;
     Ok(h)
 }
 

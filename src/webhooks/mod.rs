@@ -80,7 +80,7 @@ pub async fn send_test(hook: &Webhook, tenant: Uuid, settings: &Settings) -> sen
     let data = serde_json::json!({ "webhook_id": hook.id });
     let payload = crate::repr::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data)
         .to_string();
-    let target = send::Target { url: &hook.url, secret: &hook.secret };
+    let target = send::Target { url: &hook.url, secrets: hook.signing_secrets(now_ms()) };
     send::post(&target, &event_id.to_string(), &payload, settings, &mut None).await
 }
 
@@ -540,7 +540,7 @@ impl Dispatcher {
             let outcome = match self.slots.clone().acquire_owned().await {
                 Ok(_permit) => {
                     let hook = &attempt.hook;
-                    let target = Target { url: &hook.url, secret: &hook.secret };
+                    let target = Target { url: &hook.url, secrets: hook.signing_secrets(now_ms()) };
                     let id = attempt.delivery.event_id.to_string();
                     let body = &attempt.body;
                     send::post(&target, &id, body, &self.settings, &mut connection).await

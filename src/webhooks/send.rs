@@ -19,7 +19,9 @@ use super::Settings;
 
 pub struct Target<'a> {
     pub url: &'a str,
-    pub secret: &'a str,
+    /// The current secret, then the previous one during a rotation's overlap: each signs, and
+    /// `webhook-signature` carries every signature, space-separated (Standard Webhooks).
+    pub secrets: Vec<&'a str>,
 }
 
 /// What an attempt came to.
@@ -137,7 +139,8 @@ async fn exchange(
         uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let https = uri.scheme_str() == Some("https");
     let timestamp = jiff::Timestamp::now().as_second();
-    let signature = signature(target.secret, id, timestamp, body).map_err(|e| (e, true))?;
+    let signatures = target.secrets.iter().map(|secret| signature(secret, id, timestamp, body));
+    let signature = signatures.collect::<Result<Vec<_>, _>>().map_err(|e| (e, true))?.join(" ");
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or(host.clone());
     let body = Bytes::from(body.to_owned());

@@ -423,6 +423,42 @@ fn the_console_sets_a_keys_scim_profile() {
     assert_eq!(r.status, 403, "{}", r.body);
 }
 
+/// A webhook's signing secret is rotated from its page: the new secret shown once with the
+/// overlap, which the page can end.
+#[test]
+fn the_console_rotates_a_webhook_secret() {
+    let (s, root) = Server::keyed();
+    let hook = s.send("POST", "/webhooks", &root, &json!({"url": "https://hooks.example.com/in"}));
+    let id = hook.json()["id"].as_str().unwrap().to_owned();
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &root).status, 303);
+    let page = b.get(&format!("/console/webhooks/{id}"));
+    let csrf = Browserless::csrf(&page);
+    let r = b.send(
+        "POST",
+        &format!("/console/webhooks/{id}/rotate-secret"),
+        &[("overlap", "1h"), ("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("New signing secret") && r.body.contains("whsec_"), "{}", r.body);
+    assert!(r.body.contains("signed with the previous secret too"), "{}", r.body);
+    let shown = s.get(&format!("/webhooks/{id}"), Some(&root)).json();
+    assert!(shown["previous_secret_until"].is_string(), "{shown}");
+    let page = b.get(&format!("/console/webhooks/{id}"));
+    assert!(page.body.contains("id=\"end-overlap\""), "{}", page.body);
+    let r = b.send("POST", &format!("/console/webhooks/{id}/end-overlap"), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = s.get(&format!("/webhooks/{id}"), Some(&root)).json();
+    assert_eq!(shown["previous_secret_until"], Value::Null, "{shown}");
+    let r = b.send(
+        "POST",
+        &format!("/console/webhooks/{id}/rotate-secret"),
+        &[("overlap", "whenever"), ("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("id=\"form-error\""), "{}", r.body);
+}
+
 // --- In a real browser -------------------------------------------------------------------
 
 /// chromedriver on a free port, stopped when dropped.

@@ -105,6 +105,13 @@ fn every_operation_answers_as_the_document_says() {
     let r = s.request("POST", &format!("/webhooks/{hook}/test"), k, None);
     assert_eq!(r.json()["delivered"], true, "{}", r.body);
     c.check("POST", "/webhooks/{id}/test", &r);
+    let r =
+        s.send("POST", &format!("/webhooks/{hook}/rotate-secret"), &key, &json!({"overlap": "1h"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    c.check("POST", "/webhooks/{id}/rotate-secret", &r);
+    let r = s.request("POST", &format!("/webhooks/{hook}/end-overlap"), k, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    c.check("POST", "/webhooks/{id}/end-overlap", &r);
 
     // Users.
     let r = s.send("POST", "/users", &key, &json!({"email": "ada@example.com"}));

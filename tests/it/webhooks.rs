@@ -498,3 +498,93 @@ fn the_cli_shows_registrations_and_their_deliveries() {
         crate::harness::cli_json_in(tmp.path(), &["webhook", "list", "--tenant", "default"]);
     assert_eq!(offline["webhooks"].as_array().unwrap().len(), 2);
 }
+
+/// Whether the Standard Webhooks authors' verifier accepts `r` as signed with `secret`.
+fn verified_by(secret: &str, r: &Received) -> bool {
+    let mut headers = hyper::http::HeaderMap::new();
+    headers.insert("webhook-id", r.id.parse().unwrap());
+    headers.insert("webhook-timestamp", r.timestamp.parse().unwrap());
+    headers.insert("webhook-signature", r.signature.parse().unwrap());
+    let verifier = standardwebhooks::Webhook::new(secret).unwrap();
+    verifier.verify(r.body.as_bytes(), &headers).is_ok()
+}
+
+/// A rotation gives a new secret, shown once; until the overlap ends (24 h by default, or
+/// ended early) each delivery carries both signatures, so a receiver holding either verifies
+/// it; then only the new one signs. Checked by a verifier we did not write.
+#[test]
+fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
+    let (s, key) = Server::keyed();
+    let rx = Receiver::start();
+    let hook = register(&s, &key, &rx.url(), json!(["user.created"]));
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let old = hook["secret"].as_str().unwrap().to_owned();
+    let mut made = 0;
+    let mut deliver = |s: &Server| -> Received {
+        made += 1;
+        let email = format!("rot{made}@example.com");
+        assert_eq!(s.send("POST", "/users", &key, &json!({"email": email})).status, 201);
+        let got = rx.wait_for(10, "the delivery", |g| g.len() >= made);
+        got[made - 1].clone()
+    };
+    let first = deliver(&s);
+    assert!(verified_by(&old, &first));
+
+    let r = s.request("POST", &format!("/webhooks/{id}/rotate-secret"), Some(&key), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rotated = r.json();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    let until = rotated["previous_secret_until"].as_str().unwrap().to_owned();
+    let until = until.parse::<jiff::Timestamp>().unwrap();
+    let hours = (until - jiff::Timestamp::now()).total(jiff::Unit::Hour).unwrap();
+    assert!((23.9..=24.0).contains(&hours), "the default overlap is 24 h: {hours}");
+    let shown = s.get(&format!("/webhooks/{id}"), Some(&key)).json();
+    assert!(shown.get("secret").is_none(), "shown once: {shown}");
+
+    let during = deliver(&s);
+    assert_eq!(during.signature.split(' ').count(), 2, "{}", during.signature);
+    assert!(verified_by(&new, &during) && verified_by(&old, &during));
+
+    let r = s.request("POST", &format!("/webhooks/{id}/end-overlap"), Some(&key), None);
+    assert_eq!((r.status, r.json()["previous_secret_until"].clone()), (200, Value::Null));
+    let after = deliver(&s);
+    assert!(verified_by(&new, &after) && !verified_by(&old, &after));
+
+    // No overlap at all, asked for; a bad one is refused and changes nothing.
+    let path = format!("/webhooks/{id}/rotate-secret");
+    let bad = s.send("POST", &path, &key, &json!({"overlap": "soon"}));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let r = s.send("POST", &path, &key, &json!({"overlap": "0"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let newest = r.json()["secret"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["previous_secret_until"], Value::Null);
+    let last = deliver(&s);
+    assert!(verified_by(&newest, &last) && !verified_by(&new, &last));
+
+    // The CLI does the same, through the running server.
+    let v =
+        s.cli_json(&["webhook", "rotate-secret", "--tenant", "default", &id, "--overlap", "1h"]);
+    let by_cli = v["secret"].as_str().unwrap().to_owned();
+    assert!(by_cli.starts_with("whsec_") && by_cli != newest, "{v}");
+    assert!(v["previous_secret_until"].is_string(), "{v}");
+    let during = deliver(&s);
+    assert!(verified_by(&by_cli, &during) && verified_by(&newest, &during));
+    let v = s.cli_json(&["webhook", "end-overlap", "--tenant", "default", &id]);
+    assert_eq!(v["previous_secret_until"], Value::Null, "{v}");
+    let text = String::from_utf8(
+        s.cli(&["webhook", "rotate-secret", "--tenant", "default", &id, "--overlap", "0"]).stdout,
+    )
+    .unwrap();
+    assert!(text.contains("new signing secret (shown once"), "{text}");
+    assert!(text.contains("signed with the current secret only"), "{text}");
+
+    // Audited, never with a secret.
+    let audit = s.get("/audit-log?after=0&limit=500", Some(&key)).json().to_string();
+    assert!(audit.contains("webhook.secret_rotated"), "{audit}");
+    assert!(audit.contains("webhook.secret_overlap_ended"), "{audit}");
+    for secret in [&old, &new, &newest, &by_cli] {
+        let bare = secret.trim_start_matches("whsec_");
+        assert!(!audit.contains(bare), "a secret in the audit log");
+    }
+}
