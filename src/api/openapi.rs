@@ -144,6 +144,13 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         E::WebhookEndOverlap => {
             doc("Stop signing with the replaced secret now", NoBody, 200, Json("Webhook"))
         }
+        E::WebhookRedeliverFailed => doc(
+            "Queue again every delivery whose last attempt failed at or after `since` (among the \
+             registration's newest 100,000)",
+            Required("RedeliverFailed"),
+            202,
+            Json("RedeliveredCount"),
+        ),
         E::WebhookTest => {
             doc("Send a signed test event now", NoBody, 200, Json("WebhookTestResult"))
         }
@@ -231,6 +238,7 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         | E::ConsoleWebhookActive
         | E::ConsoleWebhookRotateSecret
         | E::ConsoleWebhookEndOverlap
+        | E::ConsoleWebhookRedeliverFailed
         | E::ConsoleWebhookDeleteForm
         | E::ConsoleWebhookDelete
         | E::ConsoleDelivery

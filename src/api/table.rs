@@ -163,6 +163,8 @@ endpoints! {
             "webhooks.rotate_secret" => native::webhooks::rotate_secret,
         WebhookEndOverlap POST "/webhooks/{id}/end-overlap" scope(Scope::Webhooks),
             "webhooks.end_overlap" => native::webhooks::end_overlap,
+        WebhookRedeliverFailed POST "/webhooks/{id}/redeliver-failed" scope(Scope::Webhooks),
+            "webhooks.redeliver_failed" => native::webhooks::redeliver_failed,
         WebhookTest POST "/webhooks/{id}/test" scope(Scope::Webhooks), "webhooks.test"
             => native::webhooks::test,
         WebhookDeliveries GET "/webhooks/{id}/deliveries" scope(Scope::Webhooks),
@@ -279,6 +281,8 @@ endpoints! {
             => Page::WebhookActive,
         ConsoleWebhookRotateSecret POST "/console/webhooks/{id}/rotate-secret"
             "console.webhook.rotate_secret" => Page::WebhookRotateSecret,
+        ConsoleWebhookRedeliverFailed POST "/console/webhooks/{id}/redeliver-failed"
+            "console.webhook.redeliver_failed" => Page::WebhookRedeliverFailed,
         ConsoleWebhookEndOverlap POST "/console/webhooks/{id}/end-overlap"
             "console.webhook.end_overlap" => Page::WebhookEndOverlap,
         ConsoleWebhookDeleteForm GET "/console/webhooks/{id}/delete" "console.webhook.delete"

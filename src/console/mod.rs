@@ -64,6 +64,7 @@ pub enum Page {
     WebhookUpdate,
     WebhookActive,
     WebhookRotateSecret,
+    WebhookRedeliverFailed,
     WebhookEndOverlap,
     WebhookDeleteForm,
     WebhookDelete,
@@ -95,6 +96,7 @@ impl Page {
             | Page::WebhookUpdate
             | Page::WebhookActive
             | Page::WebhookRotateSecret
+            | Page::WebhookRedeliverFailed
             | Page::WebhookEndOverlap
             | Page::WebhookDeleteForm
             | Page::WebhookDelete
@@ -348,6 +350,7 @@ async fn dispatch(c: &Console<'_>, page: Page) -> Result<Answer, Failure> {
         Page::WebhookUpdate => webhooks::update(c).await,
         Page::WebhookActive => webhooks::set_active(c).await,
         Page::WebhookRotateSecret => webhooks::rotate_secret(c).await,
+        Page::WebhookRedeliverFailed => webhooks::redeliver_failed(c).await,
         Page::WebhookEndOverlap => webhooks::end_overlap(c).await,
         Page::WebhookDeleteForm => webhooks::delete_form(c).await,
         Page::WebhookDelete => webhooks::delete(c).await,

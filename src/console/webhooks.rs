@@ -404,6 +404,28 @@ pub async fn test(c: &Console<'_>) -> Result<Answer, Failure> {
     show(c, Some(said)).await
 }
 
+/// `POST /console/webhooks/{id}/redeliver-failed` with `within` (`1h`, `24h`, `7d`): what
+/// failed in that time goes again now.
+pub async fn redeliver_failed(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let now = now_ms();
+    let within = match crate::time::parse_duration_ms(c.form().get("within").unwrap_or("24h")) {
+        Ok(ms) => ms,
+        Err(e) => return show_with(c, None, Some(ApiError::bad_request(e))).await,
+    };
+    let (tenant, actor, since) = (c.ctx.tenant, c.ctx.actor(), now.saturating_sub(within));
+    let count = c
+        .ctx
+        .write(move |txn| hooks::redeliver_failed(txn, tenant, id, since, &actor, now))
+        .await?;
+    let said = match count {
+        0 => "Nothing failed in that time.".to_owned(),
+        1 => "1 failed delivery goes again now.".to_owned(),
+        n => format!("{n} failed deliveries go again now."),
+    };
+    show(c, Some(said)).await
+}
+
 pub async fn redeliver(c: &Console<'_>) -> Result<Answer, Failure> {
     let (id, delivery) = (c.id(0)?, c.id(1)?);
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());

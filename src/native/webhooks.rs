@@ -124,6 +124,27 @@ pub async fn end_overlap(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
+/// `POST /webhooks/{id}/redeliver-failed`.
+#[derive(Deserialize)]
+pub struct FailedSince {
+    /// RFC 3339.
+    since: String,
+}
+
+/// Queues again what failed since a time (a receiver that was down is back).
+pub async fn redeliver_failed(
+    ctx: &Ctx<'_>,
+    (Id(id), Json(asked)): (Id, Json<FailedSince>),
+) -> Result<Reply, ApiError> {
+    let since = asked.since.trim().parse::<jiff::Timestamp>().map_err(|e| {
+        ApiError::bad_request(format!("since {:?} is not an RFC 3339 time: {e}", asked.since))
+    })?;
+    let (tenant, now, actor, since) = (ctx.tenant, now_ms(), ctx.actor(), since.as_millisecond());
+    let count =
+        ctx.write(move |txn| hooks::redeliver_failed(txn, tenant, id, since, &actor, now)).await?;
+    Ok(Reply::json(StatusCode::ACCEPTED, &json!({ "redelivered": count })))
+}
+
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.
 pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;

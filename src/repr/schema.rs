@@ -242,6 +242,8 @@ pub fn components() -> Value {
         "SecretRotation": input(json!({"overlap": {"type": "string", "description":
             "How long the replaced secret keeps signing beside the new one (a duration: 24h, \
             30m; 0 for not at all). Default 24h."}}), &[]),
+        "RedeliverFailed": input(json!({"since": time()}), &["since"]),
+        "RedeliveredCount": reply(json!({"redelivered": count()}), &[]),
         "WebhookTestResult": reply(json!({"delivered": flag(), "status_code": count_or_null(),
             "error": text_or_null()}), &[]),
         "Delivery": delivery(),

@@ -170,6 +170,50 @@ pub fn redeliver(
     Ok(d)
 }
 
+/// How many of a registration's newest deliveries `redeliver_failed` looks through.
+pub const REDELIVER_SCAN: u64 = 100_000;
+
+/// Queues again every delivery of `hook` whose last attempt failed at or after `since`, among
+/// its newest `REDELIVER_SCAN`; audited as `actor`'s. How many were queued.
+pub fn redeliver_failed(
+    txn: &WriteTxn,
+    tenant: Uuid,
+    hook: Uuid,
+    since: i64,
+    actor: &Actor,
+    now: i64,
+) -> Result<u64> {
+    get(txn, tenant, hook)?;
+    let failed: Vec<Uuid> = deliveries(txn, tenant, hook, REDELIVER_SCAN)?
+        .into_iter()
+        .filter(|d| d.updated_at >= since)
+        // Given up on, or waiting for a retry after a failed attempt.
+        .filter(|d| match d.status {
+            DeliveryStatus::Failed => true,
+            DeliveryStatus::Pending => d.attempts > 0,
+            DeliveryStatus::Succeeded => false,
+        })
+        .map(|d| d.id)
+        .collect();
+    for &id in &failed {
+        redeliver(txn, tenant, hook, id, now)?;
+    }
+    let count = failed.len() as u64;
+    let fields = vec![
+        Field::set("failed_since", crate::time::format_ms(since)),
+        Field::set("redelivered", count),
+    ];
+    audit::record(
+        txn,
+        tenant,
+        actor,
+        ("webhook.failed_redelivered", &hook.to_string()),
+        fields,
+        now,
+    )?;
+    Ok(count)
+}
+
 pub fn create(txn: &WriteTxn, tenant: Uuid, hook: &Webhook) -> Result<()> {
     put(txn, tenant, hook)
 }

@@ -457,6 +457,14 @@ fn the_console_rotates_a_webhook_secret() {
     );
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("id=\"form-error\""), "{}", r.body);
+    // What failed lately goes again (nothing here).
+    let r = b.send(
+        "POST",
+        &format!("/console/webhooks/{id}/redeliver-failed"),
+        &[("within", "24h"), ("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Nothing failed in that time."), "{}", r.body);
 }
 
 // --- In a real browser -------------------------------------------------------------------

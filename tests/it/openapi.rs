@@ -112,6 +112,10 @@ fn every_operation_answers_as_the_document_says() {
     let r = s.request("POST", &format!("/webhooks/{hook}/end-overlap"), k, None);
     assert_eq!(r.status, 200, "{}", r.body);
     c.check("POST", "/webhooks/{id}/end-overlap", &r);
+    let since = json!({"since": "2026-01-01T00:00:00Z"});
+    let r = s.send("POST", &format!("/webhooks/{hook}/redeliver-failed"), &key, &since);
+    assert_eq!(r.status, 202, "{}", r.body);
+    c.check("POST", "/webhooks/{id}/redeliver-failed", &r);
 
     // Users.
     let r = s.send("POST", "/users", &key, &json!({"email": "ada@example.com"}));

@@ -588,3 +588,43 @@ fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
         assert!(!audit.contains(bare), "a secret in the audit log");
     }
 }
+
+/// A receiver that was down is back: everything that failed since a time goes again now, not
+/// at its next retry; what failed before it stays as it is. Audited.
+#[test]
+fn what_failed_since_a_time_is_redelivered_at_once() {
+    let (s, key) = Server::keyed();
+    let rx = Receiver::answering(&[500, 500, 500, 500]);
+    let started = jiff::Timestamp::now().to_string();
+    let hook = register(&s, &key, &rx.url(), json!(["user.created"]));
+    let hid = hook["id"].as_str().unwrap().to_owned();
+    for email in ["down1@example.com", "down2@example.com"] {
+        assert_eq!(s.send("POST", "/users", &key, &json!({"email": email})).status, 201);
+    }
+    rx.wait_for(10, "two failed attempts", |g| g.len() >= 2);
+    // Each waits for its retry, its attempt recorded as failed.
+    let attempted = |l: &Value| {
+        let all = l["deliveries"].as_array().unwrap().clone();
+        all.iter().filter(|d| d["attempts"] == 1 && d["last_status_code"] == 500).count()
+    };
+    let failed = eventually(
+        || s.get(&format!("/webhooks/{hid}/deliveries"), Some(&key)).json(),
+        |l| attempted(l) == 2,
+    );
+    assert_eq!(attempted(&failed), 2, "{failed}");
+    let path = format!("/webhooks/{hid}/redeliver-failed");
+    let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
+    let none = s.send("POST", &path, &key, &json!({"since": later}));
+    assert_eq!((none.status, none.json()["redelivered"].clone()), (202, json!(0)));
+    let r = s.send("POST", &path, &key, &json!({"since": started}));
+    assert_eq!((r.status, r.json()["redelivered"].clone()), (202, json!(2)), "{}", r.body);
+    // Sent again now, well before the first retry (5 s after the failure).
+    let t = std::time::Instant::now();
+    rx.wait_for(4, "both again", |g| g.len() >= 4);
+    assert!(t.elapsed() < Duration::from_secs(4));
+    assert_eq!(s.send("POST", &path, &key, &json!({"since": "yesterday"})).status, 400);
+    let nobody = format!("/webhooks/{}/redeliver-failed", uuid::Uuid::new_v4());
+    assert_eq!(s.send("POST", &nobody, &key, &json!({"since": started})).status, 404);
+    let audit = s.get("/audit-log?after=0&limit=500", Some(&key)).json().to_string();
+    assert!(audit.contains("webhook.failed_redelivered"), "{audit}");
+}
