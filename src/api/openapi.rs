@@ -307,6 +307,7 @@ pub fn document() -> Value {
                 be the key's)", "variables": {"tenantSlug": {"default": "acme"}}},
         ],
         "paths": paths,
+        "webhooks": crate::repr::schema::event_catalog(),
         "components": {
             "schemas": components(),
             "securitySchemes": {

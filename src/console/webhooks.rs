@@ -28,6 +28,8 @@ pub struct HookRow {
     pub description: String,
     pub state: String,
     pub active: bool,
+    /// Thin payloads (ids only) rather than full ones.
+    pub thin: bool,
     /// Until when a rotation's replaced secret still signs, if it does.
     pub overlap_until: Option<String>,
 }
@@ -40,6 +42,7 @@ fn hook_row(h: &Webhook) -> HookRow {
         description: h.description.clone(),
         state: hook_state(h),
         active: h.active,
+        thin: h.thin,
         overlap_until: h.previous_secret.as_ref().map(|(_, until)| super::view::when(Some(*until))),
     }
 }
@@ -262,11 +265,16 @@ pub async fn update(c: &Console<'_>) -> Result<Answer, Failure> {
         Ok(checked) => checked,
         Err(e) => return show_with(c, None, Some(e)).await,
     };
+    let thin = match c.form().get("payload").map(hooks::parse_payload).transpose() {
+        Ok(thin) => thin,
+        Err(e) => return show_with(c, None, Some(e.into())).await,
+    };
     let change = Change {
         url: Some(url),
         events: Some(events),
         description: Some(posted.description),
         active: None,
+        thin,
     };
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
     let changed =

@@ -23,6 +23,8 @@ pub struct HookInput {
     events: Option<Vec<String>>,
     description: Option<String>,
     active: Option<bool>,
+    /// `full` (the default) or `thin`.
+    payload: Option<String>,
 }
 
 fn checked_url(url: &str) -> Result<String, ApiError> {
@@ -40,10 +42,16 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<HookInput>) -> Result<Reply
     let events = checked_events(input.events.unwrap_or_else(|| vec!["*".into()]))?;
     let description = input.description.unwrap_or_default();
     let active = input.active.unwrap_or(true);
+    let thin = input.payload.as_deref().map(hooks::parse_payload).transpose()?.unwrap_or(false);
     let now = now_ms();
     let secret = send::new_secret().map_err(|_| ApiError::Internal)?;
-    let hook =
-        Webhook { events, description, active, ..Webhook::new(Uuid::now_v7(), url, secret, now) };
+    let hook = Webhook {
+        events,
+        description,
+        active,
+        thin,
+        ..Webhook::new(Uuid::now_v7(), url, secret, now)
+    };
     let (tenant, stored) = (ctx.tenant, hook.clone());
     let actor = ctx.actor();
     ctx.write(move |txn| hooks::register(txn, tenant, &stored, &actor)).await?;
@@ -73,8 +81,9 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     let url = input.url.as_deref().map(checked_url).transpose()?;
     let events = input.events.map(checked_events).transpose()?;
+    let thin = input.payload.as_deref().map(hooks::parse_payload).transpose()?;
     let change =
-        hooks::Change { url, events, description: input.description, active: input.active };
+        hooks::Change { url, events, description: input.description, active: input.active, thin };
     let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
     let hook = ctx.write(move |txn| hooks::change(txn, tenant, id, &change, &actor, now)).await?;
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))

@@ -102,14 +102,14 @@ fn user_input() -> Value {
 }
 
 fn room() -> Value {
-    reply(
-        json!({
-            "id": id(), "name": text(), "display_name": text(), "external_id": text_or_null(),
-            "mapped": flag(), "member_count": count(), "created_at": time(),
-            "updated_at": time(),
-        }),
-        &[],
-    )
+    reply(room_fields(), &[])
+}
+
+fn room_fields() -> Value {
+    json!({
+        "id": id(), "name": text(), "display_name": text(), "external_id": text_or_null(),
+        "mapped": flag(), "member_count": count(), "created_at": time(), "updated_at": time(),
+    })
 }
 
 fn member() -> Value {
@@ -130,6 +130,7 @@ fn webhook_fields() -> Value {
         "description": text(), "active": flag(), "disabled_reason": text_or_null(),
         "failing_since": time_or_null(), "failing_for_secs": count(), "created_at": time(),
         "updated_at": time(), "previous_secret_until": time_or_null(),
+        "payload": {"enum": ["full", "thin"]},
     })
 }
 
@@ -238,7 +239,9 @@ pub fn components() -> Value {
         "WebhookCreated": reply(with(webhook_fields(), "secret", text()), &[]),
         "WebhookList": reply(json!({"webhooks": list_of("Webhook")}), &[]),
         "WebhookInput": input(json!({"url": text(), "events": {"type": "array", "items": text()},
-            "description": text(), "active": flag()}), &[]),
+            "description": text(), "active": flag(), "payload": {"enum": ["full", "thin"],
+            "description": "full (default): the resource as the native API shows it; thin: \
+            the event's type, ids, seq and version only, the receiver reads the rest"}}), &[]),
         "SecretRotation": input(json!({"overlap": {"type": "string", "description":
             "How long the replaced secret keeps signing beside the new one (a duration: 24h, \
             30m; 0 for not at all). Default 24h."}}), &[]),
@@ -270,4 +273,69 @@ pub fn components() -> Value {
         "AuditEntry": audit_entry(),
         "AuditList": reply(json!({"entries": list_of("AuditEntry"), "next_after": count()}), &[]),
     })
+}
+
+/// The OpenAPI document's `webhooks` section: one entry per event type, its body as
+/// `repr::webhooks::payload` builds it, full or thin (`tests/it/openapi.rs` checks real events
+/// against it).
+pub fn event_catalog() -> Value {
+    let mut catalog = serde_json::Map::new();
+    for &event_type in crate::store::events::EVENT_TYPES {
+        let (full, thin) = event_data(event_type);
+        let body = json!({"anyOf": [event_body(event_type, full), event_body(event_type, thin)]});
+        catalog.insert(
+            event_type.to_owned(),
+            json!({"post": {
+                "operationId": format!("event_{}", event_type.replace('.', "_")),
+                "summary": format!("The {event_type} event (full or thin payload)"),
+                "description": "Sent to each registration subscribed to the type, signed \
+                    (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature); the \
+                    same JSON as the GET /events feed shows (full).",
+                "requestBody": {"required": true,
+                    "content": {"application/json": {"schema": body}}},
+                "responses": {"2XX": {"description": "Received. Any other answer is retried \
+                    (410 disables the registration)."}},
+            }}),
+        );
+    }
+    Value::Object(catalog)
+}
+
+/// An event type's `data`: full, then thin.
+fn event_data(event_type: &str) -> (Value, Value) {
+    let user_id = || json!({"user_id": id()});
+    let room_id = || json!({"room_id": id()});
+    let member = || json!({"room_id": id(), "user_id": id()});
+    let seats = || {
+        reply(
+            json!({"seat_capacity": count(), "seats_provisioned": count(),
+                "seats_available": count()}),
+            &[],
+        )
+    };
+    match event_type {
+        t if t.starts_with("user.") => (reference("User"), reply(user_id(), &[])),
+        t if t.starts_with("room.member_") => (
+            reply(json!({"room_id": id(), "user_id": id(), "tx_permission": flag()}), &[]),
+            reply(member(), &[]),
+        ),
+        // A room with the member counts the change made.
+        "room.members_synced" | "room.deleted" => {
+            let mut fields = room_fields();
+            for counted in ["members_added", "members_updated", "members_removed"] {
+                set_field(&mut fields, counted, count());
+            }
+            (reply(fields, &[]), reply(room_id(), &[]))
+        }
+        t if t.starts_with("room.") => (reference("Room"), reply(room_id(), &[])),
+        _ => (seats(), seats()),
+    }
+}
+
+fn event_body(event_type: &str, data: Value) -> Value {
+    reply(
+        json!({"id": id(), "seq": count(), "type": {"const": event_type}, "tenant_id": id(),
+            "occurred_at": time(), "version": count_or_null(), "data": data}),
+        &[],
+    )
 }

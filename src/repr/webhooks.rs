@@ -20,6 +20,7 @@ pub fn hook_json(h: &Webhook) -> Value {
         "created_at": format_ms(h.created_at),
         "updated_at": format_ms(h.updated_at),
         "previous_secret_until": h.previous_secret.as_ref().map(|(_, until)| format_ms(*until)),
+        "payload": crate::store::webhooks::payload_name(h.thin),
     })
 }
 
@@ -73,6 +74,30 @@ pub fn event_json(e: &Event) -> serde_json::Value {
         fields.insert("version".into(), e.version.into());
     }
     out
+}
+
+/// An event as a thin payload: `event_json` with only the ids in `data` (the receiver reads the
+/// resource itself); seat events stay whole, being only counts.
+pub fn thin_event_json(e: &Event) -> serde_json::Value {
+    let data = match &e.data {
+        EventData::User(user) => json!({"user_id": user.id}),
+        EventData::Member { room, user, .. } => json!({"room_id": room, "user_id": user}),
+        EventData::Room { room, .. } => json!({"room_id": room.id}),
+        EventData::SeatsExhausted { .. } | EventData::Seats { .. } => {
+            return event_json(e);
+        }
+    };
+    let mut out = envelope(e.id, &e.event_type, e.tenant, e.occurred_at, data);
+    if let Some(fields) = out.as_object_mut() {
+        fields.insert("seq".into(), e.seq.into());
+        fields.insert("version".into(), e.version.into());
+    }
+    out
+}
+
+/// The body of `e` for a registration with thin payloads or full ones.
+pub fn payload(e: &Event, thin: bool) -> serde_json::Value {
+    if thin { thin_event_json(e) } else { event_json(e) }
 }
 
 /// The body every event is sent in (the test event too).

@@ -25,7 +25,8 @@ const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[
     v10_to_v11,
 ];
 
-/// Schema 11 lets a registration keep its previous signing secret through a rotation's overlap.
+/// Schema 11 lets a registration keep its previous signing secret through a rotation's overlap,
+/// and choose thin payloads (full, as before, unless changed).
 fn v10_to_v11(txn: &WriteTransaction) -> Result<()> {
     let mut hooks = Vec::new();
     for row in txn.open_table(tables::WEBHOOKS)?.iter()? {
@@ -45,6 +46,7 @@ fn v10_to_v11(txn: &WriteTransaction) -> Result<()> {
             created_at: old.created_at,
             updated_at: old.updated_at,
             previous_secret: None,
+            thin: false,
         };
         hooks.push((key.value(), codec::encode(&hook)?));
     }

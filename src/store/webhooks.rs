@@ -41,6 +41,9 @@ pub struct Webhook {
     /// The secret a rotation replaced, and until when (unix ms) deliveries are signed with it
     /// too, so receivers can switch without a gap (Standard Webhooks' rotation).
     pub previous_secret: Option<(String, i64)>,
+    /// Thin payloads: the event's type, ids, `seq` and version, no resource (the receiver
+    /// fetches it); else the resource as the native API shows it.
+    pub thin: bool,
 }
 
 impl Webhook {
@@ -60,6 +63,7 @@ impl Webhook {
             created_at: now,
             updated_at: now,
             previous_secret: None,
+            thin: false,
         }
     }
 
@@ -247,6 +251,7 @@ pub struct Change {
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     pub active: Option<bool>,
+    pub thin: Option<bool>,
 }
 
 /// `list` if every name is a known event type (or `*`), and there is at least one.
@@ -285,6 +290,7 @@ pub fn change(
     h.url = change.url.clone().unwrap_or(h.url);
     h.events = change.events.clone().unwrap_or(h.events);
     h.description = change.description.clone().unwrap_or(h.description);
+    h.thin = change.thin.unwrap_or(h.thin);
     if let Some(active) = change.active {
         h.active = active;
         if active {
@@ -301,6 +307,11 @@ pub fn change(
         Field::new("events", Some(before.events.join(" ")), Some(h.events.join(" "))),
         Field::new("description", Some(before.description), Some(h.description.clone())),
         Field::new("active", Some(before.active.to_string()), Some(h.active.to_string())),
+        Field::new(
+            "payload",
+            Some(payload_name(before.thin).into()),
+            Some(payload_name(h.thin).into()),
+        ),
     ];
     audit::record(txn, tenant, actor, ("webhook.updated", &id.to_string()), fields, now)?;
     Ok(h)
@@ -358,6 +369,20 @@ pub fn end_overlap(
         now,
     )?;
     Ok(h)
+}
+
+/// `thin` or `full`, as the API names a registration's payload.
+pub fn payload_name(thin: bool) -> &'static str {
+    if thin { "thin" } else { "full" }
+}
+
+/// A payload name as a client sends it.
+pub fn parse_payload(name: &str) -> Result<bool> {
+    match name.trim() {
+        "thin" => Ok(true),
+        "full" => Ok(false),
+        other => Err(Error::invalid(format!("payload {other:?}: use full or thin"))),
+    }
 }
 
 /// Deletes registration `id` with its delivery log, audited as `actor`'s.

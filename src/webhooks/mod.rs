@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
-use crate::repr::webhooks::event_json;
+use crate::repr::webhooks::payload;
 use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, OutboxKey, Webhook};
 use crate::store::{self, Store};
 use crate::time::now_ms;
@@ -353,10 +353,13 @@ impl Dispatcher {
                 continue;
             }
             let event = &queued.event;
-            let body: Arc<str> = event_json(event).to_string().into();
+            let mut bodies: HashMap<bool, Arc<str>> = HashMap::new();
             for hook in receivers {
                 let delivery = hooks::new_delivery(event, hook.id);
-                let body = body.clone();
+                let body = bodies
+                    .entry(hook.thin)
+                    .or_insert_with(|| payload(event, hook.thin).to_string().into())
+                    .clone();
                 let attempt =
                     Attempt { tenant: event.tenant, hook, delivery, body, event: Some(key) };
                 claimed.extend(self.arrive(attempt).map(Claimed::First));
@@ -379,12 +382,13 @@ impl Dispatcher {
                 )
             })
             .await?;
-        let mut bodies: HashMap<Uuid, Arc<str>> = HashMap::new();
+        let mut bodies: HashMap<(Uuid, bool), Arc<str>> = HashMap::new();
         for hooks::Due { tenant, delivery, hook, event } in due {
             let body = match &event {
-                Some(e) => {
-                    bodies.entry(e.id).or_insert_with(|| event_json(e).to_string().into()).clone()
-                }
+                Some(e) => bodies
+                    .entry((e.id, hook.thin))
+                    .or_insert_with(|| payload(e, hook.thin).to_string().into())
+                    .clone(),
                 None => Arc::from(""),
             };
             let attempt = Attempt { tenant, hook, delivery, body, event: None };

@@ -262,3 +262,79 @@ fn a_field_the_schema_does_not_name_fails_the_check() {
     }));
     assert!(caught.is_err(), "an undocumented field passed");
 }
+
+/// The document's `webhooks` section names every event type, and every event the server
+/// makes matches its entry: each type made for real, read from the feed (full) and from a
+/// thin registration's deliveries, checked by a JSON Schema validator.
+#[test]
+fn every_event_matches_the_event_catalog() {
+    let (s, key) = Server::keyed();
+    let doc = s.get("/openapi.json", None).json();
+    let catalog = doc["webhooks"].as_object().unwrap().clone();
+    let rx = crate::receiver::Receiver::start();
+    let thin = s.send("POST", "/webhooks", &key, &json!({"url": rx.url(), "payload": "thin"}));
+    assert_eq!(thin.status, 201, "{}", thin.body);
+
+    // Every event type, made.
+    s.cli_json(&["tenant", "set-seats", "default", "2"]);
+    let user = |email: &str| {
+        let r = s.send("POST", "/users", &key, &json!({"email": email}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["user"]["id"].as_str().unwrap().to_owned()
+    };
+    let (a, b) = (user("a@catalog.example"), user("b@catalog.example"));
+    assert_eq!(s.send("POST", "/users", &key, &json!({"email": "c@catalog.example"})).status, 403);
+    s.send("PATCH", &format!("/users/{a}"), &key, &json!({"full_name": "A"}));
+    s.send("PATCH", &format!("/users/{b}"), &key, &json!({"active": false}));
+    s.send("PATCH", &format!("/users/{b}"), &key, &json!({"active": true}));
+    let room = s.cli_json(&["room", "create", "--tenant", "default", "Catalog"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let members = format!("/rooms/{room}/members");
+    s.send("POST", &members, &key, &json!({"user_id": a}));
+    s.send("POST", &members, &key, &json!({"user_id": a, "tx_permission": true}));
+    s.send("PUT", &members, &key, &json!({"members": [{"user_id": b}]}));
+    s.request("DELETE", &format!("{members}/{b}"), Some(&key), None);
+    s.send("PATCH", &format!("/rooms/{room}"), &key, &json!({"external_id": "catalog"}));
+    s.request("DELETE", &format!("/rooms/{room}"), Some(&key), None);
+    s.cli_json(&["room", "delete", "--tenant", "default", &room]);
+    s.request("DELETE", &format!("/scim/v2/Users/{a}"), Some(&key), None);
+
+    let feed = s.get("/events?after=0&limit=1000", Some(&key)).json();
+    let events = feed["events"].as_array().unwrap().clone();
+    let made: BTreeSet<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let listed: BTreeSet<&str> = catalog.keys().map(String::as_str).collect();
+    assert_eq!(made, listed, "every type made, and the catalog names each");
+    let deliveries = rx.wait_for(10, "the thin deliveries", |g| g.len() >= events.len());
+
+    let check = |event: &Value, how: &str| {
+        let event_type = event["type"].as_str().unwrap();
+        let body = &catalog[event_type]["post"]["requestBody"]["content"]["application/json"];
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": "#/$defs/body",
+            "$defs": {"body": body["schema"]},
+            "components": doc["components"],
+        });
+        let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(event).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{how} {event_type}: {errors:#?}\n{event}");
+    };
+    for e in &events {
+        check(e, "feed");
+    }
+    for d in &deliveries {
+        let body = d.json();
+        check(&body, "thin delivery");
+        if body["type"].as_str().is_some_and(|t| t.starts_with("user.")) {
+            assert!(body["data"].get("email").is_none(), "thin: {body}");
+        }
+    }
+    eprintln!(
+        "{} event types; {} events and {} thin deliveries checked",
+        listed.len(),
+        events.len(),
+        deliveries.len()
+    );
+}

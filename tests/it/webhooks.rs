@@ -628,3 +628,40 @@ fn what_failed_since_a_time_is_redelivered_at_once() {
     let audit = s.get("/audit-log?after=0&limit=500", Some(&key)).json().to_string();
     assert!(audit.contains("webhook.failed_redelivered"), "{audit}");
 }
+
+/// A registration chooses thin payloads (type, ids, seq, version: the receiver reads the rest)
+/// or full ones (the default), and may change its mind.
+#[test]
+fn thin_payloads_carry_ids_and_full_ones_the_resource() {
+    let (s, key) = Server::keyed();
+    let (thin_rx, full_rx) = (Receiver::start(), Receiver::start());
+    let r = s.send(
+        "POST",
+        "/webhooks",
+        &key,
+        &json!({"url": thin_rx.url(), "events": ["user.created"], "payload": "thin"}),
+    );
+    assert_eq!((r.status, r.json()["payload"].clone()), (201, json!("thin")), "{}", r.body);
+    let thin_id = r.json()["id"].as_str().unwrap().to_owned();
+    let full = register(&s, &key, &full_rx.url(), json!(["user.created"]));
+    assert_eq!(full["payload"], "full");
+    let made = s.send("POST", "/users", &key, &json!({"email": "thin@example.com"}));
+    let user = made.json()["user"]["id"].as_str().unwrap().to_owned();
+    let thin = thin_rx.wait_for(10, "the thin delivery", |g| !g.is_empty())[0].json();
+    let whole = full_rx.wait_for(10, "the full delivery", |g| !g.is_empty())[0].json();
+    assert_eq!(thin["data"], json!({"user_id": user}), "{thin}");
+    assert_eq!(
+        (thin["id"].clone(), thin["seq"].clone()),
+        (whole["id"].clone(), whole["seq"].clone())
+    );
+    assert_eq!(thin["version"], whole["version"]);
+    assert_eq!(whole["data"]["email"], "thin@example.com", "{whole}");
+
+    let path = format!("/webhooks/{thin_id}");
+    assert_eq!(s.send("PATCH", &path, &key, &json!({"payload": "bulky"})).status, 400);
+    let r = s.send("PATCH", &path, &key, &json!({"payload": "full"}));
+    assert_eq!(r.json()["payload"], "full", "{}", r.body);
+    s.send("POST", "/users", &key, &json!({"email": "whole@example.com"}));
+    let got = thin_rx.wait_for(10, "the second delivery", |g| g.len() >= 2);
+    assert_eq!(got[1].json()["data"]["email"], "whole@example.com");
+}
