@@ -107,22 +107,13 @@ impl App {
         per_minute: Option<u32>,
         actor: &Actor,
     ) -> Result<Tenant> {
-        let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
-        let tenant = self
-            .store
-            .write(move |txn| {
-                let mut t = tenants::get_by_slug(txn, &slug)?;
-                let shown = |v: Option<u32>| Some(v.map_or("default".into(), |n| n.to_string()));
-                let field =
-                    Field::new("rate_limit", shown(t.rate_limit_per_minute), shown(per_minute));
-                t.rate_limit_per_minute = per_minute;
-                tenants::put(txn, &t)?;
-                audit_tenant(txn, &t, &actor, "tenant.rate_limit_changed", vec![field], now)?;
-                Ok(t)
-            })
-            .await?;
-        self.registry.upsert_tenant(&tenant);
-        Ok(tenant)
+        self.change_tenant(slug, actor, "tenant.rate_limit_changed", move |t| {
+            let shown = |v: Option<u32>| Some(v.map_or("default".into(), |n| n.to_string()));
+            let field = Field::new("rate_limit", shown(t.rate_limit_per_minute), shown(per_minute));
+            t.rate_limit_per_minute = per_minute;
+            field
+        })
+        .await
     }
 
     /// Sets the SCIM profile of a tenant's keys that do not choose their own.
@@ -132,19 +123,30 @@ impl App {
         profile: ScimProfile,
         actor: &Actor,
     ) -> Result<Tenant> {
+        self.change_tenant(slug, actor, "tenant.scim_profile_changed", move |t| {
+            let before = std::mem::replace(&mut t.scim_profile, profile);
+            Field::new("scim_profile", Some(before.name().into()), Some(profile.name().into()))
+        })
+        .await
+    }
+
+    /// Applies `change` to tenant `slug` (it says what changed), audited as `action`, and
+    /// tells the registry.
+    async fn change_tenant(
+        &self,
+        slug: &str,
+        actor: &Actor,
+        action: &'static str,
+        change: impl Fn(&mut Tenant) -> Field + Send + Sync + 'static,
+    ) -> Result<Tenant> {
         let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
         let tenant = self
             .store
             .write(move |txn| {
                 let mut t = tenants::get_by_slug(txn, &slug)?;
-                let field = Field::new(
-                    "scim_profile",
-                    Some(t.scim_profile.name().into()),
-                    Some(profile.name().into()),
-                );
-                t.scim_profile = profile;
+                let field = change(&mut t);
                 tenants::put(txn, &t)?;
-                audit_tenant(txn, &t, &actor, "tenant.scim_profile_changed", vec![field], now)?;
+                audit_tenant(txn, &t, &actor, action, vec![field], now)?;
                 Ok(t)
             })
             .await?;

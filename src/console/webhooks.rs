@@ -219,6 +219,9 @@ fn delivery_row(d: &Delivery) -> DeliveryRow {
 struct WebhookPage {
     chrome: Chrome,
     hook: HookRow,
+    /// The settings form's fields (`webhook-fields.html`).
+    url: String,
+    description: String,
     /// The registration's event types as the settings form shows them.
     all: bool,
     choices: Vec<EventChoice>,
@@ -249,6 +252,8 @@ async fn show_with(
         chrome: c.chrome("webhooks"),
         all: hook.events.iter().any(|e| e == "*"),
         choices: choices(&hook.events),
+        url: hook.url.clone(),
+        description: hook.description.clone(),
         hook: hook_row(&hook),
         deliveries: deliveries.iter().map(delivery_row).collect(),
         tested,
