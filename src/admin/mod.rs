@@ -38,6 +38,11 @@ pub enum Request {
         slug: String,
         per_minute: Option<u32>,
     },
+    /// Provisioning writes answer 503 while on (the tenant is being moved).
+    TenantSetMaintenance {
+        slug: String,
+        on: bool,
+    },
     /// The tenant's keys without a profile of their own follow it.
     TenantSetScimProfile {
         slug: String,
@@ -144,7 +149,8 @@ impl Request {
                 Request::TenantShow { slug }
                 | Request::TenantSetSeats { slug, .. }
                 | Request::TenantSetRateLimit { slug, .. }
-                | Request::TenantSetScimProfile { slug, .. },
+                | Request::TenantSetScimProfile { slug, .. }
+                | Request::TenantSetMaintenance { slug, .. },
                 "tenant",
             ) => slug.clone(),
             (
@@ -241,6 +247,11 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         }
         Request::TenantSetRateLimit { slug, per_minute } => {
             app.set_rate_limit(&slug, per_minute, &CLI).await?;
+            let (t, used) = app.tenant(&slug).await?;
+            Ok(tenant_json(&t, used))
+        }
+        Request::TenantSetMaintenance { slug, on } => {
+            app.set_maintenance(&slug, on, &CLI).await?;
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
         }

@@ -62,6 +62,7 @@ impl App {
             owner_user_id: None,
             created_at: now_ms(),
             scim_profile: ScimProfile::Compatible,
+            maintenance: false,
         };
         let (t, actor) = (tenant.clone(), actor.clone());
         self.store
@@ -126,6 +127,15 @@ impl App {
         self.change_tenant(slug, actor, "tenant.scim_profile_changed", move |t| {
             let before = std::mem::replace(&mut t.scim_profile, profile);
             Field::new("scim_profile", Some(before.name().into()), Some(profile.name().into()))
+        })
+        .await
+    }
+
+    /// Puts a tenant in maintenance (provisioning writes answer 503) or takes it out.
+    pub async fn set_maintenance(&self, slug: &str, on: bool, actor: &Actor) -> Result<Tenant> {
+        self.change_tenant(slug, actor, "tenant.maintenance_changed", move |t| {
+            let before = std::mem::replace(&mut t.maintenance, on);
+            Field::new("maintenance", Some(before.to_string()), Some(on.to_string()))
         })
         .await
     }
@@ -365,6 +375,7 @@ impl App {
             owner_user_id: None,
             created_at: now_ms(),
             scim_profile: ScimProfile::Compatible,
+            maintenance: false,
         };
         let all = ScopeSet::resolve_all(&["all"]).map_err(store::Error::invalid)?;
         let issued = new_key(tenant.id, all, "bootstrap key (all scopes)", None)?;

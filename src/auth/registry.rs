@@ -25,6 +25,8 @@ pub struct TenantState {
     rate_override: AtomicU32,
     /// Whether keys without a profile of their own are held to the strict SCIM profile.
     strict_by_default: AtomicBool,
+    /// Provisioning writes are refused while it is moved.
+    maintenance: AtomicBool,
 }
 
 impl TenantState {
@@ -34,6 +36,10 @@ impl TenantState {
             NO_OVERRIDE => default,
             n => n,
         }
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance.load(Ordering::Relaxed)
     }
 
     pub fn scim_profile(&self) -> ScimProfile {
@@ -132,8 +138,10 @@ impl Registry {
                 slug: t.slug.clone(),
                 rate_override: AtomicU32::new(NO_OVERRIDE),
                 strict_by_default: AtomicBool::new(false),
+                maintenance: AtomicBool::new(false),
             })
         });
+        state.maintenance.store(t.maintenance, Ordering::Relaxed);
         state.set_override(t.rate_limit_per_minute);
         state.strict_by_default.store(t.scim_profile == ScimProfile::Strict, Ordering::Relaxed);
     }

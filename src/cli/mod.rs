@@ -292,6 +292,15 @@ enum TenantCommand {
         /// Requests per minute per key, 0 for unlimited, or `default` for the server's.
         per_minute: String,
     },
+    /// Put a tenant in maintenance (`on`: its provisioning writes answer 503 with Retry-After,
+    /// reads go on; for moving it between instances) or take it out (`off`).
+    SetMaintenance {
+        /// The tenant's slug.
+        slug: String,
+        /// `on` or `off`.
+        #[arg(value_parser = on_off, action = clap::ArgAction::Set)]
+        state: bool,
+    },
     /// Set the SCIM profile of the tenant's keys that do not choose one: `compatible` (every
     /// identity provider's known quirk accepted) or `strict` (the 2026 interop profiles).
     SetScimProfile {
@@ -301,6 +310,14 @@ enum TenantCommand {
         #[arg(value_parser = scim_profile)]
         profile: ScimProfile,
     },
+}
+
+fn on_off(word: &str) -> Result<bool, String> {
+    match word {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?}: give on or off")),
+    }
 }
 
 fn scim_profile(name: &str) -> Result<ScimProfile, String> {
@@ -601,6 +618,9 @@ fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
         TenantCommand::List => Request::TenantList,
         TenantCommand::Show { slug } => Request::TenantShow { slug },
         TenantCommand::SetSeats { slug, seats } => Request::TenantSetSeats { slug, seats },
+        TenantCommand::SetMaintenance { slug, state } => {
+            Request::TenantSetMaintenance { slug, on: state }
+        }
         TenantCommand::SetScimProfile { slug, profile } => {
             Request::TenantSetScimProfile { slug, profile }
         }

@@ -151,7 +151,8 @@ pub fn human(request: &Request, answer: &Value) -> String {
         | Request::TenantShow { .. }
         | Request::TenantSetSeats { .. }
         | Request::TenantSetRateLimit { .. }
-        | Request::TenantSetScimProfile { .. } => tenant_detail(&mut out, answer),
+        | Request::TenantSetScimProfile { .. }
+        | Request::TenantSetMaintenance { .. } => tenant_detail(&mut out, answer),
     }
     out
 }
@@ -204,6 +205,12 @@ fn tenant_detail(out: &mut String, t: &Value) {
         "  SCIM:       {} (keys without a profile of their own)",
         s(&t["scim_profile"])
     );
+    if t["maintenance"] == true {
+        let _ = writeln!(
+            out,
+            "  maintenance: on: provisioning writes answer 503 (set-maintenance off)"
+        );
+    }
     let _ = writeln!(out, "  owner:      {}", s(&t["owner_user_id"]));
     let _ = writeln!(out, "  created:    {}", s(&t["created_at"]));
 }

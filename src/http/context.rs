@@ -144,7 +144,17 @@ impl Ctx<'_> {
         T: Send + 'static,
         F: Fn(&crate::store::WriteTxn) -> crate::store::Result<T> + Send + 'static,
     {
+        self.writable()?;
         Ok(self.state.app.store.write(op).await?)
+    }
+
+    /// Every provisioning write goes through `write` or `change`: while the tenant is in
+    /// maintenance (moved between instances) they wait, and reads go on.
+    fn writable(&self) -> Result<(), ApiError> {
+        match self.caller.key.tenant.in_maintenance() {
+            true => Err(ApiError::Maintenance),
+            false => Ok(()),
+        }
     }
 
     /// A store write whose refusals are the handler's own errors (see `Store::change`).
@@ -153,6 +163,7 @@ impl Ctx<'_> {
         T: Send + 'static,
         F: Fn(&crate::store::WriteTxn) -> Result<T, ApiError> + Send + 'static,
     {
+        self.writable()?;
         self.state.app.store.change(op).await
     }
 

@@ -67,6 +67,8 @@ pub enum ApiError {
     Unavailable,
     /// The disk refuses writes (full): retry once the operator has freed space.
     StoreUnwritable,
+    /// The tenant is in maintenance (being moved): its provisioning writes wait.
+    Maintenance,
     Internal,
 }
 
@@ -96,7 +98,9 @@ impl ApiError {
             ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::EventsExpired { .. } => StatusCode::GONE,
-            ApiError::Unavailable | ApiError::StoreUnwritable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::StoreUnwritable | ApiError::Maintenance => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +125,7 @@ impl ApiError {
             ApiError::NoCapacity { .. } => "NO_LICENSE_CAPACITY",
             ApiError::Unavailable => "UNAVAILABLE",
             ApiError::StoreUnwritable => "STORE_UNWRITABLE",
+            ApiError::Maintenance => "MAINTENANCE",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -173,6 +178,9 @@ impl ApiError {
                  Retry later"
                     .into()
             }
+            ApiError::Maintenance => "The tenant is in maintenance (it is being moved): \
+                changes wait, nothing was changed; retry later. Reads still work"
+                .into(),
             ApiError::Internal => "Internal error".into(),
         }
     }
@@ -255,7 +263,7 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::BareKey => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::StoreUnwritable => {
+            ApiError::StoreUnwritable | ApiError::Maintenance => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("30"));
             }
             // The rest of the body is not read: this connection cannot carry another request.

@@ -20,6 +20,7 @@ pub fn tenant_json(t: &Tenant, used: u64) -> Value {
         "owner_user_id": t.owner_user_id,
         "created_at": format_ms(t.created_at),
         "scim_profile": t.scim_profile.name(),
+        "maintenance": t.maintenance,
     })
 }
 

@@ -561,6 +561,7 @@ mod tests {
             owner_user_id: None,
             created_at: 1,
             scim_profile: Default::default(),
+            maintenance: false,
         };
         super::super::tenants::create(&WriteTxn::new(txn), &t).unwrap();
     }

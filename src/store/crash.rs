@@ -217,6 +217,7 @@ async fn no_acknowledged_write_is_lost_when_the_power_goes() {
         owner_user_id: None,
         created_at: now(),
         scim_profile: Default::default(),
+        maintenance: false,
     };
     store.write(move |txn| tenants::create(txn, &t)).await.unwrap();
     let r = Room::new(room, "ops", now());
@@ -306,6 +307,7 @@ async fn a_damaged_record_in_the_middle_is_refused_after_a_power_loss() {
         owner_user_id: None,
         created_at: now(),
         scim_profile: Default::default(),
+        maintenance: false,
     };
     store.write(move |txn| tenants::create(txn, &t)).await.unwrap();
     for i in 0..9 {

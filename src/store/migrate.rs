@@ -120,6 +120,7 @@ fn v8_to_v9(txn: &WriteTransaction) -> Result<()> {
             owner_user_id: t.owner_user_id,
             created_at: t.created_at,
             scim_profile: ScimProfile::Compatible,
+            maintenance: false,
         };
         rows.push((id.value(), codec::encode(&tenant)?));
     }
@@ -491,6 +492,7 @@ mod tests {
                 owner_user_id: None,
                 created_at: 1,
                 scim_profile: Default::default(),
+                maintenance: false,
             };
             crate::store::tenants::create(&WriteTxn::new(&txn), &record).unwrap();
             crate::store::counters::add(

@@ -246,6 +246,7 @@ mod tests {
             owner_user_id: None,
             created_at: 1,
             scim_profile: Default::default(),
+            maintenance: false,
         };
         tenants::create(&WriteTxn::new(&txn), &tenant).unwrap();
         txn.commit().unwrap();

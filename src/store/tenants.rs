@@ -20,6 +20,8 @@ pub struct Tenant {
     pub created_at: i64,
     /// The SCIM profile of the tenant's keys that do not choose one.
     pub scim_profile: super::keys::ScimProfile,
+    /// Provisioning writes are refused (503) while the tenant is moved between instances.
+    pub maintenance: bool,
 }
 
 /// Slugs appear in URLs: lowercase letters, digits and inner hyphens, 1 to 63 characters.
