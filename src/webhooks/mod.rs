@@ -270,8 +270,34 @@ enum Claimed {
 impl Dispatcher {
     /// Takes up new outbox events, then due retries; returns how many deliveries it took up.
     async fn round(&self, store: &Store) -> store::Result<usize> {
+        let events = self.read_outbox(store).await?;
+        let mut claimed = self.claim_new(store, events).await?;
+        if let Err(e) = self.claim_due(store, &mut claimed).await {
+            self.give_back(claimed);
+            return Err(e);
+        }
+        self.send_or_log(store, claimed).await
+    }
+
+    /// Claims that will not be sent this round: first attempts go to the log as pending (in
+    /// their lanes, so order holds); retries stay due.
+    fn give_back(&self, claimed: Vec<Claimed>) {
+        for c in claimed {
+            match c {
+                Claimed::First(a) => drop(self.finished(a, None)),
+                Claimed::Due(a) => self.release(a),
+            }
+        }
+    }
+
+    /// Outbox events not yet taken up, each with the registrations that have no delivery of it
+    /// on record.
+    async fn read_outbox(
+        &self,
+        store: &Store,
+    ) -> store::Result<Vec<(hooks::Queued, Vec<Webhook>)>> {
         let busy = self.busy.clone();
-        let events = store
+        store
             .read(move |tx| {
                 let events = hooks::outbox(tx, BATCH, |k| busy.lock().events.contains_key(&k))?;
                 // Most events of a round go to the same few registrations: read each once.
@@ -303,7 +329,16 @@ impl Dispatcher {
                 }
                 Ok(out)
             })
-            .await?;
+            .await
+    }
+
+    /// Takes `events` up and claims their first attempts: those already on record (a read that
+    /// began before the recorder let go) settle, the rest arrive in their lanes.
+    async fn claim_new(
+        &self,
+        store: &Store,
+        events: Vec<(hooks::Queued, Vec<Webhook>)>,
+    ) -> store::Result<Vec<Claimed>> {
         // Take the events up, then look at the log again: a read that began before the recorder
         // let go of an event may still show it in the outbox with its deliveries not on record,
         // and sending it again would repeat it, out of order. A read begun after taking it up
@@ -366,6 +401,11 @@ impl Dispatcher {
             }
         }
 
+        Ok(claimed)
+    }
+
+    /// Claims the retries that are due, beside `claimed`.
+    async fn claim_due(&self, store: &Store, claimed: &mut Vec<Claimed>) -> store::Result<()> {
         let (now, busy) = (now_ms(), self.busy.clone());
         let due = store
             .read(move |tx| {
@@ -412,6 +452,12 @@ impl Dispatcher {
             claimed.push(Claimed::Due(attempt));
         }
 
+        Ok(())
+    }
+
+    /// Sends each claim a fresh read allows, and logs or releases the others; how many were
+    /// taken up.
+    async fn send_or_log(&self, store: &Store, claimed: Vec<Claimed>) -> store::Result<usize> {
         // The claims were made before this read began, so it sees every record committed before
         // them: a lane that was just filled, a retry that was just recorded.
         let checks: Vec<(Uuid, Uuid, Uuid, Uuid, bool)> = claimed
@@ -441,14 +487,7 @@ impl Dispatcher {
         let verdicts = match verdicts {
             Ok(v) => v,
             Err(e) => {
-                // First attempts go to the log as pending (in their lanes, so order holds);
-                // retries stay due.
-                for c in claimed {
-                    match c {
-                        Claimed::First(a) => drop(self.finished(a, None)),
-                        Claimed::Due(a) => self.release(a),
-                    }
-                }
+                self.give_back(claimed);
                 return Err(e);
             }
         };
