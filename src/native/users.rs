@@ -60,7 +60,7 @@ pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
 pub async fn create(ctx: &Ctx<'_>, Object(input): Object) -> Result<Reply, ApiError> {
     let now = now_ms();
     let mut user = User::new(Uuid::now_v7(), String::new(), now);
-    apply(&mut user, &input, Mode::Full)?;
+    UserChange::read(&input, Mode::Full)?.apply(&mut user);
     let tenant = ctx.tenant;
     let stored = user.clone();
     ctx.write(move |txn| users::create(txn, tenant, &stored)).await?;
@@ -97,14 +97,14 @@ async fn change(
     mode: Mode,
 ) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    // Validate before queueing, so a bad body never reaches the writer.
-    apply(&mut User::new(id, "probe@example.com".into(), 0), &input, mode)?;
+    // Read and checked before queueing, so a bad body never reaches the writer.
+    let change = UserChange::read(&input, mode)?;
     let now = now_ms();
     let (user, _) = ctx
-        .change(move |txn| {
+        .write(move |txn| {
             let mut next = users::get(txn, tenant, id)?;
-            apply(&mut next, &input, mode)?;
-            Ok::<_, ApiError>(users::update(txn, tenant, next, if_match, now)?)
+            change.apply(&mut next);
+            users::update(txn, tenant, next, if_match, now)
         })
         .await?;
     Ok(one(StatusCode::OK, &user))
@@ -118,59 +118,103 @@ enum Mode {
     Partial,
 }
 
-/// Applies native fields to `user`; unknown fields are ignored.
-fn apply(user: &mut User, input: &Map<String, Value>, mode: Mode) -> Result<(), ApiError> {
-    let full = mode == Mode::Full;
-    match input.get("email") {
-        Some(Value::String(e)) if plausible_email(e.trim()) => {
-            set_primary_email(user, Some(e.trim().to_owned()))
-        }
-        Some(Value::String(e)) => {
-            return Err(ApiError::bad_request(format!("email {e:?} is not a valid address")));
-        }
-        Some(_) => return Err(ApiError::bad_request("email must be a string")),
-        None if full => return Err(ApiError::bad_request("email is required")),
-        None => {}
-    }
-    match input.get("user_name") {
-        Some(Value::String(u)) if !u.trim().is_empty() => user.user_name = u.trim().to_owned(),
-        Some(_) => return Err(ApiError::bad_request("user_name must be a non-empty string")),
-        None if full => user.user_name = user.email.clone().unwrap_or_default(),
-        None => {}
-    }
-    let display = input.get("full_name").or_else(|| input.get("display_name"));
-    optional_string(display, "full_name", full, &mut user.display_name)?;
-    optional_string(input.get("external_id"), "external_id", full, &mut user.external_id)?;
-    optional_string(input.get("given_name"), "given_name", full, &mut user.given_name)?;
-    optional_string(input.get("family_name"), "family_name", full, &mut user.family_name)?;
-    match input.get("active") {
-        Some(v) => {
-            user.active =
-                as_bool(v).ok_or_else(|| ApiError::bad_request("active must be true or false"))?
-        }
-        None if full => user.active = true,
-        None => {}
-    }
-    match input.get("roles") {
-        Some(v) => user.roles = roles_from_json(v).map_err(ApiError::bad_request)?,
-        None if full => user.roles = Roles::default(),
-        None => {}
-    }
-    Ok(())
+/// A native user body, read and checked once: `None` keeps a field as it is (PATCH), `Some`
+/// sets it; unknown fields are ignored.
+struct UserChange {
+    email: Option<String>,
+    /// `Some(None)`: the email (a full write that names none).
+    user_name: Option<Option<String>>,
+    display_name: Option<Option<String>>,
+    external_id: Option<Option<String>>,
+    given_name: Option<Option<String>>,
+    family_name: Option<Option<String>>,
+    active: Option<bool>,
+    roles: Option<Roles>,
 }
 
+impl UserChange {
+    /// With `Mode::Full` an omitted field takes its default, and the email is required.
+    fn read(input: &Map<String, Value>, mode: Mode) -> Result<UserChange, ApiError> {
+        let full = mode == Mode::Full;
+        let email = match input.get("email") {
+            Some(Value::String(e)) if plausible_email(e.trim()) => Some(e.trim().to_owned()),
+            Some(Value::String(e)) => {
+                return Err(ApiError::bad_request(format!("email {e:?} is not a valid address")));
+            }
+            Some(_) => return Err(ApiError::bad_request("email must be a string")),
+            None if full => return Err(ApiError::bad_request("email is required")),
+            None => None,
+        };
+        let user_name = match input.get("user_name") {
+            Some(Value::String(u)) if !u.trim().is_empty() => Some(Some(u.trim().to_owned())),
+            Some(_) => return Err(ApiError::bad_request("user_name must be a non-empty string")),
+            None if full => Some(None),
+            None => None,
+        };
+        let display = input.get("full_name").or_else(|| input.get("display_name"));
+        let active = match input.get("active") {
+            Some(v) => Some(
+                as_bool(v).ok_or_else(|| ApiError::bad_request("active must be true or false"))?,
+            ),
+            None if full => Some(true),
+            None => None,
+        };
+        let roles = match input.get("roles") {
+            Some(v) => Some(roles_from_json(v).map_err(ApiError::bad_request)?),
+            None if full => Some(Roles::default()),
+            None => None,
+        };
+        Ok(UserChange {
+            email,
+            user_name,
+            display_name: optional_string(display, "full_name", full)?,
+            external_id: optional_string(input.get("external_id"), "external_id", full)?,
+            given_name: optional_string(input.get("given_name"), "given_name", full)?,
+            family_name: optional_string(input.get("family_name"), "family_name", full)?,
+            active,
+            roles,
+        })
+    }
+
+    fn apply(&self, user: &mut User) {
+        if let Some(email) = &self.email {
+            set_primary_email(user, Some(email.clone()));
+        }
+        match &self.user_name {
+            Some(Some(name)) => user.user_name = name.clone(),
+            Some(None) => user.user_name = user.email.clone().unwrap_or_default(),
+            None => {}
+        }
+        let set = |change: &Option<Option<String>>, target: &mut Option<String>| {
+            if let Some(value) = change {
+                target.clone_from(value);
+            }
+        };
+        set(&self.display_name, &mut user.display_name);
+        set(&self.external_id, &mut user.external_id);
+        set(&self.given_name, &mut user.given_name);
+        set(&self.family_name, &mut user.family_name);
+        if let Some(active) = self.active {
+            user.active = active;
+        }
+        if let Some(roles) = self.roles {
+            user.roles = roles;
+        }
+    }
+}
+
+/// A field that may be a string or null: `Some(None)` clears it; omitted, a full write clears
+/// it too and a partial one keeps it (`None`).
 fn optional_string(
     v: Option<&Value>,
     name: &str,
     full: bool,
-    target: &mut Option<String>,
-) -> Result<(), ApiError> {
-    match v {
-        Some(Value::String(s)) if !s.trim().is_empty() => *target = Some(s.trim().to_owned()),
-        Some(Value::String(_)) | Some(Value::Null) => *target = None,
+) -> Result<Option<Option<String>>, ApiError> {
+    Ok(match v {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(Some(s.trim().to_owned())),
+        Some(Value::String(_)) | Some(Value::Null) => Some(None),
         Some(_) => return Err(ApiError::bad_request(format!("{name} must be a string or null"))),
-        None if full => *target = None,
-        None => {}
-    }
-    Ok(())
+        None if full => Some(None),
+        None => None,
+    })
 }
