@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::ScopeSet;
 use crate::auth::{App, IssuedKey};
+use crate::auth::{ScopeSet, grant};
 use crate::repr::keys::{key_json, tenant_json};
 use crate::repr::timestamp;
 use crate::store::audit::{self, Actor, Field};
@@ -266,10 +266,13 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         }
         Request::KeyCreate { tenant, scopes, description, expires_in, scim_profile } => {
             let scopes = ScopeSet::resolve_all(&scopes).map_err(store::Error::invalid)?;
+            let now = now_ms();
             let expires_at = match expires_in {
-                Some(d) => Some(now_ms() + parse_duration_ms(&d).map_err(store::Error::invalid)?),
+                Some(d) => Some(now + parse_duration_ms(&d).map_err(store::Error::invalid)?),
                 None => None,
             };
+            let expires_at = grant::order(grant::Issuer::Root, scopes, expires_at, now)
+                .map_err(|_| store::Error::invalid("the expiry must be in the future"))?;
             let issued = app
                 .create_key_with(&tenant, scopes, &description, expires_at, scim_profile, &CLI)
                 .await?;

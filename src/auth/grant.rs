@@ -1,5 +1,5 @@
-//! What a key may hand on: only scopes it holds, and no longer a life than its own. The key API
-//! and the console both ask here.
+//! What a key may hand on: only scopes it holds, and no longer a life than its own. The key API,
+//! the console and the admin socket all issue keys through `order`.
 
 use super::{KeyState, ScopeSet};
 
@@ -9,6 +9,45 @@ pub enum GrantError {
     Lacking(Vec<&'static str>),
     /// The granting key expires at this time (Unix ms), before what was asked.
     Outlives(i64),
+    /// The expiry asked for is not in the future.
+    Past,
+}
+
+/// Who issues a key.
+#[derive(Debug, Clone, Copy)]
+pub enum Issuer<'a> {
+    /// An API key (the key API, a console session signed in with it): only the scopes it
+    /// holds, and no longer a life than its own.
+    Key(&'a KeyState),
+    /// A console session opened by the server admin's sign-in link: the session key's scopes
+    /// (every one), any life — the link is root's own authority.
+    Link(&'a KeyState),
+    /// The admin CLI (root).
+    Root,
+}
+
+/// Checks a key ordered of `issuer` with `scopes`, expiring at `wanted` (None: never); the
+/// expiry it gets (a key issuer's own when none is asked and it expires).
+pub fn order(
+    issuer: Issuer<'_>,
+    scopes_asked: ScopeSet,
+    wanted: Option<i64>,
+    now: i64,
+) -> Result<Option<i64>, GrantError> {
+    if wanted.is_some_and(|at| at <= now) {
+        return Err(GrantError::Past);
+    }
+    match issuer {
+        Issuer::Key(by) => {
+            scopes(by, scopes_asked)?;
+            life(by, wanted)
+        }
+        Issuer::Link(by) => {
+            scopes(by, scopes_asked)?;
+            Ok(wanted)
+        }
+        Issuer::Root => Ok(wanted),
+    }
 }
 
 /// Whether `by` may grant `scopes`.

@@ -191,16 +191,12 @@ async fn issue(c: &Console<'_>) -> Result<Answer, ApiError> {
     }
     let scopes = ScopeSet::resolve_all(&chosen).map_err(ApiError::bad_request)?;
     let key = c.key();
-    grant::scopes(key, scopes)?;
     let now = now_ms();
     let expires_at = match form.get("expires_in") {
         Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
         None => None,
     };
-    let expires_at = match c.grant_bound() {
-        Some(_) => grant::life(key, expires_at)?,
-        None => expires_at,
-    };
+    let expires_at = grant::order(c.issuer(), scopes, expires_at, now)?;
     let description = form.get("description").unwrap_or_default();
     let profile = chosen_profile(form.get("scim_profile"))?;
     let app = &c.ctx.state.app;

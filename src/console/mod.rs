@@ -163,6 +163,12 @@ impl Console<'_> {
         if self.by_link { None } else { self.key().expires_at }
     }
 
+    /// Who keys made in this session are issued by.
+    fn issuer(&self) -> crate::auth::grant::Issuer<'_> {
+        use crate::auth::grant::Issuer;
+        if self.by_link { Issuer::Link(self.key()) } else { Issuer::Key(self.key()) }
+    }
+
     fn chrome(&self, at: &'static str) -> Chrome {
         let key = self.key();
         Chrome {

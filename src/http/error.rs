@@ -323,6 +323,7 @@ impl From<crate::auth::grant::GrantError> for ApiError {
                 "a key cannot outlive the key that makes it (that one expires {})",
                 crate::time::format_ms(limit)
             )),
+            GrantError::Past => ApiError::bad_request("the expiry must be in the future"),
         }
     }
 }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::{ScopeSet, grant};
+use crate::auth::ScopeSet;
+use crate::auth::grant::{self, Issuer};
 use crate::http::Ctx;
 use crate::http::error::ApiError;
 use crate::http::request::{Id, Json, OptionalJson};
@@ -84,7 +85,6 @@ fn shown(ctx: &Ctx<'_>, key: &ApiKey, now: i64) -> serde_json::Value {
 
 pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, ApiError> {
     let scopes = ScopeSet::resolve_all(&new.scopes).map_err(ApiError::bad_request)?;
-    grant::scopes(&ctx.caller.key, scopes)?;
     let profile = scim_profile(new.scim_profile.as_deref())?;
     let now = now_ms();
     let expires_at = match (&new.expires_in, &new.expires_at) {
@@ -95,10 +95,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, Api
         (None, Some(at)) => Some(timestamp(at)?),
         (None, None) => None,
     };
-    if expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::bad_request("expires_at must be in the future"));
-    }
-    let expires_at = grant::life(&ctx.caller.key, expires_at)?;
+    let expires_at = grant::order(Issuer::Key(&ctx.caller.key), scopes, expires_at, now)?;
     let slug = &ctx.caller.key.tenant.slug;
     let app = &ctx.state.app;
     let issued = app

@@ -170,3 +170,25 @@ fn rotation_overlaps_and_other_tenants_keys_are_not_found() {
     );
     assert_eq!(s.get("/api-keys/not-a-uuid", Some(&admin)).status, 404);
 }
+
+/// An expiry that is not in the future is refused (one rule, in `grant::order`); the CLI's
+/// durations are positive to begin with.
+#[test]
+fn an_expiry_in_the_past_is_refused_everywhere() {
+    let (s, key) = Server::keyed();
+    let r = s.send(
+        "POST",
+        "/api-keys",
+        &key,
+        &json!({"scopes": ["usage"], "expires_at": "2020-01-01T00:00:00Z"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("must be in the future"), "{}", r.body);
+    let out =
+        s.cli(&["key", "create", "--tenant", "default", "--scope", "usage", "--expires-in", "0s"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("must be positive"), "{said}");
+    let keys = s.get("/api-keys", Some(&key)).json();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1, "nothing was made: {keys}");
+}
