@@ -12,7 +12,6 @@ use super::overview::hook_state;
 use super::view::{Answer, Chrome, Failure, when};
 use crate::http::Style;
 use crate::http::error::ApiError;
-use crate::store::audit::{self, Field};
 use crate::store::events;
 use crate::store::webhooks::{
     self as hooks, Change, Delivery, DeliveryStatus, EVENT_TYPES, Webhook,
@@ -442,13 +441,6 @@ pub async fn redeliver_failed(c: &Console<'_>) -> Result<Answer, Failure> {
 pub async fn redeliver(c: &Console<'_>) -> Result<Answer, Failure> {
     let (id, delivery) = (c.id(0)?, c.id(1)?);
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
-    c.ctx
-        .write(move |txn| {
-            let d = hooks::redeliver(txn, tenant, id, delivery, now)?;
-            let target = format!("webhook {id} delivery {delivery}");
-            let field = Field::set("event", &d.event_type);
-            audit::record(txn, tenant, &actor, ("webhook.redelivered", &target), vec![field], now)
-        })
-        .await?;
+    c.ctx.write(move |txn| hooks::redeliver_one(txn, tenant, (id, delivery), &actor, now)).await?;
     c.back(&format!("/webhooks/{id}"))
 }

@@ -183,7 +183,9 @@ pub async fn redeliver(
     ctx: &Ctx<'_>,
     (Id(id), SubId(delivery)): (Id, SubId),
 ) -> Result<Reply, ApiError> {
-    let (tenant, now) = (ctx.tenant, now_ms());
-    let d = ctx.write(move |txn| hooks::redeliver(txn, tenant, id, delivery, now)).await?;
+    let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
+    let d = ctx
+        .write(move |txn| hooks::redeliver_one(txn, tenant, (id, delivery), &actor, now))
+        .await?;
     Ok(Reply::json(StatusCode::ACCEPTED, &delivery_json(&d)))
 }

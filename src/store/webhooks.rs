@@ -159,7 +159,22 @@ pub fn recent_deliveries(
 }
 
 /// Queues a delivery again, due now (same event, same `webhook-id`).
-pub fn redeliver(
+/// Queues delivery `delivery` of `hook` again now, audited as `actor`'s.
+pub fn redeliver_one(
+    txn: &WriteTxn,
+    tenant: Uuid,
+    (hook, delivery): (Uuid, Uuid),
+    actor: &Actor,
+    now: i64,
+) -> Result<Delivery> {
+    let d = redeliver(txn, tenant, hook, delivery, now)?;
+    let target = format!("webhook {hook} delivery {delivery}");
+    let field = Field::set("event", &d.event_type);
+    audit::record(txn, tenant, actor, ("webhook.redelivered", &target), vec![field], now)?;
+    Ok(d)
+}
+
+fn redeliver(
     txn: &WriteTxn,
     tenant: Uuid,
     hook: Uuid,

@@ -143,6 +143,8 @@ fn failures_are_retried_and_410_disables() {
     assert_eq!(r.status, 202);
     let got = rx.wait_for(10, "the redelivery", |g| g.len() >= 3);
     assert_eq!(got[2].id, got[0].id);
+    let audit = s.get("/audit-log?after=0&limit=100", Some(&key)).json().to_string();
+    assert!(audit.contains("webhook.redelivered"), "a redelivery is audited: {audit}");
 
     // 410 Gone disables the registration; later events are not sent.
     rx.answer(&[410]);
