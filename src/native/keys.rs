@@ -37,12 +37,8 @@ pub struct NewKey {
 #[derive(Deserialize)]
 pub struct KeyChange {
     /// Absent: unchanged; null: the tenant's default.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::repr::input::present")]
     scim_profile: Option<Option<String>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 fn scim_profile(name: Option<&str>) -> Result<Option<ScimProfile>, ApiError> {

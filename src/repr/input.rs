@@ -10,6 +10,11 @@ pub fn field<'a>(obj: &'a Value, name: &str) -> Option<&'a Value> {
     obj.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
 }
 
+/// The key of `obj` that is `name` but for case, as it is spelled there.
+pub fn key_named(obj: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    obj.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
+}
+
 /// `true`/`false`, or the strings IdPs send for them (`"False"`, `"true"`).
 pub fn as_bool(v: &Value) -> Option<bool> {
     match v {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::filter::{self, AttrPath, Filter};
 use crate::http::error::ApiError;
 use crate::http::request::{FromRequest, Input, Query};
-use crate::repr::input::field;
+use crate::repr::input::{field, key_named};
 
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const DEFAULT_COUNT: u64 = 100;
@@ -435,26 +435,26 @@ pub fn project(resource: &mut Value, attributes: &[AttrPath], excluded: &[AttrPa
             continue;
         }
         let holder = match &path.uri {
-            Some(uri) if !is_core(uri) => {
-                key_of(obj, uri).and_then(|k| obj.get_mut(&k)).and_then(Value::as_object_mut)
+            Some(uri) if !filter::is_core_urn(uri) => {
+                key_named(obj, uri).and_then(|k| obj.get_mut(&k)).and_then(Value::as_object_mut)
             }
             _ => Some(&mut *obj),
         };
         let Some(holder) = holder else { continue };
-        let Some(k) = key_of(holder, &path.name) else { continue };
+        let Some(k) = key_named(holder, &path.name) else { continue };
         match &path.sub {
             None => {
                 holder.remove(&k);
             }
             Some(sub) => match holder.get_mut(&k) {
                 Some(Value::Object(inner)) => {
-                    if let Some(sk) = key_of(inner, sub) {
+                    if let Some(sk) = key_named(inner, sub) {
                         inner.remove(&sk);
                     }
                 }
                 Some(Value::Array(items)) => {
                     for item in items.iter_mut().filter_map(Value::as_object_mut) {
-                        if let Some(sk) = key_of(item, sub) {
+                        if let Some(sk) = key_named(item, sub) {
                             item.remove(&sk);
                         }
                     }
@@ -465,19 +465,10 @@ pub fn project(resource: &mut Value, attributes: &[AttrPath], excluded: &[AttrPa
     }
 }
 
-fn is_core(uri: &str) -> bool {
-    uri.eq_ignore_ascii_case(filter::CORE_USER_URN)
-        || uri.eq_ignore_ascii_case(filter::CORE_GROUP_URN)
-}
-
-fn key_of(obj: &Map<String, Value>, name: &str) -> Option<String> {
-    obj.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
-}
-
 fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &AttrPath) {
     let (src, dst) = match &path.uri {
-        Some(uri) if !is_core(uri) => {
-            let Some(k) = key_of(from, uri) else { return };
+        Some(uri) if !filter::is_core_urn(uri) => {
+            let Some(k) = key_named(from, uri) else { return };
             let Some(Value::Object(src)) = from.get(&k) else { return };
             let dst = to.entry(k).or_insert_with(|| Value::Object(Map::new()));
             let Some(dst) = dst.as_object_mut() else { return };
@@ -486,7 +477,7 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &Attr
         _ => (from, to),
     };
     // A whole extension named by its URN alone.
-    if let Some(k) = key_of(src, &path.name)
+    if let Some(k) = key_named(src, &path.name)
         && let Some(v) = src.get(&k)
     {
         match (&path.sub, v) {
@@ -494,7 +485,7 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &Attr
                 dst.insert(k, v.clone());
             }
             (Some(sub), Value::Object(inner)) => {
-                if let Some(sk) = key_of(inner, sub) {
+                if let Some(sk) = key_named(inner, sub) {
                     let entry = dst.entry(k).or_insert_with(|| Value::Object(Map::new()));
                     if let Some(e) = entry.as_object_mut() {
                         e.insert(sk.clone(), inner[&sk].clone());

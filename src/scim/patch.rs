@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::filter::{self, AttrPath, CompValue, Filter, Op, Parser, Token};
 use crate::http::error::ApiError;
 use crate::http::request::{FromRequest, Input};
-use crate::repr::input::field;
+use crate::repr::input::{field, key_named};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -213,7 +213,7 @@ fn container<'a>(
     let root = resource.as_object_mut()?;
     match &attr.uri {
         Some(uri) if known_extension(uri).is_some() => {
-            let key = existing_key(root, uri).unwrap_or_else(|| uri.clone());
+            let key = key_named(root, uri).unwrap_or_else(|| uri.clone());
             if !root.contains_key(&key) {
                 if !create {
                     return None;
@@ -224,10 +224,6 @@ fn container<'a>(
         }
         _ => Some(root),
     }
-}
-
-fn existing_key(obj: &Map<String, Value>, name: &str) -> Option<String> {
-    obj.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
 }
 
 fn apply_at(
@@ -247,19 +243,19 @@ fn apply_at(
     let Some(obj) = container(resource, &path.attr, create) else {
         return Ok(());
     };
-    let key = existing_key(obj, &path.attr.name).unwrap_or_else(|| path.attr.name.clone());
+    let key = key_named(obj, &path.attr.name).unwrap_or_else(|| path.attr.name.clone());
     match (&path.filter, &path.attr.sub) {
         (None, None) => set_attribute(obj, &key, kind, value),
         (None, Some(sub)) => {
             let target = obj.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
             match target {
                 Value::Object(inner) => {
-                    let sub_key = existing_key(inner, sub).unwrap_or_else(|| sub.clone());
+                    let sub_key = key_named(inner, sub).unwrap_or_else(|| sub.clone());
                     set_attribute(inner, &sub_key, kind, value)
                 }
                 Value::Array(items) => {
                     for item in items.iter_mut().filter_map(Value::as_object_mut) {
-                        let sub_key = existing_key(item, sub).unwrap_or_else(|| sub.clone());
+                        let sub_key = key_named(item, sub).unwrap_or_else(|| sub.clone());
                         set_attribute(item, &sub_key, kind, value)?;
                     }
                     Ok(())
@@ -313,7 +309,7 @@ fn set_attribute(
                 // Complex single-valued attributes take the given sub-attributes (RFC 7644 §3.5.2.1, .3).
                 (Some(Value::Object(existing)), Value::Object(new), _) => {
                     for (k, v) in new {
-                        let k2 = existing_key(existing, k).unwrap_or_else(|| k.clone());
+                        let k2 = key_named(existing, k).unwrap_or_else(|| k.clone());
                         existing.insert(k2, v.clone());
                     }
                 }
@@ -344,7 +340,7 @@ fn same_element(a: &Value, b: &Value) -> bool {
 fn make_only_primary(items: &mut [Value], incoming: &Value) {
     if is_true(field(incoming, "primary")) {
         for item in items.iter_mut().filter_map(Value::as_object_mut) {
-            if let Some(k) = existing_key(item, "primary") {
+            if let Some(k) = key_named(item, "primary") {
                 item.insert(k, Value::Bool(false));
             }
         }
@@ -400,7 +396,7 @@ fn apply_filtered(
                 Some(sub) => {
                     for &i in &hits {
                         if let Some(o) = items.get_mut(i).and_then(Value::as_object_mut)
-                            && let Some(k) = existing_key(o, sub)
+                            && let Some(k) = key_named(o, sub)
                         {
                             o.remove(&k);
                         }
@@ -443,7 +439,7 @@ fn write_element(element: &mut Value, kind: Kind, sub: Option<&str>, value: &Val
     let Some(obj) = element.as_object_mut() else { return };
     match (sub, value) {
         (Some(sub), v) => {
-            let k = existing_key(obj, sub).unwrap_or_else(|| sub.to_owned());
+            let k = key_named(obj, sub).unwrap_or_else(|| sub.to_owned());
             obj.insert(k, v.clone());
         }
         (None, Value::Object(new)) => {
@@ -451,7 +447,7 @@ fn write_element(element: &mut Value, kind: Kind, sub: Option<&str>, value: &Val
                 obj.clear();
             }
             for (k, v) in new {
-                let k2 = existing_key(obj, k).unwrap_or_else(|| k.clone());
+                let k2 = key_named(obj, k).unwrap_or_else(|| k.clone());
                 obj.insert(k2, v.clone());
             }
         }
