@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::harness::{Resp, Server};
+use crate::harness::{PATCH_OP, Resp, Server};
 use crate::receiver::Receiver;
 
 /// A console HTTP client that keeps cookies by hand and never follows redirects.
@@ -411,7 +411,7 @@ fn the_console_sets_a_keys_scim_profile() {
     assert!(page.body.contains("SCIM profile is set"), "{}", page.body);
     // The quirks a key's requests needed are shown on its row.
     let (plain, _) = s.create_key("default", &["all"]);
-    let quirky = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    let quirky = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "Replace", "path": "title", "value": "Boss"}]});
     let u = s.send("POST", "/scim/v2/Users", &plain, &json!({"userName": "q@x.example"}));
     let id = u.json()["id"].as_str().unwrap().to_owned();

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::Server;
+use crate::harness::{PATCH_OP, Server};
 use crate::receiver::{Received, Receiver};
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Every event of the tenant after `after`, through the feed's pages.
 fn feed(s: &Server, key: &str, mut after: u64) -> Vec<Value> {
@@ -55,7 +54,7 @@ fn changes_in_one_millisecond_each_get_their_own_event() {
     let start = feed(&s, &key, 0).last().unwrap()["seq"].as_u64().unwrap();
     for round in 0..50 {
         let patch = |name: String| {
-            json!({"method": "PATCH", "path": format!("/Users/{id}"), "data": {"schemas": [PATCH],
+            json!({"method": "PATCH", "path": format!("/Users/{id}"), "data": {"schemas": [PATCH_OP],
                 "Operations": [{"op": "replace", "path": "displayName", "value": name}]}})
         };
         let body = json!({"schemas": [BULK], "Operations": [

@@ -13,7 +13,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 use whoot_mgmt::scim::{filter, patch};
 
-use crate::harness::Server;
+use crate::harness::{PATCH_OP, Server};
 
 fn budget() -> Duration {
     let secs = std::env::var("WHOOT_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(2.0);
@@ -111,8 +111,7 @@ fn fuzz_patch_bodies() {
         "name": {"givenName": "A"}, "members": [{"value": "x"}]});
     let body = prop_oneof![
         json_value(),
-        prop::collection::vec(json_value(), 0..6)
-            .prop_map(|ops| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        prop::collection::vec(json_value(), 0..6).prop_map(|ops| json!({"schemas": [PATCH_OP],
                 "Operations": ops})),
     ];
     fuzz("patch body", body, |body| {

@@ -4,10 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{PATCH_OP, Server};
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 fn long_filter() -> String {
@@ -22,7 +21,8 @@ fn a_filter_of_8000_terms_is_a_400_everywhere_and_the_server_lives() {
     let filter = long_filter();
     let search = json!({"schemas": [SEARCH], "filter": filter});
     let patch_path = format!("emails[{filter}].value");
-    let patch = json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": patch_path}]});
+    let patch =
+        json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": patch_path}]});
     let cases: Vec<(&str, String, Value, &str)> = vec![
         ("POST", "/scim/v2/Users/.search".into(), search.clone(), "invalidFilter"),
         ("POST", "/scim/v2/Groups/.search".into(), search.clone(), "invalidFilter"),

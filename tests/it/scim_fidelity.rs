@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{PATCH_OP, Server};
 
 fn create(s: &Server, key: &str, doc: Value) -> Value {
     let r = s.send("POST", "/scim/v2/Users", key, &doc);
@@ -163,17 +163,17 @@ fn a_display_name_follows_the_name_parts_until_one_is_set() {
     );
     assert_eq!(g.json()["members"][0]["display"], "Countess Ada Lovelace", "{}", g.body);
     // A part changes: the name follows.
-    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    let patch = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "name.familyName", "value": "King"}]});
     let patched = s.send("PATCH", &format!("/scim/v2/Users/{id}"), &key, &patch).json();
     assert_eq!(patched["name"]["formatted"], "Countess Ada King");
     let (_, found) = filter(&s, &key, r#"name.formatted eq "Countess Ada King""#);
     assert_eq!(found["totalResults"], 1);
     // Set explicitly: it stays, whatever the parts do.
-    let set = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    let set = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "name.formatted", "value": "A. Lovelace"}]});
     s.send("PATCH", &format!("/scim/v2/Users/{id}"), &key, &set);
-    let renamed = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    let renamed = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "name.givenName", "value": "Augusta"}]});
     let after = s.send("PATCH", &format!("/scim/v2/Users/{id}"), &key, &renamed).json();
     assert_eq!(after["name"]["formatted"], "A. Lovelace");

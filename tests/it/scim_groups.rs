@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{PATCH_OP, Server};
 use crate::rooms::{room, user};
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -18,7 +18,7 @@ fn patch(s: &Server, key: &str, id: &str, ops: Value) -> crate::harness::Resp {
         "PATCH",
         &format!("/scim/v2/Groups/{id}"),
         key,
-        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}),
+        &json!({"schemas": [PATCH_OP], "Operations": ops}),
     )
 }
 
@@ -375,7 +375,7 @@ fn the_membership_check_reads_one_row() {
         "PATCH",
         &format!("/scim/v2/Groups/{g1}"),
         &key,
-        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        &json!({"schemas": [PATCH_OP],
             "Operations": [{"op": "replace", "path": "displayName", "value": "Uno"}]}),
     );
     assert!(r.status < 300, "{}", r.body);
