@@ -4,6 +4,8 @@ use http_body_util::BodyExt;
 use hyper::HeaderMap;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+
+use super::response::SCIM_CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -78,16 +80,21 @@ pub async fn json<T: DeserializeOwned>(
     body: Incoming,
     limit: Limits,
 ) -> Result<T, ApiError> {
-    if let Some(ct) = headers.get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
-        if !ct.eq_ignore_ascii_case("application/json")
-            && !ct.eq_ignore_ascii_case("application/scim+json")
-        {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-    }
+    json_content_type(headers)?;
     let bytes = read(headers, body, limit).await?;
     parse_json(&bytes)
+}
+
+/// A JSON body's content type: `application/json`, `application/scim+json` or none at all
+/// (some IdPs omit it); others are 415.
+pub fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(CONTENT_TYPE) else { return Ok(()) };
+    let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+    if ct.eq_ignore_ascii_case("application/json") || ct.eq_ignore_ascii_case(SCIM_CONTENT_TYPE) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -6,7 +6,6 @@
 
 use hyper::HeaderMap;
 use hyper::body::Bytes;
-use hyper::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
@@ -47,14 +46,7 @@ impl Input<'_> {
                 scim_type: "invalidValue",
             }),
             Payload::Bytes { headers, bytes } => {
-                if let Some(ct) = headers.get(CONTENT_TYPE) {
-                    let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
-                    if !ct.eq_ignore_ascii_case("application/json")
-                        && !ct.eq_ignore_ascii_case("application/scim+json")
-                    {
-                        return Err(ApiError::UnsupportedMediaType);
-                    }
-                }
+                body::json_content_type(headers)?;
                 body::parse_json(bytes)
             }
             Payload::None => body::parse_json(&[]),

@@ -22,16 +22,21 @@ pub fn json_in_style<T: Serialize + ?Sized>(
     body: &T,
     style: Style,
 ) -> HttpResponse {
-    let content_type = match style {
-        Style::Native => "application/json",
-        Style::Scim => SCIM_CONTENT_TYPE,
-    };
+    let content_type = json_content_type(style);
     // Serializing our own types cannot fail (no non-string map keys, no failing Serialize impls).
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
+}
+
+/// The content type of a JSON answer in `style`.
+fn json_content_type(style: Style) -> &'static str {
+    match style {
+        Style::Native => "application/json",
+        Style::Scim => SCIM_CONTENT_TYPE,
+    }
 }
 
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
@@ -112,10 +117,7 @@ impl Reply {
             Content::Json(bytes) => {
                 let mut resp = Response::new(Full::new(Bytes::from(bytes)));
                 *resp.status_mut() = self.status;
-                let content_type = match style {
-                    Style::Native => "application/json",
-                    Style::Scim => SCIM_CONTENT_TYPE,
-                };
+                let content_type = json_content_type(style);
                 resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
                 resp
             }
