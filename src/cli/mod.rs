@@ -557,10 +557,8 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
             Request::WebhookDeliveries { tenant, webhook_id, limit }
         }
         Command::Webhook(WebhookCommand::RotateSecret { tenant, webhook_id, overlap }) => {
-            let overlap_ms = match overlap.trim() {
-                "0" => 0,
-                d => crate::time::parse_duration_ms(d).map_err(|e| format!("--overlap: {e}"))?,
-            };
+            let overlap_ms =
+                crate::store::webhooks::overlap_ms(Some(&overlap)).map_err(|e| format!("--{e}"))?;
             Request::WebhookRotateSecret { tenant, webhook_id, overlap_ms }
         }
         Command::Webhook(WebhookCommand::EndOverlap { tenant, webhook_id }) => {

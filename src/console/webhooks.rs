@@ -293,12 +293,9 @@ pub async fn update(c: &Console<'_>) -> Result<Answer, Failure> {
 /// secret, shown this once; the replaced one signs beside it for the overlap.
 pub async fn rotate_secret(c: &Console<'_>) -> Result<Answer, Failure> {
     let id = c.id(0)?;
-    let overlap = match c.form().get("overlap").unwrap_or("24h") {
-        "0" => 0,
-        d => match crate::time::parse_duration_ms(d) {
-            Ok(ms) => ms,
-            Err(e) => return show_with(c, None, Some(ApiError::bad_request(e))).await,
-        },
+    let overlap = match hooks::overlap_ms(c.form().get("overlap")) {
+        Ok(ms) => ms,
+        Err(e) => return show_with(c, None, Some(e.into())).await,
     };
     let secret = crate::webhooks::send::new_secret().map_err(|_| ApiError::Internal)?;
     let (tenant, now, actor, fresh) = (c.ctx.tenant, now_ms(), c.ctx.actor(), secret.clone());

@@ -101,21 +101,12 @@ pub struct Rotation {
     overlap: Option<String>,
 }
 
-/// The overlap a rotation asks for, in ms (`0` for none; the default without one).
-fn overlap_ms(asked: Option<&str>) -> Result<i64, ApiError> {
-    match asked.map(str::trim) {
-        None => Ok(hooks::DEFAULT_SECRET_OVERLAP_MS),
-        Some("0") => Ok(0),
-        Some(d) => crate::time::parse_duration_ms(d).map_err(ApiError::bad_request),
-    }
-}
-
 /// A new signing secret, shown this once; the old one signs beside it for the overlap.
 pub async fn rotate_secret(
     ctx: &Ctx<'_>,
     (Id(id), OptionalJson(rotation)): (Id, OptionalJson<Rotation>),
 ) -> Result<Reply, ApiError> {
-    let overlap = overlap_ms(rotation.and_then(|r| r.overlap).as_deref())?;
+    let overlap = hooks::overlap_ms(rotation.and_then(|r| r.overlap).as_deref())?;
     let secret = send::new_secret().map_err(|_| ApiError::Internal)?;
     let (tenant, now, actor, fresh) = (ctx.tenant, now_ms(), ctx.actor(), secret.clone());
     let hook = ctx

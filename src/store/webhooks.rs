@@ -335,6 +335,17 @@ pub fn change(
 /// How long a replaced signing secret keeps signing, unless a rotation says (24 h).
 pub const DEFAULT_SECRET_OVERLAP_MS: i64 = 24 * 3_600_000;
 
+/// A rotation's overlap as asked (`24h`, `30m`; `0` for none; absent: the default), in ms.
+pub fn overlap_ms(asked: Option<&str>) -> Result<i64> {
+    match asked.map(str::trim) {
+        None => Ok(DEFAULT_SECRET_OVERLAP_MS),
+        Some("0") => Ok(0),
+        Some(d) => {
+            crate::time::parse_duration_ms(d).map_err(|e| Error::invalid(format!("overlap: {e}")))
+        }
+    }
+}
+
 /// Gives registration `id` the signing secret `secret`; the one it replaces keeps signing
 /// beside it until `now + overlap_ms` (not at all for 0). Audited as `actor`'s, secrets never.
 pub fn rotate_secret(
