@@ -322,7 +322,6 @@ fn on_off(word: &str) -> Result<bool, String> {
 
 fn scim_profile(name: &str) -> Result<ScimProfile, String> {
     ScimProfile::parse(name)
-        .ok_or_else(|| format!("SCIM profile {name:?}: give {}", ScimProfile::NAMES))
 }
 
 #[derive(Subcommand, Debug)]
@@ -642,10 +641,7 @@ fn key_request(cmd: KeyCommand) -> Result<Request, String> {
             Request::KeyCreate { tenant, scopes, description, expires_in, scim_profile }
         }
         KeyCommand::SetScimProfile { key_id, profile } => {
-            let profile = match profile.as_str() {
-                "default" => None,
-                name => Some(scim_profile(name)?),
-            };
+            let profile = ScimProfile::parse_choice(&profile)?;
             Request::KeySetScimProfile { key_id, profile }
         }
         KeyCommand::List { tenant } => Request::KeyList { tenant },

@@ -215,12 +215,7 @@ async fn issue(c: &Console<'_>) -> Result<Answer, ApiError> {
 
 /// The form's `scim_profile`: `compatible`, `strict`, or `default` (absent: the tenant's).
 fn chosen_profile(value: Option<&str>) -> Result<Option<ScimProfile>, ApiError> {
-    match value.unwrap_or("default") {
-        "default" => Ok(None),
-        name => ScimProfile::parse(name).map(Some).ok_or_else(|| {
-            ApiError::bad_request(format!("SCIM profile {name:?}: choose {}", ScimProfile::NAMES))
-        }),
-    }
+    ScimProfile::parse_choice(value.unwrap_or("default")).map_err(ApiError::bad_request)
 }
 
 pub async fn set_profile(c: &Console<'_>) -> Result<Answer, Failure> {

@@ -42,12 +42,7 @@ pub struct KeyChange {
 }
 
 fn scim_profile(name: Option<&str>) -> Result<Option<ScimProfile>, ApiError> {
-    name.map(|n| {
-        ScimProfile::parse(n).ok_or_else(|| {
-            ApiError::bad_request(format!("scim_profile must be {}, not {n:?}", ScimProfile::NAMES))
-        })
-    })
-    .transpose()
+    name.map(|n| ScimProfile::parse(n).map_err(ApiError::bad_request)).transpose()
 }
 
 /// `POST /api-keys/{id}/rotate`, optionally.

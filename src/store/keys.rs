@@ -19,8 +19,6 @@ pub enum ScimProfile {
 }
 
 impl ScimProfile {
-    pub const NAMES: &'static str = "compatible or strict";
-
     pub fn name(self) -> &'static str {
         match self {
             ScimProfile::Compatible => "compatible",
@@ -28,11 +26,19 @@ impl ScimProfile {
         }
     }
 
-    pub fn parse(name: &str) -> Option<ScimProfile> {
+    pub fn parse(name: &str) -> std::result::Result<ScimProfile, String> {
         match name.trim().to_ascii_lowercase().as_str() {
-            "compatible" => Some(ScimProfile::Compatible),
-            "strict" => Some(ScimProfile::Strict),
-            _ => None,
+            "compatible" => Ok(ScimProfile::Compatible),
+            "strict" => Ok(ScimProfile::Strict),
+            _ => Err(format!("SCIM profile {name:?}: use compatible or strict")),
+        }
+    }
+
+    /// A profile, or `default` (None: the tenant's), as the CLI and the console offer them.
+    pub fn parse_choice(word: &str) -> std::result::Result<Option<ScimProfile>, String> {
+        match word.trim() {
+            "default" => Ok(None),
+            name => ScimProfile::parse(name).map(Some),
         }
     }
 }
