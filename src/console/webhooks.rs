@@ -423,9 +423,10 @@ pub async fn redeliver_failed(c: &Console<'_>) -> Result<Answer, Failure> {
         Err(e) => return show_with(c, None, Some(ApiError::bad_request(e))).await,
     };
     let (tenant, actor, since) = (c.ctx.tenant, c.ctx.actor(), now.saturating_sub(within));
+    let found = c.ctx.read(move |tx| hooks::failed_deliveries(tx, tenant, id, since)).await?;
     let count = c
         .ctx
-        .write(move |txn| hooks::redeliver_failed(txn, tenant, id, since, &actor, now))
+        .write(move |txn| hooks::redeliver_failed(txn, tenant, id, (&found, since), &actor, now))
         .await?;
     let said = match count {
         0 => "Nothing failed in that time.".to_owned(),

@@ -140,8 +140,10 @@ pub async fn redeliver_failed(
         ApiError::bad_request(format!("since {:?} is not an RFC 3339 time: {e}", asked.since))
     })?;
     let (tenant, now, actor, since) = (ctx.tenant, now_ms(), ctx.actor(), since.as_millisecond());
-    let count =
-        ctx.write(move |txn| hooks::redeliver_failed(txn, tenant, id, since, &actor, now)).await?;
+    let found = ctx.read(move |tx| hooks::failed_deliveries(tx, tenant, id, since)).await?;
+    let count = ctx
+        .write(move |txn| hooks::redeliver_failed(txn, tenant, id, (&found, since), &actor, now))
+        .await?;
     Ok(Reply::json(StatusCode::ACCEPTED, &json!({ "redelivered": count })))
 }
 

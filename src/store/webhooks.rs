@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, Field};
 pub use super::events::{EVENT_TYPES, Event, EventData};
 use super::tables::{DELIVERIES, DELIVERIES_DUE, LANES, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
-use super::{Error, Failure, Result, Tx, WriteTxn, codec, events};
+use super::{Error, Failure, Refusal, Result, Tx, WriteTxn, codec, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Webhook {
@@ -192,32 +192,48 @@ fn redeliver(
 /// How many of a registration's newest deliveries `redeliver_failed` looks through.
 pub const REDELIVER_SCAN: u64 = 100_000;
 
-/// Queues again every delivery of `hook` whose last attempt failed at or after `since`, among
-/// its newest `REDELIVER_SCAN`; audited as `actor`'s. How many were queued.
+/// Whether `d`'s last attempt failed at or after `since`: given up on, or waiting for a retry.
+fn failed_since(d: &Delivery, since: i64) -> bool {
+    d.updated_at >= since
+        && match d.status {
+            DeliveryStatus::Failed => true,
+            DeliveryStatus::Pending => d.attempts > 0,
+            DeliveryStatus::Succeeded => false,
+        }
+}
+
+/// The deliveries of `hook` whose last attempt failed at or after `since`, among its newest
+/// `REDELIVER_SCAN`: read apart from the writer, for `redeliver_failed`.
+pub fn failed_deliveries(tx: &impl Tx, tenant: Uuid, hook: Uuid, since: i64) -> Result<Vec<Uuid>> {
+    get(tx, tenant, hook)?;
+    let all = deliveries(tx, tenant, hook, REDELIVER_SCAN)?;
+    Ok(all.into_iter().filter(|d| failed_since(d, since)).map(|d| d.id).collect())
+}
+
+/// Queues again those of `found` (from `failed_deliveries`) that still failed since `since`;
+/// audited as `actor`'s. How many were queued.
 pub fn redeliver_failed(
     txn: &WriteTxn,
     tenant: Uuid,
     hook: Uuid,
-    since: i64,
+    (found, since): (&[Uuid], i64),
     actor: &Actor,
     now: i64,
 ) -> Result<u64> {
     get(txn, tenant, hook)?;
-    let failed: Vec<Uuid> = deliveries(txn, tenant, hook, REDELIVER_SCAN)?
-        .into_iter()
-        .filter(|d| d.updated_at >= since)
-        // Given up on, or waiting for a retry after a failed attempt.
-        .filter(|d| match d.status {
-            DeliveryStatus::Failed => true,
-            DeliveryStatus::Pending => d.attempts > 0,
-            DeliveryStatus::Succeeded => false,
-        })
-        .map(|d| d.id)
-        .collect();
-    for &id in &failed {
-        redeliver(txn, tenant, hook, id, now)?;
+    let mut count = 0u64;
+    for &id in found {
+        // One may have succeeded, been queued again or gone since the read.
+        let still = match get_delivery(txn, tenant, hook, id) {
+            Ok(d) => failed_since(&d, since),
+            Err(Error::Refused(Refusal::NotFound(_))) => false,
+            Err(e) => return Err(e),
+        };
+        if still {
+            redeliver(txn, tenant, hook, id, now)?;
+            count += 1;
+        }
     }
-    let count = failed.len() as u64;
     let fields = vec![
         Field::set("failed_since", crate::time::format_ms(since)),
         Field::set("redelivered", count),
