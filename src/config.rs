@@ -194,6 +194,22 @@ settings! {
         audit_retention_days: u64 = 365, env "WHOOT_AUDIT_RETENTION_DAYS",
             "Days audit log entries (who changed what through the CLI, the key API, webhook \
              registrations) are kept.";
+        provisioning_log: bool = true, env "WHOOT_PROVISIONING_LOG",
+            "Keep the provisioning log: an entry for every request to a provisioning endpoint \
+             (SCIM, native users and rooms) that changed something or failed, with the reason.";
+        provisioning_log_reads: bool = false, env "WHOOT_PROVISIONING_LOG_READS",
+            "Log successful reads one by one too (else they are only counted).";
+        provisioning_log_flush_ms: u64 = 1000, env "WHOOT_PROVISIONING_LOG_FLUSH_MS",
+            "A failure's entry rides with the next write; with none coming, it is committed \
+             within this many milliseconds. A crash loses at most this window of failure entries \
+             (a change's entry is in the change's own commit).";
+        provisioning_log_days: u64 = 30, env "WHOOT_PROVISIONING_LOG_DAYS",
+            "Days provisioning log entries are kept.";
+        provisioning_log_max_entries: u64 = 1000000, env "WHOOT_PROVISIONING_LOG_MAX_ENTRIES",
+            "Most provisioning log entries kept per tenant; the oldest go first.";
+        provisioning_log_queue: usize = 10000, env "WHOOT_PROVISIONING_LOG_QUEUE",
+            "Most failure entries waiting for the store's writer; past it they are dropped and \
+             counted (whoot_provisioning_log_dropped_total).";
         console: bool = true, env "WHOOT_CONSOLE",
             "Serve the organisation admin's web console at /console/ (sign-in needs a key holding \
              api_keys.manage, or a link from `whoot-mgmt console login`).";

@@ -15,6 +15,7 @@ pub mod cursor;
 pub mod http;
 pub mod metrics;
 pub mod native;
+pub mod provisioning;
 pub mod repr;
 pub mod scim;
 pub mod server;

@@ -43,6 +43,21 @@ struct QuirkLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProvisioningLabels {
+    client: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantProvisioningLabels {
+    tenant: String,
+    client: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabels {
     tenant: String,
 }
@@ -56,6 +71,9 @@ pub struct Metrics {
     rate_limited: Counter,
     auth_failures: Family<ReasonLabels, Counter>,
     scim_quirks: Family<QuirkLabels, Counter>,
+    provisioning: Family<ProvisioningLabels, Counter>,
+    provisioning_by_tenant: Family<TenantProvisioningLabels, Counter>,
+    provisioning_dropped: Counter,
     commit_batch: Histogram,
     commit_seconds: Histogram,
     deliveries: Family<OutcomeLabels, Counter>,
@@ -88,6 +106,9 @@ impl Metrics {
             rate_limited: Counter::default(),
             auth_failures: Family::default(),
             scim_quirks: Family::default(),
+            provisioning: Family::default(),
+            provisioning_by_tenant: Family::default(),
+            provisioning_dropped: Counter::default(),
             commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             commit_seconds: latency_histogram(),
             deliveries: Family::default(),
@@ -108,6 +129,10 @@ impl Metrics {
         m.build_info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         let (mut registry, mut without_tenants) =
             (Registry::with_prefix("whoot"), Registry::with_prefix("whoot"));
+        const PROVISIONING: &str = "Requests to provisioning endpoints (a Bulk's operations one \
+            by one), by client (okta, entra, …, other), operation and outcome (succeeded, failed)";
+        registry.register("provisioning_requests", PROVISIONING, m.provisioning_by_tenant.clone());
+        without_tenants.register("provisioning_requests", PROVISIONING, m.provisioning.clone());
         for r in [&mut registry, &mut without_tenants] {
             r.register(
                 "http_requests",
@@ -119,6 +144,12 @@ impl Metrics {
                 "Time to answer an API request, by endpoint and status",
                 Unit::Seconds,
                 m.request_seconds.clone(),
+            );
+            r.register(
+                "provisioning_log_dropped",
+                "Provisioning log entries of failures dropped because more than \
+                 provisioning_log_queue were waiting for the store's writer",
+                m.provisioning_dropped.clone(),
             );
             r.register(
                 "rate_limited_requests",
@@ -205,6 +236,24 @@ impl Metrics {
     pub fn scim_quirk(&self, quirk: &'static str, client: &'static str, accepted: bool) {
         let outcome = if accepted { "accepted" } else { "refused" };
         self.scim_quirks.get_or_create(&QuirkLabels { quirk, client, outcome }).inc();
+    }
+
+    /// A provisioning request (`tenant`: its slug, for the per-tenant series).
+    pub fn provisioning(
+        &self,
+        tenant: &str,
+        (client, operation): (&'static str, &'static str),
+        failed: bool,
+    ) {
+        let outcome = if failed { "failed" } else { "succeeded" };
+        self.provisioning.get_or_create(&ProvisioningLabels { client, operation, outcome }).inc();
+        let tenant = tenant.to_owned();
+        let labels = TenantProvisioningLabels { tenant, client, operation, outcome };
+        self.provisioning_by_tenant.get_or_create(&labels).inc();
+    }
+
+    pub fn provisioning_dropped(&self) {
+        self.provisioning_dropped.inc();
     }
 
     pub fn rate_limited(&self) {

@@ -12,6 +12,11 @@ pub fn format_ms(ms: i64) -> String {
     }
 }
 
+/// `2026-01-15`: the UTC day of a timestamp.
+pub fn date(ms: i64) -> String {
+    format_ms(ms).get(..10).unwrap_or("").to_owned()
+}
+
 /// Parses an admin's duration: a whole number and a unit (`90s`, `15m`, `12h`, `30d`, `2w`).
 pub fn parse_duration_ms(input: &str) -> Result<i64, String> {
     let input = input.trim();

@@ -111,6 +111,15 @@ pub enum Request {
         after: u64,
         limit: u64,
     },
+    /// The tenant's provisioning log after `after`: failed entries only when `failed`, those at
+    /// or after `since_ms` when set; at most `limit`.
+    ProvisioningLog {
+        tenant: String,
+        after: u64,
+        failed: bool,
+        since_ms: Option<i64>,
+        limit: u64,
+    },
     /// The tenant's webhook registrations, with how many events each has queued.
     WebhookList {
         tenant: String,
@@ -163,6 +172,7 @@ impl Request {
                 | Request::RoomDelete { tenant, .. }
                 | Request::ConsoleLogin { tenant }
                 | Request::AuditList { tenant, .. }
+                | Request::ProvisioningLog { tenant, .. }
                 | Request::WebhookList { tenant }
                 | Request::WebhookDeliveries { tenant, .. }
                 | Request::WebhookRotateSecret { tenant, .. }
@@ -438,6 +448,31 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 .await?;
             let next_after = entries.last().map_or(after, |e| e.seq);
             let entries: Vec<Value> = entries.iter().map(crate::repr::keys::audit_json).collect();
+            Ok(json!({"entries": entries, "next_after": next_after}))
+        }
+        Request::ProvisioningLog { tenant, after, failed, since_ms, limit } => {
+            use store::provisioning::{Direction, Filter};
+            let limit = usize::try_from(limit.clamp(1, 10_000)).unwrap_or(usize::MAX);
+            let filter =
+                Filter { failed: failed.then_some(true), since: since_ms, ..Filter::default() };
+            let page = app
+                .store
+                .read(move |tx| {
+                    let t = store::tenants::get_by_slug(tx, &tenant)?;
+                    // Examining is bounded only by the page: an operator's command may take a while.
+                    store::provisioning::page(
+                        tx,
+                        t.id,
+                        &filter,
+                        Direction::After(after),
+                        limit,
+                        usize::MAX,
+                    )
+                })
+                .await?;
+            let next_after = page.entries.last().map_or(after, |e| e.seq);
+            let entries: Vec<Value> =
+                page.entries.iter().map(crate::repr::provisioning::entry_json).collect();
             Ok(json!({"entries": entries, "next_after": next_after}))
         }
         Request::Status => {

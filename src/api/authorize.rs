@@ -32,7 +32,7 @@ pub fn authorize(
     client: Option<IpAddr>,
     tenant_slug: Option<&str>,
     access: Access,
-) -> Result<Caller, ApiError> {
+) -> Result<Caller, (ApiError, Option<Arc<KeyState>>)> {
     let now = Instant::now();
     // The admin socket has no peer address; the API always does.
     let ip = client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
@@ -44,18 +44,20 @@ pub fn authorize(
         Err(refusal) => {
             if let Some(retry_after_secs) = state.auth_failures.blocked(ip, now) {
                 crate::metrics::get().auth_failure("blocked");
-                return Err(ApiError::TooManyAuthFailures { retry_after_secs });
+                return Err((ApiError::TooManyAuthFailures { retry_after_secs }, None));
             }
             state.auth_failures.record_failure(ip, now);
             crate::metrics::get().auth_failure("invalid_key");
-            return Err(refusal);
+            return Err((refusal, None));
         }
     };
     // Another tenant's slug answers exactly like an unknown one.
     if tenant_slug.is_some_and(|slug| slug != key.tenant.slug) {
-        return Err(ApiError::NotFound);
+        return Err((ApiError::NotFound, None));
     }
-    permits(&key, access)?;
+    if let Err(e) = permits(&key, access) {
+        return Err((e, Some(key)));
+    }
     let per_minute = key.tenant.rate_limit(state.settings.default_rate_limit);
     match key.bucket.take(per_minute, now) {
         Decision::Allowed { limit, remaining, reset_secs } => {
@@ -63,7 +65,7 @@ pub fn authorize(
         }
         Decision::Limited { limit, retry_after_secs, reset_secs } => {
             crate::metrics::get().rate_limited();
-            Err(ApiError::RateLimited { limit, retry_after_secs, reset_secs })
+            Err((ApiError::RateLimited { limit, retry_after_secs, reset_secs }, Some(key)))
         }
     }
 }

@@ -42,6 +42,16 @@ pub trait Runner: Sync {
     ) -> futures_util::future::BoxFuture<'a, Result<Reply, ApiError>>;
 }
 
+impl Operation {
+    /// How its log entry names it: its `bulkId`, else its method and path.
+    pub fn label(&self) -> String {
+        match &self.bulk_id {
+            Some(id) => format!("bulkId {id}"),
+            None => format!("{} {}", self.method, self.path),
+        }
+    }
+}
+
 fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiError)> {
     let method_name = field(v, "method").and_then(Value::as_str).unwrap_or("").to_ascii_uppercase();
     let bulk_id = field(v, "bulkId").and_then(Value::as_str).map(str::to_owned);

@@ -3,7 +3,9 @@
 
 pub mod authorize;
 mod bulk;
+mod journal;
 pub mod openapi;
+mod reason;
 pub mod system;
 pub mod table;
 
@@ -52,7 +54,8 @@ impl Handler for Api {
         let mut seen = Seen { endpoint: "unmatched", caller: None };
         let mut code = None;
         let console = crate::console::is_console_path(req.uri().path());
-        let mut resp = match dispatch(state, req, client, &mut seen).await {
+        let asked = (request_id.to_str().unwrap_or(""), started);
+        let mut resp = match dispatch(state, req, client, asked, &mut seen).await {
             Ok(resp) => resp,
             Err((err, style)) => {
                 code = Some(err.code());
@@ -115,6 +118,7 @@ async fn dispatch(
     state: &State,
     req: Request<Incoming>,
     client: Option<std::net::IpAddr>,
+    (request_id, started): (&str, Instant),
     seen: &mut Seen,
 ) -> Result<HttpResponse, (ApiError, Style)> {
     let (parts, body) = req.into_parts();
@@ -146,10 +150,30 @@ async fn dispatch(
         seen.caller = key;
         return Ok(resp);
     }
-    let caller =
-        authorize::authorize(state, &parts.headers, client, route.tenant_slug, route.access)
-            .map_err(|e| (e, style))?;
+    let caller = match authorize::authorize(
+        state,
+        &parts.headers,
+        client,
+        route.tenant_slug,
+        route.access,
+    ) {
+        Ok(caller) => caller,
+        Err((e, key)) => {
+            if let Some(key) = key {
+                seen.caller = Some(key.clone());
+                if let Some(spot) = table::spot(&route) {
+                    let at = (spot, style, route.tenant_slug);
+                    journal::refused(state, at, &parts, key, (client, request_id, started), &e);
+                }
+            }
+            return Err((e, style));
+        }
+    };
     seen.caller = Some(caller.key.clone());
+    let journal = table::spot(&route).map(|spot| {
+        let meta = journal::for_request(spot, &parts, &caller.key, client, (request_id, started));
+        crate::provisioning::Journal::new(meta)
+    });
     let ctx = Ctx {
         state,
         caller: &caller,
@@ -157,9 +181,15 @@ async fn dispatch(
         style,
         parts: &parts,
         tenant_slug: route.tenant_slug,
+        journal: journal.as_ref(),
     };
     let source = table::Source::Http { headers: &parts.headers, body };
-    let reply = table::call(&route, &ctx, source).await.map_err(|e| (e, style))?;
+    let result = table::call(&route, &ctx, source).await;
+    if let Some(journal) = &journal {
+        let if_match = parts.headers.get(hyper::header::IF_MATCH).and_then(|v| v.to_str().ok());
+        journal::done(&ctx, journal, result.as_ref().map(|r| r.status), if_match);
+    }
+    let reply = result.map_err(|e| (e, style))?;
     let mut resp = reply.into_response(style);
     if caller.limit > 0 {
         response::rate_limit_headers(

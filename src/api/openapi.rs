@@ -196,6 +196,26 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
             query: &[AFTER, LIMIT],
             ..doc("Who changed what, oldest first", NoBody, 200, Json("AuditList"))
         },
+        E::ProvisioningLog => Doc {
+            query: &[
+                AFTER,
+                ("limit", "At most this many (default 100, at most 1000; 10,000 with jsonl)."),
+                ("outcome", "`failed` or `succeeded`."),
+                ("client", "A client: okta, entra, onelogin, jumpcloud, google, workday, other."),
+                ("key", "A key's id, or `me`: the caller's own entries (any key may ask)."),
+                ("resource", "A user's or room's id."),
+                ("operation", "Entries whose operation contains this (`create user`)."),
+                ("since", "A duration back from now (`1h`, `7d`) or an RFC 3339 time."),
+                ("format", "`json` (default) or `jsonl`: one entry per line, an export."),
+            ],
+            ..doc(
+                "What identity providers asked of the provisioning endpoints, and why what \
+                 failed failed, oldest first (scope api_keys.manage, or key=me)",
+                NoBody,
+                200,
+                Json("ProvisioningLog"),
+            )
+        },
         E::ScimUsersList
         | E::ScimUsersCreate
         | E::ScimUsersSearch
@@ -232,6 +252,8 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         | E::ConsoleKeyRotate
         | E::ConsoleKeyScimProfile
         | E::ConsoleUsers
+        | E::ConsoleProvisioning
+        | E::ConsoleProvisioningEntry
         | E::ConsoleUser
         | E::ConsoleWebhookCreate
         | E::ConsoleWebhookUpdate

@@ -187,6 +187,8 @@ endpoints! {
             => native::keys::rotate,
         AuditLog GET "/audit-log" scope(Scope::ApiKeysManage), "audit_log.list"
             => native::audit::list,
+        ProvisioningLog GET "/provisioning-log" AnyKey, "provisioning_log.list"
+            => native::provisioning::list,
 
         ScimUsersList GET "/scim/v2/Users" scope(Scope::ScimUsersRead), "scim.users.list"
             => scim::users::list,
@@ -296,7 +298,55 @@ endpoints! {
         ConsoleRedeliver POST "/console/webhooks/{id}/deliveries/{delivery}/redeliver"
             "console.webhook.redeliver" => Page::Redeliver,
         ConsoleAudit GET "/console/audit" "console.audit" => Page::Audit,
+        ConsoleProvisioning GET "/console/provisioning" "console.provisioning"
+            => Page::Provisioning,
+        ConsoleProvisioningEntry GET "/console/provisioning/{id}" "console.provisioning.entry"
+            => Page::ProvisioningEntry,
     }
+}
+
+/// What a provisioning endpoint does, for its log entries and metrics (None: not one).
+pub fn operation(endpoint: Endpoint) -> Option<crate::provisioning::Operation> {
+    use Endpoint as E;
+    let (words, kind, writes) = match endpoint {
+        E::UsersList | E::ScimUsersList => ("list users", "user", false),
+        E::ScimUsersSearch => ("search users", "user", false),
+        E::UserGet | E::ScimUserGet => ("get user", "user", false),
+        E::UsersCreate | E::ScimUsersCreate => ("create user", "user", true),
+        E::UserReplace | E::ScimUserReplace => ("replace user", "user", true),
+        E::UserPatch | E::ScimUserPatch => ("update user", "user", true),
+        E::UserDeactivate => ("deactivate user", "user", true),
+        E::ScimUserDelete => ("delete user", "user", true),
+        E::RoomsList => ("list rooms", "room", false),
+        E::RoomGet => ("get room", "room", false),
+        E::RoomPatch => ("update room", "room", true),
+        E::RoomUnmap => ("unmap room", "room", true),
+        E::RoomMembers => ("list members", "room", false),
+        E::RoomMember => ("get member", "room", false),
+        E::RoomMemberAdd => ("add member", "room", true),
+        E::RoomMembersSync => ("sync members", "room", true),
+        E::RoomMemberRemoveByBody | E::RoomMemberRemove => ("remove member", "room", true),
+        E::ScimGroupsList => ("list groups", "group", false),
+        E::ScimGroupsSearch => ("search groups", "group", false),
+        E::ScimGroupGet => ("get group", "group", false),
+        E::ScimGroupsCreate => ("create group", "group", true),
+        E::ScimGroupReplace => ("replace group", "group", true),
+        E::ScimGroupPatch => ("update group", "group", true),
+        E::ScimGroupDelete => ("delete group", "group", true),
+        E::ScimSearch => ("search", "", false),
+        E::ScimBulk => ("bulk", "", true),
+        _ => return None,
+    };
+    Some(crate::provisioning::Operation { words, kind, writes })
+}
+
+/// Where a request to a provisioning endpoint went, for its log entries (None: not one).
+pub fn spot(route: &Route<'_>) -> Option<super::journal::Spot> {
+    Some(super::journal::Spot {
+        operation: operation(route.endpoint)?,
+        path: ROWS.iter().find(|r| r.endpoint == route.endpoint).map_or("", |r| r.path),
+        target: route.params().first().and_then(|id| id.parse().ok()),
+    })
 }
 
 /// The endpoints a SCIM Bulk operation may name (RFC 7644 §3.7: writes to Users and Groups).
@@ -348,9 +398,28 @@ async fn run_operation(ctx: &Ctx<'_>, op: &bulk::Operation) -> Result<Reply, Api
             )));
         }
     };
-    permits(&ctx.caller.key, route.access)?;
-    let source = Source::Bulk { data: op.data.clone(), version: op.version.as_deref() };
-    call(&route, ctx, source).await
+    let journal = ctx.journal.zip(spot(&route)).map(|(parent, spot)| {
+        let method = op.method.as_str();
+        let meta = super::journal::for_operation(parent, spot, method, op.label());
+        crate::provisioning::Journal::new(meta)
+    });
+    let ctx = Ctx { journal: journal.as_ref(), ..*ctx };
+    let result = match permits(&ctx.caller.key, route.access) {
+        Ok(()) => {
+            let source = Source::Bulk { data: op.data.clone(), version: op.version.as_deref() };
+            call(&route, &ctx, source).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(journal) = &journal {
+        super::journal::done(
+            &ctx,
+            journal,
+            result.as_ref().map(|r| r.status),
+            op.version.as_deref(),
+        );
+    }
+    result
 }
 
 /// Where a request's body comes from: the connection, or a Bulk operation's `data`.

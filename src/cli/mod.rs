@@ -59,6 +59,28 @@ enum Command {
     /// The audit log: who changed what through the CLI, the key API and webhook registrations.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The provisioning log: what identity providers asked and why what failed failed, oldest
+    /// first.
+    ProvisioningLog {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// Failed requests only.
+        #[arg(long)]
+        failed: bool,
+        /// Only entries this recent (a duration: 90s, 15m, 1h, 7d) or since an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries after this sequence number (the `next_after` of the previous page).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many entries (a page; with --follow, per poll).
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+        /// Keep printing new entries as they come (each second) until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Webhook registrations and their deliveries (read-only; the API and console change them).
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -550,6 +572,15 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
         Command::Audit(AuditCommand::List { tenant, after, limit }) => {
             Request::AuditList { tenant, after, limit }
         }
+        Command::ProvisioningLog { tenant, failed, since, after, limit, follow } => {
+            let now = crate::time::now_ms();
+            let since_ms = since
+                .map(|s| crate::provisioning::parse_since(&s, now))
+                .transpose()
+                .map_err(|e| format!("--{e}"))?;
+            let request = Request::ProvisioningLog { tenant, after, failed, since_ms, limit };
+            return provisioning_log(&data_dir, request, follow, cli.json).await;
+        }
         Command::Console(ConsoleCommand::Login { tenant }) => Request::ConsoleLogin { tenant },
         Command::Webhook(WebhookCommand::List { tenant }) => Request::WebhookList { tenant },
         Command::Webhook(WebhookCommand::Deliveries { tenant, webhook_id, limit }) => {
@@ -587,6 +618,42 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
             code: "STORE_PROBLEMS".into(),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Prints the provisioning log's entries (with `follow`, then each new one as it comes: through
+/// the running server's socket, or read from the store each second).
+async fn provisioning_log(
+    data_dir: &std::path::Path,
+    mut request: Request,
+    follow: bool,
+    json: bool,
+) -> Result<(), Failed> {
+    let mut first = true;
+    loop {
+        let answer = execute::admin_call(data_dir, request.clone()).await?;
+        let list = answer.get("entries").and_then(Value::as_array);
+        let entries = list.map_or(0, Vec::len);
+        if json && !follow {
+            println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
+        } else if json {
+            // JSON lines: one entry each, so a follower can pipe them on.
+            for e in list.into_iter().flatten() {
+                println!("{e}");
+            }
+        } else if entries > 0 || first {
+            print!("{}", output::provisioning_lines(&answer, first));
+        }
+        if !follow {
+            return Ok(());
+        }
+        first = false;
+        if let Request::ProvisioningLog { after, .. } = &mut request {
+            *after = answer.get("next_after").and_then(Value::as_u64).unwrap_or(*after);
+        }
+        if entries == 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 }
 

@@ -74,6 +74,7 @@ pub fn human(request: &Request, answer: &Value) -> String {
             let _ = writeln!(out, "  {link}");
         }
         Request::AuditList { .. } => audit_table(&mut out, answer["entries"].as_array()),
+        Request::ProvisioningLog { .. } => out.push_str(&provisioning_lines(answer, true)),
         Request::RoomList { .. } => room_table(&mut out, answer["rooms"].as_array()),
         Request::WebhookList { .. } => webhook_table(&mut out, answer["webhooks"].as_array()),
         Request::WebhookRotateSecret { .. } | Request::WebhookEndOverlap { .. } => {
@@ -278,6 +279,44 @@ fn room_table(out: &mut String, rows: Option<&Vec<Value>>) {
         let group = if r["mapped"] == true { "yes" } else { "no" };
         vec![s(&r["id"]), s(&r["member_count"]), group.into(), s(&r["external_id"]), s(&r["name"])]
     });
+}
+
+/// The provisioning log for a terminal: one line per entry (time, client, outcome, operation,
+/// resource) and, for a failure, its reason on the next; `header` prints the column names.
+pub fn provisioning_lines(answer: &Value, header: bool) -> String {
+    let mut out = String::new();
+    let rows = answer["entries"].as_array();
+    if header {
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<24}  {:<16}  {:<4}  {:<28}  RESOURCE",
+            "SEQ", "AT", "CLIENT", "CODE", "OPERATION"
+        );
+    }
+    for e in rows.into_iter().flatten() {
+        let resource = match &e["resource"] {
+            Value::Object(r) => match r.get("name").and_then(Value::as_str) {
+                Some(name) => format!("{} {name} ({})", s(&r["type"]), s(&r["id"])),
+                None => format!("{} {}", s(&r["type"]), s(&r["id"])),
+            },
+            _ => String::new(),
+        };
+        let client: String = s(&e["client"]).chars().take(16).collect();
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<24}  {:<16}  {:<4}  {:<28}  {resource}",
+            s(&e["seq"]),
+            s(&e["at"]),
+            client,
+            s(&e["status"]),
+            s(&e["operation"]),
+        );
+        if e["outcome"] == "failed" {
+            let why = e["reason"].as_str().or(e["detail"].as_str()).unwrap_or("");
+            let _ = writeln!(out, "{:>8}{why}", "");
+        }
+    }
+    out
 }
 
 fn audit_table(out: &mut String, rows: Option<&Vec<Value>>) {

@@ -9,6 +9,7 @@
 mod assets;
 mod keys;
 mod overview;
+mod provisioning;
 mod rooms;
 mod session;
 mod users;
@@ -72,6 +73,8 @@ pub enum Page {
     Delivery,
     Redeliver,
     Audit,
+    Provisioning,
+    ProvisioningEntry,
 }
 
 impl Page {
@@ -109,7 +112,9 @@ impl Page {
             | Page::KeyRevoke
             | Page::KeyRotate
             | Page::KeyScimProfile
-            | Page::Audit => Some(Scope::ApiKeysManage),
+            | Page::Audit
+            | Page::Provisioning
+            | Page::ProvisioningEntry => Some(Scope::ApiKeysManage),
             Page::Overview
             | Page::Asset
             | Page::LoginForm
@@ -305,6 +310,7 @@ async fn signed_in(req: &Request<'_>, page: Page) -> Served {
         style: Style::Native,
         parts: req.parts,
         tenant_slug: req.tenant_slug,
+        journal: None,
     };
     let c = Console { req, ctx, session_id, csrf: session.csrf, by_link: session.by_link };
     let (answer, cookies) = match page {
@@ -330,6 +336,8 @@ async fn dispatch(c: &Console<'_>, page: Page) -> Result<Answer, Failure> {
     match page {
         Page::Overview => overview::overview(c).await,
         Page::Audit => overview::audit(c).await,
+        Page::Provisioning => provisioning::list(c).await,
+        Page::ProvisioningEntry => provisioning::entry(c).await,
         Page::Keys => keys::list(c, None).await,
         Page::KeyCreate => keys::create(c).await,
         Page::KeyRevokeForm => keys::revoke_form(c).await,

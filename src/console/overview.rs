@@ -177,6 +177,8 @@ struct OverviewPage {
     failing: Vec<HookRow>,
     recent: Vec<AuditRow>,
     chart: Chart,
+    show_provisioning: bool,
+    failures: Vec<super::provisioning::Row>,
 }
 
 pub async fn overview(c: &Console<'_>) -> Result<Answer, Failure> {
@@ -184,11 +186,17 @@ pub async fn overview(c: &Console<'_>) -> Result<Answer, Failure> {
     // Each part only for a key that may read it through the API (`usage`, `webhooks`).
     let chrome = c.chrome("overview");
     let (show_seats, show_hooks) = (chrome.shows("usage"), chrome.shows("webhooks"));
+    let show_provisioning = chrome.shows("provisioning");
     let now = now_ms();
+    let base = c.req.base.clone();
     let since = now - now.rem_euclid(HOUR_MS) - 23 * HOUR_MS;
-    let (capacity, used, failing, recent, (activity, cut)) = c
+    let (capacity, used, failing, recent, (activity, cut), failures) = c
         .ctx
         .read(move |tx| {
+            let failures = match show_provisioning {
+                true => super::provisioning::recent_failures(tx, tenant, &base, now)?,
+                false => Vec::new(),
+            };
             // The change stream's counts, for a key that may read the stream (`webhooks`).
             let activity = match show_hooks {
                 true => crate::store::events::activity(tx, tenant, since, CHART_SCAN)?,
@@ -203,7 +211,8 @@ pub async fn overview(c: &Console<'_>) -> Result<Answer, Failure> {
                     .collect(),
                 false => Vec::new(),
             };
-            Ok((capacity, used, failing, audit::before(tx, tenant, None, RECENT)?, activity))
+            let recent = audit::before(tx, tenant, None, RECENT)?;
+            Ok((capacity, used, failing, recent, activity, failures))
         })
         .await?;
     let key = c.key();
@@ -228,6 +237,8 @@ pub async fn overview(c: &Console<'_>) -> Result<Answer, Failure> {
             .map(|h| HookRow { id: h.id.to_string(), url: h.url.clone(), state: hook_state(h) })
             .collect(),
         recent: recent.iter().map(audit_row).collect(),
+        show_provisioning,
+        failures,
         chart: chart(&activity, cut, now),
     };
     Answer::page(&page)

@@ -212,6 +212,18 @@ struct UserPage {
     events: Vec<EventRow>,
     audit: Vec<AuditRow>,
     may_write: bool,
+    /// Who created it and who changed it last, by the provisioning log (for a key that may read
+    /// the log): "Okta, 2026-12-01 14:30 UTC (entry 12)".
+    provenance: Option<Provenance>,
+}
+
+pub struct Provenance {
+    pub created: Option<(String, u64)>,
+    pub changed: Option<(String, u64)>,
+}
+
+fn provenance_of(e: &crate::store::provisioning::Entry) -> (String, u64) {
+    (format!("{}, {} ({})", e.client, when(Some(e.at)), e.operation), e.seq)
 }
 
 fn attributes(u: &User) -> Vec<Attr> {
@@ -263,10 +275,20 @@ pub async fn show(c: &Console<'_>) -> Result<Answer, Failure> {
     let id = c.id(0)?;
     let tenant = c.ctx.tenant;
     let see_audit = c.key().scopes.contains(crate::auth::Scope::ApiKeysManage);
-    let (user, rooms, events, entries) = c
+    let (user, rooms, events, entries, provenance) = c
         .ctx
         .read(move |tx| {
             let user = users::get(tx, tenant, id)?;
+            let provenance = match see_audit {
+                true => {
+                    let (first, last) = crate::provisioning::creator_and_changer(tx, tenant, id)?;
+                    let created = first
+                        .filter(|e| e.operation.contains("create user"))
+                        .map(|e| provenance_of(&e));
+                    Some(Provenance { created, changed: last.map(|e| provenance_of(&e)) })
+                }
+                false => None,
+            };
             let mut in_rooms = Vec::new();
             for room in rooms::rooms_of(tx, tenant, id)? {
                 let r = rooms::get(tx, tenant, room)?;
@@ -301,7 +323,7 @@ pub async fn show(c: &Console<'_>) -> Result<Answer, Failure> {
                     .collect(),
                 false => Vec::new(),
             };
-            Ok((user, in_rooms, about, entries))
+            Ok((user, in_rooms, about, entries, provenance))
         })
         .await?;
     let page = UserPage {
@@ -312,6 +334,7 @@ pub async fn show(c: &Console<'_>) -> Result<Answer, Failure> {
         events,
         audit: entries.iter().map(audit_row).collect(),
         may_write: c.key().scopes.contains(crate::auth::Scope::ApiUsersWrite),
+        provenance,
     };
     Answer::page(&page)
 }

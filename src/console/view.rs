@@ -45,6 +45,7 @@ impl Chrome {
             "webhooks" => Page::Webhooks,
             "keys" => Page::Keys,
             "audit" => Page::Audit,
+            "provisioning" => Page::Provisioning,
             _ => Page::Overview,
         };
         page.scope().is_none_or(|s| self.scopes.contains(s))

@@ -45,6 +45,7 @@ pub struct Settings {
     /// Peers whose `Forwarded` / `X-Forwarded-For` names the client (reverse proxies).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub console: ConsoleSettings,
+    pub provisioning: crate::provisioning::Settings,
 }
 
 /// The web console's limits.
@@ -86,6 +87,7 @@ impl Default for Settings {
             https: false,
             trusted_proxies: Vec::new(),
             console: ConsoleSettings::default(),
+            provisioning: crate::provisioning::Settings::default(),
         }
     }
 }
@@ -96,6 +98,8 @@ pub struct State {
     pub webhooks: Arc<crate::webhooks::Settings>,
     pub auth_failures: FailureLimiter,
     pub shutting_down: AtomicBool,
+    /// Today's provisioning requests per tenant and client.
+    pub tally: crate::provisioning::tally::Tally,
 }
 
 impl State {
@@ -106,6 +110,7 @@ impl State {
             app,
             settings,
             shutting_down: AtomicBool::new(false),
+            tally: crate::provisioning::tally::Tally::default(),
         }
     }
 }
@@ -119,6 +124,8 @@ pub struct Ctx<'a> {
     pub parts: &'a Parts,
     /// Set for `/v1/{slug}/…` requests.
     pub tenant_slug: Option<&'a str>,
+    /// Set for requests to provisioning endpoints: their changes are logged (`provisioning`).
+    pub journal: Option<&'a crate::provisioning::Journal>,
 }
 
 impl Ctx<'_> {
@@ -145,7 +152,33 @@ impl Ctx<'_> {
         F: Fn(&crate::store::WriteTxn) -> crate::store::Result<T> + Send + 'static,
     {
         self.writable()?;
-        Ok(self.state.app.store.write(op).await?)
+        match self.logged_change() {
+            None => Ok(self.state.app.store.write(op).await?),
+            Some(change) => Ok(self
+                .state
+                .app
+                .store
+                .write(move |txn| {
+                    let before = change.before(txn)?;
+                    let out = op(txn)?;
+                    change.after(txn, before)?;
+                    Ok(out)
+                })
+                .await?),
+        }
+    }
+
+    /// The provisioning log's recording of a change this request makes, when it is logged.
+    fn logged_change(&self) -> Option<crate::provisioning::Change> {
+        let journal = self.journal.filter(|_| self.state.settings.provisioning.enabled)?;
+        Some(journal.change())
+    }
+
+    /// Notes a quirk this request needed, for its provisioning log entry.
+    pub fn note_quirk(&self, quirk: &'static str) {
+        if let Some(journal) = self.journal {
+            journal.note_quirk(quirk);
+        }
     }
 
     /// Every provisioning write goes through `write` or `change`: while the tenant is in
@@ -164,7 +197,21 @@ impl Ctx<'_> {
         F: Fn(&crate::store::WriteTxn) -> Result<T, ApiError> + Send + 'static,
     {
         self.writable()?;
-        self.state.app.store.change(op).await
+        match self.logged_change() {
+            None => self.state.app.store.change(op).await,
+            Some(change) => {
+                self.state
+                    .app
+                    .store
+                    .change(move |txn| {
+                        let before = change.before(txn)?;
+                        let out = op(txn)?;
+                        change.after(txn, before)?;
+                        Ok(out)
+                    })
+                    .await
+            }
+        }
     }
 
     /// A store read whose refusals are the handler's own errors (see `Store::view`).

@@ -53,6 +53,11 @@ pub enum ApiError {
     },
     UnsupportedMediaType,
     Conflict(String),
+    /// A unique attribute's value another record (`holder`) already has.
+    Duplicate {
+        detail: String,
+        holder: uuid::Uuid,
+    },
     /// A rule forbids the change (the account owner), with the reason.
     Refused(String),
     PreconditionFailed,
@@ -77,7 +82,7 @@ impl ApiError {
         ApiError::BadRequest { detail: detail.into(), scim_type: "invalidValue" }
     }
 
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized | ApiError::BareKey => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. }
@@ -94,7 +99,7 @@ impl ApiError {
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } => StatusCode::CONFLICT,
             ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::EventsExpired { .. } => StatusCode::GONE,
@@ -118,7 +123,7 @@ impl ApiError {
             ApiError::TooManyOperations { .. } => "TOO_MANY_OPERATIONS",
             ApiError::BadRequest { .. } => "INVALID_REQUEST",
             ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } => "CONFLICT",
             ApiError::Refused(_) => "FORBIDDEN",
             ApiError::PreconditionFailed => "PRECONDITION_FAILED",
             ApiError::EventsExpired { .. } => "EVENTS_EXPIRED",
@@ -162,7 +167,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "Content-Type must be application/json or application/scim+json".into()
             }
-            ApiError::Conflict(m) | ApiError::Refused(m) => m.clone(),
+            ApiError::Conflict(m)
+            | ApiError::Refused(m)
+            | ApiError::Duplicate { detail: m, .. } => m.clone(),
             ApiError::PreconditionFailed => {
                 "The resource has changed: If-Match does not match its current version".into()
             }
@@ -205,10 +212,10 @@ impl ApiError {
         }
     }
 
-    fn scim_type(&self) -> Option<&'static str> {
+    pub fn scim_type(&self) -> Option<&'static str> {
         match self {
             ApiError::BadRequest { scim_type, .. } => Some(scim_type),
-            ApiError::Conflict(_) => Some("uniqueness"),
+            ApiError::Conflict(_) | ApiError::Duplicate { .. } => Some("uniqueness"),
             ApiError::NoCapacity { .. } => Some("invalidValue"),
             ApiError::PayloadTooLarge { .. } => Some("tooLarge"),
             ApiError::TooManyOperations { .. } => Some("tooMany"),
@@ -281,6 +288,9 @@ impl From<store::Refusal> for ApiError {
         use store::Refusal;
         match r {
             Refusal::NotFound(_) => ApiError::NotFound,
+            r @ Refusal::Conflict { holder: Some(holder), .. } => {
+                ApiError::Duplicate { detail: r.to_string(), holder }
+            }
             r @ Refusal::Conflict { .. } => ApiError::Conflict(r.to_string()),
             r @ Refusal::OwnerProtected { .. } => ApiError::Refused(r.to_string()),
             Refusal::VersionMismatch => ApiError::PreconditionFailed,

@@ -4,6 +4,7 @@
 
 pub mod input;
 pub mod keys;
+pub mod provisioning;
 pub mod rooms;
 pub mod schema;
 pub mod users;

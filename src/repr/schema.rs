@@ -191,6 +191,32 @@ fn audit_entry() -> Value {
     )
 }
 
+fn provisioning_entry() -> Value {
+    let field = reply(json!({"name": text(), "old": text_or_null(), "new": text_or_null()}), &[]);
+    let resource = json!({"oneOf": [{"type": "null"}, reply(json!({
+        "type": {"enum": ["user", "group", "room", ""]}, "id": {"type": ["string", "null"],
+        "format": "uuid"}, "name": text_or_null()}), &[])]});
+    reply(
+        json!({"seq": count(), "at": time(), "request_id": text(),
+            "bulk_operation": text_or_null(),
+            "key": reply(json!({"id": id(), "description": text()}), &[]),
+            "client": text(), "client_label": text(), "source": text_or_null(),
+            "method": text(), "path": text(), "operation": text(), "resource": resource,
+            "outcome": {"enum": ["succeeded", "failed"]}, "status": count(),
+            "code": text_or_null(), "detail": text_or_null(), "reason": text_or_null(),
+            "changes": {"type": "array", "items": field},
+            "quirks": {"type": "array", "items": text()},
+            "duration_ms": {"type": "number", "minimum": 0}}),
+        &[],
+    )
+}
+
+fn provisioning_log() -> Value {
+    let fields = json!({"entries": list_of("ProvisioningEntry"), "next_after": count(),
+        "more": flag()});
+    reply(fields, &[])
+}
+
 /// `components.schemas` of the OpenAPI document.
 pub fn components() -> Value {
     let page = |items: &str, schema: &str| {
@@ -200,7 +226,7 @@ pub fn components() -> Value {
             &["offset"],
         )
     };
-    json!({
+    let mut schemas = json!({
         "Error": {
             "type": "object",
             "properties": {"error": text(), "code": text(),
@@ -271,8 +297,16 @@ pub fn components() -> Value {
             without it, it keeps its own expiry until revoked."}}),
             &[]),
         "AuditEntry": audit_entry(),
-        "AuditList": reply(json!({"entries": list_of("AuditEntry"), "next_after": count()}), &[]),
-    })
+    });
+    // One `json!` for all of them outgrows the macro's recursion limit.
+    for (name, schema) in [
+        ("AuditList", reply(json!({"entries": list_of("AuditEntry"), "next_after": count()}), &[])),
+        ("ProvisioningEntry", provisioning_entry()),
+        ("ProvisioningLog", provisioning_log()),
+    ] {
+        set_field(&mut schemas, name, schema);
+    }
+    schemas
 }
 
 /// The OpenAPI document's `webhooks` section: one entry per event type, its body as

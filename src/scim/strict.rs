@@ -108,11 +108,13 @@ pub fn enforce(ctx: &crate::http::Ctx<'_>, quirks: Quirks) -> Result<(), ApiErro
     if strict {
         if let Some(first) = quirks.kinds().next() {
             metrics.scim_quirk(first.name(), client, false);
+            ctx.note_quirk(first.name());
         }
         return quirks.refusal().map_or(Ok(()), Err);
     }
     for quirk in quirks.kinds() {
         metrics.scim_quirk(quirk.name(), client, true);
+        ctx.note_quirk(quirk.name());
         ctx.caller.key.note_quirk(quirk.name());
     }
     Ok(())

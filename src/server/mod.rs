@@ -28,6 +28,8 @@ pub const INITIAL_KEY_FILE: &str = "initial-api-key";
 const LAST_USED_FLUSH_EVERY: Duration = Duration::from_secs(5);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const DELIVERY_LOG_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// The provisioning log grows with every IdP request: held to its bound every minute.
+const PROVISIONING_PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -101,6 +103,16 @@ impl ServeOptions {
                         per_key: config.console_max_sessions_per_key,
                     },
                 },
+                provisioning: crate::provisioning::Settings {
+                    enabled: config.provisioning_log,
+                    reads: config.provisioning_log_reads,
+                    flush: Duration::from_millis(config.provisioning_log_flush_ms),
+                    retention: Duration::from_secs(
+                        config.provisioning_log_days.saturating_mul(86_400),
+                    ),
+                    max_entries: config.provisioning_log_max_entries.max(1),
+                    queue: config.provisioning_log_queue,
+                },
             },
             audit_retention: Duration::from_secs(config.audit_retention_days * 86_400),
             cache_bytes: usize::try_from(config.cache_size_mb.saturating_mul(1 << 20))
@@ -149,6 +161,8 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let app = App::open_with_cache(&opts.data_dir, opts.cache_bytes).map_err(|e| e.to_string())?;
     app.store.set_read_concurrency(opts.read_concurrency);
     app.store.set_checkpoints(opts.checkpoint_every, opts.checkpoint_idle);
+    let log = &opts.settings.provisioning;
+    app.store.set_deferred(log.flush, log.queue);
     app.store.set_disk_reserve(opts.disk_reserve);
     for file in crate::store::remove_leftovers(&opts.data_dir) {
         tracing::info!(file = %file.display(), "removed what an interrupted backup left");
@@ -231,6 +245,18 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
             std::future::ready(())
         }
     }));
+    tasks.spawn({
+        let (state, stopped) = (state.clone(), stopped.clone());
+        async move {
+            // At start too: a lowered bound or retention applies at once.
+            prune_provisioning_log(&state).await;
+            every(PROVISIONING_PRUNE_EVERY, stopped, move || {
+                let state = state.clone();
+                async move { prune_provisioning_log(&state).await }
+            })
+            .await
+        }
+    });
     tasks.spawn(every(DELIVERY_LOG_PRUNE_EVERY, stopped, {
         let (state, audit_retention) = (state.clone(), opts.audit_retention);
         move || {
@@ -260,6 +286,43 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
         }
     }));
     Ok(Running { addr, metrics_addr, certificate, admin_socket, bootstrap, state, stop, tasks })
+}
+
+/// Entries removed per commit when the provisioning log is pruned: a bounded write each, so
+/// pruning a large backlog never holds the writer for long.
+const PROVISIONING_PRUNE_BATCH: usize = 2_000;
+
+/// Prunes the provisioning log to its retention and per-tenant bound, a batch per commit, until
+/// nothing is left to prune.
+async fn prune_provisioning_log(state: &State) {
+    let settings = &state.settings.provisioning;
+    let keep = i64::try_from(settings.retention.as_millis()).unwrap_or(i64::MAX);
+    let (before, max) = (crate::time::now_ms().saturating_sub(keep), settings.max_entries);
+    let mut total = 0;
+    loop {
+        let pruned = state
+            .app
+            .store
+            .write(move |txn| {
+                crate::store::provisioning::prune(txn, before, max, PROVISIONING_PRUNE_BATCH)
+            })
+            .await;
+        match pruned {
+            Ok(n) => {
+                total += n;
+                if n < PROVISIONING_PRUNE_BATCH as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not prune the provisioning log");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(entries = total, "pruned the provisioning log");
+    }
 }
 
 impl Running {

@@ -20,6 +20,8 @@ pub enum Refusal {
     Conflict {
         what: &'static str,
         attribute: &'static str,
+        /// The record that holds it.
+        holder: Option<uuid::Uuid>,
     },
     NoCapacity {
         licensed: u64,
@@ -102,7 +104,7 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::NotFound(what) => write!(f, "{what} not found"),
-            Refusal::Conflict { what, attribute } => {
+            Refusal::Conflict { what, attribute, .. } => {
                 write!(f, "a {what} with this {attribute} already exists")
             }
             Refusal::NoCapacity { licensed, used } => {

@@ -22,8 +22,16 @@ use crate::time::now_ms;
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[
     v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9, v9_to_v10,
-    v10_to_v11,
+    v10_to_v11, v11_to_v12,
 ];
+
+/// Schema 12 adds the provisioning log (its tables start empty; creating every table at the
+/// end of an upgrade makes them).
+fn v11_to_v12(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(tables::PROVISIONING_LOG)?;
+    txn.open_table(tables::PROVISIONING_INDEX)?;
+    Ok(())
+}
 
 /// Schema 11 lets a registration keep its previous signing secret through a rotation's overlap,
 /// and choose thin payloads (full, as before, unless changed).

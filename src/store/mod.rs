@@ -18,6 +18,7 @@ pub mod keys;
 mod legacy;
 pub mod migrate;
 mod positions;
+pub mod provisioning;
 pub mod rooms;
 mod tables;
 pub mod tenants;
@@ -45,7 +46,7 @@ pub use txn::{Tx, WriteTable, WriteTxn};
 pub use wal::{LOG_FILE, Loss, Replayed};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 11;
+pub const SCHEMA_VERSION: u64 = 12;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";
@@ -79,7 +80,12 @@ pub(super) fn claim_unique<R: Indexed>(
         if let Some(holder) = index.get((t, key.as_str()))?.map(|v| v.value())
             && holder != owner.as_u128()
         {
-            return Err(Refusal::Conflict { what, attribute }.into());
+            return Err(Refusal::Conflict {
+                what,
+                attribute,
+                holder: Some(Uuid::from_u128(holder)),
+            }
+            .into());
         }
     }
     for (key, _) in prev.iter().flatten() {
@@ -167,6 +173,13 @@ pub(crate) struct Handle {
     /// Commits between checkpoints, and the idle time (ms) before one (`Store::set_checkpoints`).
     checkpoint_every: AtomicU64,
     checkpoint_idle_ms: AtomicU64,
+    /// Provisioning log entries waiting for a batch to ride with (`Store::log_deferred`).
+    deferred: parking_lot::Mutex<Vec<(Uuid, provisioning::Entry)>>,
+    /// How long the writer waits for a batch before it commits deferred entries on their own.
+    deferred_flush_ms: AtomicU64,
+    /// Most deferred entries held at once; more are dropped (and counted).
+    deferred_max: std::sync::atomic::AtomicUsize,
+    deferred_dropped: AtomicU64,
 }
 
 impl Handle {
@@ -334,6 +347,10 @@ impl Store {
             refused_since: std::sync::atomic::AtomicI64::new(0),
             checkpoint_every: AtomicU64::new(DEFAULT_CHECKPOINT_EVERY),
             checkpoint_idle_ms: AtomicU64::new(DEFAULT_CHECKPOINT_IDLE_MS),
+            deferred: parking_lot::Mutex::new(Vec::new()),
+            deferred_flush_ms: AtomicU64::new(1000),
+            deferred_max: std::sync::atomic::AtomicUsize::new(10_000),
+            deferred_dropped: AtomicU64::new(0),
         });
         let stats = Arc::new(WriterStats::default());
         let (queue, rx) = std::sync::mpsc::channel();
@@ -427,6 +444,40 @@ impl Store {
         let (reply, rx) = oneshot::channel();
         self.inner.queue.send(writer::job(op, reply)).map_err(|_| unavailable())?;
         rx.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// Hands a provisioning log entry to the writer, to be committed with the next batch (with
+    /// no commit of its own unless none comes within the flush time): for entries that have no
+    /// change to ride with (failures, reads). A crash loses at most that window of them. False
+    /// when `deferred_max` are already waiting (the entry is dropped and counted).
+    pub fn log_deferred(&self, tenant: Uuid, entry: provisioning::Entry) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let handle = &self.inner.handle;
+        let mut waiting = handle.deferred.lock();
+        if waiting.len() >= handle.deferred_max.load(Relaxed) {
+            handle.deferred_dropped.fetch_add(1, Relaxed);
+            return false;
+        }
+        waiting.push((tenant, entry));
+        if waiting.len() == 1 {
+            // The first one waiting wakes the writer; the job takes whatever waits by the time
+            // it runs.
+            let _ = self.inner.queue.send(writer::deferred(handle.clone()));
+        }
+        true
+    }
+
+    /// Deferred entries dropped because too many were waiting, since the store opened.
+    pub fn deferred_dropped(&self) -> u64 {
+        self.inner.handle.deferred_dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long deferred entries wait for a batch, and how many may wait (`log_deferred`).
+    pub fn set_deferred(&self, flush: std::time::Duration, max: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ms = u64::try_from(flush.as_millis()).unwrap_or(u64::MAX);
+        self.inner.handle.deferred_flush_ms.store(ms, Relaxed);
+        self.inner.handle.deferred_max.store(max, Relaxed);
     }
 
     /// Runs `f` on a read transaction in the blocking pool.

@@ -498,7 +498,8 @@ pub fn map_or_create_group(
     let external_id = group.external_id.map(str::to_owned);
     match find(txn, tenant, &name_key(group.display_name))? {
         Some(existing) if existing.mapped => {
-            Err(Refusal::Conflict { what: "group", attribute: "displayName" }.into())
+            let holder = Some(existing.id);
+            Err(Refusal::Conflict { what: "group", attribute: "displayName", holder }.into())
         }
         Some(existing) => {
             let mut next = existing;

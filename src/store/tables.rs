@@ -67,6 +67,14 @@ pub const OUTBOX_KEYS_V2: TableDefinition<(i64, u128), ()> =
 /// (tenant id, seq) -> AuditEntry: who changed what through an admin path, in the change's own
 /// transaction; `seq` is the tenant's counter `audit_seq`. Since schema 6.
 pub const AUDIT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("audit_log");
+/// (tenant id, seq) -> provisioning::Entry: what identity providers asked and how it went;
+/// `seq` is the tenant's counter `provisioning_seq`. Since schema 12.
+pub const PROVISIONING_LOG: TableDefinition<(u128, u64), &[u8]> =
+    TableDefinition::new("provisioning_log");
+/// (tenant id, "k:{key}" | "r:{resource}" | "f:" | "f:{client}", seq) -> (): the entries of a
+/// key, of a resource, the failed ones and one client's failed ones. Since schema 12.
+pub const PROVISIONING_INDEX: TableDefinition<(u128, &str, u64), ()> =
+    TableDefinition::new("provisioning_index");
 /// (tenant id, webhook id) -> Webhook
 pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
 /// (tenant id, webhook id) -> event mask (`Webhook::subscription`), for active registrations
@@ -100,6 +108,8 @@ macro_rules! each_table {
         $each!(USER_ROOMS);
         $each!(EVENT_LOG);
         $each!(AUDIT_LOG);
+        $each!(PROVISIONING_LOG);
+        $each!(PROVISIONING_INDEX);
         $each!(OUTBOX);
         $each!(LANES);
         $each!(WEBHOOKS);

@@ -44,7 +44,7 @@ pub fn create(txn: &WriteTxn, tenant: &Tenant) -> Result<()> {
     validate_slug(&tenant.slug)?;
     let mut slugs = txn.open_table(TENANT_SLUGS)?;
     if slugs.get(tenant.slug.as_str())?.is_some() {
-        return Err(Refusal::Conflict { what: "tenant", attribute: "slug" }.into());
+        return Err(Refusal::Conflict { what: "tenant", attribute: "slug", holder: None }.into());
     }
     slugs.insert(tenant.slug.as_str(), tenant.id.as_u128())?;
     put(txn, tenant)

@@ -126,7 +126,8 @@ kinds! {
     blocks: (u128, u8, u128) => u64, 1;
     members: (u128, u128, u128) => bool, 1;
     memberships: (u128, u128, u128) => (), 1;
-    streams: (u128, u64) => &'static [u8], 3;
+    streams: (u128, u64) => &'static [u8], 4;
+    facets: (u128, &'static str, u64) => (), 1;
     lanes: (u128, u128, u128, u64) => u128, 1;
     subscriptions: (u128, u128) => u64, 1;
     deliveries: (u128, u128, u128) => &'static [u8], 1;
@@ -286,7 +287,7 @@ mod tests {
             };
         }
         tables::each_table!(hold);
-        assert_eq!(held.len(), 22);
+        assert_eq!(held.len(), 24);
         assert!(wtx.open_table(tables::COUNTERS).is_err());
         drop(held);
         // Opened again, from the cache: writes are recorded and reads see them.

@@ -44,6 +44,51 @@ pub(super) trait Job: Send {
     fn failed_on_io(&self) -> bool;
     /// Answers the caller: with its own outcome if the batch committed, else with `commit`'s error.
     fn finish(self: Box<Self>, commit: Result<()>);
+    /// Whether it may wait for other work to ride with (deferred log entries).
+    fn deferrable(&self) -> bool {
+        false
+    }
+}
+
+/// The provisioning log entries waiting in `Handle::deferred`, taken when the job first runs
+/// (a replay writes the same ones again).
+struct Deferred {
+    handle: Arc<Handle>,
+    taken: Option<Vec<(uuid::Uuid, super::provisioning::Entry)>>,
+}
+
+pub(super) fn deferred(handle: Arc<Handle>) -> Box<dyn Job> {
+    Box::new(Deferred { handle, taken: None })
+}
+
+impl Job for Deferred {
+    fn run(&mut self, txn: &WriteTxn) -> bool {
+        let handle = &self.handle;
+        let entries =
+            self.taken.get_or_insert_with(|| std::mem::take(&mut *handle.deferred.lock()));
+        for (tenant, entry) in entries.iter() {
+            if let Err(e) = super::provisioning::record(txn, *tenant, entry.clone()) {
+                tracing::warn!(error = %e, "could not record provisioning log entries");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn failed_on_io(&self) -> bool {
+        false
+    }
+
+    fn finish(self: Box<Self>, commit: Result<()>) {
+        if let Err(e) = commit {
+            let lost = self.taken.map_or(0, |t| t.len());
+            tracing::warn!(error = %e, lost, "provisioning log entries were not recorded");
+        }
+    }
+
+    fn deferrable(&self) -> bool {
+        true
+    }
 }
 
 struct Op<T, E, F> {
@@ -125,6 +170,13 @@ impl Writer {
                 Next::Closed => break,
             };
             let mut batch = vec![first];
+            if batch.iter().all(|job| job.deferrable()) {
+                // Deferred entries alone: wait a while for a batch to ride with.
+                let flush = self.handle.deferred_flush_ms.load(Ordering::Relaxed);
+                if let Ok(job) = self.queue.recv_timeout(Duration::from_millis(flush)) {
+                    batch.push(job);
+                }
+            }
             while batch.len() < MAX_BATCH {
                 match self.queue.try_recv() {
                     Ok(job) => batch.push(job),

@@ -283,6 +283,75 @@ fn the_users_page_searches_and_filters() {
 }
 
 #[test]
+fn the_provisioning_page_shows_clients_failures_and_entries() {
+    let (s, root) = Server::keyed();
+    let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let entra = [("Content-Type", "application/json"), ("User-Agent", "Azure AD SCIM client")];
+    let send = |method: &str, path: &str, body: Value| {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        s.request_with(method, path, Some(&root), Some(&bytes), &entra)
+    };
+    let r = send("POST", "/scim/v2/Users", json!({"schemas": [core], "userName": "ada@x"}));
+    assert_eq!(r.status, 201);
+    let ada = r.json()["id"].as_str().unwrap().to_owned();
+    let again = send("POST", "/scim/v2/Users", json!({"schemas": [core], "userName": "ada@x"}));
+    assert_eq!(again.status, 409);
+    let off = json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    assert_eq!(send("PATCH", &format!("/scim/v2/Users/{ada}"), off).status, 200);
+    // The failure's entry is committed within the flush time.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let list = s.get("/provisioning-log?outcome=failed", Some(&root)).json();
+        if let Some(e) = list["entries"].as_array().unwrap().first() {
+            break e.clone();
+        }
+        assert!(Instant::now() < deadline, "no failure entry");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut b = Browserless::new(&s);
+    assert_eq!(b.sign_in("/console", &root).status, 303);
+    let page = b.get("/console/provisioning");
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    assert!(body.contains("Microsoft Entra"), "{body}");
+    assert!(body.contains("<strong>3</strong> requests today, <strong class=\"status-failed\">1 failed</strong>; sends capitalised ops and string booleans"), "{body}");
+    assert!(
+        body.contains("id=\"failure-groups\"") && body.contains("<code>uniqueness</code>"),
+        "{body}"
+    );
+    assert!(body.contains("userName ada@x is already used by user"), "{body}");
+    let failed_only = b.get("/console/provisioning?outcome=failed");
+    assert_eq!(
+        failed_only.body.matches("<tr class=\"failed\">").count(),
+        1,
+        "{}",
+        failed_only.body
+    );
+    assert!(!failed_only.body.contains("deactivate user"));
+    assert_eq!(b.get("/console/provisioning?since=yesterday").status, 400);
+    // An entry in full: the reason first, then the request.
+    let entry = b.get(&format!("/console/provisioning/{}", failed["seq"]));
+    assert_eq!(entry.status, 200);
+    assert!(
+        entry.body.contains("Why it failed")
+            && entry.body.contains("(created by Microsoft Entra on"),
+        "{}",
+        entry.body
+    );
+    assert_eq!(b.get("/console/provisioning/999999").status, 404);
+    assert_eq!(b.get("/console/provisioning/nope").status, 404);
+    // The user's page says who created it and who changed it last, and links to its entries.
+    let user = b.get(&format!("/console/users/{ada}"));
+    let body = &user.body;
+    assert!(body.contains("Created by") && body.contains("Microsoft Entra, "), "{body}");
+    assert!(body.contains("(deactivate user)"), "{body}");
+    assert!(body.contains(&format!("/console/provisioning?resource={ada}")), "{body}");
+    // The Overview lists the recent failure.
+    let overview = b.get("/console/");
+    assert!(overview.body.contains("id=\"provisioning-failures\""), "{}", overview.body);
+}
+
+#[test]
 fn a_sign_in_link_works_once_and_its_key_ends_the_session() {
     let (s, root) = Server::keyed();
     let link = s.cli_line("console login --tenant default");
@@ -571,6 +640,26 @@ fn every_page(s: &Server, root: &str, room: &str, hook: &str) -> Vec<(String, St
     let (_, key) = s.create_key("default", &["usage"]);
     let deliveries = s.get(&format!("/webhooks/{hook}/deliveries"), Some(root)).json();
     let delivery = deliveries["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    // A failed provisioning request, for its entry's page.
+    let taken = active["user_name"].as_str().unwrap();
+    let body = serde_json::to_vec(
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": taken}),
+    )
+    .unwrap();
+    let okta = [("Content-Type", "application/json"), ("User-Agent", "Okta SCIM Client 1.0.0")];
+    assert_eq!(
+        s.request_with("POST", "/scim/v2/Users", Some(root), Some(&body), &okta).status,
+        409
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let list = s.get("/provisioning-log?outcome=failed&client=okta", Some(root)).json();
+        if let Some(e) = list["entries"].as_array().unwrap().last() {
+            break e["seq"].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no failure entry");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     [
         ("overview", "/console/".to_owned()),
         ("users", "/console/users".to_owned()),
@@ -590,6 +679,9 @@ fn every_page(s: &Server, root: &str, room: &str, hook: &str) -> Vec<(String, St
         ("key-revoke", format!("/console/keys/{key}/revoke")),
         ("audit", "/console/audit".to_owned()),
         ("audit-filtered", "/console/audit?action=api_key&from=2020-01-01".to_owned()),
+        ("provisioning", "/console/provisioning".to_owned()),
+        ("provisioning-failed", "/console/provisioning?outcome=failed&client=okta".to_owned()),
+        ("provisioning-entry", format!("/console/provisioning/{failed}")),
     ]
     .into_iter()
     .map(|(name, path)| (name.to_owned(), path))

@@ -45,8 +45,19 @@ fn holds(actual: &Value, expected: &Value, at: &str) -> Result<(), String> {
 }
 
 fn replay(script: &str) {
-    let script: Value = serde_json::from_str(script).unwrap();
     let (s, key) = Server::keyed();
+    replay_on(&s, &key, script, None);
+}
+
+/// Replays `script` on `s` with `key`, sending `user_agent` when given; returns the ids kept.
+pub fn replay_on(
+    s: &Server,
+    key: &str,
+    script: &str,
+    user_agent: Option<&str>,
+) -> HashMap<String, String> {
+    let script: Value = serde_json::from_str(script).unwrap();
+    let key = key.to_owned();
     let mut kept = HashMap::new();
     for (n, step) in script["steps"].as_array().unwrap().iter().enumerate() {
         let step = fill(step, &kept);
@@ -60,10 +71,10 @@ fn replay(script: &str) {
             path = format!("{path}?{}", q.finish());
         }
         let method = step["method"].as_str().unwrap();
-        let r = match step.get("body") {
-            Some(body) => s.send(method, &path, &key, body),
-            None => s.request(method, &path, Some(&key), None),
-        };
+        let mut headers = vec![("Content-Type", "application/json")];
+        headers.extend(user_agent.map(|ua| ("User-Agent", ua)));
+        let body = step.get("body").map(|b| serde_json::to_vec(b).unwrap());
+        let r = s.request_with(method, &path, Some(&key), body.as_deref(), &headers);
         assert_eq!(r.status, step["status"].as_u64().unwrap() as u16, "{what}: {}", r.body);
         let answer = if r.body.is_empty() { Value::Null } else { r.json() };
         if let Some(expected) = step.get("expect") {
@@ -81,6 +92,7 @@ fn replay(script: &str) {
             );
         }
     }
+    kept
 }
 
 #[test]

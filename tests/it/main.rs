@@ -25,6 +25,7 @@ mod lifecycle;
 mod observability;
 mod openapi;
 mod patch_props;
+mod provisioning;
 mod rate_limits;
 mod receiver;
 mod rooms;

@@ -217,6 +217,7 @@ fn every_operation_answers_as_the_document_says() {
     let r = s.request("POST", &format!("/api-keys/{made}/revoke"), k, None);
     c.check("POST", "/api-keys/{id}/revoke", &r);
     c.check("GET", "/audit-log", &s.get("/audit-log?after=0&limit=100", k));
+    c.check("GET", "/provisioning-log", &s.get("/provisioning-log?outcome=failed&since=1h", k));
 
     let r = s.request("DELETE", &format!("/users/{bob}"), k, None);
     c.check("DELETE", "/users/{id}", &r);
