@@ -12,7 +12,7 @@ use super::reason;
 use crate::auth::KeyState;
 use crate::http::error::ApiError;
 use crate::http::{Ctx, Style};
-use crate::provisioning::{Journal, Meta, Operation, client_name};
+use crate::provisioning::{Journal, Meta, Operation, agent_kept};
 
 /// Where a request (or Bulk operation) went: its endpoint's operation and path template, and
 /// the resource its path names (`table::spot`).
@@ -41,7 +41,7 @@ pub fn for_request(
         bulk_operation: None,
         key_id: key.id,
         key_description: key.description.clone(),
-        client: client_name(label, agent),
+        agent: agent_kept(label, agent),
         client_label: label,
         source,
         method: parts.method.to_string(),
@@ -89,7 +89,8 @@ pub fn done(
     let tenant = &ctx.caller.key.tenant.slug;
     crate::metrics::get().provisioning(tenant, (label, meta.operation.words), failed);
     let quirks = journal.quirk_names();
-    ctx.state.tally.count(meta.tenant, (label, &meta.client), failed, &quirks, meta.at);
+    let client = crate::store::provisioning::client_name(label, &meta.agent);
+    ctx.state.tally.count(meta.tenant, (label, &client), failed, &quirks, meta.at);
     let settings = &ctx.state.settings.provisioning;
     if !settings.enabled {
         return;

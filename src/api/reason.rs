@@ -131,7 +131,9 @@ fn created(tx: &impl Tx, tenant: Uuid, id: Uuid, created_at: i64) -> store::Resu
     let day = crate::time::date(created_at);
     let (first, _) = store::provisioning::first_and_last(tx, tenant, id)?;
     Ok(match first {
-        Some(e) if e.operation.starts_with("create") => format!("created by {} on {day}", e.client),
+        Some(e) if e.operation.starts_with("create") => {
+            format!("created by {} on {day}", e.client())
+        }
         _ => format!("created on {day}"),
     })
 }

@@ -79,7 +79,7 @@ pub fn row(base: &str, e: &Entry) -> Row {
     Row {
         seq: e.seq,
         at: when(Some(e.at)),
-        client: e.client.clone(),
+        client: e.client(),
         operation: e.operation.clone(),
         resource: resource_text(e),
         resource_link: resource_link(base, e),
@@ -213,10 +213,10 @@ pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
     for e in &failures.entries {
         let code = e.code.clone().unwrap_or_default();
         grouped
-            .entry((e.client.clone(), e.operation.clone(), code.clone()))
+            .entry((e.client(), e.operation.clone(), code.clone()))
             .and_modify(|g| g.count += 1)
             .or_insert_with(|| Group {
-                client: e.client.clone(),
+                client: e.client(),
                 operation: e.operation.clone(),
                 code,
                 count: 1,

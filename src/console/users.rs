@@ -223,7 +223,7 @@ pub struct Provenance {
 }
 
 fn provenance_of(e: &crate::store::provisioning::Entry) -> (String, u64) {
-    (format!("{}, {} ({})", e.client, when(Some(e.at)), e.operation), e.seq)
+    (format!("{}, {} ({})", e.client(), when(Some(e.at)), e.operation), e.seq)
 }
 
 fn attributes(u: &User) -> Vec<Attr> {

@@ -57,26 +57,15 @@ pub struct Operation {
     pub writes: bool,
 }
 
-/// The name an identity provider is shown by, from its metric label; an unknown client is shown
-/// by its User-Agent, cut to 200 bytes.
-pub fn client_name(label: &str, user_agent: Option<&str>) -> String {
-    let known = match label {
-        "okta" => "Okta",
-        "entra" => "Microsoft Entra",
-        "onelogin" => "OneLogin",
-        "jumpcloud" => "JumpCloud",
-        "google" => "Google",
-        "workday" => "Workday",
-        _ => {
-            let ua = user_agent.unwrap_or("");
-            let end = (0..=ua.len().min(200)).rev().find(|&i| ua.is_char_boundary(i)).unwrap_or(0);
-            return match ua.get(..end).unwrap_or("") {
-                "" => "unknown client".to_owned(),
-                cut => cut.to_owned(),
-            };
-        }
-    };
-    known.to_owned()
+/// What an entry keeps of a client's User-Agent: nothing for a recognised identity provider
+/// (its label names it), else the first 200 bytes, cut on a character boundary.
+pub fn agent_kept(label: &str, user_agent: Option<&str>) -> String {
+    if label != "other" {
+        return String::new();
+    }
+    let ua = user_agent.unwrap_or("");
+    let end = (0..=ua.len().min(200)).rev().find(|&i| ua.is_char_boundary(i)).unwrap_or(0);
+    ua.get(..end).unwrap_or("").to_owned()
 }
 
 /// Who asked what, for every entry one request (or Bulk operation) leaves.
@@ -89,7 +78,8 @@ pub struct Meta {
     pub bulk_operation: Option<String>,
     pub key_id: Uuid,
     pub key_description: String,
-    pub client: String,
+    /// The User-Agent an entry keeps (`agent_kept`).
+    pub agent: String,
     pub client_label: &'static str,
     pub source: Option<IpAddr>,
     pub method: String,
@@ -129,7 +119,13 @@ impl Journal {
 
     /// What a change made under this journal records (taken when the change is queued).
     pub fn change(&self) -> Change {
-        Change { meta: self.meta.clone(), quirks: self.quirks() }
+        let status = match self.meta.method.as_str() {
+            "POST" if self.meta.target.is_none() => 201,
+            "DELETE" => 204,
+            _ => 200,
+        };
+        let template = Entry { status, quirks: self.quirks(), ..blank(&self.meta) };
+        Change { meta: self.meta.clone(), template }
     }
 
     /// The entry of a request that did not change anything: a failure, or a read.
@@ -172,7 +168,7 @@ fn blank(meta: &Meta) -> Entry {
         bulk_operation: meta.bulk_operation.clone(),
         key_id: meta.key_id,
         key_description: meta.key_description.clone(),
-        client: meta.client.clone(),
+        agent: meta.agent.clone(),
         client_label: meta.client_label.to_owned(),
         source: meta.source.map(|ip| ip.to_string()),
         method: meta.method.clone(),
@@ -185,15 +181,21 @@ fn blank(meta: &Meta) -> Entry {
         reason: None,
         changes: Vec::new(),
         quirks: Vec::new(),
-        duration_us: u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        duration_us: elapsed_us(meta.started),
     }
+}
+
+fn elapsed_us(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// A change's recording, run in its transaction around it.
 #[derive(Debug, Clone)]
 pub struct Change {
     meta: Meta,
-    quirks: Vec<String>,
+    /// The entry as far as the request tells it, built on the request's thread: the writer's
+    /// thread only fills in what the change did.
+    template: Entry,
 }
 
 /// What the transaction held before the change.
@@ -231,12 +233,8 @@ impl Change {
                 events.push(event);
             }
         }
-        let status = match self.meta.method.as_str() {
-            "POST" if self.meta.target.is_none() => 201,
-            "DELETE" => 204,
-            _ => 200,
-        };
-        let mut entry = Entry { status, quirks: self.quirks.clone(), ..blank(&self.meta) };
+        let mut entry = self.template.clone();
+        entry.duration_us = elapsed_us(self.meta.started);
         describe(&mut entry, &self.meta, &before, &events);
         store::provisioning::record(txn, tenant, entry)?;
         Ok(())
@@ -353,36 +351,47 @@ fn describe(entry: &mut Entry, meta: &Meta, before: &Before, events: &[Event]) {
 }
 
 fn user_changes(before: Option<&users::User>, after: &users::User) -> Vec<Field> {
-    let fields = |u: &users::User| -> Vec<(&'static str, Option<String>)> {
-        vec![
-            ("userName", Some(u.user_name.clone())),
-            ("externalId", u.external_id.clone()),
-            ("active", Some(u.active.to_string())),
-            ("email", u.email.clone()),
+    use std::borrow::Cow;
+    // Borrowed where the record holds the text: this runs on the writer's thread for every
+    // change, and only what differs is copied out.
+    fn fields(u: &users::User) -> [(&'static str, Option<Cow<'_, str>>); 14] {
+        fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
+            v.as_deref().map(Cow::Borrowed)
+        }
+        [
+            ("userName", Some(Cow::Borrowed(u.user_name.as_str()))),
+            ("externalId", text(&u.external_id)),
+            ("active", Some(Cow::Borrowed(if u.active { "true" } else { "false" }))),
+            ("email", text(&u.email)),
             (
                 "emails",
                 (!u.emails.is_empty()).then(|| {
-                    u.emails.iter().map(|e| e.value.as_str()).collect::<Vec<_>>().join(", ")
+                    let all: Vec<&str> = u.emails.iter().map(|e| e.value.as_str()).collect();
+                    Cow::Owned(all.join(", "))
                 }),
             ),
-            ("name.formatted", u.display_name.clone()),
-            ("displayName", u.label.clone()),
-            ("name.givenName", u.given_name.clone()),
-            ("name.familyName", u.family_name.clone()),
-            ("name.middleName", u.middle_name.clone()),
-            ("name.honorificPrefix", u.honorific_prefix.clone()),
-            ("name.honorificSuffix", u.honorific_suffix.clone()),
-            ("roles", Some(roles(u))),
-            ("other attributes", (u.extra != "{}" && !u.extra.is_empty()).then(|| cut(&u.extra))),
+            ("name.formatted", text(&u.display_name)),
+            ("displayName", text(&u.label)),
+            ("name.givenName", text(&u.given_name)),
+            ("name.familyName", text(&u.family_name)),
+            ("name.middleName", text(&u.middle_name)),
+            ("name.honorificPrefix", text(&u.honorific_prefix)),
+            ("name.honorificSuffix", text(&u.honorific_suffix)),
+            ("roles", Some(Cow::Owned(roles(u)))),
+            (
+                "other attributes",
+                (u.extra != "{}" && !u.extra.is_empty()).then(|| Cow::Owned(cut(&u.extra))),
+            ),
         ]
-    };
-    let new = fields(after);
+    }
     let old = before.map(fields);
-    new.into_iter()
+    fields(after)
+        .into_iter()
         .enumerate()
         .filter_map(|(i, (name, value))| {
-            let was = old.as_ref().and_then(|o| o.get(i)).and_then(|(_, v)| v.clone());
-            (was != value).then(|| Field::new(name, was, value))
+            let was = old.as_ref().and_then(|o| o.get(i)).and_then(|(_, v)| v.as_ref());
+            (was != value.as_ref())
+                .then(|| Field::new(name, was.map(|w| w.to_string()), value.map(Cow::into_owned)))
         })
         .collect()
 }

@@ -15,7 +15,7 @@ pub fn entry_json(e: &Entry) -> Value {
         "request_id": e.request_id,
         "bulk_operation": e.bulk_operation,
         "key": {"id": e.key_id, "description": e.key_description},
-        "client": e.client,
+        "client": e.client(),
         "client_label": e.client_label,
         "source": e.source,
         "method": e.method,

@@ -17,8 +17,6 @@ pub const GROUPS: &str = "groups";
 pub const EVENT_SEQ: &str = "event_seq";
 /// The last audit log sequence number given out.
 pub const AUDIT_SEQ: &str = "audit_seq";
-/// The last provisioning log sequence number given out.
-pub const PROVISIONING_SEQ: &str = "provisioning_seq";
 /// The last `seq` pruned from the event log: the feed starts after it.
 pub const EVENT_FLOOR: &str = "event_floor";
 

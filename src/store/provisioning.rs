@@ -1,12 +1,14 @@
 //! The provisioning log: what identity providers asked of the provisioning endpoints and how it
-//! went, per tenant, numbered by the tenant's counter `provisioning_seq`. A change's entry is
-//! written in the change's own transaction; a failure's is handed to the writer and committed
-//! with a later batch (`Store::log_deferred`). Entries are pruned from the oldest only, so a
-//! tenant's entries are `seq`s without gaps from its oldest to its newest.
+//! went, per tenant, numbered in order (`seq`: one more than the tenant's newest). A change's
+//! entry is written in the change's own transaction; a failure's is handed to the writer and
+//! committed with a later batch (`Store::log_deferred`). Entries are pruned from the oldest
+//! only, and a tenant's newest is always kept (its numbering goes on from it), so a tenant's
+//! entries are `seq`s without gaps from its oldest to its newest.
 //!
-//! Beside each entry, `PROVISIONING_INDEX` rows let the reader find one key's, one resource's,
-//! and the failed ones (all, or one client's) without a scan: `k:{key}`, `r:{resource}`, `f:`
-//! and `f:{client}`.
+//! Beside each entry, `PROVISIONING_INDEX` rows let the reader find one resource's entries, and
+//! the failed ones (all, one client's, one key's) without a scan; other filters look through
+//! the log. An entry is written with every provisioning change, on the writer's thread: a
+//! success has one index row, fixed-size.
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
@@ -14,7 +16,21 @@ use uuid::Uuid;
 
 use super::audit::Field;
 use super::tables::{PROVISIONING_INDEX, PROVISIONING_LOG};
-use super::{Result, Tx, WriteTxn, codec, counters};
+use super::{Result, Tx, WriteTxn, codec};
+
+/// `PROVISIONING_INDEX` families: (tenant, family, value, seq).
+const BY_KEY: u8 = 0;
+const BY_RESOURCE: u8 = 1;
+/// Failed entries (value 0), and failed entries of one client (value: `client_code`).
+const FAILED: u8 = 2;
+const FAILED_BY_CLIENT: u8 = 3;
+
+/// A client label's number in the index (None: not a label the log records).
+fn client_code(label: &str) -> Option<u128> {
+    const LABELS: [&str; 7] =
+        ["other", "okta", "entra", "onelogin", "jumpcloud", "google", "workday"];
+    LABELS.iter().position(|l| l.eq_ignore_ascii_case(label)).map(|i| i as u128)
+}
 
 /// The resource an entry is about.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -39,8 +55,9 @@ pub struct Entry {
     pub bulk_operation: Option<String>,
     pub key_id: Uuid,
     pub key_description: String,
-    /// The identity provider's name (`Microsoft Entra`), else its User-Agent, cut to 200 bytes.
-    pub client: String,
+    /// The User-Agent of a client not recognised (cut to 200 bytes); empty for one that was,
+    /// which `client_label` names (see `client`).
+    pub agent: String,
     /// The metric label of `client` (`entra`, `other`): what `client=` filters on.
     pub client_label: String,
     pub source: Option<String>,
@@ -63,20 +80,44 @@ pub struct Entry {
     pub duration_us: u64,
 }
 
+/// How a client is shown: the identity provider's name for a recognised label, else its
+/// User-Agent (`unknown client` without one).
+pub fn client_name(label: &str, agent: &str) -> String {
+    let known = match label {
+        "okta" => "Okta",
+        "entra" => "Microsoft Entra",
+        "onelogin" => "OneLogin",
+        "jumpcloud" => "JumpCloud",
+        "google" => "Google",
+        "workday" => "Workday",
+        _ if agent.is_empty() => "unknown client",
+        _ => agent,
+    };
+    known.to_owned()
+}
+
 impl Entry {
+    /// The client, as shown.
+    pub fn client(&self) -> String {
+        client_name(&self.client_label, &self.agent)
+    }
+
     pub fn failed(&self) -> bool {
         self.status >= 400
     }
 
-    /// The index rows it has.
-    fn index_keys(&self) -> Vec<String> {
-        let mut keys = vec![format!("k:{}", self.key_id)];
+    /// The index rows it has: (family, value). A success, written with every change, has only
+    /// its resource's (each row is a B-tree insert on the writer's thread, in every commit); a
+    /// failure, rare, is found by key and by client too.
+    fn index_keys(&self) -> Vec<(u8, u128)> {
+        let mut keys = Vec::with_capacity(4);
         if let Some(id) = self.subject.as_ref().and_then(|s| s.id) {
-            keys.push(format!("r:{id}"));
+            keys.push((BY_RESOURCE, id.as_u128()));
         }
         if self.failed() {
-            keys.push("f:".to_owned());
-            keys.push(format!("f:{}", self.client_label));
+            keys.push((BY_KEY, self.key_id.as_u128()));
+            keys.push((FAILED, 0));
+            keys.push((FAILED_BY_CLIENT, client_code(&self.client_label).unwrap_or(0)));
         }
         keys
     }
@@ -84,14 +125,16 @@ impl Entry {
 
 /// Records `entry` in `tenant`'s log (its `seq` is given here); returns the `seq`.
 pub fn record(txn: &WriteTxn, tenant: Uuid, mut entry: Entry) -> Result<u64> {
-    let seq = counters::add(txn, tenant, counters::PROVISIONING_SEQ, 1)?;
-    entry.seq = seq;
     let t = tenant.as_u128();
+    let mut log = txn.open_table(PROVISIONING_LOG)?;
+    let newest = log.range((t, 0)..=(t, u64::MAX))?.next_back().transpose()?;
+    let seq = newest.map_or(0, |(k, _)| k.value().1) + 1;
+    entry.seq = seq;
     let bytes = codec::encode(&entry)?;
-    txn.open_table(PROVISIONING_LOG)?.insert((t, seq), bytes.as_slice())?;
+    log.insert((t, seq), bytes.as_slice())?;
     let mut index = txn.open_table(PROVISIONING_INDEX)?;
-    for key in entry.index_keys() {
-        index.insert((t, key.as_str(), seq), ())?;
+    for (family, value) in entry.index_keys() {
+        index.insert((t, family, value, seq), ())?;
     }
     Ok(seq)
 }
@@ -126,14 +169,21 @@ impl Filter {
 
     /// The index that holds every entry this filter can match, the narrowest first; None: the
     /// log itself.
-    fn index(&self) -> Option<String> {
+    fn index(&self) -> Option<(u8, u128)> {
         if let Some(r) = self.resource {
-            return Some(format!("r:{r}"));
+            return Some((BY_RESOURCE, r.as_u128()));
         }
         if self.failed == Some(true) {
-            return Some(format!("f:{}", self.client.as_deref().unwrap_or("")));
+            if let Some(k) = self.key {
+                return Some((BY_KEY, k.as_u128()));
+            }
+            return Some(match self.client.as_deref() {
+                // A label the log never records matches nothing: the family's value past them all.
+                Some(c) => (FAILED_BY_CLIENT, client_code(c).unwrap_or(u128::MAX)),
+                None => (FAILED, 0),
+            });
         }
-        self.key.map(|k| format!("k:{k}"))
+        None
     }
 }
 
@@ -188,21 +238,20 @@ pub fn page(
     };
     let mut more = false;
     match (filter.index(), from) {
-        (Some(ix), Direction::After(_)) => {
+        (Some((family, value)), Direction::After(_)) => {
             let index = tx.table(PROVISIONING_INDEX)?;
-            for row in index
-                .range((t, ix.as_str(), floor.saturating_add(1))..=(t, ix.as_str(), u64::MAX))?
-            {
-                if !take(row?.0.value().2, &mut out)? {
+            let from = (t, family, value, floor.saturating_add(1));
+            for row in index.range(from..=(t, family, value, u64::MAX))? {
+                if !take(row?.0.value().3, &mut out)? {
                     more = true;
                     break;
                 }
             }
         }
-        (Some(ix), Direction::Before(before)) => {
+        (Some((family, value)), Direction::Before(before)) => {
             let index = tx.table(PROVISIONING_INDEX)?;
-            for row in index.range((t, ix.as_str(), 0)..(t, ix.as_str(), before))?.rev() {
-                let seq = row?.0.value().2;
+            for row in index.range((t, family, value, 0)..(t, family, value, before))?.rev() {
+                let seq = row?.0.value().3;
                 if filter.since.is_some_and(|s| at_of(&log, t, seq).is_some_and(|at| at < s)) {
                     break;
                 }
@@ -282,8 +331,7 @@ pub fn first_and_last(
     tenant: Uuid,
     resource: Uuid,
 ) -> Result<(Option<Entry>, Option<Entry>)> {
-    let t = tenant.as_u128();
-    let key = format!("r:{resource}");
+    let (t, r) = (tenant.as_u128(), resource.as_u128());
     let index = tx.table(PROVISIONING_INDEX)?;
     let log = tx.table(PROVISIONING_LOG)?;
     let succeeded = |seq: u64| -> Result<Option<Entry>> {
@@ -292,15 +340,16 @@ pub fn first_and_last(
         Ok((!entry.failed()).then_some(entry))
     };
     let mut first = None;
-    for row in index.range((t, key.as_str(), 0)..=(t, key.as_str(), u64::MAX))?.take(50) {
-        if let Some(e) = succeeded(row?.0.value().2)? {
+    let all = (t, BY_RESOURCE, r, 0)..=(t, BY_RESOURCE, r, u64::MAX);
+    for row in index.range(all.clone())?.take(50) {
+        if let Some(e) = succeeded(row?.0.value().3)? {
             first = Some(e);
             break;
         }
     }
     let mut last = None;
-    for row in index.range((t, key.as_str(), 0)..=(t, key.as_str(), u64::MAX))?.rev().take(50) {
-        if let Some(e) = succeeded(row?.0.value().2)? {
+    for row in index.range(all)?.rev().take(50) {
+        if let Some(e) = succeeded(row?.0.value().3)? {
             last = Some(e);
             break;
         }
@@ -309,8 +358,8 @@ pub fn first_and_last(
 }
 
 /// Removes, oldest first and at most `batch` in all, each tenant's entries older than `before`
-/// (unix ms) or beyond its newest `max_entries`; returns how many went. A tenant's walk stops
-/// at its first entry to keep: no full scan.
+/// (unix ms) or beyond its newest `max_entries`, but never its newest; returns how many went. A
+/// tenant's walk stops at its first entry to keep: no full scan.
 pub fn prune(txn: &WriteTxn, before: i64, max_entries: u64, batch: usize) -> Result<u64> {
     let mut log = txn.open_table(PROVISIONING_LOG)?;
     let mut gone: Vec<((u128, u64), Entry)> = Vec::new();
@@ -328,7 +377,7 @@ pub fn prune(txn: &WriteTxn, before: i64, max_entries: u64, batch: usize) -> Res
             let (k, v) = row?;
             let seq = k.value().1;
             let entry: Entry = codec::decode(v.value())?;
-            if seq >= keep_from && entry.at >= before {
+            if seq == newest || (seq >= keep_from && entry.at >= before) {
                 break;
             }
             gone.push(((t, seq), entry));
@@ -344,8 +393,8 @@ pub fn prune(txn: &WriteTxn, before: i64, max_entries: u64, batch: usize) -> Res
     let mut index = txn.open_table(PROVISIONING_INDEX)?;
     for ((t, seq), entry) in &gone {
         log.remove((*t, *seq))?;
-        for key in entry.index_keys() {
-            index.remove((*t, key.as_str(), *seq))?;
+        for (family, value) in entry.index_keys() {
+            index.remove((*t, family, value, *seq))?;
         }
     }
     Ok(gone.len() as u64)
@@ -378,7 +427,7 @@ mod tests {
             bulk_operation: None,
             key_id: Uuid::from_u128(key),
             key_description: "k".into(),
-            client: client.into(),
+            agent: String::new(),
             client_label: client.into(),
             source: None,
             method: "POST".into(),
@@ -433,14 +482,16 @@ mod tests {
         let p = page(&w, a, &failed, Direction::After(0), 100, 3).unwrap();
         assert_eq!((p.entries.len(), p.next), (3, Some(30)));
 
-        // Older than 20 or beyond the newest 50: 50 of a's go and b's one, in batches.
+        // Older than 20 or beyond the newest 50: 50 of a's go, in batches; b's one is its
+        // newest, kept however old (the numbering goes on from it).
         assert_eq!(prune(&w, 20, 50, 30).unwrap(), 30);
-        assert_eq!(prune(&w, 20, 50, 30).unwrap(), 21);
+        assert_eq!(prune(&w, 20, 50, 30).unwrap(), 20);
         assert_eq!(prune(&w, 20, 50, 30).unwrap(), 0);
-        assert_eq!((count(&w, a).unwrap(), count(&w, b).unwrap()), (50, 0));
+        assert_eq!((count(&w, a).unwrap(), count(&w, b).unwrap()), (50, 1));
+        assert_eq!(record(&w, b, entry(6, 201, "okta", 9)).unwrap(), 2);
         let p = page(&w, a, &failed, Direction::After(0), 100, 1000).unwrap();
         assert_eq!(p.entries.len(), 5);
         let index = w.open_table(PROVISIONING_INDEX).unwrap();
-        assert_eq!(index.len().unwrap(), 50 * 2 + 5 * 2);
+        assert_eq!(index.len().unwrap(), 45 + 5 * 4 + 4 + 1);
     }
 }

@@ -68,12 +68,13 @@ pub const OUTBOX_KEYS_V2: TableDefinition<(i64, u128), ()> =
 /// transaction; `seq` is the tenant's counter `audit_seq`. Since schema 6.
 pub const AUDIT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("audit_log");
 /// (tenant id, seq) -> provisioning::Entry: what identity providers asked and how it went;
-/// `seq` is the tenant's counter `provisioning_seq`. Since schema 12.
+/// `seq` is one more than the tenant's newest. Since schema 12.
 pub const PROVISIONING_LOG: TableDefinition<(u128, u64), &[u8]> =
     TableDefinition::new("provisioning_log");
-/// (tenant id, "k:{key}" | "r:{resource}" | "f:" | "f:{client}", seq) -> (): the entries of a
-/// key, of a resource, the failed ones and one client's failed ones. Since schema 12.
-pub const PROVISIONING_INDEX: TableDefinition<(u128, &str, u64), ()> =
+/// (tenant id, family, value, seq) -> (): the entries of a key (0, key id), of a resource (1,
+/// its id), the failed ones (2, 0) and one client's failed ones (3, the client's number). Since
+/// schema 12.
+pub const PROVISIONING_INDEX: TableDefinition<(u128, u8, u128, u64), ()> =
     TableDefinition::new("provisioning_index");
 /// (tenant id, webhook id) -> Webhook
 pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");

@@ -127,7 +127,7 @@ kinds! {
     members: (u128, u128, u128) => bool, 1;
     memberships: (u128, u128, u128) => (), 1;
     streams: (u128, u64) => &'static [u8], 4;
-    facets: (u128, &'static str, u64) => (), 1;
+    facets: (u128, u8, u128, u64) => (), 1;
     lanes: (u128, u128, u128, u64) => u128, 1;
     subscriptions: (u128, u128) => u64, 1;
     deliveries: (u128, u128, u128) => &'static [u8], 1;
