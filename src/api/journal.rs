@@ -13,6 +13,7 @@ use crate::auth::KeyState;
 use crate::http::error::ApiError;
 use crate::http::{Ctx, Style};
 use crate::provisioning::{Journal, Meta, Operation, agent_kept};
+use crate::store::provisioning::Entry;
 
 /// Where a request (or Bulk operation) went: its endpoint's operation and path template, and
 /// the resource its path names (`table::spot`).
@@ -33,22 +34,30 @@ pub fn for_request(
 ) -> Meta {
     let label = crate::http::client::identity_provider(&parts.headers);
     let agent = parts.headers.get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok());
-    Meta {
-        tenant: key.tenant.id,
-        started,
+    let request = Entry {
+        seq: 0,
         at: crate::time::now_ms(),
         request_id: request_id.to_owned(),
         bulk_operation: None,
         key_id: key.id,
         key_description: key.description.clone(),
         agent: agent_kept(label, agent),
-        client_label: label,
-        source,
+        client_label: label.to_owned(),
+        source: source.map(|ip| ip.to_string()),
         method: parts.method.to_string(),
         path: template(spot.path),
-        operation: spot.operation,
-        target: spot.target,
-    }
+        operation: String::new(),
+        subject: None,
+        status: 0,
+        code: None,
+        detail: None,
+        reason: None,
+        changes: Vec::new(),
+        quirks: Vec::new(),
+        duration_us: 0,
+    };
+    let (operation, target) = (spot.operation, spot.target);
+    Meta { tenant: key.tenant.id, started, client_label: label, operation, target, request }
 }
 
 /// A row's path with the first of each segment's names (`/rooms|channels/{id}` is
@@ -60,15 +69,14 @@ fn template(path: &str) -> String {
 
 /// A Bulk operation's (`label`: its bulkId, or method and path), under its Bulk's.
 pub fn for_operation(parent: &Journal, spot: Spot, method: &str, label: String) -> Meta {
-    Meta {
-        started: Instant::now(),
+    let request = Entry {
         bulk_operation: Some(label),
         method: method.to_owned(),
         path: template(spot.path),
-        operation: spot.operation,
-        target: spot.target,
-        ..parent.meta.clone()
-    }
+        ..parent.meta.request.clone()
+    };
+    let (operation, target) = (spot.operation, spot.target);
+    Meta { started: Instant::now(), operation, target, request, ..parent.meta.clone() }
 }
 
 /// Counts the answer, and logs it if it failed (or, with `provisioning_log_reads`, was a
@@ -89,8 +97,8 @@ pub fn done(
     let tenant = &ctx.caller.key.tenant.slug;
     crate::metrics::get().provisioning(tenant, (label, meta.operation.words), failed);
     let quirks = journal.quirk_names();
-    let client = crate::store::provisioning::client_name(label, &meta.agent);
-    ctx.state.tally.count(meta.tenant, (label, &client), failed, &quirks, meta.at);
+    let (client, at) = (meta.request.client(), meta.request.at);
+    ctx.state.tally.count(meta.tenant, (label, &client), failed, &quirks, at);
     let settings = &ctx.state.settings.provisioning;
     if !settings.enabled {
         return;

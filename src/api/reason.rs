@@ -107,7 +107,7 @@ fn explain(
         ApiError::Forbidden { required_scope } => format!(
             "the key “{}” lacks the scope {required_scope}: give the connection a key that holds \
              it (`whoot-mgmt key create --scopes …`)",
-            meta.key_description
+            meta.request.key_description
         ),
         ApiError::RateLimited { limit, .. } => format!(
             "the key made more than {limit} requests a minute: raise the tenant's limit \

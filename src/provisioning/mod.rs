@@ -9,7 +9,6 @@
 
 pub mod tally;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -73,21 +72,14 @@ pub fn agent_kept(label: &str, user_agent: Option<&str>) -> String {
 pub struct Meta {
     pub tenant: Uuid,
     pub started: Instant,
-    pub at: i64,
-    pub request_id: String,
-    pub bulk_operation: Option<String>,
-    pub key_id: Uuid,
-    pub key_description: String,
-    /// The User-Agent an entry keeps (`agent_kept`).
-    pub agent: String,
+    /// The client's metric label (`okta`, `other`).
     pub client_label: &'static str,
-    pub source: Option<IpAddr>,
-    pub method: String,
-    /// The endpoint's path template, one name for each segment (`/rooms/{id}/members`).
-    pub path: String,
     pub operation: Operation,
     /// The resource the path names, if it names one.
     pub target: Option<Uuid>,
+    /// What each of its entries says of the request: time, request id, key, client, source,
+    /// method and path template (the rest is filled in when it is answered or applied).
+    pub request: Entry,
 }
 
 /// A request's journal: its `Meta`, and the quirks noted while it is parsed.
@@ -119,7 +111,7 @@ impl Journal {
 
     /// What a change made under this journal records (taken when the change is queued).
     pub fn change(&self) -> Change {
-        let status = match self.meta.method.as_str() {
+        let status = match self.meta.request.method.as_str() {
             "POST" if self.meta.target.is_none() => 201,
             "DELETE" => 204,
             _ => 200,
@@ -161,28 +153,7 @@ pub struct Failure {
 }
 
 fn blank(meta: &Meta) -> Entry {
-    Entry {
-        seq: 0,
-        at: meta.at,
-        request_id: meta.request_id.clone(),
-        bulk_operation: meta.bulk_operation.clone(),
-        key_id: meta.key_id,
-        key_description: meta.key_description.clone(),
-        agent: meta.agent.clone(),
-        client_label: meta.client_label.to_owned(),
-        source: meta.source.map(|ip| ip.to_string()),
-        method: meta.method.clone(),
-        path: meta.path.clone(),
-        operation: String::new(),
-        subject: None,
-        status: 0,
-        code: None,
-        detail: None,
-        reason: None,
-        changes: Vec::new(),
-        quirks: Vec::new(),
-        duration_us: elapsed_us(meta.started),
-    }
+    Entry { duration_us: elapsed_us(meta.started), ..meta.request.clone() }
 }
 
 fn elapsed_us(started: Instant) -> u64 {

@@ -50,8 +50,8 @@ pub struct Entry {
     /// Unix milliseconds: when the request arrived.
     pub at: i64,
     pub request_id: String,
-    /// For a Bulk operation: its `bulkId` (or its place, `#3`); the entry's `request_id` is
-    /// the Bulk request's.
+    /// For a Bulk operation: `bulkId x` (else its method and path); the entry's `request_id`
+    /// is the Bulk request's.
     pub bulk_operation: Option<String>,
     pub key_id: Uuid,
     pub key_description: String,
