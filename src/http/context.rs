@@ -151,21 +151,7 @@ impl Ctx<'_> {
         T: Send + 'static,
         F: Fn(&crate::store::WriteTxn) -> crate::store::Result<T> + Send + 'static,
     {
-        self.writable()?;
-        match self.logged_change() {
-            None => Ok(self.state.app.store.write(op).await?),
-            Some(change) => Ok(self
-                .state
-                .app
-                .store
-                .write(move |txn| {
-                    let before = change.before(txn)?;
-                    let out = op(txn)?;
-                    change.after(txn, before)?;
-                    Ok(out)
-                })
-                .await?),
-        }
+        self.change(move |txn| op(txn).map_err(ApiError::from)).await
     }
 
     /// The provisioning log's recording of a change this request makes, when it is logged.
