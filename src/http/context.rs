@@ -160,6 +160,14 @@ impl Ctx<'_> {
         Some(journal.change())
     }
 
+    /// Notes the name of the resource this request creates (its userName, displayName), for its
+    /// provisioning log entry if it fails.
+    pub fn note_name(&self, name: &str) {
+        if let Some(journal) = self.journal {
+            journal.note_name(name);
+        }
+    }
+
     /// Notes a quirk this request needed, for its provisioning log entry.
     pub fn note_quirk(&self, quirk: &'static str) {
         if let Some(journal) = self.journal {

@@ -61,6 +61,7 @@ pub async fn create(ctx: &Ctx<'_>, Object(input): Object) -> Result<Reply, ApiEr
     let now = now_ms();
     let mut user = User::new(Uuid::now_v7(), String::new(), now);
     UserChange::read(&input, Mode::Full)?.apply(&mut user);
+    ctx.note_name(&user.user_name);
     let tenant = ctx.tenant;
     let stored = user.clone();
     ctx.write(move |txn| users::create(txn, tenant, &stored)).await?;

@@ -87,11 +87,14 @@ pub struct Meta {
 pub struct Journal {
     pub meta: Meta,
     quirks: Mutex<Vec<&'static str>>,
+    /// The name of the resource a create asked for (its userName, displayName): what a failed
+    /// create's entry says it was about, as it has no id yet.
+    named: Mutex<Option<String>>,
 }
 
 impl Journal {
     pub fn new(meta: Meta) -> Journal {
-        Journal { meta, quirks: Mutex::new(Vec::new()) }
+        Journal { meta, quirks: Mutex::new(Vec::new()), named: Mutex::new(None) }
     }
 
     pub fn note_quirk(&self, quirk: &'static str) {
@@ -99,6 +102,10 @@ impl Journal {
         if !quirks.contains(&quirk) {
             quirks.push(quirk);
         }
+    }
+
+    pub fn note_name(&self, name: &str) {
+        *self.named.lock() = Some(name.to_owned());
     }
 
     pub fn quirk_names(&self) -> Vec<&'static str> {
@@ -126,10 +133,11 @@ impl Journal {
             Some(f) => (Some(f.code), Some(f.detail), f.reason),
             None => (None, None, None),
         };
-        let subject = self.meta.target.map(|id| Subject {
+        let name = self.named.lock().clone();
+        let subject = (self.meta.target.is_some() || name.is_some()).then(|| Subject {
             kind: self.meta.operation.kind.to_owned(),
-            id: Some(id),
-            name: None,
+            id: self.meta.target,
+            name,
         });
         Entry {
             operation: self.meta.operation.words.to_owned(),

@@ -331,6 +331,7 @@ pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result
 pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiError> {
     strict::enforce(ctx, strict::of_document(&doc, Resource::Group))?;
     let input = read_group(&doc)?;
+    ctx.note_name(&input.display_name);
     let (tenant, now, fresh_id, u) = (ctx.tenant, now_ms(), Uuid::now_v7(), urls(ctx));
     let (room, doc) = ctx
         .write(move |txn| {

@@ -297,6 +297,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiE
     strict::enforce(ctx, strict::of_document(&doc, Resource::User))?;
     let now = now_ms();
     let u = user::read(&doc, User::new(Uuid::now_v7(), String::new(), now))?;
+    ctx.note_name(&u.user_name);
     let (tenant, stored) = (ctx.tenant, u.clone());
     ctx.write(move |txn| users::create(txn, tenant, &stored)).await?;
     Ok(written(StatusCode::CREATED, &u, &users_url(ctx), None))
