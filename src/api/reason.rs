@@ -10,10 +10,9 @@ use crate::store::{self, Tx, rooms, users};
 
 /// What a failed entry says about `err`.
 pub fn failure(tx: &impl Tx, meta: &Meta, err: &ApiError, if_match: Option<&str>) -> Failure {
-    let code = err.scim_type().unwrap_or(err.code()).to_owned();
-    let detail = err.message();
-    let reason = explain(tx, meta, err, &detail, if_match).ok().flatten();
-    Failure { code, detail, reason }
+    let mut failure = bare(err);
+    failure.reason = explain(tx, meta, err, &failure.detail, if_match).ok().flatten();
+    failure
 }
 
 /// What a failed entry says when the store could not be read for more.

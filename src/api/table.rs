@@ -344,7 +344,7 @@ pub fn operation(endpoint: Endpoint) -> Option<crate::provisioning::Operation> {
 pub fn spot(route: &Route<'_>) -> Option<super::journal::Spot> {
     Some(super::journal::Spot {
         operation: operation(route.endpoint)?,
-        path: ROWS.iter().find(|r| r.endpoint == route.endpoint).map_or("", |r| r.path),
+        path: route.pattern,
         target: route.params().first().and_then(|id| id.parse().ok()),
     })
 }
@@ -460,6 +460,8 @@ pub struct Route<'a> {
     pub endpoint: Endpoint,
     pub access: Access,
     pub metric: &'static str,
+    /// The row's path pattern (`/rooms|channels/{id}`).
+    pub pattern: &'static str,
     /// Set for `/v1/{slug}/…`; at the root the tenant is the key's.
     pub tenant_slug: Option<&'a str>,
     pub style: Style,
@@ -525,6 +527,7 @@ pub fn parse<'a>(
                 endpoint: row.endpoint,
                 access: row.access,
                 metric: row.metric,
+                pattern: row.path,
                 tenant_slug,
                 style,
                 params,

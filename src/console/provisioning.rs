@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Console;
 use super::view::{Answer, Failure, when};
 use crate::http::error::ApiError;
-use crate::provisioning::{parse_outcome, parse_since};
+use crate::provisioning::read_filter;
 use crate::store::provisioning::{self as log, Direction, Entry, Filter};
 use crate::time::now_ms;
 
@@ -133,34 +133,15 @@ impl Filters {
         }
         q.finish()
     }
-
-    fn filter(&self, now: i64) -> Result<Filter, ApiError> {
-        let bad = |e: String| ApiError::bad_request(e);
-        let id = |v: &str, what: &str| {
-            v.parse::<Uuid>().map_err(|_| ApiError::bad_request(format!("{what} must be an id")))
-        };
-        let opt = |v: &String| (!v.is_empty()).then(|| v.clone());
-        Ok(Filter {
-            failed: opt(&self.outcome).map(|o| parse_outcome(&o)).transpose().map_err(bad)?,
-            client: opt(&self.client).map(|c| c.to_ascii_lowercase()),
-            key: opt(&self.key).map(|k| id(&k, "key")).transpose()?,
-            resource: opt(&self.resource).map(|r| id(&r, "resource")).transpose()?,
-            operation: opt(&self.operation),
-            since: opt(&self.since).map(|s| parse_since(&s, now)).transpose().map_err(bad)?,
-        })
-    }
 }
 
-/// The clients a filter offers: the labels the log records.
-const CLIENTS: [(&str, &str); 7] = [
-    ("okta", "Okta"),
-    ("entra", "Microsoft Entra"),
-    ("onelogin", "OneLogin"),
-    ("jumpcloud", "JumpCloud"),
-    ("google", "Google"),
-    ("workday", "Workday"),
-    ("other", "Other clients"),
-];
+/// The clients a filter offers, by label and name, the known ones first.
+fn clients() -> Vec<(&'static str, String)> {
+    let known = log::CLIENT_LABELS.iter().filter(|l| **l != "other");
+    let mut out: Vec<_> = known.map(|l| (*l, log::client_name(l, ""))).collect();
+    out.push(("other", "Other clients".to_owned()));
+    out
+}
 
 #[derive(Template)]
 #[template(path = "console/provisioning.html")]
@@ -170,7 +151,7 @@ struct ProvisioningPage {
     groups: Vec<Group>,
     groups_cut: bool,
     filters: Filters,
-    clients: [(&'static str, &'static str); 7],
+    clients: Vec<(&'static str, String)>,
     entries: Vec<Row>,
     older: Option<String>,
     filtered: bool,
@@ -188,7 +169,8 @@ pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
         since: text("since"),
     };
     let now = now_ms();
-    let filter = filters.filter(now)?;
+    let filter =
+        read_filter(|name| form.get(name), c.key().id, now).map_err(ApiError::bad_request)?;
     let before = match form.get("before") {
         Some(v) => v
             .parse::<u64>()
@@ -254,7 +236,7 @@ pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
         groups_cut,
         filtered: !query.is_empty(),
         filters,
-        clients: CLIENTS,
+        clients: clients(),
         entries,
         older,
     };

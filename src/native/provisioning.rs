@@ -9,11 +9,11 @@ use serde_json::json;
 use crate::auth::Scope;
 use crate::http::Ctx;
 use crate::http::error::ApiError;
-use crate::http::request::{Query, path_uuid};
+use crate::http::request::Query;
 use crate::http::response::Reply;
-use crate::provisioning::{parse_outcome, parse_since};
+use crate::provisioning::read_filter;
 use crate::repr::provisioning::entry_json;
-use crate::store::provisioning::{self, Direction, Filter};
+use crate::store::provisioning::{self, Direction};
 
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
@@ -22,27 +22,18 @@ const MAX_EXPORT: u64 = 10_000;
 
 pub async fn list(ctx: &Ctx<'_>, query: Query) -> Result<Reply, ApiError> {
     let key = &ctx.caller.key;
-    let mut filter = Filter::default();
-    match query.get("key") {
-        Some("me") => filter.key = Some(key.id),
-        other => {
-            if !key.scopes.contains(Scope::ApiKeysManage) {
-                return Err(ApiError::Forbidden { required_scope: Scope::ApiKeysManage.name() });
-            }
-            filter.key = other.map(path_uuid).transpose()?;
-        }
+    let own = query.get("key").map(str::trim) == Some("me");
+    if !own && !key.scopes.contains(Scope::ApiKeysManage) {
+        return Err(ApiError::Forbidden { required_scope: Scope::ApiKeysManage.name() });
     }
-    let bad = |e: String| ApiError::bad_request(e);
-    filter.failed = query.get("outcome").map(parse_outcome).transpose().map_err(bad)?;
-    filter.client = query.get("client").map(|c| c.trim().to_ascii_lowercase());
-    filter.resource = query.get("resource").map(path_uuid).transpose()?;
-    filter.operation = query.get("operation").map(str::to_owned);
     let now = crate::time::now_ms();
-    filter.since = query.get("since").map(|s| parse_since(s, now)).transpose().map_err(bad)?;
+    let filter = read_filter(|name| query.get(name), key.id, now).map_err(ApiError::bad_request)?;
     let jsonl = match query.get("format") {
         None | Some("json") => false,
         Some("jsonl") => true,
-        Some(other) => return Err(bad(format!("format {other:?}: use json or jsonl"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("format {other:?}: use json or jsonl")));
+        }
     };
     let most = if jsonl { MAX_EXPORT } else { MAX_LIMIT };
     let after = query.u64("after")?.unwrap_or(0);

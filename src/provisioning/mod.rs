@@ -419,6 +419,33 @@ pub fn creator_and_changer(
     store::provisioning::first_and_last(tx, tenant, resource)
 }
 
+/// The log's filters from named fields (a query string, the console's form): `outcome`,
+/// `client`, `key` (`me`: the caller's, `me`), `resource`, `operation` and `since`; an empty
+/// field is no filter.
+pub fn read_filter<'a>(
+    field: impl Fn(&str) -> Option<&'a str>,
+    me: Uuid,
+    now: i64,
+) -> Result<store::provisioning::Filter, String> {
+    let get = |name: &str| field(name).map(str::trim).filter(|v| !v.is_empty());
+    let id = |name: &str| {
+        get(name)
+            .map(|v| v.parse::<Uuid>().map_err(|_| format!("{name} must be an id, not {v:?}")))
+            .transpose()
+    };
+    Ok(store::provisioning::Filter {
+        failed: get("outcome").map(parse_outcome).transpose()?,
+        client: get("client").map(str::to_ascii_lowercase),
+        key: match get("key") {
+            Some("me") => Some(me),
+            _ => id("key")?,
+        },
+        resource: id("resource")?,
+        operation: get("operation").map(str::to_owned),
+        since: get("since").map(|s| parse_since(s, now)).transpose()?,
+    })
+}
+
 /// `since=`: a duration back from now (`90s`, `15m`, `1h`, `7d`) or an RFC 3339 time.
 pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     if let Ok(ms) = crate::time::parse_duration_ms(text) {

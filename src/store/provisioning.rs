@@ -25,11 +25,13 @@ const BY_RESOURCE: u8 = 1;
 const FAILED: u8 = 2;
 const FAILED_BY_CLIENT: u8 = 3;
 
+/// The client labels entries carry (`http::client::identity_provider`'s), in index order.
+pub const CLIENT_LABELS: [&str; 7] =
+    ["other", "okta", "entra", "onelogin", "jumpcloud", "google", "workday"];
+
 /// A client label's number in the index (None: not a label the log records).
 fn client_code(label: &str) -> Option<u128> {
-    const LABELS: [&str; 7] =
-        ["other", "okta", "entra", "onelogin", "jumpcloud", "google", "workday"];
-    LABELS.iter().position(|l| l.eq_ignore_ascii_case(label)).map(|i| i as u128)
+    CLIENT_LABELS.iter().position(|l| l.eq_ignore_ascii_case(label)).map(|i| i as u128)
 }
 
 /// The resource an entry is about.
@@ -216,73 +218,54 @@ pub fn page(
 ) -> Result<Page> {
     let t = tenant.as_u128();
     let log = tx.table(PROVISIONING_LOG)?;
-    let mut out = Page::default();
-    let mut looked = 0usize;
-    let mut last = None;
-    let mut take = |seq: u64, out: &mut Page| -> Result<bool> {
-        looked += 1;
-        last = Some(seq);
-        if let Some(bytes) = log.get((t, seq))? {
-            let entry: Entry = codec::decode(bytes.value())?;
-            if filter.matches(&entry) {
-                out.entries.push(entry);
-            }
-        }
-        Ok(out.entries.len() < limit && looked < examine)
-    };
-    // `since` bounds an oldest-first walk from below (entries are in time order).
+    let index = tx.table(PROVISIONING_INDEX)?;
+    // `since` bounds an oldest-first walk from below (entries are in time order), and ends a
+    // newest-first one at the first older entry.
     let floor = match (from, filter.since) {
         (Direction::After(after), Some(since)) => after.max(first_at_or_after(&log, t, since)?),
         (Direction::After(after), None) => after,
         (Direction::Before(_), _) => 0,
     };
-    let mut more = false;
-    match (filter.index(), from) {
-        (Some((family, value)), Direction::After(_)) => {
-            let index = tx.table(PROVISIONING_INDEX)?;
-            let from = (t, family, value, floor.saturating_add(1));
-            for row in index.range(from..=(t, family, value, u64::MAX))? {
-                if !take(row?.0.value().3, &mut out)? {
-                    more = true;
-                    break;
-                }
-            }
-        }
-        (Some((family, value)), Direction::Before(before)) => {
-            let index = tx.table(PROVISIONING_INDEX)?;
-            for row in index.range((t, family, value, 0)..(t, family, value, before))?.rev() {
-                let seq = row?.0.value().3;
-                if filter.since.is_some_and(|s| at_of(&log, t, seq).is_some_and(|at| at < s)) {
-                    break;
-                }
-                if !take(seq, &mut out)? {
-                    more = true;
-                    break;
-                }
-            }
-        }
-        (None, Direction::After(_)) => {
-            for row in log.range((t, floor.saturating_add(1))..=(t, u64::MAX))? {
-                if !take(row?.0.value().1, &mut out)? {
-                    more = true;
-                    break;
-                }
-            }
-        }
+    let in_index = |(family, value): (u8, u128)| (t, family, value, floor.saturating_add(1));
+    let seqs: Box<dyn Iterator<Item = Result<u64>> + '_> = match (filter.index(), from) {
+        (Some(ix), Direction::After(_)) => Box::new(
+            index.range(in_index(ix)..=(t, ix.0, ix.1, u64::MAX))?.map(|r| Ok(r?.0.value().3)),
+        ),
+        (Some((family, value)), Direction::Before(before)) => Box::new(
+            index
+                .range((t, family, value, 0)..(t, family, value, before))?
+                .rev()
+                .map(|r| Ok(r?.0.value().3)),
+        ),
+        (None, Direction::After(_)) => Box::new(
+            log.range((t, floor.saturating_add(1))..=(t, u64::MAX))?.map(|r| Ok(r?.0.value().1)),
+        ),
         (None, Direction::Before(before)) => {
-            for row in log.range((t, 0)..(t, before))?.rev() {
-                let seq = row?.0.value().1;
-                if filter.since.is_some_and(|s| at_of(&log, t, seq).is_some_and(|at| at < s)) {
-                    break;
-                }
-                if !take(seq, &mut out)? {
-                    more = true;
-                    break;
-                }
-            }
+            Box::new(log.range((t, 0)..(t, before))?.rev().map(|r| Ok(r?.0.value().1)))
+        }
+    };
+    let newest_first = matches!(from, Direction::Before(_));
+    let (mut out, mut looked, mut more) = (Page::default(), 0usize, false);
+    for seq in seqs {
+        let seq = seq?;
+        let Some(bytes) = log.get((t, seq))? else { continue };
+        let entry: Entry = codec::decode(bytes.value())?;
+        if newest_first && filter.since.is_some_and(|since| entry.at < since) {
+            break;
+        }
+        looked += 1;
+        out.next = Some(seq);
+        if filter.matches(&entry) {
+            out.entries.push(entry);
+        }
+        if out.entries.len() >= limit || looked >= examine {
+            more = true;
+            break;
         }
     }
-    out.next = if more { last } else { None };
+    if !more {
+        out.next = None;
+    }
     Ok(out)
 }
 
