@@ -43,6 +43,16 @@ pub enum Request {
         slug: String,
         on: bool,
     },
+    /// Writes the tenant into a new file (absolute path), to import on another instance.
+    TenantExport {
+        slug: String,
+        to: std::path::PathBuf,
+    },
+    /// Loads a tenant export (absolute path) as a new tenant, renamed to `slug` if given.
+    TenantImport {
+        from: std::path::PathBuf,
+        slug: Option<String>,
+    },
     /// The tenant's keys without a profile of their own follow it.
     TenantSetScimProfile {
         slug: String,
@@ -146,7 +156,7 @@ pub enum Request {
 impl Request {
     /// Whether running it on a data directory without a store makes sense (else it is a typo).
     pub fn may_create_store(&self) -> bool {
-        matches!(self, Request::TenantCreate { .. })
+        matches!(self, Request::TenantCreate { .. } | Request::TenantImport { .. })
     }
 
     /// `e` as the operator reads it: what was not found is named as they typed it (`tenant acme
@@ -159,7 +169,8 @@ impl Request {
                 | Request::TenantSetSeats { slug, .. }
                 | Request::TenantSetRateLimit { slug, .. }
                 | Request::TenantSetScimProfile { slug, .. }
-                | Request::TenantSetMaintenance { slug, .. },
+                | Request::TenantSetMaintenance { slug, .. }
+                | Request::TenantExport { slug, .. },
                 "tenant",
             ) => slug.clone(),
             (
@@ -264,6 +275,22 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             app.set_maintenance(&slug, on, &CLI).await?;
             let (t, used) = app.tenant(&slug).await?;
             Ok(tenant_json(&t, used))
+        }
+        Request::TenantExport { slug, to } => {
+            let summary = app.export_tenant(&slug, &to, &CLI).await?;
+            let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            let mut answer =
+                serde_json::to_value(&summary).map_err(|e| store::Error::invalid(e.to_string()))?;
+            crate::repr::input::set_field(&mut answer, "file", json!(to));
+            crate::repr::input::set_field(&mut answer, "bytes", json!(bytes));
+            Ok(answer)
+        }
+        Request::TenantImport { from, slug } => {
+            let (t, summary) = app.import_tenant(&from, slug, &CLI).await?;
+            let (t, used) = app.tenant(&t.slug).await?;
+            let imported =
+                serde_json::to_value(&summary).map_err(|e| store::Error::invalid(e.to_string()))?;
+            Ok(json!({"tenant": tenant_json(&t, used), "imported": imported}))
         }
         Request::TenantSetScimProfile { slug, profile } => {
             app.set_tenant_scim_profile(&slug, profile, &CLI).await?;

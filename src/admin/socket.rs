@@ -52,11 +52,20 @@ impl Handler for AdminSocket {
             Ok(r) => r,
             Err(e) => return e.into_response(Style::Native),
         };
-        match execute(&self.0, request.clone()).await {
+        let answer = execute(&self.0, request.clone()).await;
+        // An import over the socket reads a copy the CLI staged in the data directory (the
+        // server may not see the operator's path): used once, whatever the outcome.
+        if let Request::TenantImport { from, .. } = &request
+            && is_staged(self.0.store.path(), from)
+        {
+            let _ = std::fs::remove_file(from);
+        }
+        match answer {
             Ok(value) => {
-                // Over the socket a backup is always a copy staged in the data directory for
-                // the CLI to take (the offline CLI writes its own file and never comes here).
-                if let Request::Backup { to } = request {
+                // Over the socket a backup or export is always a copy staged in the data
+                // directory for the CLI to take (the offline CLI writes its own file and never
+                // comes here).
+                if let Request::Backup { to } | Request::TenantExport { to, .. } = request {
                     tokio::spawn(async move {
                         tokio::time::sleep(STAGED_BACKUP_LIFETIME).await;
                         let _ = std::fs::remove_file(&to);
@@ -74,6 +83,16 @@ impl Handler for AdminSocket {
             }
         }
     }
+}
+
+/// Files the CLI stages beside the store for the server to read: `<store dir>/<prefix><ms>.staged`.
+pub const STAGED_SUFFIX: &str = ".staged";
+
+/// Whether `path` is a file the CLI staged in the store's directory (never an operator's own).
+fn is_staged(store: &Path, path: &Path) -> bool {
+    let named =
+        path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(STAGED_SUFFIX));
+    named && path.parent() == store.parent()
 }
 
 fn error(status: StatusCode, message: &str) -> HttpResponse {

@@ -140,6 +140,67 @@ impl App {
         .await
     }
 
+    /// Writes tenant `slug` (one consistent state of it) into the new file `to`, and notes the
+    /// export in its audit log: the file holds its webhooks' signing secrets.
+    pub async fn export_tenant(
+        &self,
+        slug: &str,
+        to: &Path,
+        actor: &Actor,
+    ) -> Result<store::transfer::Summary> {
+        let (slug, to_owned, now) = (slug.to_owned(), to.to_owned(), now_ms());
+        let summary =
+            self.store.read(move |tx| store::transfer::export(tx, &slug, &to_owned, now)).await?;
+        let (tenant, actor, rows) = (summary.header.tenant, actor.clone(), summary.rows);
+        let file = to.display().to_string();
+        self.store
+            .write(move |txn| {
+                let fields = vec![Field::set("file", &file), Field::set("rows", rows)];
+                let target = tenants::get(txn, tenant)?.slug;
+                audit::record(txn, tenant, &actor, ("tenant.exported", &target), fields, now)
+            })
+            .await?;
+        Ok(summary)
+    }
+
+    /// Loads a tenant export (`tenant export`) as a new tenant, renamed to `slug` if given: its
+    /// keys authenticate at once. Checked whole before anything is written.
+    pub async fn import_tenant(
+        &self,
+        from: &Path,
+        slug: Option<String>,
+        actor: &Actor,
+    ) -> Result<(Tenant, store::transfer::Summary)> {
+        if let Some(slug) = &slug {
+            tenants::validate_slug(slug)?;
+        }
+        let from = from.to_owned();
+        let checked = from.clone();
+        tokio::task::spawn_blocking(move || store::transfer::inspect(&checked))
+            .await
+            .map_err(|_| store::Error::Failed(store::Failure::Unavailable))??;
+        let (actor, now) = (actor.clone(), now_ms());
+        let (tenant, summary, keys) = self
+            .store
+            .write_whole(move |txn| {
+                let (tenant, summary) = store::transfer::import(txn, &from, slug.as_deref())?;
+                let fields = vec![
+                    Field::set("from", &summary.header.slug),
+                    Field::set("exported_at", format_ms(summary.header.exported_at)),
+                    Field::set("rows", summary.rows),
+                ];
+                audit_tenant(txn, &tenant, &actor, "tenant.imported", fields, now)?;
+                let keys = keys::list_all(txn)?;
+                Ok((tenant, summary, keys))
+            })
+            .await?;
+        self.registry.upsert_tenant(&tenant);
+        for key in keys.iter().filter(|k| k.tenant_id == tenant.id) {
+            self.registry.upsert_key(key);
+        }
+        Ok((tenant, summary))
+    }
+
     /// Applies `change` to tenant `slug` (it says what changed), audited as `action`, and
     /// tells the registry.
     async fn change_tenant(

@@ -22,6 +22,36 @@ use crate::store::STORE_FILE;
 /// Killed between the answer and the open, it leaves the staged copy to the server, which
 /// removes it `STAGED_BACKUP_LIFETIME` after answering.
 pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(), String> {
+    let staged = format!("backup-{}.redb", crate::time::now_ms());
+    copy_out(data_dir, to, json, &staged, "backup", |to| Request::Backup { to }).await
+}
+
+/// `tenant export`: a file the server stages like a backup's copy, placed the same way.
+pub(super) async fn export(
+    data_dir: &Path,
+    slug: String,
+    to: &Path,
+    json: bool,
+) -> Result<(), String> {
+    let staged = format!("export-{}{}", crate::time::now_ms(), socket::STAGED_SUFFIX);
+    copy_out(data_dir, to, json, &staged, "file", |to| Request::TenantExport {
+        slug: slug.clone(),
+        to,
+    })
+    .await
+}
+
+/// A file the server writes for the operator (`request` names where): staged as `staged` in
+/// the data directory and placed at `to` when a server runs, else written at `to` directly.
+/// The answer's `field` names `to`.
+async fn copy_out(
+    data_dir: &Path,
+    to: &Path,
+    json: bool,
+    staged: &str,
+    field: &str,
+    request: impl Fn(PathBuf) -> Request,
+) -> Result<(), String> {
     let to = absolute(to)?;
     if to.exists() {
         return Err(format!("{} already exists; choose a new file", to.display()));
@@ -36,11 +66,11 @@ pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(),
     let mut interrupted = std::pin::pin!(interruption()?);
     let nothing_written =
         || format!("interrupted: no backup was written ({} does not exist)", to.display());
-    let staged = absolute(&data_dir.join(format!("backup-{}.redb", crate::time::now_ms())))?;
-    let request = Request::Backup { to: staged.clone() };
+    let staged = absolute(&data_dir.join(staged))?;
+    let live = request(staged.clone());
     let socket_path = data_dir.join(socket::SOCKET_FILE);
     let called = tokio::select! {
-        called = socket::call(&socket_path, &request) => called,
+        called = socket::call(&socket_path, &live) => called,
         () = &mut interrupted => return Err(nothing_written()),
     };
     let mut answer = match called.map_err(|e| e.message)? {
@@ -68,7 +98,7 @@ pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(),
         }
         // No server: straight from the store, opened read-only, into the file asked for.
         None => {
-            let offline = admin_call(data_dir, Request::Backup { to: to.clone() });
+            let offline = admin_call(data_dir, request(to.clone()));
             tokio::select! {
                 answer = offline => answer.map_err(|e| e.message)?,
                 () = &mut interrupted => {
@@ -79,11 +109,81 @@ pub(super) async fn backup(data_dir: &Path, to: &Path, json: bool) -> Result<(),
             }
         }
     };
-    crate::repr::input::set_field(&mut answer, "backup", Value::from(to.display().to_string()));
+    crate::repr::input::set_field(&mut answer, field, Value::from(to.display().to_string()));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", output::human(&live, &answer));
+    }
+    Ok(())
+}
+
+/// `tenant import`: through the running server, which reads a copy staged in its data
+/// directory (it may not see the operator's path, nor read a file only root may), else on the
+/// store directly.
+pub(super) async fn import(
+    data_dir: &Path,
+    from: &Path,
+    slug: Option<String>,
+    json: bool,
+) -> Result<(), Failed> {
+    let from = absolute(from)?;
+    let socket_path = data_dir.join(socket::SOCKET_FILE);
+    let answer = match socket_path.exists() {
+        true => {
+            let staged =
+                data_dir.join(format!("import-{}{}", crate::time::now_ms(), socket::STAGED_SUFFIX));
+            let staged = absolute(&staged)?;
+            stage(&from, &staged, data_dir)?;
+            let request = Request::TenantImport { from: staged.clone(), slug: slug.clone() };
+            let called = socket::call(&socket_path, &request).await;
+            // The server removes what it read; this covers a server that never answered.
+            let _ = std::fs::remove_file(&staged);
+            match called? {
+                Some(answer) => answer,
+                None => {
+                    admin_call(data_dir, Request::TenantImport { from, slug: slug.clone() }).await?
+                }
+            }
+        }
+        false => admin_call(data_dir, Request::TenantImport { from, slug: slug.clone() }).await?,
+    };
+    let request = Request::TenantImport { from: PathBuf::new(), slug };
     if json {
         println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
     } else {
         print!("{}", output::human(&request, &answer));
+    }
+    Ok(())
+}
+
+/// Copies `from` to `staged` (mode 0600) for the server, owned by the data directory's owner
+/// (the service's user) when this runs as root.
+fn stage(from: &Path, staged: &Path, data_dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let fail = |e: std::io::Error| format!("staging {} for the server: {e}", from.display());
+    let mut source =
+        std::fs::File::open(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(staged)
+        .map_err(fail)?;
+    let copied = std::io::copy(&mut source, &mut file).and_then(|_| file.sync_all());
+    let owner = std::fs::metadata(data_dir).map_err(fail)?;
+    let owned = match rustix::process::geteuid().is_root() {
+        true => rustix::fs::fchown(
+            &file,
+            Some(rustix::fs::Uid::from_raw(owner.uid())),
+            Some(rustix::fs::Gid::from_raw(owner.gid())),
+        )
+        .map_err(std::io::Error::from),
+        false => Ok(()),
+    };
+    if let Err(e) = copied.and(owned) {
+        let _ = std::fs::remove_file(staged);
+        return Err(fail(e));
     }
     Ok(())
 }

@@ -113,6 +113,31 @@ pub fn human(request: &Request, answer: &Value) -> String {
                 answer["duration_ms"]
             );
         }
+        Request::TenantExport { .. } => {
+            let _ = writeln!(
+                out,
+                "tenant {} exported to {}: {} rows, {} bytes (mode 0600: it holds webhook signing \
+                 secrets)",
+                s(&answer["slug"]),
+                s(&answer["file"]),
+                answer["rows"],
+                answer["bytes"]
+            );
+            counts(&mut out, &answer["counts"]);
+        }
+        Request::TenantImport { .. } => {
+            let (imported, tenant) = (&answer["imported"], &answer["tenant"]);
+            let _ = writeln!(
+                out,
+                "imported tenant {} (exported as {} at {}): {} rows",
+                s(&tenant["slug"]),
+                s(&imported["slug"]),
+                crate::time::format_ms(imported["exported_at"].as_i64().unwrap_or(0)),
+                imported["rows"]
+            );
+            counts(&mut out, &imported["counts"]);
+            tenant_detail(&mut out, tenant);
+        }
         Request::Check => {
             let _ = writeln!(
                 out,
@@ -193,6 +218,14 @@ fn rate(v: &Value) -> String {
         Some(0) => "unlimited".into(),
         Some(n) => format!("{n}/min"),
     }
+}
+
+/// An export's `counts`, one line: `12 users, 3 rooms, …`.
+fn counts(out: &mut String, counts: &Value) {
+    let Some(counts) = counts.as_object().filter(|c| !c.is_empty()) else { return };
+    let parts: Vec<String> =
+        counts.iter().map(|(kind, n)| format!("{n} {}", kind.replace('_', " "))).collect();
+    let _ = writeln!(out, "  {}", parts.join(", "));
 }
 
 fn tenant_detail(out: &mut String, t: &Value) {

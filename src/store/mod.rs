@@ -22,6 +22,7 @@ pub mod provisioning;
 pub mod rooms;
 mod tables;
 pub mod tenants;
+pub mod transfer;
 mod txn;
 pub mod users;
 #[cfg(test)]
@@ -432,6 +433,19 @@ impl Store {
         self.change(op).await
     }
 
+    /// `write` for a mutation too large for the store's log (a tenant import): its batch is
+    /// made durable by a commit of the store file itself, and its writes are not recorded.
+    pub async fn write_whole<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&WriteTxn) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let unavailable = || Error::Failed(Failure::Unavailable);
+        self.inner.queue.send(writer::whole_job(op, reply)).map_err(|_| unavailable())?;
+        rx.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
     /// `write` for a mutation whose errors are the caller's own type (a protocol error raised
     /// inside it, a SCIM PATCH's `noTarget`, survives the writer thread as it was).
     pub async fn change<T, E, F>(&self, op: F) -> Result<T, E>
@@ -672,15 +686,16 @@ pub fn recover_accepting_loss(data_dir: &Path) -> Result<Replayed> {
     Ok(replayed)
 }
 
-/// Removes what an interrupted backup or upgrade left in the data directory (`*.partial`
-/// copies, backups staged for the CLI); run at start, when none can be in progress. Returns
+/// Removes what an interrupted backup, export, import or upgrade left in the data directory
+/// (`*.partial` copies, backups staged for the CLI, `*.staged` exports and imports); run at start, when none can be in progress. Returns
 /// the files removed.
 pub fn remove_leftovers(data_dir: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(data_dir) else { return removed };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let staged = name.starts_with("backup-") && name.ends_with(".redb");
+        let staged =
+            (name.starts_with("backup-") && name.ends_with(".redb")) || name.ends_with(".staged");
         if (name.ends_with(".partial") || staged) && std::fs::remove_file(entry.path()).is_ok() {
             removed.push(entry.path());
         }

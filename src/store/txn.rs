@@ -26,12 +26,19 @@ pub(super) struct Op {
 pub struct WriteTxn<'t> {
     txn: &'t redb::WriteTransaction,
     ops: RefCell<Vec<Op>>,
+    /// False in a commit made durable by the store file itself (nothing of it goes to the log).
+    recording: bool,
     open: Open<'t>,
 }
 
 impl<'t> WriteTxn<'t> {
     pub(super) fn new(txn: &'t redb::WriteTransaction) -> WriteTxn<'t> {
-        WriteTxn { txn, ops: RefCell::new(Vec::new()), open: Open::default() }
+        WriteTxn { txn, ops: RefCell::new(Vec::new()), recording: true, open: Open::default() }
+    }
+
+    /// A transaction whose writes are not recorded (see `recording`).
+    pub(super) fn unrecorded(txn: &'t redb::WriteTransaction) -> WriteTxn<'t> {
+        WriteTxn { recording: false, ..WriteTxn::new(txn) }
     }
 
     /// Opens (creating) a table for writing; its reads are redb's own (`Deref`). The table
@@ -58,7 +65,7 @@ impl<'t> WriteTxn<'t> {
         }
         let table = RefMut::filter_map(held, Option::as_mut).map_err(|_| in_use())?;
         let name = slot.name.get().map_or("", String::as_str);
-        Ok(WriteTable { name, table, ops: &self.ops })
+        Ok(WriteTable { name, table, ops: &self.ops, recording: self.recording })
     }
 
     /// The writes so far, in order (emptying the record).
@@ -140,6 +147,7 @@ pub struct WriteTable<'w, 't, K: Key + 'static, V: Value + 'static> {
     name: &'w str,
     table: RefMut<'w, Table<'t, K, V>>,
     ops: &'w RefCell<Vec<Op>>,
+    recording: bool,
 }
 
 impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, '_, K, V> {
@@ -148,11 +156,13 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, '_, K, V> {
         key: impl Borrow<K::SelfType<'k>>,
         value: impl Borrow<V::SelfType<'v>>,
     ) -> Result<Option<AccessGuard<'_, V>>, StorageError> {
-        self.ops.borrow_mut().push(Op {
-            table: self.name.to_owned(),
-            key: K::as_bytes(key.borrow()).as_ref().to_vec(),
-            value: Some(V::as_bytes(value.borrow()).as_ref().to_vec()),
-        });
+        if self.recording {
+            self.ops.borrow_mut().push(Op {
+                table: self.name.to_owned(),
+                key: K::as_bytes(key.borrow()).as_ref().to_vec(),
+                value: Some(V::as_bytes(value.borrow()).as_ref().to_vec()),
+            });
+        }
         self.table.insert(key, value)
     }
 
@@ -160,11 +170,13 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, '_, K, V> {
         &mut self,
         key: impl Borrow<K::SelfType<'k>>,
     ) -> Result<Option<AccessGuard<'_, V>>, StorageError> {
-        self.ops.borrow_mut().push(Op {
-            table: self.name.to_owned(),
-            key: K::as_bytes(key.borrow()).as_ref().to_vec(),
-            value: None,
-        });
+        if self.recording {
+            self.ops.borrow_mut().push(Op {
+                table: self.name.to_owned(),
+                key: K::as_bytes(key.borrow()).as_ref().to_vec(),
+                value: None,
+            });
+        }
         self.table.remove(key)
     }
 
@@ -182,6 +194,9 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, '_, K, V> {
         }
         for key in &keys {
             self.table.remove(K::from_bytes(key))?;
+            if !self.recording {
+                continue;
+            }
             self.ops.borrow_mut().push(Op {
                 table: self.name.to_owned(),
                 key: key.clone(),

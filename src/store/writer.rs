@@ -48,6 +48,10 @@ pub(super) trait Job: Send {
     fn deferrable(&self) -> bool {
         false
     }
+    /// Whether its batch must be committed whole (to the store file, not the log).
+    fn whole(&self) -> bool {
+        false
+    }
 }
 
 /// The provisioning log entries waiting in `Handle::deferred`, taken when the job first runs
@@ -95,6 +99,7 @@ struct Op<T, E, F> {
     op: F,
     outcome: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
+    whole: bool,
 }
 
 pub(super) fn job<T, E, F>(op: F, reply: oneshot::Sender<Result<T, E>>) -> Box<dyn Job>
@@ -103,7 +108,16 @@ where
     E: MutationError,
     F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
 {
-    Box::new(Op { op, outcome: None, reply })
+    Box::new(Op { op, outcome: None, reply, whole: false })
+}
+
+/// `job` for a mutation too large for the log: its batch is a durable commit of the file.
+pub(super) fn whole_job<T, F>(op: F, reply: oneshot::Sender<Result<T>>) -> Box<dyn Job>
+where
+    T: Send + 'static,
+    F: Fn(&WriteTxn) -> Result<T> + Send + 'static,
+{
+    Box::new(Op { op, outcome: None, reply, whole: true })
 }
 
 impl<T: Send, E: MutationError, F: Fn(&WriteTxn) -> Result<T, E> + Send> Job for Op<T, E, F> {
@@ -125,6 +139,10 @@ impl<T: Send, E: MutationError, F: Fn(&WriteTxn) -> Result<T, E> + Send> Job for
         };
         // The caller may have gone away (client disconnected); nothing to do then.
         let _ = self.reply.send(answer);
+    }
+
+    fn whole(&self) -> bool {
+        self.whole
     }
 }
 
@@ -192,7 +210,9 @@ impl Writer {
                 continue;
             }
             let every = self.handle.checkpoint_every.load(Ordering::Relaxed).max(1);
-            let whole = self.since_checkpoint + 1 >= every || self.log.used() >= wal::LOG_BYTES;
+            let whole = self.since_checkpoint + 1 >= every
+                || self.log.used() >= wal::LOG_BYTES
+                || batch.iter().any(|job| job.whole());
             let outcome = match self.handle.get() {
                 Ok(db) => commit_batch(&db, batch, &self.stats, &mut self.log, whole),
                 Err(e) => {
@@ -424,7 +444,8 @@ fn commit_batch(
             fail_all(batch, Error::Failed(Failure::Storage(format!("a log-backed commit: {e}"))));
             return Outcome::Nothing;
         }
-        let wtx = WriteTxn::new(&txn);
+        // A whole commit's writes are never logged: not recorded either.
+        let wtx = if whole { WriteTxn::unrecorded(&txn) } else { WriteTxn::new(&txn) };
         if let Some(failed) = batch.iter_mut().position(|job| !job.run(&wtx)) {
             // Dropping an uncommitted transaction aborts it; the failed mutation's writes and
             // everyone else's go with it, and the others are replayed, unless the disk failed

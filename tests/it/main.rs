@@ -39,6 +39,7 @@ mod seats;
 mod store_log;
 mod structure;
 mod systemd;
+mod tenant_move;
 mod tls;
 mod upgrade;
 mod users_native;
