@@ -49,7 +49,7 @@ for path in ./usr/bin/whoot-mgmt ./etc/whoot-mgmt/config.toml \
     ./usr/share/fish/vendor_completions.d/whoot-mgmt.fish \
     ./usr/share/doc/whoot-mgmt/changelog.Debian.gz ./usr/lib/systemd/system/whoot-mgmt.service \
     ./usr/share/whoot-mgmt/alerts.yml ./usr/share/whoot-mgmt/grafana-dashboard.json \
-    ./usr/share/whoot-mgmt/openapi.json; do
+    ./usr/share/whoot-mgmt/openapi.json ./usr/share/doc/whoot-mgmt/examples/haproxy.cfg; do
   grep -qF " $path" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 # Nothing secret and no state ships in the package.

@@ -12,6 +12,7 @@ use super::body;
 use super::error::ApiError;
 use crate::auth::ratelimit::FailureLimiter;
 use crate::auth::{App, KeyState};
+use crate::store::tenants;
 
 /// An authenticated caller and its rate-limit standing (for the response headers).
 pub struct Caller {
@@ -191,13 +192,32 @@ impl Ctx<'_> {
         F: Fn(&crate::store::WriteTxn) -> Result<T, ApiError> + Send + 'static,
     {
         self.writable()?;
+        // Checked again in the write's own transaction, in the writer's order: a write that
+        // passed the check above while the tenant was being put in maintenance cannot commit
+        // after that change, and so cannot miss the export that follows it.
+        let tenant = self.caller.key.tenant.id;
+        let open = move |txn: &crate::store::WriteTxn| match tenants::in_maintenance(txn, tenant) {
+            Ok(true) => Err(ApiError::Maintenance),
+            Ok(false) => Ok(()),
+            Err(e) => Err(ApiError::from(e)),
+        };
         match self.logged_change() {
-            None => self.state.app.store.change(op).await,
+            None => {
+                self.state
+                    .app
+                    .store
+                    .change(move |txn| {
+                        open(txn)?;
+                        op(txn)
+                    })
+                    .await
+            }
             Some(change) => {
                 self.state
                     .app
                     .store
                     .change(move |txn| {
+                        open(txn)?;
                         let before = change.before(txn)?;
                         let out = op(txn)?;
                         change.after(txn, before)?;

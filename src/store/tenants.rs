@@ -86,6 +86,11 @@ pub fn get(tx: &impl Tx, id: Uuid) -> Result<Tenant> {
     codec::decode(bytes.value())
 }
 
+/// Whether the tenant's provisioning writes are refused (see `Tenant::maintenance`).
+pub fn in_maintenance(tx: &impl Tx, id: Uuid) -> Result<bool> {
+    Ok(get(tx, id)?.maintenance)
+}
+
 pub fn get_by_slug(tx: &impl Tx, slug: &str) -> Result<Tenant> {
     let id =
         tx.table(TENANT_SLUGS)?.get(slug)?.map(|v| v.value()).ok_or(Error::not_found("tenant"))?;

@@ -141,6 +141,15 @@ fn the_settings_table_is_generated_from_the_settings() {
     );
 }
 
+/// The scaling guide shows the HAProxy configuration the tenant move test runs.
+#[test]
+fn the_scaling_guide_shows_the_haproxy_configuration_the_test_runs() {
+    let shipped =
+        std::fs::read_to_string(Path::new(ROOT).join("packaging/haproxy/whoot.cfg")).unwrap();
+    let shown = section("scaling-out.md", "<!-- haproxy:", "<!-- end of haproxy -->");
+    assert_eq!(shown, format!("```\n{shipped}```\n"), "paste packaging/haproxy/whoot.cfg");
+}
+
 /// The walkthrough on the Getting started page is docs/walkthrough.sh, which `.ci/run` runs.
 #[test]
 fn the_walkthrough_page_shows_the_script_ci_runs() {
