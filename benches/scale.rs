@@ -1,7 +1,7 @@
 //! One tenant of a million users: built through the store API (not HTTP), then measured over
 //! HTTP against the real server in this process: resident memory, indexed lookups at 1k and at
 //! 1M users, deep pages by cursor and by startIndex, the filters sync tools use, `check`,
-//! `backup`, and startup after a clean stop.
+//! `backup`, the tenant's export and import, and startup after a clean stop.
 //!
 //! cargo bench --bench scale [-- --users 1000000] [--keep]
 //!
@@ -17,23 +17,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, median, ms};
+use common::{Client, Spawned, median, ms, rss_of};
 use uuid::Uuid;
 use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::users::User;
-
-/// VmRSS of `/proc/{pid}/status`, in MB.
-fn rss_of(pid: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
 
 fn rss_mb() -> f64 {
     rss_of("self")
@@ -167,6 +155,25 @@ async fn run(n: usize, keep: bool) {
     println!("backup: {} ({rows} rows)", ms(t.elapsed()));
     let _ = std::fs::remove_file(&backup);
 
+    // Moving the tenant: its export, and its import into a new store in this process.
+    let export = dir.path().join("default.tenant");
+    let t = Instant::now();
+    let summary = app.export_tenant("default", &export, &Actor::Cli).await.unwrap();
+    let mb = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len() / 1_000_000).unwrap_or(0);
+    println!("tenant export: {} ({} rows, {} MB)", ms(t.elapsed()), summary.rows, mb(&export));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = whoot_mgmt::auth::App::open(elsewhere.path()).unwrap();
+    let t = Instant::now();
+    let (_, imported) = other.import_tenant(&export, None, &Actor::Cli).await.unwrap();
+    println!(
+        "tenant import into a new store: {} ({} rows), RSS after {:.0} MB",
+        ms(t.elapsed()),
+        imported.rows,
+        rss_mb()
+    );
+    drop(other);
+    let _ = std::fs::remove_file(&export);
+
     drop((c, store, app));
     running.shutdown().await;
 
@@ -220,51 +227,6 @@ async fn run(n: usize, keep: bool) {
     drop(server);
     if keep {
         let _ = dir.keep();
-    }
-}
-
-/// `whoot-mgmt serve` on `dir`, killed when dropped.
-struct Spawned {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Spawned {
-    fn start(dir: &std::path::Path) -> Spawned {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_whoot-mgmt"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
-            .arg(dir)
-            .env("WHOOT_LOG", "warn")
-            .envs(std::env::var("WHOOT_BENCH_CACHE_MB").map(|mb| ("WHOOT_CACHE_SIZE_MB", mb)))
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = std::io::BufReader::new(child.stdout.take().unwrap());
-        for line in out.lines() {
-            let line = line.unwrap();
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                return Spawned { child, addr: addr.parse().unwrap() };
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server did not start");
-    }
-
-    fn rss_mb(&self) -> f64 {
-        rss_of(&self.child.id().to_string())
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

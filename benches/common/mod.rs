@@ -155,3 +155,74 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// A field of `/proc/{pid}/status` (`VmRSS`: resident now; `VmHWM`: the peak so far), in MB.
+pub fn status_mb(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// VmRSS of `/proc/{pid}/status`, in MB.
+pub fn rss_of(pid: &str) -> f64 {
+    status_mb(pid, "VmRSS")
+}
+
+/// `whoot-mgmt serve` on `dir` (the release binary), killed when dropped.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Spawned {
+    pub fn start(dir: &std::path::Path) -> Spawned {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_whoot-mgmt"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0", "--data-dir"])
+            .arg(dir)
+            .env("WHOOT_LOG", "warn")
+            .envs(std::env::var("WHOOT_BENCH_CACHE_MB").map(|mb| ("WHOOT_CACHE_SIZE_MB", mb)))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        for line in out.lines() {
+            let line = line.unwrap();
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                return Spawned { child, addr: addr.parse().unwrap() };
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server did not start");
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    pub fn rss_mb(&self) -> f64 {
+        rss_of(&self.pid())
+    }
+
+    /// The most the process has had resident since it started.
+    pub fn peak_rss_mb(&self) -> f64 {
+        status_mb(&self.pid(), "VmHWM")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

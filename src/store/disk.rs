@@ -26,6 +26,17 @@ impl Disk {
         let builder = {
             let mut b = Database::builder();
             b.set_cache_size(cache_bytes);
+            // Durable commits record redb's allocator state (`begin_durable`), so a start after
+            // a crash loads it; when the last one did not, redb walks the whole file instead
+            // (about 2 s at a million users), which the operator should be able to see.
+            b.set_repair_callback(|session| {
+                if session.progress() == 0.0 {
+                    tracing::warn!(
+                        "the store was not closed cleanly and has no recorded allocator state: \
+                         redb is repairing it (a walk of the whole file)"
+                    );
+                }
+            });
             b
         };
         match self {

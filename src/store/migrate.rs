@@ -373,7 +373,7 @@ pub enum Opened {
 /// Brings the store to `SCHEMA_VERSION`, creating every table.
 /// Brings `db` from schema `from` (None: a new or current store) to ours, in one transaction.
 pub(super) fn run_steps(db: &Database, from: Option<u64>) -> Result<()> {
-    let txn = db.begin_write()?;
+    let txn = super::begin_durable(db)?;
     tables::create_all(&txn)?;
     if let Some(from) = from {
         let first = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);

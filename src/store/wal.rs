@@ -539,7 +539,7 @@ impl Log {
         last: u64,
         replayed: &Replayed,
     ) -> Result<()> {
-        let txn = db.begin_write()?;
+        let txn = super::begin_durable(db)?;
         for record in &plan.records {
             for op in codec::decode::<Vec<Op>>(record.payload)? {
                 apply(&txn, &op)?;
@@ -737,7 +737,7 @@ pub(super) fn ensure_store_id(db: &Database) -> Result<u64> {
     }
     // The random half of a v7 UUID: 62 random bits.
     let id = uuid::Uuid::now_v7().as_u64_pair().1;
-    let txn = db.begin_write()?;
+    let txn = super::begin_durable(db)?;
     txn.open_table(META)?.insert(META_STORE_ID, id)?;
     txn.commit()?;
     Ok(id)

@@ -321,7 +321,7 @@ impl Writer {
     /// One durable commit that ends the log's round (`clean`: and needs no log after it).
     fn commit_round(&self, clean: bool) -> Result<()> {
         let db = self.handle.get()?;
-        let txn = db.begin_write()?;
+        let txn = super::begin_durable(&db)?;
         self.log.note_round(&txn, clean)?;
         Ok(txn.commit()?)
     }
@@ -432,10 +432,11 @@ fn commit_batch(
 ) -> Outcome {
     let started = std::time::Instant::now();
     'attempt: while !batch.is_empty() {
-        let mut txn = match db.begin_write() {
+        let begun =
+            if whole { super::begin_durable(db) } else { db.begin_write().map_err(Error::from) };
+        let mut txn = match begun {
             Ok(txn) => txn,
             Err(e) => {
-                let e = Error::from(e);
                 fail_all(batch, e.clone());
                 return if e.is_io() { Outcome::Io(e) } else { Outcome::Nothing };
             }
