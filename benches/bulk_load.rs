@@ -108,33 +108,11 @@ async fn run(n: usize, connections: usize) {
     // 64 connections of `userName eq` lookups for 5 s.
     let done = Arc::new(AtomicBool::new(false));
     let sampling = sampler(server.pid(), done.clone());
-    let started = Instant::now();
-    let mut load = Vec::new();
-    for worker in 0..64usize {
-        let (addr, secret) = (server.addr, secret.clone());
-        load.push(tokio::spawn(async move {
-            let mut c = Client::connect(addr, &secret).await;
-            let mut i = worker;
-            while started.elapsed() < Duration::from_secs(5) {
-                let k = (i * 7919) % n;
-                let path =
-                    format!("/scim/v2/Users?filter=userName%20eq%20%22user{k}%40load.example%22");
-                let (status, _, _) = c.call("GET", &path, None).await;
-                assert_eq!(status, 200);
-                i += 64;
-            }
-            i / 64
-        }));
-    }
-    let mut lookups = 0;
-    for task in load {
-        lookups += task.await.unwrap();
-    }
+    let lookups = common::lookup_load(server.addr, &secret, n, "load.example", 5).await;
     done.store(true, Ordering::Relaxed);
     println!(
-        "64 connections of lookups: {:.0} req/s; RSS highest sampled {:.0} MB, peak (VmHWM) over \
-         the whole run {:.0} MB",
-        lookups as f64 / started.elapsed().as_secs_f64(),
+        "64 connections of lookups: {lookups:.0} req/s; RSS highest sampled {:.0} MB, peak \
+         (VmHWM) over the whole run {:.0} MB",
         sampling.join().unwrap(),
         server.peak_rss_mb()
     );

@@ -192,31 +192,9 @@ async fn run(n: usize, keep: bool) {
         server.rss_mb()
     );
     // Memory under a read load: 64 connections looking users up for 5 s.
-    let started = Instant::now();
-    let mut load = Vec::new();
-    for worker in 0..64usize {
-        let (addr, secret) = (server.addr, secret.clone());
-        load.push(tokio::spawn(async move {
-            let mut c = Client::connect(addr, &secret).await;
-            let mut i = worker;
-            while started.elapsed() < Duration::from_secs(5) {
-                let k = (i * 7919) % n;
-                let path =
-                    format!("/scim/v2/Users?filter=userName%20eq%20%22user{k}%40scale.example%22");
-                let (status, _, _) = c.call("GET", &path, None).await;
-                assert_eq!(status, 200);
-                i += 64;
-            }
-            i / 64
-        }));
-    }
-    let mut done = 0;
-    for task in load {
-        done += task.await.unwrap();
-    }
+    let rate = common::lookup_load(server.addr, &secret, n, "scale.example", 5).await;
     println!(
-        "binary under 64 connections of lookups: {:.0} req/s, RSS {:.0} MB",
-        done as f64 / started.elapsed().as_secs_f64(),
+        "binary under 64 connections of lookups: {rate:.0} req/s, RSS {:.0} MB",
         server.rss_mb()
     );
     drop(c);

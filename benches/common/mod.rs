@@ -226,3 +226,37 @@ impl Drop for Spawned {
         self.kill();
     }
 }
+
+/// 64 connections looking up `userName eq "user{k}@{domain}"` (k spread over `n` users) for
+/// `seconds`; the lookups per second.
+pub async fn lookup_load(
+    addr: SocketAddr,
+    secret: &str,
+    n: usize,
+    domain: &str,
+    seconds: u64,
+) -> f64 {
+    let started = Instant::now();
+    let mut load = Vec::new();
+    for worker in 0..64usize {
+        let (secret, domain) = (secret.to_owned(), domain.to_owned());
+        load.push(tokio::spawn(async move {
+            let mut c = Client::connect(addr, &secret).await;
+            let mut i = worker;
+            while started.elapsed() < Duration::from_secs(seconds) {
+                let k = (i * 7919) % n;
+                let path =
+                    format!("/scim/v2/Users?filter=userName%20eq%20%22user{k}%40{domain}%22");
+                let (status, _, _) = c.call("GET", &path, None).await;
+                assert_eq!(status, 200);
+                i += 64;
+            }
+            i / 64
+        }));
+    }
+    let mut done = 0;
+    for task in load {
+        done += task.await.unwrap();
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
