@@ -53,6 +53,10 @@ pub enum Request {
         from: std::path::PathBuf,
         slug: Option<String>,
     },
+    /// Deletes a tenant in maintenance with everything of it (after moving it away).
+    TenantDelete {
+        slug: String,
+    },
     /// The tenant's keys without a profile of their own follow it.
     TenantSetScimProfile {
         slug: String,
@@ -170,7 +174,8 @@ impl Request {
                 | Request::TenantSetRateLimit { slug, .. }
                 | Request::TenantSetScimProfile { slug, .. }
                 | Request::TenantSetMaintenance { slug, .. }
-                | Request::TenantExport { slug, .. },
+                | Request::TenantExport { slug, .. }
+                | Request::TenantDelete { slug },
                 "tenant",
             ) => slug.clone(),
             (
@@ -284,6 +289,10 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             crate::repr::input::set_field(&mut answer, "file", json!(to));
             crate::repr::input::set_field(&mut answer, "bytes", json!(bytes));
             Ok(answer)
+        }
+        Request::TenantDelete { slug } => {
+            let (t, rows) = app.delete_tenant(&slug).await?;
+            Ok(json!({"deleted": t.slug, "id": t.id, "rows": rows}))
         }
         Request::TenantImport { from, slug } => {
             let (t, summary) = app.import_tenant(&from, slug, &CLI).await?;

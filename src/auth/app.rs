@@ -201,6 +201,32 @@ impl App {
         Ok((tenant, summary))
     }
 
+    /// Deletes tenant `slug` with every user, room, key, webhook and log of it: the last step of
+    /// moving it away. Refused unless it is in maintenance (no identity provider is writing to
+    /// it). Returns the rows removed.
+    pub async fn delete_tenant(&self, slug: &str) -> Result<(Tenant, u64)> {
+        let slug = slug.to_owned();
+        let (tenant, rows) = self
+            .store
+            .write_whole(move |txn| {
+                let tenant = tenants::get_by_slug(txn, &slug)?;
+                if !tenant.maintenance {
+                    return Err(store::Error::invalid(format!(
+                        "tenant {slug} is not in maintenance: put it in maintenance first \
+                         (tenant set-maintenance {slug} on), and delete it only once it has \
+                         been moved or is no longer needed"
+                    )));
+                }
+                let rows = store::transfer::remove(txn, &tenant)?;
+                Ok((tenant, rows))
+            })
+            .await?;
+        self.registry.remove_tenant(tenant.id);
+        // Its audit log goes with it: the deletion is recorded in the server's log instead.
+        tracing::warn!(tenant = %tenant.slug, id = %tenant.id, rows, "tenant deleted");
+        Ok((tenant, rows))
+    }
+
     /// Applies `change` to tenant `slug` (it says what changed), audited as `action`, and
     /// tells the registry.
     async fn change_tenant(

@@ -173,6 +173,14 @@ impl Registry {
         maps.by_hash.insert(k.hash, state);
     }
 
+    /// Forgets a deleted tenant and its keys: they authenticate no more.
+    pub fn remove_tenant(&self, id: Uuid) {
+        let mut maps = self.maps.write();
+        maps.tenants.remove(&id);
+        maps.by_id.retain(|_, k| k.tenant.id != id);
+        maps.by_hash.retain(|_, k| k.tenant.id != id);
+    }
+
     pub fn revoke(&self, id: Uuid) {
         if let Some(key) = self.maps.read().by_id.get(&id) {
             key.revoked.store(true, Ordering::Release);

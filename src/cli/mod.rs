@@ -341,6 +341,15 @@ enum TenantCommand {
         #[arg(long)]
         slug: Option<String>,
     },
+    /// Delete a tenant with all its users, rooms, keys, webhooks and logs, once it has been
+    /// moved to another instance (or is no longer needed). It must be in maintenance.
+    Delete {
+        /// The tenant's slug.
+        slug: String,
+        /// Yes, delete it: nothing of it can be brought back but from a backup or an export.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Set the SCIM profile of the tenant's keys that do not choose one: `compatible` (every
     /// identity provider's known quirk accepted) or `strict` (the 2026 interop profiles).
     SetScimProfile {
@@ -704,6 +713,13 @@ fn tenant_request(cmd: TenantCommand) -> Result<Request, String> {
             Request::TenantCreate { name: name.unwrap_or_else(|| slug.clone()), slug, seats }
         }
         TenantCommand::List => Request::TenantList,
+        TenantCommand::Delete { slug, yes: true } => Request::TenantDelete { slug },
+        TenantCommand::Delete { slug, yes: false } => {
+            return Err(format!(
+                "deleting tenant {slug} removes its users, rooms, keys, webhooks and logs for \
+                 good: say --yes (keep an export or a backup first)"
+            ));
+        }
         TenantCommand::Export { .. } | TenantCommand::Import { .. } => {
             return Err("a file command, handled before".into());
         }

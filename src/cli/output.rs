@@ -125,6 +125,15 @@ pub fn human(request: &Request, answer: &Value) -> String {
             );
             counts(&mut out, &answer["counts"]);
         }
+        Request::TenantDelete { .. } => {
+            let _ = writeln!(
+                out,
+                "tenant {} ({}) deleted: {} rows removed",
+                s(&answer["deleted"]),
+                s(&answer["id"]),
+                answer["rows"]
+            );
+        }
         Request::TenantImport { .. } => {
             let (imported, tenant) = (&answer["imported"], &answer["tenant"]);
             let _ = writeln!(

@@ -625,6 +625,59 @@ fn put(txn: &WriteTxn, t: u128, row: Row, from: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes every row of `tenant` from every table (the last step of a move, on the old home).
+/// Returns the rows removed.
+pub fn remove(txn: &WriteTxn, tenant: &Tenant) -> Result<u64> {
+    let t = tenant.id.as_u128();
+    let (all, next) = (u128::MAX, t.checked_add(1).ok_or_else(|| Error::invalid("tenant id"))?);
+    let mut removed = 0;
+    removed += u64::from(txn.open_table(TENANTS)?.remove(t)?.is_some());
+    removed += u64::from(txn.open_table(TENANT_SLUGS)?.remove(tenant.slug.as_str())?.is_some());
+    let mut own_keys = Vec::new();
+    for row in txn.open_table(KEYS)?.iter()? {
+        let (id, bytes) = row?;
+        if codec::decode::<ApiKey>(bytes.value())?.tenant_id == tenant.id {
+            own_keys.push(id.value());
+        }
+    }
+    let mut keys = txn.open_table(KEYS)?;
+    for id in &own_keys {
+        removed += u64::from(keys.remove(*id)?.is_some());
+    }
+    drop(keys);
+    removed += txn.open_table(COUNTERS)?.remove_range((t, "")..(next, ""))?;
+    removed += txn.open_table(USER_INDEX)?.remove_range((t, "")..(next, ""))?;
+    removed += txn.open_table(ROOM_INDEX)?.remove_range((t, "")..(next, ""))?;
+    for table in [USERS, DELETED_USERS, ROOMS, WEBHOOKS] {
+        removed += txn.open_table(table)?.remove_range((t, 0)..=(t, all))?;
+    }
+    removed += txn.open_table(SUBSCRIPTIONS)?.remove_range((t, 0)..=(t, all))?;
+    for table in [EVENT_LOG, OUTBOX, AUDIT_LOG, PROVISIONING_LOG] {
+        removed += txn.open_table(table)?.remove_range((t, 0)..=(t, u64::MAX))?;
+    }
+    let every = (t, 0, 0, 0)..=(t, u8::MAX, u64::MAX, all);
+    removed += txn.open_table(USER_ATTRS)?.remove_range(every)?;
+    removed += txn.open_table(USER_BLOCKS)?.remove_range((t, 0, 0)..=(t, u8::MAX, all))?;
+    removed += txn.open_table(ROOM_MEMBERS)?.remove_range((t, 0, 0)..=(t, all, all))?;
+    removed += txn.open_table(USER_ROOMS)?.remove_range((t, 0, 0)..=(t, all, all))?;
+    removed += txn.open_table(DELIVERIES)?.remove_range((t, 0, 0)..=(t, all, all))?;
+    let facets = (t, 0, 0, 0)..=(t, u8::MAX, all, u64::MAX);
+    removed += txn.open_table(PROVISIONING_INDEX)?.remove_range(facets)?;
+    removed += txn.open_table(LANES)?.remove_range((t, 0, 0, 0)..=(t, all, all, u64::MAX))?;
+    let mut due = Vec::new();
+    for row in txn.open_table(DELIVERIES_DUE)?.iter()? {
+        let key = row?.0.value();
+        if key.1 == t {
+            due.push(key);
+        }
+    }
+    let mut table = txn.open_table(DELIVERIES_DUE)?;
+    for key in due {
+        removed += u64::from(table.remove(key)?.is_some());
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

@@ -144,6 +144,32 @@ fn a_tenant_moves_live_with_its_ids_keys_and_change_stream() {
         assert!(err.contains("already has tenant"), "{err}");
     }
     assert_eq!(b.cli_json(&["tenant", "list"])["tenants"].as_array().map(Vec::len), Some(1));
+
+    // The old home drops it: only with --yes and only in maintenance; then nothing of it is
+    // left there and its keys no longer authenticate.
+    let unasked = a.cli(&["tenant", "delete", "default"]);
+    assert!(String::from_utf8_lossy(&unasked.stderr).contains("--yes"));
+    let busy = a.cli(&["tenant", "delete", "default", "--yes"]);
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("not in maintenance"));
+    assert_eq!(a.get("/scim/v2/Users?count=1", Some(&key)).status, 200);
+    a.cli_json(&["tenant", "set-maintenance", "default", "on"]);
+    let deleted = a.cli_json(&["tenant", "delete", "default", "--yes"]);
+    assert!(deleted["rows"].as_u64().unwrap() >= exported["rows"].as_u64().unwrap());
+    assert_eq!(a.get("/scim/v2/Users?count=1", Some(&key)).status, 401);
+    assert_eq!(a.get("/users?limit=1", Some(&second_key)).status, 401);
+    assert_eq!(a.cli_json(&["tenant", "list"])["tenants"], json!([]));
+    let check = a.cli_json(&["check"]);
+    assert_eq!(
+        (check["problems"].clone(), check["users"].clone()),
+        (json!([]), json!(0)),
+        "{check}"
+    );
+    // It was the store's only tenant: a backup now holds nothing but the store's own `meta`.
+    let copy = out.path().join("after-delete.redb");
+    let backup = a.cli_json(&["backup", "--to", copy.to_str().unwrap()]);
+    assert!(backup["rows"].as_u64().unwrap() <= 8, "rows left behind: {backup}");
+    // ...and the new home is untouched.
+    assert_eq!(b.get("/scim/v2/Users?count=1", Some(&key)).status, 200);
     let staged: Vec<_> = std::fs::read_dir(&b.dir)
         .unwrap()
         .flatten()
