@@ -7,9 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::harness::Server;
-
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+use crate::harness::{PATCH_OP, Server};
 
 /// `n` users made in one Bulk request; their ids.
 fn users(s: &Server, key: &str, n: usize) -> Vec<String> {
