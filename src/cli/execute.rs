@@ -65,7 +65,7 @@ async fn copy_out(
     }
     let mut interrupted = std::pin::pin!(interruption()?);
     let nothing_written =
-        || format!("interrupted: no backup was written ({} does not exist)", to.display());
+        || format!("interrupted: nothing was written ({} does not exist)", to.display());
     let staged = absolute(&data_dir.join(staged))?;
     let live = request(staged.clone());
     let socket_path = data_dir.join(socket::SOCKET_FILE);
@@ -96,7 +96,7 @@ async fn copy_out(
             placed.map_err(|e| e.to_string())??;
             answer
         }
-        // No server: straight from the store, opened read-only, into the file asked for.
+        // No server: straight from the store into the file asked for.
         None => {
             let offline = admin_call(data_dir, request(to.clone()));
             tokio::select! {
