@@ -37,10 +37,7 @@ async fn run() {
     .await;
     let app = running.state.app.clone();
     app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap();
-    println!(
-        "bulk benchmark ({} cores), {N} user creates each way",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
+    println!("bulk benchmark ({} cores), {N} user creates each way", common::cores());
 
     // One Bulk request.
     let ops: Vec<Value> = (0..N)

@@ -16,14 +16,9 @@ use std::time::{Duration, Instant};
 use common::{Client, Spawned, ms};
 use serde_json::{Value, json};
 
-fn arg(name: &str, default: usize) -> usize {
-    let mut args = std::env::args().skip_while(|a| a != name);
-    args.nth(1).and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
 fn main() {
-    let users = arg("--users", 1_000_000);
-    let connections = arg("--connections", 4);
+    let users = common::arg("--users", 1_000_000);
+    let connections = common::arg("--connections", 4);
     common::on_two_threads(run(users, connections));
 }
 
@@ -65,7 +60,7 @@ async fn run(n: usize, connections: usize) {
     println!(
         "bulk load: {n} users by SCIM Bulk (1,000 operations a request) over {connections} \
          connections into the binary ({} cores); RSS at start {:.0} MB",
-        std::thread::available_parallelism().map_or(1, |c| c.get()),
+        common::cores(),
         server.rss_mb()
     );
 

@@ -87,7 +87,7 @@ async fn run() {
     let store = app.store.clone();
     println!(
         "console pages on a tenant of {USERS} users ({} cores), {ROUNDS} fetches each",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        common::cores()
     );
 
     let t = Instant::now();

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::users::User;
@@ -112,9 +112,9 @@ fn main() {
         .unwrap_or(5);
     // Only the durable writes (to profile the writer).
     let writes_only = std::env::args().any(|a| a == "--writes");
-    let server_rt = runtime(2);
-    let bare_rt = runtime(2);
-    let client_rt = runtime(2);
+    let server_rt = common::runtime(2);
+    let bare_rt = common::runtime(2);
+    let client_rt = common::runtime(2);
 
     // The bucket is still taken on every request; it just never runs dry.
     let settings = Settings { default_rate_limit: 1_000_000_000, ..Settings::default() };
@@ -123,7 +123,7 @@ fn main() {
     let whoot = running.addr;
     let bare = bare_rt.block_on(start_bare());
 
-    println!("keep-alive, {seconds}s per run after a 1s warm-up ({} cores)", cores());
+    println!("keep-alive, {seconds}s per run after a 1s warm-up ({} cores)", common::cores());
     println!(
         "{:<16} {:>3} {:>10} {:>9} {:>9} {:>7}",
         "target", "conc", "req/s", "p50 µs", "p99 µs", "errors"
@@ -326,18 +326,6 @@ fn reads(
     );
 }
 
-fn runtime(threads: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 async fn start_bare() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -406,11 +394,7 @@ async fn drive(
         let (auth, counter, body, connected) =
             (auth.clone(), counter.clone(), body.clone(), connected.clone());
         tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(addr).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-            tokio::spawn(conn);
+            let mut sender = common::connection(addr).await;
             connected.wait().await;
             let counted_from = Instant::now() + warm;
             let deadline = counted_from + length;

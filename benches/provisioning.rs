@@ -21,30 +21,12 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::{Actor, Field};
 use whoot_mgmt::store::provisioning::{Entry, Subject};
 
 const WARM: Duration = Duration::from_millis(250);
 const SLICE: Duration = Duration::from_secs(1);
-
-fn arg(name: &str, default: usize) -> usize {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn runtime(threads: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Successful requests per second over `SLICE`, from `concurrency` keep-alive connections
 /// sending `method path` (with `body(i)`), after `WARM` uncounted.
@@ -63,11 +45,7 @@ async fn rate(
         let (auth, next, body, barrier, path) =
             (auth.clone(), next.clone(), body.clone(), barrier.clone(), path.to_owned());
         tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(addr).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-            tokio::spawn(conn);
+            let mut sender = common::connection(addr).await;
             barrier.wait().await;
             let from = Instant::now() + WARM;
             let until = from + SLICE;
@@ -154,9 +132,9 @@ fn entry(i: u64, key: uuid::Uuid, now: i64) -> Entry {
 }
 
 fn main() {
-    let rounds = arg("--rounds", 8);
-    let entries = arg("--entries", 1_000_000) as u64;
-    let (on_rt, off_rt, client_rt) = (runtime(2), runtime(2), runtime(2));
+    let rounds = common::arg("--rounds", 8);
+    let entries = common::arg("--entries", 1_000_000) as u64;
+    let (on_rt, off_rt, client_rt) = (common::runtime(2), common::runtime(2), common::runtime(2));
     let settings = |enabled: bool| Settings {
         default_rate_limit: 1_000_000_000,
         provisioning: whoot_mgmt::provisioning::Settings { enabled, ..Default::default() },
@@ -177,7 +155,7 @@ fn main() {
     }
     println!(
         "provisioning log on vs off, {rounds} rounds of alternating {SLICE:?} slices ({} cores)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        common::cores()
     );
     let lookup = "/scim/v2/Users?filter=userName%20eq%20%22user500%40bench.example%22";
     let (mut posts, mut lookups) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);

@@ -69,10 +69,7 @@ async fn run() {
     let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
     let store = app.store.clone();
     let mut c = Client::connect(running.addr, &secret).await;
-    println!(
-        "rooms benchmark ({} cores)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
+    println!("rooms benchmark ({} cores)", common::cores());
 
     // 1. PUT sync, half changed.
     let t = Instant::now();

@@ -70,7 +70,7 @@ async fn run(n: usize, keep: bool) {
     let tenant = app.set_seats("default", u32::MAX, &Actor::Cli).await.unwrap().id;
     let store = app.store.clone();
     let mut c = Client::connect(running.addr, &secret).await;
-    println!("scale benchmark: {n} users in one tenant ({} cores)", cores());
+    println!("scale benchmark: {n} users in one tenant ({} cores)", common::cores());
     println!("RSS at start: {:.0} MB", rss_mb());
 
     let t = Instant::now();
@@ -206,8 +206,4 @@ async fn run(n: usize, keep: bool) {
     if keep {
         let _ = dir.keep();
     }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -166,7 +166,7 @@ async fn outbox_write_alone() {
 async fn run() {
     println!(
         "webhooks benchmark ({} cores), {ROUNDS} rounds of {N} native user creates at concurrency {CONCURRENCY} per tenant",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        common::cores()
     );
     outbox_write_alone().await;
     let (running, _tmp, _) =

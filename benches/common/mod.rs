@@ -82,14 +82,18 @@ pub struct Client {
     auth: String,
 }
 
+/// One keep-alive HTTP/1.1 connection to `addr` (no delay), its driver spawned.
+pub async fn connection(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
 impl Client {
     pub async fn connect(addr: SocketAddr, secret: &str) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-        tokio::spawn(conn);
-        Client { sender, auth: format!("Bearer {secret}") }
+        Client { sender: connection(addr).await, auth: format!("Bearer {secret}") }
     }
 
     pub async fn call(
@@ -116,11 +120,29 @@ impl Client {
     }
 }
 
+/// A multi-threaded runtime of `threads` workers.
+pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Runs a benchmark on two worker threads (the machine the figures are stated for has two cores).
 pub fn on_two_threads<F: std::future::Future>(bench: F) -> F::Output {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(bench)
+    runtime(2).block_on(bench)
+}
+
+/// The number after `--name` on the command line, else `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let mut args = std::env::args().skip_while(|a| a != name);
+    args.nth(1).and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// The machine's cores, as the figures state them.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Writes `n` users through the store API, 1,000 a commit; `made(i)` makes the `i`th. Their ids.
