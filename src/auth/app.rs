@@ -183,19 +183,18 @@ impl App {
         let (tenant, summary, keys) = self
             .store
             .write_whole(move |txn| {
-                let (tenant, summary) = store::transfer::import(txn, &from, slug.as_deref())?;
+                let (tenant, summary, keys) = store::transfer::import(txn, &from, slug.as_deref())?;
                 let fields = vec![
                     Field::set("from", &summary.header.slug),
                     Field::set("exported_at", format_ms(summary.header.exported_at)),
                     Field::set("rows", summary.rows),
                 ];
                 audit_tenant(txn, &tenant, &actor, "tenant.imported", fields, now)?;
-                let keys = keys::list_all(txn)?;
                 Ok((tenant, summary, keys))
             })
             .await?;
         self.registry.upsert_tenant(&tenant);
-        for key in keys.iter().filter(|k| k.tenant_id == tenant.id) {
+        for key in &keys {
             self.registry.upsert_key(key);
         }
         Ok((tenant, summary))

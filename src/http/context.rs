@@ -195,37 +195,21 @@ impl Ctx<'_> {
         // Checked again in the write's own transaction, in the writer's order: a write that
         // passed the check above while the tenant was being put in maintenance cannot commit
         // after that change, and so cannot miss the export that follows it.
-        let tenant = self.caller.key.tenant.id;
-        let open = move |txn: &crate::store::WriteTxn| match tenants::in_maintenance(txn, tenant) {
-            Ok(true) => Err(ApiError::Maintenance),
-            Ok(false) => Ok(()),
-            Err(e) => Err(ApiError::from(e)),
-        };
-        match self.logged_change() {
-            None => {
-                self.state
-                    .app
-                    .store
-                    .change(move |txn| {
-                        open(txn)?;
-                        op(txn)
-                    })
-                    .await
-            }
-            Some(change) => {
-                self.state
-                    .app
-                    .store
-                    .change(move |txn| {
-                        open(txn)?;
-                        let before = change.before(txn)?;
-                        let out = op(txn)?;
-                        change.after(txn, before)?;
-                        Ok(out)
-                    })
-                    .await
-            }
-        }
+        let (tenant, change) = (self.caller.key.tenant.id, self.logged_change());
+        self.state
+            .app
+            .store
+            .change(move |txn| {
+                if tenants::in_maintenance(txn, tenant)? {
+                    return Err(ApiError::Maintenance);
+                }
+                let Some(change) = &change else { return op(txn) };
+                let before = change.before(txn)?;
+                let out = op(txn)?;
+                change.after(txn, before)?;
+                Ok(out)
+            })
+            .await
     }
 
     /// A store read whose refusals are the handler's own errors (see `Store::view`).

@@ -440,10 +440,7 @@ impl Store {
         T: Send + 'static,
         F: Fn(&WriteTxn) -> Result<T> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let unavailable = || Error::Failed(Failure::Unavailable);
-        self.inner.queue.send(writer::whole_job(op, reply)).map_err(|_| unavailable())?;
-        rx.await.unwrap_or_else(|_| Err(unavailable()))
+        self.queue(op, true).await
     }
 
     /// `write` for a mutation whose errors are the caller's own type (a protocol error raised
@@ -454,9 +451,19 @@ impl Store {
         E: MutationError,
         F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
     {
+        self.queue(op, false).await
+    }
+
+    /// Hands `op` to the writer (`whole`: for a commit of the store file) and waits for it.
+    async fn queue<T, E, F>(&self, op: F, whole: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: MutationError,
+        F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
+    {
         let unavailable = || E::from(Error::Failed(Failure::Unavailable));
         let (reply, rx) = oneshot::channel();
-        self.inner.queue.send(writer::job(op, reply)).map_err(|_| unavailable())?;
+        self.inner.queue.send(writer::job(op, reply, whole)).map_err(|_| unavailable())?;
         rx.await.unwrap_or_else(|_| Err(unavailable()))
     }
 
@@ -697,7 +704,8 @@ pub fn recover_accepting_loss(data_dir: &Path) -> Result<Replayed> {
 }
 
 /// Removes what an interrupted backup, export, import or upgrade left in the data directory
-/// (`*.partial` copies, backups staged for the CLI, `*.staged` exports and imports); run at start, when none can be in progress. Returns
+/// (`*.partial` copies, backups staged for the CLI, `*.staged` exports and imports); run at
+/// start, when none can be in progress. Returns
 /// the files removed.
 pub fn remove_leftovers(data_dir: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();

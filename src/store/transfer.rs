@@ -486,13 +486,17 @@ pub fn inspect(from: &Path) -> Result<Summary> {
 /// Loads the file into the store as a new tenant (renamed to `slug` when given), with the same
 /// ids, keys, counters and logs. Refused, with nothing written, when the store already has the
 /// tenant, its slug or one of its keys, or when the file is not whole: an error here aborts the
-/// transaction, so the caller must not commit `txn` after one.
-pub fn import(txn: &WriteTxn, from: &Path, slug: Option<&str>) -> Result<(Tenant, Summary)> {
+/// transaction, so the caller must not commit `txn` after one. Also returns its keys.
+pub fn import(
+    txn: &WriteTxn,
+    from: &Path,
+    slug: Option<&str>,
+) -> Result<(Tenant, Summary, Vec<ApiKey>)> {
     let mut r = FrameReader::open(from)?;
     let header = r.header()?;
     let t = header.tenant.as_u128();
     let mut tenant: Option<Tenant> = None;
-    let mut counts = BTreeMap::new();
+    let (mut counts, mut keys) = (BTreeMap::new(), Vec::new());
     while let Some(frame) = r.next()? {
         let rows = match frame {
             Frame::Rows(rows) => rows,
@@ -509,12 +513,13 @@ pub fn import(txn: &WriteTxn, from: &Path, slug: Option<&str>) -> Result<(Tenant
                 }
                 (_, None) => return Err(damaged(from, "rows come before the tenant")),
                 (Row::Tenant(_), Some(_)) => return Err(damaged(from, "it has a second tenant")),
+                (Row::Key(bytes), Some(_)) => keys.push(add_key(txn, t, &bytes, from)?),
                 (row, Some(_)) => put(txn, t, row, from)?,
             }
         }
     }
     let tenant = tenant.ok_or_else(|| damaged(from, "it holds no tenant"))?;
-    Ok((tenant, Summary { header, rows: r.rows, counts }))
+    Ok((tenant, Summary { header, rows: r.rows, counts }, keys))
 }
 
 /// The tenant record, under its new slug if one was asked for; refused when the store has it.
@@ -523,43 +528,57 @@ fn add_tenant(txn: &WriteTxn, header: &Header, bytes: &[u8], slug: Option<&str>)
     if tenant.id != header.tenant {
         return Err(Error::invalid("the export's tenant record is not the tenant it names"));
     }
-    if let Ok(here) = tenants::get(txn, tenant.id) {
-        return Err(Error::invalid(format!(
-            "this store already has tenant {} (as {}): it was imported or created here before; \
-             nothing was imported",
-            tenant.id, here.slug
-        )));
+    match tenants::get(txn, tenant.id) {
+        Ok(here) => {
+            return Err(Error::invalid(format!(
+                "this store already has tenant {} (as {}): it was imported or created here \
+                 before; nothing was imported",
+                tenant.id, here.slug
+            )));
+        }
+        Err(e) if !e.is_not_found() => return Err(e),
+        Err(_) => {}
     }
     if let Some(slug) = slug {
         tenant.slug = slug.to_owned();
     }
-    if tenants::get_by_slug(txn, &tenant.slug).is_ok() {
-        return Err(Error::invalid(format!(
-            "this store already has a tenant {}: import under another slug with --slug NEW; \
-             nothing was imported",
-            tenant.slug
-        )));
+    match tenants::get_by_slug(txn, &tenant.slug) {
+        Ok(_) => {
+            return Err(Error::invalid(format!(
+                "this store already has a tenant {}: import under another slug with --slug NEW; \
+                 nothing was imported",
+                tenant.slug
+            )));
+        }
+        Err(e) if !e.is_not_found() => return Err(e),
+        Err(_) => {}
     }
     tenants::create(txn, &tenant)?;
     Ok(tenant)
+}
+
+/// One of the tenant's keys, as stored (its hash); refused when the store has its id.
+fn add_key(txn: &WriteTxn, t: u128, bytes: &[u8], from: &Path) -> Result<ApiKey> {
+    let key: ApiKey = codec::decode(bytes)?;
+    if key.tenant_id.as_u128() != t {
+        return Err(damaged(from, "it holds a key of another tenant"));
+    }
+    let mut keys = txn.open_table(KEYS)?;
+    if keys.get(key.id.as_u128())?.is_some() {
+        return Err(Error::invalid(format!(
+            "this store already has API key {}; nothing was imported",
+            key.id
+        )));
+    }
+    keys.insert(key.id.as_u128(), bytes)?;
+    Ok(key)
 }
 
 fn put(txn: &WriteTxn, t: u128, row: Row, from: &Path) -> Result<()> {
     match row {
         Row::Tenant(_) => return Err(damaged(from, "it has a second tenant")),
         Row::Key(bytes) => {
-            let key: ApiKey = codec::decode(&bytes)?;
-            if key.tenant_id.as_u128() != t {
-                return Err(damaged(from, "it holds a key of another tenant"));
-            }
-            let mut keys = txn.open_table(KEYS)?;
-            if keys.get(key.id.as_u128())?.is_some() {
-                return Err(Error::invalid(format!(
-                    "this store already has API key {}; nothing was imported",
-                    key.id
-                )));
-            }
-            keys.insert(key.id.as_u128(), bytes.as_slice())?;
+            add_key(txn, t, &bytes, from)?;
         }
         Row::Counter(name, n) => {
             txn.open_table(COUNTERS)?.insert((t, name.as_str()), n)?;

@@ -102,22 +102,15 @@ struct Op<T, E, F> {
     whole: bool,
 }
 
-pub(super) fn job<T, E, F>(op: F, reply: oneshot::Sender<Result<T, E>>) -> Box<dyn Job>
+/// A mutation for the next batch; `whole`: one too large for the log, whose batch is then a
+/// durable commit of the store file.
+pub(super) fn job<T, E, F>(op: F, reply: oneshot::Sender<Result<T, E>>, whole: bool) -> Box<dyn Job>
 where
     T: Send + 'static,
     E: MutationError,
     F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
 {
-    Box::new(Op { op, outcome: None, reply, whole: false })
-}
-
-/// `job` for a mutation too large for the log: its batch is a durable commit of the file.
-pub(super) fn whole_job<T, F>(op: F, reply: oneshot::Sender<Result<T>>) -> Box<dyn Job>
-where
-    T: Send + 'static,
-    F: Fn(&WriteTxn) -> Result<T> + Send + 'static,
-{
-    Box::new(Op { op, outcome: None, reply, whole: true })
+    Box::new(Op { op, outcome: None, reply, whole })
 }
 
 impl<T: Send, E: MutationError, F: Fn(&WriteTxn) -> Result<T, E> + Send> Job for Op<T, E, F> {
