@@ -111,6 +111,10 @@ pub enum Request {
     Backup {
         to: std::path::PathBuf,
     },
+    /// The SET signing keys.
+    SetKeyList,
+    /// Makes a new SET signing key current (the old one stays published a while).
+    SetKeyRotate,
     /// Verifies indexes, counters and memberships; changes nothing.
     Check,
     /// Version, schema, store size, tenants, users, webhook backlog, last commit.
@@ -255,6 +259,26 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         Request::TenantCreate { slug, name, seats } => {
             let t = app.create_tenant(&slug, &name, seats, &CLI).await?;
             Ok(tenant_json(&t, 0))
+        }
+        Request::SetKeyList | Request::SetKeyRotate => {
+            // Offline, nothing has loaded them yet (and a store without any gets its first).
+            if app.signing.current().is_none() {
+                app.signing.load(&app.store).await?;
+            }
+            let rotated = match req {
+                Request::SetKeyRotate => Some(app.signing.rotate(&app.store, now_ms()).await?),
+                _ => None,
+            };
+            let keys: Vec<Value> = app
+                .signing
+                .describe()
+                .into_iter()
+                .map(|(id, created, retired)| {
+                    json!({"kid": id, "created_at": timestamp(Some(created)),
+                        "retired_at": timestamp(retired)})
+                })
+                .collect();
+            Ok(json!({"current": app.signing.current(), "rotated": rotated, "keys": keys}))
         }
         Request::TenantList => {
             let list = app.tenants().await?;

@@ -23,6 +23,8 @@ const PREFIX: &str = "bulkId:";
 
 /// One operation as the client sent it.
 pub struct Operation {
+    /// Its place in the request's `Operations`.
+    pub index: usize,
     pub method: Method,
     bulk_id: Option<String>,
     /// Relative to the SCIM root (`/Users/{id}`), with `bulkId:` references resolved.
@@ -76,7 +78,7 @@ fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiEr
         return Err(fail(ApiError::bad_request("this operation needs data")));
     }
     let version = field(v, "version").and_then(Value::as_str).map(str::to_owned);
-    Ok(Operation { method, bulk_id, path, data, version })
+    Ok(Operation { index: 0, method, bulk_id, path, data, version })
 }
 
 /// The bulkIds a value refers to (`"bulkId:qwerty"` anywhere in it).
@@ -147,7 +149,7 @@ pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result
     let mut errors = 0usize;
     for (i, raw) in raw_ops.iter().enumerate() {
         match read_operation(raw) {
-            Ok(op) => pending.push((i, op)),
+            Ok(op) => pending.push((i, Operation { index: i, ..op })),
             Err((bulk_id, method, e)) => {
                 set(&mut results, i, Some(failure(&method, bulk_id.as_deref(), None, &e)));
                 errors += 1;

@@ -139,6 +139,7 @@ pub fn refused(
         parts,
         tenant_slug,
         journal: Some(&journal),
+        cause: None,
     };
     done(&ctx, &journal, Err(e), None);
 }

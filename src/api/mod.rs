@@ -137,6 +137,7 @@ async fn dispatch(
             Endpoint::Metrics if !state.settings.metrics_on_api => Err(ApiError::NotFound),
             Endpoint::Metrics => system::metrics(state, state.settings.metrics_per_tenant).await,
             Endpoint::OpenApi => Ok(system::openapi()),
+            Endpoint::Jwks => Ok(system::jwks(state)),
             _ => Ok(system::healthz()),
         }
         .map(|reply| reply.into_response(style))
@@ -174,6 +175,10 @@ async fn dispatch(
         let meta = journal::for_request(spot, &parts, &caller.key, client, (request_id, started));
         crate::provisioning::Journal::new(meta)
     });
+    let cause = crate::store::events::Cause {
+        txn: request_id.to_owned(),
+        method: parts.method.to_string(),
+    };
     let ctx = Ctx {
         state,
         caller: &caller,
@@ -182,6 +187,7 @@ async fn dispatch(
         parts: &parts,
         tenant_slug: route.tenant_slug,
         journal: journal.as_ref(),
+        cause: Some(&cause),
     };
     let source = table::Source::Http { headers: &parts.headers, body };
     let result = table::call(&route, &ctx, source).await;

@@ -167,6 +167,40 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
             ],
             ..doc("The change stream, in commit order", NoBody, 200, Json("EventList"))
         },
+        E::Jwks => doc(
+            "The keys that sign SCIM security events (a JWK Set, RFC 7517)",
+            NoBody,
+            200,
+            Json("Jwks"),
+        ),
+        E::EventsPoll => Doc {
+            query: &[("receiver", "The polled receiver's id (needed when there are several).")],
+            ..doc(
+                "Poll SCIM security events (RFC 8936): acknowledge, then get what is not yet",
+                Optional("PollRequest"),
+                200,
+                Json("PollAnswer"),
+            )
+        },
+        E::ReceiversList => doc("List the SET receivers", NoBody, 200, Json("ReceiverList")),
+        E::ReceiversCreate => doc(
+            "Register a SET receiver (RFC 9967 events, pushed or polled)",
+            Required("ReceiverInput"),
+            201,
+            Json("Receiver"),
+        ),
+        E::ReceiverGet => doc("Get a SET receiver", NoBody, 200, Json("Receiver")),
+        E::ReceiverUpdate => doc(
+            "Change a SET receiver (not its delivery)",
+            Required("ReceiverInput"),
+            200,
+            Json("Receiver"),
+        ),
+        E::ReceiverDelete => doc("Delete a SET receiver", NoBody, 204, Empty),
+        E::ReceiverDeliveries => Doc {
+            query: &[("limit", "At most this many, newest first (default 50, at most 500).")],
+            ..doc("A pushed receiver's deliveries", NoBody, 200, Json("DeliveryList"))
+        },
         E::ApiKeysList => {
             doc("List the tenant's keys (never a secret)", NoBody, 200, Json("ApiKeyList"))
         }

@@ -18,6 +18,14 @@ pub fn healthz() -> Reply {
     Reply::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
+/// The public keys that sign SCIM security events (RFC 7517 JWK Set): the current one and those
+/// retired recently enough that a receiver may still hold a SET they signed.
+pub fn jwks(state: &State) -> Reply {
+    let publish = crate::auth::signing::DEFAULT_PUBLISH_RETIRED_MS;
+    let set = state.app.signing.jwks(crate::time::now_ms(), publish);
+    Reply::json(StatusCode::OK, &set)
+}
+
 pub fn openapi() -> Reply {
     Reply::json_bytes(StatusCode::OK, super::openapi::bytes().to_vec())
 }

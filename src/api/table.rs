@@ -112,6 +112,7 @@ endpoints! {
         Readyz GET "/readyz" "readyz",
         Metrics GET "/metrics" "metrics",
         OpenApi GET "/openapi.json" "openapi",
+        Jwks GET "/.well-known/jwks.json" "jwks",
     }
     keyed {
         Me GET "/me" AnyKey, "me" => native::account::me,
@@ -172,6 +173,20 @@ endpoints! {
         WebhookRedeliver POST "/webhooks/{id}/deliveries/{delivery}/redeliver"
             scope(Scope::Webhooks), "webhooks.redeliver" => native::webhooks::redeliver,
         Events GET "/events" scope(Scope::Webhooks), "events.list" => native::events::list,
+        EventsPoll POST "/events/poll" scope(Scope::Webhooks), "events.poll"
+            => scim::receivers::poll,
+        ReceiversList GET "/event-receivers" scope(Scope::Webhooks), "receivers.list"
+            => scim::receivers::list,
+        ReceiversCreate POST "/event-receivers" scope(Scope::Webhooks), "receivers.create"
+            => scim::receivers::create,
+        ReceiverGet GET "/event-receivers/{id}" scope(Scope::Webhooks), "receivers.get"
+            => scim::receivers::get,
+        ReceiverUpdate PATCH "/event-receivers/{id}" scope(Scope::Webhooks), "receivers.update"
+            => scim::receivers::update,
+        ReceiverDelete DELETE "/event-receivers/{id}" scope(Scope::Webhooks), "receivers.delete"
+            => scim::receivers::delete,
+        ReceiverDeliveries GET "/event-receivers/{id}/deliveries" scope(Scope::Webhooks),
+            "receivers.deliveries" => scim::receivers::deliveries,
 
         ApiKeysList GET "/api-keys" scope(Scope::ApiKeysManage), "api_keys.list"
             => native::keys::list,
@@ -403,7 +418,12 @@ async fn run_operation(ctx: &Ctx<'_>, op: &bulk::Operation) -> Result<Reply, Api
         let meta = super::journal::for_operation(parent, spot, method, op.label());
         crate::provisioning::Journal::new(meta)
     });
-    let ctx = Ctx { journal: journal.as_ref(), ..*ctx };
+    // RFC 9967 §2.5.1.2: an operation's `txn` is the Bulk request's, then `:` and its index.
+    let cause = ctx.cause.map(|c| crate::store::events::Cause {
+        txn: format!("{}:{}", c.txn, op.index),
+        method: op.method.to_string(),
+    });
+    let ctx = Ctx { journal: journal.as_ref(), cause: cause.as_ref(), ..*ctx };
     let result = match permits(&ctx.caller.key, route.access) {
         Ok(()) => {
             let source = Source::Bulk { data: op.data.clone(), version: op.version.as_deref() };

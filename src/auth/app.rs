@@ -26,6 +26,8 @@ pub struct App {
     pub registry: Registry,
     /// The web console's sessions and sign-in links (the admin socket issues links).
     pub sessions: super::sessions::Sessions,
+    /// The SET signing keys (`load`ed when the server starts).
+    pub signing: super::signing::Keyring,
 }
 
 impl App {
@@ -42,7 +44,12 @@ impl App {
     pub fn with_store(store: Store) -> Result<Arc<App>> {
         let (tenants, keys) = store.read_now(|tx| Ok((tenants::list(tx)?, keys::list_all(tx)?)))?;
         let registry = Registry::new(&tenants, &keys);
-        Ok(Arc::new(App { store, registry, sessions: Default::default() }))
+        Ok(Arc::new(App {
+            store,
+            registry,
+            sessions: Default::default(),
+            signing: Default::default(),
+        }))
     }
 
     pub async fn create_tenant(

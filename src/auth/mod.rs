@@ -8,6 +8,7 @@ pub mod registry;
 pub mod scopes;
 pub mod secret;
 pub mod sessions;
+pub mod signing;
 
 pub use app::{App, IssuedKey};
 pub use registry::{KeyState, Registry, TenantState};

@@ -84,6 +84,9 @@ enum Command {
     /// Webhook registrations and their deliveries (read-only; the API and console change them).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// The keys that sign SCIM security events (SETs), published at /.well-known/jwks.json.
+    #[command(subcommand)]
+    SetKey(SetKeyCommand),
     /// The web console.
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -169,6 +172,14 @@ enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: u64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum SetKeyCommand {
+    /// The signing keys: id, created, retired (a retired key stays published for 7 days).
+    List,
+    /// Make a new key current; the old one stays published, so SETs it signed still verify.
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -631,6 +642,8 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
             Request::RoomDelete { tenant, room_id }
         }
         Command::Backup { to } => return Ok(execute::backup(&data_dir, &to, cli.json).await?),
+        Command::SetKey(SetKeyCommand::List) => Request::SetKeyList,
+        Command::SetKey(SetKeyCommand::Rotate) => Request::SetKeyRotate,
         Command::Check => Request::Check,
         Command::Status => Request::Status,
         Command::Restore { from } => return Ok(execute::restore(&data_dir, &from, cli.json)?),

@@ -147,6 +147,20 @@ pub fn human(request: &Request, answer: &Value) -> String {
             counts(&mut out, &imported["counts"]);
             tenant_detail(&mut out, tenant);
         }
+        Request::SetKeyList | Request::SetKeyRotate => {
+            if let Some(kid) = answer["rotated"].as_str() {
+                let _ = writeln!(out, "new current SET signing key {kid}");
+            }
+            let keys = answer["keys"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            for key in keys {
+                let state = match key["retired_at"].as_str() {
+                    Some(at) => format!("retired {at}"),
+                    None => "current".to_owned(),
+                };
+                let _ =
+                    writeln!(out, "{}  created {}  {state}", s(&key["kid"]), s(&key["created_at"]));
+            }
+        }
         Request::Check => {
             let _ = writeln!(
                 out,

@@ -311,6 +311,7 @@ async fn signed_in(req: &Request<'_>, page: Page) -> Served {
         parts: req.parts,
         tenant_slug: req.tenant_slug,
         journal: None,
+        cause: None,
     };
     let c = Console { req, ctx, session_id, csrf: session.csrf, by_link: session.by_link };
     let (answer, cookies) = match page {

@@ -127,6 +127,8 @@ pub struct Ctx<'a> {
     pub tenant_slug: Option<&'a str>,
     /// Set for requests to provisioning endpoints: their changes are logged (`provisioning`).
     pub journal: Option<&'a crate::provisioning::Journal>,
+    /// The request its changes' events name (SETs' `txn`; a Bulk operation's own), if any.
+    pub cause: Option<&'a crate::store::events::Cause>,
 }
 
 impl Ctx<'_> {
@@ -196,6 +198,7 @@ impl Ctx<'_> {
         // passed the check above while the tenant was being put in maintenance cannot commit
         // after that change, and so cannot miss the export that follows it.
         let (tenant, change) = (self.caller.key.tenant.id, self.logged_change());
+        let cause = self.cause.cloned();
         self.state
             .app
             .store
@@ -203,11 +206,18 @@ impl Ctx<'_> {
                 if tenants::in_maintenance(txn, tenant)? {
                     return Err(ApiError::Maintenance);
                 }
-                let Some(change) = &change else { return op(txn) };
-                let before = change.before(txn)?;
-                let out = op(txn)?;
-                change.after(txn, before)?;
-                Ok(out)
+                // The writer runs several jobs in one transaction: each names its own request.
+                txn.set_cause(cause.clone());
+                let out = match &change {
+                    None => op(txn),
+                    Some(change) => change.before(txn).map_err(ApiError::from).and_then(|before| {
+                        let out = op(txn)?;
+                        change.after(txn, before)?;
+                        Ok(out)
+                    }),
+                };
+                txn.set_cause(None);
+                out
             })
             .await
     }

@@ -33,6 +33,12 @@ fn checked_url(url: &str) -> Result<String, ApiError> {
     Ok(url.to_owned())
 }
 
+/// 404 for a SET receiver's id: it is managed at `/event-receivers`.
+fn is_webhook(ctx: &Ctx<'_>, id: Uuid) -> Result<(), ApiError> {
+    let tenant = ctx.tenant;
+    ctx.lookup(|tx| Ok(hooks::webhook(tx, tenant, id).map(|_| ())?))
+}
+
 fn checked_events(list: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(hooks::checked_events(list)?)
 }
@@ -71,7 +77,7 @@ pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.lookup(|tx| Ok(hooks::get(tx, tenant, id)?))?;
+    let hook = ctx.lookup(|tx| Ok(hooks::webhook(tx, tenant, id)?))?;
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
@@ -79,6 +85,7 @@ pub async fn update(
     ctx: &Ctx<'_>,
     (Id(id), Json(input)): (Id, Json<HookInput>),
 ) -> Result<Reply, ApiError> {
+    is_webhook(ctx, id)?;
     let url = input.url.as_deref().map(checked_url).transpose()?;
     let events = input.events.map(checked_events).transpose()?;
     let thin = input.payload.as_deref().map(hooks::parse_payload).transpose()?;
@@ -90,6 +97,7 @@ pub async fn update(
 }
 
 pub async fn delete(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    is_webhook(ctx, id)?;
     let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
     ctx.write(move |txn| hooks::unregister(txn, tenant, id, &actor, now)).await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
@@ -106,6 +114,7 @@ pub async fn rotate_secret(
     ctx: &Ctx<'_>,
     (Id(id), OptionalJson(rotation)): (Id, OptionalJson<Rotation>),
 ) -> Result<Reply, ApiError> {
+    is_webhook(ctx, id)?;
     let overlap = hooks::overlap_ms(rotation.and_then(|r| r.overlap).as_deref())?;
     let secret = send::new_secret().map_err(|_| ApiError::Internal)?;
     let (tenant, now, actor, fresh) = (ctx.tenant, now_ms(), ctx.actor(), secret.clone());
@@ -119,6 +128,7 @@ pub async fn rotate_secret(
 
 /// Ends a rotation's overlap: deliveries are signed with the new secret only.
 pub async fn end_overlap(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
+    is_webhook(ctx, id)?;
     let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
     let hook = ctx.write(move |txn| hooks::end_overlap(txn, tenant, id, &actor, now)).await?;
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
@@ -136,6 +146,7 @@ pub async fn redeliver_failed(
     ctx: &Ctx<'_>,
     (Id(id), Json(asked)): (Id, Json<FailedSince>),
 ) -> Result<Reply, ApiError> {
+    is_webhook(ctx, id)?;
     let since = asked.since.trim().parse::<jiff::Timestamp>().map_err(|e| {
         ApiError::bad_request(format!("since {:?} is not an RFC 3339 time: {e}", asked.since))
     })?;
@@ -150,7 +161,7 @@ pub async fn redeliver_failed(
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.
 pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.lookup(|tx| Ok(hooks::get(tx, tenant, id)?))?;
+    let hook = ctx.lookup(|tx| Ok(hooks::webhook(tx, tenant, id)?))?;
     let outcome = crate::webhooks::send_test(&hook, tenant, &ctx.state.webhooks).await;
     // Delivered or not, and the receiver's status: no timing, and network errors only as
     // `send::NO_ANSWER`, so the endpoint cannot map the networks the server reaches.
@@ -162,6 +173,7 @@ pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
 }
 
 pub async fn deliveries(ctx: &Ctx<'_>, (Id(id), query): (Id, Query)) -> Result<Reply, ApiError> {
+    is_webhook(ctx, id)?;
     let limit = query.u64("limit")?.unwrap_or(100).min(1000);
     let tenant = ctx.tenant;
     let list = ctx.read(move |tx| hooks::recent_deliveries(tx, tenant, id, limit)).await?;
@@ -176,6 +188,7 @@ pub async fn redeliver(
     ctx: &Ctx<'_>,
     (Id(id), SubId(delivery)): (Id, SubId),
 ) -> Result<Reply, ApiError> {
+    is_webhook(ctx, id)?;
     let (tenant, now, actor) = (ctx.tenant, now_ms(), ctx.actor());
     let d = ctx
         .write(move |txn| hooks::redeliver_one(txn, tenant, (id, delivery), &actor, now))

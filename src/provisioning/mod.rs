@@ -9,6 +9,7 @@
 
 pub mod tally;
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -330,41 +331,8 @@ fn describe(entry: &mut Entry, meta: &Meta, before: &Before, events: &[Event]) {
 }
 
 fn user_changes(before: Option<&users::User>, after: &users::User) -> Vec<Field> {
-    use std::borrow::Cow;
-    // Borrowed where the record holds the text: this runs on the writer's thread for every
-    // change, and only what differs is copied out.
-    fn fields(u: &users::User) -> [(&'static str, Option<Cow<'_, str>>); 14] {
-        fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
-            v.as_deref().map(Cow::Borrowed)
-        }
-        [
-            ("userName", Some(Cow::Borrowed(u.user_name.as_str()))),
-            ("externalId", text(&u.external_id)),
-            ("active", Some(Cow::Borrowed(if u.active { "true" } else { "false" }))),
-            ("email", text(&u.email)),
-            (
-                "emails",
-                (!u.emails.is_empty()).then(|| {
-                    let all: Vec<&str> = u.emails.iter().map(|e| e.value.as_str()).collect();
-                    Cow::Owned(all.join(", "))
-                }),
-            ),
-            ("name.formatted", text(&u.display_name)),
-            ("displayName", text(&u.label)),
-            ("name.givenName", text(&u.given_name)),
-            ("name.familyName", text(&u.family_name)),
-            ("name.middleName", text(&u.middle_name)),
-            ("name.honorificPrefix", text(&u.honorific_prefix)),
-            ("name.honorificSuffix", text(&u.honorific_suffix)),
-            ("roles", Some(Cow::Owned(roles(u)))),
-            (
-                "other attributes",
-                (u.extra != "{}" && !u.extra.is_empty()).then(|| Cow::Owned(cut(&u.extra))),
-            ),
-        ]
-    }
-    let old = before.map(fields);
-    fields(after)
+    let old = before.map(users::scim_values);
+    users::scim_values(after)
         .into_iter()
         .enumerate()
         .filter_map(|(i, (name, value))| {
@@ -373,12 +341,6 @@ fn user_changes(before: Option<&users::User>, after: &users::User) -> Vec<Field>
                 .then(|| Field::new(name, was.map(|w| w.to_string()), value.map(Cow::into_owned)))
         })
         .collect()
-}
-
-fn roles(u: &users::User) -> String {
-    let r = &u.roles;
-    let named = [(r.admin, "admin"), (r.member, "member"), (r.editor, "editor")];
-    named.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
 }
 
 fn room_changes(before: Option<&rooms::Room>, after: &rooms::Room) -> Vec<Field> {
@@ -398,15 +360,6 @@ fn room_changes(before: Option<&rooms::Room>, after: &rooms::Room) -> Vec<Field>
             (was != value).then(|| Field::new(name, was, value))
         })
         .collect()
-}
-
-/// A long value, cut to 500 bytes on a character boundary.
-fn cut(s: &str) -> String {
-    let end = (0..=s.len().min(500)).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
-    match s.get(..end) {
-        Some(head) if head.len() < s.len() => format!("{head}…"),
-        _ => s.to_owned(),
-    }
 }
 
 /// The tenant's first and latest successful entries about a resource: who created it and who

@@ -134,6 +134,49 @@ fn webhook_fields() -> Value {
     })
 }
 
+fn receiver() -> Value {
+    reply(
+        json!({
+            "id": id(), "delivery": {"enum": ["push", "poll"]}, "url": text_or_null(),
+            "audience": text(), "events": {"type": "array", "items": text()},
+            "format": {"enum": ["notice", "full"]}, "description": text(), "active": flag(),
+            "disabled_reason": text_or_null(), "failing_since": time_or_null(),
+            "acknowledged_through": count_or_null(), "created_at": time(), "updated_at": time(),
+        }),
+        &[],
+    )
+}
+
+fn receiver_input() -> Value {
+    input(
+        json!({
+            "delivery": {"enum": ["push", "poll"], "description": "push (default, RFC 8935) \
+                or poll (RFC 8936, at POST /events/poll); fixed once registered"},
+            "url": text(),
+            "audience": {"type": "string", "description": "The SETs' aud (default: the url, \
+                or the receiver's id when polled)"},
+            "events": {"type": "array", "items": text(), "description": "RFC 9967 event URIs \
+                (urn:ietf:params:scim:event:prov:create, or prov:create); default: all"},
+            "format": {"enum": ["notice", "full"], "description": "notice (default): the \
+                changed attributes' names; full: the resource"},
+            "description": text(), "active": flag(),
+        }),
+        &[],
+    )
+}
+
+fn poll_request() -> Value {
+    input(
+        json!({
+            "ack": {"type": "array", "items": text()},
+            "setErrs": {"type": "object", "additionalProperties": {"type": "object"}},
+            "maxEvents": count(),
+            "returnImmediately": flag(),
+        }),
+        &[],
+    )
+}
+
 fn with(mut fields: Value, name: &str, schema: Value) -> Value {
     set_field(&mut fields, name, schema);
     fields
@@ -303,6 +346,26 @@ pub fn components() -> Value {
         ("AuditList", reply(json!({"entries": list_of("AuditEntry"), "next_after": count()}), &[])),
         ("ProvisioningEntry", provisioning_entry()),
         ("ProvisioningLog", provisioning_log()),
+        ("Receiver", receiver()),
+        (
+            "Jwks",
+            reply(
+                json!({"keys": {"type": "array", "items": {"type": "object",
+                "required": ["kty", "crv", "x", "y", "kid", "alg"]}}}),
+                &[],
+            ),
+        ),
+        ("ReceiverList", reply(json!({"receivers": list_of("Receiver")}), &[])),
+        ("ReceiverInput", receiver_input()),
+        ("PollRequest", poll_request()),
+        (
+            "PollAnswer",
+            reply(
+                json!({"sets": {"type": "object", "additionalProperties": text(),
+                "description": "jti -> the SET (a compact JWS)"}, "moreAvailable": flag()}),
+                &[],
+            ),
+        ),
     ] {
         set_field(&mut schemas, name, schema);
     }

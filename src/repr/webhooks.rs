@@ -111,3 +111,27 @@ pub fn envelope(
     json!({"id": id, "type": event_type, "tenant_id": tenant,
         "occurred_at": format_ms(occurred_at), "data": data})
 }
+
+/// A SET receiver (RFC 9967) as the API shows it: its event URIs in full.
+pub fn receiver_json(h: &Webhook) -> Value {
+    let set = h.set.as_ref();
+    let uris: Vec<String> = set
+        .map(|s| s.uris.iter().map(|u| format!("urn:ietf:params:scim:event:{u}")).collect())
+        .unwrap_or_default();
+    let poll = set.and_then(|s| s.poll.as_ref());
+    json!({
+        "id": h.id,
+        "delivery": if poll.is_some() { "poll" } else { "push" },
+        "url": (!h.url.is_empty()).then_some(&h.url),
+        "audience": set.map(|s| s.audience.as_str()),
+        "events": uris,
+        "format": if set.is_some_and(|s| s.full) { "full" } else { "notice" },
+        "description": h.description,
+        "active": h.active,
+        "disabled_reason": h.disabled_reason,
+        "failing_since": h.failing_since.map(format_ms),
+        "acknowledged_through": poll.map(|p| p.acked_through),
+        "created_at": format_ms(h.created_at),
+        "updated_at": format_ms(h.updated_at),
+    })
+}

@@ -41,6 +41,8 @@ pub async fn service_provider_config(ctx: &Ctx<'_>, (): ()) -> Result<Reply, Api
         "pagination": {"cursor": true, "index": true, "defaultPaginationMethod": "index",
             "defaultPageSize": super::list::DEFAULT_COUNT, "maxPageSize": MAX_RESULTS},
         "etag": {"supported": true},
+        // RFC 9967 §4: the SETs this server issues (to the receivers at /event-receivers).
+        "securityEvents": {"asyncRequest": "none", "eventUris": super::events::advertised()},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "API key (Bearer token)",

@@ -3,10 +3,12 @@
 //! and PATCH paths with the list parameters they feed.
 
 pub mod discovery;
+pub mod events;
 pub mod filter;
 pub mod groups;
 pub mod list;
 pub mod patch;
+pub mod receivers;
 pub mod schemas;
 pub mod search;
 pub mod strict;

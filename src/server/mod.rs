@@ -134,6 +134,7 @@ impl ServeOptions {
                         Some(crate::webhooks::send::client_tls(Some(&config.webhook_ca_file))?)
                     }
                 },
+                sets: None,
             },
         })
     }
@@ -199,7 +200,17 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let admin_socket = opts.data_dir.join(SOCKET_FILE);
     let admin = bind_private_socket(&admin_socket)?;
 
-    let state = Arc::new(State::new(app.clone(), opts.settings.clone(), opts.webhooks.clone()));
+    app.signing.load(&app.store).await.map_err(|e| format!("SET signing keys: {e}"))?;
+    // SETs name this server as their issuer: its public URL, else where it listens.
+    let scheme = if certificate.is_some() { "https" } else { "http" };
+    let issuer = opts.settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let sets = crate::scim::events::Sets {
+        app: app.clone(),
+        issuer: issuer.trim_end_matches('/').to_owned(),
+    };
+    let webhooks =
+        crate::webhooks::Settings { sets: Some(Arc::new(sets)), ..opts.webhooks.clone() };
+    let state = Arc::new(State::new(app.clone(), opts.settings.clone(), webhooks));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     match &certificate {

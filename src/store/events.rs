@@ -61,6 +61,19 @@ pub struct Event {
     /// room's), so a consumer can drop a stale event.
     pub version: Option<u64>,
     pub data: EventData,
+    /// The request that made the change, when one did (None: the admin CLI, the console, the
+    /// server itself): what a SET names as its `txn`, and whether it was a PUT or a PATCH.
+    pub cause: Option<Cause>,
+    /// The attributes the change set, by their SCIM names (`userName`, `name.givenName`,
+    /// `members`): what a SET's notice form lists.
+    pub attributes: Vec<String>,
+}
+
+/// The request behind a change: its id (a Bulk operation's is `<request id>:<index>`) and method.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Cause {
+    pub txn: String,
+    pub method: String,
 }
 
 /// The id of a tenant's `seq`th event: unique because `seq` is, and a UUIDv7 of its time.
@@ -75,12 +88,13 @@ pub fn event_id(tenant: Uuid, seq: u64, occurred_at: i64) -> Uuid {
 }
 
 /// Records an event: the next `seq`, the log row, and an outbox row if any registration wants it.
+/// Its cause is the request the transaction is running for, if any (`WriteTxn::set_cause`).
 fn emit(
     txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
     (resource, version): (Uuid, Option<u64>),
-    occurred_at: i64,
+    (occurred_at, attributes): (i64, Vec<String>),
     data: EventData,
 ) -> Result<()> {
     let seq = counters::add(txn, tenant, counters::EVENT_SEQ, 1)?;
@@ -94,6 +108,8 @@ fn emit(
         resource,
         version,
         data,
+        cause: txn.cause(),
+        attributes,
     };
     put(txn, &event)?;
     webhooks::enqueue(txn, tenant, seq, event_type)
@@ -105,16 +121,16 @@ pub(super) fn put(txn: &WriteTxn, event: &Event) -> Result<()> {
     Ok(())
 }
 
-/// `user.*`.
+/// `user.*`; `attributes`: what the change set (SCIM names).
 pub fn user(
     txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
-    user: &User,
+    (user, attributes): (&User, Vec<String>),
     now: i64,
 ) -> Result<()> {
     let subject = (user.id, Some(user.version));
-    emit(txn, tenant, event_type, subject, now, EventData::User(user.clone()))
+    emit(txn, tenant, event_type, subject, (now, attributes), EventData::User(user.clone()))
 }
 
 /// `room.member_*`, with the room as it is after the change.
@@ -128,26 +144,28 @@ pub fn member(
     now: i64,
 ) -> Result<()> {
     let data = EventData::Member { room: room.id, user, tx_permission };
-    emit(txn, tenant, event_type, (room.id, Some(room.version)), now, data)
+    let attributes = vec!["members".to_owned()];
+    emit(txn, tenant, event_type, (room.id, Some(room.version)), (now, attributes), data)
 }
 
-/// `room.*` about the room itself (`sync`: what a full-replace sync changed).
+/// `room.*` about the room itself (`sync`: what a full-replace sync changed); `attributes`:
+/// what the change set (SCIM names).
 pub fn room(
     txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
-    room: &Room,
+    (room, attributes): (&Room, Vec<String>),
     sync: Option<SyncCounts>,
     now: i64,
 ) -> Result<()> {
     let data = EventData::Room { room: room.clone(), sync };
-    emit(txn, tenant, event_type, (room.id, Some(room.version)), now, data)
+    emit(txn, tenant, event_type, (room.id, Some(room.version)), (now, attributes), data)
 }
 
 /// `seats.exhausted`, when the last free seat was just taken.
 pub fn seats_exhausted(txn: &WriteTxn, tenant: Uuid, capacity: u64, now: i64) -> Result<()> {
     let data = EventData::SeatsExhausted { capacity };
-    emit(txn, tenant, "seats.exhausted", (tenant, None), now, data)
+    emit(txn, tenant, "seats.exhausted", (tenant, None), (now, Vec::new()), data)
 }
 
 /// `seats.capacity_changed`, when the admin sets a tenant's seats.
@@ -159,7 +177,7 @@ pub fn seats_changed(
     now: i64,
 ) -> Result<()> {
     let data = EventData::Seats { capacity, used };
-    emit(txn, tenant, "seats.capacity_changed", (tenant, None), now, data)
+    emit(txn, tenant, "seats.capacity_changed", (tenant, None), (now, Vec::new()), data)
 }
 
 pub fn get(tx: &impl Tx, tenant: Uuid, seq: u64) -> Result<Option<Event>> {
@@ -312,6 +330,8 @@ mod tests {
                 user: Uuid::now_v7(),
                 tx_permission: true,
             },
+            cause: None,
+            attributes: Vec::new(),
         };
         let head: Head = codec::decode(&codec::encode(&event).unwrap()).unwrap();
         assert_eq!(

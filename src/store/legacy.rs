@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::events::{Event, EventData};
 use super::rooms::{Room, SyncCounts};
 use super::users::{Email, Roles, User};
-use super::webhooks::DeliveryStatus;
+use super::webhooks::{DeliveryStatus, Webhook};
 
 /// An API key up to schema 8 (no SCIM profile).
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -36,6 +36,77 @@ pub struct TenantV8 {
     pub rate_limit_per_minute: Option<u32>,
     pub owner_user_id: Option<Uuid>,
     pub created_at: i64,
+}
+
+/// An event from schema 5 to 12 (no cause, no attributes set).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EventV12 {
+    pub tenant: Uuid,
+    pub seq: u64,
+    pub id: Uuid,
+    pub event_type: String,
+    pub occurred_at: i64,
+    pub resource: Uuid,
+    pub version: Option<u64>,
+    pub data: EventData,
+}
+
+impl From<EventV12> for Event {
+    fn from(e: EventV12) -> Event {
+        Event {
+            tenant: e.tenant,
+            seq: e.seq,
+            id: e.id,
+            event_type: e.event_type,
+            occurred_at: e.occurred_at,
+            resource: e.resource,
+            version: e.version,
+            data: e.data,
+            cause: None,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+/// A webhook registration of schema 11 and 12 (no SET receivers).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WebhookV12 {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub active: bool,
+    pub secret: String,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<i64>,
+    pub failing_for_ms: u64,
+    pub last_failure_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub previous_secret: Option<(String, i64)>,
+    pub thin: bool,
+}
+
+impl From<WebhookV12> for Webhook {
+    fn from(old: WebhookV12) -> Webhook {
+        Webhook {
+            id: old.id,
+            url: old.url,
+            events: old.events,
+            description: old.description,
+            active: old.active,
+            secret: old.secret,
+            disabled_reason: old.disabled_reason,
+            failing_since: old.failing_since,
+            failing_for_ms: old.failing_for_ms,
+            last_failure_at: old.last_failure_at,
+            created_at: old.created_at,
+            updated_at: old.updated_at,
+            previous_secret: old.previous_secret,
+            thin: old.thin,
+            set: None,
+        }
+    }
 }
 
 /// A webhook registration from schema 4 to 10 (one signing secret, no overlap).
@@ -143,8 +214,8 @@ pub struct EventV4 {
     pub data: EventDataV4,
 }
 
-impl From<EventV4> for Event {
-    fn from(e: EventV4) -> Event {
+impl From<EventV4> for EventV12 {
+    fn from(e: EventV4) -> EventV12 {
         let data = match e.data {
             EventDataV4::User(u) => EventData::User(u.into()),
             EventDataV4::Member { room, user, tx_permission } => {
@@ -155,7 +226,7 @@ impl From<EventV4> for Event {
             EventDataV4::Seats { capacity, used } => EventData::Seats { capacity, used },
         };
         let (tenant, seq, id, event_type) = (e.tenant, e.seq, e.id, e.event_type);
-        Event {
+        EventV12 {
             tenant,
             seq,
             id,

@@ -13,7 +13,9 @@ use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::events::Event;
-use super::legacy::{DeliveryV3, EventDataV4, EventV3, EventV4, UserV4, WebhookV3, WebhookV10};
+use super::legacy::{
+    DeliveryV3, EventDataV4, EventV3, EventV4, EventV12, UserV4, WebhookV3, WebhookV10, WebhookV12,
+};
 use super::users::User;
 use super::webhooks::{self, Delivery, DeliveryStatus, Webhook};
 use super::{Error, Failure, Result, SCHEMA_VERSION, codec, copy_into_new_file, counters, tables};
@@ -22,8 +24,45 @@ use crate::time::now_ms;
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[
     v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9, v9_to_v10,
-    v10_to_v11, v11_to_v12,
+    v10_to_v11, v11_to_v12, v12_to_v13,
 ];
+
+/// Schema 13 sends changes as SCIM security events too: each event records the request that
+/// made it and the attributes it set (none for older events), a registration may be a SET
+/// receiver, and the server's SET signing keys get a table (filled when the server starts).
+fn v12_to_v13(txn: &WriteTransaction) -> Result<()> {
+    let mut hooks = Vec::new();
+    for row in txn.open_table(tables::WEBHOOKS)?.iter()? {
+        let (key, bytes) = row?;
+        let old: WebhookV12 = codec::decode(bytes.value())?;
+        hooks.push((key.value(), codec::encode(&Webhook::from(old))?));
+    }
+    let mut table = txn.open_table(tables::WEBHOOKS)?;
+    for (key, bytes) in hooks {
+        table.insert(key, bytes.as_slice())?;
+    }
+    drop(table);
+    let mut events = txn.open_table(tables::EVENT_LOG)?;
+    let mut next = Some((0u128, 0u64));
+    // In chunks: a million events need not be held at once.
+    while let Some(from) = next.take() {
+        let mut rows = Vec::new();
+        for row in events.range(from..)?.take(4096) {
+            let (key, bytes) = row?;
+            let old: EventV12 = codec::decode(bytes.value())?;
+            rows.push((key.value(), codec::encode(&Event::from(old))?));
+        }
+        if rows.len() == 4096 {
+            next = rows.last().map(|((t, seq), _)| (*t, seq.saturating_add(1)));
+        }
+        for (key, bytes) in rows {
+            events.insert(key, bytes.as_slice())?;
+        }
+    }
+    drop(events);
+    txn.open_table(tables::SET_KEYS)?;
+    Ok(())
+}
 
 /// Schema 12 adds the provisioning log (its tables start empty; creating every table at the
 /// end of an upgrade makes them).
@@ -40,7 +79,7 @@ fn v10_to_v11(txn: &WriteTransaction) -> Result<()> {
     for row in txn.open_table(tables::WEBHOOKS)?.iter()? {
         let (key, bytes) = row?;
         let old: WebhookV10 = codec::decode(bytes.value())?;
-        let hook = Webhook {
+        let hook = WebhookV12 {
             id: old.id,
             url: old.url,
             events: old.events,
@@ -223,7 +262,7 @@ fn v4_to_v5(txn: &WriteTransaction) -> Result<()> {
     for row in txn.open_table(tables::EVENT_LOG)?.iter()? {
         let (key, bytes) = row?;
         let old: EventV4 = codec::decode(bytes.value())?;
-        rows.push((key.value(), codec::encode(&Event::from(old))?));
+        rows.push((key.value(), codec::encode(&EventV12::from(old))?));
     }
     let mut log = txn.open_table(tables::EVENT_LOG)?;
     for (key, bytes) in rows {

@@ -20,6 +20,7 @@ pub mod migrate;
 mod positions;
 pub mod provisioning;
 pub mod rooms;
+pub mod signing;
 mod tables;
 pub mod tenants;
 pub mod transfer;
@@ -47,7 +48,7 @@ pub use txn::{Tx, WriteTable, WriteTxn};
 pub use wal::{LOG_FILE, Loss, Replayed};
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 12;
+pub const SCHEMA_VERSION: u64 = 13;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";

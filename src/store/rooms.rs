@@ -45,6 +45,15 @@ impl Room {
             version: 1,
         }
     }
+
+    /// The SCIM attributes a new room has set.
+    pub fn scim_attributes(&self) -> Vec<String> {
+        let mut set = vec!["id".to_owned(), "displayName".to_owned()];
+        if self.external_id.is_some() {
+            set.push("externalId".to_owned());
+        }
+        set
+    }
 }
 
 impl Indexed for Room {
@@ -156,7 +165,8 @@ pub fn create(txn: &WriteTxn, tenant: Uuid, room: &Room) -> Result<()> {
         counters::add(txn, tenant, counters::GROUPS, 1)?;
     }
     put(txn, tenant, room)?;
-    events::room(txn, tenant, "room.created", room, None, room.created_at)
+    let set = room.scim_attributes();
+    events::room(txn, tenant, "room.created", (room, set), None, room.created_at)
 }
 
 /// Replaces a room's own fields (name, display name, mapping); members are untouched.
@@ -193,9 +203,16 @@ pub fn update(
         || next.external_id != prev.external_id
         || next.display_name != prev.display_name;
     if prev.mapped && !next.mapped {
-        events::room(txn, tenant, "room.mapping_removed", &next, None, now)?;
+        events::room(txn, tenant, "room.mapping_removed", (&next, Vec::new()), None, now)?;
     } else if next.mapped && mapping_changed {
-        events::room(txn, tenant, "room.mapping_updated", &next, None, now)?;
+        let mut set = Vec::new();
+        if next.display_name != prev.display_name || !prev.mapped {
+            set.push("displayName".to_owned());
+        }
+        if next.external_id != prev.external_id {
+            set.push("externalId".to_owned());
+        }
+        events::room(txn, tenant, "room.mapping_updated", (&next, set), None, now)?;
     }
     Ok(next)
 }
@@ -222,7 +239,7 @@ pub fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid, now: i64) -> Result<Room> 
     }
     let removed = members.len() as u64;
     let counts = SyncCounts { added: 0, updated: 0, removed };
-    events::room(txn, tenant, "room.deleted", &room, Some(counts), now)?;
+    events::room(txn, tenant, "room.deleted", (&room, Vec::new()), Some(counts), now)?;
     {
         let mut index = txn.open_table(ROOM_INDEX)?;
         for (key, _) in room.index_keys() {
@@ -558,7 +575,8 @@ pub fn sync_members(
     r.member_count = (r.member_count + counts.added).saturating_sub(counts.removed);
     if counts != SyncCounts::default() {
         touch(txn, tenant, &mut r, now)?;
-        events::room(txn, tenant, "room.members_synced", &r, Some(counts), now)?;
+        let set = vec!["members".to_owned()];
+        events::room(txn, tenant, "room.members_synced", (&r, set), Some(counts), now)?;
     }
     Ok(counts)
 }

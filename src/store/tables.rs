@@ -89,6 +89,9 @@ pub const DELIVERIES: TableDefinition<(u128, u128, u128), &[u8]> =
 pub const DELIVERIES_DUE: TableDefinition<(i64, u128, u128, u128), ()> =
     TableDefinition::new("deliveries_due");
 
+/// key id -> SigningKey: the server's keys for signing SCIM security events (SETs), of no tenant
+pub const SET_KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("set_signing_keys");
+
 /// Calls `$each!(TABLE)` for every table: the one list that creating and copying (backup) go by,
 /// so a new table cannot be left out of either.
 macro_rules! each_table {
@@ -117,6 +120,7 @@ macro_rules! each_table {
         $each!(SUBSCRIPTIONS);
         $each!(DELIVERIES);
         $each!(DELIVERIES_DUE);
+        $each!(SET_KEYS);
     };
 }
 

@@ -29,11 +29,19 @@ pub struct WriteTxn<'t> {
     /// False in a commit made durable by the store file itself (nothing of it goes to the log).
     recording: bool,
     open: Open<'t>,
+    /// The request the current job runs for: its events name it (`events::Cause`).
+    cause: RefCell<Option<super::events::Cause>>,
 }
 
 impl<'t> WriteTxn<'t> {
     pub(super) fn new(txn: &'t redb::WriteTransaction) -> WriteTxn<'t> {
-        WriteTxn { txn, ops: RefCell::new(Vec::new()), recording: true, open: Open::default() }
+        WriteTxn {
+            txn,
+            ops: RefCell::new(Vec::new()),
+            recording: true,
+            open: Open::default(),
+            cause: RefCell::new(None),
+        }
     }
 
     /// A transaction whose writes are not recorded (see `recording`).
@@ -66,6 +74,15 @@ impl<'t> WriteTxn<'t> {
         let table = RefMut::filter_map(held, Option::as_mut).map_err(|_| in_use())?;
         let name = slot.name.get().map_or("", String::as_str);
         Ok(WriteTable { name, table, ops: &self.ops, recording: self.recording })
+    }
+
+    /// Names the request the writes that follow are made for (None: no request), until set again.
+    pub fn set_cause(&self, cause: Option<super::events::Cause>) {
+        *self.cause.borrow_mut() = cause;
+    }
+
+    pub fn cause(&self) -> Option<super::events::Cause> {
+        self.cause.borrow().clone()
     }
 
     /// The writes so far, in order (emptying the record).
@@ -124,7 +141,7 @@ macro_rules! kinds {
 
 kinds! {
     meta: &'static str => u64, 1;
-    by_id: u128 => &'static [u8], 2;
+    by_id: u128 => &'static [u8], 3;
     slugs: &'static str => u128, 1;
     counters: (u128, &'static str) => u64, 1;
     records: (u128, u128) => &'static [u8], 4;
@@ -302,7 +319,7 @@ mod tests {
             };
         }
         tables::each_table!(hold);
-        assert_eq!(held.len(), 24);
+        assert_eq!(held.len(), 25);
         assert!(wtx.open_table(tables::COUNTERS).is_err());
         drop(held);
         // Opened again, from the cache: writes are recorded and reads see them.

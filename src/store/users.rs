@@ -2,6 +2,8 @@
 //! (userName and email case-insensitive, externalId exact), the seat counter and the
 //! visible-user counter, the owner rule, and (later) room memberships.
 
+use std::borrow::Cow;
+
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -67,6 +69,88 @@ pub struct User {
     /// The other attributes a client sent that are kept and shown back, as a JSON object; the
     /// store never reads it.
     pub extra: String,
+}
+
+/// A user's attributes by their SCIM names, each as text (None: not set), in one fixed order:
+/// what the provisioning log compares and a SET's notice lists. Borrowed where the record holds
+/// the text: this runs on the writer's thread for every change.
+pub fn scim_values(u: &User) -> [(&'static str, Option<Cow<'_, str>>); 14] {
+    fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
+        v.as_deref().map(Cow::Borrowed)
+    }
+    let r = &u.roles;
+    let named = [(r.admin, "admin"), (r.member, "member"), (r.editor, "editor")];
+    let roles = named.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect::<Vec<_>>().join(", ");
+    [
+        ("userName", Some(Cow::Borrowed(u.user_name.as_str()))),
+        ("externalId", text(&u.external_id)),
+        ("active", Some(Cow::Borrowed(if u.active { "true" } else { "false" }))),
+        ("email", text(&u.email)),
+        (
+            "emails",
+            (!u.emails.is_empty()).then(|| {
+                let all: Vec<&str> = u.emails.iter().map(|e| e.value.as_str()).collect();
+                Cow::Owned(all.join(", "))
+            }),
+        ),
+        ("name.formatted", text(&u.display_name)),
+        ("displayName", text(&u.label)),
+        ("name.givenName", text(&u.given_name)),
+        ("name.familyName", text(&u.family_name)),
+        ("name.middleName", text(&u.middle_name)),
+        ("name.honorificPrefix", text(&u.honorific_prefix)),
+        ("name.honorificSuffix", text(&u.honorific_suffix)),
+        ("roles", Some(Cow::Owned(roles))),
+        (
+            "other attributes",
+            (u.extra != "{}" && !u.extra.is_empty()).then(|| Cow::Owned(cut(&u.extra))),
+        ),
+    ]
+}
+
+/// The SCIM names of the attributes `next` sets that `prev` did not have so (all it sets, for a
+/// new user). `email` is the primary of `emails`, and `other attributes` the extension ones: a
+/// SET names them `emails` and by their top-level names.
+pub fn changed_attributes(prev: Option<&User>, next: &User) -> Vec<String> {
+    let old = prev.map(scim_values);
+    let mut out: Vec<String> = Vec::new();
+    for (i, (name, value)) in scim_values(next).into_iter().enumerate() {
+        let was = old.as_ref().and_then(|o| o.get(i)).and_then(|(_, v)| v.as_ref());
+        if was == value.as_ref() || (prev.is_none() && value.is_none()) {
+            continue;
+        }
+        match name {
+            "email" => out.push("emails".to_owned()),
+            "other attributes" => {
+                let keys = |extra: &str| -> Vec<String> {
+                    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(extra)
+                    {
+                        Ok(map) => map.into_iter().map(|(k, _)| k).collect(),
+                        Err(_) => Vec::new(),
+                    }
+                };
+                let mut names = keys(&next.extra);
+                names.extend(prev.map(|p| keys(&p.extra)).unwrap_or_default());
+                out.extend(names);
+            }
+            _ => out.push(name.to_owned()),
+        }
+    }
+    if prev.is_none() {
+        out.insert(0, "id".to_owned());
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A long value, cut to 500 bytes on a character boundary.
+pub fn cut(s: &str) -> String {
+    let end = (0..=s.len().min(500)).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    match s.get(..end) {
+        Some(head) if head.len() < s.len() => format!("{head}…"),
+        _ => s.to_owned(),
+    }
 }
 
 impl User {
@@ -434,7 +518,13 @@ pub fn create(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<SeatChange> {
     put(txn, tenant, user)?;
     positions::added(txn, tenant, Space::All, user.id)?;
     positions::added(txn, tenant, Space::Active(user.active), user.id)?;
-    events::user(txn, tenant, "user.created", user, user.created_at)?;
+    events::user(
+        txn,
+        tenant,
+        "user.created",
+        (user, changed_attributes(None, user)),
+        user.created_at,
+    )?;
     Ok(seats)
 }
 
@@ -486,7 +576,7 @@ pub fn update(
         SeatChange::None => None,
     };
     if let Some(event) = event {
-        events::user(txn, tenant, event, &next, now)?;
+        events::user(txn, tenant, event, (&next, changed_attributes(Some(&prev), &next)), now)?;
     }
     Ok((next, seats))
 }
@@ -530,7 +620,7 @@ pub fn delete(
     user.updated_at = now;
     user.version += 1;
     super::put_record(txn, DELETED_USERS, (tenant, id), &user)?;
-    events::user(txn, tenant, "user.deleted", &user, now)?;
+    events::user(txn, tenant, "user.deleted", (&user, Vec::new()), now)?;
     Ok(user)
 }
 

@@ -44,6 +44,30 @@ pub struct Webhook {
     /// Thin payloads: the event's type, ids, `seq` and version, no resource (the receiver
     /// fetches it); else the resource as the native API shows it.
     pub thin: bool,
+    /// Set for a SET receiver (RFC 9967): it gets signed security events instead of webhook
+    /// JSON, and `events` holds the event types its event URIs stand for.
+    pub set: Option<SetReceiver>,
+}
+
+/// How a SET receiver wants its security events.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SetReceiver {
+    /// The `aud` claim of its SETs.
+    pub audience: String,
+    /// The event URIs it wants, short (`prov:create`, `prov:deactivate`, `misc:asyncresp`).
+    pub uris: Vec<String>,
+    /// `prov:create|put|patch` with the resource (`full`) rather than the attribute names.
+    pub full: bool,
+    /// Polled (RFC 8936) rather than pushed (RFC 8935): where its acknowledgements stand.
+    pub poll: Option<PollState>,
+}
+
+/// A polled receiver's acknowledgements: every SET up to `acked_through` (a `seq`), and these
+/// after it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct PollState {
+    pub acked_through: u64,
+    pub acked: Vec<u64>,
 }
 
 impl Webhook {
@@ -64,7 +88,13 @@ impl Webhook {
             updated_at: now,
             previous_secret: None,
             thin: false,
+            set: None,
         }
+    }
+
+    /// A polled SET receiver: nothing is pushed to it (its SETs are read from the event log).
+    pub fn polled(&self) -> bool {
+        self.set.as_ref().is_some_and(|s| s.poll.is_some())
     }
 
     /// The secrets a delivery at `now` is signed with: the current one, and the previous one
@@ -86,7 +116,7 @@ impl Webhook {
     /// Its row in `SUBSCRIPTIONS`: a bit per event type it wants (all for `*`), or nothing
     /// while it is inactive.
     pub fn subscription(&self) -> Option<u64> {
-        subscription_mask(self.active, &self.events)
+        subscription_mask(self.active && !self.polled(), &self.events)
     }
 }
 
@@ -259,13 +289,34 @@ pub fn put(txn: &WriteTxn, tenant: Uuid, hook: &Webhook) -> Result<()> {
     subscribe(&mut txn.open_table(SUBSCRIPTIONS)?, tenant, hook)
 }
 
+/// A webhook registration (a SET receiver is not found here).
+pub fn webhook(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<Webhook> {
+    let hook = get(tx, tenant, id)?;
+    match hook.set {
+        None => Ok(hook),
+        Some(_) => Err(Error::not_found("webhook")),
+    }
+}
+
+/// A registration of either kind.
 pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<Webhook> {
     let table = tx.table(WEBHOOKS)?;
     let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::not_found("webhook"))?;
     codec::decode(bytes.value())
 }
 
+/// The tenant's webhook registrations (not its SET receivers).
 pub fn list(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
+    Ok(registrations(tx, tenant)?.into_iter().filter(|h| h.set.is_none()).collect())
+}
+
+/// The tenant's SET receivers.
+pub fn receivers(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
+    Ok(registrations(tx, tenant)?.into_iter().filter(|h| h.set.is_some()).collect())
+}
+
+/// Every registration of the tenant: webhooks and SET receivers.
+pub fn registrations(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
     let table = tx.table(WEBHOOKS)?;
     let t = tenant.as_u128();
     let mut out = Vec::new();
@@ -410,6 +461,15 @@ pub fn end_overlap(
         fields,
         now,
     )?;
+    Ok(h)
+}
+
+/// Gives SET receiver `id` the settings `set` (its acknowledgements stay as they are).
+pub fn set_receiver(txn: &WriteTxn, tenant: Uuid, id: Uuid, set: &SetReceiver) -> Result<Webhook> {
+    let mut h = get(txn, tenant, id)?;
+    let poll = h.set.as_ref().and_then(|s| s.poll.clone());
+    h.set = Some(SetReceiver { poll, ..set.clone() });
+    put(txn, tenant, &h)?;
     Ok(h)
 }
 
@@ -876,4 +936,101 @@ pub fn needed_events(tx: &impl Tx) -> Result<std::collections::HashSet<(u128, u6
         }
     }
     Ok(needed)
+}
+
+/// How many events after a polled receiver's mark a poll looks through (for its SETs, or for the
+/// events its acknowledgements name).
+pub const POLL_SCAN: usize = 100_000;
+
+/// Up to `limit` of the tenant's events after a polled receiver's mark that it takes (`wanted`)
+/// and has not acknowledged, in `seq` order; and whether more may follow. Events pruned before
+/// it polled are gone (the stream's retention): it resumes at the oldest kept.
+pub fn poll_pending(
+    tx: &impl Tx,
+    tenant: Uuid,
+    hook: &Webhook,
+    limit: usize,
+    wanted: impl Fn(&Event) -> bool,
+) -> Result<(Vec<Event>, bool)> {
+    let state = hook.set.as_ref().and_then(|s| s.poll.clone()).unwrap_or_default();
+    let (mut after, mut scanned, mut out) = (state.acked_through, 0usize, Vec::new());
+    loop {
+        let chunk = match events::after(tx, tenant, after, 256)? {
+            Ok(chunk) => chunk,
+            Err(expired) => {
+                after = expired.oldest.saturating_sub(1);
+                continue;
+            }
+        };
+        let Some(last) = chunk.last().map(|e| e.seq) else { return Ok((out, false)) };
+        for event in chunk {
+            scanned += 1;
+            if state.acked.binary_search(&event.seq).is_err() && wanted(&event) {
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push(event);
+            }
+        }
+        if scanned >= POLL_SCAN {
+            return Ok((out, true));
+        }
+        after = last;
+    }
+}
+
+/// Records a polled receiver's acknowledgements (event ids; an error report counts as one,
+/// RFC 8936 §2.4), then moves its mark past every event acknowledged or not `wanted`. Ids it
+/// was never given are ignored. Returns how many were recorded.
+pub fn poll_ack(
+    txn: &WriteTxn,
+    tenant: Uuid,
+    id: Uuid,
+    acked: &[Uuid],
+    wanted: impl Fn(&Event) -> bool,
+) -> Result<u64> {
+    let mut hook = get(txn, tenant, id)?;
+    let Some(set) = hook.set.as_mut() else { return Err(Error::not_found("event receiver")) };
+    let mut state = set.poll.clone().unwrap_or_default();
+    let (mut after, mut scanned, mut recorded) = (state.acked_through, 0usize, 0u64);
+    let (mut walking, mut found) = (true, 0usize);
+    'scan: loop {
+        let chunk = match events::after(txn, tenant, after, 256)? {
+            Ok(chunk) => chunk,
+            Err(expired) => {
+                // Pruned events are past: the mark moves to the oldest kept.
+                state.acked_through = state.acked_through.max(expired.oldest.saturating_sub(1));
+                after = state.acked_through;
+                continue;
+            }
+        };
+        let Some(last) = chunk.last().map(|e| e.seq) else { break };
+        for event in chunk {
+            scanned += 1;
+            let is_acked = acked.contains(&event.id);
+            found += usize::from(is_acked);
+            if is_acked && state.acked.binary_search(&event.seq).is_err() {
+                recorded += 1;
+                if let Err(at) = state.acked.binary_search(&event.seq) {
+                    state.acked.insert(at, event.seq);
+                }
+            }
+            if walking && event.seq == state.acked_through + 1 {
+                let done = state.acked.binary_search(&event.seq).is_ok() || !wanted(&event);
+                if done {
+                    state.acked_through = event.seq;
+                    state.acked.retain(|s| *s > event.seq);
+                } else {
+                    walking = false;
+                }
+            }
+            if scanned >= POLL_SCAN || (!walking && found >= acked.len()) {
+                break 'scan;
+            }
+        }
+        after = last;
+    }
+    set.poll = Some(state);
+    put(txn, tenant, &hook)?;
+    Ok(recorded)
 }

@@ -16,10 +16,11 @@ use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
 use crate::repr::webhooks::payload;
+use crate::store::events::Event;
 use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, OutboxKey, Webhook};
 use crate::store::{self, Store};
 use crate::time::now_ms;
-pub use send::{Outcome, Target};
+pub use send::{Outcome, Signing, Target};
 
 /// Delay before retry n (after attempt n): about 8 attempts over a day, as Standard Webhooks
 /// suggests.
@@ -58,6 +59,52 @@ pub struct Settings {
     pub event_retention: Duration,
     /// TLS for https receivers when an extra CA is configured; else the public roots.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Renders SETs for SET receivers (the SCIM face's `scim::events::Sets`); None: a SET
+    /// receiver's deliveries fail, saying so.
+    pub sets: Option<Arc<dyn SetRenderer>>,
+}
+
+/// Renders an event as a signed SET for a SET receiver (RFC 9967).
+pub trait SetRenderer: Send + Sync {
+    /// None: the receiver does not want this event (as a SET).
+    fn render(&self, event: &Event, hook: &Webhook) -> Option<Result<String, String>>;
+}
+
+impl std::fmt::Debug for dyn SetRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetRenderer")
+    }
+}
+
+/// What an attempt sends.
+#[derive(Clone)]
+enum Body {
+    /// Webhook JSON, signed per Standard Webhooks.
+    Json(Arc<str>),
+    /// A signed SET (`application/secevent+jwt`).
+    Set(Arc<str>),
+    /// Nothing: the receiver does not want the event (or it cannot be rendered: the reason).
+    Skip(Option<String>),
+}
+
+/// `event` as `hook` gets it; `json` renders (once per payload form) the webhook body.
+fn body_for(
+    settings: &Settings,
+    event: &Event,
+    hook: &Webhook,
+    json: &mut HashMap<bool, Arc<str>>,
+) -> Body {
+    if hook.set.is_none() {
+        let body =
+            json.entry(hook.thin).or_insert_with(|| payload(event, hook.thin).to_string().into());
+        return Body::Json(body.clone());
+    }
+    match settings.sets.as_ref().map(|s| s.render(event, hook)) {
+        Some(Some(Ok(jwt))) => Body::Set(jwt.into()),
+        Some(Some(Err(e))) => Body::Skip(Some(e)),
+        Some(None) => Body::Skip(None),
+        None => Body::Skip(Some("this server does not sign SETs".into())),
+    }
 }
 
 impl Default for Settings {
@@ -70,6 +117,7 @@ impl Default for Settings {
             retention: Duration::from_secs(30 * 86_400),
             event_retention: Duration::from_secs(30 * 86_400),
             tls: None,
+            sets: None,
         }
     }
 }
@@ -80,7 +128,8 @@ pub async fn send_test(hook: &Webhook, tenant: Uuid, settings: &Settings) -> sen
     let data = serde_json::json!({ "webhook_id": hook.id });
     let payload = crate::repr::webhooks::envelope(event_id, "webhook.test", tenant, now_ms(), data)
         .to_string();
-    let target = send::Target { url: &hook.url, secrets: hook.signing_secrets(now_ms()) };
+    let target =
+        send::Target { url: &hook.url, signing: Signing::Webhook(hook.signing_secrets(now_ms())) };
     send::post(&target, &event_id.to_string(), &payload, settings, &mut None).await
 }
 
@@ -143,7 +192,7 @@ struct Attempt {
     tenant: Uuid,
     hook: Webhook,
     delivery: Delivery,
-    body: Arc<str>,
+    body: Body,
     /// The outbox event it came from, on its first attempt.
     event: Option<OutboxKey>,
 }
@@ -391,10 +440,7 @@ impl Dispatcher {
             let mut bodies: HashMap<bool, Arc<str>> = HashMap::new();
             for hook in receivers {
                 let delivery = hooks::new_delivery(event, hook.id);
-                let body = bodies
-                    .entry(hook.thin)
-                    .or_insert_with(|| payload(event, hook.thin).to_string().into())
-                    .clone();
+                let body = body_for(&self.settings, event, &hook, &mut bodies);
                 let attempt =
                     Attempt { tenant: event.tenant, hook, delivery, body, event: Some(key) };
                 claimed.extend(self.arrive(attempt).map(Claimed::First));
@@ -422,14 +468,11 @@ impl Dispatcher {
                 )
             })
             .await?;
-        let mut bodies: HashMap<(Uuid, bool), Arc<str>> = HashMap::new();
+        let mut bodies: HashMap<Uuid, HashMap<bool, Arc<str>>> = HashMap::new();
         for hooks::Due { tenant, delivery, hook, event } in due {
             let body = match &event {
-                Some(e) => bodies
-                    .entry((e.id, hook.thin))
-                    .or_insert_with(|| payload(e, hook.thin).to_string().into())
-                    .clone(),
-                None => Arc::from(""),
+                Some(e) => body_for(&self.settings, e, &hook, bodies.entry(e.id).or_default()),
+                None => Body::Skip(None),
             };
             let attempt = Attempt { tenant, hook, delivery, body, event: None };
             let key = attempt.resource();
@@ -583,10 +626,20 @@ impl Dispatcher {
             let outcome = match self.slots.clone().acquire_owned().await {
                 Ok(_permit) => {
                     let hook = &attempt.hook;
-                    let target = Target { url: &hook.url, secrets: hook.signing_secrets(now_ms()) };
                     let id = attempt.delivery.event_id.to_string();
-                    let body = &attempt.body;
-                    send::post(&target, &id, body, &self.settings, &mut connection).await
+                    match &attempt.body {
+                        Body::Json(body) => {
+                            let signing = Signing::Webhook(hook.signing_secrets(now_ms()));
+                            let target = Target { url: &hook.url, signing };
+                            send::post(&target, &id, body, &self.settings, &mut connection).await
+                        }
+                        Body::Set(jwt) => {
+                            let target = Target { url: &hook.url, signing: Signing::Set };
+                            send::post(&target, &id, jwt, &self.settings, &mut connection).await
+                        }
+                        Body::Skip(None) => Outcome::skipped(),
+                        Body::Skip(Some(why)) => Outcome::refused(why),
+                    }
                 }
                 Err(_) => return, // shutting down
             };

@@ -19,9 +19,17 @@ use super::Settings;
 
 pub struct Target<'a> {
     pub url: &'a str,
-    /// The current secret, then the previous one during a rotation's overlap: each signs, and
-    /// `webhook-signature` carries every signature, space-separated (Standard Webhooks).
-    pub secrets: Vec<&'a str>,
+    pub signing: Signing<'a>,
+}
+
+/// How the body is signed, which says what it is.
+pub enum Signing<'a> {
+    /// Webhook JSON: the current secret, then the previous one during a rotation's overlap;
+    /// each signs, and `webhook-signature` carries every signature, space-separated (Standard
+    /// Webhooks).
+    Webhook(Vec<&'a str>),
+    /// A SET, signed already (a JWS): sent as `application/secevent+jwt` (RFC 8935).
+    Set,
 }
 
 /// What an attempt came to.
@@ -32,15 +40,30 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// Not sent at all (bad or forbidden target): retrying will not help.
     pub refused: bool,
+    /// Not sent because the receiver does not want it: done, as if delivered.
+    pub skipped: bool,
 }
 
 impl Outcome {
     pub fn succeeded(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
+        self.skipped || self.status.is_some_and(|s| (200..300).contains(&s))
     }
 
     pub fn refused(why: &str) -> Outcome {
-        Outcome { status: None, error: Some(why.to_owned()), duration_ms: 0, refused: true }
+        Outcome { error: Some(why.to_owned()), refused: true, ..Outcome::nothing() }
+    }
+
+    /// A SET receiver does not take this event (its event URIs leave it out).
+    pub fn skipped() -> Outcome {
+        Outcome {
+            error: Some("not one of the receiver's events".into()),
+            skipped: true,
+            ..Outcome::nothing()
+        }
+    }
+
+    fn nothing() -> Outcome {
+        Outcome { status: None, error: None, duration_ms: 0, refused: false, skipped: false }
     }
 }
 
@@ -106,22 +129,20 @@ pub async fn post(
     }
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
-        Ok(Ok(status)) => {
-            Outcome { status: Some(status), error: None, duration_ms, refused: false }
-        }
+        Ok(Ok(status)) => Outcome { status: Some(status), duration_ms, ..Outcome::nothing() },
         // This server's own refusals (a denied network, a bad URL) say why.
         Ok(Err((error, true))) => {
-            Outcome { status: None, error: Some(error), duration_ms, refused: true }
+            Outcome { error: Some(error), duration_ms, refused: true, ..Outcome::nothing() }
         }
         // Anything the network said stays in the server's log: telling a tenant a closed port
         // from an open non-HTTP one from a TLS service would make webhooks a port scanner.
         Ok(Err((detail, false))) => {
             tracing::debug!(url = target.url, error = %detail, "webhook not delivered");
-            Outcome { status: None, error: Some(NO_ANSWER.into()), duration_ms, refused: false }
+            Outcome { error: Some(NO_ANSWER.into()), duration_ms, ..Outcome::nothing() }
         }
         Err(_) => {
             tracing::debug!(url = target.url, "webhook not answered in time");
-            Outcome { status: None, error: Some(NO_ANSWER.into()), duration_ms, refused: false }
+            Outcome { error: Some(NO_ANSWER.into()), duration_ms, ..Outcome::nothing() }
         }
     }
 }
@@ -139,21 +160,31 @@ async fn exchange(
         uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let https = uri.scheme_str() == Some("https");
     let timestamp = jiff::Timestamp::now().as_second();
-    let signatures = target.secrets.iter().map(|secret| signature(secret, id, timestamp, body));
-    let signature = signatures.collect::<Result<Vec<_>, _>>().map_err(|e| (e, true))?.join(" ");
+    let signature = match &target.signing {
+        Signing::Webhook(secrets) => {
+            let signatures = secrets.iter().map(|secret| signature(secret, id, timestamp, body));
+            Some(signatures.collect::<Result<Vec<_>, _>>().map_err(|e| (e, true))?.join(" "))
+        }
+        Signing::Set => None,
+    };
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or(host.clone());
     let body = Bytes::from(body.to_owned());
     let request = || {
-        hyper::Request::post(&path)
+        let builder = hyper::Request::post(&path)
             .header("host", &authority)
-            .header("content-type", "application/json")
-            .header("user-agent", concat!("whoot-mgmt/", env!("CARGO_PKG_VERSION")))
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", &signature)
-            .body(Full::new(body.clone()))
-            .map_err(|e| (e.to_string(), true))
+            .header("user-agent", concat!("whoot-mgmt/", env!("CARGO_PKG_VERSION")));
+        let builder = match &signature {
+            Some(signature) => builder
+                .header("content-type", "application/json")
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature),
+            None => builder
+                .header("content-type", "application/secevent+jwt")
+                .header("accept", "application/json"),
+        };
+        builder.body(Full::new(body.clone())).map_err(|e| (e.to_string(), true))
     };
     if let Some(mut kept) = connection.take().filter(|c| c.url == target.url) {
         // The receiver may have closed it meanwhile; then a new connection carries the request.

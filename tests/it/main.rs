@@ -36,6 +36,7 @@ mod scim_profiles;
 mod scim_query;
 mod scim_users;
 mod seats;
+mod sets;
 mod store_log;
 mod structure;
 mod systemd;

@@ -87,7 +87,7 @@ fn every_operation_answers_as_the_document_says() {
     c.check("GET", "/openapi.json", &served);
     let k = Some(key.as_str());
 
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"] {
         c.check("GET", path, &s.get(path, None));
     }
     c.check("GET", "/me", &s.get("/me", k));
@@ -190,6 +190,22 @@ fn every_operation_answers_as_the_document_says() {
 
     // The change stream, and a delivery of it to redeliver.
     c.check("GET", "/events", &s.get("/events?after=0&limit=5", k));
+
+    // SET receivers, pushed and polled.
+    let r = s.send("POST", "/event-receivers", &key, &json!({"url": rx.url(), "format": "full"}));
+    c.check("POST", "/event-receivers", &r);
+    let pushed = r.json()["id"].as_str().unwrap().to_owned();
+    let r = s.send("POST", "/event-receivers", &key, &json!({"delivery": "poll"}));
+    c.check("POST", "/event-receivers", &r);
+    c.check("GET", "/event-receivers", &s.get("/event-receivers", k));
+    let one = format!("/event-receivers/{pushed}");
+    c.check("GET", "/event-receivers/{id}", &s.get(&one, k));
+    let r = s.send("PATCH", &one, &key, &json!({"events": ["prov:create"], "format": "notice"}));
+    c.check("PATCH", "/event-receivers/{id}", &r);
+    c.check("GET", "/event-receivers/{id}/deliveries", &s.get(&format!("{one}/deliveries"), k));
+    let r = s.send("POST", "/events/poll", &key, &json!({"returnImmediately": true}));
+    c.check("POST", "/events/poll", &r);
+    c.check("DELETE", "/event-receivers/{id}", &s.request("DELETE", &one, k, None));
     rx.wait_for(10, "a user event", |got| got.iter().any(|r| r.json()["type"] == "user.created"));
     let r = s.get(&format!("/webhooks/{hook}/deliveries?limit=10"), k);
     c.check("GET", "/webhooks/{id}/deliveries", &r);

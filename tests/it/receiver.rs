@@ -18,6 +18,7 @@ pub struct Received {
     pub id: String,
     pub timestamp: String,
     pub signature: String,
+    pub content_type: String,
     pub body: String,
 }
 
@@ -91,10 +92,11 @@ impl Receiver {
                                         .unwrap_or("")
                                         .to_owned()
                                 };
-                                let (id, timestamp, signature) = (
+                                let (id, timestamp, signature, content_type) = (
                                     header("webhook-id"),
                                     header("webhook-timestamp"),
                                     header("webhook-signature"),
+                                    header("content-type"),
                                 );
                                 let body = req
                                     .into_body()
@@ -106,6 +108,7 @@ impl Receiver {
                                     id,
                                     timestamp,
                                     signature,
+                                    content_type,
                                     body: String::from_utf8_lossy(&body).into_owned(),
                                 });
                                 let pause = *d.lock();

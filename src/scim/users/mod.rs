@@ -1,7 +1,7 @@
 //! SCIM `/Users`: list (with filter, sort, paging, projection), `.search`, get by id or
 //! externalId, create, replace, patch and delete. Deleted users are 404 for everything.
 
-mod resource;
+pub(crate) mod resource;
 
 use hyper::StatusCode;
 use serde_json::Value;

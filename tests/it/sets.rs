@@ -1,0 +1,287 @@
+//! SCIM security events (RFC 9967): every SET is verified by jsonwebtoken with RustCrypto's
+//! P-256 (not the ring code that signs them) against `/.well-known/jwks.json`; pushed to a real
+//! receiver, in order and across a key rotation; polled with acknowledgements across a restart.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+use crate::receiver::Receiver;
+
+const PREFIX: &str = "urn:ietf:params:scim:event:";
+
+/// The claims of `jwt` once its signature checks out against `jwks` and its `aud` is `aud`.
+fn verified(jwt: &str, jwks: &Value, aud: &str) -> Value {
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    assert_eq!(header.alg, Algorithm::ES256);
+    assert_eq!(header.typ.as_deref(), Some("secevent+jwt"));
+    let kid = header.kid.expect("a kid");
+    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str());
+    let jwk: Jwk = serde_json::from_value(jwk.expect("the kid is published").clone()).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[aud]);
+    validation.required_spec_claims = HashSet::new();
+    validation.validate_exp = false;
+    let key = DecodingKey::from_jwk(&jwk).unwrap();
+    jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("a valid SET").claims
+}
+
+fn jwks(s: &Server) -> Value {
+    let r = s.get("/.well-known/jwks.json", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+/// The one event of a SET's `events`: its URI and payload.
+fn event(claims: &Value) -> (String, Value) {
+    let events = claims["events"].as_object().unwrap();
+    assert_eq!(events.len(), 1, "{claims}");
+    let (uri, payload) = events.iter().next().unwrap();
+    (uri.clone(), payload.clone())
+}
+
+fn scim_user(s: &Server, key: &str, name: &str, external: &str) -> (String, String) {
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name, "externalId": external, "name": {"givenName": "Ada"}});
+    let r = s.send("POST", "/scim/v2/Users", key, &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    (r.json()["id"].as_str().unwrap().to_owned(), r.header("x-request-id").unwrap().to_owned())
+}
+
+#[test]
+fn pushed_sets_verify_against_the_published_keys_across_a_rotation() {
+    let (s, key) = Server::keyed();
+    let rx = Receiver::start();
+    let events = json!([format!("{PREFIX}prov:create"), "prov:patch", "prov:deactivate"]);
+    let r = s.send("POST", "/event-receivers", &key, &json!({"url": rx.url(), "events": events}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let receiver = r.json();
+    assert_eq!(
+        (receiver["delivery"].as_str(), receiver["format"].as_str()),
+        (Some("push"), Some("notice"))
+    );
+    assert_eq!(receiver["audience"], rx.url().as_str(), "the audience defaults to the URL");
+    // A receiver is not a webhook, nor the other way round.
+    let rid = receiver["id"].as_str().unwrap();
+    assert_eq!(s.get(&format!("/webhooks/{rid}"), Some(&key)).status, 404);
+    assert!(s.get("/webhooks", Some(&key)).json()["webhooks"].as_array().unwrap().is_empty());
+
+    let (id, created_by) = scim_user(&s, &key, "set1@example.com", "ext-1");
+    let ops = json!([{"op": "replace", "path": "name.familyName", "value": "Lovelace"}]);
+    let patched = s.scim_patch(&format!("/scim/v2/Users/{id}"), &key, ops);
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let off = s.scim_patch(
+        &format!("/scim/v2/Users/{id}"),
+        &key,
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    );
+    assert_eq!(off.status, 200, "{}", off.body);
+    let got = rx.wait_for(10, "three SETs", |g| g.len() >= 3);
+    let keys = jwks(&s);
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
+    let claims: Vec<Value> = got.iter().map(|g| verified(&g.body, &keys, &rx.url())).collect();
+    for (g, c) in got.iter().zip(&claims) {
+        assert_eq!(g.content_type, "application/secevent+jwt");
+        assert_eq!(c["iss"], format!("http://{}", s.addr).as_str());
+        assert_eq!(
+            c["sub_id"],
+            json!({"format": "scim", "uri": format!("/Users/{id}"), "externalId": "ext-1"})
+        );
+        assert_eq!(c["jti"].as_str().unwrap().len(), 32, "a jti per event: {c}");
+    }
+    let (uri, payload) = event(&claims[0]);
+    assert_eq!(uri, format!("{PREFIX}prov:create:notice"));
+    let attributes: Vec<&str> =
+        payload["attributes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        ["id", "userName", "externalId", "name.givenName"].iter().all(|a| attributes.contains(a)),
+        "{payload}"
+    );
+    assert_eq!(payload["version"], "W/\"1\"");
+    assert_eq!(claims[0]["txn"], created_by.as_str(), "txn is the request's id");
+    let (uri, payload) = event(&claims[1]);
+    assert_eq!(uri, format!("{PREFIX}prov:patch:notice"));
+    assert_eq!(payload["attributes"], json!(["name.familyName"]));
+    assert_eq!(claims[1]["txn"], patched.header("x-request-id").unwrap());
+    let (uri, payload) = event(&claims[2]);
+    assert_eq!((uri, payload), (format!("{PREFIX}prov:deactivate"), json!({})));
+
+    // A new key signs what follows; the old one stays published, so what it signed verifies.
+    let rotated = s.cli_line("set-key rotate");
+    let new_kid = rotated["rotated"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["keys"].as_array().unwrap().len(), 2, "{rotated}");
+    let ops = json!([{"op": "replace", "path": "name.familyName", "value": "Byron"}]);
+    assert_eq!(s.scim_patch(&format!("/scim/v2/Users/{id}"), &key, ops).status, 200);
+    let got = rx.wait_for(10, "the SET after the rotation", |g| g.len() >= 4);
+    let keys = jwks(&s);
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+    let header = jsonwebtoken::decode_header(&got[3].body).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
+    verified(&got[3].body, &keys, &rx.url());
+    verified(&got[0].body, &keys, &rx.url());
+    // A SET with a byte changed does not verify.
+    let mut forged = got[3].body.clone().into_bytes();
+    let at = forged.iter().position(|b| *b == b'.').unwrap() + 5;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let jwk: Jwk = serde_json::from_value(keys["keys"][0].clone()).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[rx.url()]);
+    validation.required_spec_claims = HashSet::new();
+    validation.validate_exp = false;
+    let key2 = DecodingKey::from_jwk(&jwk).unwrap();
+    assert!(jsonwebtoken::decode::<Value>(&forged, &key2, &validation).is_err());
+
+    // The discovery document names what is issued.
+    let spc = s.get("/scim/v2/ServiceProviderConfig", Some(&key)).json();
+    let uris = spc["securityEvents"]["eventUris"].as_array().unwrap();
+    assert!(uris.contains(&json!(format!("{PREFIX}prov:create:full"))));
+    assert!(uris.contains(&json!(format!("{PREFIX}prov:deactivate"))));
+}
+
+/// Retries and order per resource come from the webhook outbox: a SET the receiver refused is
+/// sent again, and the next one about the same user waits for it.
+#[test]
+fn a_refused_set_is_retried_before_the_next_about_the_same_user() {
+    let (s, key) = Server::keyed();
+    let rx = Receiver::start();
+    rx.answers.lock().extend([503]);
+    let r = s.send(
+        "POST",
+        "/event-receivers",
+        &key,
+        &json!({"url": rx.url(), "audience": "https://idp.example/aud", "format": "full"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, _) = scim_user(&s, &key, "retry@example.com", "ext-r");
+    let ops = json!([{"op": "replace", "path": "displayName", "value": "Retried"}]);
+    assert_eq!(s.scim_patch(&format!("/scim/v2/Users/{id}"), &key, ops).status, 200);
+    let got = rx.wait_for(30, "the retry and the patch", |g| g.len() >= 3);
+    let keys = jwks(&s);
+    let uris: Vec<String> =
+        got.iter().map(|g| event(&verified(&g.body, &keys, "https://idp.example/aud")).0).collect();
+    assert_eq!(
+        uris[..3],
+        [
+            format!("{PREFIX}prov:create:full"),
+            format!("{PREFIX}prov:create:full"),
+            format!("{PREFIX}prov:patch:full")
+        ]
+    );
+    let (_, full) = event(&verified(&got[2].body, &keys, "https://idp.example/aud"));
+    assert_eq!(full["data"]["displayName"], "Retried");
+    assert_eq!(full["data"]["userName"], "retry@example.com");
+}
+
+fn poll(s: &Server, key: &str, body: Value) -> Value {
+    let r = s.send("POST", "/events/poll", key, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+#[test]
+fn a_polled_receiver_gets_its_sets_until_it_acknowledges_them_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &[]);
+    let key = s.root_key();
+    // Before it registers: not news to it.
+    scim_user(&s, &key, "before@example.com", "ext-0");
+    let r = s.send(
+        "POST",
+        "/event-receivers",
+        &key,
+        &json!({"delivery": "poll", "events": ["prov:create"], "audience": "poller"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["delivery"], "poll");
+    // Two users by one Bulk: their SETs' txn is the Bulk's, then the operation's index.
+    let ops: Vec<Value> = (1..=2)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"),
+            "data": {"userName": format!("bulk{i}@example.com")}})
+        })
+        .collect();
+    let bulk = s.request_with(
+        "POST",
+        "/scim/v2/Bulk",
+        Some(&key),
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": ops})
+            .to_string()
+            .as_bytes(),
+        ),
+        &[("Content-Type", "application/scim+json"), ("X-Request-Id", "bulk-7")],
+    );
+    assert_eq!(bulk.status, 200, "{}", bulk.body);
+    scim_user(&s, &key, "third@example.com", "ext-3");
+
+    let got = poll(&s, &key, json!({"returnImmediately": true}));
+    let keys = jwks(&s);
+    let sets = got["sets"].as_object().unwrap();
+    assert_eq!(sets.len(), 3, "{got}");
+    assert_eq!(got["moreAvailable"], false);
+    let mut by_name = std::collections::HashMap::new();
+    for (jti, jwt) in sets {
+        let claims = verified(jwt.as_str().unwrap(), &keys, "poller");
+        assert_eq!(claims["jti"], jti.as_str());
+        let (uri, payload) = event(&claims);
+        assert_eq!(uri, format!("{PREFIX}prov:create:notice"));
+        assert!(payload["attributes"].as_array().unwrap().contains(&json!("userName")));
+        let name = claims["sub_id"]["uri"].as_str().unwrap().to_owned();
+        by_name.insert(name, (jti.clone(), claims["txn"].clone()));
+    }
+    let txns: HashSet<String> =
+        by_name.values().filter_map(|(_, t)| t.as_str().map(str::to_owned)).collect();
+    assert!(txns.contains("bulk-7:0") && txns.contains("bulk-7:1"), "{txns:?}");
+
+    // Two acknowledged (one as an error report): only the third comes again, after a restart.
+    let mut jtis: Vec<(String, String)> =
+        by_name.values().map(|(j, t)| (t.as_str().unwrap_or("").to_owned(), j.clone())).collect();
+    jtis.sort();
+    let third = jtis.iter().find(|(t, _)| !t.starts_with("bulk-7")).unwrap().1.clone();
+    let bulk_jtis: Vec<String> =
+        jtis.iter().filter(|(t, _)| t.starts_with("bulk-7")).map(|(_, j)| j.clone()).collect();
+    let errs = json!({ bulk_jtis[1].clone(): {"err": "invalid_request", "description": "x"} });
+    let again =
+        poll(&s, &key, json!({"ack": [bulk_jtis[0]], "setErrs": errs, "returnImmediately": true}));
+    assert_eq!(again["sets"].as_object().unwrap().keys().collect::<Vec<_>>(), [&third]);
+    assert!(s.stop());
+    let s = Server::start_in(tmp.path(), &[]);
+    let again = poll(&s, &key, json!({"returnImmediately": true, "maxEvents": 10}));
+    assert_eq!(again["sets"].as_object().unwrap().keys().collect::<Vec<_>>(), [&third]);
+    let done = poll(&s, &key, json!({"ack": [third], "returnImmediately": true}));
+    assert!(done["sets"].as_object().unwrap().is_empty(), "{done}");
+    let receivers = s.get("/event-receivers", Some(&key)).json();
+    assert!(receivers["receivers"][0]["acknowledged_through"].as_u64().unwrap() >= 4);
+
+    // Without returnImmediately it waits for the next one.
+    let started = Instant::now();
+    let s2 = &s;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            scim_user(s2, &key, "later@example.com", "ext-4");
+        });
+        let waited = poll(s2, &key, json!({}));
+        assert_eq!(waited["sets"].as_object().unwrap().len(), 1, "{waited}");
+    });
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // Bad polls: 4xx, nothing changes.
+    let r = s.send("POST", "/events/poll", &key, &json!({"ack": ["not-a-jti"]}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r =
+        s.send("POST", "/event-receivers", &key, &json!({"delivery": "poll", "url": "http://x"}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = s.send(
+        "POST",
+        "/event-receivers",
+        &key,
+        &json!({"url": "http://127.0.0.1:9/", "events": ["prov:nope"]}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+}
