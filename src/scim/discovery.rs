@@ -41,8 +41,6 @@ pub async fn service_provider_config(ctx: &Ctx<'_>, (): ()) -> Result<Reply, Api
         "pagination": {"cursor": true, "index": true, "defaultPaginationMethod": "index",
             "defaultPageSize": super::list::DEFAULT_COUNT, "maxPageSize": MAX_RESULTS},
         "etag": {"supported": true},
-        // RFC 9967 §4: the SETs this server issues (to the receivers at /event-receivers).
-        "securityEvents": {"asyncRequest": "none", "eventUris": super::events::advertised()},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "API key (Bearer token)",
@@ -53,8 +51,12 @@ pub async fn service_provider_config(ctx: &Ctx<'_>, (): ()) -> Result<Reply, Api
     });
     // draft-zollner-scim-interop-profile-02: claimed to the keys held to it, and only to them
     // (RFC 7643's model has no such attribute; older clients refuse what they do not know).
+    // RFC 9967 §4's securityEvents (the SETs issued to the receivers at /event-receivers)
+    // likewise: an attribute RFC 7643's model lacks, for the 2026 profile's clients.
     if ctx.caller.key.scim_profile() == crate::store::keys::ScimProfile::Strict {
         crate::repr::input::set_field(&mut config, "interopProfileConformant", json!(true));
+        let events = json!({"asyncRequest": "none", "eventUris": super::events::advertised()});
+        crate::repr::input::set_field(&mut config, "securityEvents", events);
     }
     Ok(scim(&config))
 }

@@ -4,7 +4,8 @@ usage: python run_scim2_tester.py BASE_URL API_KEY [--strict]
 Prints every check; exits 1 if any check fails (status ERROR or CRITICAL).
 
 With --strict (a key on the strict SCIM profile) the ServiceProviderConfig must claim
-interopProfileConformant, the one attribute it has beyond RFC 7643's model; scim2-models refuses
+interopProfileConformant and list securityEvents (RFC 9967), the attributes it has beyond RFC
+7643's model (a compatible key sees neither); scim2-models refuses
 attributes it does not know, so the checks then run with that attribute ignored.
 """
 
@@ -49,10 +50,15 @@ def main() -> int:
         config = http.get("/ServiceProviderConfig").json()
         known = {f.serialization_alias for f in ServiceProviderConfig.model_fields.values()}
         beyond = sorted(set(config) - known)
-        if beyond != ["interopProfileConformant"] or config["interopProfileConformant"] is not True:
+        events = config.get("securityEvents", {}).get("eventUris", [])
+        if (
+            beyond != ["interopProfileConformant", "securityEvents"]
+            or config["interopProfileConformant"] is not True
+            or "urn:ietf:params:scim:event:prov:deactivate" not in events
+        ):
             print(f"strict key: ServiceProviderConfig beyond RFC 7643 holds {beyond}: {config}")
             return 1
-        print("strict key: ServiceProviderConfig claims interopProfileConformant")
+        print("strict key: ServiceProviderConfig claims interopProfileConformant, lists securityEvents")
         tolerant = ScimProvider(models=(), policy=ScimPolicy(unknown=ScimPolicy.Unknown.ignore))
         results = check_server(SyncSCIMClient(http, provider=tolerant))
     else:

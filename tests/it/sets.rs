@@ -135,8 +135,13 @@ fn pushed_sets_verify_against_the_published_keys_across_a_rotation() {
     let key2 = DecodingKey::from_jwk(&jwk).unwrap();
     assert!(jsonwebtoken::decode::<Value>(&forged, &key2, &validation).is_err());
 
-    // The discovery document names what is issued.
-    let spc = s.get("/scim/v2/ServiceProviderConfig", Some(&key)).json();
+    // The discovery document names what is issued, to a key on the 2026 profile (older clients
+    // refuse attributes RFC 7643 does not define).
+    let compatible = s.get("/scim/v2/ServiceProviderConfig", Some(&key)).json();
+    assert!(compatible.get("securityEvents").is_none(), "{compatible}");
+    let strict = s.cli_line("key create --tenant default --scope all --scim-profile strict");
+    let strict = strict["secret"].as_str().unwrap();
+    let spc = s.get("/scim/v2/ServiceProviderConfig", Some(strict)).json();
     let uris = spc["securityEvents"]["eventUris"].as_array().unwrap();
     assert!(uris.contains(&json!(format!("{PREFIX}prov:create:full"))));
     assert!(uris.contains(&json!(format!("{PREFIX}prov:deactivate"))));
