@@ -111,6 +111,10 @@ pub enum Request {
     Backup {
         to: std::path::PathBuf,
     },
+    /// The tenant's SET receivers, with how many events each has queued.
+    ReceiverList {
+        tenant: String,
+    },
     /// The SET signing keys.
     SetKeyList,
     /// Makes a new SET signing key current (the old one stays published a while).
@@ -194,6 +198,7 @@ impl Request {
                 | Request::AuditList { tenant, .. }
                 | Request::ProvisioningLog { tenant, .. }
                 | Request::WebhookList { tenant }
+                | Request::ReceiverList { tenant }
                 | Request::WebhookDeliveries { tenant, .. }
                 | Request::WebhookRotateSecret { tenant, .. }
                 | Request::WebhookEndOverlap { tenant, .. },
@@ -249,6 +254,29 @@ impl From<store::Error> for Failed {
         };
         Failed { message, code: code.to_owned() }
     }
+}
+
+/// A tenant's webhooks (or its SET receivers), each with how many events wait in its outbox.
+async fn registrations(app: &App, tenant: String, sets: bool) -> Result<Vec<Value>, store::Error> {
+    app.store
+        .read(move |tx| {
+            let t = store::tenants::get_by_slug(tx, &tenant)?;
+            let (list, shown): (_, fn(&store::webhooks::Webhook) -> Value) = match sets {
+                true => {
+                    (store::webhooks::receivers(tx, t.id)?, crate::repr::webhooks::receiver_json)
+                }
+                false => (store::webhooks::list(tx, t.id)?, crate::repr::webhooks::hook_json),
+            };
+            let mut all = Vec::new();
+            for hook in list {
+                let queued = store::webhooks::outbox_for(tx, t.id, hook.id)?.len();
+                let mut row = shown(&hook);
+                crate::repr::input::set_field(&mut row, "queued", json!(queued));
+                all.push(row);
+            }
+            Ok(all)
+        })
+        .await
 }
 
 /// Who the admin commands act as, in the audit log.
@@ -443,21 +471,12 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(json!({"tenant": t.slug, "path": path, "url": url}))
         }
         Request::WebhookList { tenant } => {
-            let list = app
-                .store
-                .read(move |tx| {
-                    let t = store::tenants::get_by_slug(tx, &tenant)?;
-                    let mut all = Vec::new();
-                    for hook in store::webhooks::list(tx, t.id)? {
-                        let queued = store::webhooks::outbox_for(tx, t.id, hook.id)?.len();
-                        let mut row = crate::repr::webhooks::hook_json(&hook);
-                        crate::repr::input::set_field(&mut row, "queued", json!(queued));
-                        all.push(row);
-                    }
-                    Ok(all)
-                })
-                .await?;
+            let list = registrations(app, tenant, false).await?;
             Ok(json!({ "webhooks": list }))
+        }
+        Request::ReceiverList { tenant } => {
+            let list = registrations(app, tenant, true).await?;
+            Ok(json!({ "receivers": list }))
         }
         Request::WebhookDeliveries { tenant, webhook_id, limit } => {
             let limit = limit.clamp(1, 10_000);

@@ -23,8 +23,8 @@ const PREFIX: &str = "bulkId:";
 
 /// One operation as the client sent it.
 pub struct Operation {
-    /// Its place in the request's `Operations`.
-    pub index: usize,
+    /// Its place in the request's `Operations` (None: a request of its own, run as one).
+    pub index: Option<usize>,
     pub method: Method,
     bulk_id: Option<String>,
     /// Relative to the SCIM root (`/Users/{id}`), with `bulkId:` references resolved.
@@ -45,6 +45,16 @@ pub trait Runner: Sync {
 }
 
 impl Operation {
+    /// A request of its own, run as a Bulk operation would be.
+    pub fn single(
+        method: Method,
+        path: String,
+        data: Option<Value>,
+        version: Option<String>,
+    ) -> Operation {
+        Operation { index: None, method, bulk_id: None, path, data, version }
+    }
+
     /// How its log entry names it: its `bulkId`, else its method and path.
     pub fn label(&self) -> String {
         match &self.bulk_id {
@@ -78,7 +88,7 @@ fn read_operation(v: &Value) -> Result<Operation, (Option<String>, String, ApiEr
         return Err(fail(ApiError::bad_request("this operation needs data")));
     }
     let version = field(v, "version").and_then(Value::as_str).map(str::to_owned);
-    Ok(Operation { index: 0, method, bulk_id, path, data, version })
+    Ok(Operation { index: None, method, bulk_id, path, data, version })
 }
 
 /// The bulkIds a value refers to (`"bulkId:qwerty"` anywhere in it).
@@ -126,6 +136,18 @@ fn path_refs(path: &str) -> HashSet<String> {
 }
 
 pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result<Reply, ApiError> {
+    let results = run(ctx, request, runner).await?;
+    let operations: Vec<Value> = results.into_iter().flatten().collect();
+    Ok(Reply::json(StatusCode::OK, &json!({"schemas": [BULK_RESPONSE], "Operations": operations})))
+}
+
+/// Runs a Bulk request's operations: each one's result, in request order (None for those not
+/// reached after `failOnErrors` errors).
+pub async fn run(
+    ctx: &Ctx<'_>,
+    request: Value,
+    runner: &impl Runner,
+) -> Result<Vec<Option<Value>>, ApiError> {
     let Some(raw_ops) = field(&request, "Operations").and_then(Value::as_array) else {
         return Err(ApiError::BadRequest {
             detail: "a BulkRequest needs an \"Operations\" array".into(),
@@ -149,7 +171,7 @@ pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result
     let mut errors = 0usize;
     for (i, raw) in raw_ops.iter().enumerate() {
         match read_operation(raw) {
-            Ok(op) => pending.push((i, Operation { index: i, ..op })),
+            Ok(op) => pending.push((i, Operation { index: Some(i), ..op })),
             Err((bulk_id, method, e)) => {
                 set(&mut results, i, Some(failure(&method, bulk_id.as_deref(), None, &e)));
                 errors += 1;
@@ -263,8 +285,20 @@ pub async fn bulk(ctx: &Ctx<'_>, request: Value, runner: &impl Runner) -> Result
         pending = waiting;
     }
 
-    let operations: Vec<Value> = results.into_iter().flatten().collect();
-    Ok(Reply::json(StatusCode::OK, &json!({"schemas": [BULK_RESPONSE], "Operations": operations})))
+    Ok(results)
+}
+
+/// One operation's result as a Bulk response shows it (RFC 7644 §3.7.3), from its outcome.
+pub fn result(op: &Operation, outcome: &Result<Reply, ApiError>) -> Value {
+    match outcome {
+        Ok(w) => success(op, w),
+        Err(e) => failure(op.method.as_str(), op.bulk_id.as_deref(), None, e),
+    }
+}
+
+/// A whole request's failure as an operation's result.
+pub fn failed(method: &str, e: &ApiError) -> Value {
+    failure(method, None, None, e)
 }
 
 fn success(op: &Operation, w: &Reply) -> Value {

@@ -122,7 +122,7 @@ pub fn done(
 
 /// A refusal before the handler ran (scope, rate limit): counted and logged like a failure.
 pub fn refused(
-    state: &crate::http::State,
+    state: &std::sync::Arc<crate::http::State>,
     (spot, style, tenant_slug): (Spot, Style, Option<&str>),
     parts: &Parts,
     key: Arc<KeyState>,

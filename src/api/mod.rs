@@ -1,6 +1,7 @@
 //! The API above the faces: the endpoint table, authorization, and the one handler that parses a
 //! request, authorizes it, dispatches it to its face and stamps the shared headers.
 
+mod asynchronous;
 pub mod authorize;
 mod bulk;
 mod journal;
@@ -115,7 +116,7 @@ impl Handler for MetricsOnly {
 }
 
 async fn dispatch(
-    state: &State,
+    state: &Arc<State>,
     req: Request<Incoming>,
     client: Option<std::net::IpAddr>,
     (request_id, started): (&str, Instant),
@@ -189,8 +190,15 @@ async fn dispatch(
         journal: journal.as_ref(),
         cause: Some(&cause),
     };
-    let source = table::Source::Http { headers: &parts.headers, body };
-    let result = table::call(&route, &ctx, source).await;
+    let bulk = route.endpoint == Endpoint::ScimBulk;
+    let scim_write = bulk || table::BULK_OPERATIONS.contains(&route.endpoint);
+    let result = match scim_write && asynchronous::asked(&parts.headers) {
+        true => asynchronous::later(&ctx, bulk, body).await,
+        false => {
+            let source = table::Source::Http { headers: &parts.headers, body };
+            table::call(&route, &ctx, source).await
+        }
+    };
     if let Some(journal) = &journal {
         let if_match = parts.headers.get(hyper::header::IF_MATCH).and_then(|v| v.to_str().ok());
         journal::done(&ctx, journal, result.as_ref().map(|r| r.status), if_match);

@@ -383,7 +383,7 @@ async fn scim_bulk(ctx: &Ctx<'_>, Json(request): Json<Value>) -> Result<Reply, A
 
 /// Bulk's operations, each parsed against this table, scope-checked by the same code, its
 /// `version` read as `If-Match` is.
-struct ThroughTable;
+pub(super) struct ThroughTable;
 
 impl bulk::Runner for ThroughTable {
     fn run<'a>(
@@ -395,7 +395,7 @@ impl bulk::Runner for ThroughTable {
     }
 }
 
-async fn run_operation(ctx: &Ctx<'_>, op: &bulk::Operation) -> Result<Reply, ApiError> {
+pub(super) async fn run_operation(ctx: &Ctx<'_>, op: &bulk::Operation) -> Result<Reply, ApiError> {
     let invalid = |why: &str| ApiError::BadRequest {
         detail: format!("invalid path {:?}: {why}", op.path),
         scim_type: "invalidPath",
@@ -420,7 +420,10 @@ async fn run_operation(ctx: &Ctx<'_>, op: &bulk::Operation) -> Result<Reply, Api
     });
     // RFC 9967 §2.5.1.2: an operation's `txn` is the Bulk request's, then `:` and its index.
     let cause = ctx.cause.map(|c| crate::store::events::Cause {
-        txn: format!("{}:{}", c.txn, op.index),
+        txn: match op.index {
+            Some(i) => format!("{}:{i}", c.txn),
+            None => c.txn.clone(),
+        },
         method: op.method.to_string(),
     });
     let ctx = Ctx { journal: journal.as_ref(), cause: cause.as_ref(), ..*ctx };

@@ -84,6 +84,10 @@ enum Command {
     /// Webhook registrations and their deliveries (read-only; the API and console change them).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// SET receivers (SCIM security events) and their deliveries (read-only; the API changes
+    /// them).
+    #[command(subcommand)]
+    Receiver(ReceiverCommand),
     /// The keys that sign SCIM security events (SETs), published at /.well-known/jwks.json.
     #[command(subcommand)]
     SetKey(SetKeyCommand),
@@ -170,6 +174,27 @@ enum AuditCommand {
         after: u64,
         /// At most this many entries.
         #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReceiverCommand {
+    /// List a tenant's SET receivers: delivery, state, format, events queued, URL or audience.
+    List {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// A pushed receiver's deliveries, newest first.
+    Deliveries {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The receiver's id (from `receiver list`).
+        receiver_id: Uuid,
+        /// At most this many deliveries.
+        #[arg(long, default_value_t = 50)]
         limit: u64,
     },
 }
@@ -642,6 +667,10 @@ async fn run(cli: Cli, config: Config) -> Result<(), Failed> {
             Request::RoomDelete { tenant, room_id }
         }
         Command::Backup { to } => return Ok(execute::backup(&data_dir, &to, cli.json).await?),
+        Command::Receiver(ReceiverCommand::List { tenant }) => Request::ReceiverList { tenant },
+        Command::Receiver(ReceiverCommand::Deliveries { tenant, receiver_id, limit }) => {
+            Request::WebhookDeliveries { tenant, webhook_id: receiver_id, limit }
+        }
         Command::SetKey(SetKeyCommand::List) => Request::SetKeyList,
         Command::SetKey(SetKeyCommand::Rotate) => Request::SetKeyRotate,
         Command::Check => Request::Check,

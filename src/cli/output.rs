@@ -147,6 +147,7 @@ pub fn human(request: &Request, answer: &Value) -> String {
             counts(&mut out, &imported["counts"]);
             tenant_detail(&mut out, tenant);
         }
+        Request::ReceiverList { .. } => receiver_table(&mut out, answer["receivers"].as_array()),
         Request::SetKeyList | Request::SetKeyRotate => {
             if let Some(kid) = answer["rotated"].as_str() {
                 let _ = writeln!(out, "new current SET signing key {kid}");
@@ -403,6 +404,21 @@ fn webhook_table(out: &mut String, rows: Option<&Vec<Value>>) {
             let _ = write!(url, " ({why})");
         }
         vec![s(&h["id"]), state.into(), s(&h["queued"]), s(&h["failing_since"]), url]
+    });
+}
+
+fn receiver_table(out: &mut String, rows: Option<&Vec<Value>>) {
+    table(out, "ID<36|DELIVERY<8|STATE<8|FORMAT<6|QUEUED>7|URL OR AUDIENCE", rows, |h| {
+        let state = match (&h["active"], &h["disabled_reason"]) {
+            (Value::Bool(true), _) => "active",
+            (_, Value::Null) => "paused",
+            _ => "disabled",
+        };
+        let target = match h["url"].as_str() {
+            Some(url) => url.to_owned(),
+            None => format!("aud {}", s(&h["audience"])),
+        };
+        vec![s(&h["id"]), s(&h["delivery"]), state.into(), s(&h["format"]), s(&h["queued"]), target]
     });
 }
 

@@ -128,7 +128,7 @@ impl Page {
 
 /// A console request as the table parsed it.
 pub struct Request<'a> {
-    pub state: &'a State,
+    pub state: &'a std::sync::Arc<State>,
     pub parts: &'a Parts,
     /// The path's ids, still percent-encoded.
     pub params: &'a [&'a str],
@@ -204,7 +204,7 @@ impl Console<'_> {
 
 /// Serves a console request; the key it acted as, for the request log.
 pub async fn serve(
-    state: &State,
+    state: &std::sync::Arc<State>,
     parts: &Parts,
     page: Page,
     params: &[&str],

@@ -118,7 +118,7 @@ impl State {
 
 /// What a handler knows about the request it serves.
 pub struct Ctx<'a> {
-    pub state: &'a State,
+    pub state: &'a Arc<State>,
     pub caller: &'a Caller,
     pub tenant: Uuid,
     pub style: Style,

@@ -71,6 +71,8 @@ pub struct Reply {
     body: Content,
     pub etag: Option<String>,
     pub location: Option<String>,
+    /// Headers of its own (an asynchronous request's `Set-Txn`).
+    headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug)]
@@ -84,24 +86,47 @@ impl Reply {
     pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Reply {
         // Serializing our own types cannot fail (no non-string map keys, no failing impls).
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        Reply { status, body: Content::Json(bytes), etag: None, location: None }
+        Reply {
+            status,
+            body: Content::Json(bytes),
+            etag: None,
+            location: None,
+            headers: Vec::new(),
+        }
     }
 
     /// JSON rendered beforehand.
     pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Reply {
-        Reply { status, body: Content::Json(bytes), etag: None, location: None }
+        Reply {
+            status,
+            body: Content::Json(bytes),
+            etag: None,
+            location: None,
+            headers: Vec::new(),
+        }
     }
 
     pub fn empty(status: StatusCode) -> Reply {
-        Reply { status, body: Content::Empty, etag: None, location: None }
+        Reply { status, body: Content::Empty, etag: None, location: None, headers: Vec::new() }
     }
 
     pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Reply {
-        Reply { status, body: Content::Text(content_type, body), etag: None, location: None }
+        Reply {
+            status,
+            body: Content::Text(content_type, body),
+            etag: None,
+            location: None,
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_etag(mut self, etag: String) -> Reply {
         self.etag = Some(etag);
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
         self
     }
 
@@ -130,6 +155,11 @@ impl Reply {
             && let Some(v) = self.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok())
         {
             resp.headers_mut().insert(hyper::header::LOCATION, v);
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(name, v);
+            }
         }
         resp
     }

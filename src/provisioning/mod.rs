@@ -324,7 +324,9 @@ fn describe(entry: &mut Entry, meta: &Meta, before: &Before, events: &[Event]) {
                     changes.push(Field { name, old, new });
                 }
             }
-            EventData::SeatsExhausted { .. } | EventData::Seats { .. } => {}
+            EventData::SeatsExhausted { .. }
+            | EventData::Seats { .. }
+            | EventData::AsyncResponse { .. } => {}
         }
     }
     entry.changes = changes;

@@ -425,6 +425,13 @@ fn event_data(event_type: &str) -> (Value, Value) {
             (reply(fields, &[]), reply(room_id(), &[]))
         }
         t if t.starts_with("room.") => (reference("Room"), reply(room_id(), &[])),
+        "scim.async_response" => {
+            let result = json!({"type": "object", "required": ["txn", "method", "status"],
+                "properties": {"txn": text(), "method": text(), "status": text(),
+                "location": text(), "version": text(), "bulkId": text(),
+                "response": {"type": "object"}}});
+            (result.clone(), result)
+        }
         _ => (seats(), seats()),
     }
 }

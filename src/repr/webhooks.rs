@@ -67,6 +67,7 @@ pub fn event_json(e: &Event) -> serde_json::Value {
         }
         EventData::Seats { capacity, used } => json!({"seat_capacity": capacity,
             "seats_provisioned": used, "seats_available": capacity.saturating_sub(*used)}),
+        EventData::AsyncResponse { result } => async_result(e, result),
     };
     let mut out = envelope(e.id, &e.event_type, e.tenant, e.occurred_at, data);
     if let Some(fields) = out.as_object_mut() {
@@ -83,7 +84,9 @@ pub fn thin_event_json(e: &Event) -> serde_json::Value {
         EventData::User(user) => json!({"user_id": user.id}),
         EventData::Member { room, user, .. } => json!({"room_id": room, "user_id": user}),
         EventData::Room { room, .. } => json!({"room_id": room.id}),
-        EventData::SeatsExhausted { .. } | EventData::Seats { .. } => {
+        EventData::SeatsExhausted { .. }
+        | EventData::Seats { .. }
+        | EventData::AsyncResponse { .. } => {
             return event_json(e);
         }
     };
@@ -93,6 +96,18 @@ pub fn thin_event_json(e: &Event) -> serde_json::Value {
         fields.insert("version".into(), e.version.into());
     }
     out
+}
+
+/// An asynchronous request's outcome: its `txn` and the operation's result (method, status,
+/// location, version, bulkId, and the error `response` if it failed).
+fn async_result(e: &Event, result: &str) -> Value {
+    let mut data = match serde_json::from_str::<Value>(result) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let txn = e.cause.as_ref().map(|c| c.txn.as_str());
+    data.insert("txn".into(), json!(txn));
+    Value::Object(data)
 }
 
 /// The body of `e` for a registration with thin payloads or full ones.

@@ -55,7 +55,7 @@ pub async fn service_provider_config(ctx: &Ctx<'_>, (): ()) -> Result<Reply, Api
     // likewise: an attribute RFC 7643's model lacks, for the 2026 profile's clients.
     if ctx.caller.key.scim_profile() == crate::store::keys::ScimProfile::Strict {
         crate::repr::input::set_field(&mut config, "interopProfileConformant", json!(true));
-        let events = json!({"asyncRequest": "none", "eventUris": super::events::advertised()});
+        let events = json!({"asyncRequest": "request", "eventUris": super::events::advertised()});
         crate::repr::input::set_field(&mut config, "securityEvents", events);
     }
     Ok(scim(&config))

@@ -16,8 +16,15 @@ use crate::store::webhooks::{SetReceiver, Webhook};
 pub const PREFIX: &str = "urn:ietf:params:scim:event:";
 
 /// The events a receiver may ask for (short: without the prefix and `:notice`/`:full`).
-pub const EVENT_URIS: &[&str] =
-    &["prov:create", "prov:put", "prov:patch", "prov:delete", "prov:activate", "prov:deactivate"];
+pub const EVENT_URIS: &[&str] = &[
+    "prov:create",
+    "prov:put",
+    "prov:patch",
+    "prov:delete",
+    "prov:activate",
+    "prov:deactivate",
+    "misc:asyncresp",
+];
 
 /// Every event URI this server issues, in full (`ServiceProviderConfig.securityEvents`).
 pub fn advertised() -> Vec<String> {
@@ -49,6 +56,7 @@ pub fn event_types(uri: &str) -> &'static [&'static str] {
         "prov:delete" => &["user.deleted", "room.deleted", "room.mapping_removed"],
         "prov:activate" => &["user.reactivated"],
         "prov:deactivate" => &["user.deactivated"],
+        "misc:asyncresp" => &["scim.async_response"],
         _ => &[],
     }
 }
@@ -96,6 +104,7 @@ fn uri_of(event: &Event) -> Option<(&'static str, bool)> {
         "room.mapping_updated" => (update, true),
         "room.member_added" | "room.member_updated" | "room.member_removed" => ("prov:patch", true),
         "room.deleted" | "room.mapping_removed" => ("prov:delete", true),
+        "scim.async_response" => ("misc:asyncresp", false),
         _ => return None,
     })
 }
@@ -117,6 +126,9 @@ pub fn claims(event: &Event, receiver: &SetReceiver, iss: &str) -> Option<Value>
         return None;
     }
     let (uri, group) = uri_of(event)?;
+    if let EventData::AsyncResponse { result } = &event.data {
+        return Some(async_claims(event, receiver, iss, result));
+    }
     let collection = if group { "Groups" } else { "Users" };
     let location = format!("{iss}/scim/v2/{collection}/{}", event.resource);
     let version = event.version.map(|v| format!("W/\"{v}\""));
@@ -159,6 +171,26 @@ pub fn claims(event: &Event, receiver: &SetReceiver, iss: &str) -> Option<Value>
     claims.insert("sub_id".into(), Value::Object(sub_id));
     claims.insert("events".into(), json!({ name: Value::Object(payload) }));
     Some(Value::Object(claims))
+}
+
+/// `misc:asyncresp` (RFC 9967 §2.5.1.3): the operation's result as a Bulk response shows it,
+/// about the resource its location names (none when a create failed).
+fn async_claims(event: &Event, receiver: &SetReceiver, iss: &str, result: &str) -> Value {
+    let payload = serde_json::from_str::<Value>(result).unwrap_or_else(|_| json!({}));
+    let mut claims = Map::new();
+    claims.insert("jti".into(), json!(event.id.simple().to_string()));
+    claims.insert("iat".into(), json!(event.occurred_at.div_euclid(1000)));
+    claims.insert("iss".into(), json!(iss));
+    claims.insert("aud".into(), json!(receiver.audience));
+    if let Some(cause) = &event.cause {
+        claims.insert("txn".into(), json!(cause.txn));
+    }
+    let location = payload.get("location").and_then(Value::as_str);
+    if let Some((_, uri)) = location.and_then(|l| l.split_once("/scim/v2")) {
+        claims.insert("sub_id".into(), json!({"format": "scim", "uri": uri}));
+    }
+    claims.insert("events".into(), json!({ format!("{PREFIX}misc:asyncresp"): payload }));
+    Value::Object(claims)
 }
 
 /// A `full` event's `data`: the resource as SCIM shows it, or for a membership the PatchOp

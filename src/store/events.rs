@@ -32,6 +32,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "room.created",
     "room.deleted",
     "seats.capacity_changed",
+    "scim.async_response",
 ];
 
 /// What an event is about, kept typed: rendering it as JSON is for the reader (the webhook
@@ -40,10 +41,27 @@ pub const EVENT_TYPES: &[&str] = &[
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum EventData {
     User(User),
-    Member { room: Uuid, user: Uuid, tx_permission: bool },
-    Room { room: Room, sync: Option<SyncCounts> },
-    SeatsExhausted { capacity: u64 },
-    Seats { capacity: u64, used: u64 },
+    Member {
+        room: Uuid,
+        user: Uuid,
+        tx_permission: bool,
+    },
+    Room {
+        room: Room,
+        sync: Option<SyncCounts>,
+    },
+    SeatsExhausted {
+        capacity: u64,
+    },
+    Seats {
+        capacity: u64,
+        used: u64,
+    },
+    /// The outcome of one operation of a SCIM request made with `Prefer: respond-async`: its
+    /// result as a Bulk response shows it (RFC 7644 §3.7.3), as JSON text.
+    AsyncResponse {
+        result: String,
+    },
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -160,6 +178,30 @@ pub fn room(
 ) -> Result<()> {
     let data = EventData::Room { room: room.clone(), sync };
     emit(txn, tenant, event_type, (room.id, Some(room.version)), (now, attributes), data)
+}
+
+/// `scim.async_response`: the outcome of an operation of an asynchronous SCIM request, `txn`
+/// naming it (`<request txn>` or, in a Bulk, `<request txn>:<index>`), about `resource` if it
+/// names one (else the tenant). Not a change: written after the operation, in a commit of its own.
+pub fn async_response(
+    txn: &WriteTxn,
+    tenant: Uuid,
+    (id, method): (&str, &str),
+    (resource, result): (Option<Uuid>, &serde_json::Value),
+    now: i64,
+) -> Result<()> {
+    txn.set_cause(Some(Cause { txn: id.to_owned(), method: method.to_owned() }));
+    let data = EventData::AsyncResponse { result: result.to_string() };
+    let emitted = emit(
+        txn,
+        tenant,
+        "scim.async_response",
+        (resource.unwrap_or(tenant), None),
+        (now, Vec::new()),
+        data,
+    );
+    txn.set_cause(None);
+    emitted
 }
 
 /// `seats.exhausted`, when the last free seat was just taken.

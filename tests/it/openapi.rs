@@ -317,8 +317,19 @@ fn every_event_matches_the_event_catalog() {
     s.request("DELETE", &format!("/rooms/{room}"), Some(&key), None);
     s.cli_json(&["room", "delete", "--tenant", "default", &room]);
     s.request("DELETE", &format!("/scim/v2/Users/{a}"), Some(&key), None);
+    let later = [("Prefer", "respond-async")];
+    let r = s.request_with("DELETE", &format!("/scim/v2/Users/{a}"), Some(&key), None, &later);
+    assert_eq!(r.status, 202, "{}", r.body);
 
-    let feed = s.get("/events?after=0&limit=1000", Some(&key)).json();
+    // The asynchronous request's outcome comes a moment after its answer.
+    let mut feed = s.get("/events?after=0&limit=1000", Some(&key)).json();
+    for _ in 0..100 {
+        if feed["events"].as_array().unwrap().iter().any(|e| e["type"] == "scim.async_response") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        feed = s.get("/events?after=0&limit=1000", Some(&key)).json();
+    }
     let events = feed["events"].as_array().unwrap().clone();
     let made: BTreeSet<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     let listed: BTreeSet<&str> = catalog.keys().map(String::as_str).collect();

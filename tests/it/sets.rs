@@ -109,6 +109,32 @@ fn pushed_sets_verify_against_the_published_keys_across_a_rotation() {
     let (uri, payload) = event(&claims[2]);
     assert_eq!((uri, payload), (format!("{PREFIX}prov:deactivate"), json!({})));
 
+    // The CLI lists receivers apart from webhooks, with their deliveries.
+    let listed = s.cli_line("receiver list --tenant default");
+    assert_eq!(listed["receivers"][0]["id"], rid, "{listed}");
+    assert!(s.cli_line("webhook list --tenant default")["webhooks"].as_array().unwrap().is_empty());
+    let text =
+        String::from_utf8(s.cli(&["receiver", "list", "--tenant", "default"]).stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with(rid) && l.contains("push") && l.contains("notice")),
+        "{text}"
+    );
+    // The worker records an attempt a moment after the receiver has seen it.
+    let statuses = || -> Vec<String> {
+        let deliveries = s.cli_json(&["receiver", "deliveries", "--tenant", "default", rid]);
+        let list = deliveries["deliveries"].as_array().unwrap().iter();
+        list.filter_map(|d| d["status"].as_str().map(str::to_owned)).collect()
+    };
+    let mut seen = statuses();
+    for _ in 0..100 {
+        if seen.len() == 3 && seen.iter().all(|st| st == "succeeded") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        seen = statuses();
+    }
+    assert_eq!(seen, ["succeeded"; 3]);
+
     // A new key signs what follows; the old one stays published, so what it signed verifies.
     let rotated = s.cli_line("set-key rotate");
     let new_kid = rotated["rotated"].as_str().unwrap().to_owned();
@@ -289,4 +315,133 @@ fn a_polled_receiver_gets_its_sets_until_it_acknowledges_them_across_a_restart()
         &json!({"url": "http://127.0.0.1:9/", "events": ["prov:nope"]}),
     );
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// Polls until `done` holds for what came (each SET's claims, verified), acknowledging as it goes.
+fn poll_until(s: &Server, key: &str, aud: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let (keys, mut all) = (jwks(s), Vec::new());
+    for _ in 0..20 {
+        let got = poll(s, key, json!({"maxEvents": 50}));
+        let sets = got["sets"].as_object().unwrap();
+        let ack: Vec<&String> = sets.keys().collect();
+        all.extend(sets.values().map(|jwt| verified(jwt.as_str().unwrap(), &keys, aud)));
+        poll(s, key, json!({"ack": ack, "maxEvents": 0}));
+        if done(&all) {
+            break;
+        }
+    }
+    all
+}
+
+/// The `misc:asyncresp` payload of the SET whose `txn` is `txn`.
+fn asyncresp(all: &[Value], txn: &str) -> Value {
+    let found = all
+        .iter()
+        .find(|c| c["txn"] == txn && c["events"].get(format!("{PREFIX}misc:asyncresp")).is_some());
+    let claims = found.unwrap_or_else(|| panic!("no asyncresp for {txn} in {all:?}"));
+    claims["events"][format!("{PREFIX}misc:asyncresp")].clone()
+}
+
+#[test]
+fn asynchronous_requests_answer_202_and_report_each_operation_as_an_asyncresp_set() {
+    let (s, key) = Server::keyed();
+    let r = s.send(
+        "POST",
+        "/event-receivers",
+        &key,
+        &json!({"delivery": "poll", "events": ["misc:asyncresp", "prov:create"], "audience": "idp"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (taken, _) = scim_user(&s, &key, "taken@example.com", "ext-t");
+    let ops = json!([
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "async@example.com"}},
+        {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "taken@example.com"}},
+        {"method": "PATCH", "path": "/Users/bulkId:a", "data": {"Operations":
+            [{"op": "replace", "path": "displayName", "value": "Async"}]}},
+    ]);
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
+    let r = s.request_with(
+        "POST",
+        "/scim/v2/Bulk",
+        Some(&key),
+        Some(body.to_string().as_bytes()),
+        &[("Content-Type", "application/scim+json"), ("Prefer", "respond-async")],
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(r.body.is_empty(), "an asynchronous answer has no body: {}", r.body);
+    assert_eq!(r.header("preference-applied"), Some("respond-async"));
+    let txn = r.header("set-txn").expect("Set-Txn").to_owned();
+    let all = poll_until(&s, &key, "idp", |all| {
+        all.iter().filter(|c| c["txn"].as_str().is_some_and(|t| t.starts_with(&txn))).count() >= 4
+    });
+    let created = asyncresp(&all, &format!("{txn}:0"));
+    assert_eq!(
+        (created["method"].as_str(), created["status"].as_str(), created["bulkId"].as_str()),
+        (Some("POST"), Some("201"), Some("a"))
+    );
+    let location = created["location"].as_str().unwrap();
+    let id = location.rsplit('/').next().unwrap();
+    let dup = asyncresp(&all, &format!("{txn}:1"));
+    assert_eq!(dup["status"], "409", "{dup}");
+    assert_eq!(dup["response"]["scimType"], "uniqueness", "{dup}");
+    let patched = asyncresp(&all, &format!("{txn}:2"));
+    assert_eq!(
+        (patched["method"].as_str(), patched["status"].as_str()),
+        (Some("PATCH"), Some("200"))
+    );
+    assert_eq!(patched["version"], "W/\"2\"");
+    // The change itself names the operation too.
+    let create = all.iter().find(|c| {
+        c["events"].get(format!("{PREFIX}prov:create:notice")).is_some()
+            && c["txn"] == format!("{txn}:0")
+    });
+    assert_eq!(create.expect("the create's SET")["sub_id"]["uri"], format!("/Users/{id}"));
+    let shown = s.get(&format!("/scim/v2/Users/{id}"), Some(&key)).json();
+    assert_eq!(shown["displayName"], "Async");
+
+    // A single write, and a failing one.
+    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let r = s.request_with(
+        "PATCH",
+        &format!("/scim/v2/Users/{taken}"),
+        Some(&key),
+        Some(ops.to_string().as_bytes()),
+        &[("Content-Type", "application/scim+json"), ("Prefer", "respond-async, wait=10")],
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(r.header("location").unwrap().ends_with(&format!("/scim/v2/Users/{taken}")));
+    let single = r.header("set-txn").unwrap().to_owned();
+    let r = s.request_with(
+        "DELETE",
+        "/scim/v2/Users/0190a5a0-0000-7000-8000-000000000000",
+        Some(&key),
+        None,
+        &[("Prefer", "respond-async")],
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let missing = r.header("set-txn").unwrap().to_owned();
+    let all = poll_until(&s, &key, "idp", |all| {
+        [&single, &missing].iter().all(|t| all.iter().any(|c| c["txn"] == t.as_str()))
+    });
+    let off = asyncresp(&all, &single);
+    assert_eq!((off["method"].as_str(), off["status"].as_str()), (Some("PATCH"), Some("200")));
+    let gone = asyncresp(&all, &missing);
+    assert_eq!((gone["method"].as_str(), gone["status"].as_str()), (Some("DELETE"), Some("404")));
+    assert_eq!(s.get(&format!("/scim/v2/Users/{taken}"), Some(&key)).json()["active"], false);
+
+    // The feed carries the outcomes too, and the strict discovery document says so.
+    let feed = s.get("/events?limit=1000", Some(&key)).json();
+    let outcomes: Vec<&Value> = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "scim.async_response")
+        .collect();
+    assert_eq!(outcomes.len(), 5, "{feed}");
+    assert!(outcomes.iter().any(|e| e["data"]["txn"] == single.as_str()));
+    let strict = s.cli_line("key create --tenant default --scope all --scim-profile strict");
+    let spc =
+        s.get("/scim/v2/ServiceProviderConfig", Some(strict["secret"].as_str().unwrap())).json();
+    assert_eq!(spc["securityEvents"]["asyncRequest"], "request");
 }
