@@ -297,6 +297,8 @@ fn describe(endpoint: Endpoint) -> Option<Doc> {
         | E::ConsoleWebhookRedeliverFailed
         | E::ConsoleWebhookDeleteForm
         | E::ConsoleWebhookDelete
+        | E::ConsoleReceiverCreate
+        | E::ConsoleReceiverDelete
         | E::ConsoleDelivery
         | E::ConsoleRoomCreate
         | E::ConsoleRoomUpdate

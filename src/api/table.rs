@@ -306,6 +306,10 @@ endpoints! {
             => Page::WebhookDeleteForm,
         ConsoleWebhookDelete POST "/console/webhooks/{id}/delete" "console.webhook.delete"
             => Page::WebhookDelete,
+        ConsoleReceiverCreate POST "/console/event-receivers" "console.receivers.create"
+            => Page::ReceiverCreate,
+        ConsoleReceiverDelete POST "/console/event-receivers/{id}/delete"
+            "console.receiver.delete" => Page::ReceiverDelete,
         ConsoleDelivery GET "/console/webhooks/{id}/deliveries/{delivery}" "console.webhook.delivery"
             => Page::Delivery,
         ConsoleWebhookTest POST "/console/webhooks/{id}/test" "console.webhook.test"

@@ -10,6 +10,7 @@ mod assets;
 mod keys;
 mod overview;
 mod provisioning;
+mod receivers;
 mod rooms;
 mod session;
 mod users;
@@ -69,6 +70,8 @@ pub enum Page {
     WebhookEndOverlap,
     WebhookDeleteForm,
     WebhookDelete,
+    ReceiverCreate,
+    ReceiverDelete,
     WebhookTest,
     Delivery,
     Redeliver,
@@ -103,6 +106,8 @@ impl Page {
             | Page::WebhookEndOverlap
             | Page::WebhookDeleteForm
             | Page::WebhookDelete
+            | Page::ReceiverCreate
+            | Page::ReceiverDelete
             | Page::WebhookTest
             | Page::Delivery
             | Page::Redeliver => Some(Scope::Webhooks),
@@ -369,6 +374,8 @@ async fn dispatch(c: &Console<'_>, page: Page) -> Result<Answer, Failure> {
         Page::WebhookEndOverlap => webhooks::end_overlap(c).await,
         Page::WebhookDeleteForm => webhooks::delete_form(c).await,
         Page::WebhookDelete => webhooks::delete(c).await,
+        Page::ReceiverCreate => receivers::create(c).await,
+        Page::ReceiverDelete => receivers::delete(c).await,
         Page::Delivery => webhooks::delivery(c).await,
         Page::WebhookTest => webhooks::test(c).await,
         Page::Redeliver => webhooks::redeliver(c).await,

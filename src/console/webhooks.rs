@@ -101,15 +101,21 @@ struct WebhooksPage {
     description: String,
     all: bool,
     choices: Vec<EventChoice>,
+    receivers: Vec<super::receivers::ReceiverRow>,
+    uri_choices: Vec<super::receivers::UriChoice>,
 }
 
 pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
     list_with(c, None).await
 }
 
-async fn list_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer, Failure> {
+pub(super) async fn list_with(
+    c: &Console<'_>,
+    refused: Option<ApiError>,
+) -> Result<Answer, Failure> {
     let tenant = c.ctx.tenant;
-    let all = c.ctx.read(move |tx| hooks::list(tx, tenant)).await?;
+    let (all, receivers) =
+        c.ctx.read(move |tx| Ok((hooks::list(tx, tenant)?, hooks::receivers(tx, tenant)?))).await?;
     let status = refused.as_ref().map_or(hyper::StatusCode::OK, |e| e.body(Style::Native).0);
     let posted = fields(c);
     let page = WebhooksPage {
@@ -121,6 +127,8 @@ async fn list_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer,
         choices: choices(&posted.events),
         url: posted.url,
         description: posted.description,
+        receivers: receivers.iter().map(super::receivers::row).collect(),
+        uri_choices: super::receivers::choices(c),
     };
     Answer::with_status(status, &page)
 }

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod provisioning;
 pub mod rooms;
 pub mod schema;
+pub mod sets;
 pub mod users;
 pub mod webhooks;
 

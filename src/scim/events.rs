@@ -8,87 +8,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::auth::App;
+pub use crate::repr::sets::{EVENT_URIS, PREFIX, advertised, event_types, short_uris};
 use crate::scim::filter::{CORE_GROUP_URN, CORE_USER_URN};
 use crate::store::events::{Event, EventData};
 use crate::store::webhooks::{SetReceiver, Webhook};
-
-/// The event URIs' common prefix.
-pub const PREFIX: &str = "urn:ietf:params:scim:event:";
-
-/// The events a receiver may ask for (short: without the prefix and `:notice`/`:full`).
-pub const EVENT_URIS: &[&str] = &[
-    "prov:create",
-    "prov:put",
-    "prov:patch",
-    "prov:delete",
-    "prov:activate",
-    "prov:deactivate",
-    "misc:asyncresp",
-];
-
-/// Every event URI this server issues, in full (`ServiceProviderConfig.securityEvents`).
-pub fn advertised() -> Vec<String> {
-    let mut out = Vec::new();
-    for uri in EVENT_URIS {
-        match *uri {
-            "prov:create" | "prov:put" | "prov:patch" => {
-                out.push(format!("{PREFIX}{uri}:notice"));
-                out.push(format!("{PREFIX}{uri}:full"));
-            }
-            _ => out.push(format!("{PREFIX}{uri}")),
-        }
-    }
-    out
-}
-
-/// The stream's event types each event URI stands for: what a receiver's registration
-/// subscribes to.
-pub fn event_types(uri: &str) -> &'static [&'static str] {
-    match uri {
-        "prov:create" => &["user.created", "room.created"],
-        "prov:put" | "prov:patch" => &[
-            "user.updated",
-            "room.mapping_updated",
-            "room.member_added",
-            "room.member_updated",
-            "room.member_removed",
-        ],
-        "prov:delete" => &["user.deleted", "room.deleted", "room.mapping_removed"],
-        "prov:activate" => &["user.reactivated"],
-        "prov:deactivate" => &["user.deactivated"],
-        "misc:asyncresp" => &["scim.async_response"],
-        _ => &[],
-    }
-}
-
-/// `uris` as a receiver may ask (full URIs or short ones, `:notice`/`:full` ignored: the
-/// registration's format says which), short, or the first one not known.
-pub fn short_uris(uris: &[String]) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for uri in uris {
-        let short = uri.trim();
-        let short = short.strip_prefix(PREFIX).unwrap_or(short);
-        let short = short.trim_end_matches(":notice").trim_end_matches(":full");
-        match EVENT_URIS.iter().find(|u| **u == short) {
-            Some(u) if !out.iter().any(|o| o == u) => out.push((*u).to_owned()),
-            Some(_) => {}
-            None => {
-                return Err(format!(
-                    "unknown event URI {uri:?}; known: {}",
-                    EVENT_URIS
-                        .iter()
-                        .map(|u| format!("{PREFIX}{u}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err("events must name at least one event URI".into());
-    }
-    Ok(out)
-}
 
 /// What an event is as a SET: its event URI (short), and whether it is about a Group.
 fn uri_of(event: &Event) -> Option<(&'static str, bool)> {

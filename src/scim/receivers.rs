@@ -13,9 +13,9 @@ use crate::http::Ctx;
 use crate::http::error::ApiError;
 use crate::http::request::{Id, Json, OptionalJson, Query};
 use crate::http::response::Reply;
+use crate::repr::sets::{self, short_uris};
 use crate::repr::webhooks::{delivery_json, receiver_json};
-use crate::scim::events::{self as sets, short_uris};
-use crate::store::webhooks::{self as hooks, PollState, SetReceiver, Webhook};
+use crate::store::webhooks::{self as hooks, Webhook};
 use crate::time::now_ms;
 use crate::webhooks::send;
 
@@ -38,22 +38,7 @@ pub struct ReceiverInput {
 }
 
 fn format_full(name: &str) -> Result<bool, ApiError> {
-    match name.trim() {
-        "full" => Ok(true),
-        "notice" => Ok(false),
-        other => Err(ApiError::bad_request(format!("format {other:?}: use notice or full"))),
-    }
-}
-
-/// The stream's event types `uris` stand for: the registration's subscription.
-fn event_types(uris: &[String]) -> Vec<String> {
-    let mut types: Vec<String> = Vec::new();
-    for t in uris.iter().flat_map(|u| sets::event_types(u)) {
-        if !types.iter().any(|k| k == t) {
-            types.push((*t).to_owned());
-        }
-    }
-    types
+    sets::parse_format(name).map_err(ApiError::bad_request)
 }
 
 fn checked_url(url: &str) -> Result<String, ApiError> {
@@ -80,32 +65,20 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<ReceiverInput>) -> Result<R
             return Err(ApiError::bad_request(format!("delivery {other:?}: use push or poll")));
         }
     };
-    let id = Uuid::now_v7();
     let url = match (poll, input.url.as_deref()) {
         (false, Some(url)) => checked_url(url)?,
-        (false, None) => return Err(ApiError::bad_request("url is required for push delivery")),
-        (true, Some(_)) => return Err(ApiError::bad_request("a polled receiver has no url")),
-        (true, None) => String::new(),
+        _ => input.url.clone().unwrap_or_default(),
     };
-    let uris = short_uris(
-        &input.events.unwrap_or_else(|| sets::EVENT_URIS.iter().map(|u| (*u).to_owned()).collect()),
-    )
-    .map_err(ApiError::bad_request)?;
-    let audience = match input.audience.map(|a| a.trim().to_owned()) {
-        Some(a) if !a.is_empty() => a,
-        Some(_) => return Err(ApiError::bad_request("audience must not be empty")),
-        None if poll => id.to_string(),
-        None => url.clone(),
-    };
-    let full = input.format.as_deref().map(format_full).transpose()?.unwrap_or(false);
-    let set = SetReceiver { audience, full, poll: poll.then(PollState::default), uris };
-    let hook = Webhook {
-        events: event_types(&set.uris),
+    let new = sets::NewReceiver {
+        url,
+        poll,
+        audience: input.audience,
+        events: input.events,
+        full: input.format.as_deref().map(format_full).transpose()?.unwrap_or(false),
         description: input.description.unwrap_or_default(),
         active: input.active.unwrap_or(true),
-        set: Some(set),
-        ..Webhook::new(id, url, String::new(), now_ms())
     };
+    let hook = sets::receiver(Uuid::now_v7(), new, now_ms()).map_err(ApiError::bad_request)?;
     let (tenant, stored, actor) = (ctx.tenant, hook.clone(), ctx.actor());
     let hook = ctx
         .write(move |txn| {
@@ -160,7 +133,7 @@ pub async fn update(
     }
     let change = hooks::Change {
         url,
-        events: Some(event_types(&set.uris)),
+        events: Some(sets::subscribed_types(&set.uris)),
         description: input.description,
         active: input.active,
         thin: None,
@@ -239,7 +212,7 @@ pub async fn poll(
     } else {
         let wants = set.clone();
         ctx.write(move |txn| {
-            hooks::poll_ack(txn, tenant, id, &acked, |e| sets::wants(e, &wants))?;
+            hooks::poll_ack(txn, tenant, id, &acked, |e| crate::scim::events::wants(e, &wants))?;
             hooks::get(txn, tenant, id)
         })
         .await?
@@ -256,7 +229,9 @@ pub async fn poll(
             0 => (Vec::new(), false),
             _ => {
                 ctx.read(move |tx| {
-                    hooks::poll_pending(tx, tenant, &reading, limit, |e| sets::wants(e, &wants))
+                    hooks::poll_pending(tx, tenant, &reading, limit, |e| {
+                        crate::scim::events::wants(e, &wants)
+                    })
                 })
                 .await?
             }

@@ -640,6 +640,9 @@ fn every_page(s: &Server, root: &str, room: &str, hook: &str) -> Vec<(String, St
     let (_, key) = s.create_key("default", &["usage"]);
     let deliveries = s.get(&format!("/webhooks/{hook}/deliveries"), Some(root)).json();
     let delivery = deliveries["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    // A SET receiver, so the Webhooks page shows its table.
+    let receiver = json!({"url": "https://sets.example.com/in", "format": "full"});
+    assert_eq!(s.send("POST", "/event-receivers", root, &receiver).status, 201);
     // A failed provisioning request, for its entry's page.
     let taken = active["user_name"].as_str().unwrap();
     let body = serde_json::to_vec(
@@ -938,6 +941,41 @@ fn the_console_in_a_real_browser() {
         click(&c, "#confirm-delete").await;
         let html = see(&c, "<h1>Webhooks</h1>").await;
         assert!(!html.contains(&second.url()), "deleted");
+
+        // SET receivers: a push one with a bad URL is refused; a polled one is added (one
+        // event URI unticked), listed, polled through the API, and deleted.
+        fill(&c, "#set-url", "ftp://nowhere").await;
+        click(&c, "#create-receiver-submit").await;
+        see(&c, "id=\"form-error\"").await;
+        click(&c, "input[name='set_delivery'][value='poll']").await;
+        fill(&c, "#set-audience", "browser-aud").await;
+        click(&c, "input[name='set_uri'][value='misc:asyncresp']").await;
+        click(&c, "#create-receiver-submit").await;
+        let html = see(&c, "<table id=\"receivers\"").await;
+        assert!(html.contains("browser-aud") && html.contains("POST /events/poll"), "{html}");
+        let listed = s.get("/event-receivers", Some(&root)).json();
+        let made =
+            listed["receivers"].as_array().unwrap().iter().find(|r| r["audience"] == "browser-aud");
+        let made = made.expect("the receiver made in the console").clone();
+        assert_eq!(made["delivery"], "poll");
+        let uris = made["events"].as_array().unwrap();
+        assert!(
+            uris.len() == 6 && !uris.contains(&json!("urn:ietf:params:scim:event:misc:asyncresp")),
+            "{made}"
+        );
+        s.send("POST", "/users", &root, &json!({"email": "polled@example.com"}));
+        let polled = s.send("POST", "/events/poll", &root, &json!({"returnImmediately": true}));
+        assert_eq!(polled.json()["sets"].as_object().map(|m| m.len()), Some(1), "{}", polled.body);
+        let id = made["id"].as_str().unwrap();
+        click(&c, &format!("form[action$='/event-receivers/{id}/delete'] button")).await;
+        let gone = Instant::now() + Duration::from_secs(10);
+        while s.get(&format!("/event-receivers/{id}"), Some(&root)).status != 404 {
+            assert!(Instant::now() < gone, "the receiver was not deleted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.refresh().await.unwrap();
+        let html = see(&c, "<h1>Webhooks</h1>").await;
+        assert!(!html.contains("browser-aud"), "deleted");
 
         // The first registration: a test event, delivered and signed; a delivery's payload;
         // redelivery under the same webhook-id.
