@@ -68,6 +68,9 @@ fn pushed_sets_verify_against_the_published_keys_across_a_rotation() {
     let rid = receiver["id"].as_str().unwrap();
     assert_eq!(s.get(&format!("/webhooks/{rid}"), Some(&key)).status, 404);
     assert!(s.get("/webhooks", Some(&key)).json()["webhooks"].as_array().unwrap().is_empty());
+    // Both path forms.
+    let tenant_form = s.get(&format!("/v1/default/event-receivers/{rid}"), Some(&key));
+    assert_eq!(tenant_form.json()["id"], rid, "{}", tenant_form.body);
 
     let (id, created_by) = scim_user(&s, &key, "set1@example.com", "ext-1");
     let ops = json!([{"op": "replace", "path": "name.familyName", "value": "Lovelace"}]);
