@@ -450,3 +450,59 @@ pub async fn redeliver(c: &Console<'_>) -> Result<Answer, Failure> {
     c.ctx.write(move |txn| hooks::redeliver_one(txn, tenant, (id, delivery), &actor, now)).await?;
     c.back(&format!("/webhooks/{id}"))
 }
+
+/// `POST /console/event-receivers`: a new SET receiver.
+pub async fn create_receiver(c: &Console<'_>) -> Result<Answer, Failure> {
+    let form = c.form();
+    let poll = form.get("set_delivery") == Some("poll");
+    let url = form.get("set_url").unwrap_or_default().trim().to_owned();
+    if !poll && let Err(e) = crate::webhooks::send::check_url(&url) {
+        return list_with(c, Some(ApiError::bad_request(e))).await;
+    }
+    let audience = form.get("set_audience").map(str::trim).filter(|a| !a.is_empty());
+    let new = crate::repr::sets::NewReceiver {
+        url: if poll { String::new() } else { url },
+        poll,
+        audience: audience.map(str::to_owned),
+        events: Some(form.all("set_uri")),
+        full: form.get("set_format") == Some("full"),
+        description: form.get("set_description").unwrap_or_default().to_owned(),
+        active: true,
+    };
+    let hook = match crate::repr::sets::receiver(Uuid::now_v7(), new, now_ms()) {
+        Ok(hook) => hook,
+        Err(e) => return list_with(c, Some(ApiError::bad_request(e))).await,
+    };
+    let (tenant, actor) = (c.ctx.tenant, c.ctx.actor());
+    let made = c
+        .ctx
+        .write(move |txn| {
+            let mut hook = hook.clone();
+            // A polled receiver starts at the stream's end, as through the API.
+            if let Some(poll) = hook.set.as_mut().and_then(|s| s.poll.as_mut()) {
+                poll.acked_through = crate::store::events::bounds(txn, tenant)?.0;
+            }
+            hooks::register(txn, tenant, &hook, &actor)
+        })
+        .await;
+    match made {
+        Ok(()) => c.back("/webhooks"),
+        Err(e) if e.body(Style::Native).0.is_client_error() => list_with(c, Some(e)).await,
+        Err(e) => Err(Failure::Api(e)),
+    }
+}
+
+/// `POST /console/event-receivers/{id}/delete`.
+pub async fn delete_receiver(c: &Console<'_>) -> Result<Answer, Failure> {
+    let id = c.id(0)?;
+    let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
+    c.ctx
+        .write(move |txn| {
+            hooks::get(txn, tenant, id)?
+                .set
+                .ok_or(crate::store::Error::not_found("event receiver"))?;
+            hooks::unregister(txn, tenant, id, &actor, now)
+        })
+        .await?;
+    c.back("/webhooks")
+}
