@@ -83,41 +83,27 @@ enum Content {
 }
 
 impl Reply {
+    fn of(status: StatusCode, body: Content) -> Reply {
+        Reply { status, body, etag: None, location: None, headers: Vec::new() }
+    }
+
     pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Reply {
         // Serializing our own types cannot fail (no non-string map keys, no failing impls).
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        Reply {
-            status,
-            body: Content::Json(bytes),
-            etag: None,
-            location: None,
-            headers: Vec::new(),
-        }
+        Reply::of(status, Content::Json(bytes))
     }
 
     /// JSON rendered beforehand.
     pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Reply {
-        Reply {
-            status,
-            body: Content::Json(bytes),
-            etag: None,
-            location: None,
-            headers: Vec::new(),
-        }
+        Reply::of(status, Content::Json(bytes))
     }
 
     pub fn empty(status: StatusCode) -> Reply {
-        Reply { status, body: Content::Empty, etag: None, location: None, headers: Vec::new() }
+        Reply::of(status, Content::Empty)
     }
 
     pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Reply {
-        Reply {
-            status,
-            body: Content::Text(content_type, body),
-            etag: None,
-            location: None,
-            headers: Vec::new(),
-        }
+        Reply::of(status, Content::Text(content_type, body))
     }
 
     pub fn with_etag(mut self, etag: String) -> Reply {

@@ -83,6 +83,15 @@ pub fn claims(event: &Event, receiver: &SetReceiver, iss: &str) -> Option<Value>
     if let Some(x) = external_id {
         sub_id.insert("externalId".into(), json!(x));
     }
+    let mut claims = envelope(event, receiver, iss);
+    claims.insert("sub_id".into(), Value::Object(sub_id));
+    claims.insert("events".into(), json!({ name: Value::Object(payload) }));
+    Some(Value::Object(claims))
+}
+
+/// The claims every SET of `event` has (RFC 8417 §2.2): `jti` the event id, `iat` its time,
+/// `iss`, the receiver's `aud`, and `txn` the request that made it, if one did.
+fn envelope(event: &Event, receiver: &SetReceiver, iss: &str) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("jti".into(), json!(event.id.simple().to_string()));
     claims.insert("iat".into(), json!(event.occurred_at.div_euclid(1000)));
@@ -91,23 +100,14 @@ pub fn claims(event: &Event, receiver: &SetReceiver, iss: &str) -> Option<Value>
     if let Some(cause) = &event.cause {
         claims.insert("txn".into(), json!(cause.txn));
     }
-    claims.insert("sub_id".into(), Value::Object(sub_id));
-    claims.insert("events".into(), json!({ name: Value::Object(payload) }));
-    Some(Value::Object(claims))
+    claims
 }
 
 /// `misc:asyncresp` (RFC 9967 §2.5.1.3): the operation's result as a Bulk response shows it,
 /// about the resource its location names (none when a create failed).
 fn async_claims(event: &Event, receiver: &SetReceiver, iss: &str, result: &str) -> Value {
     let payload = serde_json::from_str::<Value>(result).unwrap_or_else(|_| json!({}));
-    let mut claims = Map::new();
-    claims.insert("jti".into(), json!(event.id.simple().to_string()));
-    claims.insert("iat".into(), json!(event.occurred_at.div_euclid(1000)));
-    claims.insert("iss".into(), json!(iss));
-    claims.insert("aud".into(), json!(receiver.audience));
-    if let Some(cause) = &event.cause {
-        claims.insert("txn".into(), json!(cause.txn));
-    }
+    let mut claims = envelope(event, receiver, iss);
     let location = payload.get("location").and_then(Value::as_str);
     if let Some((_, uri)) = location.and_then(|l| l.split_once("/scim/v2")) {
         claims.insert("sub_id".into(), json!({"format": "scim", "uri": uri}));
