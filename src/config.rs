@@ -191,6 +191,10 @@ settings! {
         event_retention_days: u64 = 30, env "WHOOT_EVENT_RETENTION_DAYS",
             "Days events stay in the change stream (GET /events); a consumer asking for older ones \
              is told (410) to resynchronise.";
+        set_key_retired_days: u64 = 7, env "WHOOT_SET_KEY_RETIRED_DAYS",
+            "Days a replaced SET signing key stays published at /.well-known/jwks.json (after \
+             `set-key rotate`), so SETs it signed still verify; older retired keys are removed \
+             when the server starts.";
         audit_retention_days: u64 = 365, env "WHOOT_AUDIT_RETENTION_DAYS",
             "Days audit log entries (who changed what through the CLI, the key API, webhook \
              registrations) are kept.";

@@ -291,7 +291,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         Request::SetKeyList | Request::SetKeyRotate => {
             // Offline, nothing has loaded them yet (and a store without any gets its first).
             if app.signing.current().is_none() {
-                app.signing.load(&app.store).await?;
+                app.signing.load(&app.store, None).await?;
             }
             let rotated = match req {
                 Request::SetKeyRotate => Some(app.signing.rotate(&app.store, now_ms()).await?),

@@ -21,7 +21,7 @@ pub fn healthz() -> Reply {
 /// The public keys that sign SCIM security events (RFC 7517 JWK Set): the current one and those
 /// retired recently enough that a receiver may still hold a SET they signed.
 pub fn jwks(state: &State) -> Reply {
-    let publish = crate::auth::signing::DEFAULT_PUBLISH_RETIRED_MS;
+    let publish = i64::try_from(state.settings.set_key_retired.as_millis()).unwrap_or(i64::MAX);
     let set = state.app.signing.jwks(crate::time::now_ms(), publish);
     Reply::json(StatusCode::OK, &set)
 }

@@ -13,10 +13,6 @@ use uuid::Uuid;
 use crate::store::signing::{self, SigningKey};
 use crate::store::{self, Store};
 
-/// How long a retired key stays published, unless configured (`set_key_publish_retired_hours`):
-/// a receiver that polls or retries within this time still finds the key of what it holds.
-pub const DEFAULT_PUBLISH_RETIRED_MS: i64 = 7 * 24 * 3_600_000;
-
 struct Loaded {
     key: SigningKey,
     pair: EcdsaKeyPair,
@@ -46,8 +42,13 @@ fn storage(why: String) -> store::Error {
 
 impl Keyring {
     /// Reads the stored keys, first making one if there is no current key (a new store, or one
-    /// upgraded from before SETs).
-    pub async fn load(&self, store: &Store) -> store::Result<()> {
+    /// upgraded from before SETs), and removing those retired longer than `retired_ms` ago
+    /// (`set_key_retired_days`: no longer published, so no SET can be verified with them).
+    pub async fn load(&self, store: &Store, retired_ms: Option<i64>) -> store::Result<()> {
+        if let Some(kept) = retired_ms {
+            let cutoff = crate::time::now_ms().saturating_sub(kept);
+            store.write(move |txn| signing::prune(txn, cutoff)).await?;
+        }
         let mut keys = store.read(signing::list).await?;
         if !keys.iter().any(|k| k.retired_at.is_none()) {
             self.rotate(store, crate::time::now_ms()).await?;

@@ -201,7 +201,8 @@ enum ReceiverCommand {
 
 #[derive(Subcommand, Debug)]
 enum SetKeyCommand {
-    /// The signing keys: id, created, retired (a retired key stays published for 7 days).
+    /// The signing keys: id, created, retired (a retired key stays published for
+    /// `set_key_retired_days`).
     List,
     /// Make a new key current; the old one stays published, so SETs it signed still verify.
     Rotate,

@@ -37,6 +37,8 @@ pub struct Settings {
     /// The address clients reach us at (`https://idm.example.com`), for `Location` and
     /// `meta.location`; when unset, built from the request's `Host`.
     pub public_url: Option<String>,
+    /// How long a retired SET signing key stays published (`set_key_retired_days`).
+    pub set_key_retired: std::time::Duration,
     /// Whether `/metrics` is served on the API's address (else only on its own listener).
     pub metrics_on_api: bool,
     /// Whether the API address's `/metrics` carries per-tenant series (they name tenants).
@@ -83,6 +85,7 @@ impl Default for Settings {
             scan_limit: 200_000,
             body_timeout: std::time::Duration::from_secs(60),
             public_url: None,
+            set_key_retired: std::time::Duration::from_secs(7 * 86_400),
             metrics_on_api: true,
             metrics_per_tenant: false,
             https: false,

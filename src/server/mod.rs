@@ -87,6 +87,9 @@ impl ServeOptions {
                 trusted_proxies: config.trusted_proxies.clone(),
                 body_timeout: Duration::from_secs(config.body_timeout_secs),
                 public_url: config.public_url(),
+                set_key_retired: Duration::from_secs(
+                    config.set_key_retired_days.saturating_mul(86_400),
+                ),
                 metrics_on_api: config.metrics_listen().is_none(),
                 metrics_per_tenant: config.metrics_per_tenant,
                 https,
@@ -200,7 +203,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running, String> {
     let admin_socket = opts.data_dir.join(SOCKET_FILE);
     let admin = bind_private_socket(&admin_socket)?;
 
-    app.signing.load(&app.store).await.map_err(|e| format!("SET signing keys: {e}"))?;
+    let retired = i64::try_from(opts.settings.set_key_retired.as_millis()).unwrap_or(i64::MAX);
+    app.signing
+        .load(&app.store, Some(retired))
+        .await
+        .map_err(|e| format!("SET signing keys: {e}"))?;
     // SETs name this server as their issuer: its public URL, else where it listens.
     let scheme = if certificate.is_some() { "https" } else { "http" };
     let issuer = opts.settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));

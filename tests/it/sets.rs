@@ -448,3 +448,27 @@ fn asynchronous_requests_answer_202_and_report_each_operation_as_an_asyncresp_se
         s.get("/scim/v2/ServiceProviderConfig", Some(strict["secret"].as_str().unwrap())).json();
     assert_eq!(spc["securityEvents"]["asyncRequest"], "request");
 }
+
+/// A retired key is published for `set_key_retired_days`, then no longer, and a start removes it.
+#[test]
+fn a_retired_key_is_published_only_for_its_days() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("WHOOT_LOG", "warn"), ("WHOOT_SET_KEY_RETIRED_DAYS", "0")];
+    let s = Server::start_with(tmp.path(), &[], &env, std::process::Stdio::inherit());
+    let first = jwks(&s)["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let rotated = s.cli_line("set-key rotate");
+    let keys = jwks(&s);
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys["keys"][0]["kid"], rotated["rotated"]);
+    assert_ne!(keys["keys"][0]["kid"], first.as_str());
+    assert_eq!(
+        s.cli_line("set-key list")["keys"].as_array().unwrap().len(),
+        2,
+        "kept until a start"
+    );
+    assert!(s.stop());
+    let s = Server::start_with(tmp.path(), &[], &env, std::process::Stdio::inherit());
+    let listed = s.cli_line("set-key list");
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["current"], rotated["rotated"]);
+}
