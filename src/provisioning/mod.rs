@@ -302,7 +302,7 @@ fn describe(entry: &mut Entry, meta: &Meta, before: &Before, events: &[Event]) {
                     changes = room_changes(before.room.as_ref(), room);
                 }
             }
-            EventData::Member { room, user, tx_permission } => {
+            EventData::Member { room, user, tx_permission, .. } => {
                 if entry.subject.is_none() {
                     let name = before.room.as_ref().map(|r| r.display_name.clone());
                     entry.subject = Some(Subject { kind: room_kind.into(), id: Some(*room), name });

@@ -50,7 +50,7 @@ pub fn delivery_json(d: &Delivery) -> Value {
 pub fn event_json(e: &Event) -> serde_json::Value {
     let data = match &e.data {
         EventData::User(user) => super::users::user_json(user),
-        EventData::Member { room, user, tx_permission } => {
+        EventData::Member { room, user, tx_permission, .. } => {
             json!({"room_id": room, "user_id": user, "tx_permission": tx_permission})
         }
         EventData::Room { room, sync } => {

@@ -37,6 +37,7 @@ pub fn wants(event: &Event, receiver: &SetReceiver) -> bool {
     let Some((uri, _)) = uri_of(event) else { return false };
     let group_shown = match &event.data {
         EventData::Room { room, .. } => room.mapped || event.event_type == "room.mapping_removed",
+        EventData::Member { group, .. } => *group,
         _ => true,
     };
     group_shown && receiver.uris.iter().any(|u| u == uri)

@@ -41,10 +41,12 @@ pub const EVENT_TYPES: &[&str] = &[
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum EventData {
     User(User),
+    /// `group`: the room is a SCIM group (mapped) after the change.
     Member {
         room: Uuid,
         user: Uuid,
         tx_permission: bool,
+        group: bool,
     },
     Room {
         room: Room,
@@ -161,7 +163,7 @@ pub fn member(
     tx_permission: bool,
     now: i64,
 ) -> Result<()> {
-    let data = EventData::Member { room: room.id, user, tx_permission };
+    let data = EventData::Member { room: room.id, user, tx_permission, group: room.mapped };
     let attributes = vec!["members".to_owned()];
     emit(txn, tenant, event_type, (room.id, Some(room.version)), (now, attributes), data)
 }
@@ -371,6 +373,7 @@ mod tests {
                 room: Uuid::now_v7(),
                 user: Uuid::now_v7(),
                 tx_permission: true,
+                group: false,
             },
             cause: None,
             attributes: Vec::new(),

@@ -38,6 +38,16 @@ pub struct TenantV8 {
     pub created_at: i64,
 }
 
+/// What an event carried from schema 5 to 12 (a membership without whether its room is a group).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum EventDataV12 {
+    User(User),
+    Member { room: Uuid, user: Uuid, tx_permission: bool },
+    Room { room: Room, sync: Option<SyncCounts> },
+    SeatsExhausted { capacity: u64 },
+    Seats { capacity: u64, used: u64 },
+}
+
 /// An event from schema 5 to 12 (no cause, no attributes set).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct EventV12 {
@@ -48,20 +58,31 @@ pub struct EventV12 {
     pub occurred_at: i64,
     pub resource: Uuid,
     pub version: Option<u64>,
-    pub data: EventData,
+    pub data: EventDataV12,
 }
 
-impl From<EventV12> for Event {
-    fn from(e: EventV12) -> Event {
+impl EventV12 {
+    /// Today's event; `group`: whether a membership's room is a SCIM group now (what the
+    /// upgrade can know of it).
+    pub fn upgraded(self, group: impl Fn(Uuid) -> bool) -> Event {
+        let data = match self.data {
+            EventDataV12::User(u) => EventData::User(u),
+            EventDataV12::Member { room, user, tx_permission } => {
+                EventData::Member { room, user, tx_permission, group: group(room) }
+            }
+            EventDataV12::Room { room, sync } => EventData::Room { room, sync },
+            EventDataV12::SeatsExhausted { capacity } => EventData::SeatsExhausted { capacity },
+            EventDataV12::Seats { capacity, used } => EventData::Seats { capacity, used },
+        };
         Event {
-            tenant: e.tenant,
-            seq: e.seq,
-            id: e.id,
-            event_type: e.event_type,
-            occurred_at: e.occurred_at,
-            resource: e.resource,
-            version: e.version,
-            data: e.data,
+            tenant: self.tenant,
+            seq: self.seq,
+            id: self.id,
+            event_type: self.event_type,
+            occurred_at: self.occurred_at,
+            resource: self.resource,
+            version: self.version,
+            data,
             cause: None,
             attributes: Vec::new(),
         }
@@ -217,13 +238,13 @@ pub struct EventV4 {
 impl From<EventV4> for EventV12 {
     fn from(e: EventV4) -> EventV12 {
         let data = match e.data {
-            EventDataV4::User(u) => EventData::User(u.into()),
+            EventDataV4::User(u) => EventDataV12::User(u.into()),
             EventDataV4::Member { room, user, tx_permission } => {
-                EventData::Member { room, user, tx_permission }
+                EventDataV12::Member { room, user, tx_permission }
             }
-            EventDataV4::Room { room, sync } => EventData::Room { room, sync },
-            EventDataV4::SeatsExhausted { capacity } => EventData::SeatsExhausted { capacity },
-            EventDataV4::Seats { capacity, used } => EventData::Seats { capacity, used },
+            EventDataV4::Room { room, sync } => EventDataV12::Room { room, sync },
+            EventDataV4::SeatsExhausted { capacity } => EventDataV12::SeatsExhausted { capacity },
+            EventDataV4::Seats { capacity, used } => EventDataV12::Seats { capacity, used },
         };
         let (tenant, seq, id, event_type) = (e.tenant, e.seq, e.id, e.event_type);
         EventV12 {

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use redb::ReadableTable;
 use uuid::Uuid;
 
-use super::events::Event;
 use super::legacy::{
     DeliveryV3, EventDataV4, EventV3, EventV4, EventV12, UserV4, WebhookV3, WebhookV10, WebhookV12,
 };
@@ -42,6 +41,16 @@ fn v12_to_v13(txn: &WriteTransaction) -> Result<()> {
         table.insert(key, bytes.as_slice())?;
     }
     drop(table);
+    // Whether each room is a SCIM group: what a membership's SET needs (old events are read as
+    // of the room today).
+    let mut groups = std::collections::HashSet::new();
+    for row in txn.open_table(tables::ROOMS)?.iter()? {
+        let (key, bytes) = row?;
+        let room: super::rooms::Room = codec::decode(bytes.value())?;
+        if room.mapped {
+            groups.insert(key.value());
+        }
+    }
     let mut events = txn.open_table(tables::EVENT_LOG)?;
     let mut next = Some((0u128, 0u64));
     // In chunks: a million events need not be held at once.
@@ -50,7 +59,9 @@ fn v12_to_v13(txn: &WriteTransaction) -> Result<()> {
         for row in events.range(from..)?.take(4096) {
             let (key, bytes) = row?;
             let old: EventV12 = codec::decode(bytes.value())?;
-            rows.push((key.value(), codec::encode(&Event::from(old))?));
+            let tenant = key.value().0;
+            let event = old.upgraded(|room| groups.contains(&(tenant, room.as_u128())));
+            rows.push((key.value(), codec::encode(&event)?));
         }
         if rows.len() == 4096 {
             next = rows.last().map(|((t, seq), _)| (*t, seq.saturating_add(1)));

@@ -472,3 +472,43 @@ fn a_retired_key_is_published_only_for_its_days() {
     assert_eq!(listed["keys"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["current"], rotated["rotated"]);
 }
+
+/// Memberships are SCIM events only in rooms that are SCIM groups: `prov:patch` on the group
+/// with `members`; a native room's members get none.
+#[test]
+fn members_of_a_scim_group_are_patch_events_and_of_a_native_room_none() {
+    let (s, key) = Server::keyed();
+    let r = s.send(
+        "POST",
+        "/event-receivers",
+        &key,
+        &json!({"delivery": "poll", "events": ["prov:patch"], "audience": "groups", "format": "full"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (user, _) = scim_user(&s, &key, "member@example.com", "ext-m");
+    let room =
+        s.cli_line("room create --tenant default native-only")["id"].as_str().unwrap().to_owned();
+    let added = s.send("POST", &format!("/rooms/{room}/members"), &key, &json!({"user_id": user}));
+    assert!(added.status < 300, "{}", added.body);
+    let g = s.send("POST", "/scim/v2/Groups", &key, &json!({"displayName": "Pilots"}));
+    assert_eq!(g.status, 201, "{}", g.body);
+    let group = g.json()["id"].as_str().unwrap().to_owned();
+    let ops = json!([{"op": "add", "path": "members", "value": [{"value": user}]}]);
+    let patched = s.scim_patch(&format!("/scim/v2/Groups/{group}"), &key, ops).status;
+    assert!(patched == 200 || patched == 204, "{patched}");
+
+    let got = poll(&s, &key, json!({"returnImmediately": true}));
+    let keys = jwks(&s);
+    let sets: Vec<Value> = got["sets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|jwt| verified(jwt.as_str().unwrap(), &keys, "groups"))
+        .collect();
+    assert_eq!(sets.len(), 1, "only the group's member: {sets:?}");
+    assert_eq!(sets[0]["sub_id"]["uri"], format!("/Groups/{group}"));
+    let (uri, payload) = event(&sets[0]);
+    assert_eq!(uri, format!("{PREFIX}prov:patch:full"));
+    assert_eq!(payload["data"]["Operations"][0]["op"], "add");
+    assert_eq!(payload["data"]["Operations"][0]["value"][0]["value"], user.as_str());
+}
