@@ -493,6 +493,82 @@ mod tests {
         assert_eq!(STEPS.len() as u64, SCHEMA_VERSION - 1);
     }
 
+    /// Schema 12's events and registrations read as today's: no cause, no attributes, a
+    /// membership's group as its room is now; a registration is no SET receiver.
+    #[test]
+    fn schema_12_events_and_registrations_are_read_into_schema_13() {
+        use super::super::legacy::EventDataV12;
+        use crate::store::rooms::Room;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        to_current(&db, dir.path()).unwrap();
+        let tenant = Uuid::now_v7();
+        let (mut group, native) =
+            (Room::new(Uuid::now_v7(), "g", 1), Room::new(Uuid::now_v7(), "n", 1));
+        group.mapped = true;
+        let member = |seq: u64, room: Uuid| EventV12 {
+            tenant,
+            seq,
+            id: Uuid::now_v7(),
+            event_type: "room.member_added".into(),
+            occurred_at: 1,
+            resource: room,
+            version: Some(1),
+            data: EventDataV12::Member { room, user: Uuid::now_v7(), tx_permission: false },
+        };
+        let hook = WebhookV12 {
+            id: Uuid::now_v7(),
+            url: "https://example.com/in".into(),
+            events: vec!["*".into()],
+            description: String::new(),
+            active: true,
+            secret: "whsec_x".into(),
+            disabled_reason: None,
+            failing_since: None,
+            failing_for_ms: 0,
+            last_failure_at: None,
+            created_at: 1,
+            updated_at: 1,
+            previous_secret: None,
+            thin: true,
+        };
+        let txn = db.begin_write().unwrap();
+        {
+            let mut rooms = txn.open_table(tables::ROOMS).unwrap();
+            for r in [&group, &native] {
+                let bytes = codec::encode(r).unwrap();
+                rooms.insert((tenant.as_u128(), r.id.as_u128()), bytes.as_slice()).unwrap();
+            }
+            let mut log = txn.open_table(tables::EVENT_LOG).unwrap();
+            for (seq, room) in [(1, group.id), (2, native.id)] {
+                let bytes = codec::encode(&member(seq, room)).unwrap();
+                log.insert((tenant.as_u128(), seq), bytes.as_slice()).unwrap();
+            }
+            let bytes = codec::encode(&hook).unwrap();
+            let key = (tenant.as_u128(), hook.id.as_u128());
+            txn.open_table(tables::WEBHOOKS).unwrap().insert(key, bytes.as_slice()).unwrap();
+            txn.open_table(tables::META).unwrap().insert(tables::META_SCHEMA_VERSION, 12).unwrap();
+        }
+        txn.commit().unwrap();
+        assert!(matches!(to_current(&db, dir.path()).unwrap(), Opened::Upgraded { from: 12, .. }));
+
+        let read = db.begin_read().unwrap();
+        let groups: Vec<bool> = [1, 2]
+            .iter()
+            .map(|&seq| {
+                let e = super::super::events::get(&read, tenant, seq).unwrap().unwrap();
+                assert!(e.cause.is_none() && e.attributes.is_empty());
+                match e.data {
+                    EventData::Member { group, .. } => group,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        assert_eq!(groups, [true, false]);
+        let upgraded = webhooks::get(&read, tenant, hook.id).unwrap();
+        assert!(upgraded.set.is_none() && upgraded.thin && upgraded.url == hook.url);
+    }
+
     #[test]
     fn schema_6_users_get_their_active_and_modification_entries() {
         use crate::store::users::{self, User};
