@@ -191,6 +191,10 @@ settings! {
         event_retention_days: u64 = 30, env "WHOOT_EVENT_RETENTION_DAYS",
             "Days events stay in the change stream (GET /events); a consumer asking for older ones \
              is told (410) to resynchronise.";
+        max_async_requests: usize = 64, env "WHOOT_MAX_ASYNC_REQUESTS",
+            "SCIM requests sent with `Prefer: respond-async` that may wait or run in the \
+             background at once; past this, such a request is answered when done, as if it had \
+             not asked.";
         set_key_retired_days: u64 = 7, env "WHOOT_SET_KEY_RETIRED_DAYS",
             "Days a replaced SET signing key stays published at /.well-known/jwks.json (after \
              `set-key rotate`), so SETs it signed still verify; older retired keys are removed \

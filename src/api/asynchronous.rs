@@ -46,6 +46,7 @@ pub async fn later(
     ctx: &Ctx<'_>,
     bulk: bool,
     body: hyper::body::Incoming,
+    room: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Reply, ApiError> {
     let parts = ctx.parts;
     let data = match parts.method {
@@ -53,16 +54,17 @@ pub async fn later(
         _ => Some(crate::http::body::json::<Value>(&parts.headers, body, ctx.body_limit()).await?),
     };
     if bulk {
-        return Ok(accept(ctx, Work::Bulk(data.unwrap_or(Value::Null))));
+        return Ok(accept(ctx, Work::Bulk(data.unwrap_or(Value::Null)), room));
     }
     let path = parts.uri.path().split_once("/scim/v2").map_or("", |(_, p)| p).to_owned();
     let version = parts.headers.get(hyper::header::IF_MATCH).and_then(|v| v.to_str().ok());
     let op = Operation::single(parts.method.clone(), path, data, version.map(str::to_owned));
-    Ok(accept(ctx, Work::Single(op)))
+    Ok(accept(ctx, Work::Single(op), room))
 }
 
-/// Accepts `work`: answers 202 with its `Set-Txn`, and runs it after the answer.
-pub fn accept(ctx: &Ctx<'_>, work: Work) -> Reply {
+/// Accepts `work`: answers 202 with its `Set-Txn`, and runs it after the answer, holding `room`
+/// (one of `max_async_requests`) until it is done.
+fn accept(ctx: &Ctx<'_>, work: Work, room: tokio::sync::OwnedSemaphorePermit) -> Reply {
     let txn = Uuid::now_v7().simple().to_string();
     let location = match &work {
         Work::Single(op) if op.method != Method::POST => {
@@ -80,7 +82,10 @@ pub fn accept(ctx: &Ctx<'_>, work: Work) -> Reply {
         journal: ctx.journal.map(|j| j.meta.clone()),
         txn: txn.clone(),
     };
-    tokio::spawn(job.run(work));
+    tokio::spawn(async move {
+        job.run(work).await;
+        drop(room);
+    });
     let reply = Reply::empty(StatusCode::ACCEPTED)
         .with_header("set-txn", txn)
         .with_header("preference-applied", "respond-async".into());

@@ -192,9 +192,15 @@ async fn dispatch(
     };
     let bulk = route.endpoint == Endpoint::ScimBulk;
     let scim_write = bulk || table::BULK_OPERATIONS.contains(&route.endpoint);
-    let result = match scim_write && asynchronous::asked(&parts.headers) {
-        true => asynchronous::later(&ctx, bulk, body).await,
-        false => {
+    // Past `max_async_requests` in the background, a request is answered when done (RFC 9967
+    // lets the server choose).
+    let room = match scim_write && asynchronous::asked(&parts.headers) {
+        true => state.async_requests.clone().try_acquire_owned().ok(),
+        false => None,
+    };
+    let result = match room {
+        Some(room) => asynchronous::later(&ctx, bulk, body, room).await,
+        None => {
             let source = table::Source::Http { headers: &parts.headers, body };
             table::call(&route, &ctx, source).await
         }

@@ -37,6 +37,8 @@ pub struct Settings {
     /// The address clients reach us at (`https://idm.example.com`), for `Location` and
     /// `meta.location`; when unset, built from the request's `Host`.
     pub public_url: Option<String>,
+    /// Asynchronous SCIM requests in the background at once (`max_async_requests`).
+    pub max_async_requests: usize,
     /// How long a retired SET signing key stays published (`set_key_retired_days`).
     pub set_key_retired: std::time::Duration,
     /// Whether `/metrics` is served on the API's address (else only on its own listener).
@@ -86,6 +88,7 @@ impl Default for Settings {
             body_timeout: std::time::Duration::from_secs(60),
             public_url: None,
             set_key_retired: std::time::Duration::from_secs(7 * 86_400),
+            max_async_requests: 64,
             metrics_on_api: true,
             metrics_per_tenant: false,
             https: false,
@@ -104,6 +107,8 @@ pub struct State {
     pub shutting_down: AtomicBool,
     /// Today's provisioning requests per tenant and client.
     pub tally: crate::provisioning::tally::Tally,
+    /// Room for asynchronous SCIM requests in the background (`max_async_requests`).
+    pub async_requests: Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -112,9 +117,10 @@ impl State {
             webhooks: Arc::new(webhooks),
             auth_failures: FailureLimiter::new(settings.auth_failures_per_minute),
             app,
-            settings,
             shutting_down: AtomicBool::new(false),
             tally: crate::provisioning::tally::Tally::default(),
+            async_requests: Arc::new(tokio::sync::Semaphore::new(settings.max_async_requests)),
+            settings,
         }
     }
 }

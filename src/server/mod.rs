@@ -87,6 +87,7 @@ impl ServeOptions {
                 trusted_proxies: config.trusted_proxies.clone(),
                 body_timeout: Duration::from_secs(config.body_timeout_secs),
                 public_url: config.public_url(),
+                max_async_requests: config.max_async_requests,
                 set_key_retired: Duration::from_secs(
                     config.set_key_retired_days.saturating_mul(86_400),
                 ),

@@ -989,6 +989,7 @@ pub fn poll_ack(
     acked: &[Uuid],
     wanted: impl Fn(&Event) -> bool,
 ) -> Result<u64> {
+    let acked: std::collections::HashSet<Uuid> = acked.iter().copied().collect();
     let mut hook = get(txn, tenant, id)?;
     let Some(set) = hook.set.as_mut() else { return Err(Error::not_found("event receiver")) };
     let mut state = set.poll.clone().unwrap_or_default();

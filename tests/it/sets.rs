@@ -512,3 +512,23 @@ fn members_of_a_scim_group_are_patch_events_and_of_a_native_room_none() {
     assert_eq!(payload["data"]["Operations"][0]["op"], "add");
     assert_eq!(payload["data"]["Operations"][0]["value"][0]["value"], user.as_str());
 }
+
+/// Past `max_async_requests` in the background, `Prefer: respond-async` gets the normal answer.
+#[test]
+fn with_no_room_for_asynchronous_requests_the_answer_is_the_normal_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("WHOOT_LOG", "warn"), ("WHOOT_MAX_ASYNC_REQUESTS", "0")];
+    let s = Server::start_with(tmp.path(), &[], &env, std::process::Stdio::inherit());
+    let key = s.root_key();
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "now@example.com"});
+    let r = s.request_with(
+        "POST",
+        "/scim/v2/Users",
+        Some(&key),
+        Some(body.to_string().as_bytes()),
+        &[("Content-Type", "application/scim+json"), ("Prefer", "respond-async")],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["userName"], "now@example.com");
+    assert!(r.header("set-txn").is_none() && r.header("preference-applied").is_none());
+}
