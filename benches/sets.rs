@@ -135,7 +135,7 @@ async fn creates(addr: std::net::SocketAddr, key: &str, prefix: &str, n: usize) 
 
 async fn outbox_empty(app: &whoot_mgmt::auth::App) -> bool {
     let store = app.store.clone();
-    let left = store.read(|tx| whoot_mgmt::store::webhooks::outbox(tx, 1, |_| false)).await;
+    let left = store.read(|tx| whoot_mgmt::store::events::outbox(tx, 1, |_| false)).await;
     left.unwrap().is_empty()
 }
 

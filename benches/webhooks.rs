@@ -120,7 +120,7 @@ async fn receive(count: Arc<AtomicUsize>) -> std::net::SocketAddr {
 
 async fn outbox_empty(app: &whoot_mgmt::auth::App) -> bool {
     let store = app.store.clone();
-    store.read(|tx| whoot_mgmt::store::webhooks::outbox(tx, 1, |_| false)).await.unwrap().is_empty()
+    store.read(|tx| whoot_mgmt::store::events::outbox(tx, 1, |_| false)).await.unwrap().is_empty()
 }
 
 async fn register(addr: std::net::SocketAddr, key: &str, url: impl Fn(usize) -> String) {

@@ -159,7 +159,7 @@ pub async fn create_users(
         store
             .write(move |txn| {
                 for u in &batch {
-                    whoot_mgmt::store::users::create(txn, tenant, u)?;
+                    whoot_mgmt::store::lifecycle::create_user(txn, tenant, u)?;
                 }
                 Ok(())
             })

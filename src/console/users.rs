@@ -14,7 +14,7 @@ use crate::http::error::ApiError;
 use crate::repr::users::display_name;
 use crate::store::audit::{self, Field};
 use crate::store::users::{self, User, Walk};
-use crate::store::{counters, events, rooms, tenants};
+use crate::store::{counters, events, lifecycle, rooms, tenants};
 use crate::time::now_ms;
 
 const PAGE: usize = 50;
@@ -391,7 +391,7 @@ pub async fn set_active(c: &Console<'_>) -> Result<Answer, Failure> {
             let mut user = users::get(txn, tenant, id)?;
             let before = user.active;
             user.active = active;
-            let (user, _) = users::update(txn, tenant, user, None, now)?;
+            let (user, _) = lifecycle::update_user(txn, tenant, user, None, now)?;
             if before != active {
                 let action = if active { "user.reactivated" } else { "user.deactivated" };
                 let field =

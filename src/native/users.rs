@@ -12,6 +12,7 @@ use crate::http::response::Reply;
 use crate::repr::input::{as_bool, plausible_email, roles_from_json};
 use crate::repr::users::set_primary_email;
 use crate::repr::users::user_json;
+use crate::store::lifecycle;
 use crate::store::users::{self, Roles, User};
 use crate::time::now_ms;
 
@@ -64,7 +65,7 @@ pub async fn create(ctx: &Ctx<'_>, Object(input): Object) -> Result<Reply, ApiEr
     ctx.note_name(&user.user_name);
     let tenant = ctx.tenant;
     let stored = user.clone();
-    ctx.write(move |txn| users::create(txn, tenant, &stored)).await?;
+    ctx.write(move |txn| lifecycle::create_user(txn, tenant, &stored)).await?;
     Ok(one(StatusCode::CREATED, &user))
 }
 
@@ -105,7 +106,7 @@ async fn change(
         .write(move |txn| {
             let mut next = users::get(txn, tenant, id)?;
             change.apply(&mut next);
-            users::update(txn, tenant, next, if_match, now)
+            lifecycle::update_user(txn, tenant, next, if_match, now)
         })
         .await?;
     Ok(one(StatusCode::OK, &user))

@@ -7,8 +7,10 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::Result;
 use super::tables::AUDIT_LOG;
-use super::{Result, Tx, WriteTxn, codec, counters};
+use super::txn::{Tx, WriteTxn};
+use super::{codec, counters};
 
 /// Who made a change.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -138,7 +140,7 @@ pub fn prune(txn: &WriteTxn, before: i64) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::WriteTxn;
+    use crate::store::txn::WriteTxn;
 
     #[test]
     fn pruning_removes_each_tenants_old_entries_and_keeps_the_rest() {

@@ -11,11 +11,12 @@ use std::collections::HashSet;
 use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
+use super::error::Result;
 use super::positions::Space;
+use super::record::Indexed;
+use super::tables::SCHEMA_VERSION;
 use super::tables::*;
-use super::{
-    Indexed, Result, SCHEMA_VERSION, codec, counters, events, positions, rooms, users, webhooks,
-};
+use super::{codec, counters, events, positions, rooms, users, webhooks};
 
 /// What was looked at, and what is wrong (empty: the store is consistent).
 #[derive(Debug, Default, serde::Serialize)]
@@ -548,7 +549,8 @@ fn check_deliveries(tx: &ReadTransaction, r: &mut Report) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::WriteTxn;
+    use crate::store::lifecycle;
+    use crate::store::txn::WriteTxn;
     use redb::{Database, ReadableDatabase};
 
     fn tenant_of_ten(txn: &redb::WriteTransaction, id: Uuid) {
@@ -611,7 +613,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         tenant_of_ten(&txn, tenant);
         let u = users::User::new(Uuid::now_v7(), "ada@example.com".into(), 5);
-        users::create(&WriteTxn::new(&txn), tenant, &u).unwrap();
+        lifecycle::create_user(&WriteTxn::new(&txn), tenant, &u).unwrap();
         txn.commit().unwrap();
         assert!(run(&db.begin_read().unwrap()).unwrap().problems.is_empty());
         (dir, db, tenant, u)

@@ -6,7 +6,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Error, Failure};
+use super::error::{Error, Failure};
 
 /// Layout of every record written by this build.
 pub const FORMAT_V1: u8 = 1;

@@ -3,7 +3,9 @@
 use redb::ReadableTable;
 use uuid::Uuid;
 
-use super::{Error, Failure, Result, Tx, WriteTxn, tables::COUNTERS};
+use super::error::{Error, Failure, Result};
+use super::tables::COUNTERS;
+use super::txn::{Tx, WriteTxn};
 
 /// Number of active users, i.e. seats taken.
 pub const SEATS_PROVISIONED: &str = "seats_provisioned";

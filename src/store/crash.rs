@@ -26,11 +26,13 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::disk::Disk;
+use super::error::Error;
+use super::lifecycle;
 use super::rooms::{self, Eligible, Room};
 use super::tenants::{self, Tenant};
 use super::users::{self, User};
 use super::volatile::{Cut, Power};
-use super::{DEFAULT_CACHE_BYTES, Error, Store, check};
+use super::{DEFAULT_CACHE_BYTES, Store, check};
 
 const WORKERS: u64 = 4;
 
@@ -44,7 +46,7 @@ struct Expect {
     acknowledged: u64,
 }
 
-fn open(dir: &Path, power: &Arc<Power>) -> super::Result<Store> {
+fn open(dir: &Path, power: &Arc<Power>) -> super::error::Result<Store> {
     let disk = Disk::Volatile(power.clone());
     Ok(Store::open_replaying(dir, DEFAULT_CACHE_BYTES, false, disk)?.0)
 }
@@ -71,7 +73,7 @@ async fn work(store: Store, power: Arc<Power>, tenant: Uuid, room: Uuid, w: u64)
                 let id = Uuid::now_v7();
                 let mut user = User::new(id, format!("w{w}-{i}"), now());
                 user.display_name = Some("v0".into());
-                let r = store.write(move |txn| users::create(txn, tenant, &user)).await;
+                let r = store.write(move |txn| lifecycle::create_user(txn, tenant, &user)).await;
                 let may = ex.users.entry(id).or_default();
                 match r {
                     Ok(_) => {
@@ -92,7 +94,7 @@ async fn work(store: Store, power: Arc<Power>, tenant: Uuid, room: Uuid, w: u64)
                     .write(move |txn| {
                         let mut user = users::get(txn, tenant, id)?;
                         user.display_name = Some(v.clone());
-                        users::update(txn, tenant, user, None, now()).map(|_| ())
+                        lifecycle::update_user(txn, tenant, user, None, now()).map(|_| ())
                     })
                     .await;
                 let may = ex.users.entry(id).or_default();
@@ -115,7 +117,7 @@ async fn work(store: Store, power: Arc<Power>, tenant: Uuid, room: Uuid, w: u64)
                     Err(_) => continue,
                 };
                 let user = User::new(id, name, now());
-                let r = store.write(move |txn| users::create(txn, tenant, &user)).await;
+                let r = store.write(move |txn| lifecycle::create_user(txn, tenant, &user)).await;
                 ex.users.entry(id).or_default().insert(None);
                 match r {
                     Ok(_) => panic!("a duplicate user name was accepted"),
@@ -312,7 +314,10 @@ async fn a_damaged_record_in_the_middle_is_refused_after_a_power_loss() {
     store.write(move |txn| tenants::create(txn, &t)).await.unwrap();
     for i in 0..9 {
         let user = User::new(Uuid::now_v7(), format!("u{i}"), now());
-        store.write(move |txn| users::create(txn, tenant, &user).map(|_| ())).await.unwrap();
+        store
+            .write(move |txn| lifecycle::create_user(txn, tenant, &user).map(|_| ()))
+            .await
+            .unwrap();
     }
     power.cut_now();
     drop(store);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::SCHEMA_VERSION;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
@@ -44,6 +44,7 @@ pub enum Failure {
     /// The file was written by a newer build.
     TooNew {
         found: u64,
+        supported: u64,
     },
     Redb(Arc<redb::Error>),
     /// The disk refused a write (full, or failing): the store answers 503 until it has reopened
@@ -128,10 +129,10 @@ impl std::fmt::Display for Failure {
                 "the data file is in use by another process (is the server running? its admin \
                  socket was not reachable)",
             ),
-            Failure::TooNew { found } => write!(
+            Failure::TooNew { found, supported } => write!(
                 f,
                 "the store has schema version {found}, newer than this build supports \
-                 ({SCHEMA_VERSION}); upgrade whoot-mgmt"
+                 ({supported}); upgrade whoot-mgmt"
             ),
             Failure::Redb(e) => write!(f, "storage error: {e}"),
             Failure::Io { why, source: Some(e) } => write!(f, "{why}: {e}"),

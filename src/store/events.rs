@@ -1,18 +1,21 @@
-//! The change stream. Every committed change records its event in the change's own transaction
-//! (no change without its event, no event without its change), numbered by the tenant's counter
-//! `event_seq`: `seq` is unique and strictly increasing per tenant, in commit order. The event id
-//! is derived from (tenant, seq), so a batch the group-commit writer replays numbers its events
-//! again the same way. Webhook registrations that want the event get an outbox row beside it
-//! (`webhooks::enqueue`); `GET /events` reads the log itself.
+//! The change stream: the event log and its outbox. Every committed change records its event in
+//! the change's own transaction (no change without its event, no event without its change),
+//! numbered by the tenant's counter `event_seq`: `seq` is unique and strictly increasing per
+//! tenant, in commit order. The event id is derived from (tenant, seq), so a batch the
+//! group-commit writer replays numbers its events again the same way. When registrations want
+//! the event (their `SUBSCRIPTIONS` masks), an outbox row stands beside it until the webhook
+//! worker has recorded a delivery for each (`webhooks`); `GET /events` reads the log itself.
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::rooms::{Room, SyncCounts};
-use super::tables::EVENT_LOG;
-use super::users::User;
-use super::{Result, Tx, WriteTxn, codec, counters, webhooks};
+use super::error::{Error, Failure, Result};
+use super::records::{Room, SyncCounts, User};
+use super::tables::{EVENT_LOG, OUTBOX, SUBSCRIPTIONS};
+pub use super::txn::Cause;
+use super::txn::{Tx, WriteTxn};
+use super::{codec, counters};
 
 /// Every event type, for subscriptions and `*`. New types go at the end: a registration's
 /// subscription mask is a bit per place in this list.
@@ -89,13 +92,6 @@ pub struct Event {
     pub attributes: Vec<String>,
 }
 
-/// The request behind a change: its id (a Bulk operation's is `<request id>:<index>`) and method.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Cause {
-    pub txn: String,
-    pub method: String,
-}
-
 /// The id of a tenant's `seq`th event: unique because `seq` is, and a UUIDv7 of its time.
 pub fn event_id(tenant: Uuid, seq: u64, occurred_at: i64) -> Uuid {
     let mut h = blake3::Hasher::new();
@@ -132,7 +128,7 @@ fn emit(
         attributes,
     };
     put(txn, &event)?;
-    webhooks::enqueue(txn, tenant, seq, event_type)
+    enqueue(txn, tenant, seq, event_type)
 }
 
 pub(super) fn put(txn: &WriteTxn, event: &Event) -> Result<()> {
@@ -349,6 +345,93 @@ pub fn prune(
         counters::add(txn, tenant, counters::EVENT_FLOOR, delta)?;
     }
     Ok(gone.len() as u64)
+}
+
+// The outbox: which events registrations still want, beside the log they point into.
+
+/// A registration's row in `SUBSCRIPTIONS` from its state (any schema's).
+pub fn subscription_mask(active: bool, events: &[String]) -> Option<u64> {
+    active.then(|| {
+        events.iter().fold(0, |mask, e| if e == "*" { u64::MAX } else { mask | event_bit(e) })
+    })
+}
+
+/// An event type's bit in a subscription mask: its place in `EVENT_TYPES`.
+fn event_bit(event_type: &str) -> u64 {
+    EVENT_TYPES.iter().position(|t| *t == event_type).map_or(0, |i| 1 << i)
+}
+
+/// An outbox event: the event with the registrations that have no delivery of it on record yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queued {
+    pub event: Event,
+    pub webhooks: Vec<Uuid>,
+}
+
+/// An outbox row's key: (tenant, seq).
+pub type OutboxKey = (u128, u64);
+
+impl Queued {
+    pub fn key(&self) -> OutboxKey {
+        (self.event.tenant.as_u128(), self.event.seq)
+    }
+}
+
+/// Puts the tenant's `seq`th event in the outbox if any registration wants it: one small row,
+/// whatever the number of registrations, so the change's transaction stays small.
+fn enqueue(txn: &WriteTxn, tenant: Uuid, seq: u64, event_type: &str) -> Result<()> {
+    let (t, bit) = (tenant.as_u128(), event_bit(event_type));
+    let mut webhooks = Vec::new();
+    for row in txn.open_table(SUBSCRIPTIONS)?.range((t, 0)..=(t, u128::MAX))? {
+        let (key, mask) = row?;
+        if mask.value() & bit != 0 {
+            webhooks.push(Uuid::from_u128(key.value().1));
+        }
+    }
+    if webhooks.is_empty() {
+        return Ok(());
+    }
+    let bytes = codec::encode(&webhooks)?;
+    txn.open_table(OUTBOX)?.insert((t, seq), bytes.as_slice())?;
+    Ok(())
+}
+
+/// Outbox events in (tenant, seq) order, skipping `skip`, at most `limit`.
+pub fn outbox(tx: &impl Tx, limit: usize, skip: impl Fn(OutboxKey) -> bool) -> Result<Vec<Queued>> {
+    let table = tx.table(OUTBOX)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (key, bytes) = row?;
+        let key = key.value();
+        if skip(key) {
+            continue;
+        }
+        let webhooks: Vec<Uuid> = codec::decode(bytes.value())?;
+        let tenant = Uuid::from_u128(key.0);
+        let Some(event) = get(tx, tenant, key.1)? else {
+            return Err(Error::Failed(Failure::Corrupt(format!(
+                "outbox event {tenant}/{} is not in the log",
+                key.1
+            ))));
+        };
+        out.push(Queued { event, webhooks });
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Removes outbox rows whose deliveries are all on record (or whose registrations are gone).
+pub fn settle(txn: &WriteTxn, keys: &[OutboxKey]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut outbox = txn.open_table(OUTBOX)?;
+    for &key in keys {
+        outbox.remove(key)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

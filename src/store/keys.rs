@@ -6,8 +6,10 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::codec;
+use super::error::{Error, Refusal, Result};
 use super::tables::KEYS;
-use super::{Error, Refusal, Result, Tx, WriteTxn, codec};
+use super::txn::{Tx, WriteTxn};
 
 /// Which SCIM rules a key's requests are held to: `Compatible` accepts every identity
 /// provider's known quirk, `Strict` follows the 2026 interop profiles to the letter.

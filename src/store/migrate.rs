@@ -12,12 +12,15 @@ use std::collections::HashMap;
 use redb::ReadableTable;
 use uuid::Uuid;
 
+use super::error::{Error, Failure, Result};
+use super::files::copy_into_new_file;
 use super::legacy::{
     DeliveryV3, EventDataV4, EventV3, EventV4, EventV12, UserV4, WebhookV3, WebhookV10, WebhookV12,
 };
+use super::tables::SCHEMA_VERSION;
 use super::users::User;
 use super::webhooks::{self, Delivery, DeliveryStatus, Webhook};
-use super::{Error, Failure, Result, SCHEMA_VERSION, codec, copy_into_new_file, counters, tables};
+use super::{codec, counters, tables};
 use crate::time::now_ms;
 
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
@@ -118,7 +121,7 @@ fn v10_to_v11(txn: &WriteTransaction) -> Result<()> {
 /// Schema 10 indexes rooms by display name (SCIM's `displayName eq`): the entries are built
 /// here for every room.
 fn v9_to_v10(txn: &WriteTransaction) -> Result<()> {
-    use super::Indexed;
+    use super::record::Indexed;
     let mut entries = Vec::new();
     for row in txn.open_table(tables::ROOMS)?.iter()? {
         let (key, bytes) = row?;
@@ -223,7 +226,7 @@ fn v1_to_v2(txn: &WriteTransaction) -> Result<()> {
     for row in hooks.iter()? {
         let (key, bytes) = row?;
         let hook: WebhookV3 = codec::decode(bytes.value())?;
-        if let Some(mask) = webhooks::subscription_mask(hook.active, &hook.events) {
+        if let Some(mask) = super::events::subscription_mask(hook.active, &hook.events) {
             table.insert(key.value(), mask)?;
         }
     }
@@ -296,7 +299,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
     old.sort_by_key(|(e, _)| (e.occurred_at, e.event_id));
     let mut placed: HashMap<Uuid, (u64, Uuid)> = HashMap::new();
     for (e, in_outbox) in old {
-        let seq = counters::add(&super::WriteTxn::new(txn), e.tenant, counters::EVENT_SEQ, 1)?;
+        let seq = counters::add(&super::txn::WriteTxn::new(txn), e.tenant, counters::EVENT_SEQ, 1)?;
         let (resource, version) = match &e.data {
             EventDataV4::User(u) => (u.id, Some(u.version)),
             EventDataV4::Member { room, .. } => (*room, None),
@@ -423,7 +426,7 @@ pub enum Opened {
 /// Brings the store to `SCHEMA_VERSION`, creating every table.
 /// Brings `db` from schema `from` (None: a new or current store) to ours, in one transaction.
 pub(super) fn run_steps(db: &Database, from: Option<u64>) -> Result<()> {
-    let txn = super::begin_durable(db)?;
+    let txn = super::txn::begin_durable(db)?;
     tables::create_all(&txn)?;
     if let Some(from) = from {
         let first = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
@@ -444,7 +447,9 @@ fn schema_of(db: &Database) -> Result<Option<u64>> {
 /// Refuses a store written by a newer build before anything (its log too) is touched.
 pub(super) fn refuse_newer(db: &Database) -> Result<()> {
     match schema_of(db)? {
-        Some(v) if v > SCHEMA_VERSION => Err(Error::Failed(Failure::TooNew { found: v })),
+        Some(v) if v > SCHEMA_VERSION => {
+            Err(Error::Failed(Failure::TooNew { found: v, supported: SCHEMA_VERSION }))
+        }
         _ => Ok(()),
     }
 }
@@ -452,7 +457,9 @@ pub(super) fn refuse_newer(db: &Database) -> Result<()> {
 pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
     let opened = match schema_of(db)? {
         None => Opened::Created,
-        Some(v) if v > SCHEMA_VERSION => return Err(Error::Failed(Failure::TooNew { found: v })),
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(Error::Failed(Failure::TooNew { found: v, supported: SCHEMA_VERSION }));
+        }
         Some(v) if v == SCHEMA_VERSION => Opened::Current,
         Some(0) => {
             return Err(Error::Failed(Failure::Storage(
@@ -485,8 +492,8 @@ pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::WriteTxn;
     use crate::store::events::EventData;
+    use crate::store::txn::WriteTxn;
 
     #[test]
     fn there_is_a_step_for_every_older_version() {
@@ -500,7 +507,7 @@ mod tests {
         use super::super::legacy::EventDataV12;
         use crate::store::rooms::Room;
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        let db = Database::create(dir.path().join(super::super::tables::STORE_FILE)).unwrap();
         to_current(&db, dir.path()).unwrap();
         let tenant = Uuid::now_v7();
         let (mut group, native) =
@@ -573,7 +580,7 @@ mod tests {
     fn schema_6_users_get_their_active_and_modification_entries() {
         use crate::store::users::{self, User};
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        let db = Database::create(dir.path().join(super::super::tables::STORE_FILE)).unwrap();
         to_current(&db, dir.path()).unwrap();
         let tenant = Uuid::now_v7();
         let mut off = User::new(Uuid::now_v7(), "off@example.com".into(), 5);
@@ -611,7 +618,7 @@ mod tests {
     fn schema_7_stores_get_positions_and_lose_the_rows_deleted_users_left() {
         use crate::store::users::{self, User};
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        let db = Database::create(dir.path().join(super::super::tables::STORE_FILE)).unwrap();
         to_current(&db, dir.path()).unwrap();
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let txn = db.begin_write().unwrap();
@@ -686,7 +693,7 @@ mod tests {
     #[test]
     fn schema_4_users_get_typed_emails_and_name_parts_in_their_records_and_events() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join(super::super::STORE_FILE)).unwrap();
+        let db = Database::create(dir.path().join(super::super::tables::STORE_FILE)).unwrap();
         to_current(&db, dir.path()).unwrap();
         let tenant = Uuid::now_v7();
         let old = UserV4 {
@@ -759,7 +766,7 @@ mod tests {
     fn schema_3_events_join_the_stream_and_the_backup_keeps_the_old_layout() {
         use redb::ReadableTableMetadata;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(super::super::STORE_FILE);
+        let path = dir.path().join(super::super::tables::STORE_FILE);
         let db = Database::create(&path).unwrap();
         to_current(&db, dir.path()).unwrap();
         // Schema 3's layout: a delivered event in the log, an undelivered one in the outbox.
@@ -855,7 +862,7 @@ mod tests {
     #[test]
     fn a_newer_store_is_refused_untouched_and_a_current_one_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(super::super::STORE_FILE);
+        let path = dir.path().join(super::super::tables::STORE_FILE);
         {
             let db = Database::create(&path).unwrap();
             assert_eq!(to_current(&db, dir.path()).unwrap(), Opened::Created);
@@ -869,7 +876,7 @@ mod tests {
         }
         let err = super::super::Store::open(dir.path()).err().unwrap();
         assert!(
-            matches!(err, Error::Failed(Failure::TooNew { found }) if found == SCHEMA_VERSION + 1)
+            matches!(err, Error::Failed(Failure::TooNew { found, .. }) if found == SCHEMA_VERSION + 1)
         );
         assert!(err.to_string().contains("upgrade whoot-mgmt"), "{err}");
         let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

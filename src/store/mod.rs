@@ -14,11 +14,15 @@ mod crash;
 mod disk;
 mod error;
 pub mod events;
+mod files;
 pub mod keys;
 mod legacy;
+pub mod lifecycle;
 pub mod migrate;
 mod positions;
 pub mod provisioning;
+mod record;
+pub mod records;
 pub mod rooms;
 pub mod signing;
 mod tables;
@@ -36,99 +40,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
-};
+use redb::{Database, ReadTransaction, ReadableDatabase};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub use error::{Error, Failure, MutationError, Refusal};
+pub use error::{Error, Failure, MutationError, Refusal, Result};
+pub use record::check_version;
 pub use redb::ReadTransaction as ReadTxn;
-pub use txn::{Tx, WriteTable, WriteTxn};
+pub use tables::{SCHEMA_VERSION, STORE_FILE};
+pub use txn::{Cause, Reads, Tx, WriteTable, WriteTxn};
 pub use wal::{LOG_FILE, Loss, Replayed};
-
-/// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 13;
-
-/// File name of the store inside the data directory.
-pub const STORE_FILE: &str = "whoot.redb";
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// A record with unique index entries (users, rooms).
-pub(super) trait Indexed {
-    /// What the record is, for a conflict's message.
-    const WHAT: &'static str;
-    fn id(&self) -> Uuid;
-    /// Its entries: the key and the attribute it is for.
-    fn index_keys(&self) -> Vec<(String, &'static str)>;
-}
-
-/// Points `record`'s unique index entries at it in `table`, releasing those of `prev` (the
-/// record as it was) it no longer has. An entry another record holds is a conflict, found
-/// before anything is written.
-pub(super) fn claim_unique<R: Indexed>(
-    txn: &WriteTxn,
-    table: TableDefinition<(u128, &str), u128>,
-    tenant: Uuid,
-    record: &R,
-    prev: Option<&R>,
-) -> Result<()> {
-    let (t, owner, what) = (tenant.as_u128(), record.id(), R::WHAT);
-    let wanted = record.index_keys();
-    let prev = prev.map(R::index_keys);
-    let mut index = txn.open_table(table)?;
-    for (key, attribute) in &wanted {
-        if let Some(holder) = index.get((t, key.as_str()))?.map(|v| v.value())
-            && holder != owner.as_u128()
-        {
-            return Err(Refusal::Conflict {
-                what,
-                attribute,
-                holder: Some(Uuid::from_u128(holder)),
-            }
-            .into());
-        }
-    }
-    for (key, _) in prev.iter().flatten() {
-        if !wanted.iter().any(|(k, _)| k == key) {
-            index.remove((t, key.as_str()))?;
-        }
-    }
-    for (key, _) in &wanted {
-        index.insert((t, key.as_str()), owner.as_u128())?;
-    }
-    Ok(())
-}
-
-/// Writes `record` under (tenant, id) in `table`, encoded.
-pub(super) fn put_record<T: serde::Serialize>(
-    txn: &WriteTxn,
-    table: TableDefinition<(u128, u128), &[u8]>,
-    (tenant, id): (Uuid, Uuid),
-    record: &T,
-) -> Result<()> {
-    let bytes = codec::encode(record)?;
-    txn.open_table(table)?.insert((tenant.as_u128(), id.as_u128()), bytes.as_slice())?;
-    Ok(())
-}
-
-/// `If-Match`: the version the client saw must be the current one (None: no precondition).
-pub fn check_version(if_match: Option<u64>, current: u64) -> Result<()> {
-    match if_match {
-        Some(v) if v != current => Err(Error::Refused(Refusal::VersionMismatch)),
-        _ => Ok(()),
-    }
-}
-
-/// Counters the writer keeps about itself, for tests, benchmarks and metrics.
-#[derive(Default, Debug)]
-pub struct WriterStats {
-    pub commits: AtomicU64,
-    pub mutations: AtomicU64,
-    /// Unix ms of the last durable commit (0: none since the store opened).
-    pub last_commit_at: std::sync::atomic::AtomicI64,
-}
+use writer::Handle;
+pub use writer::WriterStats;
 
 /// What `whoot-mgmt status` reports about a store.
 #[derive(Debug, serde::Serialize)]
@@ -154,94 +77,6 @@ pub fn status(tx: &ReadTransaction) -> Result<Status> {
 /// `status` with no server running, from a store opened read-only.
 pub fn status_offline(data_dir: &Path) -> Result<Status> {
     status(&open_read_only(data_dir)?.begin_read()?)
-}
-
-/// The open database, shared by the readers and the writer. After the disk refuses a write, redb
-/// must be closed and opened again: the writer does that here (see `writer`), and meanwhile
-/// `get` answers `Error::Io`.
-pub(crate) struct Handle {
-    path: PathBuf,
-    disk: disk::Disk,
-    /// redb's page cache, kept when the writer reopens the file to recover.
-    cache_bytes: usize,
-    db: parking_lot::RwLock<Option<Arc<Database>>>,
-    writable: std::sync::atomic::AtomicBool,
-    /// Set while the disk has less free than `disk_reserve` bytes: writes are refused before
-    /// they can fail (reads go on, the file stays healthy), until the space is back.
-    low_space: std::sync::atomic::AtomicBool,
-    disk_reserve: AtomicU64,
-    /// Unix ms since when writes are refused (full disk, failed write); 0 while they are not.
-    refused_since: std::sync::atomic::AtomicI64,
-    /// Commits between checkpoints, and the idle time (ms) before one (`Store::set_checkpoints`).
-    checkpoint_every: AtomicU64,
-    checkpoint_idle_ms: AtomicU64,
-    /// Provisioning log entries waiting for a batch to ride with (`Store::log_deferred`).
-    deferred: parking_lot::Mutex<Vec<(Uuid, provisioning::Entry)>>,
-    /// How long the writer waits for a batch before it commits deferred entries on their own.
-    deferred_flush_ms: AtomicU64,
-    /// Most deferred entries held at once; more are dropped (and counted).
-    deferred_max: std::sync::atomic::AtomicUsize,
-    deferred_dropped: AtomicU64,
-}
-
-impl Handle {
-    pub(crate) fn get(&self) -> Result<Arc<Database>> {
-        self.db
-            .read()
-            .clone()
-            .ok_or(Error::Failed(Failure::Io { why: "the store is being reopened", source: None }))
-    }
-
-    pub(crate) fn writable(&self) -> bool {
-        self.writable.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Keeps `refused_since` in step with `writable` and `low_space`.
-    fn note_refusals(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let refusing = !self.writable() || self.low_space.load(Relaxed);
-        match refusing {
-            true => {
-                let _ =
-                    self.refused_since.compare_exchange(0, crate::time::now_ms(), Relaxed, Relaxed);
-            }
-            false => self.refused_since.store(0, Relaxed),
-        }
-    }
-
-    /// Writes stop or resume (the writer's view of the disk).
-    pub(crate) fn set_writable(&self, writable: bool) {
-        self.writable.store(writable, std::sync::atomic::Ordering::Relaxed);
-        self.note_refusals();
-    }
-
-    /// The data directory's free and total bytes, if the file system says.
-    fn space(&self) -> Option<(u64, u64)> {
-        let dir =
-            self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let st = rustix::fs::statvfs(dir).ok()?;
-        Some((st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize)))
-    }
-
-    fn free_bytes(&self) -> Option<u64> {
-        self.space().map(|(free, _)| free)
-    }
-
-    /// Whether the disk has the reserve free (true where it cannot tell), noting the answer for
-    /// `Store::writable`; the free bytes and the reserve when it has not. The reserve is at most
-    /// a sixteenth of the volume, so a small one can still be written to.
-    fn check_space(&self) -> std::result::Result<(), (u64, u64)> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let space = self.space();
-        let reserve = self.disk_reserve.load(Relaxed).min(space.map_or(u64::MAX, |(_, t)| t / 16));
-        let short = space.map(|(free, _)| free).filter(|&free| free < reserve);
-        self.low_space.store(short.is_some(), Relaxed);
-        self.note_refusals();
-        match short {
-            Some(free) => Err((free, reserve)),
-            None => Ok(()),
-        }
-    }
 }
 
 struct Inner {
@@ -573,10 +408,9 @@ impl Store {
         let db = self.inner.handle.get()?;
         let (done, answer) = tokio::sync::oneshot::channel();
         tokio::task::spawn_blocking(move || {
-            let copied = db
-                .begin_read()
-                .map_err(Error::from)
-                .and_then(|read| copy_into_new_file(&to, |target| tables::copy_all(&read, target)));
+            let copied = db.begin_read().map_err(Error::from).and_then(|read| {
+                files::copy_into_new_file(&to, |target| tables::copy_all(&read, target))
+            });
             // Only a copy this call made is removed: a refused one names someone else's file.
             if let Err(Ok(_)) = done.send(copied) {
                 let _ = std::fs::remove_file(&to);
@@ -589,52 +423,6 @@ impl Store {
     pub fn read_now<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
         f(&self.inner.handle.get()?.begin_read()?)
     }
-}
-
-/// A write transaction to be committed durably (a checkpoint, a replay, a whole commit): it also
-/// records redb's allocator state (its quick repair), so that a start after a crash loads that
-/// state instead of rebuilding it by walking the whole file, as long as the last durable commit
-/// was one of these. The cost is a second flush per durable commit, which the log makes rare.
-pub(crate) fn begin_durable(db: &Database) -> Result<WriteTransaction> {
-    let mut txn = db.begin_write()?;
-    txn.set_quick_repair(true);
-    Ok(txn)
-}
-
-/// Creates the store file `to` (which must not exist) through `fill`, durably: written as
-/// `to.partial`, committed (fsync), renamed, and the directory synced.
-fn copy_into_new_file(
-    to: &Path,
-    fill: impl FnOnce(&WriteTransaction) -> Result<u64>,
-) -> Result<u64> {
-    let io = |what: &str, e: std::io::Error| {
-        Error::Failed(Failure::Storage(format!("{what} {}: {e}", to.display())))
-    };
-    if to.exists() {
-        return Err(Error::invalid(format!("{} already exists; choose a new file", to.display())));
-    }
-    let mut partial = to.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let _ = std::fs::remove_file(&partial);
-    let rows = {
-        // The operator's path (a missing directory, no permission): their input, so a 4xx.
-        let db = Database::create(&partial)
-            .map_err(|e| Error::invalid(format!("cannot create {}: {e}", partial.display())))?;
-        let txn = db.begin_write()?;
-        let rows = fill(&txn)?;
-        // A copy is the whole store: it needs no log beside it.
-        wal::mark_clean(&txn)?;
-        txn.commit()?;
-        rows
-    };
-    std::fs::rename(&partial, to).map_err(|e| io("renaming into", e))?;
-    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io("syncing the directory of", e))?;
-    }
-    Ok(rows)
 }
 
 /// `check` with no server running: the store opened read-only, so nothing changes (a store of an
@@ -652,7 +440,7 @@ fn check_as_current(read: &ReadTransaction) -> Result<check::Report> {
     let scratch = tempfile::tempdir()
         .map_err(|e| Failure::Storage(format!("a temporary directory for the check: {e}")))?;
     let copy = scratch.path().join(STORE_FILE);
-    copy_into_new_file(&copy, |target| tables::copy_all(read, target))?;
+    files::copy_into_new_file(&copy, |target| tables::copy_all(read, target))?;
     let db = Database::create(&copy)
         .map_err(|e| Failure::Storage(format!("opening the copy to check: {e}")))?;
     migrate::run_steps(&db, Some(from))?;
@@ -662,7 +450,7 @@ fn check_as_current(read: &ReadTransaction) -> Result<check::Report> {
 /// `backup` with no server running, from a store opened read-only.
 pub fn backup_offline(data_dir: &Path, to: &Path) -> Result<u64> {
     let read = open_read_only(data_dir)?.begin_read()?;
-    copy_into_new_file(to, |target| tables::copy_all(&read, target))
+    files::copy_into_new_file(to, |target| tables::copy_all(&read, target))
 }
 
 fn open_read_only(data_dir: &Path) -> Result<redb::ReadOnlyDatabase> {
@@ -743,7 +531,9 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<check::Report> {
         .map(|v| v.value());
     match version {
         None => return Err(Error::invalid(format!("{} has no schema version", from.display()))),
-        Some(v) if v > SCHEMA_VERSION => return Err(Error::Failed(Failure::TooNew { found: v })),
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(Error::Failed(Failure::TooNew { found: v, supported: SCHEMA_VERSION }));
+        }
         Some(_) => {}
     }
     let report = check_as_current(&read)?;
@@ -754,7 +544,7 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<check::Report> {
     // A log left by a server that crashed here holds writes the backup does not follow from
     // (made after it, or to another store): the restored store is the backup's state alone.
     wal::discard(data_dir)?;
-    copy_into_new_file(&target, |txn| tables::copy_all(&read, txn))?;
+    files::copy_into_new_file(&target, |txn| tables::copy_all(&read, txn))?;
     Ok(report)
 }
 
@@ -767,54 +557,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         Error::Failed(Failure::Storage(format!("creating data directory {}: {e}", dir.display())))
     })
 }
-
-/// Where a walk after the id `after` starts (from 0 when None); None past the last id.
-pub(crate) fn first_after(after: Option<u128>) -> Option<u128> {
-    match after {
-        Some(id) => id.checked_add(1),
-        None => Some(0),
-    }
-}
-
-/// Visits the records of a tenant's table `(tenant, id) -> record` in id (creation) order after
-/// the id `after` (from the first when None), until `visit` says stop: one index seek, wherever
-/// a walk is.
-fn scan_after<T: serde::de::DeserializeOwned>(
-    tx: &impl Tx,
-    def: redb::TableDefinition<(u128, u128), &[u8]>,
-    tenant: Uuid,
-    after: Option<u128>,
-    mut visit: impl FnMut(T) -> Result<bool>,
-) -> Result<()> {
-    let t = tenant.as_u128();
-    let Some(start) = first_after(after) else { return Ok(()) };
-    for row in tx.table(def)?.range((t, start)..=(t, u128::MAX))? {
-        if !visit(codec::decode(row?.1.value())?)? {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Reading one kind of table (`Tx` is all of them).
-pub trait Reads<K: redb::Key + 'static, V: redb::Value + 'static> {
-    fn table(&self, def: redb::TableDefinition<K, V>) -> Result<impl ReadableTable<K, V> + '_>;
-}
-
-// redb's own transactions open the table for each read.
-macro_rules! reads_for {
-    ($($t:ty),*) => {$(
-        impl<K: redb::Key + 'static, V: redb::Value + 'static> Reads<K, V> for $t {
-            fn table(
-                &self,
-                def: redb::TableDefinition<K, V>,
-            ) -> Result<impl ReadableTable<K, V> + '_> {
-                Ok(self.open_table(def)?)
-            }
-        }
-    )*};
-}
-reads_for!(ReadTransaction, WriteTransaction);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -9,8 +9,9 @@
 use redb::ReadableTable;
 use uuid::Uuid;
 
+use super::error::Result;
 use super::tables::{USER_ATTRS, USER_BLOCKS, USERS};
-use super::{Result, Tx, WriteTxn};
+use super::txn::{Tx, WriteTxn};
 
 /// A block that grows past this splits in two; small enough that the step within one is short,
 /// large enough that a million users make about a thousand rows.
@@ -150,7 +151,7 @@ pub(super) fn rebuild(txn: &redb::WriteTransaction) -> Result<()> {
     for row in txn.open_table(USERS)?.iter()? {
         let (key, bytes) = row?;
         let (t, id) = key.value();
-        let user: super::users::User = super::codec::decode(bytes.value())?;
+        let user: super::records::User = super::codec::decode(bytes.value())?;
         for space in [Space::All, Space::Active(user.active)] {
             let blocks = rows.entry((t, space.code())).or_default();
             match blocks.last_mut() {
@@ -186,8 +187,8 @@ pub(super) fn blocks(tx: &impl Tx, tenant: Uuid, space: Space) -> Result<Vec<(u1
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::WriteTxn;
-    use crate::store::{check, migrate, tenants, users};
+    use crate::store::txn::WriteTxn;
+    use crate::store::{check, lifecycle, migrate, tenants, users};
     use redb::{Database, ReadableDatabase};
 
     /// The ids of a sequence from its `skip`th on: a whole walk when `skip` is 0.
@@ -264,7 +265,7 @@ mod tests {
         for (i, id) in made.iter().enumerate() {
             let mut u = users::User::new(*id, format!("u{i}"), 1);
             u.active = i % 3 != 0;
-            users::create(&WriteTxn::new(&txn), t, &u).unwrap();
+            lifecycle::create_user(&WriteTxn::new(&txn), t, &u).unwrap();
         }
         txn.commit().unwrap();
         assert!(blocks(&db.begin_read().unwrap(), t, Space::All).unwrap().len() > 5);
@@ -275,7 +276,7 @@ mod tests {
         for id in made.iter().step_by(5) {
             let mut u = users::get(&txn, t, *id).unwrap();
             u.active = !u.active;
-            users::update(&WriteTxn::new(&txn), t, u, None, 2).unwrap();
+            lifecycle::update_user(&WriteTxn::new(&txn), t, u, None, 2).unwrap();
         }
         txn.commit().unwrap();
         assert_positions(&db, t);
@@ -284,7 +285,7 @@ mod tests {
         let txn = db.begin_write().unwrap();
         for id in made.iter().step_by(2).chain(&made[1..4000]) {
             if users::get(&txn, t, *id).is_ok() {
-                users::delete(&WriteTxn::new(&txn), t, *id, None, 3).unwrap();
+                lifecycle::delete_user(&WriteTxn::new(&txn), t, *id, None, 3).unwrap();
             }
         }
         txn.commit().unwrap();
@@ -305,8 +306,12 @@ mod tests {
         let (_dir, db) = store();
         let t = tenant(&db, 10);
         let txn = db.begin_write().unwrap();
-        users::create(&WriteTxn::new(&txn), t, &users::User::new(Uuid::now_v7(), "a".into(), 1))
-            .unwrap();
+        lifecycle::create_user(
+            &WriteTxn::new(&txn),
+            t,
+            &users::User::new(Uuid::now_v7(), "a".into(), 1),
+        )
+        .unwrap();
         txn.open_table(USER_BLOCKS).unwrap().insert((t.as_u128(), 2, 0), 2).unwrap();
         txn.commit().unwrap();
         let problems = check::run(&db.begin_read().unwrap()).unwrap().problems;

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::Field;
+use super::codec;
+use super::error::Result;
 use super::tables::{PROVISIONING_INDEX, PROVISIONING_LOG};
-use super::{Result, Tx, WriteTxn, codec};
+use super::txn::{Tx, WriteTxn};
 
 /// `PROVISIONING_INDEX` families: (tenant, family, value, seq).
 const BY_KEY: u8 = 0;

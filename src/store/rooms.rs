@@ -6,92 +6,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use redb::ReadableTable;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::{Error, Refusal, Result};
+use super::record::{Indexed, check_version};
+use super::records::display_name_prefix;
+pub use super::records::{Room, SyncCounts, external_id_key, name_key};
 use super::tables::{ROOM_INDEX, ROOM_MEMBERS, ROOMS, USER_ROOMS};
-use super::{
-    Error, Indexed, Refusal, Result, Tx, WriteTxn, check_version, codec, counters, events, users,
-};
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Room {
-    pub id: Uuid,
-    /// Unique per tenant (case-insensitive).
-    pub name: String,
-    pub display_name: String,
-    /// The SCIM group's externalId (unique per tenant, case-exact).
-    pub external_id: Option<String>,
-    /// Whether the room is a SCIM group.
-    pub mapped: bool,
-    pub member_count: u64,
-    /// Unix milliseconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub version: u64,
-}
-
-impl Room {
-    pub fn new(id: Uuid, name: &str, now: i64) -> Room {
-        Room {
-            id,
-            name: name.to_owned(),
-            display_name: name.to_owned(),
-            external_id: None,
-            mapped: false,
-            member_count: 0,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
-    }
-
-    /// The SCIM attributes a new room has set.
-    pub fn scim_attributes(&self) -> Vec<String> {
-        let mut set = vec!["id".to_owned(), "displayName".to_owned()];
-        if self.external_id.is_some() {
-            set.push("externalId".to_owned());
-        }
-        set
-    }
-}
-
-impl Indexed for Room {
-    const WHAT: &'static str = "room";
-
-    fn id(&self) -> Uuid {
-        self.id
-    }
-
-    fn index_keys(&self) -> Vec<(String, &'static str)> {
-        let mut keys = vec![
-            (name_key(&self.name), "name"),
-            (display_name_key(&self.display_name, self.id), "display name"),
-        ];
-        if let Some(x) = &self.external_id {
-            keys.push((external_id_key(x), "external id"));
-        }
-        keys
-    }
-}
-
-pub fn name_key(name: &str) -> String {
-    format!("n:{}", name.to_lowercase())
-}
-
-pub fn external_id_key(x: &str) -> String {
-    format!("x:{x}")
-}
-
-/// Display names need not be unique: each room's entry ends with its id, so the entries of one
-/// name are a range (`with_display_name`).
-fn display_name_key(display_name: &str, id: Uuid) -> String {
-    format!("{}{}", display_name_prefix(display_name), id.simple())
-}
-
-fn display_name_prefix(display_name: &str) -> String {
-    format!("d:{}\0", display_name.to_lowercase())
-}
+use super::txn::{Tx, WriteTxn};
+use super::{codec, counters, events, users};
 
 /// The rooms whose display name is `display_name`, in any case (SCIM's `displayName eq`). A
 /// name holding NUL may bring rooms with longer names along: callers still apply their filter.
@@ -112,14 +35,6 @@ pub enum Added {
     New,
     Updated,
     Unchanged,
-}
-
-/// The counts a full-replace sync reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct SyncCounts {
-    pub added: u64,
-    pub updated: u64,
-    pub removed: u64,
 }
 
 pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<Room> {
@@ -159,7 +74,7 @@ pub fn create(txn: &WriteTxn, tenant: Uuid, room: &Room) -> Result<()> {
     if room.name.trim().is_empty() {
         return Err(Error::invalid("a room needs a name"));
     }
-    super::claim_unique(txn, ROOM_INDEX, tenant, room, None)?;
+    super::record::claim_unique(txn, ROOM_INDEX, tenant, room, None)?;
     counters::add(txn, tenant, counters::ROOMS, 1)?;
     if room.mapped {
         counters::add(txn, tenant, counters::GROUPS, 1)?;
@@ -182,7 +97,7 @@ pub fn update(
     if next.name.trim().is_empty() {
         return Err(Error::invalid("a room needs a name"));
     }
-    super::claim_unique(txn, ROOM_INDEX, tenant, &next, Some(&prev))?;
+    super::record::claim_unique(txn, ROOM_INDEX, tenant, &next, Some(&prev))?;
     match (prev.mapped, next.mapped) {
         (false, true) => {
             counters::add(txn, tenant, counters::GROUPS, 1)?;
@@ -255,7 +170,7 @@ pub fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid, now: i64) -> Result<Room> 
 }
 
 fn put(txn: &WriteTxn, tenant: Uuid, room: &Room) -> Result<()> {
-    super::put_record(txn, ROOMS, (tenant, room.id), room)
+    super::record::put_record(txn, ROOMS, (tenant, room.id), room)
 }
 
 /// A room's members with their transmit permission, in user-id (creation) order.
@@ -289,7 +204,7 @@ pub fn members(
     let (t, r) = (tenant.as_u128(), room.as_u128());
     let (start, skip) = match from {
         From::Skip(n) => (0, usize::try_from(n).unwrap_or(usize::MAX)),
-        From::After(after) => match super::first_after(after) {
+        From::After(after) => match super::record::first_after(after) {
             Some(start) => (start, 0),
             None => return Ok(Vec::new()),
         },
@@ -310,7 +225,7 @@ pub fn scan_after(
     after: Option<u128>,
     visit: impl FnMut(Room) -> Result<bool>,
 ) -> Result<()> {
-    super::scan_after(tx, ROOMS, tenant, after, visit)
+    super::record::scan_after(tx, ROOMS, tenant, after, visit)
 }
 
 pub fn membership(tx: &impl Tx, tenant: Uuid, room: Uuid, user: Uuid) -> Result<Option<bool>> {
@@ -579,14 +494,6 @@ pub fn sync_members(
         events::room(txn, tenant, "room.members_synced", (&r, set), Some(counts), now)?;
     }
     Ok(counts)
-}
-
-/// Removes a user from every room (deactivation), keeping each room's count right.
-pub fn remove_user_everywhere(txn: &WriteTxn, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
-    for room in rooms_of(txn, tenant, user)? {
-        remove_member(txn, tenant, room, user, now)?;
-    }
-    Ok(())
 }
 
 /// Recounts a room's members from the membership table (for checks and tests).

@@ -7,8 +7,10 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::codec;
+use super::error::Result;
 use super::tables::SET_KEYS;
-use super::{Result, Tx, WriteTxn, codec};
+use super::txn::{Tx, WriteTxn};
 
 #[derive(Serialize, Deserialize, Clone, PartialEq)]
 pub struct SigningKey {

@@ -7,11 +7,19 @@
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::Result;
+use super::error::Result;
+
+/// Schema version this build reads and writes (recorded in the `meta` table).
+pub const SCHEMA_VERSION: u64 = 13;
+
+/// File name of the store inside the data directory.
+pub const STORE_FILE: &str = "whoot.redb";
 
 /// name -> value: the schema version, and `wal::META_WAL_SEQ` (the last log record the file holds)
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const META_SCHEMA_VERSION: &str = "schema_version";
+/// `META` key: when a loss of logged writes was last accepted (Unix ms; `recover --accept-loss`).
+pub const META_LOSS_AT: &str = "log_loss_at";
 
 /// tenant id -> Tenant
 pub const TENANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("tenants");

@@ -4,8 +4,10 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::{Error, Refusal, Result};
 use super::tables::{META, TENANT_SLUGS, TENANTS};
-use super::{Error, Refusal, Result, Tx, WriteTxn, codec, counters, events};
+use super::txn::{Tx, WriteTxn};
+use super::{codec, counters, events};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Tenant {
@@ -120,7 +122,7 @@ const META_BOOTSTRAPPED: &str = "bootstrapped";
 pub fn is_new(tx: &impl Tx) -> Result<bool> {
     let meta = tx.table(META)?;
     let marked = |key: &str| -> Result<bool> { Ok(meta.get(key)?.is_some()) };
-    Ok(is_empty(tx)? && !marked(META_BOOTSTRAPPED)? && !marked(super::wal::META_LOSS_AT)?)
+    Ok(is_empty(tx)? && !marked(META_BOOTSTRAPPED)? && !marked(super::tables::META_LOSS_AT)?)
 }
 
 /// Records that the store was given its first tenant and key (see `is_new`).

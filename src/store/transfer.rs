@@ -16,10 +16,13 @@ use redb::{ReadTransaction, ReadableTable};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::codec;
+use super::error::{Error, Failure, Result};
 use super::keys::ApiKey;
+use super::tables::SCHEMA_VERSION;
 use super::tables::*;
 use super::tenants::{self, Tenant};
-use super::{Error, Failure, Result, SCHEMA_VERSION, WriteTxn, codec};
+use super::txn::WriteTxn;
 
 const MAGIC: &[u8; 12] = b"whoot-tenant";
 /// The file layout this build writes and reads.

@@ -13,6 +13,8 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::error::{Error, Failure, Result};
+
 /// One table write, as bytes: what replaying the log applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Op {
@@ -30,7 +32,7 @@ pub struct WriteTxn<'t> {
     recording: bool,
     open: Open<'t>,
     /// The request the current job runs for: its events name it (`events::Cause`).
-    cause: RefCell<Option<super::events::Cause>>,
+    cause: RefCell<Option<Cause>>,
 }
 
 impl<'t> WriteTxn<'t> {
@@ -77,11 +79,11 @@ impl<'t> WriteTxn<'t> {
     }
 
     /// Names the request the writes that follow are made for (None: no request), until set again.
-    pub fn set_cause(&self, cause: Option<super::events::Cause>) {
+    pub fn set_cause(&self, cause: Option<Cause>) {
         *self.cause.borrow_mut() = cause;
     }
 
-    pub fn cause(&self) -> Option<super::events::Cause> {
+    pub fn cause(&self) -> Option<Cause> {
         self.cause.borrow().clone()
     }
 
@@ -91,11 +93,11 @@ impl<'t> WriteTxn<'t> {
     }
 }
 
-impl<'t, K: Key + 'static, V: Value + 'static> super::Reads<K, V> for WriteTxn<'t>
+impl<'t, K: Key + 'static, V: Value + 'static> Reads<K, V> for WriteTxn<'t>
 where
     Open<'t>: Kind<'t, K, V>,
 {
-    fn table(&self, def: TableDefinition<K, V>) -> super::Result<impl ReadableTable<K, V> + '_> {
+    fn table(&self, def: TableDefinition<K, V>) -> Result<impl ReadableTable<K, V> + '_> {
         Ok(self.open_table(def)?)
     }
 }
@@ -134,8 +136,8 @@ macro_rules! kinds {
         })*
         /// Table access shared by read and write transactions, so read-side domain functions
         /// work inside a mutation too: one `Reads` for every kind of table the store has.
-        pub trait Tx: $(super::Reads<$k, $v> +)* {}
-        impl<T: $(super::Reads<$k, $v> +)*> Tx for T {}
+        pub trait Tx: $(Reads<$k, $v> +)* {}
+        impl<T: $(Reads<$k, $v> +)*> Tx for T {}
     };
 }
 
@@ -275,13 +277,13 @@ pub(super) fn apply<K: Key + 'static, V: Value + 'static>(
     txn: &redb::WriteTransaction,
     def: TableDefinition<K, V>,
     op: &Op,
-) -> super::Result<()> {
+) -> Result<()> {
     // The log's checksum vouches for the bytes; the widths are checked anyway, since redb's
     // fixed-width decoders assume them.
     let fits = |width: Option<usize>, bytes: &[u8]| width.is_none_or(|w| w == bytes.len());
     let value_fits = op.value.as_deref().is_none_or(|v| fits(V::fixed_width(), v));
     if !fits(K::fixed_width(), &op.key) || !value_fits {
-        return Err(super::Error::Failed(super::Failure::Storage(format!(
+        return Err(Error::Failed(Failure::Storage(format!(
             "the store's log holds a write to {} of the wrong size",
             op.table
         ))));
@@ -296,6 +298,43 @@ pub(super) fn apply<K: Key + 'static, V: Value + 'static>(
         }
     }
     Ok(())
+}
+
+/// Reading one kind of table (`Tx` is all of them).
+pub trait Reads<K: redb::Key + 'static, V: redb::Value + 'static> {
+    fn table(&self, def: redb::TableDefinition<K, V>) -> Result<impl ReadableTable<K, V> + '_>;
+}
+
+// redb's own transactions open the table for each read.
+macro_rules! reads_for {
+    ($($t:ty),*) => {$(
+        impl<K: redb::Key + 'static, V: redb::Value + 'static> Reads<K, V> for $t {
+            fn table(
+                &self,
+                def: redb::TableDefinition<K, V>,
+            ) -> Result<impl ReadableTable<K, V> + '_> {
+                Ok(self.open_table(def)?)
+            }
+        }
+    )*};
+}
+reads_for!(redb::ReadTransaction, redb::WriteTransaction);
+
+/// A write transaction to be committed durably (a checkpoint, a replay, a whole commit): it also
+/// records redb's allocator state (its quick repair), so that a start after a crash loads that
+/// state instead of rebuilding it by walking the whole file, as long as the last durable commit
+/// was one of these. The cost is a second flush per durable commit, which the log makes rare.
+pub(super) fn begin_durable(db: &redb::Database) -> Result<redb::WriteTransaction> {
+    let mut txn = db.begin_write()?;
+    txn.set_quick_repair(true);
+    Ok(txn)
+}
+
+/// The request behind a change: its id (a Bulk operation's is `<request id>:<index>`) and method.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Cause {
+    pub txn: String,
+    pub method: String,
 }
 
 #[cfg(test)]

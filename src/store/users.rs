@@ -1,205 +1,21 @@
-//! Users and everything that must change with them in one transaction: the unique indexes
-//! (userName and email case-insensitive, externalId exact), the seat counter and the
-//! visible-user counter, the owner rule, and (later) room memberships.
-
-use std::borrow::Cow;
+//! Users as stored: the record, its unique indexes (userName and email case-insensitive,
+//! externalId exact), the attribute rows sync filters walk, the visible-user counter and the
+//! positions deep pages use, and every read of them. What follows a user's change across the
+//! domain (seats, the owner rule, memberships, events) is `lifecycle`'s.
 
 use redb::ReadableTable;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::positions::Space;
-use super::tables::{DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
-use super::{
-    Error, Indexed, Refusal, Result, Tx, WriteTxn, check_version, codec, counters, events,
-    positions, tenants,
+use super::error::{Error, Result};
+use super::positions::{self, Space};
+use super::record::Indexed;
+pub use super::records::{
+    Email, Roles, User, changed_attributes, cut, email_key, external_id_key, scim_values,
+    user_name_key,
 };
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Roles {
-    pub admin: bool,
-    pub member: bool,
-    pub editor: bool,
-}
-
-impl Default for Roles {
-    fn default() -> Self {
-        Roles { admin: false, member: true, editor: false }
-    }
-}
-
-/// One of a user's email addresses.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Email {
-    pub value: String,
-    /// `work`, `home`…, as the client named it.
-    pub kind: Option<String>,
-    pub primary: Option<bool>,
-    pub display: Option<String>,
-}
-
-/// A user, typed: everything the store indexes and the APIs derive is a field, so no read has
-/// to parse JSON for it. `extra` keeps what else a client sent to be shown back, opaque here.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-pub struct User {
-    pub id: Uuid,
-    pub user_name: String,
-    pub external_id: Option<String>,
-    /// The primary email.
-    pub email: Option<String>,
-    /// `display_name` / `full_name` natively, `name.formatted` in SCIM.
-    pub display_name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub active: bool,
-    pub roles: Roles,
-    /// Unix milliseconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Bumped on every change; the ETag.
-    pub version: u64,
-    pub deleted_at: Option<i64>,
-    /// Every email address (the primary one is also `email`).
-    pub emails: Vec<Email>,
-    /// A name to show that the client set apart from the name itself (SCIM's `displayName`).
-    pub label: Option<String>,
-    pub middle_name: Option<String>,
-    pub honorific_prefix: Option<String>,
-    pub honorific_suffix: Option<String>,
-    /// The other attributes a client sent that are kept and shown back, as a JSON object; the
-    /// store never reads it.
-    pub extra: String,
-}
-
-/// A user's attributes by their SCIM names, each as text (None: not set), in one fixed order:
-/// what the provisioning log compares and a SET's notice lists. Borrowed where the record holds
-/// the text: this runs on the writer's thread for every change.
-pub fn scim_values(u: &User) -> [(&'static str, Option<Cow<'_, str>>); 14] {
-    fn text(v: &Option<String>) -> Option<Cow<'_, str>> {
-        v.as_deref().map(Cow::Borrowed)
-    }
-    let r = &u.roles;
-    let named = [(r.admin, "admin"), (r.member, "member"), (r.editor, "editor")];
-    let roles = named.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect::<Vec<_>>().join(", ");
-    [
-        ("userName", Some(Cow::Borrowed(u.user_name.as_str()))),
-        ("externalId", text(&u.external_id)),
-        ("active", Some(Cow::Borrowed(if u.active { "true" } else { "false" }))),
-        ("email", text(&u.email)),
-        (
-            "emails",
-            (!u.emails.is_empty()).then(|| {
-                let all: Vec<&str> = u.emails.iter().map(|e| e.value.as_str()).collect();
-                Cow::Owned(all.join(", "))
-            }),
-        ),
-        ("name.formatted", text(&u.display_name)),
-        ("displayName", text(&u.label)),
-        ("name.givenName", text(&u.given_name)),
-        ("name.familyName", text(&u.family_name)),
-        ("name.middleName", text(&u.middle_name)),
-        ("name.honorificPrefix", text(&u.honorific_prefix)),
-        ("name.honorificSuffix", text(&u.honorific_suffix)),
-        ("roles", Some(Cow::Owned(roles))),
-        (
-            "other attributes",
-            (u.extra != "{}" && !u.extra.is_empty()).then(|| Cow::Owned(cut(&u.extra))),
-        ),
-    ]
-}
-
-/// The SCIM names of the attributes `next` sets that `prev` did not have so (all it sets, for a
-/// new user). `email` is the primary of `emails`, and `other attributes` the extension ones: a
-/// SET names them `emails` and by their top-level names.
-pub fn changed_attributes(prev: Option<&User>, next: &User) -> Vec<String> {
-    let old = prev.map(scim_values);
-    let mut out: Vec<String> = Vec::new();
-    for (i, (name, value)) in scim_values(next).into_iter().enumerate() {
-        let was = old.as_ref().and_then(|o| o.get(i)).and_then(|(_, v)| v.as_ref());
-        if was == value.as_ref() || (prev.is_none() && value.is_none()) {
-            continue;
-        }
-        match name {
-            "email" => out.push("emails".to_owned()),
-            "other attributes" => {
-                let keys = |extra: &str| -> Vec<String> {
-                    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(extra)
-                    {
-                        Ok(map) => map.into_iter().map(|(k, _)| k).collect(),
-                        Err(_) => Vec::new(),
-                    }
-                };
-                let mut names = keys(&next.extra);
-                names.extend(prev.map(|p| keys(&p.extra)).unwrap_or_default());
-                out.extend(names);
-            }
-            _ => out.push(name.to_owned()),
-        }
-    }
-    if prev.is_none() {
-        out.insert(0, "id".to_owned());
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// A long value, cut to 500 bytes on a character boundary.
-pub fn cut(s: &str) -> String {
-    let end = (0..=s.len().min(500)).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
-    match s.get(..end) {
-        Some(head) if head.len() < s.len() => format!("{head}…"),
-        _ => s.to_owned(),
-    }
-}
-
-impl User {
-    pub fn new(id: Uuid, user_name: String, now: i64) -> User {
-        let extra = "{}".into();
-        User {
-            id,
-            user_name,
-            active: true,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            extra,
-            ..User::default()
-        }
-    }
-}
-
-impl Indexed for User {
-    const WHAT: &'static str = "user";
-
-    fn id(&self) -> Uuid {
-        self.id
-    }
-
-    /// The index entries this user owns.
-    fn index_keys(&self) -> Vec<(String, &'static str)> {
-        let mut keys = vec![(user_name_key(&self.user_name), "user name")];
-        if let Some(x) = &self.external_id {
-            keys.push((external_id_key(x), "external id"));
-        }
-        if let Some(e) = &self.email {
-            keys.push((email_key(e), "email"));
-        }
-        keys
-    }
-}
-
-pub fn user_name_key(user_name: &str) -> String {
-    format!("u:{}", user_name.to_lowercase())
-}
-
-pub fn external_id_key(external_id: &str) -> String {
-    format!("x:{external_id}")
-}
-
-pub fn email_key(email: &str) -> String {
-    format!("e:{}", email.to_lowercase())
-}
+use super::tables::{DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
+use super::txn::{Tx, WriteTxn};
+use super::{codec, counters};
 
 /// Non-unique entries for every email the user has (primary or not): `m:{email}\n{id}`.
 fn any_email_prefix(email: &str) -> String {
@@ -427,14 +243,6 @@ pub fn search(
     Ok((found, cut))
 }
 
-/// What a change did to the seat count, for callers that report it (webhooks, later).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeatChange {
-    None,
-    Taken,
-    Freed,
-}
-
 pub fn get(tx: &impl Tx, tenant: Uuid, id: Uuid) -> Result<User> {
     let table = tx.table(USERS)?;
     let bytes = table.get((tenant.as_u128(), id.as_u128()))?.ok_or(Error::not_found("user"))?;
@@ -491,7 +299,7 @@ pub fn scan_after(
     after: Option<u128>,
     visit: impl FnMut(User) -> Result<bool>,
 ) -> Result<()> {
-    super::scan_after(tx, USERS, tenant, after, visit)
+    super::record::scan_after(tx, USERS, tenant, after, visit)
 }
 
 /// Users deleted through SCIM, kept for audit.
@@ -505,133 +313,60 @@ pub fn list_deleted(tx: &impl Tx, tenant: Uuid) -> Result<Vec<User>> {
     Ok(out)
 }
 
-/// Creates a user; an active one takes a seat or fails with `NoCapacity`.
-pub fn create(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<SeatChange> {
+/// Stores a new user: its index entries (a conflict refuses it), the visible-user counter and
+/// the positions. Seats and events are the caller's (`lifecycle`).
+pub(super) fn add(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<()> {
     claim_indexes(txn, tenant, user, None)?;
-    let seats = if user.active {
-        take_seat(txn, tenant, user.created_at)?;
-        SeatChange::Taken
-    } else {
-        SeatChange::None
-    };
     counters::add(txn, tenant, counters::USERS, 1)?;
     put(txn, tenant, user)?;
     positions::added(txn, tenant, Space::All, user.id)?;
-    positions::added(txn, tenant, Space::Active(user.active), user.id)?;
-    events::user(
-        txn,
-        tenant,
-        "user.created",
-        (user, changed_attributes(None, user)),
-        user.created_at,
-    )?;
-    Ok(seats)
+    positions::added(txn, tenant, Space::Active(user.active), user.id)
 }
 
-/// Replaces a user with `next` (same id): indexes, seats and the owner rule follow. `if_match`
-/// is the version the client saw, if it sent one. Returns the stored user (version bumped).
-pub fn update(
-    txn: &WriteTxn,
-    tenant: Uuid,
-    mut next: User,
-    if_match: Option<u64>,
-    now: i64,
-) -> Result<(User, SeatChange)> {
-    let prev = get(txn, tenant, next.id)?;
-    check_version(if_match, prev.version)?;
-    if prev.active && !next.active {
-        refuse_owner(txn, tenant, prev.id, "deactivated")?;
-    }
-    let seats = match (prev.active, next.active) {
-        (false, true) => {
-            take_seat(txn, tenant, now)?;
-            SeatChange::Taken
-        }
-        (true, false) => {
-            free_seat(txn, tenant, prev.id, now)?;
-            SeatChange::Freed
-        }
-        _ => SeatChange::None,
-    };
-    next.created_at = prev.created_at;
-    next.deleted_at = None;
-    if next != prev {
-        next.version = prev.version + 1;
-        next.updated_at = now;
-    } else {
-        next.version = prev.version;
-        next.updated_at = prev.updated_at;
-    }
-    // After the modification time is known: it is an index entry too.
-    claim_indexes(txn, tenant, &next, Some(&prev))?;
-    put(txn, tenant, &next)?;
+/// Stores `next` in place of `prev` (same id): index entries follow (a conflict refuses it), and
+/// the positions when `active` changed.
+pub(super) fn replace(txn: &WriteTxn, tenant: Uuid, next: &User, prev: &User) -> Result<()> {
+    claim_indexes(txn, tenant, next, Some(prev))?;
+    put(txn, tenant, next)?;
     if prev.active != next.active {
         positions::removed(txn, tenant, Space::Active(prev.active), prev.id)?;
         positions::added(txn, tenant, Space::Active(next.active), next.id)?;
     }
-    let event = match seats {
-        SeatChange::Taken => Some("user.reactivated"),
-        SeatChange::Freed => Some("user.deactivated"),
-        SeatChange::None if next.version != prev.version => Some("user.updated"),
-        SeatChange::None => None,
-    };
-    if let Some(event) = event {
-        events::user(txn, tenant, event, (&next, changed_attributes(Some(&prev), &next)), now)?;
-    }
-    Ok((next, seats))
+    Ok(())
 }
 
-/// SCIM delete (RFC 7644 §3.6): deactivates, frees the user's unique values, and moves the
-/// record out of sight, kept for audit.
-pub fn delete(
-    txn: &WriteTxn,
-    tenant: Uuid,
-    id: Uuid,
-    if_match: Option<u64>,
-    now: i64,
-) -> Result<User> {
-    let mut user = get(txn, tenant, id)?;
-    check_version(if_match, user.version)?;
-    refuse_owner(txn, tenant, id, "deleted")?;
-    // The rows and the sequence as stored, before `active` changes below.
-    let (attributes, was_active) = (attribute_rows(&user), user.active);
-    if user.active {
-        free_seat(txn, tenant, id, now)?;
-        user.active = false;
-    }
+/// Moves `stored` (the record as it is in the table) out of sight: its index entries, attribute
+/// rows, positions and count go, and `kept` (the deleted form) is stored for audit.
+pub(super) fn retire(txn: &WriteTxn, tenant: Uuid, stored: &User, kept: &User) -> Result<()> {
+    let (t, id) = (tenant.as_u128(), stored.id);
     {
         let mut index = txn.open_table(USER_INDEX)?;
-        for (key, _) in user.index_keys() {
-            index.remove((tenant.as_u128(), key.as_str()))?;
+        for (key, _) in stored.index_keys() {
+            index.remove((t, key.as_str()))?;
         }
-        for key in any_email_keys(&user) {
-            index.remove((tenant.as_u128(), key.as_str()))?;
+        for key in any_email_keys(stored) {
+            index.remove((t, key.as_str()))?;
         }
         let mut attrs = txn.open_table(USER_ATTRS)?;
-        for (family, value) in attributes {
-            attrs.remove((tenant.as_u128(), family, value, id.as_u128()))?;
+        for (family, value) in attribute_rows(stored) {
+            attrs.remove((t, family, value, id.as_u128()))?;
         }
     }
-    txn.open_table(USERS)?.remove((tenant.as_u128(), id.as_u128()))?;
+    txn.open_table(USERS)?.remove((t, id.as_u128()))?;
     positions::removed(txn, tenant, Space::All, id)?;
-    positions::removed(txn, tenant, Space::Active(was_active), id)?;
+    positions::removed(txn, tenant, Space::Active(stored.active), id)?;
     counters::add(txn, tenant, counters::USERS, -1)?;
-    user.deleted_at = Some(now);
-    user.updated_at = now;
-    user.version += 1;
-    super::put_record(txn, DELETED_USERS, (tenant, id), &user)?;
-    events::user(txn, tenant, "user.deleted", (&user, Vec::new()), now)?;
-    Ok(user)
+    super::record::put_record(txn, DELETED_USERS, (tenant, id), kept)
 }
 
 fn put(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<()> {
-    super::put_record(txn, USERS, (tenant, user.id), user)
+    super::record::put_record(txn, USERS, (tenant, user.id), user)
 }
 
 /// Points the user's index entries at it, releasing `prev`'s that it no longer owns (any
 /// entry owned by another user is a conflict), and its email entries.
 fn claim_indexes(txn: &WriteTxn, tenant: Uuid, user: &User, prev: Option<&User>) -> Result<()> {
-    super::claim_unique(txn, USER_INDEX, tenant, user, prev)?;
+    super::record::claim_unique(txn, USER_INDEX, tenant, user, prev)?;
     // Every email, primary or not: entries of their own, shared by the users who have it.
     let (t, mut index) = (tenant.as_u128(), txn.open_table(USER_INDEX)?);
     for key in prev.map(any_email_keys).into_iter().flatten() {
@@ -647,35 +382,6 @@ fn claim_indexes(txn: &WriteTxn, tenant: Uuid, user: &User, prev: Option<&User>)
     }
     for (family, value) in attribute_rows(user) {
         attrs.insert((t, family, value, user.id.as_u128()), ())?;
-    }
-    Ok(())
-}
-
-fn take_seat(txn: &WriteTxn, tenant: Uuid, now: i64) -> Result<()> {
-    let licensed = u64::from(tenants::get(txn, tenant)?.seat_capacity);
-    let used = counters::get(txn, tenant, counters::SEATS_PROVISIONED)?;
-    if used >= licensed {
-        return Err(Error::Refused(Refusal::NoCapacity { licensed, used }));
-    }
-    if counters::add(txn, tenant, counters::SEATS_PROVISIONED, 1)? == licensed {
-        events::seats_exhausted(txn, tenant, licensed, now)?;
-    }
-    Ok(())
-}
-
-fn free_seat(txn: &WriteTxn, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
-    counters::add(txn, tenant, counters::SEATS_PROVISIONED, -1)?;
-    on_deactivated(txn, tenant, user, now)
-}
-
-/// Everything that goes when a user stops being active, in the same transaction.
-fn on_deactivated(txn: &WriteTxn, tenant: Uuid, user: Uuid, now: i64) -> Result<()> {
-    super::rooms::remove_user_everywhere(txn, tenant, user, now)
-}
-
-fn refuse_owner(txn: &WriteTxn, tenant: Uuid, user: Uuid, change: &'static str) -> Result<()> {
-    if tenants::get(txn, tenant)?.owner_user_id == Some(user) {
-        return Err(Refusal::OwnerProtected { change }.into());
     }
     Ok(())
 }

@@ -33,9 +33,11 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, TableHandle};
 
+use super::codec;
+use super::error::{Error, Failure, Result};
+use super::tables::SCHEMA_VERSION;
 use super::tables::{self, META};
 use super::txn::Op;
-use super::{Error, Failure, Result, SCHEMA_VERSION, codec};
 
 /// File name of the log inside the data directory.
 pub const LOG_FILE: &str = "whoot.log";
@@ -47,9 +49,8 @@ pub(super) const META_STORE_ID: &str = "store_id";
 pub(super) const META_WAL_EPOCH: &str = "wal_epoch";
 /// `META` key: 1 when the file holds every write and the log none (a clean stop, a copy).
 pub(super) const META_WAL_CLEAN: &str = "wal_clean";
-/// `META` keys: when a loss of logged writes was last accepted (unix ms; `recover
-/// --accept-loss`), and the range of writes lost (`to` 0: unknown).
-pub(super) const META_LOSS_AT: &str = "log_loss_at";
+/// `META` keys: the range of writes lost when a loss was last accepted (`recover --accept-loss`,
+/// `tables::META_LOSS_AT`; `to` 0: unknown).
 const META_LOSS_FROM: &str = "log_loss_from";
 const META_LOSS_TO: &str = "log_loss_to";
 
@@ -539,7 +540,7 @@ impl Log {
         last: u64,
         replayed: &Replayed,
     ) -> Result<()> {
-        let txn = super::begin_durable(db)?;
+        let txn = super::txn::begin_durable(db)?;
         for record in &plan.records {
             for op in codec::decode::<Vec<Op>>(record.payload)? {
                 apply(&txn, &op)?;
@@ -552,7 +553,7 @@ impl Log {
             meta.insert(META_WAL_CLEAN, 0)?;
             if let Some(loss) = &replayed.loss {
                 let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
-                meta.insert(META_LOSS_AT, now)?;
+                meta.insert(super::tables::META_LOSS_AT, now)?;
                 meta.insert(META_LOSS_FROM, loss.from)?;
                 meta.insert(META_LOSS_TO, loss.to.unwrap_or(0))?;
             }
@@ -737,7 +738,7 @@ pub(super) fn ensure_store_id(db: &Database) -> Result<u64> {
     }
     // The random half of a v7 UUID: 62 random bits.
     let id = uuid::Uuid::now_v7().as_u64_pair().1;
-    let txn = super::begin_durable(db)?;
+    let txn = super::txn::begin_durable(db)?;
     txn.open_table(META)?.insert(META_STORE_ID, id)?;
     txn.commit()?;
     Ok(id)

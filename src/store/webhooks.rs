@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::{self, Actor, Field};
+use super::codec;
+use super::error::{Error, Refusal, Result};
+use super::events::{self, subscription_mask};
 pub use super::events::{EVENT_TYPES, Event, EventData};
 use super::tables::{DELIVERIES, DELIVERIES_DUE, LANES, OUTBOX, SUBSCRIPTIONS, WEBHOOKS};
-use super::{Error, Failure, Refusal, Result, Tx, WriteTxn, codec, events};
+use super::txn::{Tx, WriteTxn};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Webhook {
@@ -120,19 +123,7 @@ impl Webhook {
     }
 }
 
-/// A registration's row in `SUBSCRIPTIONS` from its state (any schema's).
-pub fn subscription_mask(active: bool, events: &[String]) -> Option<u64> {
-    active.then(|| {
-        events.iter().fold(0, |mask, e| if e == "*" { u64::MAX } else { mask | event_bit(e) })
-    })
-}
-
-/// An event type's bit in a subscription mask: its place in `EVENT_TYPES`.
-fn event_bit(event_type: &str) -> u64 {
-    EVENT_TYPES.iter().position(|t| *t == event_type).map_or(0, |i| 1 << i)
-}
-
-type Subscriptions<'w, 't> = super::WriteTable<'w, 't, (u128, u128), u64>;
+type Subscriptions<'w, 't> = super::txn::WriteTable<'w, 't, (u128, u128), u64>;
 
 fn subscribe(table: &mut Subscriptions<'_, '_>, tenant: Uuid, hook: &Webhook) -> Result<()> {
     let key = (tenant.as_u128(), hook.id.as_u128());
@@ -509,22 +500,6 @@ pub fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// An outbox event: the event with the registrations that have no delivery of it on record yet.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Queued {
-    pub event: Event,
-    pub webhooks: Vec<Uuid>,
-}
-
-/// An outbox row's key: (tenant, seq).
-pub type OutboxKey = (u128, u64);
-
-impl Queued {
-    pub fn key(&self) -> OutboxKey {
-        (self.event.tenant.as_u128(), self.event.seq)
-    }
-}
-
 /// A fresh delivery of `event` to `webhook`, not yet attempted.
 pub fn new_delivery(event: &Event, webhook: Uuid) -> Delivery {
     Delivery {
@@ -557,51 +532,6 @@ pub fn delivery_id(event: Uuid, webhook: Uuid, occurred_at: i64) -> Uuid {
         .into_uuid()
 }
 
-/// Puts the tenant's `seq`th event in the outbox if any registration wants it: one small row,
-/// whatever the number of registrations, so the change's transaction stays small.
-pub(super) fn enqueue(txn: &WriteTxn, tenant: Uuid, seq: u64, event_type: &str) -> Result<()> {
-    let (t, bit) = (tenant.as_u128(), event_bit(event_type));
-    let mut webhooks = Vec::new();
-    for row in txn.open_table(SUBSCRIPTIONS)?.range((t, 0)..=(t, u128::MAX))? {
-        let (key, mask) = row?;
-        if mask.value() & bit != 0 {
-            webhooks.push(Uuid::from_u128(key.value().1));
-        }
-    }
-    if webhooks.is_empty() {
-        return Ok(());
-    }
-    let bytes = codec::encode(&webhooks)?;
-    txn.open_table(OUTBOX)?.insert((t, seq), bytes.as_slice())?;
-    Ok(())
-}
-
-/// Outbox events in (tenant, seq) order, skipping `skip`, at most `limit`.
-pub fn outbox(tx: &impl Tx, limit: usize, skip: impl Fn(OutboxKey) -> bool) -> Result<Vec<Queued>> {
-    let table = tx.table(OUTBOX)?;
-    let mut out = Vec::new();
-    for row in table.iter()? {
-        let (key, bytes) = row?;
-        let key = key.value();
-        if skip(key) {
-            continue;
-        }
-        let webhooks: Vec<Uuid> = codec::decode(bytes.value())?;
-        let tenant = Uuid::from_u128(key.0);
-        let Some(event) = events::get(tx, tenant, key.1)? else {
-            return Err(Error::Failed(Failure::Corrupt(format!(
-                "outbox event {tenant}/{} is not in the log",
-                key.1
-            ))));
-        };
-        out.push(Queued { event, webhooks });
-        if out.len() == limit {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 /// Events still in the outbox for `webhook` with no delivery on record: not attempted yet, in
 /// `seq` order.
 pub fn outbox_for(tx: &impl Tx, tenant: Uuid, webhook: Uuid) -> Result<Vec<Event>> {
@@ -632,18 +562,6 @@ pub fn delivery_exists(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid) -> R
     Ok(tx.table(DELIVERIES)?.get((tenant.as_u128(), webhook.as_u128(), id.as_u128()))?.is_some())
 }
 
-/// Removes outbox rows whose deliveries are all on record (or whose registrations are gone).
-pub fn settle(txn: &WriteTxn, keys: &[OutboxKey]) -> Result<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let mut outbox = txn.open_table(OUTBOX)?;
-    for &key in keys {
-        outbox.remove(key)?;
-    }
-    Ok(())
-}
-
 /// Whether a registration has pending deliveries about `resource` on record: a new event about
 /// it must then wait behind them.
 pub fn lane_waiting(tx: &impl Tx, tenant: Uuid, webhook: Uuid, resource: Uuid) -> Result<bool> {
@@ -666,11 +584,11 @@ pub fn still_due(tx: &impl Tx, tenant: Uuid, webhook: Uuid, id: Uuid, now: i64) 
 /// The tables that recording a batch of attempts touches, opened once for the batch.
 pub struct DeliveryLog<'w, 't> {
     txn: &'w WriteTxn<'t>,
-    hooks: super::WriteTable<'w, 't, (u128, u128), &'static [u8]>,
+    hooks: super::txn::WriteTable<'w, 't, (u128, u128), &'static [u8]>,
     subscriptions: Subscriptions<'w, 't>,
-    deliveries: super::WriteTable<'w, 't, (u128, u128, u128), &'static [u8]>,
-    due: super::WriteTable<'w, 't, (i64, u128, u128, u128), ()>,
-    lanes: super::WriteTable<'w, 't, (u128, u128, u128, u64), u128>,
+    deliveries: super::txn::WriteTable<'w, 't, (u128, u128, u128), &'static [u8]>,
+    due: super::txn::WriteTable<'w, 't, (i64, u128, u128, u128), ()>,
+    lanes: super::txn::WriteTable<'w, 't, (u128, u128, u128, u64), u128>,
 }
 
 impl<'w, 't> DeliveryLog<'w, 't> {

@@ -16,16 +16,19 @@
 //! reopened: writes (and reads, meanwhile) answer 503 until the writer has reopened the store and
 //! replayed the log, which it tries each second once the reserve is free again.
 
-use std::sync::atomic::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use redb::{Database, TableDefinition};
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
+use super::error::{Error, Failure, MutationError, Result};
 use super::txn::WriteTxn;
 use super::wal::{self, Log};
-use super::{Error, Failure, Handle, MutationError, Result, WriterStats, tables};
+use super::{disk, provisioning, tables};
 
 /// While the disk refuses writes, how often the writer reopens the store and tries one.
 const RECOVER_EVERY: Duration = Duration::from_secs(1);
@@ -314,7 +317,7 @@ impl Writer {
     /// One durable commit that ends the log's round (`clean`: and needs no log after it).
     fn commit_round(&self, clean: bool) -> Result<()> {
         let db = self.handle.get()?;
-        let txn = super::begin_durable(&db)?;
+        let txn = super::txn::begin_durable(&db)?;
         self.log.note_round(&txn, clean)?;
         Ok(txn.commit()?)
     }
@@ -425,8 +428,11 @@ fn commit_batch(
 ) -> Outcome {
     let started = std::time::Instant::now();
     'attempt: while !batch.is_empty() {
-        let begun =
-            if whole { super::begin_durable(db) } else { db.begin_write().map_err(Error::from) };
+        let begun = if whole {
+            super::txn::begin_durable(db)
+        } else {
+            db.begin_write().map_err(Error::from)
+        };
         let mut txn = match begun {
             Ok(txn) => txn,
             Err(e) => {
@@ -514,5 +520,101 @@ fn note_sequence(txn: &redb::WriteTransaction, seq: u64) -> Result<()> {
 fn fail_all(batch: Vec<Box<dyn Job>>, err: Error) {
     for job in batch {
         job.finish(Err(err.clone()));
+    }
+}
+/// Counters the writer keeps about itself, for tests, benchmarks and metrics.
+#[derive(Default, Debug)]
+pub struct WriterStats {
+    pub commits: AtomicU64,
+    pub mutations: AtomicU64,
+    /// Unix ms of the last durable commit (0: none since the store opened).
+    pub last_commit_at: std::sync::atomic::AtomicI64,
+}
+
+/// The open database, shared by the readers and the writer. After the disk refuses a write, redb
+/// must be closed and opened again: the writer does that here (see `writer`), and meanwhile
+/// `get` answers `Error::Io`.
+pub(crate) struct Handle {
+    pub(super) path: PathBuf,
+    pub(super) disk: disk::Disk,
+    /// redb's page cache, kept when the writer reopens the file to recover.
+    pub(super) cache_bytes: usize,
+    pub(super) db: parking_lot::RwLock<Option<Arc<Database>>>,
+    pub(super) writable: std::sync::atomic::AtomicBool,
+    /// Set while the disk has less free than `disk_reserve` bytes: writes are refused before
+    /// they can fail (reads go on, the file stays healthy), until the space is back.
+    pub(super) low_space: std::sync::atomic::AtomicBool,
+    pub(super) disk_reserve: AtomicU64,
+    /// Unix ms since when writes are refused (full disk, failed write); 0 while they are not.
+    pub(super) refused_since: std::sync::atomic::AtomicI64,
+    /// Commits between checkpoints, and the idle time (ms) before one (`Store::set_checkpoints`).
+    pub(super) checkpoint_every: AtomicU64,
+    pub(super) checkpoint_idle_ms: AtomicU64,
+    /// Provisioning log entries waiting for a batch to ride with (`Store::log_deferred`).
+    pub(super) deferred: parking_lot::Mutex<Vec<(Uuid, provisioning::Entry)>>,
+    /// How long the writer waits for a batch before it commits deferred entries on their own.
+    pub(super) deferred_flush_ms: AtomicU64,
+    /// Most deferred entries held at once; more are dropped (and counted).
+    pub(super) deferred_max: std::sync::atomic::AtomicUsize,
+    pub(super) deferred_dropped: AtomicU64,
+}
+
+impl Handle {
+    pub(crate) fn get(&self) -> Result<Arc<Database>> {
+        self.db
+            .read()
+            .clone()
+            .ok_or(Error::Failed(Failure::Io { why: "the store is being reopened", source: None }))
+    }
+
+    pub(crate) fn writable(&self) -> bool {
+        self.writable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps `refused_since` in step with `writable` and `low_space`.
+    pub(super) fn note_refusals(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let refusing = !self.writable() || self.low_space.load(Relaxed);
+        match refusing {
+            true => {
+                let _ =
+                    self.refused_since.compare_exchange(0, crate::time::now_ms(), Relaxed, Relaxed);
+            }
+            false => self.refused_since.store(0, Relaxed),
+        }
+    }
+
+    /// Writes stop or resume (the writer's view of the disk).
+    pub(crate) fn set_writable(&self, writable: bool) {
+        self.writable.store(writable, std::sync::atomic::Ordering::Relaxed);
+        self.note_refusals();
+    }
+
+    /// The data directory's free and total bytes, if the file system says.
+    pub(super) fn space(&self) -> Option<(u64, u64)> {
+        let dir =
+            self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let st = rustix::fs::statvfs(dir).ok()?;
+        Some((st.f_bavail.saturating_mul(st.f_frsize), st.f_blocks.saturating_mul(st.f_frsize)))
+    }
+
+    pub(super) fn free_bytes(&self) -> Option<u64> {
+        self.space().map(|(free, _)| free)
+    }
+
+    /// Whether the disk has the reserve free (true where it cannot tell), noting the answer for
+    /// `Store::writable`; the free bytes and the reserve when it has not. The reserve is at most
+    /// a sixteenth of the volume, so a small one can still be written to.
+    pub(super) fn check_space(&self) -> std::result::Result<(), (u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let space = self.space();
+        let reserve = self.disk_reserve.load(Relaxed).min(space.map_or(u64::MAX, |(_, t)| t / 16));
+        let short = space.map(|(free, _)| free).filter(|&free| free < reserve);
+        self.low_space.store(short.is_some(), Relaxed);
+        self.note_refusals();
+        match short {
+            Some(free) => Err((free, reserve)),
+            None => Ok(()),
+        }
     }
 }

@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 use crate::repr::webhooks::payload;
 use crate::store::events::Event;
-use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, OutboxKey, Webhook};
+use crate::store::events::{self, OutboxKey, Queued};
+use crate::store::webhooks::{self as hooks, Delivery, DeliveryStatus, Webhook};
 use crate::store::{self, Store};
 use crate::time::now_ms;
 pub use send::{Outcome, Signing, Target};
@@ -341,14 +342,11 @@ impl Dispatcher {
 
     /// Outbox events not yet taken up, each with the registrations that have no delivery of it
     /// on record.
-    async fn read_outbox(
-        &self,
-        store: &Store,
-    ) -> store::Result<Vec<(hooks::Queued, Vec<Webhook>)>> {
+    async fn read_outbox(&self, store: &Store) -> store::Result<Vec<(Queued, Vec<Webhook>)>> {
         let busy = self.busy.clone();
         store
             .read(move |tx| {
-                let events = hooks::outbox(tx, BATCH, |k| busy.lock().events.contains_key(&k))?;
+                let events = events::outbox(tx, BATCH, |k| busy.lock().events.contains_key(&k))?;
                 // Most events of a round go to the same few registrations: read each once.
                 let mut registrations: HashMap<(Uuid, Uuid), Option<Webhook>> = HashMap::new();
                 let mut out = Vec::with_capacity(events.len());
@@ -386,7 +384,7 @@ impl Dispatcher {
     async fn claim_new(
         &self,
         store: &Store,
-        events: Vec<(hooks::Queued, Vec<Webhook>)>,
+        events: Vec<(Queued, Vec<Webhook>)>,
     ) -> store::Result<Vec<Claimed>> {
         // Take the events up, then look at the log again: a read that began before the recorder
         // let go of an event may still show it in the outbox with its deliveries not on record,
@@ -770,7 +768,7 @@ async fn record_batches(
                         }
                     }
                     drop(log);
-                    hooks::settle(txn, &settled)
+                    events::settle(txn, &settled)
                 }
             })
             .await;

@@ -17,7 +17,7 @@ use crate::http::error::ApiError;
 use crate::http::request::{IfMatch, Json, Ref};
 use crate::http::response::Reply;
 use crate::store::users::{self, User};
-use crate::store::{self, Tx};
+use crate::store::{self, Tx, lifecycle};
 use crate::time::now_ms;
 use resource as user;
 pub use resource::ENTERPRISE_URN;
@@ -299,7 +299,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiE
     let u = user::read(&doc, User::new(Uuid::now_v7(), String::new(), now))?;
     ctx.note_name(&u.user_name);
     let (tenant, stored) = (ctx.tenant, u.clone());
-    ctx.write(move |txn| users::create(txn, tenant, &stored)).await?;
+    ctx.write(move |txn| lifecycle::create_user(txn, tenant, &stored)).await?;
     Ok(written(StatusCode::CREATED, &u, &users_url(ctx), None))
 }
 
@@ -367,7 +367,7 @@ where
         let outcome = ctx
             .write(move |txn| match users::get(txn, tenant, id)? {
                 current if current.version == seen => {
-                    users::update(txn, tenant, wanted.clone(), if_match, now).map(Some)
+                    lifecycle::update_user(txn, tenant, wanted.clone(), if_match, now).map(Some)
                 }
                 // Changed since it was read (If-Match still names the version the client saw).
                 current => match if_match {
@@ -386,7 +386,8 @@ where
 pub async fn delete(ctx: &Ctx<'_>, request: (Ref, IfMatch)) -> Result<Reply, ApiError> {
     let collection = users_url(ctx);
     super::delete(ctx, request, collection, |txn, tenant, raw, if_match, now| {
-        users::delete(txn, tenant, resolve(txn, tenant, raw)?.id, if_match, now).map(|u| u.id)
+        lifecycle::delete_user(txn, tenant, resolve(txn, tenant, raw)?.id, if_match, now)
+            .map(|u| u.id)
     })
     .await
 }
