@@ -9,15 +9,15 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::error::{Error, Failure};
 
 /// Layout of every record written by this build.
-pub const FORMAT_V1: u8 = 1;
+pub(super) const FORMAT_V1: u8 = 1;
 
-pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, Error> {
+pub(super) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, Error> {
     let out = vec![FORMAT_V1];
     postcard::to_extend(record, out)
         .map_err(|e| Error::Failed(Failure::Corrupt(format!("encode: {e}"))))
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     match bytes.split_first() {
         Some((&FORMAT_V1, body)) => postcard::from_bytes(body)
             .map_err(|e| Error::Failed(Failure::Corrupt(format!("decode: {e}")))),

@@ -18,9 +18,9 @@ pub const GROUPS: &str = "groups";
 /// The last event sequence number given out (the change stream's `seq`).
 pub const EVENT_SEQ: &str = "event_seq";
 /// The last audit log sequence number given out.
-pub const AUDIT_SEQ: &str = "audit_seq";
+pub(super) const AUDIT_SEQ: &str = "audit_seq";
 /// The last `seq` pruned from the event log: the feed starts after it.
-pub const EVENT_FLOOR: &str = "event_floor";
+pub(super) const EVENT_FLOOR: &str = "event_floor";
 
 pub fn get(tx: &impl Tx, tenant: Uuid, name: &str) -> Result<u64> {
     let table = tx.table(COUNTERS)?;

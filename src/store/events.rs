@@ -93,7 +93,7 @@ pub struct Event {
 }
 
 /// The id of a tenant's `seq`th event: unique because `seq` is, and a UUIDv7 of its time.
-pub fn event_id(tenant: Uuid, seq: u64, occurred_at: i64) -> Uuid {
+pub(super) fn event_id(tenant: Uuid, seq: u64, occurred_at: i64) -> Uuid {
     let mut h = blake3::Hasher::new();
     h.update(tenant.as_bytes());
     h.update(&seq.to_le_bytes());
@@ -138,7 +138,7 @@ pub(super) fn put(txn: &WriteTxn, event: &Event) -> Result<()> {
 }
 
 /// `user.*`; `attributes`: what the change set (SCIM names).
-pub fn user(
+pub(super) fn user(
     txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
@@ -150,7 +150,7 @@ pub fn user(
 }
 
 /// `room.member_*`, with the room as it is after the change.
-pub fn member(
+pub(super) fn member(
     txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
@@ -166,7 +166,7 @@ pub fn member(
 
 /// `room.*` about the room itself (`sync`: what a full-replace sync changed); `attributes`:
 /// what the change set (SCIM names).
-pub fn room(
+pub(super) fn room(
     txn: &WriteTxn,
     tenant: Uuid,
     event_type: &'static str,
@@ -203,13 +203,13 @@ pub fn async_response(
 }
 
 /// `seats.exhausted`, when the last free seat was just taken.
-pub fn seats_exhausted(txn: &WriteTxn, tenant: Uuid, capacity: u64, now: i64) -> Result<()> {
+pub(super) fn seats_exhausted(txn: &WriteTxn, tenant: Uuid, capacity: u64, now: i64) -> Result<()> {
     let data = EventData::SeatsExhausted { capacity };
     emit(txn, tenant, "seats.exhausted", (tenant, None), (now, Vec::new()), data)
 }
 
 /// `seats.capacity_changed`, when the admin sets a tenant's seats.
-pub fn seats_changed(
+pub(super) fn seats_changed(
     txn: &WriteTxn,
     tenant: Uuid,
     capacity: u64,
@@ -350,7 +350,7 @@ pub fn prune(
 // The outbox: which events registrations still want, beside the log they point into.
 
 /// A registration's row in `SUBSCRIPTIONS` from its state (any schema's).
-pub fn subscription_mask(active: bool, events: &[String]) -> Option<u64> {
+pub(super) fn subscription_mask(active: bool, events: &[String]) -> Option<u64> {
     active.then(|| {
         events.iter().fold(0, |mask, e| if e == "*" { u64::MAX } else { mask | event_bit(e) })
     })

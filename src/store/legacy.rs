@@ -13,7 +13,7 @@ use super::webhooks::{DeliveryStatus, Webhook};
 
 /// An API key up to schema 8 (no SCIM profile).
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct ApiKeyV8 {
+pub(super) struct ApiKeyV8 {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub hash: [u8; 32],
@@ -28,7 +28,7 @@ pub struct ApiKeyV8 {
 
 /// A tenant up to schema 8 (no default SCIM profile).
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct TenantV8 {
+pub(super) struct TenantV8 {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
@@ -40,7 +40,7 @@ pub struct TenantV8 {
 
 /// What an event carried from schema 5 to 12 (a membership without whether its room is a group).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum EventDataV12 {
+pub(super) enum EventDataV12 {
     User(User),
     Member { room: Uuid, user: Uuid, tx_permission: bool },
     Room { room: Room, sync: Option<SyncCounts> },
@@ -50,7 +50,7 @@ pub enum EventDataV12 {
 
 /// An event from schema 5 to 12 (no cause, no attributes set).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct EventV12 {
+pub(super) struct EventV12 {
     pub tenant: Uuid,
     pub seq: u64,
     pub id: Uuid,
@@ -91,7 +91,7 @@ impl EventV12 {
 
 /// A webhook registration of schema 11 and 12 (no SET receivers).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct WebhookV12 {
+pub(super) struct WebhookV12 {
     pub id: Uuid,
     pub url: String,
     pub events: Vec<String>,
@@ -132,7 +132,7 @@ impl From<WebhookV12> for Webhook {
 
 /// A webhook registration from schema 4 to 10 (one signing secret, no overlap).
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct WebhookV10 {
+pub(super) struct WebhookV10 {
     pub id: Uuid,
     pub url: String,
     pub events: Vec<String>,
@@ -149,7 +149,7 @@ pub struct WebhookV10 {
 
 /// A webhook registration up to schema 3 (no failing time).
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct WebhookV3 {
+pub(super) struct WebhookV3 {
     pub id: Uuid,
     pub url: String,
     pub events: Vec<String>,
@@ -164,7 +164,7 @@ pub struct WebhookV3 {
 
 /// A delivery up to schema 3 (found its event by time and id, no `seq`).
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct DeliveryV3 {
+pub(super) struct DeliveryV3 {
     pub id: Uuid,
     pub webhook_id: Uuid,
     pub event_id: Uuid,
@@ -182,7 +182,7 @@ pub struct DeliveryV3 {
 /// An event in schema 3's outbox or event log (ids derived from type + time + resource, which
 /// could collide; schema 4 numbers events instead). `EventData` kept its first four variants.
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct EventV3 {
+pub(super) struct EventV3 {
     pub tenant: Uuid,
     pub event_id: Uuid,
     pub event_type: String,
@@ -194,7 +194,7 @@ pub struct EventV3 {
 /// A user up to schema 4: the emails, SCIM's displayName and the name's other parts lived in
 /// `extra`, a JSON object every read parsed.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct UserV4 {
+pub(super) struct UserV4 {
     pub id: Uuid,
     pub user_name: String,
     pub external_id: Option<String>,
@@ -214,7 +214,7 @@ pub struct UserV4 {
 /// What an event carried up to schema 4 (a user in its old layout). A frozen copy, like every
 /// layout here: today's `EventData` may change, schema 4's rows do not.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum EventDataV4 {
+pub(super) enum EventDataV4 {
     User(UserV4),
     Member { room: Uuid, user: Uuid, tx_permission: bool },
     Room { room: Room, sync: Option<SyncCounts> },
@@ -224,7 +224,7 @@ pub enum EventDataV4 {
 
 /// An event of schema 4's log.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct EventV4 {
+pub(super) struct EventV4 {
     pub tenant: Uuid,
     pub seq: u64,
     pub id: Uuid,

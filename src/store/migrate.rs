@@ -417,7 +417,7 @@ fn v3_to_v4(txn: &WriteTransaction) -> Result<()> {
 
 /// What opening did to the schema.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Opened {
+pub(super) enum Opened {
     Created,
     Current,
     Upgraded { from: u64, backup: PathBuf },
@@ -454,7 +454,7 @@ pub(super) fn refuse_newer(db: &Database) -> Result<()> {
     }
 }
 
-pub fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
+pub(super) fn to_current(db: &Database, data_dir: &Path) -> Result<Opened> {
     let opened = match schema_of(db)? {
         None => Opened::Created,
         Some(v) if v > SCHEMA_VERSION => {

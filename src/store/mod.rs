@@ -7,7 +7,7 @@
 
 pub mod audit;
 pub mod check;
-pub mod codec;
+mod codec;
 pub mod counters;
 #[cfg(test)]
 mod crash;
@@ -18,11 +18,11 @@ mod files;
 pub mod keys;
 mod legacy;
 pub mod lifecycle;
-pub mod migrate;
+mod migrate;
 mod positions;
 pub mod provisioning;
 mod record;
-pub mod records;
+mod records;
 pub mod rooms;
 pub mod signing;
 mod tables;

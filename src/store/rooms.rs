@@ -257,7 +257,12 @@ pub enum Eligible {
 }
 
 /// Refuses ids that are not (active, if so asked) users of the tenant, naming all of them.
-pub fn check_members(tx: &impl Tx, tenant: Uuid, ids: &[Uuid], eligible: Eligible) -> Result<()> {
+pub(super) fn check_members(
+    tx: &impl Tx,
+    tenant: Uuid,
+    ids: &[Uuid],
+    eligible: Eligible,
+) -> Result<()> {
     let mut bad = Vec::new();
     for &id in ids {
         match users::get(tx, tenant, id) {
@@ -497,6 +502,6 @@ pub fn sync_members(
 }
 
 /// Recounts a room's members from the membership table (for checks and tests).
-pub fn recount(tx: &impl Tx, tenant: Uuid, room: Uuid) -> Result<u64> {
+pub(super) fn recount(tx: &impl Tx, tenant: Uuid, room: Uuid) -> Result<u64> {
     Ok(member_ids(tx, tenant, room)?.len() as u64)
 }

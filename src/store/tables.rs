@@ -16,89 +16,95 @@ pub const SCHEMA_VERSION: u64 = 13;
 pub const STORE_FILE: &str = "whoot.redb";
 
 /// name -> value: the schema version, and `wal::META_WAL_SEQ` (the last log record the file holds)
-pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-pub const META_SCHEMA_VERSION: &str = "schema_version";
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(super) const META_SCHEMA_VERSION: &str = "schema_version";
 /// `META` key: when a loss of logged writes was last accepted (Unix ms; `recover --accept-loss`).
-pub const META_LOSS_AT: &str = "log_loss_at";
+pub(super) const META_LOSS_AT: &str = "log_loss_at";
 
 /// tenant id -> Tenant
-pub const TENANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("tenants");
+pub(super) const TENANTS: TableDefinition<u128, &[u8]> = TableDefinition::new("tenants");
 /// slug -> tenant id
-pub const TENANT_SLUGS: TableDefinition<&str, u128> = TableDefinition::new("tenant_slugs");
+pub(super) const TENANT_SLUGS: TableDefinition<&str, u128> = TableDefinition::new("tenant_slugs");
 /// key id -> ApiKey
-pub const KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("api_keys");
+pub(super) const KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("api_keys");
 /// (tenant id, counter name) -> value
-pub const COUNTERS: TableDefinition<(u128, &str), u64> = TableDefinition::new("counters");
+pub(super) const COUNTERS: TableDefinition<(u128, &str), u64> = TableDefinition::new("counters");
 /// (tenant id, user id) -> User, for users the APIs can see (active or not)
-pub const USERS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("users");
+pub(super) const USERS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("users");
 /// (tenant id, user id) -> User, SCIM-deleted users kept for audit
-pub const DELETED_USERS: TableDefinition<(u128, u128), &[u8]> =
+pub(super) const DELETED_USERS: TableDefinition<(u128, u128), &[u8]> =
     TableDefinition::new("deleted_users");
 /// (tenant id, "u:" lowercased userName | "x:" externalId | "e:" lowercased email) -> user id
-pub const USER_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new("user_index");
+pub(super) const USER_INDEX: TableDefinition<(u128, &str), u128> =
+    TableDefinition::new("user_index");
 /// Users by attribute, for the filters sync tools send: (tenant, family, value, user id), family
 /// 0 `active` (0 or 1), family 1 last modification (Unix ms). See `users::Walk`.
-pub const USER_ATTRS: TableDefinition<(u128, u8, u64, u128), ()> =
+pub(super) const USER_ATTRS: TableDefinition<(u128, u8, u64, u128), ()> =
     TableDefinition::new("user_attributes");
 /// (tenant id, sequence, first user id of a block) -> users in the block: positions for deep
 /// pages, see `positions`. Since schema 8.
-pub const USER_BLOCKS: TableDefinition<(u128, u8, u128), u64> = TableDefinition::new("user_blocks");
+pub(super) const USER_BLOCKS: TableDefinition<(u128, u8, u128), u64> =
+    TableDefinition::new("user_blocks");
 /// (tenant id, room id) -> Room
-pub const ROOMS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("rooms");
+pub(super) const ROOMS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("rooms");
 /// (tenant id, "n:" lowercased name | "x:" externalId) -> room id
-pub const ROOM_INDEX: TableDefinition<(u128, &str), u128> = TableDefinition::new("room_index");
+pub(super) const ROOM_INDEX: TableDefinition<(u128, &str), u128> =
+    TableDefinition::new("room_index");
 /// (tenant id, room id, user id) -> tx_permission: a room's members in one range
-pub const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
+pub(super) const ROOM_MEMBERS: TableDefinition<(u128, u128, u128), bool> =
     TableDefinition::new("room_members");
 /// (tenant id, user id, room id) -> (): a user's rooms in one range
-pub const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> = TableDefinition::new("user_rooms");
+pub(super) const USER_ROOMS: TableDefinition<(u128, u128, u128), ()> =
+    TableDefinition::new("user_rooms");
 /// (tenant id, seq) -> Event: the change stream, one row per committed change, in the change's
 /// transaction; `seq` is the tenant's counter `event_seq`. Since schema 4.
-pub const EVENT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("event_log");
+pub(super) const EVENT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("event_log");
 /// (tenant id, seq) -> the registrations (codec `Vec<Uuid>`) that wanted the event when it
 /// happened and have no delivery of it on record yet. Since schema 4.
-pub const OUTBOX: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("event_outbox");
+pub(super) const OUTBOX: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("event_outbox");
 /// (tenant id, webhook id, resource id, seq) -> delivery id: a registration's pending deliveries
 /// about one resource, in `seq` order; only the first is ever due (per-resource order). Since
 /// schema 4.
-pub const LANES: TableDefinition<(u128, u128, u128, u64), u128> =
+pub(super) const LANES: TableDefinition<(u128, u128, u128, u64), u128> =
     TableDefinition::new("delivery_lanes");
 /// Schema 3's outbox ((occurred at, event id) -> event with its registrations) and event log;
 /// schema 4 moved their events to `EVENT_LOG`. Kept so that upgrading and backing up an older
 /// store work.
-pub const OUTBOX_V3: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_outbox");
-pub const EVENTS_V3: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("webhook_events");
+pub(super) const OUTBOX_V3: TableDefinition<(i64, u128), &[u8]> =
+    TableDefinition::new("webhook_outbox");
+pub(super) const EVENTS_V3: TableDefinition<(i64, u128), &[u8]> =
+    TableDefinition::new("webhook_events");
 /// Schema 2's outbox: keys of `EVENTS_V3` rows not yet attempted. Schema 3 moved those rows to
 /// `OUTBOX_V3`.
-pub const OUTBOX_KEYS_V2: TableDefinition<(i64, u128), ()> =
+pub(super) const OUTBOX_KEYS_V2: TableDefinition<(i64, u128), ()> =
     TableDefinition::new("webhook_outbox_keys");
 /// (tenant id, seq) -> AuditEntry: who changed what through an admin path, in the change's own
 /// transaction; `seq` is the tenant's counter `audit_seq`. Since schema 6.
-pub const AUDIT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("audit_log");
+pub(super) const AUDIT_LOG: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("audit_log");
 /// (tenant id, seq) -> provisioning::Entry: what identity providers asked and how it went;
 /// `seq` is one more than the tenant's newest. Since schema 12.
-pub const PROVISIONING_LOG: TableDefinition<(u128, u64), &[u8]> =
+pub(super) const PROVISIONING_LOG: TableDefinition<(u128, u64), &[u8]> =
     TableDefinition::new("provisioning_log");
 /// (tenant id, family, value, seq) -> (): the entries of a key (0, key id), of a resource (1,
 /// its id), the failed ones (2, 0) and one client's failed ones (3, the client's number). Since
 /// schema 12.
-pub const PROVISIONING_INDEX: TableDefinition<(u128, u8, u128, u64), ()> =
+pub(super) const PROVISIONING_INDEX: TableDefinition<(u128, u8, u128, u64), ()> =
     TableDefinition::new("provisioning_index");
 /// (tenant id, webhook id) -> Webhook
-pub const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
+pub(super) const WEBHOOKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("webhooks");
 /// (tenant id, webhook id) -> event mask (`Webhook::subscription`), for active registrations
 /// only: recording a change reads these few bytes, not every registration. Since schema 2.
-pub const SUBSCRIPTIONS: TableDefinition<(u128, u128), u64> =
+pub(super) const SUBSCRIPTIONS: TableDefinition<(u128, u128), u64> =
     TableDefinition::new("webhook_subscriptions");
 /// (tenant id, webhook id, delivery id) -> Delivery: the outbox and the delivery log in one
-pub const DELIVERIES: TableDefinition<(u128, u128, u128), &[u8]> =
+pub(super) const DELIVERIES: TableDefinition<(u128, u128, u128), &[u8]> =
     TableDefinition::new("deliveries");
 /// (next attempt, unix ms; tenant id, webhook id, delivery id) -> (): what the worker sends next
-pub const DELIVERIES_DUE: TableDefinition<(i64, u128, u128, u128), ()> =
+pub(super) const DELIVERIES_DUE: TableDefinition<(i64, u128, u128, u128), ()> =
     TableDefinition::new("deliveries_due");
 
 /// key id -> SigningKey: the server's keys for signing SCIM security events (SETs), of no tenant
-pub const SET_KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("set_signing_keys");
+pub(super) const SET_KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("set_signing_keys");
 
 /// Calls `$each!(TABLE)` for every table: the one list that creating and copying (backup) go by,
 /// so a new table cannot be left out of either.
@@ -136,7 +142,7 @@ pub(super) use each_table;
 
 /// Opening a table in a write transaction creates it; doing so once at startup lets read
 /// transactions assume every table exists.
-pub fn create_all(txn: &WriteTransaction) -> Result<()> {
+pub(super) fn create_all(txn: &WriteTransaction) -> Result<()> {
     macro_rules! create {
         ($table:ident) => {
             txn.open_table($table)?;
@@ -148,7 +154,7 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
 
 /// Copies every table, row for row (a backup: one read transaction, so one consistent state).
 /// Returns the rows copied.
-pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
+pub(super) fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
     let mut rows = 0;
     macro_rules! copy_table {
         ($table:ident) => {
@@ -165,7 +171,7 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<u64> {
 
 /// A table that a store of an older schema may lack (one being restored or upgraded, or a
 /// backup of one): `None` then, where opening it would fail.
-pub fn open_if_present<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub(super) fn open_if_present<K: redb::Key + 'static, V: redb::Value + 'static>(
     tx: &ReadTransaction,
     def: TableDefinition<K, V>,
 ) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
@@ -177,7 +183,7 @@ pub fn open_if_present<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// A value the `META` table holds (None: not set, or a store too new to have the table yet).
-pub fn meta(tx: &ReadTransaction, key: &str) -> Result<Option<u64>> {
+pub(super) fn meta(tx: &ReadTransaction, key: &str) -> Result<Option<u64>> {
     match open_if_present(tx, META)? {
         Some(meta) => Ok(meta.get(key)?.map(|v| v.value())),
         None => Ok(None),

@@ -109,7 +109,7 @@ pub fn list(tx: &impl Tx) -> Result<Vec<Tenant>> {
     Ok(out)
 }
 
-pub fn is_empty(tx: &impl Tx) -> Result<bool> {
+pub(super) fn is_empty(tx: &impl Tx) -> Result<bool> {
     Ok(tx.table(TENANTS)?.first()?.is_none())
 }
 

@@ -26,7 +26,7 @@ use super::txn::WriteTxn;
 
 const MAGIC: &[u8; 12] = b"whoot-tenant";
 /// The file layout this build writes and reads.
-pub const FORMAT: u32 = 1;
+pub(super) const FORMAT: u32 = 1;
 const ROWS_PER_FRAME: usize = 1024;
 /// No frame this build writes comes near it; a larger length is damage, not a reason to
 /// allocate.
@@ -188,7 +188,7 @@ pub fn export(tx: &ReadTransaction, slug: &str, to: &Path, now: i64) -> Result<S
     Ok(summary)
 }
 
-pub fn partial_of(to: &Path) -> PathBuf {
+pub(super) fn partial_of(to: &Path) -> PathBuf {
     let mut partial = to.as_os_str().to_owned();
     partial.push(".partial");
     PathBuf::from(partial)

@@ -183,7 +183,12 @@ pub fn with_index_prefix(
 
 /// Users whose userName or any email starts with `prefix` (ignoring case), in that index's
 /// order, at most `limit`: two index range walks, whatever the tenant's size.
-pub fn search_prefix(tx: &impl Tx, tenant: Uuid, prefix: &str, limit: usize) -> Result<Vec<User>> {
+pub(super) fn search_prefix(
+    tx: &impl Tx,
+    tenant: Uuid,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<User>> {
     let prefix = prefix.to_lowercase();
     let mut ids: Vec<u128> = Vec::new();
     for start in [format!("u:{prefix}"), format!("m:{prefix}")] {
@@ -384,17 +389,6 @@ fn claim_indexes(txn: &WriteTxn, tenant: Uuid, user: &User, prev: Option<&User>)
         attrs.insert((t, family, value, user.id.as_u128()), ())?;
     }
     Ok(())
-}
-
-/// Recounts from the records: (visible users, active users). For checks and tests.
-pub fn recount(tx: &impl Tx, tenant: Uuid) -> Result<(u64, u64)> {
-    let (mut all, mut active) = (0, 0);
-    scan(tx, tenant, 0, |u| {
-        all += 1;
-        active += u64::from(u.active);
-        Ok(true)
-    })?;
-    Ok((all, active))
 }
 
 #[cfg(test)]

@@ -211,7 +211,7 @@ fn redeliver(
 }
 
 /// How many of a registration's newest deliveries `redeliver_failed` looks through.
-pub const REDELIVER_SCAN: u64 = 100_000;
+pub(super) const REDELIVER_SCAN: u64 = 100_000;
 
 /// Whether `d`'s last attempt failed at or after `since`: given up on, or waiting for a retry.
 fn failed_since(d: &Delivery, since: i64) -> bool {
@@ -274,7 +274,7 @@ pub fn create(txn: &WriteTxn, tenant: Uuid, hook: &Webhook) -> Result<()> {
     put(txn, tenant, hook)
 }
 
-pub fn put(txn: &WriteTxn, tenant: Uuid, hook: &Webhook) -> Result<()> {
+pub(super) fn put(txn: &WriteTxn, tenant: Uuid, hook: &Webhook) -> Result<()> {
     let bytes = codec::encode(hook)?;
     txn.open_table(WEBHOOKS)?.insert((tenant.as_u128(), hook.id.as_u128()), bytes.as_slice())?;
     subscribe(&mut txn.open_table(SUBSCRIPTIONS)?, tenant, hook)
@@ -307,7 +307,7 @@ pub fn receivers(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
 }
 
 /// Every registration of the tenant: webhooks and SET receivers.
-pub fn registrations(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
+pub(super) fn registrations(tx: &impl Tx, tenant: Uuid) -> Result<Vec<Webhook>> {
     let table = tx.table(WEBHOOKS)?;
     let t = tenant.as_u128();
     let mut out = Vec::new();
@@ -391,7 +391,7 @@ pub fn change(
 }
 
 /// How long a replaced signing secret keeps signing, unless a rotation says (24 h).
-pub const DEFAULT_SECRET_OVERLAP_MS: i64 = 24 * 3_600_000;
+pub(super) const DEFAULT_SECRET_OVERLAP_MS: i64 = 24 * 3_600_000;
 
 /// A rotation's overlap as asked (`24h`, `30m`; `0` for none; absent: the default), in ms.
 pub fn overlap_ms(asked: Option<&str>) -> Result<i64> {
@@ -487,7 +487,7 @@ pub fn unregister(txn: &WriteTxn, tenant: Uuid, id: Uuid, actor: &Actor, now: i6
 }
 
 /// Deletes a registration and its delivery log.
-pub fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid) -> Result<()> {
+pub(super) fn delete(txn: &WriteTxn, tenant: Uuid, id: Uuid) -> Result<()> {
     get(txn, tenant, id)?;
     for d in deliveries(txn, tenant, id, u64::MAX)? {
         remove_due(txn, tenant, &d)?;
@@ -858,7 +858,7 @@ pub fn needed_events(tx: &impl Tx) -> Result<std::collections::HashSet<(u128, u6
 
 /// How many events after a polled receiver's mark a poll looks through (for its SETs, or for the
 /// events its acknowledgements name).
-pub const POLL_SCAN: usize = 100_000;
+pub(super) const POLL_SCAN: usize = 100_000;
 
 /// Up to `limit` of the tenant's events after a polled receiver's mark that it takes (`wanted`)
 /// and has not acknowledged, in `seq` order; and whether more may follow. Events pruned before
