@@ -146,9 +146,19 @@ async fn dispatch(
     }
     if let Access::Console(page) = route.access {
         let params = route.params();
-        let (resp, key) =
-            crate::console::serve(state, &parts, page, params, route.tenant_slug, client, body)
-                .await;
+        let endpoint = route.endpoint;
+        let handler =
+            async move |c: &crate::console::Console<'_>| table::console_page(endpoint, c).await;
+        let (resp, key) = crate::console::serve(
+            state,
+            &parts,
+            page,
+            params,
+            (route.tenant_slug, client),
+            body,
+            handler,
+        )
+        .await;
         seen.caller = key;
         return Ok(resp);
     }

@@ -17,7 +17,7 @@ use crate::http::error::ApiError;
 use crate::http::request::{FromRequest, Input, Json, Payload, Query, RequestShape};
 use crate::http::response::Reply;
 use crate::http::{Ctx, Style, body};
-use crate::{native, scim};
+use crate::{console, native, scim};
 
 /// The table as a Markdown reference (method, path, what it needs, its name in logs and
 /// metrics), for docs/endpoints.md; `whoot-mgmt openapi --markdown` prints it.
@@ -31,10 +31,8 @@ pub fn markdown_reference() -> String {
             Access::Scope(scope) => format!("`{}`", scope.name()),
             Access::ScimRead => "any SCIM read scope".to_owned(),
             Access::ScimWrite => "any SCIM write scope (each operation its own)".to_owned(),
-            Access::Console(
-                Page::Asset | Page::LoginForm | Page::Login | Page::LinkForm | Page::Link,
-            ) => "nothing (signing in)".to_owned(),
-            Access::Console(_) => "a console session".to_owned(),
+            Access::Console(Page::Session(_) | Page::Logout) => "a console session".to_owned(),
+            Access::Console(_) => "nothing (signing in)".to_owned(),
         };
         let path = row.path.replace('|', "\\|");
         let _ = writeln!(out, "| {} | `{path}` | {needs} | `{}` |", row.method, row.metric);
@@ -61,17 +59,21 @@ macro_rules! endpoints {
         public { $( $pname:ident $pmethod:ident $ppath:literal $pmetric:literal, )* }
         keyed { $( $name:ident $method:ident $path:literal $access:expr, $metric:literal
             => $handler:path, )* }
-        console { $( $cname:ident $cmethod:ident $cpath:literal $cmetric:literal
-            => $page:expr, )* }
+        signing_in { $( $sname:ident $smethod:ident $spath:literal $smetric:literal
+            => $step:expr, )* }
+        console { $( $cname:ident $cmethod:ident $cpath:literal $cscope:expr, $cmetric:literal
+            => $chandler:path, )* }
     ) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Endpoint { $($pname,)* $($name,)* $($cname,)* }
+        pub enum Endpoint { $($pname,)* $($name,)* $($sname,)* $($cname,)* }
 
         pub static ROWS: &[Row] = &[
             $( Row { endpoint: Endpoint::$pname, method: Method::$pmethod, path: $ppath,
                 access: Access::Public, metric: $pmetric }, )*
+            $( Row { endpoint: Endpoint::$sname, method: Method::$smethod, path: $spath,
+                access: Access::Console($step), metric: $smetric }, )*
             $( Row { endpoint: Endpoint::$cname, method: Method::$cmethod, path: $cpath,
-                access: Access::Console($page), metric: $cmetric }, )*
+                access: Access::Console(Page::Session($cscope)), metric: $cmetric }, )*
             $( Row { endpoint: Endpoint::$name, method: Method::$method, path: $path,
                 access: $access, metric: $metric }, )*
         ];
@@ -87,7 +89,20 @@ macro_rules! endpoints {
                     let request = extract(route, ctx, source).await?;
                     $handler(ctx, request).await
                 } )*
-                $( Endpoint::$pname )|* | $( Endpoint::$cname )|* => Err(ApiError::NotFound),
+                $( Endpoint::$pname )|* | $( Endpoint::$sname )|* | $( Endpoint::$cname )|*
+                    => Err(ApiError::NotFound),
+            }
+        }
+
+        /// Runs a console page's handler, for a signed-in session `console::serve` has checked.
+        pub async fn console_page(
+            endpoint: Endpoint,
+            c: &console::Console<'_>,
+        ) -> Result<console::Answer, console::Failure> {
+            match endpoint {
+                $( Endpoint::$cname => $chandler(c).await, )*
+                $( Endpoint::$pname )|* | $( Endpoint::$name )|* | $( Endpoint::$sname )|*
+                    => Err(console::Failure::Api(ApiError::NotFound)),
             }
         }
 
@@ -95,7 +110,8 @@ macro_rules! endpoints {
         pub fn request_shape(endpoint: Endpoint) -> Option<RequestShape> {
             match endpoint {
                 $( Endpoint::$name => Some(RequestShape::of(&$handler)), )*
-                $( Endpoint::$pname )|* | $( Endpoint::$cname )|* => None,
+                $( Endpoint::$pname )|* | $( Endpoint::$sname )|* | $( Endpoint::$cname )|*
+                    => None,
             }
         }
     };
@@ -247,80 +263,96 @@ endpoints! {
         ScimSchema GET "/scim/v2/Schemas/{id}" ScimRead, "scim.schemas"
             => scim::discovery::schemas,
     }
-    // The web console: HTML pages behind a session (`console::serve` checks it).
-    console {
-        ConsoleOverview GET "/console" "console.overview" => Page::Overview,
+    // The web console's steps before a session (`console::serve` takes them).
+    signing_in {
         ConsoleAsset GET "/console/assets/{name}" "console.asset" => Page::Asset,
         ConsoleLoginForm GET "/console/login" "console.login" => Page::LoginForm,
         ConsoleLogin POST "/console/login" "console.login" => Page::Login,
         ConsoleLinkForm GET "/console/login/{token}" "console.link" => Page::LinkForm,
         ConsoleLink POST "/console/login/{token}" "console.link" => Page::Link,
         ConsoleLogout POST "/console/logout" "console.logout" => Page::Logout,
-        ConsoleKeys GET "/console/keys" "console.keys" => Page::Keys,
-        ConsoleKeyCreate POST "/console/keys" "console.keys.create" => Page::KeyCreate,
-        ConsoleKeyRevokeForm GET "/console/keys/{id}/revoke" "console.keys.revoke"
-            => Page::KeyRevokeForm,
-        ConsoleKeyRevoke POST "/console/keys/{id}/revoke" "console.keys.revoke"
-            => Page::KeyRevoke,
-        ConsoleKeyRotate POST "/console/keys/{id}/rotate" "console.keys.rotate"
-            => Page::KeyRotate,
-        ConsoleKeyScimProfile POST "/console/keys/{id}/scim-profile" "console.keys.scim_profile"
-            => Page::KeyScimProfile,
-        ConsoleUsers GET "/console/users" "console.users" => Page::Users,
-        ConsoleUser GET "/console/users/{id}" "console.user" => Page::User,
-        ConsoleUserActiveForm GET "/console/users/{id}/active" "console.users.active"
-            => Page::UserActiveForm,
-        ConsoleUserActive POST "/console/users/{id}/active" "console.users.active"
-            => Page::UserActive,
-        ConsoleRooms GET "/console/rooms" "console.rooms" => Page::Rooms,
-        ConsoleRoomCreate POST "/console/rooms" "console.rooms.create" => Page::RoomCreate,
-        ConsoleRoom GET "/console/rooms/{id}" "console.room" => Page::Room,
-        ConsoleRoomUpdate POST "/console/rooms/{id}" "console.room.update" => Page::RoomUpdate,
-        ConsoleRoomDeleteForm GET "/console/rooms/{id}/delete" "console.room.delete"
-            => Page::RoomDeleteForm,
-        ConsoleRoomDelete POST "/console/rooms/{id}/delete" "console.room.delete"
-            => Page::RoomDelete,
-        ConsoleMemberAdd POST "/console/rooms/{id}/members" "console.room.members.add"
-            => Page::MemberAdd,
-        ConsoleMemberTx POST "/console/rooms/{id}/members/{user}/tx" "console.room.members.tx"
-            => Page::MemberTx,
-        ConsoleMemberRemoveForm GET "/console/rooms/{id}/members/{user}/remove"
-            "console.room.members.remove" => Page::MemberRemoveForm,
-        ConsoleMemberRemove POST "/console/rooms/{id}/members/{user}/remove"
-            "console.room.members.remove" => Page::MemberRemove,
-        ConsoleWebhooks GET "/console/webhooks" "console.webhooks" => Page::Webhooks,
-        ConsoleWebhookCreate POST "/console/webhooks" "console.webhooks.create"
-            => Page::WebhookCreate,
-        ConsoleWebhook GET "/console/webhooks/{id}" "console.webhook" => Page::Webhook,
-        ConsoleWebhookUpdate POST "/console/webhooks/{id}" "console.webhook.update"
-            => Page::WebhookUpdate,
-        ConsoleWebhookActive POST "/console/webhooks/{id}/active" "console.webhook.active"
-            => Page::WebhookActive,
-        ConsoleWebhookRotateSecret POST "/console/webhooks/{id}/rotate-secret"
-            "console.webhook.rotate_secret" => Page::WebhookRotateSecret,
-        ConsoleWebhookRedeliverFailed POST "/console/webhooks/{id}/redeliver-failed"
-            "console.webhook.redeliver_failed" => Page::WebhookRedeliverFailed,
-        ConsoleWebhookEndOverlap POST "/console/webhooks/{id}/end-overlap"
-            "console.webhook.end_overlap" => Page::WebhookEndOverlap,
-        ConsoleWebhookDeleteForm GET "/console/webhooks/{id}/delete" "console.webhook.delete"
-            => Page::WebhookDeleteForm,
-        ConsoleWebhookDelete POST "/console/webhooks/{id}/delete" "console.webhook.delete"
-            => Page::WebhookDelete,
-        ConsoleReceiverCreate POST "/console/event-receivers" "console.receivers.create"
-            => Page::ReceiverCreate,
-        ConsoleReceiverDelete POST "/console/event-receivers/{id}/delete"
-            "console.receiver.delete" => Page::ReceiverDelete,
-        ConsoleDelivery GET "/console/webhooks/{id}/deliveries/{delivery}" "console.webhook.delivery"
-            => Page::Delivery,
-        ConsoleWebhookTest POST "/console/webhooks/{id}/test" "console.webhook.test"
-            => Page::WebhookTest,
-        ConsoleRedeliver POST "/console/webhooks/{id}/deliveries/{delivery}/redeliver"
-            "console.webhook.redeliver" => Page::Redeliver,
-        ConsoleAudit GET "/console/audit" "console.audit" => Page::Audit,
-        ConsoleProvisioning GET "/console/provisioning" "console.provisioning"
-            => Page::Provisioning,
-        ConsoleProvisioningEntry GET "/console/provisioning/{id}" "console.provisioning.entry"
-            => Page::ProvisioningEntry,
+    }
+    // The web console's pages: behind a session whose key holds the scope (None: any key;
+    // `console::serve` checks both).
+    console {
+        ConsoleOverview GET "/console" None, "console.overview"
+            => console::overview::overview,
+        ConsoleKeys GET "/console/keys" Some(Scope::ApiKeysManage), "console.keys"
+            => console::keys::page,
+        ConsoleKeyCreate POST "/console/keys" Some(Scope::ApiKeysManage), "console.keys.create"
+            => console::keys::create,
+        ConsoleKeyRevokeForm GET "/console/keys/{id}/revoke" Some(Scope::ApiKeysManage), "console.keys.revoke"
+            => console::keys::revoke_form,
+        ConsoleKeyRevoke POST "/console/keys/{id}/revoke" Some(Scope::ApiKeysManage), "console.keys.revoke"
+            => console::keys::revoke,
+        ConsoleKeyRotate POST "/console/keys/{id}/rotate" Some(Scope::ApiKeysManage), "console.keys.rotate"
+            => console::keys::rotate,
+        ConsoleKeyScimProfile POST "/console/keys/{id}/scim-profile" Some(Scope::ApiKeysManage), "console.keys.scim_profile"
+            => console::keys::set_profile,
+        ConsoleUsers GET "/console/users" Some(Scope::ApiUsersRead), "console.users"
+            => console::users::list,
+        ConsoleUser GET "/console/users/{id}" Some(Scope::ApiUsersRead), "console.user"
+            => console::users::show,
+        ConsoleUserActiveForm GET "/console/users/{id}/active" Some(Scope::ApiUsersWrite), "console.users.active"
+            => console::users::confirm,
+        ConsoleUserActive POST "/console/users/{id}/active" Some(Scope::ApiUsersWrite), "console.users.active"
+            => console::users::set_active,
+        ConsoleRooms GET "/console/rooms" Some(Scope::ApiRoomsRead), "console.rooms"
+            => console::rooms::list,
+        ConsoleRoomCreate POST "/console/rooms" Some(Scope::ApiRoomsWrite), "console.rooms.create"
+            => console::rooms::create,
+        ConsoleRoom GET "/console/rooms/{id}" Some(Scope::ApiRoomsRead), "console.room"
+            => console::rooms::show,
+        ConsoleRoomUpdate POST "/console/rooms/{id}" Some(Scope::ApiRoomsWrite), "console.room.update"
+            => console::rooms::update,
+        ConsoleRoomDeleteForm GET "/console/rooms/{id}/delete" Some(Scope::ApiRoomsWrite), "console.room.delete"
+            => console::rooms::delete_form,
+        ConsoleRoomDelete POST "/console/rooms/{id}/delete" Some(Scope::ApiRoomsWrite), "console.room.delete"
+            => console::rooms::delete,
+        ConsoleMemberAdd POST "/console/rooms/{id}/members" Some(Scope::ApiRoomsWrite), "console.room.members.add"
+            => console::rooms::add_member,
+        ConsoleMemberTx POST "/console/rooms/{id}/members/{user}/tx" Some(Scope::ApiRoomsWrite), "console.room.members.tx"
+            => console::rooms::set_tx,
+        ConsoleMemberRemoveForm GET "/console/rooms/{id}/members/{user}/remove" Some(Scope::ApiRoomsWrite), "console.room.members.remove"
+            => console::rooms::remove_form,
+        ConsoleMemberRemove POST "/console/rooms/{id}/members/{user}/remove" Some(Scope::ApiRoomsWrite), "console.room.members.remove"
+            => console::rooms::remove_member,
+        ConsoleWebhooks GET "/console/webhooks" Some(Scope::Webhooks), "console.webhooks"
+            => console::webhooks::list,
+        ConsoleWebhookCreate POST "/console/webhooks" Some(Scope::Webhooks), "console.webhooks.create"
+            => console::webhooks::create,
+        ConsoleWebhook GET "/console/webhooks/{id}" Some(Scope::Webhooks), "console.webhook"
+            => console::webhooks::page,
+        ConsoleWebhookUpdate POST "/console/webhooks/{id}" Some(Scope::Webhooks), "console.webhook.update"
+            => console::webhooks::update,
+        ConsoleWebhookActive POST "/console/webhooks/{id}/active" Some(Scope::Webhooks), "console.webhook.active"
+            => console::webhooks::set_active,
+        ConsoleWebhookRotateSecret POST "/console/webhooks/{id}/rotate-secret" Some(Scope::Webhooks), "console.webhook.rotate_secret"
+            => console::webhooks::rotate_secret,
+        ConsoleWebhookRedeliverFailed POST "/console/webhooks/{id}/redeliver-failed" Some(Scope::Webhooks), "console.webhook.redeliver_failed"
+            => console::webhooks::redeliver_failed,
+        ConsoleWebhookEndOverlap POST "/console/webhooks/{id}/end-overlap" Some(Scope::Webhooks), "console.webhook.end_overlap"
+            => console::webhooks::end_overlap,
+        ConsoleWebhookDeleteForm GET "/console/webhooks/{id}/delete" Some(Scope::Webhooks), "console.webhook.delete"
+            => console::webhooks::delete_form,
+        ConsoleWebhookDelete POST "/console/webhooks/{id}/delete" Some(Scope::Webhooks), "console.webhook.delete"
+            => console::webhooks::delete,
+        ConsoleReceiverCreate POST "/console/event-receivers" Some(Scope::Webhooks), "console.receivers.create"
+            => console::webhooks::create_receiver,
+        ConsoleReceiverDelete POST "/console/event-receivers/{id}/delete" Some(Scope::Webhooks), "console.receiver.delete"
+            => console::webhooks::delete_receiver,
+        ConsoleDelivery GET "/console/webhooks/{id}/deliveries/{delivery}" Some(Scope::Webhooks), "console.webhook.delivery"
+            => console::webhooks::delivery,
+        ConsoleWebhookTest POST "/console/webhooks/{id}/test" Some(Scope::Webhooks), "console.webhook.test"
+            => console::webhooks::test,
+        ConsoleRedeliver POST "/console/webhooks/{id}/deliveries/{delivery}/redeliver" Some(Scope::Webhooks), "console.webhook.redeliver"
+            => console::webhooks::redeliver,
+        ConsoleAudit GET "/console/audit" Some(Scope::ApiKeysManage), "console.audit"
+            => console::overview::audit,
+        ConsoleProvisioning GET "/console/provisioning" Some(Scope::ApiKeysManage), "console.provisioning"
+            => console::provisioning::list,
+        ConsoleProvisioningEntry GET "/console/provisioning/{id}" Some(Scope::ApiKeysManage), "console.provisioning.entry"
+            => console::provisioning::entry,
     }
 }
 
@@ -645,6 +677,18 @@ mod tests {
         assert_eq!(endpoint(Method::GET, "/channels/x/members"), Endpoint::RoomMembers);
         let member = parse(&Method::DELETE, "/rooms/r/members/u", None).unwrap();
         assert_eq!(member.params(), &["r", "u"][..]);
+    }
+
+    /// The console's navigation shows an entry to the keys its page's row admits, and only those.
+    #[test]
+    fn the_navigation_asks_the_scopes_the_rows_ask() {
+        for entry in ["users", "rooms", "webhooks", "keys", "audit", "provisioning", ""] {
+            let path =
+                if entry.is_empty() { "/console".to_owned() } else { format!("/console/{entry}") };
+            let row = ROWS.iter().find(|r| r.method == Method::GET && r.path == path).unwrap();
+            let needs = crate::console::navigation_scope(entry);
+            assert_eq!(row.access, Access::Console(Page::Session(needs)), "{entry}");
+        }
     }
 
     #[test]

@@ -123,7 +123,15 @@ pub fn row(k: &ApiKey, now: i64, current: uuid::Uuid) -> KeyRow {
     }
 }
 
-pub async fn list(c: &Console<'_>, error: Option<(StatusCode, String)>) -> Result<Answer, Failure> {
+/// `GET /console/keys`.
+pub async fn page(c: &Console<'_>) -> Result<Answer, Failure> {
+    list(c, None).await
+}
+
+pub(super) async fn list(
+    c: &Console<'_>,
+    error: Option<(StatusCode, String)>,
+) -> Result<Answer, Failure> {
     let key = c.key();
     let (_, keys) = c.ctx.state.app.keys(&key.tenant.slug).await?;
     let now = now_ms();

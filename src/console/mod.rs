@@ -7,15 +7,15 @@
 //! A face like `native` and `scim`: the endpoint table routes its rows here by `Page`.
 
 mod assets;
-mod keys;
-mod overview;
-mod provisioning;
+pub mod keys;
+pub mod overview;
+pub mod provisioning;
 mod receivers;
-mod rooms;
+pub mod rooms;
 mod session;
-mod users;
+pub mod users;
 mod view;
-mod webhooks;
+pub mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -28,106 +28,33 @@ use crate::auth::{KeyState, Scope};
 use crate::http::error::ApiError;
 use crate::http::listener::HttpResponse;
 use crate::http::{Caller, Ctx, State, Style, body, path_uuid};
-use view::{Answer, Chrome, Failure, Form};
+pub use view::{Answer, Failure};
+use view::{Chrome, Form};
 
-/// A console page, as the endpoint table names it.
+/// A console row of the endpoint table: a step before a session (the assets, signing in),
+/// signing out, or a page behind a session that needs the scope its API twin needs (None: any
+/// signed-in key, which holds `api_keys.manage`; the Overview shows only what the key may see).
+/// The table names each page's handler (`api::table::console_page`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Page {
-    Overview,
     Asset,
     LoginForm,
     Login,
     LinkForm,
     Link,
     Logout,
-    Keys,
-    KeyCreate,
-    KeyRevokeForm,
-    KeyRevoke,
-    KeyRotate,
-    KeyScimProfile,
-    Users,
-    User,
-    UserActiveForm,
-    UserActive,
-    Rooms,
-    RoomCreate,
-    Room,
-    RoomUpdate,
-    RoomDeleteForm,
-    RoomDelete,
-    MemberAdd,
-    MemberTx,
-    MemberRemoveForm,
-    MemberRemove,
-    Webhooks,
-    WebhookCreate,
-    Webhook,
-    WebhookUpdate,
-    WebhookActive,
-    WebhookRotateSecret,
-    WebhookRedeliverFailed,
-    WebhookEndOverlap,
-    WebhookDeleteForm,
-    WebhookDelete,
-    ReceiverCreate,
-    ReceiverDelete,
-    WebhookTest,
-    Delivery,
-    Redeliver,
-    Audit,
-    Provisioning,
-    ProvisioningEntry,
+    Session(Option<Scope>),
 }
 
-impl Page {
-    /// The scope its API twin needs: the console acts as its key (None: any signed-in key, which
-    /// holds `api_keys.manage`; the Overview shows only the parts the key may see).
-    fn scope(self) -> Option<Scope> {
-        match self {
-            Page::Users | Page::User => Some(Scope::ApiUsersRead),
-            Page::UserActiveForm | Page::UserActive => Some(Scope::ApiUsersWrite),
-            Page::Rooms | Page::Room => Some(Scope::ApiRoomsRead),
-            Page::RoomCreate
-            | Page::RoomUpdate
-            | Page::RoomDeleteForm
-            | Page::RoomDelete
-            | Page::MemberAdd
-            | Page::MemberTx
-            | Page::MemberRemoveForm
-            | Page::MemberRemove => Some(Scope::ApiRoomsWrite),
-            Page::Webhooks
-            | Page::WebhookCreate
-            | Page::Webhook
-            | Page::WebhookUpdate
-            | Page::WebhookActive
-            | Page::WebhookRotateSecret
-            | Page::WebhookRedeliverFailed
-            | Page::WebhookEndOverlap
-            | Page::WebhookDeleteForm
-            | Page::WebhookDelete
-            | Page::ReceiverCreate
-            | Page::ReceiverDelete
-            | Page::WebhookTest
-            | Page::Delivery
-            | Page::Redeliver => Some(Scope::Webhooks),
-            Page::Keys
-            | Page::KeyCreate
-            | Page::KeyRevokeForm
-            | Page::KeyRevoke
-            | Page::KeyRotate
-            | Page::KeyScimProfile
-            | Page::Audit
-            | Page::Provisioning
-            | Page::ProvisioningEntry => Some(Scope::ApiKeysManage),
-            Page::Overview
-            | Page::Asset
-            | Page::LoginForm
-            | Page::Login
-            | Page::LinkForm
-            | Page::Link
-            | Page::Logout => None,
-        }
+/// The scope the page a navigation entry leads to needs, as its row in the endpoint table
+/// says (a test there keeps the two the same): the navigation shows only what the key may open.
+pub fn navigation_scope(entry: &str) -> Option<Scope> {
+    match entry {
+        "users" => Some(Scope::ApiUsersRead),
+        "rooms" => Some(Scope::ApiRoomsRead),
+        "webhooks" => Some(Scope::Webhooks),
+        "keys" | "audit" | "provisioning" => Some(Scope::ApiKeysManage),
+        _ => None,
     }
 }
 
@@ -213,9 +140,9 @@ pub async fn serve(
     parts: &Parts,
     page: Page,
     params: &[&str],
-    tenant_slug: Option<&str>,
-    client: Option<IpAddr>,
+    (tenant_slug, client): (Option<&str>, Option<IpAddr>),
     body: Incoming,
+    handler: impl AsyncFn(&Console<'_>) -> Result<Answer, Failure>,
 ) -> (HttpResponse, Option<Arc<KeyState>>) {
     let base = match tenant_slug {
         Some(slug) => format!("/v1/{slug}/console"),
@@ -246,7 +173,7 @@ pub async fn serve(
         Page::Login => with_no_key(session::login(&req).await),
         Page::LinkForm => with_no_key(session::link_form(&req)),
         Page::Link => with_no_key(session::link(&req).await),
-        _ => signed_in(&req, page).await,
+        _ => signed_in(&req, page, handler).await,
     };
     let resp = match answer {
         Ok(answer) => answer.into_response(&cookies),
@@ -297,7 +224,11 @@ fn with_no_key((answer, cookies): session::Answered) -> Served {
     (answer, cookies, None)
 }
 
-async fn signed_in(req: &Request<'_>, page: Page) -> Served {
+async fn signed_in(
+    req: &Request<'_>,
+    page: Page,
+    handler: impl AsyncFn(&Console<'_>) -> Result<Answer, Failure>,
+) -> Served {
     let (session_id, session, key) = match session::signed_in(req) {
         Ok(found) => found,
         Err(e) => return (Err(e), Vec::new(), None),
@@ -321,69 +252,18 @@ async fn signed_in(req: &Request<'_>, page: Page) -> Served {
     let c = Console { req, ctx, session_id, csrf: session.csrf, by_link: session.by_link };
     let (answer, cookies) = match page {
         Page::Logout => session::logout(&c).await,
-        page => match page.scope().filter(|s| !key.scopes.contains(*s)) {
+        Page::Session(Some(lacking)) if !key.scopes.contains(lacking) => {
             // The page its key may not see says which scope it lacks, and shows nothing else.
-            Some(lacking) => {
-                let e = ApiError::Refused(format!(
-                    "This needs the scope {}, which the key you signed in with (“{}”) does not \
-                     hold: sign in with a key that holds it.",
-                    lacking.name(),
-                    key.description
-                ));
-                (Err(Failure::Api(e)), Vec::new())
-            }
-            None => (dispatch(&c, page).await, Vec::new()),
-        },
+            let e = ApiError::Refused(format!(
+                "This needs the scope {}, which the key you signed in with (“{}”) does not \
+                 hold: sign in with a key that holds it.",
+                lacking.name(),
+                key.description
+            ));
+            (Err(Failure::Api(e)), Vec::new())
+        }
+        Page::Session(_) => (handler(&c).await, Vec::new()),
+        _ => (Err(Failure::Api(ApiError::NotFound)), Vec::new()),
     };
     (answer, cookies, Some(key))
-}
-
-async fn dispatch(c: &Console<'_>, page: Page) -> Result<Answer, Failure> {
-    match page {
-        Page::Overview => overview::overview(c).await,
-        Page::Audit => overview::audit(c).await,
-        Page::Provisioning => provisioning::list(c).await,
-        Page::ProvisioningEntry => provisioning::entry(c).await,
-        Page::Keys => keys::list(c, None).await,
-        Page::KeyCreate => keys::create(c).await,
-        Page::KeyRevokeForm => keys::revoke_form(c).await,
-        Page::KeyRevoke => keys::revoke(c).await,
-        Page::KeyRotate => keys::rotate(c).await,
-        Page::KeyScimProfile => keys::set_profile(c).await,
-        Page::Users => users::list(c).await,
-        Page::User => users::show(c).await,
-        Page::UserActiveForm => users::confirm(c).await,
-        Page::UserActive => users::set_active(c).await,
-        Page::Rooms => rooms::list(c).await,
-        Page::RoomCreate => rooms::create(c).await,
-        Page::Room => rooms::show(c).await,
-        Page::RoomUpdate => rooms::update(c).await,
-        Page::RoomDeleteForm => rooms::delete_form(c).await,
-        Page::RoomDelete => rooms::delete(c).await,
-        Page::MemberRemoveForm => rooms::remove_form(c).await,
-        Page::MemberAdd => rooms::add_member(c).await,
-        Page::MemberTx => rooms::set_tx(c).await,
-        Page::MemberRemove => rooms::remove_member(c).await,
-        Page::Webhooks => webhooks::list(c).await,
-        Page::WebhookCreate => webhooks::create(c).await,
-        Page::Webhook => webhooks::show(c, None).await,
-        Page::WebhookUpdate => webhooks::update(c).await,
-        Page::WebhookActive => webhooks::set_active(c).await,
-        Page::WebhookRotateSecret => webhooks::rotate_secret(c).await,
-        Page::WebhookRedeliverFailed => webhooks::redeliver_failed(c).await,
-        Page::WebhookEndOverlap => webhooks::end_overlap(c).await,
-        Page::WebhookDeleteForm => webhooks::delete_form(c).await,
-        Page::WebhookDelete => webhooks::delete(c).await,
-        Page::ReceiverCreate => webhooks::create_receiver(c).await,
-        Page::ReceiverDelete => webhooks::delete_receiver(c).await,
-        Page::Delivery => webhooks::delivery(c).await,
-        Page::WebhookTest => webhooks::test(c).await,
-        Page::Redeliver => webhooks::redeliver(c).await,
-        Page::Asset
-        | Page::LoginForm
-        | Page::Login
-        | Page::LinkForm
-        | Page::Link
-        | Page::Logout => Err(Failure::Api(ApiError::NotFound)),
-    }
 }

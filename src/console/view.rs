@@ -37,18 +37,10 @@ impl Chrome {
     /// Whether the navigation shows `entry`: the key holds the scope its page needs (`usage`:
     /// the Overview's seats, which `GET /usage` needs).
     pub fn shows(&self, entry: &str) -> bool {
-        use super::Page;
-        let page = match entry {
-            "usage" => return self.scopes.contains(crate::auth::Scope::Usage),
-            "users" => Page::Users,
-            "rooms" => Page::Rooms,
-            "webhooks" => Page::Webhooks,
-            "keys" => Page::Keys,
-            "audit" => Page::Audit,
-            "provisioning" => Page::Provisioning,
-            _ => Page::Overview,
-        };
-        page.scope().is_none_or(|s| self.scopes.contains(s))
+        if entry == "usage" {
+            return self.scopes.contains(crate::auth::Scope::Usage);
+        }
+        super::navigation_scope(entry).is_none_or(|s| self.scopes.contains(s))
     }
 
     /// Asset URLs carry it, so a new build is never served a cached old file.

@@ -237,7 +237,12 @@ struct WebhookPage {
     error: Option<String>,
 }
 
-pub async fn show(c: &Console<'_>, tested: Option<String>) -> Result<Answer, Failure> {
+/// `GET /console/webhooks/{id}`.
+pub async fn page(c: &Console<'_>) -> Result<Answer, Failure> {
+    show(c, None).await
+}
+
+async fn show(c: &Console<'_>, tested: Option<String>) -> Result<Answer, Failure> {
     show_with(c, tested, None).await
 }
 
