@@ -17,6 +17,11 @@ pub fn date(ms: i64) -> String {
     format_ms(ms).get(..10).unwrap_or("").to_owned()
 }
 
+/// The time an admin's duration (`parse_duration_ms`) after `now` is, when one is given.
+pub fn in_from(duration: Option<&str>, now: i64) -> Result<Option<i64>, String> {
+    duration.map(|d| parse_duration_ms(d).map(|ms| now + ms)).transpose()
+}
+
 /// Parses an admin's duration: a whole number and a unit (`90s`, `15m`, `12h`, `30d`, `2w`).
 pub fn parse_duration_ms(input: &str) -> Result<i64, String> {
     let input = input.trim();

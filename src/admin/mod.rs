@@ -8,14 +8,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::auth::ScopeSet;
+use crate::auth::app::KeyOrder;
+use crate::auth::grant::Issuer;
 use crate::auth::{App, IssuedKey};
-use crate::auth::{ScopeSet, grant};
 use crate::repr::keys::{key_json, tenant_json};
 use crate::repr::timestamp;
 use crate::store::audit::{self, Actor, Field};
 use crate::store::keys::{ApiKey, ScimProfile};
 use crate::store::{self};
-use crate::time::{now_ms, parse_duration_ms};
+use crate::time::{in_from, now_ms};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -364,16 +366,10 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         }
         Request::KeyCreate { tenant, scopes, description, expires_in, scim_profile } => {
             let scopes = ScopeSet::resolve_all(&scopes).map_err(store::Error::invalid)?;
-            let now = now_ms();
-            let expires_at = match expires_in {
-                Some(d) => Some(now + parse_duration_ms(&d).map_err(store::Error::invalid)?),
-                None => None,
-            };
-            let expires_at = grant::order(grant::Issuer::Root, scopes, expires_at, now)
-                .map_err(|_| store::Error::invalid("the expiry must be in the future"))?;
-            let issued = app
-                .create_key_with(&tenant, scopes, &description, expires_at, scim_profile, &CLI)
-                .await?;
+            let expires_at =
+                in_from(expires_in.as_deref(), now_ms()).map_err(store::Error::invalid)?;
+            let order = KeyOrder { scopes, description: &description, expires_at, scim_profile };
+            let issued = app.issue_key(&tenant, order, Issuer::Root, &CLI).await?;
             Ok(issued_json(&issued, &tenant))
         }
         Request::KeyList { tenant } => {
@@ -600,7 +596,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(crate::repr::rooms::room_json(&room))
         }
         Request::KeyRotate { key_id } => {
-            let issued = app.rotate_key(key_id, None, None, &CLI).await?;
+            let issued = app.rotate_key(key_id, Issuer::Root, None, &CLI).await?;
             let slug = tenant_slug(app, &issued.key).await?;
             let mut out = issued_json(&issued, &slug);
             crate::repr::input::set_field(&mut out, "replaces", json!(key_id));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::grant::{self, GrantError, Issuer};
 use super::{Registry, ScopeSet, secret};
 use crate::store::audit::{self, Actor, Field};
 use crate::store::keys::{ApiKey, ScimProfile};
@@ -14,6 +15,45 @@ use crate::store::{self, Store, counters, keys, tenants, tenants::Tenant};
 use crate::time::{format_ms, now_ms};
 
 pub type Result<T> = std::result::Result<T, store::Error>;
+
+/// A key asked for: what `App::issue_key` checks against its issuer.
+pub struct KeyOrder<'a> {
+    pub scopes: ScopeSet,
+    pub description: &'a str,
+    /// None: never expires (a key issuer's own expiry when it has one).
+    pub expires_at: Option<i64>,
+    /// None: the tenant's default.
+    pub scim_profile: Option<ScimProfile>,
+}
+
+/// Why a key was not issued: its issuer may not grant it, or the store said no.
+#[derive(Debug)]
+pub enum Refused {
+    Grant(GrantError),
+    Store(store::Error),
+}
+
+impl From<GrantError> for Refused {
+    fn from(e: GrantError) -> Refused {
+        Refused::Grant(e)
+    }
+}
+
+/// For the admin socket, whose errors are the store's: root is refused only an expiry past.
+impl From<Refused> for store::Error {
+    fn from(e: Refused) -> store::Error {
+        match e {
+            Refused::Grant(e) => store::Error::invalid(e.to_string()),
+            Refused::Store(e) => e,
+        }
+    }
+}
+
+impl From<store::Error> for Refused {
+    fn from(e: store::Error) -> Refused {
+        Refused::Store(e)
+    }
+}
 
 /// A key just created, with the only copy of its secret.
 pub struct IssuedKey {
@@ -300,6 +340,7 @@ impl App {
         Ok(tenant)
     }
 
+    /// A key of the admin's own (root): the bootstrap, a console sign-in link's session key.
     pub async fn create_key(
         &self,
         tenant_slug: &str,
@@ -308,21 +349,23 @@ impl App {
         expires_at: Option<i64>,
         actor: &Actor,
     ) -> Result<IssuedKey> {
-        self.create_key_with(tenant_slug, scopes, description, expires_at, None, actor).await
+        let order = KeyOrder { scopes, description, expires_at, scim_profile: None };
+        Ok(self.issue_key(tenant_slug, order, Issuer::Root, actor).await?)
     }
 
-    /// `create_key`, choosing the key's SCIM profile (None: the tenant's default).
-    pub async fn create_key_with(
+    /// Issues a key of the tenant `tenant_slug` as `issuer` may (the scopes it may grant, the
+    /// life it may give: `grant::order`), with its audit entry: the one way the key API, the
+    /// console and the admin socket make a key.
+    pub async fn issue_key(
         &self,
         tenant_slug: &str,
-        scopes: ScopeSet,
-        description: &str,
-        expires_at: Option<i64>,
-        scim_profile: Option<ScimProfile>,
+        order: KeyOrder<'_>,
+        issuer: Issuer<'_>,
         actor: &Actor,
-    ) -> Result<IssuedKey> {
-        let mut issued = new_key(Uuid::nil(), scopes, description, expires_at)?;
-        issued.key.scim_profile = scim_profile;
+    ) -> std::result::Result<IssuedKey, Refused> {
+        let expires_at = grant::order(issuer, order.scopes, order.expires_at, now_ms())?;
+        let mut issued = new_key(Uuid::nil(), order.scopes, order.description, expires_at)?;
+        issued.key.scim_profile = order.scim_profile;
         let (slug, actor) = (tenant_slug.to_owned(), actor.clone());
         let draft = issued.key.clone();
         let key = self
@@ -393,22 +436,23 @@ impl App {
     }
 
     /// Issues a new key with the same tenant, scopes and description, expiring when the old one
-    /// does but never after `bound` (the expiry of the key that asks: a key it makes never
-    /// outlives it; None: no bound, the CLI's). The old one stays valid until it is revoked, or
-    /// until `old_expires_at` when given (an overlap for the switch), so an integration can
-    /// switch without downtime.
+    /// does but never after the life `issuer` may give (`grant::renewal`). The old one stays
+    /// valid until it is revoked, or until `old_expires_at` when given (an overlap for the
+    /// switch), so an integration can switch without downtime.
     pub async fn rotate_key(
         &self,
         id: Uuid,
-        bound: Option<i64>,
+        issuer: Issuer<'_>,
         old_expires_at: Option<i64>,
         actor: &Actor,
-    ) -> Result<IssuedKey> {
+    ) -> std::result::Result<IssuedKey, Refused> {
         let old = self.key(id).await?;
         if old.revoked_at.is_some() {
-            return Err(store::Error::invalid("the key is revoked; create a new one"));
+            return Err(store::Error::invalid("the key is revoked; create a new one").into());
         }
         let scopes = ScopeSet::from_stored(&old.scopes);
+        // A fresh secret for scopes the issuer lacks would be an escalation.
+        let bound = grant::renewal(issuer, scopes, old.expires_at)?;
         let expires_at = match (old.expires_at, bound) {
             (Some(at), Some(limit)) => Some(at.min(limit)),
             (at, limit) => at.or(limit),

@@ -1,5 +1,6 @@
 //! What a key may hand on: only scopes it holds, and no longer a life than its own. The key API,
-//! the console and the admin socket all issue keys through `order`.
+//! the console and the admin socket all issue keys through `order` (and rotate them through
+//! `renewal`), called by `App::issue_key` and `App::rotate_key`.
 
 use super::{KeyState, ScopeSet};
 
@@ -11,6 +12,22 @@ pub enum GrantError {
     Outlives(i64),
     /// The expiry asked for is not in the future.
     Past,
+}
+
+impl std::fmt::Display for GrantError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrantError::Lacking(lacking) => {
+                write!(f, "the issuing key does not hold {}", lacking.join(", "))
+            }
+            GrantError::Outlives(limit) => write!(
+                f,
+                "a key cannot outlive the key that makes it (that one expires {})",
+                crate::time::format_ms(*limit)
+            ),
+            GrantError::Past => f.write_str("the expiry must be in the future"),
+        }
+    }
 }
 
 /// Who issues a key.
@@ -47,6 +64,24 @@ pub fn order(
             Ok(wanted)
         }
         Issuer::Root => Ok(wanted),
+    }
+}
+
+/// Checks that `issuer` may renew (rotate) a key holding `scopes` that expires at `expires_at`;
+/// the latest expiry the new key may have (None: no bound but the old key's own).
+pub fn renewal(
+    issuer: Issuer<'_>,
+    scopes_held: ScopeSet,
+    expires_at: Option<i64>,
+) -> Result<Option<i64>, GrantError> {
+    match issuer {
+        Issuer::Key(by) => {
+            scopes(by, scopes_held)?;
+            life(by, expires_at)?;
+            Ok(by.expires_at)
+        }
+        Issuer::Link(by) => scopes(by, scopes_held).map(|()| None),
+        Issuer::Root => Ok(None),
     }
 }
 

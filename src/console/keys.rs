@@ -7,11 +7,12 @@ use hyper::StatusCode;
 
 use super::Console;
 use super::view::{Answer, Chrome, Failure, when};
-use crate::auth::{Scope, ScopeSet, grant};
+use crate::auth::app::KeyOrder;
+use crate::auth::{Scope, ScopeSet};
 use crate::http::error::ApiError;
 use crate::repr::keys::key_status;
 use crate::store::keys::{ApiKey, ScimProfile};
-use crate::time::{now_ms, parse_duration_ms};
+use crate::time::{in_from, now_ms};
 
 pub struct KeyRow {
     pub id: String,
@@ -200,17 +201,12 @@ async fn issue(c: &Console<'_>) -> Result<Answer, ApiError> {
     let scopes = ScopeSet::resolve_all(&chosen).map_err(ApiError::bad_request)?;
     let key = c.key();
     let now = now_ms();
-    let expires_at = match form.get("expires_in") {
-        Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
-        None => None,
-    };
-    let expires_at = grant::order(c.issuer(), scopes, expires_at, now)?;
+    let expires_at = in_from(form.get("expires_in"), now).map_err(ApiError::bad_request)?;
     let description = form.get("description").unwrap_or_default();
-    let profile = chosen_profile(form.get("scim_profile"))?;
-    let app = &c.ctx.state.app;
-    let issued = app
-        .create_key_with(&key.tenant.slug, scopes, description, expires_at, profile, &c.ctx.actor())
-        .await?;
+    let scim_profile = chosen_profile(form.get("scim_profile"))?;
+    let order = KeyOrder { scopes, description, expires_at, scim_profile };
+    let issued =
+        c.ctx.state.app.issue_key(&key.tenant.slug, order, c.issuer(), &c.ctx.actor()).await?;
     let page = SecretPage {
         chrome: c.chrome("keys"),
         title: "Key created",
@@ -271,18 +267,12 @@ pub async fn rotate(c: &Console<'_>) -> Result<Answer, Failure> {
 async fn renew(c: &Console<'_>) -> Result<Answer, ApiError> {
     let id = c.id(0).map_err(|_| ApiError::NotFound)?;
     let app = &c.ctx.state.app;
-    let old = app.tenant_key(c.ctx.tenant, id).await?;
+    app.tenant_key(c.ctx.tenant, id).await?;
     let key = c.key();
-    grant::scopes(key, ScopeSet::from_stored(&old.scopes))?;
-    if c.grant_bound().is_some() {
-        grant::life(key, old.expires_at)?;
-    }
     let now = now_ms();
-    let old_expires_at = match c.form().get("expire_old_in") {
-        Some(d) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
-        None => None,
-    };
-    let issued = app.rotate_key(id, c.grant_bound(), old_expires_at, &c.ctx.actor()).await?;
+    let old_expires_at =
+        in_from(c.form().get("expire_old_in"), now).map_err(ApiError::bad_request)?;
+    let issued = app.rotate_key(id, c.issuer(), old_expires_at, &c.ctx.actor()).await?;
     let old = app.tenant_key(c.ctx.tenant, id).await?;
     let page = SecretPage {
         chrome: c.chrome("keys"),

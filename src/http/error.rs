@@ -324,16 +324,22 @@ impl store::MutationError for ApiError {
     }
 }
 
+impl From<crate::auth::app::Refused> for ApiError {
+    fn from(e: crate::auth::app::Refused) -> ApiError {
+        match e {
+            crate::auth::app::Refused::Grant(e) => e.into(),
+            crate::auth::app::Refused::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::auth::grant::GrantError> for ApiError {
     fn from(e: crate::auth::grant::GrantError) -> ApiError {
         use crate::auth::grant::GrantError;
         match e {
             GrantError::Lacking(lacking) => ApiError::CannotGrant { lacking },
-            GrantError::Outlives(limit) => ApiError::Refused(format!(
-                "a key cannot outlive the key that makes it (that one expires {})",
-                crate::time::format_ms(limit)
-            )),
-            GrantError::Past => ApiError::bad_request("the expiry must be in the future"),
+            GrantError::Outlives(_) => ApiError::Refused(e.to_string()),
+            GrantError::Past => ApiError::bad_request(e.to_string()),
         }
     }
 }

@@ -9,14 +9,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::ScopeSet;
-use crate::auth::grant::{self, Issuer};
+use crate::auth::app::KeyOrder;
+use crate::auth::grant::Issuer;
 use crate::http::Ctx;
 use crate::http::error::ApiError;
 use crate::http::request::{Id, Json, OptionalJson};
 use crate::http::response::Reply;
 use crate::repr::keys::{issued_json, key_json};
 use crate::store::keys::{ApiKey, ScimProfile};
-use crate::time::{now_ms, parse_duration_ms};
+use crate::time::{in_from, now_ms};
 
 /// `POST /api-keys`.
 #[derive(Deserialize)]
@@ -82,16 +83,15 @@ pub async fn create(ctx: &Ctx<'_>, Json(new): Json<NewKey>) -> Result<Reply, Api
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("give expires_in or expires_at, not both"));
         }
-        (Some(d), None) => Some(now + parse_duration_ms(d).map_err(ApiError::bad_request)?),
+        (Some(d), None) => in_from(Some(d), now).map_err(ApiError::bad_request)?,
         (None, Some(at)) => Some(timestamp(at)?),
         (None, None) => None,
     };
-    let expires_at = grant::order(Issuer::Key(&ctx.caller.key), scopes, expires_at, now)?;
     let slug = &ctx.caller.key.tenant.slug;
-    let app = &ctx.state.app;
-    let issued = app
-        .create_key_with(slug, scopes, &new.description, expires_at, profile, &ctx.actor())
-        .await?;
+    let order =
+        KeyOrder { scopes, description: &new.description, expires_at, scim_profile: profile };
+    let issuer = Issuer::Key(&ctx.caller.key);
+    let issued = ctx.state.app.issue_key(slug, order, issuer, &ctx.actor()).await?;
     Ok(Reply::json(StatusCode::CREATED, &issued_json(&issued.key, slug, &issued.secret, now)))
 }
 
@@ -119,17 +119,12 @@ pub async fn rotate(
     ctx: &Ctx<'_>,
     (Id(id), OptionalJson(rotation)): (Id, OptionalJson<Rotation>),
 ) -> Result<Reply, ApiError> {
-    let old = owned(ctx, id).await?;
-    // A fresh secret for scopes the caller lacks would be an escalation.
-    grant::scopes(&ctx.caller.key, ScopeSet::from_stored(&old.scopes))?;
-    grant::life(&ctx.caller.key, old.expires_at)?;
+    owned(ctx, id).await?;
     let now = now_ms();
-    let old_expires_at = match rotation.and_then(|r| r.expire_old_in) {
-        Some(d) => Some(now + parse_duration_ms(&d).map_err(ApiError::bad_request)?),
-        None => None,
-    };
-    let bound = ctx.caller.key.expires_at;
-    let issued = ctx.state.app.rotate_key(id, bound, old_expires_at, &ctx.actor()).await?;
+    let expire_old_in = rotation.and_then(|r| r.expire_old_in);
+    let old_expires_at = in_from(expire_old_in.as_deref(), now).map_err(ApiError::bad_request)?;
+    let issuer = Issuer::Key(&ctx.caller.key);
+    let issued = ctx.state.app.rotate_key(id, issuer, old_expires_at, &ctx.actor()).await?;
     let mut out = issued_json(&issued.key, &ctx.caller.key.tenant.slug, &issued.secret, now);
     crate::repr::input::set_field(&mut out, "replaces", json!(id));
     Ok(Reply::json(StatusCode::CREATED, &out))
