@@ -14,9 +14,9 @@ use crate::auth::grant::Issuer;
 use crate::auth::{App, IssuedKey};
 use crate::repr::keys::{key_json, tenant_json};
 use crate::repr::timestamp;
-use crate::store::audit::{self, Actor, Field};
+use crate::store::audit::{self, Actor};
 use crate::store::keys::{ApiKey, ScimProfile};
-use crate::store::{self};
+use crate::store::{self, operator};
 use crate::time::{in_from, now_ms};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -382,20 +382,10 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
             Ok(key_json(&key, &tenant_slug(app, &key).await?, now_ms()))
         }
         Request::UserSetOwner { tenant, user_id } => {
+            let now = now_ms();
             let t = app
                 .store
-                .write(move |txn| {
-                    let before = store::tenants::get_by_slug(txn, &tenant)?.owner_user_id;
-                    let t = store::tenants::set_owner(txn, &tenant, user_id)?;
-                    let field = Field::new(
-                        "owner_user_id",
-                        before.map(|u| u.to_string()),
-                        Some(user_id.to_string()),
-                    );
-                    let action = ("tenant.owner_changed", t.slug.as_str());
-                    audit::record(txn, t.id, &CLI, action, vec![field], now_ms())?;
-                    Ok(t)
-                })
+                .write(move |txn| operator::set_owner(txn, &tenant, user_id, &CLI, now))
                 .await?;
             let (t, used) = app.tenant(&t.slug).await?;
             Ok(tenant_json(&t, used))
@@ -424,11 +414,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 .store
                 .write(move |txn| {
                     let t = store::tenants::get_by_slug(txn, &tenant)?;
-                    let room = store::rooms::Room::new(id, name.trim(), now);
-                    store::rooms::create(txn, t.id, &room)?;
-                    let fields = vec![Field::set("name", &room.name)];
-                    audit::record(txn, t.id, &CLI, ("room.created", &id.to_string()), fields, now)?;
-                    Ok(room)
+                    operator::create_room(txn, t.id, (id, &name), &CLI, now)
                 })
                 .await?;
             Ok(crate::repr::rooms::room_json(&room))
@@ -586,11 +572,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
                 .store
                 .write(move |txn| {
                     let t = store::tenants::get_by_slug(txn, &tenant)?;
-                    let room = store::rooms::delete(txn, t.id, room_id, now)?;
-                    let fields = vec![Field::new("name", Some(room.name.clone()), None)];
-                    let target = room_id.to_string();
-                    audit::record(txn, t.id, &CLI, ("room.deleted", &target), fields, now)?;
-                    Ok(room)
+                    operator::delete_room(txn, t.id, room_id, &CLI, now)
                 })
                 .await?;
             Ok(crate::repr::rooms::room_json(&room))

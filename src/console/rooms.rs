@@ -11,8 +11,8 @@ use super::view::{Answer, Chrome, Failure};
 use crate::http::Style;
 use crate::http::error::ApiError;
 use crate::repr::users::display_of;
-use crate::store::audit::{self, Field};
-use crate::store::rooms::{self, Eligible, Room};
+use crate::store::operator::{self, RoomSettings};
+use crate::store::rooms::{self, Room};
 use crate::store::users;
 use crate::time::now_ms;
 
@@ -101,12 +101,7 @@ pub async fn create(c: &Console<'_>) -> Result<Answer, Failure> {
     let (tenant, now, actor, id) = (c.ctx.tenant, now_ms(), c.ctx.actor(), Uuid::now_v7());
     let created = c
         .ctx
-        .write(move |txn| {
-            let room = Room::new(id, &name, now);
-            rooms::create(txn, tenant, &room)?;
-            let fields = vec![Field::set("name", &room.name)];
-            audit::record(txn, tenant, &actor, ("room.created", &id.to_string()), fields, now)
-        })
+        .write(move |txn| operator::create_room(txn, tenant, (id, &name), &actor, now).map(|_| ()))
         .await;
     match created {
         Ok(()) => c.back(&format!("/rooms/{id}")),
@@ -118,40 +113,20 @@ pub async fn create(c: &Console<'_>) -> Result<Answer, Failure> {
 pub async fn update(c: &Console<'_>) -> Result<Answer, Failure> {
     let id = c.id(0)?;
     let form = c.form();
-    let name = form.get("name").unwrap_or_default().trim().to_owned();
-    let mapped = form.get("mapped") == Some("true");
-    let external_id = form.get("external_id").map(str::trim).filter(|x| !x.is_empty());
-    let external_id = external_id.filter(|_| mapped).map(str::to_owned);
+    let settings = RoomSettings {
+        name: form.get("name").unwrap_or_default().to_owned(),
+        mapped: form.get("mapped") == Some("true"),
+        external_id: form
+            .get("external_id")
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned),
+    };
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
     let updated = c
         .ctx
         .write(move |txn| {
-            let prev = rooms::get(txn, tenant, id)?;
-            let mut next = prev.clone();
-            if !name.is_empty() && name != prev.name {
-                // The name people see follows a rename (a SCIM group's displayName too).
-                next.display_name = name.clone();
-                next.name = name.clone();
-            }
-            next.mapped = mapped;
-            next.external_id = external_id.clone();
-            let next = rooms::update(txn, tenant, next, None, now)?;
-            let changed = |field: &str, a: String, b: String| {
-                (a != b).then(|| Field::new(field, Some(a), Some(b)))
-            };
-            let show = |x: &Option<String>| x.clone().unwrap_or_default();
-            let fields: Vec<Field> = [
-                changed("name", prev.name, next.name.clone()),
-                changed("mapped", prev.mapped.to_string(), next.mapped.to_string()),
-                changed("external_id", show(&prev.external_id), show(&next.external_id)),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            if !fields.is_empty() {
-                audit::record(txn, tenant, &actor, ("room.updated", &id.to_string()), fields, now)?;
-            }
-            Ok(())
+            operator::update_room(txn, tenant, id, &settings, &actor, now).map(|_| ())
         })
         .await;
     match updated {
@@ -178,13 +153,7 @@ pub async fn delete_form(c: &Console<'_>) -> Result<Answer, Failure> {
 pub async fn delete(c: &Console<'_>) -> Result<Answer, Failure> {
     let id = c.id(0)?;
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
-    c.ctx
-        .write(move |txn| {
-            let room = rooms::delete(txn, tenant, id, now)?;
-            let fields = vec![Field::new("name", Some(room.name), None)];
-            audit::record(txn, tenant, &actor, ("room.deleted", &id.to_string()), fields, now)
-        })
-        .await?;
+    c.ctx.write(move |txn| operator::delete_room(txn, tenant, id, &actor, now).map(|_| ())).await?;
     c.back("/rooms")
 }
 
@@ -340,19 +309,6 @@ fn find_user(txn: &impl crate::store::Tx, tenant: Uuid, who: &str) -> crate::sto
     )))
 }
 
-fn record(
-    txn: &crate::store::WriteTxn,
-    c: (Uuid, &crate::store::audit::Actor, i64),
-    action: &str,
-    room: Uuid,
-    user: Uuid,
-    field: Field,
-) -> crate::store::Result<()> {
-    let (tenant, actor, now) = c;
-    let target = format!("room {room} member {user}");
-    audit::record(txn, tenant, actor, (action, &target), vec![field], now)
-}
-
 pub async fn add_member(c: &Console<'_>) -> Result<Answer, Failure> {
     let room = c.id(0)?;
     let who = c.form().get("user").ok_or(ApiError::bad_request("name a user"))?.to_owned();
@@ -362,9 +318,7 @@ pub async fn add_member(c: &Console<'_>) -> Result<Answer, Failure> {
         .ctx
         .write(move |txn| {
             let user = find_user(txn, tenant, &who)?;
-            rooms::add_member(txn, tenant, room, user, Some(tx), Eligible::Active, now)?;
-            let field = Field::set("tx_permission", tx);
-            record(txn, (tenant, &actor, now), "room.member_added", room, user, field)
+            operator::add_member(txn, tenant, (room, user), tx, &actor, now)
         })
         .await;
     match added {
@@ -379,13 +333,7 @@ pub async fn set_tx(c: &Console<'_>) -> Result<Answer, Failure> {
     let tx = c.form().get("tx_permission") == Some("true");
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
     c.ctx
-        .write(move |txn| {
-            let before = rooms::membership(txn, tenant, room, user)?
-                .ok_or(crate::store::Error::not_found("member"))?;
-            rooms::add_member(txn, tenant, room, user, Some(tx), Eligible::Active, now)?;
-            let field = Field::new("tx_permission", Some(before.to_string()), Some(tx.to_string()));
-            record(txn, (tenant, &actor, now), "room.member_updated", room, user, field)
-        })
+        .write(move |txn| operator::set_transmit(txn, tenant, (room, user), tx, &actor, now))
         .await?;
     c.back(&format!("/rooms/{room}"))
 }
@@ -393,14 +341,6 @@ pub async fn set_tx(c: &Console<'_>) -> Result<Answer, Failure> {
 pub async fn remove_member(c: &Console<'_>) -> Result<Answer, Failure> {
     let (room, user) = (c.id(0)?, c.id(1)?);
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
-    c.ctx
-        .write(move |txn| {
-            if !rooms::remove_member(txn, tenant, room, user, now)? {
-                return Err(crate::store::Error::not_found("member"));
-            }
-            let field = Field::new("member", Some(user.to_string()), None);
-            record(txn, (tenant, &actor, now), "room.member_removed", room, user, field)
-        })
-        .await?;
+    c.ctx.write(move |txn| operator::remove_member(txn, tenant, (room, user), &actor, now)).await?;
     c.back(&format!("/rooms/{room}"))
 }

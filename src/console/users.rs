@@ -12,9 +12,9 @@ use super::overview::{AuditRow, audit_row};
 use super::view::{Answer, Chrome, Failure, when};
 use crate::http::error::ApiError;
 use crate::repr::users::display_name;
-use crate::store::audit::{self, Field};
+use crate::store::audit;
 use crate::store::users::{self, User, Walk};
-use crate::store::{counters, events, lifecycle, rooms, tenants};
+use crate::store::{counters, events, operator, rooms, tenants};
 use crate::time::now_ms;
 
 const PAGE: usize = 50;
@@ -387,20 +387,7 @@ pub async fn set_active(c: &Console<'_>) -> Result<Answer, Failure> {
     let active = wanted(c)?;
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
     c.ctx
-        .write(move |txn| {
-            let mut user = users::get(txn, tenant, id)?;
-            let before = user.active;
-            user.active = active;
-            let (user, _) = lifecycle::update_user(txn, tenant, user, None, now)?;
-            if before != active {
-                let action = if active { "user.reactivated" } else { "user.deactivated" };
-                let field =
-                    Field::new("active", Some(before.to_string()), Some(active.to_string()));
-                let target = format!("{} ({})", user.user_name, user.id);
-                audit::record(txn, tenant, &actor, (action, &target), vec![field], now)?;
-            }
-            Ok(())
-        })
+        .write(move |txn| operator::set_active(txn, tenant, id, active, &actor, now).map(|_| ()))
         .await?;
     c.back(&format!("/users/{id}"))
 }

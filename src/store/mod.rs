@@ -19,6 +19,7 @@ pub mod keys;
 mod legacy;
 pub mod lifecycle;
 mod migrate;
+pub mod operator;
 mod positions;
 pub mod provisioning;
 mod record;
