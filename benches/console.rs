@@ -107,7 +107,7 @@ async fn run() {
     let wanted: HashMap<Uuid, Option<bool>> =
         ids[..1000].iter().map(|&u| (u, Some(false))).collect();
     store
-        .write(move |txn| {
+        .write(move |txn| -> whoot_mgmt::store::Result<_> {
             rooms::create(txn, tenant, &room)?;
             rooms::sync_members(txn, tenant, room.id, &wanted, rooms::Eligible::Active, now)?;
             for i in 1..ROOMS {
@@ -125,7 +125,7 @@ async fn run() {
     }
     for batch in 0..AUDIT / 5_000 {
         store
-            .write(move |txn| {
+            .write(move |txn| -> whoot_mgmt::store::Result<_> {
                 for i in 0..5_000 {
                     let target = format!("room {i}");
                     let fields = vec![Field::set("name", format!("Room {batch}-{i}"))];

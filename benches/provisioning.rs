@@ -200,7 +200,7 @@ fn main() {
     for start in (0..entries).step_by(10_000) {
         let end = (start + 10_000).min(entries);
         on_rt
-            .block_on(app.store.write(move |txn| {
+            .block_on(app.store.write(move |txn| -> whoot_mgmt::store::Result<_> {
                 for i in start..end {
                     whoot_mgmt::store::provisioning::record(txn, tenant, entry(i, key, now))?;
                 }

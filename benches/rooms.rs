@@ -48,7 +48,7 @@ async fn create_room(
     let id = room.id;
     let wanted: HashMap<Uuid, Option<bool>> = members.iter().map(|&u| (u, Some(false))).collect();
     store
-        .write(move |txn| {
+        .write(move |txn| -> whoot_mgmt::store::Result<_> {
             rooms::create(txn, tenant, &room)?;
             rooms::sync_members(txn, tenant, room.id, &wanted, rooms::Eligible::Active, 0)?;
             Ok(())

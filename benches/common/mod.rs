@@ -157,7 +157,7 @@ pub async fn create_users(
         let batch: Vec<_> = (start..(start + 1000).min(n)).map(&made).collect();
         ids.extend(batch.iter().map(|u| u.id));
         store
-            .write(move |txn| {
+            .write(move |txn| -> whoot_mgmt::store::Result<_> {
                 for u in &batch {
                     whoot_mgmt::store::lifecycle::create_user(txn, tenant, u)?;
                 }

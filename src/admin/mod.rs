@@ -422,7 +422,7 @@ pub async fn execute(app: &App, req: Request) -> Result<Value, store::Error> {
         Request::RoomList { tenant } => {
             let list = app
                 .store
-                .read(move |tx| {
+                .read(move |tx| -> crate::store::Result<_> {
                     let t = store::tenants::get_by_slug(tx, &tenant)?;
                     let mut all = Vec::new();
                     store::rooms::scan(tx, t.id, 0, |r| {

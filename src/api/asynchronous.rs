@@ -169,7 +169,7 @@ impl Job {
             .state
             .app
             .store
-            .write(move |txn| {
+            .write(move |txn| -> crate::store::Result<_> {
                 for (id, method, result) in &outcomes {
                     let resource = result
                         .get("location")

@@ -106,7 +106,7 @@ pub fn done(
     let entry = match outcome {
         Err(e) => {
             let failure = ctx
-                .lookup(|tx| Ok(reason::failure(tx, meta, e, if_match)))
+                .lookup(|tx| Ok::<_, crate::store::Error>(reason::failure(tx, meta, e, if_match)))
                 .unwrap_or_else(|_| reason::bare(e));
             journal.entry(e.status().as_u16(), Some(failure))
         }

@@ -82,7 +82,9 @@ impl App {
 
     /// The keys and tenants of an open store.
     pub fn with_store(store: Store) -> Result<Arc<App>> {
-        let (tenants, keys) = store.read_now(|tx| Ok((tenants::list(tx)?, keys::list_all(tx)?)))?;
+        let (tenants, keys) = store.read_here(|tx| {
+            Ok::<_, crate::store::Error>((tenants::list(tx)?, keys::list_all(tx)?))
+        })?;
         let registry = Registry::new(&tenants, &keys);
         Ok(Arc::new(App {
             store,
@@ -285,7 +287,7 @@ impl App {
         let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
         let tenant = self
             .store
-            .write(move |txn| {
+            .write(move |txn| -> crate::store::Result<_> {
                 let mut t = tenants::get_by_slug(txn, &slug)?;
                 let field = change(&mut t);
                 tenants::put(txn, &t)?;
@@ -307,7 +309,7 @@ impl App {
         let actor = actor.clone();
         let key = self
             .store
-            .write(move |txn| {
+            .write(move |txn| -> crate::store::Result<_> {
                 let mut key = keys::get(txn, id)?;
                 let shown =
                     |p: Option<ScimProfile>| Some(p.map_or("tenant default", |p| p.name()).into());
@@ -327,7 +329,7 @@ impl App {
         let (slug, now, actor) = (slug.to_owned(), now_ms(), actor.clone());
         let tenant = self
             .store
-            .write(move |txn| {
+            .write(move |txn| -> crate::store::Result<_> {
                 let before = tenants::get_by_slug(txn, &slug)?.seat_capacity;
                 let t = tenants::set_seats(txn, &slug, seats, now)?;
                 let field =
@@ -370,7 +372,7 @@ impl App {
         let draft = issued.key.clone();
         let key = self
             .store
-            .write(move |txn| {
+            .write(move |txn| -> crate::store::Result<_> {
                 let tenant = tenants::get_by_slug(txn, &slug)?;
                 let key = ApiKey { tenant_id: tenant.id, ..draft.clone() };
                 keys::insert(txn, &key)?;
@@ -387,7 +389,7 @@ impl App {
         let slug = tenant_slug.to_owned();
         let (tenant, mut list) = self
             .store
-            .read(move |tx| {
+            .read(move |tx| -> crate::store::Result<_> {
                 let tenant = tenants::get_by_slug(tx, &slug)?;
                 let mut list = keys::list_all(tx)?;
                 list.retain(|k| k.tenant_id == tenant.id);
@@ -423,7 +425,7 @@ impl App {
         let (now, actor) = (now_ms(), actor.clone());
         let key = self
             .store
-            .write(move |txn| {
+            .write(move |txn| -> crate::store::Result<_> {
                 let before = keys::get(txn, id)?;
                 let key = keys::revoke(txn, id, now)?;
                 let field = Field::new("revoked_at", when(before.revoked_at), when(key.revoked_at));
@@ -519,7 +521,7 @@ impl App {
         let (t, k) = (tenant.clone(), issued.key.clone());
         let created = self
             .store
-            .write(move |txn| {
+            .write(move |txn| -> crate::store::Result<_> {
                 if !tenants::is_new(txn)? {
                     return Ok(false);
                 }

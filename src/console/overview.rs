@@ -192,7 +192,7 @@ pub async fn overview(c: &Console<'_>) -> Result<Answer, Failure> {
     let since = now - now.rem_euclid(HOUR_MS) - 23 * HOUR_MS;
     let (capacity, used, failing, recent, (activity, cut), failures) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let failures = match show_provisioning {
                 true => super::provisioning::recent_failures(tx, tenant, &base, now)?,
                 false => Vec::new(),
@@ -377,7 +377,7 @@ pub async fn audit(c: &Console<'_>) -> Result<Answer, Failure> {
     let (tenant, f) = (c.ctx.tenant, filter.clone());
     let (mut entries, searched, last, names) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let scan = if f.is_on() { AUDIT_SCAN } else { AUDIT_PAGE + 1 };
             let (mut out, mut searched, mut last) = (Vec::new(), 0u64, None);
             for e in audit::before(tx, tenant, before, scan)? {

@@ -180,7 +180,7 @@ pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
     let tenant = c.ctx.tenant;
     let (page, failures) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let page = log::page(tx, tenant, &filter, Direction::Before(before), PAGE, SCAN)?;
             let day = Filter { failed: Some(true), since: Some(now - DAY_MS), ..Filter::default() };
             let failures =

@@ -64,7 +64,7 @@ async fn list_with(c: &Console<'_>, refused: Option<ApiError>) -> Result<Answer,
     let (tenant, skip) = (c.ctx.tenant, offset(c)?);
     let mut found = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let mut page = Vec::new();
             rooms::scan(tx, tenant, skip, |r| {
                 page.push(r);
@@ -172,7 +172,7 @@ pub async fn remove_form(c: &Console<'_>) -> Result<Answer, Failure> {
     let (room, user, tenant) = (c.id(0)?, c.id(1)?, c.ctx.tenant);
     let (r, u, tx_permission) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let member = rooms::membership(tx, tenant, room, user)?
                 .ok_or(crate::store::Error::not_found("member"))?;
             Ok((rooms::get(tx, tenant, room)?, users::get(tx, tenant, user)?, member))
@@ -246,7 +246,7 @@ async fn show_with(c: &Console<'_>, refused: Option<(Form, ApiError)>) -> Result
     let (looking, scan) = (find.clone(), c.ctx.state.settings.scan_limit);
     let (room, mut members, found) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let room = rooms::get(tx, tenant, id)?;
             let mut found = Vec::new();
             if !looking.is_empty() {

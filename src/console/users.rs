@@ -131,7 +131,7 @@ pub async fn list(c: &Console<'_>) -> Result<Answer, Failure> {
     let (tenant, search, scan) = (c.ctx.tenant, q.clone(), c.ctx.state.settings.scan_limit);
     let (total, mut found, cut) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let total = users::count(tx, tenant)?;
             let mut page = Vec::with_capacity(PAGE + 1);
             if status == Status::Deleted {
@@ -277,7 +277,7 @@ pub async fn show(c: &Console<'_>) -> Result<Answer, Failure> {
     let see_audit = c.key().scopes.contains(crate::auth::Scope::ApiKeysManage);
     let (user, rooms, events, entries, provenance) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let user = users::get(tx, tenant, id)?;
             let provenance = match see_audit {
                 true => {
@@ -365,7 +365,7 @@ pub async fn confirm(c: &Console<'_>) -> Result<Answer, Failure> {
     let tenant = c.ctx.tenant;
     let (user, rooms, used, capacity) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let user = users::get(tx, tenant, id)?;
             let rooms = rooms::rooms_of(tx, tenant, id)?.len();
             let used = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;

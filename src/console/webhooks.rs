@@ -114,8 +114,12 @@ pub(super) async fn list_with(
     refused: Option<ApiError>,
 ) -> Result<Answer, Failure> {
     let tenant = c.ctx.tenant;
-    let (all, receivers) =
-        c.ctx.read(move |tx| Ok((hooks::list(tx, tenant)?, hooks::receivers(tx, tenant)?))).await?;
+    let (all, receivers) = c
+        .ctx
+        .read(move |tx| {
+            Ok::<_, crate::store::Error>((hooks::list(tx, tenant)?, hooks::receivers(tx, tenant)?))
+        })
+        .await?;
     let status = refused.as_ref().map_or(hyper::StatusCode::OK, |e| e.body(Style::Native).0);
     let posted = fields(c);
     let page = WebhooksPage {
@@ -255,7 +259,7 @@ async fn show_with(
     let tenant = c.ctx.tenant;
     let (hook, deliveries) = c
         .ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             Ok((hooks::get(tx, tenant, id)?, hooks::recent_deliveries(tx, tenant, id, DELIVERIES)?))
         })
         .await?;

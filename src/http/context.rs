@@ -157,15 +157,6 @@ impl Ctx<'_> {
         &self.state.app.store
     }
 
-    /// A store write (see `Store::write`).
-    pub async fn write<T, F>(&self, op: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: Fn(&crate::store::WriteTxn) -> crate::store::Result<T> + Send + 'static,
-    {
-        self.change(move |txn| op(txn).map_err(ApiError::from)).await
-    }
-
     /// The provisioning log's recording of a change this request makes, when it is logged.
     fn logged_change(&self) -> Option<crate::provisioning::Change> {
         let journal = self.journal.filter(|_| self.state.settings.provisioning.enabled)?;
@@ -187,7 +178,7 @@ impl Ctx<'_> {
         }
     }
 
-    /// Every provisioning write goes through `write` or `change`: while the tenant is in
+    /// Every provisioning write goes through `write`: while the tenant is in
     /// maintenance (moved between instances) they wait, and reads go on.
     fn writable(&self) -> Result<(), ApiError> {
         match self.caller.key.tenant.in_maintenance() {
@@ -196,11 +187,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// A store write whose refusals are the handler's own errors (see `Store::change`).
-    pub async fn change<T, F>(&self, op: F) -> Result<T, ApiError>
+    /// A store write (see `Store::write`), journaled; its errors are the store's or the
+    /// handler's own.
+    pub async fn write<T, E, F>(&self, op: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: Fn(&crate::store::WriteTxn) -> Result<T, ApiError> + Send + 'static,
+        E: Into<ApiError>,
+        F: Fn(&crate::store::WriteTxn) -> Result<T, E> + Send + 'static,
     {
         self.writable()?;
         // Checked again in the write's own transaction, in the writer's order: a write that
@@ -211,7 +204,8 @@ impl Ctx<'_> {
         self.state
             .app
             .store
-            .change(move |txn| {
+            .write(move |txn| {
+                let op = |txn: &crate::store::WriteTxn| op(txn).map_err(Into::into);
                 if tenants::in_maintenance(txn, tenant)? {
                     return Err(ApiError::Maintenance);
                 }
@@ -231,32 +225,26 @@ impl Ctx<'_> {
             .await
     }
 
-    /// A store read whose refusals are the handler's own errors (see `Store::view`).
-    pub async fn view<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&crate::store::ReadTxn) -> Result<T, ApiError> + Send + 'static,
-    {
-        self.state.app.store.view(f).await
-    }
-
     /// A store read of a bounded handful of records (by id, by an index entry), run here on
     /// the async worker: for such a read, handing it to the blocking pool and back costs more
-    /// than the read itself. Anything that may walk many records goes through `view`/`read`.
-    pub fn lookup<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// than the read itself. Anything that may walk many records goes through `read`.
+    pub fn lookup<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&crate::store::ReadTxn) -> Result<T, ApiError>,
+        E: Into<ApiError>,
+        F: FnOnce(&crate::store::ReadTxn) -> Result<T, E>,
     {
-        self.state.app.store.view_here(f)
+        self.state.app.store.read_here(|tx| f(tx).map_err(Into::into))
     }
 
-    /// A store read on a read transaction, off the async workers.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// A store read on a read transaction, off the async workers; its errors are the store's or
+    /// the handler's own.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&crate::store::ReadTxn) -> crate::store::Result<T> + Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+        F: FnOnce(&crate::store::ReadTxn) -> Result<T, E> + Send + 'static,
     {
-        Ok(self.state.app.store.read(f).await?)
+        self.state.app.store.read(move |tx| f(tx).map_err(Into::into)).await
     }
 
     pub fn body_limit(&self) -> body::Limits {

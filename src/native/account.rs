@@ -44,7 +44,7 @@ pub struct Usage {
 pub async fn usage(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
     let tenant_id = ctx.tenant;
     let usage = ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let capacity = u64::from(tenants::get(tx, tenant_id)?.seat_capacity);
             let used = counters::get(tx, tenant_id, counters::SEATS_PROVISIONED)?;
             Ok(Usage {

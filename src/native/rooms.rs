@@ -22,7 +22,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
     let (limit, offset) = (page.limit, page.offset);
     let tenant = ctx.tenant;
     let (total, page) = ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let mut page = Vec::new();
             if limit > 0 {
                 rooms::scan(tx, tenant, offset, |r| {
@@ -41,7 +41,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let room = ctx.lookup(|tx| Ok(rooms::get(tx, tenant, id)?))?;
+    let room = ctx.lookup(|tx| rooms::get(tx, tenant, id))?;
     Ok(Reply::json(StatusCode::OK, &room_json(&room)))
 }
 
@@ -93,7 +93,7 @@ pub async fn members(ctx: &Ctx<'_>, (Id(id), page): (Id, Page)) -> Result<Reply,
     let fingerprint = crate::cursor::fingerprint(&["native members", &id.to_string()]);
     let cursor = page.cursor(fingerprint)?;
     let (room, page, last) = ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let room = rooms::get(tx, tenant, id)?;
             // One more than the page, to know whether another follows.
             let mut members = match cursor {
@@ -170,7 +170,7 @@ pub async fn add_member(
     let (user, tx) = (input.user()?, input.tx_permission.map(|f| f.0));
     let (tenant, now) = (ctx.tenant, now_ms());
     let (outcome, tx_permission) = ctx
-        .write(move |txn| {
+        .write(move |txn| -> crate::store::Result<_> {
             // A plain POST of a new member without tx_permission means false.
             let outcome = rooms::add_member(txn, tenant, room, user, tx, Eligible::Active, now)?;
             Ok((outcome, rooms::membership(txn, tenant, room, user)?.unwrap_or(false)))

@@ -26,7 +26,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
     let cursor = page.cursor(fingerprint)?;
     let tenant = ctx.tenant;
     let (total, page, last) = ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             // One more than the page, to know whether another follows.
             let mut page = Vec::new();
             let mut take = |u: User| {
@@ -54,7 +54,7 @@ pub async fn list(ctx: &Ctx<'_>, page: Page) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let user = ctx.lookup(|tx| Ok(users::get(tx, tenant, id)?))?;
+    let user = ctx.lookup(|tx| users::get(tx, tenant, id))?;
     Ok(one(StatusCode::OK, &user))
 }
 

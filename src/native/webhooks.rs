@@ -36,7 +36,7 @@ fn checked_url(url: &str) -> Result<String, ApiError> {
 /// 404 for a SET receiver's id: it is managed at `/event-receivers`.
 fn is_webhook(ctx: &Ctx<'_>, id: Uuid) -> Result<(), ApiError> {
     let tenant = ctx.tenant;
-    ctx.lookup(|tx| Ok(hooks::webhook(tx, tenant, id).map(|_| ())?))
+    ctx.lookup(|tx| hooks::webhook(tx, tenant, id).map(|_| ()))
 }
 
 fn checked_events(list: Vec<String>) -> Result<Vec<String>, ApiError> {
@@ -77,7 +77,7 @@ pub async fn list(ctx: &Ctx<'_>, (): ()) -> Result<Reply, ApiError> {
 
 pub async fn get(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.lookup(|tx| Ok(hooks::webhook(tx, tenant, id)?))?;
+    let hook = ctx.lookup(|tx| hooks::webhook(tx, tenant, id))?;
     Ok(Reply::json(StatusCode::OK, &hook_json(&hook)))
 }
 
@@ -161,7 +161,7 @@ pub async fn redeliver_failed(
 /// Sends a `webhook.test` event now, outside the outbox, and reports what the receiver said.
 pub async fn test(ctx: &Ctx<'_>, Id(id): Id) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.lookup(|tx| Ok(hooks::webhook(tx, tenant, id)?))?;
+    let hook = ctx.lookup(|tx| hooks::webhook(tx, tenant, id))?;
     let outcome = crate::webhooks::send_test(&hook, tenant, &ctx.state.webhooks).await;
     // Delivered or not, and the receiver's status: no timing, and network errors only as
     // `send::NO_ANSWER`, so the endpoint cannot map the networks the server reaches.

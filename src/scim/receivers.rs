@@ -50,7 +50,7 @@ fn checked_url(url: &str) -> Result<String, ApiError> {
 /// A registration that is a SET receiver, else 404 (webhooks are not receivers).
 pub fn receiver(ctx: &Ctx<'_>, id: Uuid) -> Result<Webhook, ApiError> {
     let tenant = ctx.tenant;
-    let hook = ctx.lookup(|tx| Ok(hooks::get(tx, tenant, id)?))?;
+    let hook = ctx.lookup(|tx| hooks::get(tx, tenant, id))?;
     match hook.set {
         Some(_) => Ok(hook),
         None => Err(ApiError::NotFound),
@@ -81,7 +81,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(input): Json<ReceiverInput>) -> Result<R
     let hook = sets::receiver(Uuid::now_v7(), new, now_ms()).map_err(ApiError::bad_request)?;
     let (tenant, stored, actor) = (ctx.tenant, hook.clone(), ctx.actor());
     let hook = ctx
-        .write(move |txn| {
+        .write(move |txn| -> crate::store::Result<_> {
             let mut hook = stored.clone();
             // A polled receiver starts at the stream's end: what changed before it is no news.
             if let Some(poll) = hook.set.as_mut().and_then(|s| s.poll.as_mut()) {

@@ -26,7 +26,7 @@ pub async fn everything(ctx: &Ctx<'_>, Search(params): Search) -> Result<Reply, 
         (scopes.contains(Scope::ScimUsersRead), scopes.contains(Scope::ScimGroupsRead));
     let (tenant, urls, limit) = (ctx.tenant, groups::urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .view(move |tx| {
+        .read(move |tx| -> Result<_, crate::http::error::ApiError> {
             if read_users {
                 users::within_budget(tx, tenant, &params, limit)?;
             }

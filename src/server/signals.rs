@@ -9,7 +9,7 @@ pub async fn watchdog(store: crate::store::Store, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
-        match store.write(|_| Ok(())).await {
+        match store.write(|_| Ok::<_, crate::store::Error>(())).await {
             Ok(()) => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
             }

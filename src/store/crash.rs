@@ -166,7 +166,7 @@ fn verify(dir: &Path, seed: &mut u64, ex: &mut Expect, tenant: Uuid, room: Uuid)
     }
     let store = open(dir, &Power::new(next())).expect("the store opens after a power loss");
     store
-        .read_now(|tx| {
+        .read_here(|tx| {
             for (id, may) in &mut ex.users {
                 let found = match users::get(tx, tenant, *id) {
                     Ok(user) => Some(user.display_name.unwrap_or_default()),

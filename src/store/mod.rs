@@ -257,17 +257,20 @@ impl Store {
         self.inner.committed.clone()
     }
 
-    /// Runs `op` inside the next group commit and resolves once that commit is durable.
+    /// Runs `op` inside the next group commit and resolves once that commit is durable. Its
+    /// errors are the caller's own type (a protocol error raised inside it, a SCIM PATCH's
+    /// `noTarget`, survives the writer thread as it was), or the store's.
     ///
     /// `op` may run more than once (if another mutation in its batch fails, the batch is replayed
     /// without it), so it must be a pure function of its captured input and the transaction:
     /// generate ids and timestamps before calling `write`.
-    pub async fn write<T, F>(&self, op: F) -> Result<T>
+    pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: Fn(&WriteTxn) -> Result<T> + Send + 'static,
+        E: MutationError,
+        F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
     {
-        self.change(op).await
+        self.queue(op, false).await
     }
 
     /// `write` for a mutation too large for the store's log (a tenant import): its batch is
@@ -278,17 +281,6 @@ impl Store {
         F: Fn(&WriteTxn) -> Result<T> + Send + 'static,
     {
         self.queue(op, true).await
-    }
-
-    /// `write` for a mutation whose errors are the caller's own type (a protocol error raised
-    /// inside it, a SCIM PATCH's `noTarget`, survives the writer thread as it was).
-    pub async fn change<T, E, F>(&self, op: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: MutationError,
-        F: Fn(&WriteTxn) -> Result<T, E> + Send + 'static,
-    {
-        self.queue(op, false).await
     }
 
     /// Hands `op` to the writer (`whole`: for a commit of the store file) and waits for it.
@@ -338,15 +330,6 @@ impl Store {
         self.inner.handle.deferred_max.store(max, Relaxed);
     }
 
-    /// Runs `f` on a read transaction in the blocking pool.
-    pub async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
-    {
-        self.view(f).await
-    }
-
     /// How many group commits are made durable by the store's log alone before one flushes the
     /// store file itself (at least 1; 1: every commit flushes the file and the log is unused),
     /// and how long without writes before the writer flushes what the log holds.
@@ -370,9 +353,9 @@ impl Store {
         }
     }
 
-    /// `read` for a reader whose errors are the caller's own type (a protocol refusal found
-    /// while reading, beside the store's errors).
-    pub async fn view<T, E, F>(&self, f: F) -> Result<T, E>
+    /// Runs `f` on a read transaction in the blocking pool. Its errors are the caller's own type
+    /// (a protocol refusal found while reading), or the store's.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<Error> + Send + 'static,
@@ -389,8 +372,9 @@ impl Store {
         answer
     }
 
-    /// `view` on the calling thread (see `Ctx::lookup`: for bounded reads only).
-    pub fn view_here<T, E, F>(&self, f: F) -> Result<T, E>
+    /// `read` on the calling thread: at startup, in the CLI, and for bounded reads where handing
+    /// them to the blocking pool costs more than the read (`Ctx::lookup`).
+    pub fn read_here<T, E, F>(&self, f: F) -> Result<T, E>
     where
         E: From<Error>,
         F: FnOnce(&ReadTransaction) -> Result<T, E>,
@@ -418,11 +402,6 @@ impl Store {
             }
         });
         answer.await.map_err(|_| Error::Failed(Failure::Unavailable))?
-    }
-
-    /// Runs `f` on a read transaction on the calling thread (startup, CLI).
-    pub fn read_now<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
-        f(&self.inner.handle.get()?.begin_read()?)
     }
 }
 
@@ -576,7 +555,7 @@ mod tests {
             let (store, running, most) = (store.clone(), running.clone(), most.clone());
             tokio::spawn(async move {
                 store
-                    .read(move |tx| {
+                    .read(move |tx| -> crate::store::Result<_> {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         let tenants = tenants::list(tx)?.len();

@@ -184,7 +184,7 @@ fn fuzz_store_log() {
         std::fs::write(dir.path().join(whoot_mgmt::store::STORE_FILE), &file).unwrap();
         std::fs::write(dir.path().join("whoot.log"), log).unwrap();
         let store = Store::open(dir.path()).map_err(|e| e.to_string())?;
-        store.read_now(|tx| counters::get(tx, tenant, "n")).map_err(|e| e.to_string())
+        store.read_here(|tx| counters::get(tx, tenant, "n")).map_err(|e| e.to_string())
     };
     assert_eq!(open(&log), Ok(20), "the log as written replays every commit");
     // The records sit at the start; most changes land there.

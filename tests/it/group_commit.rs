@@ -52,7 +52,7 @@ fn concurrent_writes_share_commits_and_fail_alone() {
     // Durable and consistent after reopening.
     let store = Store::open(tmp.path()).unwrap();
     let (attempted, done) = store
-        .read_now(|tx| {
+        .read_here(|tx| -> whoot_mgmt::store::Result<_> {
             Ok((counters::get(tx, tenant, "attempted")?, counters::get(tx, tenant, "done")?))
         })
         .unwrap();
@@ -70,7 +70,7 @@ fn the_delivery_log_prunes_finished_entries_only() {
     rt.block_on(async {
         let store = Store::open(tmp.path()).unwrap();
         store
-            .write(move |txn| {
+            .write(move |txn| -> whoot_mgmt::store::Result<_> {
                 let hook = Webhook::new(hook_id, "http://x".into(), "whsec_AAAA".into(), 0);
                 webhooks::create(txn, tenant, &hook)?;
                 for (age_days, status) in [

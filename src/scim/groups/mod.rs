@@ -63,7 +63,7 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
     }
     let (tenant, urls, limit) = (ctx.tenant, urls(ctx), ctx.state.settings.scan_limit);
     let answer = ctx
-        .view(move |tx| {
+        .read(move |tx| {
             let with_members = shows_members(&params);
             if params.cursor.is_some() {
                 return cursor_page(tx, tenant, &params, &urls, with_members, limit);
@@ -317,7 +317,7 @@ pub(crate) fn matching(
 pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
     let (tenant, urls) = (ctx.tenant, urls(ctx));
     let (room, doc, urls) = ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let r = resolve(tx, tenant, &raw)?;
             let mut doc = render(tx, tenant, &r, &urls, shows_members(&params))?;
             super::list::project(&mut doc, &params.attributes, &params.excluded);
@@ -334,7 +334,7 @@ pub async fn create(ctx: &Ctx<'_>, Json(doc): Json<Value>) -> Result<Reply, ApiE
     ctx.note_name(&input.display_name);
     let (tenant, now, fresh_id, u) = (ctx.tenant, now_ms(), Uuid::now_v7(), urls(ctx));
     let (room, doc) = ctx
-        .write(move |txn| {
+        .write(move |txn| -> crate::store::Result<_> {
             let mapping = rooms::GroupMapping {
                 display_name: &input.display_name,
                 external_id: input.external_id.as_deref(),
@@ -359,7 +359,7 @@ pub async fn replace(
     let input = read_group(&doc)?;
     let (tenant, now, u) = (ctx.tenant, now_ms(), urls(ctx));
     let (room, doc) = ctx
-        .write(move |txn| {
+        .write(move |txn| -> crate::store::Result<_> {
             let current = resolve(txn, tenant, &raw)?;
             store::check_version(if_match, current.version)?;
             let mut next = current.clone();
@@ -406,7 +406,7 @@ pub async fn patch(
     let (u, id) = (urls(ctx), room.id);
     let with_members = shows_members(&params);
     let (room, doc) = ctx
-        .read(move |tx| {
+        .read(move |tx| -> crate::store::Result<_> {
             let room = rooms::get(tx, tenant, id)?;
             let mut doc = render(tx, tenant, &room, &u, with_members)?;
             super::list::project(&mut doc, &params.attributes, &params.excluded);

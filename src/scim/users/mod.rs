@@ -75,7 +75,7 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
             && params.shows_whole()
         {
             // The index found exactly the matches: their page, straight to bytes.
-            return ctx.lookup(|tx| {
+            return ctx.lookup(|tx| -> crate::store::Result<_> {
                 let found = candidates(tx, tenant, filter, u64::MAX)?.unwrap_or_default();
                 let skip = usize::try_from(params.start_index - 1).unwrap_or(usize::MAX);
                 let take = usize::try_from(params.count).unwrap_or(usize::MAX);
@@ -99,10 +99,10 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
         && params.sort_by.is_none()
         && params.shows_whole()
     {
-        return ctx.view(move |tx| walk_page(tx, tenant, range, &params, &base)).await;
+        return ctx.read(move |tx| walk_page(tx, tenant, range, &params, &base)).await;
     }
     let reply = ctx
-        .view(move |tx| {
+        .read(move |tx| -> Result<_, crate::http::error::ApiError> {
             let answer = if params.cursor.is_some() {
                 cursor_page(tx, tenant, &params, &base, limit)?
             } else if params.filter.is_none() && params.sort_by.is_none() {
@@ -289,7 +289,7 @@ fn cursor_page(
 
 pub async fn get(ctx: &Ctx<'_>, (Ref(raw), params): (Ref, ListParams)) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant;
-    let u = ctx.lookup(|tx| Ok(resolve(tx, tenant, &raw)?))?;
+    let u = ctx.lookup(|tx| resolve(tx, tenant, &raw))?;
     Ok(written(StatusCode::OK, &u, &users_url(ctx), Some(&params)))
 }
 
@@ -357,7 +357,7 @@ where
     for _ in 0..ATTEMPTS {
         let (raw, make) = (raw.clone(), next.clone());
         let (seen, id, wanted) = ctx
-            .view(move |tx| {
+            .read(move |tx| -> Result<_, crate::http::error::ApiError> {
                 let current = resolve(tx, tenant, &raw)?;
                 let (seen, id) = (current.version, current.id);
                 Ok((seen, id, make(current)?))
