@@ -318,7 +318,7 @@ pub async fn add_member(c: &Console<'_>) -> Result<Answer, Failure> {
         .ctx
         .write(move |txn| {
             let user = find_user(txn, tenant, &who)?;
-            operator::add_member(txn, tenant, (room, user), tx, &actor, now)
+            operator::set_member(txn, tenant, (room, user, false), tx, &actor, now)
         })
         .await;
     match added {
@@ -333,7 +333,7 @@ pub async fn set_tx(c: &Console<'_>) -> Result<Answer, Failure> {
     let tx = c.form().get("tx_permission") == Some("true");
     let (tenant, now, actor) = (c.ctx.tenant, now_ms(), c.ctx.actor());
     c.ctx
-        .write(move |txn| operator::set_transmit(txn, tenant, (room, user), tx, &actor, now))
+        .write(move |txn| operator::set_member(txn, tenant, (room, user, true), tx, &actor, now))
         .await?;
     c.back(&format!("/rooms/{room}"))
 }

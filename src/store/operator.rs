@@ -81,34 +81,27 @@ pub fn delete_room(
     Ok(room)
 }
 
-/// Makes an active user a member of a room with this transmit permission.
-pub fn add_member(
+/// Makes an active user a member of a room with this transmit permission, or changes a
+/// member's (`must_be_member`: only that, 404 when the user is no member).
+pub fn set_member(
     txn: &WriteTxn,
     tenant: Uuid,
-    (room, user): (Uuid, Uuid),
+    (room, user, must_be_member): (Uuid, Uuid, bool),
     tx_permission: bool,
     actor: &Actor,
     now: i64,
 ) -> Result<()> {
+    let before = rooms::membership(txn, tenant, room, user)?;
+    if must_be_member && before.is_none() {
+        return Err(Error::not_found("member"));
+    }
     rooms::add_member(txn, tenant, room, user, Some(tx_permission), Eligible::Active, now)?;
-    let field = Field::set("tx_permission", tx_permission);
-    member_entry(txn, (tenant, room, user), actor, ("room.member_added", field), now)
-}
-
-/// Changes a member's transmit permission (404 when the user is no member).
-pub fn set_transmit(
-    txn: &WriteTxn,
-    tenant: Uuid,
-    (room, user): (Uuid, Uuid),
-    tx_permission: bool,
-    actor: &Actor,
-    now: i64,
-) -> Result<()> {
-    let before = rooms::membership(txn, tenant, room, user)?.ok_or(Error::not_found("member"))?;
-    rooms::add_member(txn, tenant, room, user, Some(tx_permission), Eligible::Active, now)?;
-    let field =
-        Field::new("tx_permission", Some(before.to_string()), Some(tx_permission.to_string()));
-    member_entry(txn, (tenant, room, user), actor, ("room.member_updated", field), now)
+    let (action, was) = match before {
+        None => ("room.member_added", None),
+        Some(was) => ("room.member_updated", Some(was.to_string())),
+    };
+    let field = Field::new("tx_permission", was, Some(tx_permission.to_string()));
+    member_entry(txn, (tenant, room, user), actor, (action, field), now)
 }
 
 /// Takes a member out of a room (404 when the user is none).

@@ -267,25 +267,8 @@ fn named_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
 
 #[test]
 fn no_source_file_imports_in_a_circle() {
-    let files = source_files();
-    let modules: BTreeSet<String> = files.iter().map(|(m, _)| m.clone()).collect();
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, code) in &files {
-        let parent: Vec<&str> = module.split("::").collect();
-        let parent = &parent[..parent.len().saturating_sub(1)];
-        let mut paths = named_after(code, "crate::");
-        for p in named_after(code, "super::") {
-            paths.push(parent.iter().copied().chain(p).collect());
-        }
-        for p in paths {
-            // The longest prefix that is a module file.
-            let target =
-                (1..=p.len()).rev().map(|n| p[..n].join("::")).find(|m| modules.contains(m));
-            if let Some(t) = target.filter(|t| t != module) {
-                graph.entry(module.clone()).or_default().insert(t);
-            }
-        }
-    }
+    let graph = file_graph();
+    let modules: BTreeSet<&String> = graph.keys().collect();
     // Strongly connected groups of modules (Tarjan's algorithm).
     #[derive(Default)]
     struct Walk<'a> {
@@ -338,7 +321,7 @@ fn no_source_file_imports_in_a_circle() {
     assert!(graph["store::lifecycle"].contains("store::users"));
 }
 
-/// The module graph at file level, as `no_source_file_imports_in_a_circle` builds it.
+/// The module graph at file level: which module files each one names (`crate::`, `super::`).
 fn file_graph() -> BTreeMap<String, BTreeSet<String>> {
     let files = source_files();
     let modules: BTreeSet<String> = files.iter().map(|(m, _)| m.clone()).collect();
