@@ -20,7 +20,6 @@ use serde_json::json;
 use tokio::net::TcpStream;
 use uuid::Uuid;
 use whoot_mgmt::auth::ScopeSet;
-use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::audit::{self, Actor, Field};
 use whoot_mgmt::store::rooms::{self, Room};
 use whoot_mgmt::store::users::User;
@@ -80,10 +79,8 @@ fn main() {
 }
 
 async fn run() {
-    let (running, _tmp, secret) =
-        common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
+    let (running, _tmp, secret, tenant) = common::start_unlimited().await;
     let app = running.state.app.clone();
-    let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
     let store = app.store.clone();
     println!(
         "console pages on a tenant of {USERS} users ({} cores), {ROUNDS} fetches each",

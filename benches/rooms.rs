@@ -23,7 +23,6 @@ use common::{Client, median, ms};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use whoot_mgmt::auth::ScopeSet;
-use whoot_mgmt::http::Settings;
 use whoot_mgmt::store::Store;
 use whoot_mgmt::store::audit::Actor;
 use whoot_mgmt::store::rooms::{self, Room};
@@ -63,10 +62,8 @@ fn main() {
 }
 
 async fn run() {
-    let (running, _tmp, secret) =
-        common::start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
+    let (running, _tmp, secret, tenant) = common::start_unlimited().await;
     let app = running.state.app.clone();
-    let tenant = app.set_seats("default", 1_000_000, &Actor::Cli).await.unwrap().id;
     let store = app.store.clone();
     let mut c = Client::connect(running.addr, &secret).await;
     println!("rooms benchmark ({} cores)", common::cores());

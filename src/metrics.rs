@@ -96,6 +96,19 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
+/// Registers each metric of `m` by name and help (`in Unit`: with a unit).
+macro_rules! register {
+    ($r:ident, $m:ident; $( $name:literal $(in $unit:ident)? => $field:ident: $help:expr, )*) => {
+        $( register!(@one $r, $name, $help, $m.$field.clone() $(, Unit::$unit)?); )*
+    };
+    (@one $r:ident, $name:expr, $help:expr, $metric:expr) => {
+        $r.register($name, $help, $metric)
+    };
+    (@one $r:ident, $name:expr, $help:expr, $metric:expr, $unit:expr) => {
+        $r.register_with_unit($name, $help, $unit, $metric)
+    };
+}
+
 impl Metrics {
     fn new() -> Metrics {
         let mut m = Metrics {
@@ -134,90 +147,48 @@ impl Metrics {
         registry.register("provisioning_requests", PROVISIONING, m.provisioning_by_tenant.clone());
         without_tenants.register("provisioning_requests", PROVISIONING, m.provisioning.clone());
         for r in [&mut registry, &mut without_tenants] {
-            r.register(
-                "http_requests",
-                "API requests answered, by endpoint and status",
-                m.requests.clone(),
-            );
-            r.register_with_unit(
-                "http_request_duration",
-                "Time to answer an API request, by endpoint and status",
-                Unit::Seconds,
-                m.request_seconds.clone(),
-            );
-            r.register(
-                "provisioning_log_dropped",
-                "Provisioning log entries of failures dropped because more than \
-                 provisioning_log_queue were waiting for the store's writer",
-                m.provisioning_dropped.clone(),
-            );
-            r.register(
-                "rate_limited_requests",
-                "Requests refused with 429 by a key's rate limit",
-                m.rate_limited.clone(),
-            );
-            r.register(
-                "auth_failures",
-                "Requests refused for authentication: invalid_key (no, unknown, revoked or expired \
-                 key), console (a failed console sign-in) or blocked (too many failures from the \
-                 address)",
-                m.auth_failures.clone(),
-            );
-            r.register(
-                "scim_quirks",
-                "SCIM requests that needed an identity provider's quirk normalised, by quirk, \
-                 client (recognised from the User-Agent) and outcome: accepted (a compatible \
-                 key) or refused (a strict one)",
-                m.scim_quirks.clone(),
-            );
-            r.register(
-                "store_commit_batch_size",
-                "Mutations committed together by one group commit",
-                m.commit_batch.clone(),
-            );
-            r.register_with_unit(
-                "store_commit_duration",
-                "Time to apply and durably commit one group of mutations",
-                Unit::Seconds,
-                m.commit_seconds.clone(),
-            );
-            r.register(
-                "webhook_deliveries",
-                "Webhook delivery attempts by outcome: succeeded (2xx), failed (another status or no \
-                 answer), refused (not sent: forbidden target or disabled registration), deferred \
-                 (the receiver had too many waiting)",
-                m.deliveries.clone(),
-            );
-            r.register(
-                "build_info",
-                "The running build, by version (always 1)",
-                m.build_info.clone(),
-            );
-            r.register(
-                "webhook_backlog",
-                "Webhook work not yet done: events in the outbox not yet attempted, retries due, \
-                 and deliveries waiting behind an earlier one about the same resource",
-                m.webhook_backlog.clone(),
-            );
-            r.register(
-                "api_keys_expiring",
-                "Active API keys that expire within 14 days",
-                m.keys_expiring.clone(),
-            );
-            r.register_with_unit(
-                "store_size",
-                "Size of the store file",
-                Unit::Bytes,
-                m.store_bytes.clone(),
-            );
+            register! { r, m;
+                "http_requests" => requests:
+                    "API requests answered, by endpoint and status",
+                "http_request_duration" in Seconds => request_seconds:
+                    "Time to answer an API request, by endpoint and status",
+                "provisioning_log_dropped" => provisioning_dropped:
+                    "Provisioning log entries of failures dropped because more than \
+                    provisioning_log_queue were waiting for the store's writer",
+                "rate_limited_requests" => rate_limited:
+                    "Requests refused with 429 by a key's rate limit",
+                "auth_failures" => auth_failures:
+                    "Requests refused for authentication: invalid_key (no, unknown, revoked or \
+                    expired key), console (a failed console sign-in) or blocked (too many \
+                    failures from the address)",
+                "scim_quirks" => scim_quirks:
+                    "SCIM requests that needed an identity provider's quirk normalised, by quirk, \
+                    client (recognised from the User-Agent) and outcome: accepted (a compatible \
+                    key) or refused (a strict one)",
+                "store_commit_batch_size" => commit_batch:
+                    "Mutations committed together by one group commit",
+                "store_commit_duration" in Seconds => commit_seconds:
+                    "Time to apply and durably commit one group of mutations",
+                "webhook_deliveries" => deliveries:
+                    "Webhook delivery attempts by outcome: succeeded (2xx), failed (another status \
+                    or no answer), refused (not sent: forbidden target or disabled registration), \
+                    deferred (the receiver had too many waiting)",
+                "build_info" => build_info:
+                    "The running build, by version (always 1)",
+                "webhook_backlog" => webhook_backlog:
+                    "Webhook work not yet done: events in the outbox not yet attempted, retries \
+                    due, and deliveries waiting behind an earlier one about the same resource",
+                "api_keys_expiring" => keys_expiring:
+                    "Active API keys that expire within 14 days",
+                "store_size" in Bytes => store_bytes:
+                    "Size of the store file",
+            }
         }
         let r = &mut registry;
-        r.register("tenant_seats_used", "Seats in use, by tenant slug", m.seats_used.clone());
-        r.register(
-            "tenant_seats_capacity",
-            "Seat capacity, by tenant slug",
-            m.seats_capacity.clone(),
-        );
+        register! { r, m;
+            "tenant_seats_used" => seats_used: "Seats in use, by tenant slug",
+            "tenant_seats_capacity" => seats_capacity: "Seat capacity, by tenant slug",
+        }
         (m.registry, m.without_tenants) = (registry, without_tenants);
         m
     }

@@ -15,6 +15,16 @@ use whoot_mgmt::server::{self, Running, ServeOptions};
 
 /// The real server on port 0 in a temp dir (bootstrapped), with the bootstrap key's secret.
 /// Keep the TempDir alive as long as the server.
+/// A server without rate limits whose tenant `default` has a million seats: the server, its
+/// data directory, the bootstrap secret and the tenant's id.
+pub async fn start_unlimited() -> (Running, tempfile::TempDir, String, uuid::Uuid) {
+    let (running, tmp, secret) =
+        start_server(Settings { default_rate_limit: 0, ..Settings::default() }).await;
+    let actor = whoot_mgmt::store::audit::Actor::Cli;
+    let tenant = running.state.app.set_seats("default", 1_000_000, &actor).await.unwrap().id;
+    (running, tmp, secret, tenant)
+}
+
 pub async fn start_server(settings: Settings) -> (Running, tempfile::TempDir, String) {
     start_server_with(settings, true).await
 }

@@ -102,17 +102,7 @@ impl App {
         actor: &Actor,
     ) -> Result<Tenant> {
         tenants::validate_slug(slug)?;
-        let tenant = Tenant {
-            id: Uuid::now_v7(),
-            slug: slug.to_owned(),
-            name: name.to_owned(),
-            seat_capacity: seats,
-            rate_limit_per_minute: None,
-            owner_user_id: None,
-            created_at: now_ms(),
-            scim_profile: ScimProfile::Compatible,
-            maintenance: false,
-        };
+        let tenant = Tenant::new(Uuid::now_v7(), (slug, name), seats, now_ms());
         let (t, actor) = (tenant.clone(), actor.clone());
         self.store
             .write(move |txn| {
@@ -505,17 +495,7 @@ impl App {
 
     /// On an empty store: tenant `default` (100 seats) and one key holding every scope.
     pub async fn bootstrap(&self) -> Result<Option<(Tenant, IssuedKey)>> {
-        let tenant = Tenant {
-            id: Uuid::now_v7(),
-            slug: "default".into(),
-            name: "Default".into(),
-            seat_capacity: 100,
-            rate_limit_per_minute: None,
-            owner_user_id: None,
-            created_at: now_ms(),
-            scim_profile: ScimProfile::Compatible,
-            maintenance: false,
-        };
+        let tenant = Tenant::new(Uuid::now_v7(), ("default", "Default"), 100, now_ms());
         let all = ScopeSet::resolve_all(&["all"]).map_err(store::Error::invalid)?;
         let issued = new_key(tenant.id, all, "bootstrap key (all scopes)", None)?;
         let (t, k) = (tenant.clone(), issued.key.clone());

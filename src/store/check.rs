@@ -554,17 +554,7 @@ mod tests {
     use redb::{Database, ReadableDatabase};
 
     fn tenant_of_ten(txn: &redb::WriteTransaction, id: Uuid) {
-        let t = super::super::tenants::Tenant {
-            id,
-            slug: "t".into(),
-            name: "t".into(),
-            seat_capacity: 10,
-            rate_limit_per_minute: None,
-            owner_user_id: None,
-            created_at: 1,
-            scim_profile: Default::default(),
-            maintenance: false,
-        };
+        let t = super::super::tenants::Tenant::new(id, ("t", "t"), 10, 1);
         super::super::tenants::create(&WriteTxn::new(txn), &t).unwrap();
     }
 

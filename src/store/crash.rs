@@ -210,17 +210,7 @@ async fn no_acknowledged_write_is_lost_when_the_power_goes() {
     let (tenant, room) = (Uuid::now_v7(), Uuid::now_v7());
     let power = Power::new(rand());
     let mut store = open(&dir, &power).unwrap();
-    let t = Tenant {
-        id: tenant,
-        slug: "crash".into(),
-        name: "Crash".into(),
-        seat_capacity: 1_000_000,
-        rate_limit_per_minute: None,
-        owner_user_id: None,
-        created_at: now(),
-        scim_profile: Default::default(),
-        maintenance: false,
-    };
+    let t = Tenant::new(tenant, ("crash", "Crash"), 1_000_000, now());
     store.write(move |txn| tenants::create(txn, &t)).await.unwrap();
     let r = Room::new(room, "ops", now());
     store.write(move |txn| rooms::create(txn, tenant, &r)).await.unwrap();
@@ -300,17 +290,7 @@ async fn a_damaged_record_in_the_middle_is_refused_after_a_power_loss() {
     let store = open(&dir, &power).unwrap();
     store.set_checkpoints(u64::MAX, Duration::from_secs(3600));
     let tenant = Uuid::now_v7();
-    let t = Tenant {
-        id: tenant,
-        slug: "damage".into(),
-        name: "Damage".into(),
-        seat_capacity: 100,
-        rate_limit_per_minute: None,
-        owner_user_id: None,
-        created_at: now(),
-        scim_profile: Default::default(),
-        maintenance: false,
-    };
+    let t = Tenant::new(tenant, ("damage", "Damage"), 100, now());
     store.write(move |txn| tenants::create(txn, &t)).await.unwrap();
     for i in 0..9 {
         let user = User::new(Uuid::now_v7(), format!("u{i}"), now());

@@ -624,17 +624,8 @@ mod tests {
         let txn = db.begin_write().unwrap();
         let mut made = Vec::new();
         for (tenant, n) in [(a, 1500i64), (b, 3)] {
-            let record = crate::store::tenants::Tenant {
-                id: tenant,
-                slug: format!("t{n}"),
-                name: "t".into(),
-                seat_capacity: 10_000,
-                rate_limit_per_minute: None,
-                owner_user_id: None,
-                created_at: 1,
-                scim_profile: Default::default(),
-                maintenance: false,
-            };
+            let record =
+                crate::store::tenants::Tenant::new(tenant, (&format!("t{n}"), "t"), 10_000, 1);
             crate::store::tenants::create(&WriteTxn::new(&txn), &record).unwrap();
             crate::store::counters::add(
                 &WriteTxn::new(&txn),

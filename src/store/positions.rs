@@ -238,17 +238,7 @@ mod tests {
     fn tenant(db: &Database, seats: u32) -> Uuid {
         let t = Uuid::now_v7();
         let txn = db.begin_write().unwrap();
-        let tenant = tenants::Tenant {
-            id: t,
-            slug: "t".into(),
-            name: "t".into(),
-            seat_capacity: seats,
-            rate_limit_per_minute: None,
-            owner_user_id: None,
-            created_at: 1,
-            scim_profile: Default::default(),
-            maintenance: false,
-        };
+        let tenant = tenants::Tenant::new(t, ("t", "t"), seats, 1);
         tenants::create(&WriteTxn::new(&txn), &tenant).unwrap();
         txn.commit().unwrap();
         t

@@ -26,6 +26,23 @@ pub struct Tenant {
     pub maintenance: bool,
 }
 
+impl Tenant {
+    /// A new tenant: the server's rate limit, no owner, the compatible SCIM profile.
+    pub fn new(id: Uuid, (slug, name): (&str, &str), seat_capacity: u32, now: i64) -> Tenant {
+        Tenant {
+            id,
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            seat_capacity,
+            rate_limit_per_minute: None,
+            owner_user_id: None,
+            created_at: now,
+            scim_profile: super::keys::ScimProfile::Compatible,
+            maintenance: false,
+        }
+    }
+}
+
 /// Slugs appear in URLs: lowercase letters, digits and inner hyphens, 1 to 63 characters.
 pub fn validate_slug(slug: &str) -> Result<()> {
     let ok = (1..=63).contains(&slug.len())

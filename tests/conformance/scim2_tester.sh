@@ -6,12 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 venv=target/scim-venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/conformance/requirements.txt
-
-cargo build --quiet --bin whoot-mgmt
+. tests/venv.sh
+venv "$venv" tests/conformance/requirements.txt
 data=$(mktemp -d)
 out="$data/stdout"
 # The checker sends bursts of requests: no per-key limit for this run.

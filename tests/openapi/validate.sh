@@ -5,11 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 venv=target/openapi-venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/openapi/requirements.txt
-
-cargo build --quiet --bin whoot-mgmt
+. tests/venv.sh
+venv "$venv" tests/openapi/requirements.txt
 target/debug/whoot-mgmt openapi > target/openapi.json
 "$venv/bin/openapi-spec-validator" target/openapi.json
