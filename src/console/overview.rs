@@ -275,19 +275,13 @@ impl AuditFilter {
     }
 
     fn query(&self) -> String {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
+        super::view::query_of(&[
             ("actor", &self.actor),
             ("action", &self.action),
             ("target", &self.target),
             ("from", &self.from),
             ("to", &self.to),
-        ] {
-            if !value.is_empty() {
-                q.append_pair(name, value);
-            }
-        }
-        q.finish()
+        ])
     }
 }
 

@@ -118,20 +118,14 @@ pub struct Filters {
 
 impl Filters {
     fn query(&self) -> String {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
+        super::view::query_of(&[
             ("outcome", &self.outcome),
             ("client", &self.client),
             ("key", &self.key),
             ("resource", &self.resource),
             ("operation", &self.operation),
             ("since", &self.since),
-        ] {
-            if !value.is_empty() {
-                q.append_pair(name, value);
-            }
-        }
-        q.finish()
+        ])
     }
 }
 

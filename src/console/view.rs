@@ -49,6 +49,15 @@ impl Chrome {
     }
 }
 
+/// A page's filters as a query string, leaving out the empty ones (for its "next" link).
+pub fn query_of(filters: &[(&str, &String)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in filters.iter().filter(|(_, v)| !v.is_empty()) {
+        q.append_pair(name, value);
+    }
+    q.finish()
+}
+
 /// A console answer before it becomes a response.
 pub enum Answer {
     Html(StatusCode, String),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{PATCH_OP, Server};
 use crate::receiver::Receiver;
 
 const PREFIX: &str = "urn:ietf:params:scim:event:";
@@ -403,7 +403,7 @@ fn asynchronous_requests_answer_202_and_report_each_operation_as_an_asyncresp_se
     assert_eq!(shown["displayName"], "Async");
 
     // A single write, and a failing one.
-    let ops = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    let ops = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "active", "value": false}]});
     let r = s.request_with(
         "PATCH",
