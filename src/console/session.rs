@@ -16,7 +16,8 @@ use super::{Console, Request};
 use crate::auth::sessions::{Session, token};
 use crate::auth::{KeyState, Scope, ScopeSet, secret};
 use crate::http::error::ApiError;
-use crate::store::audit::{self, Actor, Field};
+use crate::store::audit::Actor;
+use crate::store::operator;
 use crate::time::now_ms;
 
 pub const SESSION_COOKIE: &str = "whoot_console";
@@ -130,20 +131,16 @@ pub async fn link(req: &Request<'_>) -> Answered {
 async fn open(req: &Request<'_>, key: Arc<KeyState>, by_link: bool) -> Answered {
     let (state, now) = (req.state, now_ms());
     let limits = state.settings.console.sessions;
-    let action = if by_link { "console.signed_in_by_link" } else { "console.signed_in" };
     let Ok((id, _)) = state.app.sessions.open((key.id, key.tenant.id, by_link), now, limits) else {
         return failed(ApiError::Internal);
     };
-    let (tenant, target) = (key.tenant.id, key.id.to_string());
+    let (tenant, key_id) = (key.tenant.id, key.id);
     let actor = Actor::Key { id: key.id, description: key.description.clone() };
     let peer = req.client.map(|ip| ip.to_string()).unwrap_or_default();
     let recorded = state
         .app
         .store
-        .write(move |txn| {
-            let fields = vec![Field::set("address", &peer)];
-            audit::record(txn, tenant, &actor, (action, &target), fields, now)
-        })
+        .write(move |txn| operator::signed_in(txn, (tenant, key_id), (&actor, by_link), &peer, now))
         .await;
     if let Err(e) = recorded {
         state.app.sessions.close(&id);

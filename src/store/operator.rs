@@ -1,6 +1,6 @@
-//! What an operator changes by hand, in the console or through the admin socket: each change
-//! with its audit entry, in the same transaction. The APIs' changes are not audited one by one
-//! (the provisioning log has them); these are, whoever of the two makes them.
+//! What an operator does by hand, in the console or through the admin socket: each change (and
+//! a console sign-in) with its audit entry, in the same transaction. The APIs' changes are not
+//! audited one by one (the provisioning log has them); these are, whoever of the two makes them.
 
 use uuid::Uuid;
 
@@ -165,4 +165,17 @@ pub fn set_owner(
     let field = Field::new("owner_user_id", before.map(|u| u.to_string()), Some(user.to_string()));
     audit::record(txn, t.id, actor, ("tenant.owner_changed", &t.slug), vec![field], now)?;
     Ok(t)
+}
+
+/// A console sign-in with key `key` from `address` (`by_link`: a `console login` link's).
+pub fn signed_in(
+    txn: &WriteTxn,
+    (tenant, key): (Uuid, Uuid),
+    (actor, by_link): (&Actor, bool),
+    address: &str,
+    now: i64,
+) -> Result<()> {
+    let action = if by_link { "console.signed_in_by_link" } else { "console.signed_in" };
+    let fields = vec![Field::set("address", address)];
+    audit::record(txn, tenant, actor, (action, &key.to_string()), fields, now)
 }
