@@ -110,6 +110,16 @@ fn sign_in_sessions_and_csrf_over_http() {
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
     let keys = b.get("/console/keys");
     assert_eq!(keys.status, 200, "{}", keys.body);
+    // The sign-in is in the audit log, with the key and the address it came from.
+    let audit = s.get("/audit-log?limit=1000", Some(&root)).json();
+    let signed_in: Vec<&serde_json::Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "console.signed_in")
+        .collect();
+    assert_eq!(signed_in.len(), 1, "{audit}");
+    assert_eq!(signed_in[0]["fields"][0]["new"], "127.0.0.1", "{audit}");
 
     // A change without the session's CSRF token changes nothing.
     let before = s.get("/api-keys", Some(&root)).json()["keys"].as_array().unwrap().len();
