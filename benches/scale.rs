@@ -137,6 +137,24 @@ async fn run(n: usize, keep: bool) {
             "SCIM active eq true, startIndex at 90%",
             format!("/scim/v2/Users?filter=active%20eq%20true&count=100&startIndex={}", n * 9 / 10),
         ),
+        (
+            "SCIM sortBy=userName, startIndex at 90%",
+            format!("/scim/v2/Users?sortBy=userName&count=100&startIndex={}", n * 9 / 10),
+        ),
+        (
+            "SCIM sortBy=userName descending, at 90%",
+            format!(
+                "/scim/v2/Users?sortBy=userName&sortOrder=descending&count=100&startIndex={}",
+                n * 9 / 10
+            ),
+        ),
+        (
+            "SCIM active eq true sortBy=userName, at 90%",
+            format!(
+                "/scim/v2/Users?filter=active%20eq%20true&sortBy=userName&count=100&startIndex={}",
+                n * 9 / 10
+            ),
+        ),
     ];
     println!("{:<44} {:>6} {:>10} {:>10}", "query", "status", "time", "bytes");
     for (name, path) in &queries {

@@ -12,7 +12,7 @@ use redb::{ReadTransaction, ReadableTable};
 use uuid::Uuid;
 
 use super::error::Result;
-use super::positions::Space;
+use super::positions::{Order, Space};
 use super::record::Indexed;
 use super::tables::SCHEMA_VERSION;
 use super::tables::*;
@@ -87,13 +87,21 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     let (mut all, mut active) = (0u64, 0u64);
     let (mut entries, mut rows) = (Fingerprint::default(), Fingerprint::default());
     let [mut everyone, mut inactive, mut active_ones] =
-        Space::EVERY.map(|space| BlockCount::of(tx, tenant, space));
+        Space::EVERY.map(|space| BlockCount::of(tx, &positions::by_id(tenant, space), space));
+    let [mut named, mut inactive_named, mut active_named] =
+        Space::EVERY.map(|space| BlockCount::of(tx, &positions::by_name(tenant, space), space));
+    // In id order, so a binary search finds one.
+    let mut inactive_ids = Vec::new();
     for row in table.range((t, 0)..=(t, u128::MAX))? {
         let u: users::User = codec::decode(row?.1.value())?;
+        let id = u.id.as_u128();
         all += 1;
         active += u64::from(u.active);
-        everyone.count(u.id);
-        if u.active { &mut active_ones } else { &mut inactive }.count(u.id);
+        everyone.count(&id);
+        if u.active { &mut active_ones } else { &mut inactive }.count(&id);
+        if !u.active {
+            inactive_ids.push(id);
+        }
         for key in user_entries(&u) {
             entries.add(&key, u.id.as_u128());
         }
@@ -110,6 +118,12 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
             break;
         }
         found_entries.add(&key, id.value());
+        // userName entries come in userName order: the order those blocks count.
+        if key.starts_with("u:") {
+            named.count(key);
+            let off = inactive_ids.binary_search(&id.value()).is_ok();
+            if off { &mut inactive_named } else { &mut active_named }.count(key);
+        }
     }
     for row in attrs.range((t, 0, 0, 0)..=(t, u8::MAX, u64::MAX, u128::MAX))? {
         let (_, family, value, id) = row?.0.value();
@@ -122,7 +136,10 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
         name_attribute_problems(tx, &table, t, found_rows.count, all, r)?;
     }
     for blocks in [everyone, inactive, active_ones] {
-        blocks.report(tenant, r)?;
+        blocks.report(tenant, r, |id| Uuid::from_u128(*id).to_string())?;
+    }
+    for blocks in [named, inactive_named, active_named] {
+        blocks.report(tenant, r, |key| format!("userName {key:?}"))?;
     }
     compare(r, tenant, counters::USERS, counters::get(tx, tenant, counters::USERS)?, all);
     let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
@@ -214,37 +231,39 @@ fn name_attribute_problems(
     Ok(())
 }
 
-/// The block counts `positions` keeps for one sequence, recounted from its users walked in id
+/// The block counts `positions` keeps for one sequence, recounted from its users walked in its
 /// order.
-struct BlockCount {
+struct BlockCount<K> {
     space: Space,
     /// (start, stored count, counted users); or the error reading them, reported at the end.
-    blocks: Result<Vec<(u128, u64, u64)>>,
+    blocks: Result<Vec<(K, u64, u64)>>,
     at: usize,
     outside: u64,
 }
 
-impl BlockCount {
-    fn of(tx: &ReadTransaction, tenant: Uuid, space: Space) -> BlockCount {
-        let blocks = positions::blocks(tx, tenant, space)
-            .map(|blocks| blocks.into_iter().map(|(s, n)| (s, n, 0)).collect());
+impl<K: Ord> BlockCount<K> {
+    fn of<O: Order<Key = K>>(tx: &ReadTransaction, order: &O, space: Space) -> BlockCount<K> {
+        let blocks =
+            order.blocks(tx).map(|blocks| blocks.into_iter().map(|(s, n)| (s, n, 0)).collect());
         BlockCount { space, blocks, at: 0, outside: 0 }
     }
 
-    /// Counts the next user in id order.
-    fn count(&mut self, id: Uuid) {
+    /// Counts the next user in the order.
+    fn count<Q: Ord + ?Sized>(&mut self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         let Ok(blocks) = &mut self.blocks else { return };
-        let id = id.as_u128();
-        while blocks.get(self.at + 1).is_some_and(|(start, ..)| *start <= id) {
+        while blocks.get(self.at + 1).is_some_and(|(start, ..)| start.borrow() <= key) {
             self.at += 1;
         }
         match blocks.get_mut(self.at) {
-            Some((start, _, counted)) if *start <= id => *counted += 1,
+            Some((start, _, counted)) if (*start).borrow() <= key => *counted += 1,
             _ => self.outside += 1,
         }
     }
 
-    fn report(self, tenant: Uuid, r: &mut Report) -> Result<()> {
+    fn report(self, tenant: Uuid, r: &mut Report, show: impl Fn(&K) -> String) -> Result<()> {
         let space = self.space;
         if self.outside > 0 {
             r.problems.push(format!(
@@ -254,10 +273,10 @@ impl BlockCount {
         }
         for (start, stored, counted) in self.blocks? {
             if stored != counted {
-                let start = Uuid::from_u128(start);
                 r.problems.push(format!(
-                    "tenant {tenant}: the position block of {space:?} at {start} counts {stored} \
-                     users, holds {counted}"
+                    "tenant {tenant}: the position block of {space:?} at {} counts {stored} \
+                     users, holds {counted}",
+                    show(&start)
                 ));
             }
         }

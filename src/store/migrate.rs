@@ -26,8 +26,14 @@ use crate::time::now_ms;
 /// `STEPS[i]` takes a store from version `i + 1` to `i + 2`.
 const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[
     v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7, v7_to_v8, v8_to_v9, v9_to_v10,
-    v10_to_v11, v11_to_v12, v12_to_v13,
+    v10_to_v11, v11_to_v12, v12_to_v13, v13_to_v14,
 ];
+
+/// Schema 14 keeps positions in userName order too (`NAME_BLOCKS`, created with every table),
+/// so a deep page sorted by userName need not sort every user: built here from the index.
+fn v13_to_v14(txn: &WriteTransaction) -> Result<()> {
+    super::positions::rebuild_all_names(txn)
+}
 
 /// Schema 13 sends changes as SCIM security events too: each event records the request that
 /// made it and the attributes it set (none for older events), a registration may be a SET
@@ -498,6 +504,52 @@ mod tests {
     #[test]
     fn there_is_a_step_for_every_older_version() {
         assert_eq!(STEPS.len() as u64, SCHEMA_VERSION - 1);
+    }
+
+    /// A schema 13 store has no userName-order blocks: the upgrade cuts them from the index, so a
+    /// walk in userName order from any position answers, and `check` finds nothing amiss.
+    #[test]
+    fn schema_13_users_get_their_user_name_positions() {
+        use crate::store::{tenants::Tenant, users};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join(super::super::tables::STORE_FILE)).unwrap();
+        to_current(&db, dir.path()).unwrap();
+        let tenant = Uuid::now_v7();
+        let txn = db.begin_write().unwrap();
+        let w = WriteTxn::new(&txn);
+        crate::store::tenants::create(&w, &Tenant::new(tenant, ("t", "t"), 5000, 1)).unwrap();
+        let mut names: Vec<String> =
+            (0..3000).map(|i| format!("User{}", (i * 7919) % 3000)).collect();
+        for (i, name) in names.iter().enumerate() {
+            let mut u = User::new(Uuid::now_v7(), name.clone(), 1);
+            u.active = i % 4 != 0;
+            crate::store::lifecycle::create_user(&w, tenant, &u).unwrap();
+        }
+        drop(w);
+        txn.delete_table(tables::NAME_BLOCKS).unwrap();
+        txn.open_table(tables::META).unwrap().insert(tables::META_SCHEMA_VERSION, 13).unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(to_current(&db, dir.path()).unwrap(), Opened::Upgraded { from: 13, .. }));
+
+        let read = db.begin_read().unwrap();
+        names.sort_by_key(|n| n.to_lowercase());
+        for skip in [0usize, 1, 1500, 2999] {
+            let mut first = None;
+            users::walk(&read, tenant, users::Walk::Named(None), skip as u64, |id| {
+                first = Some(users::get(&read, tenant, id).unwrap().user_name);
+                Ok(false)
+            })
+            .unwrap();
+            assert_eq!(first.as_ref(), names.get(skip), "skip {skip}");
+        }
+        let mut inactive = 0;
+        users::walk(&read, tenant, users::Walk::Named(Some(false)), 0, |_| {
+            inactive += 1;
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(inactive, 750);
+        assert_eq!(crate::store::check::run(&read).unwrap().problems, Vec::<String>::new());
     }
 
     /// Schema 12's events and registrations read as today's: no cause, no attributes, a

@@ -1,28 +1,36 @@
 //! Positions in a tenant's users, so that a page at `startIndex` 900,000 does not step over
-//! 900,000 records. redb's B-tree keeps no counts, so `USER_BLOCKS` keeps them beside it, for
-//! each sequence a page walks (`Space`: all users, and the active and the inactive ones, each in
-//! id (creation) order): the sequence cut into blocks of at most `MAX_BLOCK`, each row the
-//! block's first id and how many users it holds. A sequence's first block starts at id 0, so
-//! every id falls in the block of the greatest start at or below it. Finding the nth user sums
-//! block counts (a thousand small rows at a million users), then steps within one block.
+//! 900,000 records. redb's B-tree keeps no counts, so block tables keep them beside it, for each
+//! sequence a page walks (`Space`: all users, and the active and the inactive ones) in each order
+//! a page can have (`Order`: by id, which is creation order, in `USER_BLOCKS`; by userName, in
+//! `NAME_BLOCKS`): the sequence cut into blocks of at most `MAX_BLOCK`, each row the block's
+//! first key and how many users it holds. A sequence's first block starts at the order's origin,
+//! below every key, so every key falls in the block of the greatest start at or below it.
+//! Finding the nth user sums block counts (a thousand small rows at a million users), then steps
+//! within one block.
 
 use redb::ReadableTable;
 use uuid::Uuid;
 
 use super::error::Result;
-use super::tables::{USER_ATTRS, USER_BLOCKS, USERS};
-use super::txn::{Tx, WriteTxn};
+use super::tables::{
+    ATTR_ACTIVE, NAME_BLOCKS, TENANTS, USER_ATTRS, USER_BLOCKS, USER_INDEX, USERS,
+};
+use super::txn::{Reads, Tx, WriteTxn};
 
 /// A block that grows past this splits in two; small enough that the step within one is short,
 /// large enough that a million users make about a thousand rows.
 pub(super) const MAX_BLOCK: u64 = 1024;
 
-/// A sequence of a tenant's users that positions are kept for, in id order.
+/// Where userName entries start and end in `USER_INDEX` (`records::user_name_key`).
+const NAMES: &str = "u:";
+const AFTER_NAMES: &str = "u;";
+
+/// A sequence of a tenant's users that positions are kept for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Space {
     /// Every user (`USERS`).
     All,
-    /// The users with this `active` (`USER_ATTRS` family 0).
+    /// The users with this `active` (`USER_ATTRS` family `ATTR_ACTIVE`).
     Active(bool),
 }
 
@@ -36,115 +44,287 @@ impl Space {
             Space::Active(true) => 2,
         }
     }
+}
 
-    /// The id of the sequence's `n`th user (from 0) at or after `start`.
-    fn nth_from(self, tx: &impl Tx, t: u128, start: u128, n: u64) -> Result<Option<u128>> {
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
-        let row = match self {
-            Space::All => match tx.table(USERS)?.range((t, start)..=(t, u128::MAX))?.nth(n) {
-                Some(row) => Some(row?.0.value().1),
-                None => None,
+/// An order the blocks of a tenant's sequence are kept in: where they are stored, and how the
+/// sequence's users are stepped through from a key.
+pub(super) trait Order {
+    /// A place in the order: a user's id, or its userName entry.
+    type Key: Clone + Ord + std::fmt::Debug;
+    /// Where the first block starts: at or below every key.
+    fn origin(&self) -> Self::Key;
+    /// The block with the greatest start at or below `key` (strictly below when `below`): its
+    /// start and count.
+    fn block_at(
+        &self,
+        tx: &impl Tx,
+        key: &Self::Key,
+        below: bool,
+    ) -> Result<Option<(Self::Key, u64)>>;
+    /// Stores a block's count (None: removes the block).
+    fn set_block(&self, txn: &WriteTxn, start: &Self::Key, count: Option<u64>) -> Result<()>;
+    /// Visits the sequence's users at or after `start`, in order, until `visit` says stop.
+    fn step_from(
+        &self,
+        tx: &impl Tx,
+        start: &Self::Key,
+        visit: impl FnMut(&Self::Key, u128) -> Result<bool>,
+    ) -> Result<()>;
+    /// Every block, in order: (start, count).
+    fn blocks(&self, tx: &impl Tx) -> Result<Vec<(Self::Key, u64)>>;
+}
+
+/// A sequence in id (creation) order: blocks in `USER_BLOCKS`, starting at id 0.
+pub(super) struct ById {
+    t: u128,
+    space: Space,
+}
+
+pub(super) fn by_id(tenant: Uuid, space: Space) -> ById {
+    ById { t: tenant.as_u128(), space }
+}
+
+impl Order for ById {
+    type Key = u128;
+
+    fn origin(&self) -> u128 {
+        0
+    }
+
+    fn block_at(&self, tx: &impl Tx, key: &u128, below: bool) -> Result<Option<(u128, u64)>> {
+        let (t, s) = (self.t, self.space.code());
+        let last = match below {
+            false => *key,
+            true => match key.checked_sub(1) {
+                Some(last) => last,
+                None => return Ok(None),
             },
-            Space::Active(on) => {
-                let (from, to) = ((t, 0, u64::from(on), start), (t, 0, u64::from(on), u128::MAX));
-                match tx.table(USER_ATTRS)?.range(from..=to)?.nth(n) {
-                    Some(row) => Some(row?.0.value().3),
-                    None => None,
+        };
+        match tx.table(USER_BLOCKS)?.range((t, s, 0)..=(t, s, last))?.next_back() {
+            Some(row) => {
+                let (key, count) = row?;
+                Ok(Some((key.value().2, count.value())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn set_block(&self, txn: &WriteTxn, start: &u128, count: Option<u64>) -> Result<()> {
+        let (key, mut table) = ((self.t, self.space.code(), *start), txn.open_table(USER_BLOCKS)?);
+        match count {
+            Some(count) => table.insert(key, count)?,
+            None => table.remove(key)?,
+        };
+        Ok(())
+    }
+
+    fn step_from(
+        &self,
+        tx: &impl Tx,
+        start: &u128,
+        mut visit: impl FnMut(&u128, u128) -> Result<bool>,
+    ) -> Result<()> {
+        let t = self.t;
+        match self.space {
+            Space::All => {
+                for row in tx.table(USERS)?.range((t, *start)..=(t, u128::MAX))? {
+                    let id = row?.0.value().1;
+                    if !visit(&id, id)? {
+                        break;
+                    }
                 }
             }
-        };
-        Ok(row)
-    }
-}
-
-/// The block holding `id`: its start and count (None if the sequence has no blocks yet).
-fn block_of(
-    table: &impl ReadableTable<(u128, u8, u128), u64>,
-    (t, space): (u128, u8),
-    id: u128,
-) -> Result<Option<(u128, u64)>> {
-    match table.range((t, space, 0)..=(t, space, id))?.next_back() {
-        Some(row) => {
-            let (key, count) = row?;
-            Ok(Some((key.value().2, count.value())))
+            Space::Active(on) => {
+                let on = u64::from(on);
+                let range = (t, ATTR_ACTIVE, on, *start)..=(t, ATTR_ACTIVE, on, u128::MAX);
+                for row in tx.table(USER_ATTRS)?.range(range)? {
+                    let id = row?.0.value().3;
+                    if !visit(&id, id)? {
+                        break;
+                    }
+                }
+            }
         }
-        None => Ok(None),
+        Ok(())
+    }
+
+    fn blocks(&self, tx: &impl Tx) -> Result<Vec<(u128, u64)>> {
+        let (t, s) = (self.t, self.space.code());
+        let mut out = Vec::new();
+        for row in tx.table(USER_BLOCKS)?.range((t, s, 0)..=(t, s, u128::MAX))? {
+            let (key, count) = row?;
+            out.push((key.value().2, count.value()));
+        }
+        Ok(out)
     }
 }
 
-/// Counts `id`, just written to the sequence's table, in its block; a full block splits at its
-/// middle user.
-pub(super) fn added(txn: &WriteTxn, tenant: Uuid, space: Space, id: Uuid) -> Result<()> {
-    let (t, id, s) = (tenant.as_u128(), id.as_u128(), space.code());
-    let mut blocks = txn.open_table(USER_BLOCKS)?;
-    let (start, count) = block_of(&*blocks, (t, s), id)?.unwrap_or((0, 0));
+/// A sequence in userName order (ignoring case, as sorting compares them): the `USER_INDEX`
+/// userName entries, blocks in `NAME_BLOCKS` starting at the empty key. The active and inactive
+/// sequences step over the entries of the others.
+pub(super) struct ByName {
+    t: u128,
+    space: Space,
+}
+
+pub(super) fn by_name(tenant: Uuid, space: Space) -> ByName {
+    ByName { t: tenant.as_u128(), space }
+}
+
+impl Order for ByName {
+    type Key = String;
+
+    fn origin(&self) -> String {
+        String::new()
+    }
+
+    fn block_at(&self, tx: &impl Tx, key: &String, below: bool) -> Result<Option<(String, u64)>> {
+        let (t, s) = (self.t, self.space.code());
+        let table = tx.table(NAME_BLOCKS)?;
+        let mut rows = match below {
+            false => table.range((t, s, "")..=(t, s, key.as_str()))?,
+            true => table.range((t, s, "")..(t, s, key.as_str()))?,
+        };
+        match rows.next_back() {
+            Some(row) => {
+                let (key, count) = row?;
+                Ok(Some((key.value().2.to_owned(), count.value())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn set_block(&self, txn: &WriteTxn, start: &String, count: Option<u64>) -> Result<()> {
+        let key = (self.t, self.space.code(), start.as_str());
+        let mut table = txn.open_table(NAME_BLOCKS)?;
+        match count {
+            Some(count) => table.insert(key, count)?,
+            None => table.remove(key)?,
+        };
+        Ok(())
+    }
+
+    fn step_from(
+        &self,
+        tx: &impl Tx,
+        start: &String,
+        mut visit: impl FnMut(&String, u128) -> Result<bool>,
+    ) -> Result<()> {
+        let t = self.t;
+        let from = start.as_str().max(NAMES);
+        let attrs = tx.table(USER_ATTRS)?;
+        for row in tx.table(USER_INDEX)?.range((t, from)..(t, AFTER_NAMES))? {
+            let (key, id) = row?;
+            let id = id.value();
+            let member = match self.space {
+                Space::All => true,
+                Space::Active(on) => attrs.get((t, ATTR_ACTIVE, u64::from(on), id))?.is_some(),
+            };
+            if member && !visit(&key.value().1.to_owned(), id)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn blocks(&self, tx: &impl Tx) -> Result<Vec<(String, u64)>> {
+        let (t, s) = (self.t, self.space.code());
+        let mut out = Vec::new();
+        for row in tx.table(NAME_BLOCKS)?.range((t, s, "")..(t, s + 1, ""))? {
+            let (key, count) = row?;
+            out.push((key.value().2.to_owned(), count.value()));
+        }
+        Ok(out)
+    }
+}
+
+/// The key of the sequence's `n`th user (from 0) at or after `start`.
+fn nth_from<O: Order>(order: &O, tx: &impl Tx, start: &O::Key, n: u64) -> Result<Option<O::Key>> {
+    let (mut left, mut found) = (n, None);
+    order.step_from(tx, start, |key, _| {
+        if left == 0 {
+            found = Some(key.clone());
+            return Ok(false);
+        }
+        left -= 1;
+        Ok(true)
+    })?;
+    Ok(found)
+}
+
+/// Counts `key`, just written to the sequence, in its block; a full block splits at its middle
+/// user.
+pub(super) fn added<O: Order>(txn: &WriteTxn, order: &O, key: &O::Key) -> Result<()> {
+    let (start, count) = order.block_at(txn, key, false)?.unwrap_or((order.origin(), 0));
     let count = count + 1;
     let half = count / 2;
     // A block counting more users than there are stays whole: `check` says so.
     let middle = match count > MAX_BLOCK {
-        true => space.nth_from(txn, t, start, half)?,
+        true => nth_from(order, txn, &start, half)?,
         false => None,
     };
     match middle {
         Some(middle) => {
-            blocks.insert((t, s, start), half)?;
-            blocks.insert((t, s, middle), count - half)?;
+            order.set_block(txn, &start, Some(half))?;
+            order.set_block(txn, &middle, Some(count - half))?;
         }
-        None => {
-            blocks.insert((t, s, start), count)?;
-        }
+        None => order.set_block(txn, &start, Some(count))?,
     }
     Ok(())
 }
 
-/// Uncounts `id`, just removed from the sequence; a block left small joins the one before it.
-pub(super) fn removed(txn: &WriteTxn, tenant: Uuid, space: Space, id: Uuid) -> Result<()> {
-    let (t, id, s) = (tenant.as_u128(), id.as_u128(), space.code());
-    let mut blocks = txn.open_table(USER_BLOCKS)?;
-    let Some((start, count)) = block_of(&*blocks, (t, s), id)? else { return Ok(()) };
+/// Uncounts `key`, just removed from the sequence; a block left small joins the one before it.
+pub(super) fn removed<O: Order>(txn: &WriteTxn, order: &O, key: &O::Key) -> Result<()> {
+    let Some((start, count)) = order.block_at(txn, key, false)? else { return Ok(()) };
     let count = count.saturating_sub(1);
-    let before = match start {
-        0 => None,
-        _ => block_of(&*blocks, (t, s), start - 1)?,
-    };
-    match before {
-        // An empty block always goes; an emptied first block stays, at 0.
+    match order.block_at(txn, &start, true)? {
+        // An empty block always goes; an emptied first block stays, at the origin.
         Some((prev, prev_count)) if count == 0 || prev_count + count <= MAX_BLOCK / 2 => {
-            blocks.remove((t, s, start))?;
-            blocks.insert((t, s, prev), prev_count + count)?;
+            order.set_block(txn, &start, None)?;
+            order.set_block(txn, &prev, Some(prev_count + count))?;
         }
-        _ => {
-            blocks.insert((t, s, start), count)?;
-        }
+        _ => order.set_block(txn, &start, Some(count))?,
     }
     Ok(())
 }
 
 /// Where the sequence's `n`th user (from 0) is: the start of its block and how many users of
 /// the block come before it. None when the sequence has at most `n` users.
-pub(super) fn locate(
-    tx: &impl Tx,
-    tenant: Uuid,
-    space: Space,
-    n: u64,
-) -> Result<Option<(u128, u64)>> {
-    let (t, s) = (tenant.as_u128(), space.code());
+pub(super) fn locate<O: Order>(tx: &impl Tx, order: &O, n: u64) -> Result<Option<(O::Key, u64)>> {
     let mut before = 0u64;
-    for row in tx.table(USER_BLOCKS)?.range((t, s, 0)..=(t, s, u128::MAX))? {
-        let (key, count) = row?;
-        let count = count.value();
+    for (start, count) in order.blocks(tx)? {
         if n < before + count {
-            return Ok(Some((key.value().2, n - before)));
+            return Ok(Some((start, n - before)));
         }
         before += count;
     }
     Ok(None)
 }
 
-/// Cuts every tenant's sequences into blocks afresh, replacing what `USER_BLOCKS` held (the
-/// schema 8 upgrade).
-/// Rebuilds the blocks from the users (a migration: on redb's own transaction, committed
-/// durably by the caller).
+/// Visits the ids of the sequence's users from its `skip`th on, in order, until `visit` says
+/// stop. Returns how many it skipped (fewer than `skip` when there are fewer users).
+pub(super) fn walk<O: Order>(
+    tx: &impl Tx,
+    order: &O,
+    skip: u64,
+    mut visit: impl FnMut(Uuid) -> Result<bool>,
+) -> Result<u64> {
+    let Some((start, mut rest)) = locate(tx, order, skip)? else {
+        let total: u64 = order.blocks(tx)?.iter().map(|(_, n)| n).sum();
+        return Ok(total.min(skip));
+    };
+    order.step_from(tx, &start, |_, id| {
+        if rest > 0 {
+            rest -= 1;
+            return Ok(true);
+        }
+        visit(Uuid::from_u128(id))
+    })?;
+    Ok(skip - rest)
+}
+
+/// Cuts every tenant's id-order sequences into blocks afresh, replacing what `USER_BLOCKS` held
+/// (the schema 8 upgrade: on redb's own transaction, committed durably by the caller).
 pub(super) fn rebuild(txn: &redb::WriteTransaction) -> Result<()> {
     // (tenant, space) -> its blocks so far.
     let mut rows: std::collections::BTreeMap<(u128, u8), Vec<(u128, u64)>> = Default::default();
@@ -154,12 +334,7 @@ pub(super) fn rebuild(txn: &redb::WriteTransaction) -> Result<()> {
         let user: super::records::User = super::codec::decode(bytes.value())?;
         for space in [Space::All, Space::Active(user.active)] {
             let blocks = rows.entry((t, space.code())).or_default();
-            match blocks.last_mut() {
-                // Half full, as splitting leaves them, so the next inserts do not split at once.
-                Some((_, count)) if *count < MAX_BLOCK / 2 => *count += 1,
-                Some(_) => blocks.push((id, 1)),
-                None => blocks.push((0, 1)),
-            }
+            grow(blocks, id, 0);
         }
     }
     txn.delete_table(USER_BLOCKS)?;
@@ -172,15 +347,53 @@ pub(super) fn rebuild(txn: &redb::WriteTransaction) -> Result<()> {
     Ok(())
 }
 
-/// The sequence's blocks, in order: (start, count). For `check`.
-pub(super) fn blocks(tx: &impl Tx, tenant: Uuid, space: Space) -> Result<Vec<(u128, u64)>> {
-    let (t, s) = (tenant.as_u128(), space.code());
-    let mut out = Vec::new();
-    for row in tx.table(USER_BLOCKS)?.range((t, s, 0)..=(t, s, u128::MAX))? {
-        let (key, count) = row?;
-        out.push((key.value().2, count.value()));
+/// Counts the next key of a sequence being cut into blocks: half full, as splitting leaves them,
+/// so the next inserts do not split at once; the first block starts at `origin`.
+fn grow<K>(blocks: &mut Vec<(K, u64)>, key: K, origin: K) {
+    match blocks.last_mut() {
+        Some((_, count)) if *count < MAX_BLOCK / 2 => *count += 1,
+        Some(_) => blocks.push((key, 1)),
+        None => blocks.push((origin, 1)),
     }
-    Ok(out)
+}
+
+/// Cuts the tenant's userName-order sequences into blocks afresh, from its `USER_INDEX` and
+/// `USER_ATTRS` (after a tenant import, and the schema 14 upgrade).
+pub(super) fn rebuild_names(txn: &WriteTxn, tenant: Uuid) -> Result<()> {
+    let t = tenant.as_u128();
+    let (mut all, mut off, mut on) = (Vec::new(), Vec::new(), Vec::new());
+    {
+        let attrs = txn.table(USER_ATTRS)?;
+        for row in txn.table(USER_INDEX)?.range((t, NAMES)..(t, AFTER_NAMES))? {
+            let (key, id) = row?;
+            let key = key.value().1;
+            let active = attrs.get((t, ATTR_ACTIVE, 1, id.value()))?.is_some();
+            grow(&mut all, key.to_owned(), String::new());
+            grow(if active { &mut on } else { &mut off }, key.to_owned(), String::new());
+        }
+    }
+    let mut table = txn.open_table(NAME_BLOCKS)?;
+    table.remove_range((t, 0, "")..(t, u8::MAX, ""))?;
+    let cut = [(Space::All, all), (Space::Active(false), off), (Space::Active(true), on)];
+    for (space, blocks) in cut {
+        for (start, count) in blocks {
+            table.insert((t, space.code(), start.as_str()), count)?;
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds every tenant's userName-order blocks (the schema 14 upgrade).
+pub(super) fn rebuild_all_names(txn: &redb::WriteTransaction) -> Result<()> {
+    let mut tenants = Vec::new();
+    for row in txn.open_table(TENANTS)?.iter()? {
+        tenants.push(Uuid::from_u128(row?.0.value()));
+    }
+    let txn = WriteTxn::unrecorded(txn);
+    for tenant in tenants {
+        rebuild_names(&txn, tenant)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -191,39 +404,69 @@ mod tests {
     use crate::store::{check, lifecycle, migrate, tenants, users};
     use redb::{Database, ReadableDatabase};
 
-    /// The ids of a sequence from its `skip`th on: a whole walk when `skip` is 0.
-    fn ids_from(db: &Database, t: Uuid, space: Space, skip: u64, whole: bool) -> Vec<Uuid> {
-        let (read, mut ids) = (db.begin_read().unwrap(), Vec::new());
-        match space {
-            Space::All => users::scan(&read, t, skip, |u| {
-                ids.push(u.id);
-                Ok(whole)
-            })
-            .unwrap(),
-            Space::Active(on) => {
-                users::walk(&read, t, users::Walk::Active(on), skip, |id| {
-                    ids.push(id);
+    /// The ids of a sequence from its `skip`th on (in userName order when `named`): a whole walk
+    /// when `skip` is 0.
+    fn ids_from(db: &Database, t: Uuid, (space, named): (Space, bool), skip: u64) -> Vec<Uuid> {
+        let (read, mut ids, whole) = (db.begin_read().unwrap(), Vec::new(), skip == 0);
+        let walk = match (space, named) {
+            (Space::All, false) => {
+                users::scan(&read, t, skip, |u| {
+                    ids.push(u.id);
                     Ok(whole)
                 })
                 .unwrap();
+                return ids;
             }
-        }
+            (Space::Active(on), false) => users::Walk::Active(on),
+            (Space::All, true) => users::Walk::Named(None),
+            (Space::Active(on), true) => users::Walk::Named(Some(on)),
+        };
+        users::walk(&read, t, walk, skip, |id| {
+            ids.push(id);
+            Ok(whole)
+        })
+        .unwrap();
         ids
     }
 
-    /// Every position of every sequence answers as a walk from the start would, the blocks
-    /// stay within their size, and `check` agrees with them.
+    /// The sequence as it should be: its users, in id or in userName order.
+    fn expected(db: &Database, t: Uuid, (space, named): (Space, bool)) -> Vec<Uuid> {
+        let mut all: Vec<users::User> = Vec::new();
+        users::scan(&db.begin_read().unwrap(), t, 0, |u| {
+            all.push(u);
+            Ok(true)
+        })
+        .unwrap();
+        all.retain(|u| space == Space::All || space == Space::Active(u.active));
+        if named {
+            all.sort_by_key(|u| u.user_name.to_lowercase());
+        }
+        all.iter().map(|u| u.id).collect()
+    }
+
+    /// Every position of every sequence in both orders answers as a walk from the start would,
+    /// the blocks stay within their size, and `check` agrees with them.
     fn assert_positions(db: &Database, t: Uuid) {
         let read = db.begin_read().unwrap();
-        for space in Space::EVERY {
-            let ids = ids_from(db, t, space, 0, true);
-            for skip in (0..ids.len() + 3).step_by(97).chain([ids.len().saturating_sub(1)]) {
-                let got = ids_from(db, t, space, skip as u64, false);
-                assert_eq!(got.first(), ids.get(skip), "{space:?} skip {skip}");
+        for sequence in Space::EVERY.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+            let ids = ids_from(db, t, sequence, 0);
+            assert_eq!(ids, expected(db, t, sequence), "{sequence:?}");
+            for skip in (1..ids.len() + 3).step_by(97).chain([ids.len().saturating_sub(1)]) {
+                let got = ids_from(db, t, sequence, skip as u64);
+                assert_eq!(got.first(), ids.get(skip), "{sequence:?} skip {skip}");
             }
-            let stored = blocks(&read, t, space).unwrap();
-            assert!(stored.iter().all(|(_, n)| *n <= MAX_BLOCK), "{stored:?}");
-            assert_eq!(stored.iter().map(|(_, n)| n).sum::<u64>(), ids.len() as u64);
+            let counts: Vec<u64> = match sequence {
+                (space, false) => by_id(t, space).blocks(&read).unwrap(),
+                (space, true) => {
+                    let blocks = by_name(t, space).blocks(&read).unwrap();
+                    blocks.into_iter().map(|(_, n)| (0, n)).collect()
+                }
+            }
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+            assert!(counts.iter().all(|n| *n <= MAX_BLOCK), "{counts:?}");
+            assert_eq!(counts.iter().sum::<u64>(), ids.len() as u64, "{sequence:?}");
         }
         assert_eq!(check::run(&read).unwrap().problems, Vec::<String>::new());
     }
@@ -258,14 +501,23 @@ mod tests {
             lifecycle::create_user(&WriteTxn::new(&txn), t, &u).unwrap();
         }
         txn.commit().unwrap();
-        assert!(blocks(&db.begin_read().unwrap(), t, Space::All).unwrap().len() > 5);
+        let read = db.begin_read().unwrap();
+        assert!(by_id(t, Space::All).blocks(&read).unwrap().len() > 5);
+        assert!(by_name(t, Space::Active(true)).blocks(&read).unwrap().len() > 2);
         assert_positions(&db, t);
 
-        // Deactivating and reactivating moves users between the active sequences.
+        // Deactivating and reactivating moves users between the active sequences; renaming
+        // moves them in userName order, a change of case alone not at all.
         let txn = db.begin_write().unwrap();
-        for id in made.iter().step_by(5) {
+        for (i, id) in made.iter().enumerate().step_by(5) {
             let mut u = users::get(&txn, t, *id).unwrap();
             u.active = !u.active;
+            lifecycle::update_user(&WriteTxn::new(&txn), t, u, None, 2).unwrap();
+            let mut u = users::get(&txn, t, made[i / 5]).unwrap();
+            u.user_name = match i % 3 {
+                0 => u.user_name.to_uppercase(),
+                _ => format!("renamed-{}", 5000 - i),
+            };
             lifecycle::update_user(&WriteTxn::new(&txn), t, u, None, 2).unwrap();
         }
         txn.commit().unwrap();
@@ -281,12 +533,14 @@ mod tests {
         txn.commit().unwrap();
         assert_positions(&db, t);
 
-        // A rebuild (the schema 8 upgrade) gives blocks that answer the same.
-        let before: Vec<_> = Space::EVERY.map(|s| ids_from(&db, t, s, 0, true)).into();
+        // Rebuilds (the schema 8 and 14 upgrades) give blocks that answer the same.
+        let every = || Space::EVERY.into_iter().flat_map(|s| [(s, false), (s, true)]);
+        let before: Vec<_> = every().map(|s| ids_from(&db, t, s, 0)).collect();
         let txn = db.begin_write().unwrap();
         rebuild(&txn).unwrap();
+        rebuild_all_names(&txn).unwrap();
         txn.commit().unwrap();
-        let after: Vec<_> = Space::EVERY.map(|s| ids_from(&db, t, s, 0, true)).into();
+        let after: Vec<_> = every().map(|s| ids_from(&db, t, s, 0)).collect();
         assert_eq!(after, before);
         assert_positions(&db, t);
     }
@@ -308,5 +562,15 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("Active(true) at"), "{problems:?}");
         assert!(problems[0].contains("counts 2 users, holds 1"), "{problems:?}");
+
+        // And one of the userName order: the inactive sequence, which has no users.
+        let txn = db.begin_write().unwrap();
+        txn.open_table(USER_BLOCKS).unwrap().insert((t.as_u128(), 2, 0), 1).unwrap();
+        txn.open_table(NAME_BLOCKS).unwrap().insert((t.as_u128(), 1, ""), 3).unwrap();
+        txn.commit().unwrap();
+        let problems = check::run(&db.begin_read().unwrap()).unwrap().problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("Active(false) at userName \"\""), "{problems:?}");
+        assert!(problems[0].contains("counts 3 users, holds 0"), "{problems:?}");
     }
 }

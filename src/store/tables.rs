@@ -10,7 +10,7 @@ use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use super::error::Result;
 
 /// Schema version this build reads and writes (recorded in the `meta` table).
-pub const SCHEMA_VERSION: u64 = 13;
+pub const SCHEMA_VERSION: u64 = 14;
 
 /// File name of the store inside the data directory.
 pub const STORE_FILE: &str = "whoot.redb";
@@ -38,13 +38,20 @@ pub(super) const DELETED_USERS: TableDefinition<(u128, u128), &[u8]> =
 pub(super) const USER_INDEX: TableDefinition<(u128, &str), u128> =
     TableDefinition::new("user_index");
 /// Users by attribute, for the filters sync tools send: (tenant, family, value, user id), family
-/// 0 `active` (0 or 1), family 1 last modification (Unix ms). See `users::Walk`.
+/// `ATTR_ACTIVE` (0 or 1), family `ATTR_MODIFIED` (Unix ms). See `users::Walk`.
 pub(super) const USER_ATTRS: TableDefinition<(u128, u8, u64, u128), ()> =
     TableDefinition::new("user_attributes");
+pub(super) const ATTR_ACTIVE: u8 = 0;
+pub(super) const ATTR_MODIFIED: u8 = 1;
 /// (tenant id, sequence, first user id of a block) -> users in the block: positions for deep
 /// pages, see `positions`. Since schema 8.
 pub(super) const USER_BLOCKS: TableDefinition<(u128, u8, u128), u64> =
     TableDefinition::new("user_blocks");
+/// (tenant id, sequence, `USER_INDEX` userName key a block starts at) -> users in the block: the
+/// same positions in userName order, for deep sorted pages (derived from `USER_INDEX`: rebuilt,
+/// not moved, with a tenant). Since schema 14.
+pub(super) const NAME_BLOCKS: TableDefinition<(u128, u8, &str), u64> =
+    TableDefinition::new("user_name_blocks");
 /// (tenant id, room id) -> Room
 pub(super) const ROOMS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("rooms");
 /// (tenant id, "n:" lowercased name | "x:" externalId) -> room id
@@ -120,6 +127,7 @@ macro_rules! each_table {
         $each!(USER_INDEX);
         $each!(USER_ATTRS);
         $each!(USER_BLOCKS);
+        $each!(NAME_BLOCKS);
         $each!(ROOMS);
         $each!(ROOM_INDEX);
         $each!(ROOM_MEMBERS);

@@ -13,7 +13,7 @@ pub use super::records::{
     Email, Roles, User, changed_attributes, cut, email_key, external_id_key, scim_values,
     user_name_key,
 };
-use super::tables::{DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
+use super::tables::{ATTR_ACTIVE, ATTR_MODIFIED, DELETED_USERS, USER_ATTRS, USER_INDEX, USERS};
 use super::txn::{Tx, WriteTxn};
 use super::{codec, counters};
 
@@ -29,19 +29,22 @@ pub enum Walk {
     Active(bool),
     /// Users last modified at this Unix millisecond or later, oldest change first.
     ModifiedFrom(i64),
+    /// Users in userName order, ignoring case (as sorting compares them): all, or those with
+    /// this `active`.
+    Named(Option<bool>),
 }
-
-const ACTIVE: u8 = 0;
-const MODIFIED: u8 = 1;
 
 /// The user's `USER_ATTRS` rows: (family, value).
 pub(super) fn attribute_rows(user: &User) -> [(u8, u64); 2] {
-    [(ACTIVE, u64::from(user.active)), (MODIFIED, u64::try_from(user.updated_at).unwrap_or(0))]
+    [
+        (ATTR_ACTIVE, u64::from(user.active)),
+        (ATTR_MODIFIED, u64::try_from(user.updated_at).unwrap_or(0)),
+    ]
 }
 
 /// Visits the ids of the users `walk` names, in its order, from the `skip`th on, until `visit`
 /// says stop. Reads no user record. Returns how many it skipped (fewer than `skip` when there
-/// are fewer users): an `Active` walk skips by the block counts (`positions`), a
+/// are fewer users): `Active` and `Named` walks skip by the block counts (`positions`), a
 /// `ModifiedFrom` one steps over them.
 pub fn walk(
     tx: &impl Tx,
@@ -50,23 +53,20 @@ pub fn walk(
     skip: u64,
     mut visit: impl FnMut(Uuid) -> Result<bool>,
 ) -> Result<u64> {
-    let t = tenant.as_u128();
-    let (family, from, to, first, rest) = match walk {
+    let ms = match walk {
         Walk::Active(on) => {
-            let Some((first, rest)) = positions::locate(tx, tenant, Space::Active(on), skip)?
-            else {
-                // Fewer users than `skip`: all of them skipped.
-                let all = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
-                let total = if on { all } else { count(tx, tenant)?.saturating_sub(all) };
-                return Ok(total.min(skip));
-            };
-            (ACTIVE, u64::from(on), u64::from(on), first, rest)
+            return positions::walk(tx, &positions::by_id(tenant, Space::Active(on)), skip, visit);
         }
-        Walk::ModifiedFrom(ms) => (MODIFIED, u64::try_from(ms).unwrap_or(0), u64::MAX, 0, skip),
+        Walk::Named(active) => {
+            let space = active.map_or(Space::All, Space::Active);
+            return positions::walk(tx, &positions::by_name(tenant, space), skip, visit);
+        }
+        Walk::ModifiedFrom(ms) => u64::try_from(ms).unwrap_or(0),
     };
+    let t = tenant.as_u128();
     let table = tx.table(USER_ATTRS)?;
-    let mut skipped = skip - rest;
-    for row in table.range((t, family, from, first)..=(t, family, to, u128::MAX))? {
+    let mut skipped = 0;
+    for row in table.range((t, ATTR_MODIFIED, ms, 0)..=(t, ATTR_MODIFIED, u64::MAX, u128::MAX))? {
         let (key, _) = row?;
         if skipped < skip {
             skipped += 1;
@@ -278,7 +278,7 @@ pub fn scan(
 ) -> Result<()> {
     let (from, skip) = match skip {
         0 => (0, 0),
-        _ => match positions::locate(tx, tenant, Space::All, skip)? {
+        _ => match positions::locate(tx, &positions::by_id(tenant, Space::All), skip)? {
             Some(place) => place,
             None => return Ok(()),
         },
@@ -324,18 +324,33 @@ pub(super) fn add(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<()> {
     claim_indexes(txn, tenant, user, None)?;
     counters::add(txn, tenant, counters::USERS, 1)?;
     put(txn, tenant, user)?;
-    positions::added(txn, tenant, Space::All, user.id)?;
-    positions::added(txn, tenant, Space::Active(user.active), user.id)
+    let name = user_name_key(&user.user_name);
+    for space in [Space::All, Space::Active(user.active)] {
+        positions::added(txn, &positions::by_id(tenant, space), &user.id.as_u128())?;
+        positions::added(txn, &positions::by_name(tenant, space), &name)?;
+    }
+    Ok(())
 }
 
 /// Stores `next` in place of `prev` (same id): index entries follow (a conflict refuses it), and
-/// the positions when `active` changed.
+/// the positions when `active` or the userName (ignoring case) changed.
 pub(super) fn replace(txn: &WriteTxn, tenant: Uuid, next: &User, prev: &User) -> Result<()> {
     claim_indexes(txn, tenant, next, Some(prev))?;
     put(txn, tenant, next)?;
-    if prev.active != next.active {
-        positions::removed(txn, tenant, Space::Active(prev.active), prev.id)?;
-        positions::added(txn, tenant, Space::Active(next.active), next.id)?;
+    let (id, before, after) =
+        (next.id.as_u128(), user_name_key(&prev.user_name), user_name_key(&next.user_name));
+    let (was, is) = (Space::Active(prev.active), Space::Active(next.active));
+    if was != is {
+        positions::removed(txn, &positions::by_id(tenant, was), &id)?;
+        positions::added(txn, &positions::by_id(tenant, is), &id)?;
+    }
+    if before != after {
+        positions::removed(txn, &positions::by_name(tenant, Space::All), &before)?;
+        positions::added(txn, &positions::by_name(tenant, Space::All), &after)?;
+    }
+    if was != is || before != after {
+        positions::removed(txn, &positions::by_name(tenant, was), &before)?;
+        positions::added(txn, &positions::by_name(tenant, is), &after)?;
     }
     Ok(())
 }
@@ -358,8 +373,11 @@ pub(super) fn retire(txn: &WriteTxn, tenant: Uuid, stored: &User, kept: &User) -
         }
     }
     txn.open_table(USERS)?.remove((t, id.as_u128()))?;
-    positions::removed(txn, tenant, Space::All, id)?;
-    positions::removed(txn, tenant, Space::Active(stored.active), id)?;
+    let name = user_name_key(&stored.user_name);
+    for space in [Space::All, Space::Active(stored.active)] {
+        positions::removed(txn, &positions::by_id(tenant, space), &id.as_u128())?;
+        positions::removed(txn, &positions::by_name(tenant, space), &name)?;
+    }
     counters::add(txn, tenant, counters::USERS, -1)?;
     super::record::put_record(txn, DELETED_USERS, (tenant, id), kept)
 }

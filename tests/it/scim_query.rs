@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::harness::Server;
 use crate::scim_users::create;
 
+const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// Five users a..e, created in that order.
@@ -568,4 +569,125 @@ fn the_schemas_hold_every_attribute_entra_maps() {
     let missing: Vec<_> =
         entra_default_mapping.iter().filter(|n| !names.contains(&n.to_lowercase())).collect();
     assert!(missing.is_empty(), "not in /Schemas: {missing:?}");
+}
+
+/// Sorted by userName, a page at any `startIndex` (ascending or descending, over every user or
+/// the active ones) is the slice of the whole sorted list, past the scan budget too, and stays so
+/// while users are renamed, deactivated, deleted and created between pages.
+#[test]
+fn user_name_sorted_pages_are_slices_of_the_whole_order_through_changes() {
+    let s = Server::start_args(&["--scan-limit", "50"]);
+    let key = s.root_key();
+    s.cli_json(&["tenant", "set-seats", "default", "1000"]);
+    // Names in no particular order, of mixed case (sorting ignores case).
+    let name = |i: usize| match i % 3 {
+        0 => format!("User{:03}@Example.com", (i * 37) % 400),
+        _ => format!("user{:03}@example.com", (i * 37) % 400),
+    };
+    let ops: Vec<Value> = (0..400)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+            "data": {"userName": name(i), "active": i % 5 != 0}})
+        })
+        .collect();
+    let r = s.send("POST", "/scim/v2/Bulk", &key, &json!({"schemas": [BULK], "Operations": ops}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<String> = r.json()["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| {
+            op["location"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{op}"))
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+
+    // The whole list as the client sees it, sorted here: (lowercase userName, active).
+    let everyone = |s: &Server| -> Vec<(String, bool)> {
+        let mut all = Vec::new();
+        for start in (1..).step_by(100) {
+            let page = s.get(&format!("/scim/v2/Users?startIndex={start}&count=100"), Some(&key));
+            let page = page.json();
+            let got = page["Resources"].as_array().unwrap().clone();
+            all.extend(got.iter().map(|u| {
+                (u["userName"].as_str().unwrap().to_lowercase(), u["active"] == json!(true))
+            }));
+            if got.len() < 100 {
+                break;
+            }
+        }
+        all.sort();
+        all
+    };
+    let check_pages = |s: &Server| {
+        let all = everyone(s);
+        for (filter, active) in [("", None), ("&filter=active%20eq%20true", Some(true))] {
+            let mut want: Vec<String> = all
+                .iter()
+                .filter(|(_, on)| active.is_none_or(|a| a == *on))
+                .map(|(n, _)| n.clone())
+                .collect();
+            for order in ["ascending", "descending"] {
+                if order == "descending" {
+                    want.reverse();
+                }
+                for start in [1, 2, 77, 150, want.len() - 3, want.len() + 5] {
+                    let path = format!(
+                        "/scim/v2/Users?sortBy=userName&sortOrder={order}&startIndex={start}\
+                         &count=25{filter}"
+                    );
+                    let r = s.get(&path, Some(&key));
+                    assert_eq!(r.status, 200, "{path}: {}", r.body);
+                    let page = r.json();
+                    let got: Vec<String> = crate::harness::strings(&page["Resources"], "userName")
+                        .iter()
+                        .map(|n| n.to_lowercase())
+                        .collect();
+                    let expected: Vec<String> =
+                        want.iter().skip(start - 1).take(25).cloned().collect();
+                    assert_eq!(got, expected, "{path}");
+                    assert_eq!(page["totalResults"], json!(want.len()), "{path}");
+                    assert_eq!(page["startIndex"], json!(start), "{path}");
+                }
+            }
+        }
+    };
+    check_pages(&s);
+
+    // Renames (to a new place, and in case only), deactivations, deletions and new users.
+    for (n, id) in ids.iter().enumerate().step_by(7) {
+        let ops = match n % 3 {
+            0 => {
+                json!([{"op": "replace", "path": "userName", "value": format!("aaa-{n}@example.com")}])
+            }
+            1 => json!([{"op": "replace", "path": "active", "value": false}]),
+            _ => json!([{"op": "replace", "path": "userName", "value": name(n).to_uppercase()}]),
+        };
+        let body = json!({"schemas": [crate::harness::PATCH_OP], "Operations": ops});
+        let r = s.send("PATCH", &format!("/scim/v2/Users/{id}"), &key, &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    for id in ids.iter().skip(3).step_by(11) {
+        let r = s.request("DELETE", &format!("/scim/v2/Users/{id}"), Some(&key), None);
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    for i in 0..40 {
+        let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": format!("new{i:02}@example.com"), "active": i % 2 == 0});
+        assert_eq!(s.send("POST", "/scim/v2/Users", &key, &user).status, 201);
+    }
+    check_pages(&s);
+
+    // A projection of a sorted page keeps the order.
+    let page = s.get("/scim/v2/Users?sortBy=userName&count=3&attributes=userName", Some(&key));
+    let page = page.json();
+    let names = crate::harness::strings(&page["Resources"], "userName");
+    assert_eq!(names.len(), 3);
+    assert!(names[0].starts_with("aaa-"), "{names:?}");
+    assert!(page["Resources"][0].get("emails").is_none());
 }

@@ -94,6 +94,9 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
             .lookup(|tx| Hits::gather(&params, |hits| matching(tx, tenant, filter, &base, hits)))?;
         return Ok(Reply::json(StatusCode::OK, &answer));
     }
+    if let Some(active) = by_user_name(&params) {
+        return ctx.read(move |tx| name_page(tx, tenant, active, &params, &base)).await;
+    }
     if let Some(range) = params.filter.as_ref().and_then(filter::indexed_range)
         && params.cursor.is_none()
         && params.sort_by.is_none()
@@ -149,11 +152,7 @@ fn walk_page(
         filter::IndexedRange::ModifiedFrom(ms) => users::Walk::ModifiedFrom(ms),
     };
     let known_total = match range {
-        filter::IndexedRange::Active(on) => {
-            let active =
-                crate::store::counters::get(tx, tenant, crate::store::counters::SEATS_PROVISIONED)?;
-            Some(if on { active } else { users::count(tx, tenant)?.saturating_sub(active) })
-        }
+        filter::IndexedRange::Active(on) => Some(total_of(tx, tenant, Some(on))?),
         filter::IndexedRange::ModifiedFrom(_) => None,
     };
     let (skip, count) = (params.start_index - 1, params.count);
@@ -173,6 +172,75 @@ fn walk_page(
     let shown: Vec<_> = located.iter().map(|(u, l)| user::Shown::new(u, l)).collect();
     let total = known_total.unwrap_or(skipped + seen);
     Ok(Reply::json(StatusCode::OK, &params.page(total, &shown)))
+}
+
+/// How many users there are (None), or with this `active`: from the counters.
+fn total_of(tx: &impl Tx, tenant: Uuid, active: Option<bool>) -> store::Result<u64> {
+    let all = users::count(tx, tenant)?;
+    let Some(on) = active else { return Ok(all) };
+    let provisioned =
+        crate::store::counters::get(tx, tenant, crate::store::counters::SEATS_PROVISIONED)?;
+    Ok(if on { provisioned } else { all.saturating_sub(provisioned) })
+}
+
+/// Whether the list is sorted by userName over every user (`Some(None)`) or over those with
+/// one `active` (`Some(Some(on))`): what the userName order's block counts answer without
+/// sorting. None for any other sort or filter, and with a cursor.
+fn by_user_name(params: &ListParams) -> Option<Option<bool>> {
+    let path = params.sort_by.as_ref()?;
+    let core = path.uri.as_deref().is_none_or(filter::is_core_urn);
+    if !core || path.sub.is_some() || !path.name.eq_ignore_ascii_case("userName") {
+        return None;
+    }
+    match (&params.filter, &params.cursor) {
+        (None, None) => Some(None),
+        (Some(f), None) => match filter::indexed_range(f)? {
+            filter::IndexedRange::Active(on) => Some(Some(on)),
+            filter::IndexedRange::ModifiedFrom(_) => None,
+        },
+        (_, Some(_)) => None,
+    }
+}
+
+/// A page sorted by userName (`by_user_name`): the block counts find `startIndex`, counted from
+/// the last user when descending, and only the page's users are read.
+fn name_page(
+    tx: &impl Tx,
+    tenant: Uuid,
+    active: Option<bool>,
+    params: &ListParams,
+    base: &str,
+) -> Result<Reply, ApiError> {
+    let total = total_of(tx, tenant, active)?;
+    let (start, count) = (params.start_index - 1, params.count);
+    // Descending, the page is the ascending one that ends `start` users before the last.
+    let (skip, take) = match params.descending {
+        false => (start, count),
+        true => {
+            let end = total.saturating_sub(start);
+            (end.saturating_sub(count), count.min(end))
+        }
+    };
+    let mut ids = Vec::new();
+    if take > 0 {
+        users::walk(tx, tenant, users::Walk::Named(active), skip, |id| {
+            ids.push(id);
+            Ok((ids.len() as u64) < take)
+        })?;
+    }
+    if params.descending {
+        ids.reverse();
+    }
+    let found: Vec<User> =
+        ids.iter().map(|id| users::get(tx, tenant, *id)).collect::<Result<_, _>>()?;
+    let located: Vec<(&User, String)> =
+        found.iter().map(|u| (u, format!("{base}/{}", u.id))).collect();
+    if params.shows_whole() {
+        let shown: Vec<_> = located.iter().map(|(u, l)| user::Shown::new(u, l)).collect();
+        return Ok(Reply::json(StatusCode::OK, &params.page(total, &shown)));
+    }
+    let page = located.iter().map(|(u, l)| user::render(u, l)).collect();
+    Ok(Reply::json(StatusCode::OK, &params.respond(total, page)))
 }
 
 /// The users an index lookup finds for `filter` (a superset of the matches), or None when the
