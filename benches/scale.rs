@@ -156,11 +156,22 @@ async fn run(n: usize, keep: bool) {
             ),
         ),
     ];
-    println!("{:<44} {:>6} {:>10} {:>10}", "query", "status", "time", "bytes");
+    println!(
+        "{:<44} {:>6} {:>10} {:>10} {:>10}",
+        "query (100 times)", "status", "p50", "p99", "bytes"
+    );
     for (name, path) in &queries {
         let _ = timed(&mut c, path).await;
-        let (status, took, bytes) = timed(&mut c, path).await;
-        println!("{name:<44} {status:>6} {:>10} {bytes:>10}", ms(took));
+        let mut times = Vec::with_capacity(100);
+        let (mut status, mut bytes) = (0, 0);
+        for _ in 0..100 {
+            let took;
+            (status, took, bytes) = timed(&mut c, path).await;
+            times.push(took);
+        }
+        times.sort();
+        let (p50, p99) = (ms(times[49]), ms(times[98]));
+        println!("{name:<44} {status:>6} {p50:>10} {p99:>10} {bytes:>10}");
     }
     println!("RSS after the queries: {:.0} MB", rss_mb());
 
