@@ -110,12 +110,7 @@ impl Order for ById {
     }
 
     fn set_block(&self, txn: &WriteTxn, start: &u128, count: Option<u64>) -> Result<()> {
-        let (key, mut table) = ((self.t, self.space.code(), *start), txn.open_table(USER_BLOCKS)?);
-        match count {
-            Some(count) => table.insert(key, count)?,
-            None => table.remove(key)?,
-        };
-        Ok(())
+        Ok(txn.open_table(USER_BLOCKS)?.set((self.t, self.space.code(), *start), count)?)
     }
 
     fn step_from(
@@ -196,12 +191,7 @@ impl Order for ByName {
 
     fn set_block(&self, txn: &WriteTxn, start: &String, count: Option<u64>) -> Result<()> {
         let key = (self.t, self.space.code(), start.as_str());
-        let mut table = txn.open_table(NAME_BLOCKS)?;
-        match count {
-            Some(count) => table.insert(key, count)?,
-            None => table.remove(key)?,
-        };
-        Ok(())
+        Ok(txn.open_table(NAME_BLOCKS)?.set(key, count)?)
     }
 
     fn step_from(

@@ -200,6 +200,19 @@ impl<K: Key + 'static, V: Value + 'static> WriteTable<'_, '_, K, V> {
         self.table.remove(key)
     }
 
+    /// Inserts `value`, or removes the key when None.
+    pub fn set<'k, 'v>(
+        &mut self,
+        key: impl Borrow<K::SelfType<'k>>,
+        value: Option<impl Borrow<V::SelfType<'v>>>,
+    ) -> Result<(), StorageError> {
+        match value {
+            Some(value) => self.insert(key, value)?,
+            None => self.remove(key)?,
+        };
+        Ok(())
+    }
+
     /// Removes every row in `range`; returns how many.
     pub fn remove_range<'a, KR>(
         &mut self,

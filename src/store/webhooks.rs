@@ -126,12 +126,7 @@ impl Webhook {
 type Subscriptions<'w, 't> = super::txn::WriteTable<'w, 't, (u128, u128), u64>;
 
 fn subscribe(table: &mut Subscriptions<'_, '_>, tenant: Uuid, hook: &Webhook) -> Result<()> {
-    let key = (tenant.as_u128(), hook.id.as_u128());
-    match hook.subscription() {
-        Some(mask) => table.insert(key, mask)?,
-        None => table.remove(key)?,
-    };
-    Ok(())
+    Ok(table.set((tenant.as_u128(), hook.id.as_u128()), hook.subscription())?)
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
