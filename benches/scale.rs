@@ -134,6 +134,14 @@ async fn run(n: usize, keep: bool) {
             format!("/scim/v2/Users?count=100&filter=meta.lastModified%20ge%20%22{since}%22"),
         ),
         (
+            "SCIM meta.lastModified ge (all), at 90%",
+            format!(
+                "/scim/v2/Users?count=100&startIndex={}&filter=meta.lastModified%20ge%20%22{}%22",
+                n * 9 / 10,
+                "2023-11-14T22:13:20Z"
+            ),
+        ),
+        (
             "SCIM active eq true, startIndex at 90%",
             format!("/scim/v2/Users?filter=active%20eq%20true&count=100&startIndex={}", n * 9 / 10),
         ),

@@ -125,9 +125,14 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
             if off { &mut inactive_named } else { &mut active_named }.count(key);
         }
     }
+    let mut modified = BlockCount::of(tx, &positions::by_modification(tenant), Space::All);
     for row in attrs.range((t, 0, 0, 0)..=(t, u8::MAX, u64::MAX, u128::MAX))? {
         let (_, family, value, id) = row?.0.value();
         found_rows.add(&(family, value), id);
+        // Modification rows come in modification order: the order those blocks count.
+        if family == ATTR_MODIFIED {
+            modified.count(&(value, id));
+        }
     }
     if entries != found_entries {
         name_index_problems(&table, &index, t, r)?;
@@ -141,6 +146,7 @@ fn check_users(tx: &ReadTransaction, t: u128, r: &mut Report) -> Result<()> {
     for blocks in [named, inactive_named, active_named] {
         blocks.report(tenant, r, |key| format!("userName {key:?}"))?;
     }
+    modified.report(tenant, r, |(ms, id)| format!("modification {ms} {}", Uuid::from_u128(*id)))?;
     compare(r, tenant, counters::USERS, counters::get(tx, tenant, counters::USERS)?, all);
     let provisioned = counters::get(tx, tenant, counters::SEATS_PROVISIONED)?;
     compare(r, tenant, counters::SEATS_PROVISIONED, provisioned, active);

@@ -29,10 +29,12 @@ const STEPS: &[fn(&WriteTransaction) -> Result<()>] = &[
     v10_to_v11, v11_to_v12, v12_to_v13, v13_to_v14,
 ];
 
-/// Schema 14 keeps positions in userName order too (`NAME_BLOCKS`, created with every table),
-/// so a deep page sorted by userName need not sort every user: built here from the index.
+/// Schema 14 keeps positions in userName order and in modification order too (`NAME_BLOCKS`,
+/// `MODIFIED_BLOCKS`, created with every table), so a deep page sorted by userName need not
+/// sort every user, nor one of `meta.lastModified ge` step over the users before it: built
+/// here from the indexes.
 fn v13_to_v14(txn: &WriteTransaction) -> Result<()> {
-    super::positions::rebuild_all_names(txn)
+    super::positions::rebuild_all_derived(txn)
 }
 
 /// Schema 13 sends changes as SCIM security events too: each event records the request that

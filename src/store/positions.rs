@@ -2,7 +2,8 @@
 //! 900,000 records. redb's B-tree keeps no counts, so block tables keep them beside it, for each
 //! sequence a page walks (`Space`: all users, and the active and the inactive ones) in each order
 //! a page can have (`Order`: by id, which is creation order, in `USER_BLOCKS`; by userName, in
-//! `NAME_BLOCKS`): the sequence cut into blocks of at most `MAX_BLOCK`, each row the block's
+//! `NAME_BLOCKS`; every user by last modification, in `MODIFIED_BLOCKS`): the sequence cut into
+//! blocks of at most `MAX_BLOCK`, each row the block's
 //! first key and how many users it holds. A sequence's first block starts at the order's origin,
 //! below every key, so every key falls in the block of the greatest start at or below it.
 //! Finding the nth user sums block counts (a thousand small rows at a million users), then steps
@@ -13,9 +14,10 @@ use uuid::Uuid;
 
 use super::error::Result;
 use super::tables::{
-    ATTR_ACTIVE, NAME_BLOCKS, TENANTS, USER_ATTRS, USER_BLOCKS, USER_INDEX, USERS,
+    ATTR_ACTIVE, ATTR_MODIFIED, MODIFIED_BLOCKS, NAME_BLOCKS, USER_ATTRS, USER_BLOCKS, USER_INDEX,
+    USERS,
 };
-use super::txn::{Reads, Tx, WriteTxn};
+use super::txn::{Tx, WriteTxn};
 
 /// A block that grows past this splits in two; small enough that the step within one is short,
 /// large enough that a million users make about a thousand rows.
@@ -228,6 +230,99 @@ impl Order for ByName {
     }
 }
 
+/// Every user in modification order (`USER_ATTRS` family `ATTR_MODIFIED`: last modification,
+/// then id): blocks in `MODIFIED_BLOCKS`, starting at (0, 0).
+pub(super) struct ByModification {
+    t: u128,
+}
+
+pub(super) fn by_modification(tenant: Uuid) -> ByModification {
+    ByModification { t: tenant.as_u128() }
+}
+
+impl Order for ByModification {
+    type Key = (u64, u128);
+
+    fn origin(&self) -> (u64, u128) {
+        (0, 0)
+    }
+
+    fn block_at(
+        &self,
+        tx: &impl Tx,
+        &(ms, id): &(u64, u128),
+        below: bool,
+    ) -> Result<Option<((u64, u128), u64)>> {
+        let t = self.t;
+        let table = tx.table(MODIFIED_BLOCKS)?;
+        let mut rows = match below {
+            false => table.range((t, 0, 0)..=(t, ms, id))?,
+            true => table.range((t, 0, 0)..(t, ms, id))?,
+        };
+        match rows.next_back() {
+            Some(row) => {
+                let (key, count) = row?;
+                let (_, ms, id) = key.value();
+                Ok(Some(((ms, id), count.value())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn set_block(&self, txn: &WriteTxn, &(ms, id): &(u64, u128), count: Option<u64>) -> Result<()> {
+        Ok(txn.open_table(MODIFIED_BLOCKS)?.set((self.t, ms, id), count)?)
+    }
+
+    fn step_from(
+        &self,
+        tx: &impl Tx,
+        &(ms, id): &(u64, u128),
+        mut visit: impl FnMut(&(u64, u128), u128) -> Result<bool>,
+    ) -> Result<()> {
+        let t = self.t;
+        let range = (t, ATTR_MODIFIED, ms, id)..=(t, ATTR_MODIFIED, u64::MAX, u128::MAX);
+        for row in tx.table(USER_ATTRS)?.range(range)? {
+            let (_, _, ms, id) = row?.0.value();
+            if !visit(&(ms, id), id)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn blocks(&self, tx: &impl Tx) -> Result<Vec<((u64, u128), u64)>> {
+        let t = self.t;
+        let mut out = Vec::new();
+        for row in tx.table(MODIFIED_BLOCKS)?.range((t, 0, 0)..=(t, u64::MAX, u128::MAX))? {
+            let (key, count) = row?;
+            let (_, ms, id) = key.value();
+            out.push(((ms, id), count.value()));
+        }
+        Ok(out)
+    }
+}
+
+/// How many users of the sequence come before `key`, and how many there are: the counts of
+/// the blocks before `key`'s, and a step within that one.
+pub(super) fn rank<O: Order>(tx: &impl Tx, order: &O, key: &O::Key) -> Result<(u64, u64)> {
+    let (mut before, mut total, mut holding) = (0, 0, None);
+    for (start, count) in order.blocks(tx)? {
+        if start <= *key {
+            before = total;
+            holding = Some(start);
+        }
+        total += count;
+    }
+    let Some(start) = holding else { return Ok((0, total)) };
+    let mut within = 0;
+    order.step_from(tx, &start, |at, _| {
+        let earlier = at < key;
+        within += u64::from(earlier);
+        Ok(earlier)
+    })?;
+    Ok((before + within, total))
+}
+
 /// The key of the sequence's `n`th user (from 0) at or after `start`.
 fn nth_from<O: Order>(order: &O, tx: &impl Tx, start: &O::Key, n: u64) -> Result<Option<O::Key>> {
     let (mut left, mut found) = (n, None);
@@ -347,41 +442,48 @@ fn grow<K>(blocks: &mut Vec<(K, u64)>, key: K, origin: K) {
     }
 }
 
-/// Cuts the tenant's userName-order sequences into blocks afresh, from its `USER_INDEX` and
-/// `USER_ATTRS` (after a tenant import, and the schema 14 upgrade).
-pub(super) fn rebuild_names(txn: &WriteTxn, tenant: Uuid) -> Result<()> {
-    let t = tenant.as_u128();
-    let (mut all, mut off, mut on) = (Vec::new(), Vec::new(), Vec::new());
-    {
-        let attrs = txn.table(USER_ATTRS)?;
-        for row in txn.table(USER_INDEX)?.range((t, NAMES)..(t, AFTER_NAMES))? {
-            let (key, id) = row?;
-            let key = key.value().1;
-            let active = attrs.get((t, ATTR_ACTIVE, 1, id.value()))?.is_some();
-            grow(&mut all, key.to_owned(), String::new());
-            grow(if active { &mut on } else { &mut off }, key.to_owned(), String::new());
-        }
+/// Cuts a sequence into blocks afresh, from the rows it steps through.
+fn rebuild_order<O: Order>(txn: &WriteTxn, order: &O) -> Result<()> {
+    let mut cut = Vec::new();
+    order.step_from(txn, &order.origin(), |key, _| {
+        grow(&mut cut, key.clone(), order.origin());
+        Ok(true)
+    })?;
+    for (start, _) in order.blocks(txn)? {
+        order.set_block(txn, &start, None)?;
     }
-    let mut table = txn.open_table(NAME_BLOCKS)?;
-    table.remove_range((t, 0, "")..(t, u8::MAX, ""))?;
-    let cut = [(Space::All, all), (Space::Active(false), off), (Space::Active(true), on)];
-    for (space, blocks) in cut {
-        for (start, count) in blocks {
-            table.insert((t, space.code(), start.as_str()), count)?;
-        }
+    for (start, count) in cut {
+        order.set_block(txn, &start, Some(count))?;
     }
     Ok(())
 }
 
-/// Rebuilds every tenant's userName-order blocks (the schema 14 upgrade).
-pub(super) fn rebuild_all_names(txn: &redb::WriteTransaction) -> Result<()> {
-    let mut tenants = Vec::new();
-    for row in txn.open_table(TENANTS)?.iter()? {
-        tenants.push(Uuid::from_u128(row?.0.value()));
+/// Cuts the tenant's userName-order and modification-order sequences into blocks afresh, from
+/// its `USER_INDEX` and `USER_ATTRS` (after a tenant import, and the schema 14 upgrade).
+pub(super) fn rebuild_derived(txn: &WriteTxn, tenant: Uuid) -> Result<()> {
+    for space in Space::EVERY {
+        rebuild_order(txn, &by_name(tenant, space))?;
     }
+    rebuild_order(txn, &by_modification(tenant))
+}
+
+/// Rebuilds every tenant's userName-order and modification-order blocks (the schema 14
+/// upgrade).
+pub(super) fn rebuild_all_derived(txn: &redb::WriteTransaction) -> Result<()> {
+    // Every tenant that has users, a seek each.
+    let (mut tenants, mut next) = (Vec::new(), Some(0u128));
+    let users = txn.open_table(USERS)?;
+    while let Some(from) = next.take() {
+        if let Some(row) = users.range((from, 0)..)?.next() {
+            let t = row?.0.value().0;
+            tenants.push(Uuid::from_u128(t));
+            next = t.checked_add(1);
+        }
+    }
+    drop(users);
     let txn = WriteTxn::unrecorded(txn);
     for tenant in tenants {
-        rebuild_names(&txn, tenant)?;
+        rebuild_derived(&txn, tenant)?;
     }
     Ok(())
 }
@@ -394,12 +496,23 @@ mod tests {
     use crate::store::{check, lifecycle, migrate, tenants, users};
     use redb::{Database, ReadableDatabase};
 
-    /// The ids of a sequence from its `skip`th on (in userName order when `named`): a whole walk
-    /// when `skip` is 0.
-    fn ids_from(db: &Database, t: Uuid, (space, named): (Space, bool), skip: u64) -> Vec<Uuid> {
+    /// A sequence positions are kept for, in one of the orders.
+    #[derive(Debug, Clone, Copy)]
+    enum Seq {
+        Id(Space),
+        Name(Space),
+        Modified,
+    }
+
+    fn every() -> impl Iterator<Item = Seq> {
+        Space::EVERY.into_iter().flat_map(|s| [Seq::Id(s), Seq::Name(s)]).chain([Seq::Modified])
+    }
+
+    /// The ids of a sequence from its `skip`th on: a whole walk when `skip` is 0.
+    fn ids_from(db: &Database, t: Uuid, seq: Seq, skip: u64) -> Vec<Uuid> {
         let (read, mut ids, whole) = (db.begin_read().unwrap(), Vec::new(), skip == 0);
-        let walk = match (space, named) {
-            (Space::All, false) => {
+        let walk = match seq {
+            Seq::Id(Space::All) => {
                 users::scan(&read, t, skip, |u| {
                     ids.push(u.id);
                     Ok(whole)
@@ -407,9 +520,10 @@ mod tests {
                 .unwrap();
                 return ids;
             }
-            (Space::Active(on), false) => users::Walk::Active(on),
-            (Space::All, true) => users::Walk::Named(None),
-            (Space::Active(on), true) => users::Walk::Named(Some(on)),
+            Seq::Id(Space::Active(on)) => users::Walk::Active(on),
+            Seq::Name(Space::All) => users::Walk::Named(None),
+            Seq::Name(Space::Active(on)) => users::Walk::Named(Some(on)),
+            Seq::Modified => users::Walk::ModifiedFrom(0),
         };
         users::walk(&read, t, walk, skip, |id| {
             ids.push(id);
@@ -419,44 +533,63 @@ mod tests {
         ids
     }
 
-    /// The sequence as it should be: its users, in id or in userName order.
-    fn expected(db: &Database, t: Uuid, (space, named): (Space, bool)) -> Vec<Uuid> {
+    /// The sequence as it should be: its users, in its order.
+    fn expected(db: &Database, t: Uuid, seq: Seq) -> Vec<Uuid> {
         let mut all: Vec<users::User> = Vec::new();
         users::scan(&db.begin_read().unwrap(), t, 0, |u| {
             all.push(u);
             Ok(true)
         })
         .unwrap();
-        all.retain(|u| space == Space::All || space == Space::Active(u.active));
-        if named {
+        match seq {
+            Seq::Id(space) | Seq::Name(space) => {
+                all.retain(|u| space == Space::All || space == Space::Active(u.active));
+            }
+            Seq::Modified => all.sort_by_key(|u| (u.updated_at, u.id)),
+        }
+        if let Seq::Name(_) = seq {
             all.sort_by_key(|u| u.user_name.to_lowercase());
         }
         all.iter().map(|u| u.id).collect()
     }
 
-    /// Every position of every sequence in both orders answers as a walk from the start would,
+    /// The block counts of a sequence, in order.
+    fn counts(read: &redb::ReadTransaction, t: Uuid, seq: Seq) -> Vec<u64> {
+        fn of<O: Order>(read: &redb::ReadTransaction, order: O) -> Vec<u64> {
+            order.blocks(read).unwrap().into_iter().map(|(_, n)| n).collect()
+        }
+        match seq {
+            Seq::Id(space) => of(read, by_id(t, space)),
+            Seq::Name(space) => of(read, by_name(t, space)),
+            Seq::Modified => of(read, by_modification(t)),
+        }
+    }
+
+    /// Every position of every sequence in every order answers as a walk from the start would,
     /// the blocks stay within their size, and `check` agrees with them.
     fn assert_positions(db: &Database, t: Uuid) {
         let read = db.begin_read().unwrap();
-        for sequence in Space::EVERY.into_iter().flat_map(|s| [(s, false), (s, true)]) {
-            let ids = ids_from(db, t, sequence, 0);
-            assert_eq!(ids, expected(db, t, sequence), "{sequence:?}");
+        for seq in every() {
+            let ids = ids_from(db, t, seq, 0);
+            assert_eq!(ids, expected(db, t, seq), "{seq:?}");
             for skip in (1..ids.len() + 3).step_by(97).chain([ids.len().saturating_sub(1)]) {
-                let got = ids_from(db, t, sequence, skip as u64);
-                assert_eq!(got.first(), ids.get(skip), "{sequence:?} skip {skip}");
+                let got = ids_from(db, t, seq, skip as u64);
+                assert_eq!(got.first(), ids.get(skip), "{seq:?} skip {skip}");
             }
-            let counts: Vec<u64> = match sequence {
-                (space, false) => by_id(t, space).blocks(&read).unwrap(),
-                (space, true) => {
-                    let blocks = by_name(t, space).blocks(&read).unwrap();
-                    blocks.into_iter().map(|(_, n)| (0, n)).collect()
-                }
-            }
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
+            let counts = counts(&read, t, seq);
             assert!(counts.iter().all(|n| *n <= MAX_BLOCK), "{counts:?}");
-            assert_eq!(counts.iter().sum::<u64>(), ids.len() as u64, "{sequence:?}");
+            assert_eq!(counts.iter().sum::<u64>(), ids.len() as u64, "{seq:?}");
+        }
+        // Ranks in modification order: the users modified at a time or later.
+        let mut times: Vec<i64> = Vec::new();
+        users::scan(&read, t, 0, |u| {
+            times.push(u.updated_at);
+            Ok(true)
+        })
+        .unwrap();
+        for ms in [0, 1, 2, 3, 4, i64::MAX] {
+            let want = times.iter().filter(|at| **at >= ms).count() as u64;
+            assert_eq!(users::modified_from_count(&read, t, ms).unwrap(), want, "from {ms}");
         }
         assert_eq!(check::run(&read).unwrap().problems, Vec::<String>::new());
     }
@@ -486,7 +619,7 @@ mod tests {
         let made: Vec<Uuid> = (0..5000).map(|_| Uuid::new_v4()).collect();
         let txn = db.begin_write().unwrap();
         for (i, id) in made.iter().enumerate() {
-            let mut u = users::User::new(*id, format!("u{i}"), 1);
+            let mut u = users::User::new(*id, format!("u{i}"), 1 + (i % 3) as i64);
             u.active = i % 3 != 0;
             lifecycle::create_user(&WriteTxn::new(&txn), t, &u).unwrap();
         }
@@ -524,11 +657,10 @@ mod tests {
         assert_positions(&db, t);
 
         // Rebuilds (the schema 8 and 14 upgrades) give blocks that answer the same.
-        let every = || Space::EVERY.into_iter().flat_map(|s| [(s, false), (s, true)]);
         let before: Vec<_> = every().map(|s| ids_from(&db, t, s, 0)).collect();
         let txn = db.begin_write().unwrap();
         rebuild(&txn).unwrap();
-        rebuild_all_names(&txn).unwrap();
+        rebuild_all_derived(&txn).unwrap();
         txn.commit().unwrap();
         let after: Vec<_> = every().map(|s| ids_from(&db, t, s, 0)).collect();
         assert_eq!(after, before);
@@ -562,5 +694,15 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("Active(false) at userName \"\""), "{problems:?}");
         assert!(problems[0].contains("counts 3 users, holds 0"), "{problems:?}");
+
+        // And one of modification order.
+        let txn = db.begin_write().unwrap();
+        txn.open_table(NAME_BLOCKS).unwrap().remove((t.as_u128(), 1, "")).unwrap();
+        txn.open_table(MODIFIED_BLOCKS).unwrap().insert((t.as_u128(), 0, 0), 5).unwrap();
+        txn.commit().unwrap();
+        let problems = check::run(&db.begin_read().unwrap()).unwrap().problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("All at modification 0 "), "{problems:?}");
+        assert!(problems[0].contains("counts 5 users, holds 1"), "{problems:?}");
     }
 }

@@ -52,6 +52,12 @@ pub(super) const USER_BLOCKS: TableDefinition<(u128, u8, u128), u64> =
 /// not moved, with a tenant). Since schema 14.
 pub(super) const NAME_BLOCKS: TableDefinition<(u128, u8, &str), u64> =
     TableDefinition::new("user_name_blocks");
+/// (tenant id, last modification and id of the user a block starts at) -> users in the block:
+/// the same positions in modification order (`USER_ATTRS` family `ATTR_MODIFIED`), so a deep page
+/// of `meta.lastModified ge` neither steps over the users before it nor counts those after it
+/// (derived: rebuilt, not moved, with a tenant). Since schema 14.
+pub(super) const MODIFIED_BLOCKS: TableDefinition<(u128, u64, u128), u64> =
+    TableDefinition::new("user_modified_blocks");
 /// (tenant id, room id) -> Room
 pub(super) const ROOMS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("rooms");
 /// (tenant id, "n:" lowercased name | "x:" externalId) -> room id
@@ -128,6 +134,7 @@ macro_rules! each_table {
         $each!(USER_ATTRS);
         $each!(USER_BLOCKS);
         $each!(NAME_BLOCKS);
+        $each!(MODIFIED_BLOCKS);
         $each!(ROOMS);
         $each!(ROOM_INDEX);
         $each!(ROOM_MEMBERS);

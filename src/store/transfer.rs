@@ -98,8 +98,8 @@ impl Row {
 }
 
 /// The tables an export holds rows of: every table but `META` (the store's own bookkeeping),
-/// `SET_KEYS` (the server's own signing keys, of no tenant) and `NAME_BLOCKS` (rebuilt from the
-/// index by `import`, so a file written before schema 14 loads whole too).
+/// `SET_KEYS` (the server's own signing keys, of no tenant), `NAME_BLOCKS` and `MODIFIED_BLOCKS`
+/// (rebuilt from the indexes by `import`, so a file written before schema 14 loads whole too).
 /// A test checks this against `each_table!`, so a new table cannot be left out of a move.
 #[cfg(test)]
 const EXPORTED: &[&str] = &[
@@ -524,7 +524,7 @@ pub fn import(
         }
     }
     let tenant = tenant.ok_or_else(|| damaged(from, "it holds no tenant"))?;
-    super::positions::rebuild_names(txn, tenant.id)?;
+    super::positions::rebuild_derived(txn, tenant.id)?;
     Ok((tenant, Summary { header, rows: r.rows, counts }, keys))
 }
 
@@ -684,6 +684,7 @@ pub fn remove(txn: &WriteTxn, tenant: &Tenant) -> Result<u64> {
     removed += txn.open_table(USER_ATTRS)?.remove_range(every)?;
     removed += txn.open_table(USER_BLOCKS)?.remove_range((t, 0, 0)..=(t, u8::MAX, all))?;
     removed += txn.open_table(NAME_BLOCKS)?.remove_range((t, 0, "")..(t, u8::MAX, ""))?;
+    removed += txn.open_table(MODIFIED_BLOCKS)?.remove_range((t, 0, 0)..=(t, u64::MAX, all))?;
     removed += txn.open_table(ROOM_MEMBERS)?.remove_range((t, 0, 0)..=(t, all, all))?;
     removed += txn.open_table(USER_ROOMS)?.remove_range((t, 0, 0)..=(t, all, all))?;
     removed += txn.open_table(DELIVERIES)?.remove_range((t, 0, 0)..=(t, all, all))?;
@@ -719,7 +720,8 @@ mod tests {
             };
         }
         each_table!(name);
-        names.retain(|n| !["meta", "set_signing_keys", "user_name_blocks"].contains(&n.as_str()));
+        let unmoved = ["meta", "set_signing_keys", "user_name_blocks", "user_modified_blocks"];
+        names.retain(|n| !unmoved.contains(&n.as_str()));
         let mut exported: Vec<String> = EXPORTED.iter().map(|s| (*s).to_owned()).collect();
         names.sort();
         exported.sort();

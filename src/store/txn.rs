@@ -151,6 +151,7 @@ kinds! {
     attributes: (u128, u8, u64, u128) => (), 1;
     blocks: (u128, u8, u128) => u64, 1;
     name_blocks: (u128, u8, &'static str) => u64, 1;
+    modified_blocks: (u128, u64, u128) => u64, 1;
     members: (u128, u128, u128) => bool, 1;
     memberships: (u128, u128, u128) => (), 1;
     streams: (u128, u64) => &'static [u8], 4;
@@ -372,7 +373,7 @@ mod tests {
             };
         }
         tables::each_table!(hold);
-        assert_eq!(held.len(), 26);
+        assert_eq!(held.len(), 27);
         assert!(wtx.open_table(tables::COUNTERS).is_err());
         drop(held);
         // Opened again, from the cache: writes are recorded and reads see them.

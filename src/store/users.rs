@@ -36,22 +36,18 @@ pub enum Walk {
 
 /// The user's `USER_ATTRS` rows: (family, value).
 pub(super) fn attribute_rows(user: &User) -> [(u8, u64); 2] {
-    [
-        (ATTR_ACTIVE, u64::from(user.active)),
-        (ATTR_MODIFIED, u64::try_from(user.updated_at).unwrap_or(0)),
-    ]
+    [(ATTR_ACTIVE, u64::from(user.active)), (ATTR_MODIFIED, modification_key(user).0)]
 }
 
 /// Visits the ids of the users `walk` names, in its order, from the `skip`th on, until `visit`
 /// says stop. Reads no user record. Returns how many it skipped (fewer than `skip` when there
-/// are fewer users): `Active` and `Named` walks skip by the block counts (`positions`), a
-/// `ModifiedFrom` one steps over them.
+/// are fewer users), by the block counts (`positions`).
 pub fn walk(
     tx: &impl Tx,
     tenant: Uuid,
     walk: Walk,
     skip: u64,
-    mut visit: impl FnMut(Uuid) -> Result<bool>,
+    visit: impl FnMut(Uuid) -> Result<bool>,
 ) -> Result<u64> {
     let ms = match walk {
         Walk::Active(on) => {
@@ -63,20 +59,18 @@ pub fn walk(
         }
         Walk::ModifiedFrom(ms) => u64::try_from(ms).unwrap_or(0),
     };
-    let t = tenant.as_u128();
-    let table = tx.table(USER_ATTRS)?;
-    let mut skipped = 0;
-    for row in table.range((t, ATTR_MODIFIED, ms, 0)..=(t, ATTR_MODIFIED, u64::MAX, u128::MAX))? {
-        let (key, _) = row?;
-        if skipped < skip {
-            skipped += 1;
-            continue;
-        }
-        if !visit(Uuid::from_u128(key.value().3))? {
-            break;
-        }
-    }
-    Ok(skipped)
+    // The users modified before `ms` are counted, not stepped over.
+    let order = positions::by_modification(tenant);
+    let (before, _) = positions::rank(tx, &order, &(ms, 0))?;
+    Ok(positions::walk(tx, &order, before + skip, visit)?.saturating_sub(before))
+}
+
+/// How many users were last modified at `ms` (Unix milliseconds) or later: from the block
+/// counts, whatever the tenant's size.
+pub fn modified_from_count(tx: &impl Tx, tenant: Uuid, ms: i64) -> Result<u64> {
+    let at = (u64::try_from(ms).unwrap_or(0), 0);
+    let (before, total) = positions::rank(tx, &positions::by_modification(tenant), &at)?;
+    Ok(total - before)
 }
 
 /// Whether the tenant has the row `(family, value)` for `user`.
@@ -88,6 +82,11 @@ pub(super) fn has_attribute_row(
 ) -> Result<bool> {
     let key = (tenant.as_u128(), family, value, user.as_u128());
     Ok(tx.table(USER_ATTRS)?.get(key)?.is_some())
+}
+
+/// The user's place in modification order (its `USER_ATTRS` modification row).
+fn modification_key(user: &User) -> (u64, u128) {
+    (u64::try_from(user.updated_at).unwrap_or(0), user.id.as_u128())
 }
 
 pub(super) fn any_email_keys(user: &User) -> Vec<String> {
@@ -324,6 +323,8 @@ pub(super) fn add(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<()> {
     claim_indexes(txn, tenant, user, None)?;
     counters::add(txn, tenant, counters::USERS, 1)?;
     put(txn, tenant, user)?;
+    let modified = modification_key(user);
+    positions::added(txn, &positions::by_modification(tenant), &modified)?;
     let name = user_name_key(&user.user_name);
     for space in [Space::All, Space::Active(user.active)] {
         positions::added(txn, &positions::by_id(tenant, space), &user.id.as_u128())?;
@@ -337,6 +338,11 @@ pub(super) fn add(txn: &WriteTxn, tenant: Uuid, user: &User) -> Result<()> {
 pub(super) fn replace(txn: &WriteTxn, tenant: Uuid, next: &User, prev: &User) -> Result<()> {
     claim_indexes(txn, tenant, next, Some(prev))?;
     put(txn, tenant, next)?;
+    let (was_modified, modified) = (modification_key(prev), modification_key(next));
+    if was_modified != modified {
+        positions::removed(txn, &positions::by_modification(tenant), &was_modified)?;
+        positions::added(txn, &positions::by_modification(tenant), &modified)?;
+    }
     let (id, before, after) =
         (next.id.as_u128(), user_name_key(&prev.user_name), user_name_key(&next.user_name));
     let (was, is) = (Space::Active(prev.active), Space::Active(next.active));
@@ -373,6 +379,7 @@ pub(super) fn retire(txn: &WriteTxn, tenant: Uuid, stored: &User, kept: &User) -
         }
     }
     txn.open_table(USERS)?.remove((t, id.as_u128()))?;
+    positions::removed(txn, &positions::by_modification(tenant), &modification_key(stored))?;
     let name = user_name_key(&stored.user_name);
     for space in [Space::All, Space::Active(stored.active)] {
         positions::removed(txn, &positions::by_id(tenant, space), &id.as_u128())?;

@@ -423,8 +423,13 @@ fn sync_filters_walk_indexes_past_the_scan_budget() {
         Some(after["totalResults"].as_u64().unwrap() + 1),
         "ge includes Bob"
     );
-    // Not an exact index question (a projection): the general path, with its budget.
-    let (status, _) = q("active eq true", "&attributes=userName");
+    // A projection walks the same index, past the budget too.
+    let (status, projected) = q("active eq true", "&attributes=userName");
+    assert_eq!(status, 200, "{projected}");
+    let first = &projected["Resources"][0];
+    assert!(first["userName"].is_string() && first.get("emails").is_none(), "{first}");
+    // Not an exact index question (an `or`): the general path, with its budget.
+    let (status, _) = q("active eq true or title eq \"x\"", "");
     assert_eq!(status, 400);
 }
 
@@ -572,10 +577,11 @@ fn the_schemas_hold_every_attribute_entra_maps() {
 }
 
 /// Sorted by userName, a page at any `startIndex` (ascending or descending, over every user or
-/// the active ones) is the slice of the whole sorted list, past the scan budget too, and stays so
-/// while users are renamed, deactivated, deleted and created between pages.
+/// the active ones) is the slice of the whole sorted list, past the scan budget too, and so is a
+/// page of `meta.lastModified ge` in modification order; and they stay so while users are
+/// renamed, deactivated, deleted and created between pages.
 #[test]
-fn user_name_sorted_pages_are_slices_of_the_whole_order_through_changes() {
+fn deep_pages_in_index_order_are_slices_of_the_whole_through_changes() {
     let s = Server::start_args(&["--scan-limit", "50"]);
     let key = s.root_key();
     s.cli_json(&["tenant", "set-seats", "default", "1000"]);
@@ -607,25 +613,29 @@ fn user_name_sorted_pages_are_slices_of_the_whole_order_through_changes() {
         })
         .collect();
 
-    // The whole list as the client sees it, sorted here: (lowercase userName, active).
-    let everyone = |s: &Server| -> Vec<(String, bool)> {
+    // The whole list as the client sees it.
+    let everyone = |s: &Server| -> Vec<Value> {
         let mut all = Vec::new();
         for start in (1..).step_by(100) {
             let page = s.get(&format!("/scim/v2/Users?startIndex={start}&count=100"), Some(&key));
             let page = page.json();
             let got = page["Resources"].as_array().unwrap().clone();
-            all.extend(got.iter().map(|u| {
-                (u["userName"].as_str().unwrap().to_lowercase(), u["active"] == json!(true))
-            }));
-            if got.len() < 100 {
+            let last = got.len() < 100;
+            all.extend(got);
+            if last {
                 break;
             }
         }
-        all.sort();
         all
     };
     let check_pages = |s: &Server| {
-        let all = everyone(s);
+        let users = everyone(s);
+        // (lowercase userName, active), sorted.
+        let mut all: Vec<(String, bool)> = users
+            .iter()
+            .map(|u| (u["userName"].as_str().unwrap().to_lowercase(), u["active"] == json!(true)))
+            .collect();
+        all.sort();
         for (filter, active) in [("", None), ("&filter=active%20eq%20true", Some(true))] {
             let mut want: Vec<String> = all
                 .iter()
@@ -655,6 +665,28 @@ fn user_name_sorted_pages_are_slices_of_the_whole_order_through_changes() {
                     assert_eq!(page["startIndex"], json!(start), "{path}");
                 }
             }
+        }
+        // `meta.lastModified ge` pages through modification order (then id), from a time in
+        // the middle: every page the slice of the whole, and the total exact.
+        let mut by_time: Vec<(jiff::Timestamp, String)> = users
+            .iter()
+            .map(|u| {
+                let at = u["meta"]["lastModified"].as_str().unwrap().parse().unwrap();
+                (at, u["id"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        by_time.sort();
+        let since = by_time[by_time.len() / 3].0;
+        let want: Vec<&str> =
+            by_time.iter().filter(|(at, _)| *at >= since).map(|(_, id)| id.as_str()).collect();
+        let filter = format!("meta.lastModified%20ge%20%22{since}%22");
+        for start in [1, 2, 77, want.len() - 3, want.len() + 5] {
+            let path = format!("/scim/v2/Users?filter={filter}&startIndex={start}&count=25");
+            let page = s.get(&path, Some(&key)).json();
+            let got = crate::harness::strings(&page["Resources"], "id");
+            let expected: Vec<&str> = want.iter().skip(start - 1).take(25).copied().collect();
+            assert_eq!(got, expected, "{path}");
+            assert_eq!(page["totalResults"], json!(want.len()), "{path}");
         }
     };
     check_pages(&s);

@@ -94,15 +94,8 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
             .lookup(|tx| Hits::gather(&params, |hits| matching(tx, tenant, filter, &base, hits)))?;
         return Ok(Reply::json(StatusCode::OK, &answer));
     }
-    if let Some(active) = by_user_name(&params) {
-        return ctx.read(move |tx| name_page(tx, tenant, active, &params, &base)).await;
-    }
-    if let Some(range) = params.filter.as_ref().and_then(filter::indexed_range)
-        && params.cursor.is_none()
-        && params.sort_by.is_none()
-        && params.shows_whole()
-    {
-        return ctx.read(move |tx| walk_page(tx, tenant, range, &params, &base)).await;
+    if let Some(walk) = walk_of(&params) {
+        return ctx.read(move |tx| walk_page(tx, tenant, walk, &params, &base)).await;
     }
     let reply = ctx
         .read(move |tx| -> Result<_, crate::http::error::ApiError> {
@@ -137,84 +130,25 @@ async fn run_list(ctx: &Ctx<'_>, params: ListParams) -> Result<Reply, ApiError> 
     Ok(reply)
 }
 
-/// A page of what an index walk answers exactly (`filter::indexed_range`): the walk skips to
-/// `startIndex` (`active` by the block counts, modification times over index entries), reads
-/// the page's users, and counts the rest (for `active`, the counters know the total).
+/// A page of what an index walk answers exactly (`filter::indexed_range`, or a sort by
+/// userName): the block counts find `startIndex`, counted from the last user when descending,
+/// and the total; only the page's users are read.
 fn walk_page(
     tx: &impl Tx,
     tenant: Uuid,
-    range: filter::IndexedRange,
+    walk: users::Walk,
     params: &ListParams,
     base: &str,
 ) -> Result<Reply, ApiError> {
-    let walk = match range {
-        filter::IndexedRange::Active(on) => users::Walk::Active(on),
-        filter::IndexedRange::ModifiedFrom(ms) => users::Walk::ModifiedFrom(ms),
+    let total = match walk {
+        users::Walk::Active(on) => total_of(tx, tenant, Some(on))?,
+        users::Walk::Named(active) => total_of(tx, tenant, active)?,
+        users::Walk::ModifiedFrom(ms) => users::modified_from_count(tx, tenant, ms)?,
     };
-    let known_total = match range {
-        filter::IndexedRange::Active(on) => Some(total_of(tx, tenant, Some(on))?),
-        filter::IndexedRange::ModifiedFrom(_) => None,
-    };
-    let (skip, count) = (params.start_index - 1, params.count);
-    let (mut seen, mut ids) = (0u64, Vec::new());
-    let skipped = users::walk(tx, tenant, walk, skip, |id| {
-        if (ids.len() as u64) < count {
-            ids.push(id);
-        }
-        seen += 1;
-        // With the total known, stop once the page is full.
-        Ok(known_total.is_none() || (ids.len() as u64) < count)
-    })?;
-    let found: Vec<User> =
-        ids.iter().map(|id| users::get(tx, tenant, *id)).collect::<Result<_, _>>()?;
-    let located: Vec<(&User, String)> =
-        found.iter().map(|u| (u, format!("{base}/{}", u.id))).collect();
-    let shown: Vec<_> = located.iter().map(|(u, l)| user::Shown::new(u, l)).collect();
-    let total = known_total.unwrap_or(skipped + seen);
-    Ok(Reply::json(StatusCode::OK, &params.page(total, &shown)))
-}
-
-/// How many users there are (None), or with this `active`: from the counters.
-fn total_of(tx: &impl Tx, tenant: Uuid, active: Option<bool>) -> store::Result<u64> {
-    let all = users::count(tx, tenant)?;
-    let Some(on) = active else { return Ok(all) };
-    let provisioned =
-        crate::store::counters::get(tx, tenant, crate::store::counters::SEATS_PROVISIONED)?;
-    Ok(if on { provisioned } else { all.saturating_sub(provisioned) })
-}
-
-/// Whether the list is sorted by userName over every user (`Some(None)`) or over those with
-/// one `active` (`Some(Some(on))`): what the userName order's block counts answer without
-/// sorting. None for any other sort or filter, and with a cursor.
-fn by_user_name(params: &ListParams) -> Option<Option<bool>> {
-    let path = params.sort_by.as_ref()?;
-    let core = path.uri.as_deref().is_none_or(filter::is_core_urn);
-    if !core || path.sub.is_some() || !path.name.eq_ignore_ascii_case("userName") {
-        return None;
-    }
-    match (&params.filter, &params.cursor) {
-        (None, None) => Some(None),
-        (Some(f), None) => match filter::indexed_range(f)? {
-            filter::IndexedRange::Active(on) => Some(Some(on)),
-            filter::IndexedRange::ModifiedFrom(_) => None,
-        },
-        (_, Some(_)) => None,
-    }
-}
-
-/// A page sorted by userName (`by_user_name`): the block counts find `startIndex`, counted from
-/// the last user when descending, and only the page's users are read.
-fn name_page(
-    tx: &impl Tx,
-    tenant: Uuid,
-    active: Option<bool>,
-    params: &ListParams,
-    base: &str,
-) -> Result<Reply, ApiError> {
-    let total = total_of(tx, tenant, active)?;
     let (start, count) = (params.start_index - 1, params.count);
+    let descending = params.descending && params.sort_by.is_some();
     // Descending, the page is the ascending one that ends `start` users before the last.
-    let (skip, take) = match params.descending {
+    let (skip, take) = match descending {
         false => (start, count),
         true => {
             let end = total.saturating_sub(start);
@@ -223,12 +157,12 @@ fn name_page(
     };
     let mut ids = Vec::new();
     if take > 0 {
-        users::walk(tx, tenant, users::Walk::Named(active), skip, |id| {
+        users::walk(tx, tenant, walk, skip, |id| {
             ids.push(id);
             Ok((ids.len() as u64) < take)
         })?;
     }
-    if params.descending {
+    if descending {
         ids.reverse();
     }
     let found: Vec<User> =
@@ -241,6 +175,43 @@ fn name_page(
     }
     let page = located.iter().map(|(u, l)| user::render(u, l)).collect();
     Ok(Reply::json(StatusCode::OK, &params.respond(total, page)))
+}
+
+/// How many users there are (None), or with this `active`: from the counters.
+fn total_of(tx: &impl Tx, tenant: Uuid, active: Option<bool>) -> store::Result<u64> {
+    let all = users::count(tx, tenant)?;
+    let Some(on) = active else { return Ok(all) };
+    let provisioned =
+        crate::store::counters::get(tx, tenant, crate::store::counters::SEATS_PROVISIONED)?;
+    Ok(if on { provisioned } else { all.saturating_sub(provisioned) })
+}
+
+/// The index walk that answers the list exactly, in its order, if one does: a whole filter of
+/// `active eq` or `meta.lastModified gt|ge` unsorted, and userName order over every user or
+/// over an `active eq`. None for any other sort or filter, and with a cursor.
+fn walk_of(params: &ListParams) -> Option<users::Walk> {
+    if params.cursor.is_some() {
+        return None;
+    }
+    let range = match &params.filter {
+        Some(f) => Some(filter::indexed_range(f)?),
+        None => None,
+    };
+    let Some(path) = &params.sort_by else {
+        return match range? {
+            filter::IndexedRange::Active(on) => Some(users::Walk::Active(on)),
+            filter::IndexedRange::ModifiedFrom(ms) => Some(users::Walk::ModifiedFrom(ms)),
+        };
+    };
+    let core = path.uri.as_deref().is_none_or(filter::is_core_urn);
+    if !core || path.sub.is_some() || !path.name.eq_ignore_ascii_case("userName") {
+        return None;
+    }
+    match range {
+        None => Some(users::Walk::Named(None)),
+        Some(filter::IndexedRange::Active(on)) => Some(users::Walk::Named(Some(on))),
+        Some(filter::IndexedRange::ModifiedFrom(_)) => None,
+    }
 }
 
 /// The users an index lookup finds for `filter` (a superset of the matches), or None when the
