@@ -249,8 +249,9 @@ struct BlockCount<K> {
 
 impl<K: Ord> BlockCount<K> {
     fn of<O: Order<Key = K>>(tx: &ReadTransaction, order: &O, space: Space) -> BlockCount<K> {
-        let blocks =
-            order.blocks(tx).map(|blocks| blocks.into_iter().map(|(s, n)| (s, n, 0)).collect());
+        let blocks = order
+            .blocks(tx, &order.origin())
+            .map(|b| b.into_iter().map(|(s, n)| (s, n, 0)).collect());
         BlockCount { space, blocks, at: 0, outside: 0 }
     }
 

@@ -3,11 +3,11 @@
 //! sequence a page walks (`Space`: all users, and the active and the inactive ones) in each order
 //! a page can have (`Order`: by id, which is creation order, in `USER_BLOCKS`; by userName, in
 //! `NAME_BLOCKS`; every user by last modification, in `MODIFIED_BLOCKS`): the sequence cut into
-//! blocks of at most `MAX_BLOCK`, each row the block's
-//! first key and how many users it holds. A sequence's first block starts at the order's origin,
-//! below every key, so every key falls in the block of the greatest start at or below it.
-//! Finding the nth user sums block counts (a thousand small rows at a million users), then steps
-//! within one block.
+//! blocks of at most `MAX_BLOCK`, each row the block's first key and how many users it holds. A
+//! sequence's first block starts at the order's origin, below every key, so every key falls in
+//! the block of the greatest start at or below it. Finding the nth user sums block counts (a
+//! thousand small rows at a million users), then steps within one block; so does finding how
+//! many come before a key (`rank`).
 
 use redb::ReadableTable;
 use uuid::Uuid;
@@ -51,7 +51,7 @@ impl Space {
 /// An order the blocks of a tenant's sequence are kept in: where they are stored, and how the
 /// sequence's users are stepped through from a key.
 pub(super) trait Order {
-    /// A place in the order: a user's id, or its userName entry.
+    /// A place in the order: a user's id, its userName entry, or its modification time and id.
     type Key: Clone + Ord + std::fmt::Debug;
     /// Where the first block starts: at or below every key.
     fn origin(&self) -> Self::Key;
@@ -72,8 +72,8 @@ pub(super) trait Order {
         start: &Self::Key,
         visit: impl FnMut(&Self::Key, u128) -> Result<bool>,
     ) -> Result<()>;
-    /// Every block, in order: (start, count).
-    fn blocks(&self, tx: &impl Tx) -> Result<Vec<(Self::Key, u64)>>;
+    /// The blocks starting at or after `from`, in order: (start, count).
+    fn blocks(&self, tx: &impl Tx, from: &Self::Key) -> Result<Vec<(Self::Key, u64)>>;
 }
 
 /// A sequence in id (creation) order: blocks in `USER_BLOCKS`, starting at id 0.
@@ -145,10 +145,10 @@ impl Order for ById {
         Ok(())
     }
 
-    fn blocks(&self, tx: &impl Tx) -> Result<Vec<(u128, u64)>> {
+    fn blocks(&self, tx: &impl Tx, from: &u128) -> Result<Vec<(u128, u64)>> {
         let (t, s) = (self.t, self.space.code());
         let mut out = Vec::new();
-        for row in tx.table(USER_BLOCKS)?.range((t, s, 0)..=(t, s, u128::MAX))? {
+        for row in tx.table(USER_BLOCKS)?.range((t, s, *from)..=(t, s, u128::MAX))? {
             let (key, count) = row?;
             out.push((key.value().2, count.value()));
         }
@@ -219,10 +219,10 @@ impl Order for ByName {
         Ok(())
     }
 
-    fn blocks(&self, tx: &impl Tx) -> Result<Vec<(String, u64)>> {
+    fn blocks(&self, tx: &impl Tx, from: &String) -> Result<Vec<(String, u64)>> {
         let (t, s) = (self.t, self.space.code());
         let mut out = Vec::new();
-        for row in tx.table(NAME_BLOCKS)?.range((t, s, "")..(t, s + 1, ""))? {
+        for row in tx.table(NAME_BLOCKS)?.range((t, s, from.as_str())..(t, s + 1, ""))? {
             let (key, count) = row?;
             out.push((key.value().2.to_owned(), count.value()));
         }
@@ -290,10 +290,10 @@ impl Order for ByModification {
         Ok(())
     }
 
-    fn blocks(&self, tx: &impl Tx) -> Result<Vec<((u64, u128), u64)>> {
+    fn blocks(&self, tx: &impl Tx, &(ms, id): &(u64, u128)) -> Result<Vec<((u64, u128), u64)>> {
         let t = self.t;
         let mut out = Vec::new();
-        for row in tx.table(MODIFIED_BLOCKS)?.range((t, 0, 0)..=(t, u64::MAX, u128::MAX))? {
+        for row in tx.table(MODIFIED_BLOCKS)?.range((t, ms, id)..=(t, u64::MAX, u128::MAX))? {
             let (key, count) = row?;
             let (_, ms, id) = key.value();
             out.push(((ms, id), count.value()));
@@ -302,25 +302,26 @@ impl Order for ByModification {
     }
 }
 
-/// How many users of the sequence come before `key`, and how many there are: the counts of
-/// the blocks before `key`'s, and a step within that one.
-pub(super) fn rank<O: Order>(tx: &impl Tx, order: &O, key: &O::Key) -> Result<(u64, u64)> {
-    let (mut before, mut total, mut holding) = (0, 0, None);
-    for (start, count) in order.blocks(tx)? {
-        if start <= *key {
-            before = total;
-            holding = Some(start);
-        }
-        total += count;
-    }
-    let Some(start) = holding else { return Ok((0, total)) };
+/// The block holding `key` (its start) and how many of its users come before `key`.
+fn block_before<O: Order>(tx: &impl Tx, order: &O, key: &O::Key) -> Result<(O::Key, u64)> {
+    let start = order.block_at(tx, key, false)?.map_or_else(|| order.origin(), |(start, _)| start);
     let mut within = 0;
-    order.step_from(tx, &start, |at, _| {
-        let earlier = at < key;
-        within += u64::from(earlier);
-        Ok(earlier)
-    })?;
-    Ok((before + within, total))
+    if start < *key {
+        order.step_from(tx, &start, |at, _| {
+            let earlier = at < key;
+            within += u64::from(earlier);
+            Ok(earlier)
+        })?;
+    }
+    Ok((start, within))
+}
+
+/// How many users of the sequence are at or after `key`: the counts of the blocks from `key`'s
+/// on, less a step within its own.
+pub(super) fn count_from<O: Order>(tx: &impl Tx, order: &O, key: &O::Key) -> Result<u64> {
+    let (start, within) = block_before(tx, order, key)?;
+    let all: u64 = order.blocks(tx, &start)?.iter().map(|(_, n)| n).sum();
+    Ok(all.saturating_sub(within))
 }
 
 /// The key of the sequence's `n`th user (from 0) at or after `start`.
@@ -373,11 +374,17 @@ pub(super) fn removed<O: Order>(txn: &WriteTxn, order: &O, key: &O::Key) -> Resu
     Ok(())
 }
 
-/// Where the sequence's `n`th user (from 0) is: the start of its block and how many users of
-/// the block come before it. None when the sequence has at most `n` users.
-pub(super) fn locate<O: Order>(tx: &impl Tx, order: &O, n: u64) -> Result<Option<(O::Key, u64)>> {
-    let mut before = 0u64;
-    for (start, count) in order.blocks(tx)? {
+/// Where the `n`th (from 0) of the sequence's users at or after `key` is: the start of its
+/// block and how many users of the block come before it. None when there are at most `n`.
+pub(super) fn locate<O: Order>(
+    tx: &impl Tx,
+    order: &O,
+    key: &O::Key,
+    n: u64,
+) -> Result<Option<(O::Key, u64)>> {
+    let (start, within) = block_before(tx, order, key)?;
+    let (mut before, n) = (0u64, within + n);
+    for (start, count) in order.blocks(tx, &start)? {
         if n < before + count {
             return Ok(Some((start, n - before)));
         }
@@ -386,17 +393,18 @@ pub(super) fn locate<O: Order>(tx: &impl Tx, order: &O, n: u64) -> Result<Option
     Ok(None)
 }
 
-/// Visits the ids of the sequence's users from its `skip`th on, in order, until `visit` says
-/// stop. Returns how many it skipped (fewer than `skip` when there are fewer users).
+/// Visits the ids of the sequence's users at or after `key`, from the `skip`th of them on, in
+/// order, until `visit` says stop. Returns how many it skipped (fewer than `skip` when there are
+/// fewer users).
 pub(super) fn walk<O: Order>(
     tx: &impl Tx,
     order: &O,
+    key: &O::Key,
     skip: u64,
     mut visit: impl FnMut(Uuid) -> Result<bool>,
 ) -> Result<u64> {
-    let Some((start, mut rest)) = locate(tx, order, skip)? else {
-        let total: u64 = order.blocks(tx)?.iter().map(|(_, n)| n).sum();
-        return Ok(total.min(skip));
+    let Some((start, mut rest)) = locate(tx, order, key, skip)? else {
+        return Ok(count_from(tx, order, key)?.min(skip));
     };
     order.step_from(tx, &start, |_, id| {
         if rest > 0 {
@@ -449,7 +457,7 @@ fn rebuild_order<O: Order>(txn: &WriteTxn, order: &O) -> Result<()> {
         grow(&mut cut, key.clone(), order.origin());
         Ok(true)
     })?;
-    for (start, _) in order.blocks(txn)? {
+    for (start, _) in order.blocks(txn, &order.origin())? {
         order.set_block(txn, &start, None)?;
     }
     for (start, count) in cut {
@@ -556,7 +564,7 @@ mod tests {
     /// The block counts of a sequence, in order.
     fn counts(read: &redb::ReadTransaction, t: Uuid, seq: Seq) -> Vec<u64> {
         fn of<O: Order>(read: &redb::ReadTransaction, order: O) -> Vec<u64> {
-            order.blocks(read).unwrap().into_iter().map(|(_, n)| n).collect()
+            order.blocks(read, &order.origin()).unwrap().into_iter().map(|(_, n)| n).collect()
         }
         match seq {
             Seq::Id(space) => of(read, by_id(t, space)),
@@ -625,8 +633,9 @@ mod tests {
         }
         txn.commit().unwrap();
         let read = db.begin_read().unwrap();
-        assert!(by_id(t, Space::All).blocks(&read).unwrap().len() > 5);
-        assert!(by_name(t, Space::Active(true)).blocks(&read).unwrap().len() > 2);
+        assert!(by_id(t, Space::All).blocks(&read, &0).unwrap().len() > 5);
+        let named = by_name(t, Space::Active(true)).blocks(&read, &String::new()).unwrap();
+        assert!(named.len() > 2);
         assert_positions(&db, t);
 
         // Deactivating and reactivating moves users between the active sequences; renaming

@@ -51,26 +51,23 @@ pub fn walk(
 ) -> Result<u64> {
     let ms = match walk {
         Walk::Active(on) => {
-            return positions::walk(tx, &positions::by_id(tenant, Space::Active(on)), skip, visit);
+            let order = positions::by_id(tenant, Space::Active(on));
+            return positions::walk(tx, &order, &0, skip, visit);
         }
         Walk::Named(active) => {
-            let space = active.map_or(Space::All, Space::Active);
-            return positions::walk(tx, &positions::by_name(tenant, space), skip, visit);
+            let order = positions::by_name(tenant, active.map_or(Space::All, Space::Active));
+            return positions::walk(tx, &order, &String::new(), skip, visit);
         }
         Walk::ModifiedFrom(ms) => u64::try_from(ms).unwrap_or(0),
     };
-    // The users modified before `ms` are counted, not stepped over.
-    let order = positions::by_modification(tenant);
-    let (before, _) = positions::rank(tx, &order, &(ms, 0))?;
-    Ok(positions::walk(tx, &order, before + skip, visit)?.saturating_sub(before))
+    positions::walk(tx, &positions::by_modification(tenant), &(ms, 0), skip, visit)
 }
 
 /// How many users were last modified at `ms` (Unix milliseconds) or later: from the block
 /// counts, whatever the tenant's size.
 pub fn modified_from_count(tx: &impl Tx, tenant: Uuid, ms: i64) -> Result<u64> {
-    let at = (u64::try_from(ms).unwrap_or(0), 0);
-    let (before, total) = positions::rank(tx, &positions::by_modification(tenant), &at)?;
-    Ok(total - before)
+    let from = (u64::try_from(ms).unwrap_or(0), 0);
+    positions::count_from(tx, &positions::by_modification(tenant), &from)
 }
 
 /// Whether the tenant has the row `(family, value)` for `user`.
@@ -277,7 +274,7 @@ pub fn scan(
 ) -> Result<()> {
     let (from, skip) = match skip {
         0 => (0, 0),
-        _ => match positions::locate(tx, &positions::by_id(tenant, Space::All), skip)? {
+        _ => match positions::locate(tx, &positions::by_id(tenant, Space::All), &0, skip)? {
             Some(place) => place,
             None => return Ok(()),
         },
