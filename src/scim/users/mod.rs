@@ -147,9 +147,10 @@ fn walk_page(
     };
     let (start, count) = (params.start_index - 1, params.count);
     let descending = params.descending && params.sort_by.is_some();
-    // Descending, the page is the ascending one that ends `start` users before the last.
+    // Descending, the page is the ascending one that ends `start` users before the last. Past
+    // the end (as when nothing changed since a sync tool last asked), no walk at all.
     let (skip, take) = match descending {
-        false => (start, count),
+        false => (start, count.min(total.saturating_sub(start))),
         true => {
             let end = total.saturating_sub(start);
             (end.saturating_sub(count), count.min(end))
