@@ -383,7 +383,7 @@ pub(super) fn locate<O: Order>(
     n: u64,
 ) -> Result<Option<(O::Key, u64)>> {
     let (start, within) = block_before(tx, order, key)?;
-    let (mut before, n) = (0u64, within + n);
+    let (mut before, n) = (0u64, within.saturating_add(n));
     for (start, count) in order.blocks(tx, &start)? {
         if n < before + count {
             return Ok(Some((start, n - before)));
@@ -413,7 +413,9 @@ pub(super) fn walk<O: Order>(
         }
         visit(Uuid::from_u128(id))
     })?;
-    Ok(skip - rest)
+    // `rest` counts from the block's start, so it may exceed `skip` when the rows ran out early
+    // (a damaged count, which `check` reports).
+    Ok(skip.saturating_sub(rest))
 }
 
 /// Cuts every tenant's id-order sequences into blocks afresh, replacing what `USER_BLOCKS` held

@@ -715,6 +715,16 @@ fn deep_pages_in_index_order_are_slices_of_the_whole_through_changes() {
     }
     check_pages(&s);
 
+    // The largest startIndex: an empty page, not an overflow.
+    for query in [
+        "sortBy=userName&sortOrder=descending",
+        "filter=meta.lastModified%20ge%20%222000-01-01T00:00:00Z%22",
+        "filter=active%20eq%20true&sortBy=userName",
+    ] {
+        let path = format!("/scim/v2/Users?{query}&startIndex=9223372036854775807");
+        let r = s.get(&path, Some(&key));
+        assert_eq!((r.status, r.json()["itemsPerPage"].clone()), (200, json!(0)), "{path}");
+    }
     // A projection of a sorted page keeps the order.
     let page = s.get("/scim/v2/Users?sortBy=userName&count=3&attributes=userName", Some(&key));
     let page = page.json();
